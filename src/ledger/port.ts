@@ -1,0 +1,15 @@
+// The ledger port: exactly the tigerbeetle-node `Client` surface. The service depends on this type
+// only; the embedded engine and the TigerBeetle adapter both implement it.
+import type { Client } from "tigerbeetle-node";
+
+export type Ledger = Client;
+
+export type LedgerOptions =
+  | {
+      driver: "embedded";
+      /** SQLite database file; created when missing, refused when it is not a ledger. */
+      path: string;
+      /** Wall time in nanoseconds. Tests pass a fake clock to drive hold timeouts. */
+      clock?: () => bigint;
+    }
+  | { driver: "tigerbeetle"; clusterId: bigint; addresses: string[] };
