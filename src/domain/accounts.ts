@@ -1,0 +1,101 @@
+// The chart of accounts. One ledger per currency; every id is derived, so nothing is registered.
+//
+//   user       (code 1)  one per (currency, user): a liability of the operator, credit-normal,
+//                        debits_must_not_exceed_credits (available never below 0) and history
+//                        (balances after every transfer, for events and the audit)
+//   user name  (code 2)  the rest of a userId over 36 characters; never moves money
+//   settlement (code 10) one per currency: the outside world; credits come from it, debits and
+//                        captures go to it
+//   fee        (code 11) one per currency: fees of transfers
+//   marker     (code 20, 21) a pair on the marker ledger: zero-amount transfers between them
+//                        record rejections durably under the operation id
+import { AccountFlags, type Account } from "tigerbeetle-node";
+import { hashId } from "./ids.ts";
+import { encodeUserId } from "./user-name.ts";
+
+export type Currency = { code: string; ledger: number; scale: number };
+
+export type Chart = {
+  currencies: ReadonlyArray<Currency>;
+  defaultCurrency: string;
+  /** The ledger of rejection markers; no currency uses it. */
+  markerLedger: number;
+};
+
+export const AccountCode = {
+  user: 1,
+  userName: 2,
+  settlement: 10,
+  fee: 11,
+  markerDebit: 20,
+  markerCredit: 21,
+} as const;
+
+export function userAccountId(ledger: number, userId: string): bigint {
+  return hashId("user", ledger, userId);
+}
+
+export function userNameAccountId(userAccount: bigint): bigint {
+  return hashId("user-name", userAccount);
+}
+
+export function settlementAccountId(ledger: number): bigint {
+  return hashId("settlement", ledger);
+}
+
+export function feeAccountId(ledger: number): bigint {
+  return hashId("fee", ledger);
+}
+
+export function markerAccountIds(markerLedger: number): { debit: bigint; credit: bigint } {
+  return { debit: hashId("marker-debit", markerLedger), credit: hashId("marker-credit", markerLedger) };
+}
+
+function account(id: bigint, ledger: number, code: number, flags: number, data?: Pick<Account, "user_data_128" | "user_data_64" | "user_data_32">): Account {
+  return {
+    id,
+    debits_pending: 0n,
+    debits_posted: 0n,
+    credits_pending: 0n,
+    credits_posted: 0n,
+    user_data_128: data?.user_data_128 ?? 0n,
+    user_data_64: data?.user_data_64 ?? 0n,
+    user_data_32: data?.user_data_32 ?? 0,
+    reserved: 0,
+    ledger,
+    code,
+    flags,
+    timestamp: 0n,
+  };
+}
+
+/** The user's account and, for a long userId, its name account. */
+export function userAccounts(ledger: number, userId: string): Account[] {
+  const id = userAccountId(ledger, userId);
+  const { head, tail } = encodeUserId(userId);
+  const flags = AccountFlags.debits_must_not_exceed_credits | AccountFlags.history;
+  const accounts = [account(id, ledger, AccountCode.user, flags, head)];
+  if (tail) accounts.push(account(userNameAccountId(id), ledger, AccountCode.userName, AccountFlags.none, tail));
+  return accounts;
+}
+
+/** Accounts that exist once per deployment: settlement and fee per currency, the marker pair. */
+export function systemAccounts(chart: Chart): Account[] {
+  const accounts: Account[] = [];
+  for (const currency of chart.currencies) {
+    accounts.push(account(settlementAccountId(currency.ledger), currency.ledger, AccountCode.settlement, AccountFlags.none));
+    accounts.push(account(feeAccountId(currency.ledger), currency.ledger, AccountCode.fee, AccountFlags.none));
+  }
+  const marker = markerAccountIds(chart.markerLedger);
+  accounts.push(account(marker.debit, chart.markerLedger, AccountCode.markerDebit, AccountFlags.none));
+  accounts.push(account(marker.credit, chart.markerLedger, AccountCode.markerCredit, AccountFlags.none));
+  return accounts;
+}
+
+export function currencyByCode(chart: Chart, code: string): Currency | undefined {
+  return chart.currencies.find((c) => c.code === code);
+}
+
+export function currencyByLedger(chart: Chart, ledger: number): Currency | undefined {
+  return chart.currencies.find((c) => c.ledger === ledger);
+}

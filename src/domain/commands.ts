@@ -1,0 +1,157 @@
+// Commands: the six payloads of the contract, parsed strictly. Decoding never throws: a message is
+// malformed (no operation at all), rejected before the ledger (an operation with a reason), or a
+// command ready to plan.
+import { z } from "zod";
+import { currencyByCode, type Chart, type Currency } from "./accounts.ts";
+import { formatOperationId, hashId, parseOperationId } from "./ids.ts";
+import { MONEY_MAX } from "./money.ts";
+import type { Reason } from "./reasons.ts";
+
+export const COMMAND_TYPES = ["credit", "debit", "hold", "capture", "release", "transfer"] as const;
+export type CommandType = (typeof COMMAND_TYPES)[number];
+
+/** Stored in user_data_32 of every transfer an operation writes, so the ledger names the command. */
+export const COMMAND_CODES: Record<CommandType, number> = {
+  credit: 1, debit: 2, hold: 3, capture: 4, release: 5, transfer: 6,
+};
+
+export type Command =
+  | { type: "credit" | "debit"; operationId: bigint; userId: string; amount: bigint; currency: Currency }
+  | { type: "hold"; operationId: bigint; userId: string; amount: bigint; currency: Currency; timeoutSeconds: number }
+  | { type: "capture" | "release"; operationId: bigint; holdId: bigint }
+  | { type: "transfer"; operationId: bigint; fromUserId: string; toUserId: string; amount: bigint; fee: bigint; currency: Currency };
+
+/** Fields of a command as text, in contract order: what a rejected event may carry. */
+export type CommandFields = Partial<Record<"userId" | "fromUserId" | "toUserId" | "holdId" | "amount" | "fee" | "currency", string>>;
+
+export type Decoded =
+  | { kind: "malformed"; error: string }
+  | { kind: "rejected"; operationId: bigint; type: CommandType; reason: Reason; detail: string; fields: CommandFields; fingerprint: bigint }
+  | { kind: "command"; operationId: bigint; type: CommandType; command: Command; fields: CommandFields; fingerprint: bigint };
+
+export type DecodeLimits = { holdTimeoutSecondsMax: number; payloadBytesMax: number };
+
+const userIdSchema = z.union([
+  z.string().regex(/^[A-Za-z0-9_\-.:]{1,64}$/, "must be 1-64 characters of A-Z a-z 0-9 _ - . :"),
+  z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).transform(String),
+]);
+
+function moneySchema(allowZero: boolean) {
+  const text = z.union([
+    z.string().regex(/^[0-9]{1,40}$/, "must be a string of digits or a safe integer"),
+    z.number().int("must be an integer").nonnegative("must not be negative").max(Number.MAX_SAFE_INTEGER, "must be a safe integer").transform(String),
+  ]);
+  return text.transform(BigInt).refine((v) => (allowZero ? v >= 0n : v > 0n), allowZero ? "must not be negative" : "must be positive")
+    .refine((v) => v <= MONEY_MAX, "must be at most 2^63 - 1");
+}
+
+const uuidSchema = z.string().refine((s) => parseOperationId(s) !== null, "must be a UUID");
+const currencySchema = z.string().min(1).max(16).optional();
+
+function schemas(limits: DecodeLimits) {
+  const base = { operationId: uuidSchema };
+  const timeout = z.number().int().positive().max(limits.holdTimeoutSecondsMax, `must be at most ${limits.holdTimeoutSecondsMax}`);
+  const account = { ...base, userId: userIdSchema, amount: moneySchema(false), currency: currencySchema };
+  return {
+    credit: z.strictObject(account),
+    debit: z.strictObject(account),
+    hold: z.strictObject({ ...account, timeoutSeconds: timeout.optional() }),
+    capture: z.strictObject({ ...base, holdId: uuidSchema }),
+    release: z.strictObject({ ...base, holdId: uuidSchema }),
+    transfer: z.strictObject({ ...base, fromUserId: userIdSchema, toUserId: userIdSchema, amount: moneySchema(false), fee: moneySchema(true).optional(), currency: currencySchema }),
+  };
+}
+
+type Parsed = { userId?: string; fromUserId?: string; toUserId?: string; holdId?: string; amount?: bigint; fee?: bigint | undefined; currency?: string | undefined; timeoutSeconds?: number | undefined };
+
+/** A canonical JSON text: object keys sorted at every depth, so equal content hashes equally. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+function fieldsOf(p: Parsed, currencyCode: string | undefined): CommandFields {
+  const f: CommandFields = {};
+  if (p.userId !== undefined) f.userId = p.userId;
+  if (p.fromUserId !== undefined) f.fromUserId = p.fromUserId;
+  if (p.toUserId !== undefined) f.toUserId = p.toUserId;
+  if (p.holdId !== undefined) f.holdId = formatOperationId(parseOperationId(p.holdId) ?? 0n);
+  if (p.amount !== undefined) f.amount = p.amount.toString();
+  if (p.fee !== undefined && p.fee > 0n) f.fee = p.fee.toString();
+  if (currencyCode !== undefined) f.currency = currencyCode;
+  return f;
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+function parseJsonObject(data: Uint8Array): Record<string, unknown> | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(decoder.decode(data));
+  } catch (error) {
+    return `payload is not UTF-8 JSON: ${(error as Error).message}`;
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return "payload is not a JSON object";
+  return value as Record<string, unknown>;
+}
+
+function issueText(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return "invalid command";
+  if (issue.code === "unrecognized_keys") return `unknown field ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
+  const path = issue.path.length > 0 ? issue.path.join(".") : "command";
+  return `${path}: ${issue.message}`;
+}
+
+export function decodeCommand(subject: string, data: Uint8Array, chart: Chart, limits: DecodeLimits): Decoded {
+  const type = subject.startsWith("billing.cmd.") ? subject.slice("billing.cmd.".length) : "";
+  if (!(COMMAND_TYPES as readonly string[]).includes(type)) return { kind: "malformed", error: `unknown command subject ${subject}` };
+  const commandType = type as CommandType;
+  if (data.byteLength > limits.payloadBytesMax) return { kind: "malformed", error: `payload of ${data.byteLength} bytes exceeds ${limits.payloadBytesMax}` };
+  const raw = parseJsonObject(data);
+  if (typeof raw === "string") return { kind: "malformed", error: raw };
+  const operationId = parseOperationId(raw["operationId"]);
+  if (operationId === null) return { kind: "malformed", error: "operationId is missing or not a UUID" };
+
+  const parsed = schemas(limits)[commandType].safeParse(raw);
+  if (!parsed.success) {
+    const fingerprint = hashId("raw", commandType, canonicalJson(raw));
+    return { kind: "rejected", operationId, type: commandType, reason: "invalid_command", detail: issueText(parsed.error), fields: {}, fingerprint };
+  }
+  return interpret(commandType, operationId, parsed.data as Parsed, chart);
+}
+
+function interpret(type: CommandType, operationId: bigint, p: Parsed, chart: Chart): Decoded {
+  const code = type === "capture" || type === "release" ? undefined : (p.currency ?? chart.defaultCurrency);
+  const fields = fieldsOf(p, code);
+  const fingerprint = hashId("command", type, canonicalJson({ ...fields, timeoutSeconds: p.timeoutSeconds ?? 0 }));
+  const reject = (reason: Reason, detail: string): Decoded => ({ kind: "rejected", operationId, type, reason, detail, fields, fingerprint });
+  const currency = code === undefined ? undefined : currencyByCode(chart, code);
+  if (code !== undefined && currency === undefined) return reject("unknown_currency", `currency ${code} is not configured`);
+  const command = build(type, operationId, p, currency);
+  if (command.type === "transfer" && command.fromUserId === command.toUserId) return reject("same_user", "fromUserId and toUserId are the same user");
+  return { kind: "command", operationId, type, command, fields, fingerprint };
+}
+
+function build(type: CommandType, operationId: bigint, p: Parsed, currency: Currency | undefined): Command {
+  const need = <T>(v: T | undefined): T => {
+    if (v === undefined) throw new Error("schema and command builder disagree");
+    return v;
+  };
+  switch (type) {
+    case "credit":
+    case "debit":
+      return { type, operationId, userId: need(p.userId), amount: need(p.amount), currency: need(currency) };
+    case "hold":
+      return { type, operationId, userId: need(p.userId), amount: need(p.amount), currency: need(currency), timeoutSeconds: p.timeoutSeconds ?? 0 };
+    case "capture":
+    case "release":
+      return { type, operationId, holdId: need(parseOperationId(p.holdId) ?? undefined) };
+    case "transfer":
+      return { type, operationId, fromUserId: need(p.fromUserId), toUserId: need(p.toUserId), amount: need(p.amount), fee: p.fee ?? 0n, currency: need(currency) };
+  }
+}

@@ -1,0 +1,202 @@
+// Exactly-once, decided in the ledger. A batch of operations is resolved in passes; each pass is
+//   lookup(ids)  →  decide()  →  createTransfers(plans)  →  settlePlans()  →  createTransfers(markers)  →  settleMarkers()
+// and every function here is pure: the worker does the I/O in between.
+//
+// What the ledger holds under an operation id decides everything:
+//   - a transfer with the same fingerprint: applied before, replay its event;
+//   - a marker with the same fingerprint: rejected before, replay the rejection;
+//   - anything with another fingerprint: a conflict (dead letter, no second event);
+//   - nothing, but a marker under the burned-marker id: the id was burned by a transient failure;
+//   - nothing at all: new, submit its plan.
+// Races between workers show up as `exists*` results and are resolved by the next pass's lookup.
+import { CreateTransferStatus as S, type CreateTransferResult, type Transfer } from "tigerbeetle-node";
+import { assert } from "../lib/assert.ts";
+import type { Chart } from "./accounts.ts";
+import type { Command, Decoded } from "./commands.ts";
+import { burnedMarkerId, feeLegId, operationLookupIds } from "./ids.ts";
+import { isHold, isMarker, markerTransfer, planTransfers, type HoldFacts } from "./plan.ts";
+import { BURN_REASON, burnsId, REASON_DETAIL, reasonOfMarkerCode, reasonOfStatus, type Reason } from "./reasons.ts";
+
+export type Operation = {
+  id: bigint;
+  decoded: Extract<Decoded, { kind: "command" | "rejected" }>;
+  /** When the broker stored the command (ms since the epoch): the hold grace period counts from it. */
+  publishedAtMs: number;
+};
+
+export type Verdict =
+  | { kind: "applied"; replay: boolean; timestamps: bigint[]; hold: HoldFacts | null }
+  | { kind: "rejected"; replay: boolean; reason: Reason; detail: string }
+  | { kind: "conflict"; detail: string }
+  /** Not decidable yet (a capture before its hold): nak with a delay. */
+  | { kind: "wait"; detail: string };
+
+export type Plan = { op: Operation; transfers: Transfer[]; hold: HoldFacts | null };
+export type MarkerPlan = { op: Operation; transfer: Transfer; reason: Reason; detail: string; burned: boolean };
+
+export type Decision = { verdicts: Map<bigint, Verdict>; plans: Plan[]; markers: MarkerPlan[] };
+
+export type Clock = { nowMs: number; holdGraceMs: number };
+
+/** Every id the pass must look up for these operations. */
+export function lookupIds(ops: ReadonlyArray<Operation>): bigint[] {
+  const ids: bigint[] = [];
+  for (const op of ops) {
+    ids.push(...operationLookupIds(op.id));
+    const c = op.decoded.kind === "command" ? op.decoded.command : null;
+    if (c && (c.type === "capture" || c.type === "release")) ids.push(c.holdId);
+  }
+  return ids;
+}
+
+function holdFacts(t: Transfer): HoldFacts {
+  return { id: t.id, debitAccountId: t.debit_account_id, amount: t.amount, ledger: t.ledger };
+}
+
+function fingerprintOf(op: Operation): bigint {
+  return op.decoded.fingerprint;
+}
+
+function rejection(chart: Chart, op: Operation, id: bigint, reason: Reason, detail: string, burned: boolean): MarkerPlan {
+  return { op, transfer: markerTransfer(chart, id, op.decoded.type, reason, fingerprintOf(op)), reason, detail, burned };
+}
+
+/** What the ledger already says about an operation, or null when it says nothing. */
+function recorded(chart: Chart, op: Operation, found: ReadonlyMap<bigint, Transfer>): Verdict | null {
+  const own = found.get(op.id);
+  const burned = found.get(burnedMarkerId(op.id));
+  const record = own ?? burned;
+  if (!record) return null;
+  if (record.user_data_128 !== fingerprintOf(op)) {
+    return { kind: "conflict", detail: `operationId ${own ? "was already used" : "was burned"} by a command with different content` };
+  }
+  if (isMarker(chart, record)) {
+    const reason = reasonOfMarkerCode(record.code);
+    assert(reason !== undefined, `marker with unknown code ${record.code}`);
+    return { kind: "rejected", replay: true, reason, detail: detailOf(op, reason) };
+  }
+  assert(own !== undefined, "an applied operation is recorded under its own id");
+  const timestamps = [own.timestamp];
+  const fee = found.get(feeLegId(op.id));
+  if (fee) timestamps.push(fee.timestamp);
+  const c = op.decoded.kind === "command" ? op.decoded.command : null;
+  const holdId = c && (c.type === "capture" || c.type === "release") ? c.holdId : null;
+  const hold = holdId === null ? null : found.get(holdId);
+  assert(holdId === null || hold !== undefined, "an applied capture or release has its hold");
+  return { kind: "applied", replay: true, timestamps, hold: hold ? holdFacts(hold) : null };
+}
+
+function detailOf(op: Operation, reason: Reason): string {
+  return op.decoded.kind === "rejected" && op.decoded.reason === reason ? op.decoded.detail : REASON_DETAIL[reason];
+}
+
+/** Decides each open operation from the lookup: a verdict now, a plan to submit, or a marker to write. */
+export function decide(chart: Chart, ops: ReadonlyArray<Operation>, found: ReadonlyMap<bigint, Transfer>, clock: Clock): Decision {
+  const decision: Decision = { verdicts: new Map(), plans: [], markers: [] };
+  const heldHere = new Map<bigint, HoldFacts>();
+  const captures: Array<{ op: Operation; fingerprint: bigint; command: Extract<Command, { type: "capture" | "release" }> }> = [];
+  for (const op of ops) {
+    const verdict = recorded(chart, op, found);
+    if (verdict) {
+      decision.verdicts.set(op.id, verdict);
+      continue;
+    }
+    const d = op.decoded;
+    if (d.kind === "rejected") {
+      decision.markers.push(rejection(chart, op, op.id, d.reason, d.detail, false));
+    } else if (d.command.type === "capture" || d.command.type === "release") {
+      captures.push({ op, fingerprint: d.fingerprint, command: d.command });
+    } else {
+      const transfers = planTransfers(d.command, d.fingerprint, null);
+      if (d.command.type === "hold") heldHere.set(d.command.operationId, holdFacts(transfers[0] as Transfer));
+      decision.plans.push({ op, transfers, hold: null });
+    }
+  }
+  for (const { op, fingerprint, command } of captures) {
+    const stored = found.get(command.holdId);
+    const hold = stored ? (isHold(chart, stored) ? holdFacts(stored) : null) : heldHere.get(command.holdId);
+    if (hold) {
+      decision.plans.push({ op, transfers: planTransfers(command, fingerprint, hold), hold });
+    } else if (stored || clock.nowMs - op.publishedAtMs >= clock.holdGraceMs) {
+      // Not a hold at all, or still absent after the grace period: final, recorded like any rejection.
+      decision.markers.push(rejection(chart, op, op.id, "hold_not_found", REASON_DETAIL.hold_not_found, false));
+    } else {
+      decision.verdicts.set(op.id, { kind: "wait", detail: "the hold is not in the ledger yet" });
+    }
+  }
+  // Posts and voids go after every pending transfer of the request, so a hold and its capture in
+  // one batch work (TigerBeetle applies a request's events in order).
+  decision.plans.sort((a, b) => Number(a.hold !== null) - Number(b.hold !== null));
+  return decision;
+}
+
+/** Transfers of the plans in submission order, one request. */
+export function planRequest(plans: ReadonlyArray<Plan>): Transfer[] {
+  return plans.flatMap((p) => p.transfers);
+}
+
+export type Settled = { verdicts: Map<bigint, Verdict>; markers: MarkerPlan[]; retry: Operation[] };
+
+/** Reads the results of the plans' request: applied, a rejection to record, or another pass. */
+export function settlePlans(chart: Chart, plans: ReadonlyArray<Plan>, results: ReadonlyArray<CreateTransferResult>): Settled {
+  const settled: Settled = { verdicts: new Map(), markers: [], retry: [] };
+  assert(results.length === planRequest(plans).length, "one result per planned transfer");
+  let at = 0;
+  for (const plan of plans) {
+    const legs = results.slice(at, at + plan.transfers.length);
+    at += plan.transfers.length;
+    settlePlan(chart, plan, legs, settled);
+  }
+  return settled;
+}
+
+function settlePlan(chart: Chart, plan: Plan, legs: ReadonlyArray<CreateTransferResult>, out: Settled): void {
+  const { op } = plan;
+  const main = legs[0];
+  assert(main !== undefined, "a plan has a first leg");
+  if (legs.every((l) => l.status === S.created)) {
+    out.verdicts.set(op.id, { kind: "applied", replay: false, timestamps: legs.map((l) => l.timestamp), hold: plan.hold });
+    return;
+  }
+  const type = op.decoded.type;
+  if (main.status === S.id_already_failed || burnsId(main.status)) {
+    // The operation id is burned: record the rejection under the derived id, with its fingerprint.
+    const reason = main.status === S.id_already_failed ? BURN_REASON[type] : reasonOfStatus(main.status);
+    assert(reason !== undefined && reason !== null, `${type} burned by ${S[main.status]}`);
+    out.markers.push(rejection(chart, op, burnedMarkerId(op.id), reason, REASON_DETAIL[reason], true));
+    return;
+  }
+  if (main.status === S.exists || isExistsWithDifferent(main.status)) {
+    out.retry.push(op); // Applied or recorded by another worker meanwhile: the next lookup decides.
+    return;
+  }
+  const failed = main.status === S.linked_event_failed ? legs.find((l) => l.status !== S.linked_event_failed) : main;
+  assert(failed !== undefined, "a broken chain has a failing leg");
+  // The fee leg's own id is burned when it fails transiently; the operation id stays free.
+  const reason = failed.status === S.id_already_failed ? BURN_REASON[type] : reasonOfStatus(failed.status);
+  assert(reason !== undefined && reason !== null, `unexpected ledger status ${S[failed.status]} for ${type}`);
+  out.markers.push(rejection(chart, op, op.id, reason, REASON_DETAIL[reason], false));
+}
+
+function isExistsWithDifferent(status: number): boolean {
+  return (S[status] ?? "").startsWith("exists_with_different_");
+}
+
+/** Reads the results of the markers' request. */
+export function settleMarkers(markers: ReadonlyArray<MarkerPlan>, results: ReadonlyArray<CreateTransferResult>): Settled {
+  const settled: Settled = { verdicts: new Map(), markers: [], retry: [] };
+  assert(results.length === markers.length, "one result per marker");
+  markers.forEach((m, i) => {
+    const status = (results[i] as CreateTransferResult).status;
+    if (status === S.created || status === S.exists) {
+      settled.verdicts.set(m.op.id, { kind: "rejected", replay: status === S.exists, reason: m.reason, detail: m.detail });
+    } else if (status === S.id_already_failed && !m.burned && m.op.decoded.kind === "rejected") {
+      // Rejected before the ledger yet burned: only a different command can have burned this id.
+      settled.verdicts.set(m.op.id, { kind: "conflict", detail: "operationId was burned by a command with different content" });
+    } else {
+      assert(isExistsWithDifferent(status) || status === S.id_already_failed, `unexpected marker status ${S[status]}`);
+      settled.retry.push(m.op);
+    }
+  });
+  return settled;
+}
