@@ -1,0 +1,118 @@
+// The `billing` command. Exit codes: 0 done, 1 a finding (audit discrepancy, a rejected command),
+// 2 a usage, configuration or connection error (one line naming what is wrong).
+import { BillingClient, BillingClientError, InvalidCallError, type CommandName } from "../client/index.ts";
+import { commandSchemas } from "../client/schemas.ts";
+import { ConfigError, loadConfig } from "../config/load.ts";
+import type { Config } from "../config/schema.ts";
+import { createLogger } from "../lib/log.ts";
+import { AccountRegistry } from "../worker/accounts.ts";
+import { connect, ledgerOptionsOf, setup, startService } from "../service.ts";
+import { openLedger } from "../ledger/index.ts";
+import { BrokerError } from "../broker/errors.ts";
+
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+const USAGE = `usage:
+  billing start                          run one service process (same as npm start)
+  billing setup                          create or update streams, consumer and system accounts
+  billing send <command> '<json>'        publish a command, wait for its event, print it
+                                         (command: credit debit hold capture release transfer)
+  billing balance <userId> [currency]    print a user's balance
+  billing op <operationId>               print an operation's status and event`;
+
+type Verb = (args: string[], config: Config) => Promise<number>;
+
+async function withClient<T>(config: Config, use: (client: BillingClient) => Promise<T>): Promise<T> {
+  const client = await BillingClient.connect({ servers: config.nats.servers, name: "billing-cli", timeoutMs: config.nats.requestTimeoutMs, maxReconnectAttempts: 0 });
+  try {
+    return await use(client);
+  } finally {
+    await client.close();
+  }
+}
+
+function print(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+const verbs: Record<string, Verb> = {
+  start: async (_args, config) => {
+    const log = createLogger(config.log.level);
+    const service = await startService(config, log);
+    const stop = (signal: string) => {
+      log.info({ signal }, "stopping: finishing the batch in hand");
+      void service.stop();
+    };
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
+    await service.done;
+    log.info("stopped");
+    return 0;
+  },
+  setup: async (_args, config) => {
+    const ledger = await openLedger(ledgerOptionsOf(config));
+    try {
+      const broker = await connect(config, "billing-setup");
+      try {
+        await setup(config, broker, ledger, new AccountRegistry(ledger, 1024));
+      } finally {
+        await broker.close();
+      }
+    } finally {
+      ledger.destroy();
+    }
+    process.stdout.write("streams, consumer and system accounts are in place\n");
+    return 0;
+  },
+  send: async (args, config) => {
+    const [command, json] = args;
+    if (!command || !(command in commandSchemas)) throw new UsageError(`send: unknown command ${command ?? "(none)"}; one of ${Object.keys(commandSchemas).join(", ")}`);
+    if (json === undefined) throw new UsageError("send: the command's JSON is missing");
+    let input: unknown;
+    try {
+      input = JSON.parse(json);
+    } catch {
+      throw new UsageError("send: the command is not JSON");
+    }
+    const outcome = await withClient(config, (c) => c.send(command as CommandName, input as never, { wait: true }));
+    print(outcome.event);
+    return outcome.event?.event === "rejected" ? 1 : 0;
+  },
+  balance: async (args, config) => {
+    const [userId, currency] = args;
+    if (!userId) throw new UsageError("balance: userId is missing");
+    print(await withClient(config, (c) => c.balance(userId, currency)));
+    return 0;
+  },
+  op: async (args, config) => {
+    const [operationId] = args;
+    if (!operationId) throw new UsageError("op: operationId is missing");
+    print(await withClient(config, (c) => c.operation(operationId)));
+    return 0;
+  },
+};
+
+export async function main(argv: string[], extra: Record<string, Verb> = {}): Promise<number> {
+  const [verb, ...args] = argv;
+  const all = { ...verbs, ...extra };
+  const run = verb === undefined ? undefined : all[verb];
+  if (!run) {
+    process.stderr.write(`${verb === undefined ? "" : `billing: unknown command ${verb}\n`}${USAGE}\n`);
+    return 2;
+  }
+  try {
+    return await run(args, loadConfig());
+  } catch (error) {
+    const known = error instanceof ConfigError || error instanceof UsageError || error instanceof InvalidCallError || error instanceof BrokerError || error instanceof BillingClientError;
+    if (!known && !isConnectionError(error)) throw error;
+    process.stderr.write(`billing ${verb}: ${(error as Error).message.split("\n")[0]}\n`);
+    return 2;
+  }
+}
+
+function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: string } | null)?.code;
+  return typeof code === "string" && /CONNECTION_REFUSED|ECONNREFUSED|TIMEOUT/i.test(code);
+}

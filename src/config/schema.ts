@@ -1,0 +1,95 @@
+// The configuration: every limit named, with its unit last, validated by zod and cross-checked.
+import { z } from "zod";
+
+const ms = (max: number) => z.number().int().min(1).max(max);
+const u32 = z.number().int().min(1).max(0xffff_ffff);
+
+/** TigerBeetle refuses requests of more than 8189 events (spec §3). */
+export const LEDGER_EVENTS_MAX = 8189;
+/** Ledger ids looked up per operation in a pass: own id, burned marker, fee leg, hold. */
+export const LOOKUPS_PER_OPERATION = 4;
+/** Accounts an operation may create: two users, each with a name account. */
+export const ACCOUNTS_PER_OPERATION = 4;
+
+export const configSchema = z.strictObject({
+  nats: z.strictObject({
+    servers: z.array(z.string().min(1)).min(1).max(32),
+    name: z.string().min(1).max(64),
+    connectTimeoutMs: ms(600_000),
+    requestTimeoutMs: ms(600_000),
+    auth: z.strictObject({
+      user: z.string().optional(),
+      passFile: z.string().optional(),
+      tokenFile: z.string().optional(),
+      nkeySeedFile: z.string().optional(),
+      credsFile: z.string().optional(),
+      tls: z.strictObject({ caFile: z.string().optional(), certFile: z.string().optional(), keyFile: z.string().optional() }).optional(),
+    }).optional(),
+  }),
+  ledger: z.strictObject({
+    driver: z.enum(["embedded", "tigerbeetle"]),
+    path: z.string().min(1),
+    tigerbeetle: z.strictObject({
+      clusterId: z.string().regex(/^[0-9]{1,39}$/, "must be a decimal u128"),
+      addresses: z.array(z.string().min(1)).min(1).max(6),
+    }),
+  }),
+  currencies: z.array(z.strictObject({
+    code: z.string().regex(/^[A-Z][A-Z0-9]{1,15}$/, "must be 2-16 upper-case letters or digits"),
+    ledger: u32,
+    scale: z.number().int().min(0).max(18),
+  })).min(1).max(256),
+  defaultCurrency: z.string(),
+  markerLedger: u32,
+  streams: z.strictObject({
+    commands: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+    events: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+    dlq: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+    advisories: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+    storage: z.enum(["file", "memory"]),
+    replicas: z.number().int().min(1).max(5),
+    duplicateWindowMs: ms(7 * 24 * 3_600_000),
+    commandsMaxAgeMs: z.number().int().min(0),
+    eventsMaxAgeMs: z.number().int().min(0),
+    dlqMaxAgeMs: z.number().int().min(0),
+  }),
+  consumer: z.strictObject({
+    name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+    ackWaitMs: ms(3_600_000),
+    maxDeliver: z.number().int().min(2).max(100_000),
+    maxAckPending: z.number().int().min(1).max(1_000_000),
+  }),
+  worker: z.strictObject({
+    batchMessagesMax: z.number().int().min(1).max(Math.floor(LEDGER_EVENTS_MAX / LOOKUPS_PER_OPERATION)),
+    batchWaitMs: z.number().int().min(0).max(10_000),
+    passesMax: z.number().int().min(2).max(16),
+    nakDelayMs: ms(600_000),
+    holdGraceMs: ms(86_400_000),
+    holdWaitNakMs: ms(600_000),
+    accountCacheMax: z.number().int().min(0).max(10_000_000),
+    payloadBytesMax: z.number().int().min(256).max(1_048_576),
+    holdTimeoutSecondsMax: u32,
+    publishTimeoutMs: ms(600_000),
+    drainTimeoutMs: ms(600_000),
+  }),
+  queries: z.strictObject({ queue: z.string().min(1).max(64) }),
+  log: z.strictObject({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]) }),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+/** Cross-checks between limits; each returns the path and what is wrong. */
+export function crossCheck(c: Config): Array<{ path: string; message: string }> {
+  const problems: Array<{ path: string; message: string }> = [];
+  const codes = c.currencies.map((x) => x.code);
+  const ledgers = c.currencies.map((x) => x.ledger);
+  if (!codes.includes(c.defaultCurrency)) problems.push({ path: "defaultCurrency", message: `${c.defaultCurrency} is not among the configured currencies` });
+  if (new Set(codes).size !== codes.length) problems.push({ path: "currencies", message: "currency codes must be unique" });
+  if (new Set(ledgers).size !== ledgers.length) problems.push({ path: "currencies", message: "ledger numbers must be unique" });
+  if (ledgers.includes(c.markerLedger)) problems.push({ path: "markerLedger", message: "must differ from every currency's ledger" });
+  if (c.consumer.maxAckPending < c.worker.batchMessagesMax) problems.push({ path: "consumer.maxAckPending", message: "must be at least worker.batchMessagesMax" });
+  const waits = Math.ceil(c.worker.holdGraceMs / c.worker.holdWaitNakMs);
+  if (c.consumer.maxDeliver <= waits + 5) problems.push({ path: "consumer.maxDeliver", message: `must exceed holdGraceMs / holdWaitNakMs + 5 (= ${waits + 5}), or a capture waiting for its hold is dropped` });
+  if (c.consumer.ackWaitMs < 4 * c.worker.batchWaitMs + 1000) problems.push({ path: "consumer.ackWaitMs", message: "must exceed 4 × worker.batchWaitMs + 1 s" });
+  return problems;
+}

@@ -1,0 +1,115 @@
+// Read-only queries over NATS request/reply. Every request gets a reply: the answer, or
+// { error: { code, message } } for a bad request or a failure to read.
+import type { JetStreamManager } from "@nats-io/jetstream";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { z } from "zod";
+import { getLastBySubject } from "../broker/publisher.ts";
+import { currencyByCode, userAccountId, type Chart } from "../domain/accounts.ts";
+import { COMMAND_CODES, type CommandType } from "../domain/commands.ts";
+import { EVENT_OF } from "../domain/events.ts";
+import { burnedMarkerId, formatOperationId, parseOperationId } from "../domain/ids.ts";
+import { userBalance } from "../domain/money.ts";
+import { isMarker } from "../domain/plan.ts";
+import type { Ledger } from "../ledger/port.ts";
+import { AssertionError } from "../lib/assert.ts";
+import type { Logger } from "../lib/log.ts";
+
+export type QueryDeps = { nc: NatsConnection; jsm: JetStreamManager; ledger: Ledger; chart: Chart; eventsStream: string; queue: string; log: Logger };
+
+export type Handler = (deps: QueryDeps, body: unknown) => Promise<Record<string, unknown>>;
+
+export class QueryError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+const userIdSchema = z.union([z.string().regex(/^[A-Za-z0-9_\-.:]{1,64}$/, "must be 1-64 characters of A-Z a-z 0-9 _ - . :"), z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).transform(String)]);
+const uuid = z.string().refine((s) => parseOperationId(s) !== null, "must be a UUID");
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const where = issue && issue.path.length > 0 ? issue.path.join(".") : "request";
+    const text = issue?.code === "unrecognized_keys" ? `unknown field ${issue.keys.join(", ")}` : `${where}: ${issue?.message ?? "invalid"}`;
+    throw new QueryError("invalid_request", text);
+  }
+  return r.data;
+}
+
+export const balanceQuery: Handler = async (deps, body) => {
+  const q = parse(z.strictObject({ userId: userIdSchema, currency: z.string().optional() }), body);
+  const code = q.currency ?? deps.chart.defaultCurrency;
+  const currency = currencyByCode(deps.chart, code);
+  if (!currency) throw new QueryError("unknown_currency", `currency ${code} is not configured`);
+  const [account] = await deps.ledger.lookupAccounts([userAccountId(currency.ledger, q.userId)]);
+  const b = account ? userBalance(account) : { posted: 0n, held: 0n, available: 0n };
+  return { userId: q.userId, currency: code, posted: b.posted.toString(), held: b.held.toString(), available: b.available.toString() };
+};
+
+const TYPE_OF_CODE = new Map<number, CommandType>(Object.entries(COMMAND_CODES).map(([t, c]) => [c, t as CommandType]));
+
+export const operationQuery: Handler = async (deps, body) => {
+  const q = parse(z.strictObject({ operationId: uuid }), body);
+  const id = parseOperationId(q.operationId) as bigint;
+  const operationId = formatOperationId(id);
+  const found = await deps.ledger.lookupTransfers([id, burnedMarkerId(id)]);
+  const record = found[0];
+  if (!record) return { operationId, status: "unknown" };
+  const rejected = isMarker(deps.chart, record);
+  const type = TYPE_OF_CODE.get(record.user_data_32);
+  const event = rejected ? "rejected" : type ? EVENT_OF[type] : undefined;
+  const stored = event ? await getLastBySubject(deps.jsm, deps.eventsStream, `billing.evt.${event}.${operationId}`) : null;
+  const reply: Record<string, unknown> = { operationId, status: rejected ? "rejected" : "applied" };
+  if (stored) reply["event"] = JSON.parse(new TextDecoder().decode(stored.data));
+  return reply;
+};
+
+export const QUERY_HANDLERS: Record<string, Handler> = {
+  "billing.query.balance": balanceQuery,
+  "billing.query.operation": operationQuery,
+};
+
+const encoder = new TextEncoder();
+
+async function answer(deps: QueryDeps, handler: Handler, m: Msg): Promise<void> {
+  let reply: Record<string, unknown>;
+  try {
+    let body: unknown;
+    try {
+      body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(m.data));
+    } catch {
+      throw new QueryError("invalid_request", "request is not UTF-8 JSON");
+    }
+    reply = await handler(deps, body);
+  } catch (error) {
+    if (error instanceof AssertionError) throw error;
+    if (error instanceof QueryError) reply = { error: { code: error.code, message: error.message } };
+    else {
+      deps.log.warn({ err: error, subject: m.subject }, "query failed");
+      reply = { error: { code: "unavailable", message: `could not answer: ${(error as Error).message}` } };
+    }
+  }
+  m.respond(encoder.encode(JSON.stringify(reply)));
+}
+
+/** Subscribes every query subject in one queue group, so any number of processes share them. */
+export function serveQueries(deps: QueryDeps, handlers: Record<string, Handler> = QUERY_HANDLERS): Subscription[] {
+  return Object.entries(handlers).map(([subject, handler]) =>
+    deps.nc.subscribe(subject, {
+      queue: deps.queue,
+      callback: (err, m) => {
+        if (err) {
+          deps.log.warn({ err, subject }, "query subscription error");
+          return;
+        }
+        if (!m.reply) return; // a publish without a reply subject cannot be answered
+        void answer(deps, handler, m).catch((error: unknown) => {
+          deps.log.fatal({ err: error }, "assertion failed while answering a query");
+          process.exit(70);
+        });
+      },
+    }),
+  );
+}

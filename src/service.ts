@@ -1,0 +1,114 @@
+// The composition root: config → ledger, broker, topology, queries, worker. One service process.
+import { readFileSync } from "node:fs";
+import type { ConsumerMessages } from "@nats-io/jetstream";
+import { connectBroker, type Broker, type BrokerAuthOptions } from "./broker/connection.ts";
+import { ensureTopology, type Topology } from "./broker/topology.ts";
+import { systemAccounts, type Chart } from "./domain/accounts.ts";
+import { openLedger } from "./ledger/index.ts";
+import type { Ledger, LedgerOptions } from "./ledger/port.ts";
+import type { Logger } from "./lib/log.ts";
+import type { Config } from "./config/schema.ts";
+import { serveQueries } from "./query/server.ts";
+import { AccountRegistry } from "./worker/accounts.ts";
+import { Batcher } from "./worker/batcher.ts";
+import { NameBook } from "./worker/facts.ts";
+import { runWorker, type WorkerDeps } from "./worker/loop.ts";
+import { WorkerStats } from "./worker/stats.ts";
+
+export function chartOf(config: Config): Chart {
+  return { currencies: config.currencies, defaultCurrency: config.defaultCurrency, markerLedger: config.markerLedger };
+}
+
+export function topologyOf(config: Config): Topology {
+  const s = config.streams;
+  return {
+    commandsStream: s.commands, eventsStream: s.events, dlqStream: s.dlq, advisoriesStream: s.advisories, consumer: config.consumer.name,
+    storage: s.storage, replicas: s.replicas, duplicateWindowMs: s.duplicateWindowMs, commandsMaxAgeMs: s.commandsMaxAgeMs,
+    eventsMaxAgeMs: s.eventsMaxAgeMs, dlqMaxAgeMs: s.dlqMaxAgeMs, ackWaitMs: config.consumer.ackWaitMs,
+    maxDeliver: config.consumer.maxDeliver, maxAckPending: config.consumer.maxAckPending, maxBatch: config.worker.batchMessagesMax,
+  };
+}
+
+export function ledgerOptionsOf(config: Config): LedgerOptions {
+  if (config.ledger.driver === "embedded") return { driver: "embedded", path: config.ledger.path };
+  const tb = config.ledger.tigerbeetle;
+  return { driver: "tigerbeetle", clusterId: BigInt(tb.clusterId), addresses: tb.addresses };
+}
+
+/** Secrets come only from files (or the environment, through them); never from config values. */
+function authOf(config: Config): BrokerAuthOptions | undefined {
+  const a = config.nats.auth;
+  if (!a) return undefined;
+  const read = (path: string | undefined): string | undefined => (path === undefined ? undefined : readFileSync(path, "utf8").trim());
+  const auth: BrokerAuthOptions = {};
+  const pass = read(a.passFile) ?? process.env["NATS_PASSWORD"];
+  const token = read(a.tokenFile) ?? process.env["NATS_TOKEN"];
+  const nkeySeed = read(a.nkeySeedFile);
+  if (a.user !== undefined) auth.user = a.user;
+  if (pass !== undefined) auth.pass = pass;
+  if (token !== undefined) auth.token = token;
+  if (nkeySeed !== undefined) auth.nkeySeed = nkeySeed;
+  if (a.credsFile !== undefined) auth.credsFile = a.credsFile;
+  if (a.tls) auth.tls = Object.fromEntries(Object.entries(a.tls).filter(([, v]) => v !== undefined));
+  return auth;
+}
+
+export async function connect(config: Config, name: string): Promise<Broker> {
+  const auth = authOf(config);
+  return connectBroker({
+    servers: config.nats.servers, name, connectTimeoutMs: config.nats.connectTimeoutMs, apiTimeoutMs: config.nats.requestTimeoutMs,
+    ...(auth ? { auth } : {}),
+  });
+}
+
+/** Streams, consumer and system accounts: what `billing setup` does, idempotently. */
+export async function setup(config: Config, broker: Broker, ledger: Ledger, registry: AccountRegistry): Promise<void> {
+  await ensureTopology(broker.jsm, topologyOf(config));
+  await registry.ensure(systemAccounts(chartOf(config)));
+}
+
+export type RunningService = { stop(): Promise<void>; done: Promise<void>; stats: WorkerStats };
+
+export async function startService(config: Config, log: Logger): Promise<RunningService> {
+  const ledger = await openLedger(ledgerOptionsOf(config));
+  const broker = await connect(config, config.nats.name).catch(async (error: unknown) => {
+    ledger.destroy();
+    throw error;
+  });
+  const registry = new AccountRegistry(ledger, config.worker.accountCacheMax);
+  await setup(config, broker, ledger, registry);
+  const chart = chartOf(config);
+  const queries = serveQueries({ nc: broker.nc, jsm: broker.jsm, ledger, chart, eventsStream: config.streams.events, queue: config.queries.queue, log: log.child({ component: "query" }) });
+  const consumer = await broker.js.consumers.get(config.streams.commands, config.consumer.name);
+  const messages: ConsumerMessages = await consumer.consume({ max_messages: config.worker.batchMessagesMax, expires: 30_000 });
+  const stats = new WorkerStats();
+  const w = config.worker;
+  const deps: WorkerDeps = {
+    ledger, js: broker.js, chart, log: log.child({ component: "worker" }), registry, names: new NameBook(w.accountCacheMax), stats,
+    limits: { ...w, ackWaitMs: config.consumer.ackWaitMs },
+  };
+  let requestStop = (): void => undefined;
+  const stopSignal = new Promise<void>((resolve) => (requestStop = resolve));
+  const batcher = new Batcher(messages[Symbol.asyncIterator]());
+  const done = (async () => {
+    try {
+      await runWorker(deps, batcher, stopSignal);
+    } finally {
+      // Hand buffered, untouched messages back at once rather than after ack_wait.
+      for (const m of await batcher.drainBuffered()) m.nak();
+      await messages.close().catch(() => undefined);
+      for (const q of queries) q.unsubscribe();
+      await broker.close();
+      ledger.destroy();
+    }
+  })();
+  log.info({ ledger: config.ledger.driver, streams: config.streams.commands, consumer: config.consumer.name }, "service started");
+  return {
+    stats,
+    done,
+    stop: async () => {
+      requestStop();
+      await done;
+    },
+  };
+}

@@ -1,0 +1,69 @@
+// Turns the consumer's message stream into batches bounded by count and by time: wait as long as
+// needed for the first message, then at most `waitMs` for more, and never more than `max`.
+import type { JsMsg } from "@nats-io/jetstream";
+
+export class Batcher {
+  private pending: Promise<IteratorResult<JsMsg>> | null = null;
+  private ended = false;
+
+  constructor(private readonly source: AsyncIterator<JsMsg>) {}
+
+  private next(): Promise<IteratorResult<JsMsg>> {
+    this.pending ??= this.source.next();
+    return this.pending;
+  }
+
+  /** Resolves with null when the source has ended or `stop` resolved first. */
+  async take(max: number, waitMs: number, stop: Promise<void>): Promise<JsMsg[] | null> {
+    if (this.ended) return null;
+    const first = await Promise.race([this.next(), stop.then(() => null)]);
+    if (first === null) return null;
+    this.pending = null;
+    if (first.done) {
+      this.ended = true;
+      return null;
+    }
+    const batch = [first.value];
+    const deadline = Date.now() + waitMs;
+    while (batch.length < max) {
+      const left = deadline - Date.now();
+      const result = left <= 0 ? await this.ready() : await this.within(left);
+      if (result === null) break;
+      this.pending = null;
+      if (result.done) {
+        this.ended = true;
+        break;
+      }
+      batch.push(result.value);
+    }
+    return batch;
+  }
+
+  /** A message already buffered, without waiting for the network. */
+  private async ready(): Promise<IteratorResult<JsMsg> | null> {
+    const marker = Symbol("later");
+    const result = await Promise.race([this.next(), Promise.resolve().then(() => Promise.resolve(marker))]);
+    return result === marker ? null : (result as IteratorResult<JsMsg>);
+  }
+
+  private async within(ms: number): Promise<IteratorResult<JsMsg> | null> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), ms)));
+    try {
+      return await Promise.race([this.next(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Messages buffered but not taken, for a prompt nak at shutdown. */
+  async drainBuffered(): Promise<JsMsg[]> {
+    const left: JsMsg[] = [];
+    for (;;) {
+      const r = await this.ready();
+      if (r === null || r.done) return left;
+      this.pending = null;
+      left.push(r.value);
+    }
+  }
+}

@@ -1,0 +1,163 @@
+// The one control loop: take a batch, decode, resolve in the ledger, read the facts events need,
+// publish events and dead letters, then settle every message (ack / nak with delay / term).
+// A command is acked only after its outcome is in the ledger and its event is stored.
+import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import { deadLetter, type DeadLetterReason } from "../broker/dead-letter.ts";
+import { publishEvents } from "../broker/publisher.ts";
+import type { Chart } from "../domain/accounts.ts";
+import { decodeCommand, type DecodeLimits, type Decoded } from "../domain/commands.ts";
+import { appliedEvent, rejectedEvent, type OutboundEvent } from "../domain/events.ts";
+import { formatOperationId } from "../domain/ids.ts";
+import type { Operation, Verdict } from "../domain/resolve.ts";
+import type { Ledger } from "../ledger/port.ts";
+import { AssertionError } from "../lib/assert.ts";
+import type { Logger } from "../lib/log.ts";
+import type { AccountRegistry } from "./accounts.ts";
+import { appliedFacts, type Applied, type NameBook } from "./facts.ts";
+import { resolveOperations } from "./settle.ts";
+import type { WorkerStats } from "./stats.ts";
+import type { Batcher } from "./batcher.ts";
+
+export type WorkerLimits = DecodeLimits & {
+  batchMessagesMax: number; batchWaitMs: number; passesMax: number; nakDelayMs: number;
+  holdGraceMs: number; holdWaitNakMs: number; publishTimeoutMs: number; ackWaitMs: number;
+};
+
+export type WorkerDeps = {
+  ledger: Ledger; js: JetStreamClient; chart: Chart; limits: WorkerLimits; log: Logger;
+  registry: AccountRegistry; names: NameBook; stats: WorkerStats;
+};
+
+/** What happens to one message once the batch is resolved. */
+type Settlement =
+  | { kind: "ack"; outcome: "applied" | "rejected"; event: OutboundEvent | null }
+  | { kind: "dead"; reason: DeadLetterReason; error: string }
+  | { kind: "nak"; delayMs: number; why: string };
+
+type Item = { m: JsMsg; decoded: Decoded };
+
+function operationOf(item: Item): Operation | null {
+  const d = item.decoded;
+  if (d.kind === "malformed") return null;
+  return { id: d.operationId, decoded: d, publishedAtMs: Math.floor(item.m.info.timestampNanos / 1e6) };
+}
+
+async function resolveBatch(deps: WorkerDeps, leaders: ReadonlyArray<Operation>): Promise<{ verdicts: Map<bigint, Verdict>; events: Map<bigint, OutboundEvent> }> {
+  const { ledger, chart, limits, stats } = deps;
+  const clock = () => ({ nowMs: Date.now(), holdGraceMs: limits.holdGraceMs });
+  const verdicts = await resolveOperations(ledger, deps.registry, chart, leaders, clock, limits.passesMax, stats);
+  const applied: Applied[] = [];
+  for (const op of leaders) {
+    const v = verdicts.get(op.id);
+    if (v?.kind === "applied") applied.push({ op, verdict: v });
+  }
+  const facts = applied.length > 0 ? await appliedFacts(ledger, chart, deps.names, applied) : new Map();
+  const events = new Map<bigint, OutboundEvent>();
+  for (const op of leaders) {
+    const v = verdicts.get(op.id);
+    const d = op.decoded;
+    if (v?.kind === "rejected") events.set(op.id, rejectedEvent(op.id, d.type, d.fields, v.reason, v.detail));
+    const f = facts.get(op.id);
+    if (v?.kind === "applied" && f) events.set(op.id, appliedEvent(op.id, d.type, f.fields, f.balances, f.ledgerTimestamp));
+  }
+  return { verdicts, events };
+}
+
+function settlementOf(deps: WorkerDeps, item: Item, leader: Operation | undefined, verdict: Verdict | undefined, event: OutboundEvent | undefined): Settlement {
+  const d = item.decoded;
+  if (d.kind === "malformed") return { kind: "dead", reason: "malformed", error: d.error };
+  const follower = leader !== undefined && leader.decoded !== d;
+  if (follower && leader.decoded.fingerprint !== d.fingerprint) {
+    if (verdict?.kind === "applied" || verdict?.kind === "rejected") return { kind: "dead", reason: "conflict", error: "operationId was already used by a command with different content" };
+    return { kind: "nak", delayMs: deps.limits.nakDelayMs, why: "same operationId with other content in one batch" };
+  }
+  switch (verdict?.kind) {
+    case "applied":
+    case "rejected":
+      return { kind: "ack", outcome: verdict.kind, event: follower ? null : (event ?? null) };
+    case "conflict":
+      return { kind: "dead", reason: "conflict", error: verdict.detail };
+    case "wait":
+      return { kind: "nak", delayMs: deps.limits.holdWaitNakMs, why: verdict.detail };
+    case undefined:
+      return { kind: "nak", delayMs: deps.limits.nakDelayMs, why: "undecided after the configured ledger passes" };
+  }
+}
+
+export async function processBatch(deps: WorkerDeps, msgs: ReadonlyArray<JsMsg>): Promise<void> {
+  const started = Date.now();
+  const heartbeat = setInterval(() => msgs.forEach((m) => m.working()), Math.max(100, Math.floor(deps.limits.ackWaitMs / 3)));
+  try {
+    const items: Item[] = msgs.map((m) => ({ m, decoded: decodeCommand(m.subject, m.data, deps.chart, deps.limits) }));
+    const leaders = new Map<bigint, Operation>();
+    for (const item of items) {
+      const op = operationOf(item);
+      if (op && !leaders.has(op.id)) leaders.set(op.id, op);
+    }
+    let resolved: Awaited<ReturnType<typeof resolveBatch>>;
+    try {
+      resolved = await resolveBatch(deps, [...leaders.values()]);
+    } catch (error) {
+      if (error instanceof AssertionError) throw error;
+      deps.log.warn({ err: error, messages: msgs.length }, "ledger unavailable; batch naked");
+      msgs.forEach((m) => m.nak(deps.limits.nakDelayMs));
+      deps.stats.naks += msgs.length;
+      return;
+    }
+    const settlements = items.map((item) => {
+      const id = item.decoded.kind === "malformed" ? null : item.decoded.operationId;
+      const leader = id === null ? undefined : leaders.get(id);
+      return settlementOf(deps, item, leader, id === null ? undefined : resolved.verdicts.get(id), id === null ? undefined : resolved.events.get(id));
+    });
+    await deliver(deps, items, settlements);
+    deps.log.info({ messages: msgs.length, operations: leaders.size, ms: Date.now() - started }, "batch settled");
+  } finally {
+    clearInterval(heartbeat);
+  }
+}
+
+/** Stores events and dead letters, then acks, terms or naks each message. */
+async function deliver(deps: WorkerDeps, items: ReadonlyArray<Item>, settlements: ReadonlyArray<Settlement>): Promise<void> {
+  const { js, limits, stats, log } = deps;
+  const events: OutboundEvent[] = [];
+  const letters: Array<Promise<void>> = [];
+  settlements.forEach((s, i) => {
+    const m = (items[i] as Item).m;
+    if (s.kind === "ack" && s.event) events.push(s.event);
+    if (s.kind === "dead") {
+      const source = { subject: m.subject, data: m.data, streamSequence: m.info.streamSequence, ...(m.headers ? { headers: m.headers } : {}) };
+      letters.push(deadLetter(js, source, s.reason, s.error, limits.publishTimeoutMs));
+    }
+  });
+  const stored = await Promise.allSettled([publishEvents(js, events, limits.publishTimeoutMs), ...letters]);
+  const failure = stored.find((r) => r.status === "rejected");
+  if (failure) {
+    log.warn({ err: failure.reason, messages: items.length }, "events or dead letters not stored; batch naked");
+    items.forEach(({ m }) => m.nak(limits.nakDelayMs));
+    stats.naks += items.length;
+    return;
+  }
+  stats.eventsPublished += events.length;
+  settlements.forEach((s, i) => {
+    const { m, decoded } = items[i] as Item;
+    if (s.kind === "ack") m.ack();
+    else if (s.kind === "dead") m.term();
+    else m.nak(s.delayMs);
+    stats.count(decoded, s);
+    if (log.isLevelEnabled("debug")) {
+      const operationId = decoded.kind === "malformed" ? undefined : formatOperationId(decoded.operationId);
+      log.debug({ operationId, seq: m.info.streamSequence, deliveries: m.info.deliveryCount, verdict: s.kind, ...(s.kind === "dead" ? { reason: s.reason } : {}) }, "message settled");
+    }
+  });
+}
+
+/** Runs until `stop` resolves: then the batch in hand is finished and settled. */
+export async function runWorker(deps: WorkerDeps, batcher: Batcher, stop: Promise<void>): Promise<void> {
+  for (;;) {
+    const batch = await batcher.take(deps.limits.batchMessagesMax, deps.limits.batchWaitMs, stop);
+    if (batch === null) return;
+    deps.stats.batches += 1;
+    deps.stats.batchSizes.push(batch.length);
+    await processBatch(deps, batch);
+  }
+}

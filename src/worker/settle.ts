@@ -1,0 +1,46 @@
+// The ledger side of a batch: passes of lookup → decide → create → settle until every operation
+// has a verdict (or is left for redelivery). Decisions are the domain's; this file only does I/O.
+import type { Transfer } from "tigerbeetle-node";
+import type { Chart } from "../domain/accounts.ts";
+import { userAccounts } from "../domain/accounts.ts";
+import { touchedUsers } from "../domain/plan.ts";
+import { decide, lookupIds, planRequest, settleMarkers, settlePlans, type Clock, type Operation, type Verdict } from "../domain/resolve.ts";
+import type { Ledger } from "../ledger/port.ts";
+import type { AccountRegistry } from "./accounts.ts";
+
+export type LedgerCounters = { requests: number; passes: number };
+
+export async function resolveOperations(
+  ledger: Ledger, registry: AccountRegistry, chart: Chart, ops: ReadonlyArray<Operation>, clock: () => Clock, passesMax: number, counters: LedgerCounters,
+): Promise<Map<bigint, Verdict>> {
+  const verdicts = new Map<bigint, Verdict>();
+  let open: ReadonlyArray<Operation> = ops;
+  for (let pass = 0; pass < passesMax && open.length > 0; pass += 1) {
+    counters.passes += 1;
+    const found = new Map<bigint, Transfer>();
+    for (const t of await ledger.lookupTransfers(lookupIds(open))) found.set(t.id, t);
+    counters.requests += 1;
+    const decision = decide(chart, open, found, clock());
+    for (const [id, v] of decision.verdicts) verdicts.set(id, v);
+    const retry: Operation[] = [];
+    const markers = [...decision.markers];
+    if (decision.plans.length > 0) {
+      await registry.ensure(decision.plans.flatMap((p) => (p.op.decoded.kind === "command" ? touchedUsers(p.op.decoded.command) : [])).flatMap((u) => userAccounts(u.ledger, u.userId)));
+      const results = await ledger.createTransfers(planRequest(decision.plans));
+      counters.requests += 2;
+      const settled = settlePlans(chart, decision.plans, results);
+      for (const [id, v] of settled.verdicts) verdicts.set(id, v);
+      markers.push(...settled.markers);
+      retry.push(...settled.retry);
+    }
+    if (markers.length > 0) {
+      const results = await ledger.createTransfers(markers.map((m) => m.transfer));
+      counters.requests += 1;
+      const settled = settleMarkers(markers, results);
+      for (const [id, v] of settled.verdicts) verdicts.set(id, v);
+      retry.push(...settled.retry);
+    }
+    open = retry;
+  }
+  return verdicts;
+}
