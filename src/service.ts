@@ -1,7 +1,7 @@
 // The composition root: config → ledger, broker, topology, queries, worker. One service process.
-import { readFileSync } from "node:fs";
 import type { ConsumerMessages } from "@nats-io/jetstream";
-import { connectBroker, type Broker, type BrokerAuthOptions } from "./broker/connection.ts";
+import { connectBroker, type Broker } from "./broker/connection.ts";
+import { authOf } from "./config/auth.ts";
 import { ensureTopology, type Topology } from "./broker/topology.ts";
 import { systemAccounts, type Chart } from "./domain/accounts.ts";
 import { openLedger } from "./ledger/index.ts";
@@ -33,24 +33,6 @@ export function ledgerOptionsOf(config: Config): LedgerOptions {
   if (config.ledger.driver === "embedded") return { driver: "embedded", path: config.ledger.path };
   const tb = config.ledger.tigerbeetle;
   return { driver: "tigerbeetle", clusterId: BigInt(tb.clusterId), addresses: tb.addresses };
-}
-
-/** Secrets come only from files (or the environment, through them); never from config values. */
-function authOf(config: Config): BrokerAuthOptions | undefined {
-  const a = config.nats.auth;
-  if (!a) return undefined;
-  const read = (path: string | undefined): string | undefined => (path === undefined ? undefined : readFileSync(path, "utf8").trim());
-  const auth: BrokerAuthOptions = {};
-  const pass = read(a.passFile) ?? process.env["NATS_PASSWORD"];
-  const token = read(a.tokenFile) ?? process.env["NATS_TOKEN"];
-  const nkeySeed = read(a.nkeySeedFile);
-  if (a.user !== undefined) auth.user = a.user;
-  if (pass !== undefined) auth.pass = pass;
-  if (token !== undefined) auth.token = token;
-  if (nkeySeed !== undefined) auth.nkeySeed = nkeySeed;
-  if (a.credsFile !== undefined) auth.credsFile = a.credsFile;
-  if (a.tls) auth.tls = Object.fromEntries(Object.entries(a.tls).filter(([, v]) => v !== undefined));
-  return auth;
 }
 
 export async function connect(config: Config, name: string): Promise<Broker> {
