@@ -73,6 +73,21 @@ export const configSchema = z.strictObject({
     drainTimeoutMs: ms(600_000),
   }),
   queries: z.strictObject({ queue: z.string().min(1).max(64) }),
+  expiry: z.strictObject({
+    /** The contract: an expired event within this delay after the hold's deadline (default 5 s). */
+    delayMs: ms(3_600_000),
+    sweepIntervalMs: ms(3_600_000),
+    holdsPerSweepMax: z.number().int().min(1).max(LEDGER_EVENTS_MAX),
+  }),
+  dlq: z.strictObject({
+    advisoriesBatchMax: z.number().int().min(1).max(10_000),
+    listMax: z.number().int().min(1).max(100_000),
+  }),
+  ops: z.strictObject({
+    host: z.string().min(1),
+    /** 0 disables the metrics and health endpoint. */
+    port: z.number().int().min(0).max(65_535),
+  }),
   log: z.strictObject({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]) }),
 });
 
@@ -90,6 +105,7 @@ export function crossCheck(c: Config): Array<{ path: string; message: string }> 
   if (c.consumer.maxAckPending < c.worker.batchMessagesMax) problems.push({ path: "consumer.maxAckPending", message: "must be at least worker.batchMessagesMax" });
   const waits = Math.ceil(c.worker.holdGraceMs / c.worker.holdWaitNakMs);
   if (c.consumer.maxDeliver <= waits + 5) problems.push({ path: "consumer.maxDeliver", message: `must exceed holdGraceMs / holdWaitNakMs + 5 (= ${waits + 5}), or a capture waiting for its hold is dropped` });
+  if (c.expiry.sweepIntervalMs > c.expiry.delayMs) problems.push({ path: "expiry.sweepIntervalMs", message: "must not exceed expiry.delayMs, or expired events come late" });
   if (c.consumer.ackWaitMs < 4 * c.worker.batchWaitMs + 1000) problems.push({ path: "consumer.ackWaitMs", message: "must exceed 4 × worker.batchWaitMs + 1 s" });
   return problems;
 }
