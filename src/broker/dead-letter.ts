@@ -1,0 +1,104 @@
+// Dead letters: a copy of a command that cannot be applied, on billing.dlq.<reason>, for operators.
+//
+// The contract: the payload is the original payload byte for byte; the headers are the original
+// headers plus Billing-Original-Subject, Billing-Original-Sequence (commands stream sequence),
+// Billing-Reason and Billing-Error (one human-readable line).
+//
+// Two details the contract leaves to us:
+// - JetStream acts on headers named Nats-* when a message is stored (Nats-Msg-Id dedupes,
+//   Nats-Expected-* can refuse the publish, Nats-Rollup can purge). A publisher's command may carry
+//   them, and a message read back with a direct get carries Nats-Stream, Nats-Sequence, … So the
+//   copy leaves out every Nats-* header, keeps the command's own Nats-Msg-Id (its operationId, when
+//   the publisher set one) as Billing-Original-Msg-Id, and sets its own Nats-Msg-Id
+//   dlq:<reason>:<streamSequence>: a redelivered command dead-lettered again inside the duplicate
+//   window is stored once.
+// - Billing-* headers already on the command are replaced by ours, whatever their case.
+
+import { headers, Match, type MsgHdrs } from "@nats-io/transport-node";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import { assert } from "../lib/assert.ts";
+import { BrokerUnavailableError, describeError } from "./errors.ts";
+
+export type DeadLetterReason = "malformed" | "conflict" | "max_deliveries";
+
+export interface DeadLetterSource {
+  subject: string;
+  data: Uint8Array;
+  headers?: MsgHdrs;
+  streamSequence: number;
+}
+
+export const deadLetterHeaders = {
+  originalSubject: "Billing-Original-Subject",
+  originalSequence: "Billing-Original-Sequence",
+  originalMsgId: "Billing-Original-Msg-Id",
+  reason: "Billing-Reason",
+  error: "Billing-Error",
+} as const;
+
+// Billing-Error stays one short line: long enough for a zod issue list, short enough for a header
+// (NATS headers share the 1 MiB default max_payload with the payload).
+export const deadLetterErrorCharsMax = 1_000;
+
+const natsMsgIdHeader = "Nats-Msg-Id";
+
+export function deadLetterSubject(reason: DeadLetterReason): string {
+  return `billing.dlq.${reason}`;
+}
+
+export function deadLetterMsgId(reason: DeadLetterReason, streamSequence: number): string {
+  return `dlq:${reason}:${streamSequence}`;
+}
+
+export async function deadLetter(
+  js: JetStreamClient,
+  m: DeadLetterSource,
+  reason: DeadLetterReason,
+  error: string,
+  timeoutMs: number,
+): Promise<void> {
+  assert(Number.isSafeInteger(m.streamSequence) && m.streamSequence > 0, "deadLetter: streamSequence > 0");
+  assert(Number.isSafeInteger(timeoutMs) && timeoutMs > 0, "deadLetter: timeoutMs > 0");
+  const h = deadLetterHeaderSet(m, reason, error);
+  try {
+    await js.publish(deadLetterSubject(reason), m.data, {
+      msgID: deadLetterMsgId(reason, m.streamSequence),
+      headers: h,
+      timeout: timeoutMs,
+      retries: 1, // one attempt: the caller naks, and the redelivery retries
+    });
+  } catch (err) {
+    throw new BrokerUnavailableError(
+      `dead letter of ${m.subject} #${m.streamSequence} to ${deadLetterSubject(reason)}: ${describeError(err)}`,
+      { cause: err },
+    );
+  }
+}
+
+// The dead letter's headers: a fresh set (js.publish writes Nats-Msg-Id into the set it is given,
+// and the caller's headers must stay as they are).
+export function deadLetterHeaderSet(m: DeadLetterSource, reason: DeadLetterReason, error: string): MsgHdrs {
+  const h = headers();
+  const ours: readonly string[] = Object.values(deadLetterHeaders).map((k) => k.toLowerCase());
+  if (m.headers !== undefined) {
+    for (const [key, values] of m.headers) {
+      const lower = key.toLowerCase();
+      if (lower.startsWith("nats-") || ours.includes(lower)) continue;
+      for (const value of values) h.append(key, value);
+    }
+    const msgId = m.headers.get(natsMsgIdHeader, Match.IgnoreCase);
+    if (msgId !== "") h.set(deadLetterHeaders.originalMsgId, oneLine(msgId, deadLetterErrorCharsMax));
+  }
+  h.set(deadLetterHeaders.originalSubject, m.subject);
+  h.set(deadLetterHeaders.originalSequence, String(m.streamSequence));
+  h.set(deadLetterHeaders.reason, reason);
+  h.set(deadLetterHeaders.error, oneLine(error, deadLetterErrorCharsMax) || "(no detail)");
+  return h;
+}
+
+// Control characters (newlines included) become spaces, runs of spaces one space, then the line is
+// cut to maxChars, ending in "..." (ASCII, as header values should be).
+export function oneLine(text: string, maxChars: number): string {
+  const flat = text.replace(/[\u0000-\u001f\u007f]+/g, " ").replace(/ {2,}/g, " ").trim();
+  return flat.length <= maxChars ? flat : `${flat.slice(0, maxChars - 3)}...`;
+}
