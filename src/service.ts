@@ -9,6 +9,7 @@ import type { Ledger, LedgerOptions } from "./ledger/port.ts";
 import type { Logger } from "./lib/log.ts";
 import type { Config } from "./config/schema.ts";
 import { serveQueries } from "./query/server.ts";
+import { ExpirySweeper } from "./expiry/sweeper.ts";
 import { AccountRegistry } from "./worker/accounts.ts";
 import { Batcher } from "./worker/batcher.ts";
 import { NameBook } from "./worker/facts.ts";
@@ -60,18 +61,23 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const registry = new AccountRegistry(ledger, config.worker.accountCacheMax);
   await setup(config, broker, ledger, registry);
   const chart = chartOf(config);
-  const queries = serveQueries({ nc: broker.nc, jsm: broker.jsm, ledger, chart, eventsStream: config.streams.events, queue: config.queries.queue, log: log.child({ component: "query" }) });
+  const names = new NameBook(config.worker.accountCacheMax);
+  const queries = serveQueries({ nc: broker.nc, jsm: broker.jsm, ledger, chart, names, eventsStream: config.streams.events, queue: config.queries.queue, log: log.child({ component: "query" }) });
   const consumer = await broker.js.consumers.get(config.streams.commands, config.consumer.name);
   const messages: ConsumerMessages = await consumer.consume({ max_messages: config.worker.batchMessagesMax, expires: 30_000 });
   const stats = new WorkerStats();
   const w = config.worker;
   const deps: WorkerDeps = {
-    ledger, js: broker.js, chart, log: log.child({ component: "worker" }), registry, names: new NameBook(w.accountCacheMax), stats,
+    ledger, js: broker.js, chart, log: log.child({ component: "worker" }), registry, names, stats,
     limits: { ...w, ackWaitMs: config.consumer.ackWaitMs },
   };
   let requestStop = (): void => undefined;
   const stopSignal = new Promise<void>((resolve) => (requestStop = resolve));
   const batcher = new Batcher(messages[Symbol.asyncIterator]());
+  const sweeper = new ExpirySweeper({
+    ledger, js: broker.js, chart, names, log: log.child({ component: "expiry" }),
+    limits: { ...config.expiry, holdTimeoutSecondsMax: w.holdTimeoutSecondsMax, publishTimeoutMs: w.publishTimeoutMs },
+  }).start();
   const done = (async () => {
     try {
       await runWorker(deps, batcher, stopSignal);
@@ -79,6 +85,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       // Hand buffered, untouched messages back at once rather than after ack_wait.
       for (const m of await batcher.drainBuffered()) m.nak();
       await messages.close().catch(() => undefined);
+      await sweeper.stop();
       for (const q of queries) q.unsubscribe();
       await broker.close();
       ledger.destroy();

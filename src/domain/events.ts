@@ -49,10 +49,14 @@ export function rejectedEvent(operationId: bigint, type: CommandType, fields: Co
   return finish("rejected", id, id, { event: "rejected", operationId: id, command: type, ...orderedFields(fields), reason, detail });
 }
 
-/** A hold that expired: its own subject and message id, so at most one per hold. */
-export function expiredEvent(holdId: bigint, fields: CommandFields, balances: ReadonlyArray<BalanceLine>, ledgerTimestamp: bigint): OutboundEvent {
+/**
+ * A hold that expired: its own subject and message id, so at most one per hold. Expiry writes no
+ * balance history in the ledger, so the event carries no balances: the next operation's event or
+ * a balance query shows the released funds.
+ */
+export function expiredEvent(holdId: bigint, fields: CommandFields, ledgerTimestamp: bigint): OutboundEvent {
   const id = formatOperationId(holdId);
   return finish("expired", id, `expired:${id}`, {
-    event: "expired", ...orderedFields({ ...fields, holdId: id }), balances: balancesJson(balances), ledgerTimestamp: ledgerTimestamp.toString(),
+    event: "expired", ...orderedFields({ ...fields, holdId: id }), ledgerTimestamp: ledgerTimestamp.toString(),
   });
 }

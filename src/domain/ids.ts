@@ -49,3 +49,13 @@ export function burnedMarkerId(operationId: bigint): bigint {
 export function operationLookupIds(operationId: bigint): [bigint, bigint, bigint] {
   return [operationId, burnedMarkerId(operationId), feeLegId(operationId)];
 }
+
+/** The record that a hold expired: written once, its timestamp is the expired event's. */
+export function expiryMarkerId(holdId: bigint): bigint {
+  return hashId("expiry-marker", holdId);
+}
+
+/** A void probe of a hold past its deadline: the ledger answers expired, posted or voided. */
+export function expiryProbeId(holdId: bigint): bigint {
+  return hashId("expiry-probe", holdId);
+}

@@ -4,17 +4,22 @@ import type { JetStreamManager } from "@nats-io/jetstream";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { z } from "zod";
 import { getLastBySubject } from "../broker/publisher.ts";
-import { currencyByCode, userAccountId, type Chart } from "../domain/accounts.ts";
+import { AccountFilterFlags, TransferFlags, type Transfer } from "tigerbeetle-node";
+import { LEDGER_EVENTS_MAX } from "../config/schema.ts";
+import { currencyByCode, currencyByLedger, userAccountId, type Chart } from "../domain/accounts.ts";
+import { isDue } from "../domain/expiry.ts";
+import { ledgerNow } from "../expiry/sweeper.ts";
+import type { NameBook } from "../worker/facts.ts";
 import { COMMAND_CODES, type CommandType } from "../domain/commands.ts";
 import { EVENT_OF } from "../domain/events.ts";
 import { burnedMarkerId, formatOperationId, parseOperationId } from "../domain/ids.ts";
 import { userBalance } from "../domain/money.ts";
-import { isMarker } from "../domain/plan.ts";
+import { isHold, isMarker, TransferCode } from "../domain/plan.ts";
 import type { Ledger } from "../ledger/port.ts";
 import { AssertionError } from "../lib/assert.ts";
 import type { Logger } from "../lib/log.ts";
 
-export type QueryDeps = { nc: NatsConnection; jsm: JetStreamManager; ledger: Ledger; chart: Chart; eventsStream: string; queue: string; log: Logger };
+export type QueryDeps = { nc: NatsConnection; jsm: JetStreamManager; ledger: Ledger; chart: Chart; names: NameBook; eventsStream: string; queue: string; log: Logger };
 
 export type Handler = (deps: QueryDeps, body: unknown) => Promise<Record<string, unknown>>;
 
@@ -66,9 +71,38 @@ export const operationQuery: Handler = async (deps, body) => {
   return reply;
 };
 
+/** The post or void of a hold, if any: scans the held account's transfers after the hold. */
+async function resolutionOf(ledger: Ledger, hold: Transfer): Promise<"captured" | "released" | null> {
+  for (let min = hold.timestamp + 1n; ;) {
+    const page = await ledger.getAccountTransfers({
+      account_id: hold.debit_account_id, user_data_128: 0n, user_data_64: 0n, user_data_32: 0, code: TransferCode.hold,
+      timestamp_min: min, timestamp_max: 0n, limit: LEDGER_EVENTS_MAX, flags: AccountFilterFlags.debits,
+    });
+    const found = page.find((t) => t.pending_id === hold.id);
+    if (found) return (found.flags & TransferFlags.post_pending_transfer) !== 0 ? "captured" : "released";
+    const last = page[page.length - 1];
+    if (page.length < LEDGER_EVENTS_MAX || last === undefined) return null;
+    min = last.timestamp + 1n;
+  }
+}
+
+export const holdQuery: Handler = async (deps, body) => {
+  const q = parse(z.strictObject({ holdId: uuid }), body);
+  const id = parseOperationId(q.holdId) as bigint;
+  const holdId = formatOperationId(id);
+  const [hold] = await deps.ledger.lookupTransfers([id]);
+  if (!hold || !isHold(deps.chart, hold)) return { holdId, status: "unknown" };
+  const currency = currencyByLedger(deps.chart, hold.ledger);
+  const owners = await deps.names.resolve(deps.ledger, [hold.debit_account_id]);
+  const resolved = await resolutionOf(deps.ledger, hold);
+  const status = resolved ?? (isDue(hold, await ledgerNow(deps.ledger)) ? "expired" : "held");
+  return { holdId, status, amount: hold.amount.toString(), userId: owners.get(hold.debit_account_id), currency: currency?.code };
+};
+
 export const QUERY_HANDLERS: Record<string, Handler> = {
   "billing.query.balance": balanceQuery,
   "billing.query.operation": operationQuery,
+  "billing.query.hold": holdQuery,
 };
 
 const encoder = new TextEncoder();
