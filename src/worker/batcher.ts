@@ -42,7 +42,8 @@ export class Batcher {
   /** A message already buffered, without waiting for the network. */
   private async ready(): Promise<IteratorResult<JsMsg> | null> {
     const marker = Symbol("later");
-    const result = await Promise.race([this.next(), Promise.resolve().then(() => Promise.resolve(marker))]);
+    // setImmediate runs after every pending microtask, so a buffered message wins the race.
+    const result = await Promise.race([this.next(), new Promise<symbol>((resolve) => setImmediate(() => resolve(marker)))]);
     return result === marker ? null : (result as IteratorResult<JsMsg>);
   }
 

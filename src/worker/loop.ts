@@ -10,7 +10,7 @@ import { appliedEvent, rejectedEvent, type OutboundEvent } from "../domain/event
 import { formatOperationId } from "../domain/ids.ts";
 import type { Operation, Verdict } from "../domain/resolve.ts";
 import type { Ledger } from "../ledger/port.ts";
-import { AssertionError } from "../lib/assert.ts";
+import { assert, AssertionError } from "../lib/assert.ts";
 import type { Logger } from "../lib/log.ts";
 import type { AccountRegistry } from "./accounts.ts";
 import { appliedFacts, type Applied, type NameBook } from "./facts.ts";
@@ -74,6 +74,7 @@ function settlementOf(deps: WorkerDeps, item: Item, leader: Operation | undefine
   switch (verdict?.kind) {
     case "applied":
     case "rejected":
+      assert(follower || event !== undefined, "a decided operation has its event before it is acknowledged");
       return { kind: "ack", outcome: verdict.kind, event: follower ? null : (event ?? null) };
     case "conflict":
       return { kind: "dead", reason: "conflict", error: verdict.detail };
