@@ -119,7 +119,9 @@ export function decodeCommand(subject: string, data: Uint8Array, chart: Chart, l
 
   const parsed = schemas(limits)[commandType].safeParse(raw);
   if (!parsed.success) {
-    const fingerprint = hashId("raw", commandType, canonicalJson(raw));
+    // The operation id is the key, not content: its spelling (letter case) must not matter.
+    const { operationId: _key, ...content } = raw;
+    const fingerprint = hashId("raw", commandType, canonicalJson(content));
     return { kind: "rejected", operationId, type: commandType, reason: "invalid_command", detail: issueText(parsed.error), fields: {}, fingerprint };
   }
   return interpret(commandType, operationId, parsed.data as Parsed, chart);

@@ -31,7 +31,11 @@ export type Verdict =
   /** Not decidable yet (a capture before its hold): nak with a delay. */
   | { kind: "wait"; detail: string };
 
-export type Plan = { op: Operation; transfers: Transfer[]; hold: HoldFacts | null };
+/**
+ * `holdInRequest`: the capture or release relies on a hold planned in the same request, whose
+ * facts are only true if that hold is created by this very request.
+ */
+export type Plan = { op: Operation; transfers: Transfer[]; hold: HoldFacts | null; holdInRequest: boolean };
 export type MarkerPlan = { op: Operation; transfer: Transfer; reason: Reason; detail: string; burned: boolean };
 
 export type Decision = { verdicts: Map<bigint, Verdict>; plans: Plan[]; markers: MarkerPlan[] };
@@ -109,14 +113,14 @@ export function decide(chart: Chart, ops: ReadonlyArray<Operation>, found: Reado
     } else {
       const transfers = planTransfers(d.command, d.fingerprint, null);
       if (d.command.type === "hold") heldHere.set(d.command.operationId, holdFacts(transfers[0] as Transfer));
-      decision.plans.push({ op, transfers, hold: null });
+      decision.plans.push({ op, transfers, hold: null, holdInRequest: false });
     }
   }
   for (const { op, fingerprint, command } of captures) {
     const stored = found.get(command.holdId);
     const hold = stored ? (isHold(chart, stored) ? holdFacts(stored) : null) : heldHere.get(command.holdId);
     if (hold) {
-      decision.plans.push({ op, transfers: planTransfers(command, fingerprint, hold), hold });
+      decision.plans.push({ op, transfers: planTransfers(command, fingerprint, hold), hold, holdInRequest: !stored });
     } else if (stored || clock.nowMs - op.publishedAtMs >= clock.holdGraceMs) {
       // Not a hold at all, or still absent after the grace period: final, recorded like any rejection.
       decision.markers.push(rejection(chart, op, op.id, "hold_not_found", REASON_DETAIL.hold_not_found, false));
@@ -141,13 +145,36 @@ export type Settled = { verdicts: Map<bigint, Verdict>; markers: MarkerPlan[]; r
 export function settlePlans(chart: Chart, plans: ReadonlyArray<Plan>, results: ReadonlyArray<CreateTransferResult>): Settled {
   const settled: Settled = { verdicts: new Map(), markers: [], retry: [] };
   assert(results.length === planRequest(plans).length, "one result per planned transfer");
+  const created = new Set<bigint>();
   let at = 0;
-  for (const plan of plans) {
+  const legsOf = plans.map((plan) => {
     const legs = results.slice(at, at + plan.transfers.length);
     at += plan.transfers.length;
-    settlePlan(chart, plan, legs, settled);
-  }
+    if (legs.every((l) => l.status === S.created)) created.add(plan.op.id);
+    return legs;
+  });
+  plans.forEach((plan, i) => {
+    const legs = legsOf[i] as CreateTransferResult[];
+    const hold = plan.hold;
+    if (plan.holdInRequest && hold !== null && !created.has(hold.id)) settleOnLostHold(chart, plan, legs, settled);
+    else settlePlan(chart, plan, legs, settled);
+  });
   return settled;
+}
+
+/**
+ * A capture or release planned against a hold of the same request that was not created by it: the
+ * hold failed (then the post/void found nothing: hold_not_found, its id burned), or another worker
+ * stored that hold id first, perhaps with other content, so nothing this worker planned about the
+ * hold holds. The next pass looks everything up again.
+ */
+function settleOnLostHold(chart: Chart, plan: Plan, legs: ReadonlyArray<CreateTransferResult>, out: Settled): void {
+  const status = (legs[0] as CreateTransferResult).status;
+  if (status === S.pending_transfer_not_found || status === S.id_already_failed) {
+    out.markers.push(rejection(chart, plan.op, burnedMarkerId(plan.op.id), "hold_not_found", REASON_DETAIL.hold_not_found, true));
+  } else {
+    out.retry.push(plan.op);
+  }
 }
 
 function settlePlan(chart: Chart, plan: Plan, legs: ReadonlyArray<CreateTransferResult>, out: Settled): void {
@@ -159,6 +186,11 @@ function settlePlan(chart: Chart, plan: Plan, legs: ReadonlyArray<CreateTransfer
     return;
   }
   const type = op.decoded.type;
+  if (main.status === S.id_already_failed && BURN_REASON[type] === null) {
+    // This command type never fails transiently, so a different command burned the id.
+    out.verdicts.set(op.id, { kind: "conflict", detail: "operationId was burned by a command with different content" });
+    return;
+  }
   if (main.status === S.id_already_failed || burnsId(main.status)) {
     // The operation id is burned: record the rejection under the derived id, with its fingerprint.
     const reason = main.status === S.id_already_failed ? BURN_REASON[type] : reasonOfStatus(main.status);
@@ -182,19 +214,26 @@ function isExistsWithDifferent(status: number): boolean {
   return (S[status] ?? "").startsWith("exists_with_different_");
 }
 
-/** Reads the results of the markers' request. */
-export function settleMarkers(markers: ReadonlyArray<MarkerPlan>, results: ReadonlyArray<CreateTransferResult>): Settled {
+/**
+ * Reads the results of the markers' request. A marker under the operation id can find the id burned
+ * (a crash after a transient failure, before its marker): the rejection then moves to the
+ * burned-marker id, with the reason a burn of this command type means, in the next request.
+ */
+export function settleMarkers(chart: Chart, markers: ReadonlyArray<MarkerPlan>, results: ReadonlyArray<CreateTransferResult>): Settled {
   const settled: Settled = { verdicts: new Map(), markers: [], retry: [] };
   assert(results.length === markers.length, "one result per marker");
   markers.forEach((m, i) => {
     const status = (results[i] as CreateTransferResult).status;
+    const burnReason = BURN_REASON[m.op.decoded.type];
     if (status === S.created || status === S.exists) {
       settled.verdicts.set(m.op.id, { kind: "rejected", replay: status === S.exists, reason: m.reason, detail: m.detail });
-    } else if (status === S.id_already_failed && !m.burned && m.op.decoded.kind === "rejected") {
-      // Rejected before the ledger yet burned: only a different command can have burned this id.
+    } else if (status === S.id_already_failed && !m.burned && (m.op.decoded.kind === "rejected" || burnReason === null)) {
+      // Rejected before the ledger, or a type that never burns: only a different command burned it.
       settled.verdicts.set(m.op.id, { kind: "conflict", detail: "operationId was burned by a command with different content" });
+    } else if (status === S.id_already_failed && !m.burned && burnReason !== null) {
+      settled.markers.push(rejection(chart, m.op, burnedMarkerId(m.op.id), burnReason, REASON_DETAIL[burnReason], true));
     } else {
-      assert(isExistsWithDifferent(status) || status === S.id_already_failed, `unexpected marker status ${S[status]}`);
+      assert(isExistsWithDifferent(status), `unexpected marker status ${S[status]}`);
       settled.retry.push(m.op);
     }
   });

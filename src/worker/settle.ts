@@ -33,13 +33,16 @@ export async function resolveOperations(
       markers.push(...settled.markers);
       retry.push(...settled.retry);
     }
-    if (markers.length > 0) {
+    // A marker can lead to one more marker (under the burned-marker id); that ends it.
+    for (let round = 0; round < 2 && markers.length > 0; round += 1) {
       const results = await ledger.createTransfers(markers.map((m) => m.transfer));
       counters.requests += 1;
-      const settled = settleMarkers(markers, results);
+      const settled = settleMarkers(chart, markers, results);
       for (const [id, v] of settled.verdicts) verdicts.set(id, v);
       retry.push(...settled.retry);
+      markers.splice(0, markers.length, ...settled.markers);
     }
+    retry.push(...markers.map((m) => m.op));
     open = retry;
   }
   return verdicts;

@@ -83,7 +83,7 @@ describe("resolve – decide: new and recorded operations", () => {
     const d = decide(chart, [op], new Map(), within);
     expect(d.verdicts.size).toBe(0);
     expect(d.markers).toEqual([]);
-    expect(d.plans).toEqual([{ op, transfers: planTransfers(commandOf(op), op.decoded.fingerprint, null), hold: null }]);
+    expect(d.plans).toEqual([{ op, transfers: planTransfers(commandOf(op), op.decoded.fingerprint, null), hold: null, holdInRequest: false }]);
   });
 
   it("resolve – a recorded operation with the same fingerprint is an applied replay with its timestamp", () => {

@@ -134,8 +134,9 @@ describe("resolve – settlePlans: a burned operation id", () => {
     expectMarker(s.markers[0], op, burnedMarkerId(op.id), reason, true);
   });
 
-  it("resolve – id_already_failed on a credit is impossible (assertion)", () => {
-    expect(() => settlePlans(chart, [planOf(ops.credit())], [result(S.id_already_failed)])).toThrow(/credit burned by id_already_failed/);
+  it("resolve – id_already_failed on a credit is a conflict: a credit never burns, so another command did", () => {
+    const op = ops.credit();
+    expect(settlePlans(chart, [planOf(op)], [result(S.id_already_failed)]).verdicts.get(op.id)).toMatchObject({ kind: "conflict", detail: expect.stringMatching(/burned/) });
   });
 
   it("resolve – a transient status with no reason (debit_account_not_found) is a bug (assertion)", () => {
@@ -298,41 +299,41 @@ describe("resolve – settleMarkers", () => {
   it("resolve – a created marker is a rejected verdict, not a replay", () => {
     const op = rejectedOp();
     const m = markerOf(op);
-    expect(settleMarkers([m], [created(5n)])).toEqual({
+    expect(settleMarkers(chart, [m], [created(5n)])).toEqual({
       verdicts: new Map([[op.id, { kind: "rejected", replay: false, reason: "unknown_currency", detail: m.detail }]]), markers: [], retry: [],
     });
   });
 
   it("resolve – an existing identical marker is a rejected replay", () => {
     const op = rejectedOp();
-    expect(settleMarkers([markerOf(op)], [result(S.exists, 5n)]).verdicts.get(op.id)).toMatchObject({ kind: "rejected", replay: true, reason: "unknown_currency" });
+    expect(settleMarkers(chart, [markerOf(op)], [result(S.exists, 5n)]).verdicts.get(op.id)).toMatchObject({ kind: "rejected", replay: true, reason: "unknown_currency" });
   });
 
   it("resolve – an existing burned marker is a rejected replay too", () => {
     const op = ops.debit();
     const m = at(settlePlans(chart, [planOf(op)], [result(S.exceeds_credits)]).markers, 0);
-    expect(settleMarkers([m], [result(S.exists, 5n)]).verdicts.get(op.id)).toEqual({ kind: "rejected", replay: true, reason: "insufficient_funds", detail: REASON_DETAIL.insufficient_funds });
+    expect(settleMarkers(chart, [m], [result(S.exists, 5n)]).verdicts.get(op.id)).toEqual({ kind: "rejected", replay: true, reason: "insufficient_funds", detail: REASON_DETAIL.insufficient_funds });
   });
 
   it.each(EXISTS_WITH_DIFFERENT.map((s) => [s]))("resolve – a marker meeting %s is a retry", (status) => {
     const op = rejectedOp();
-    expect(settleMarkers([markerOf(op)], [result(S[status])])).toEqual({ verdicts: new Map(), markers: [], retry: [op] });
+    expect(settleMarkers(chart, [markerOf(op)], [result(S[status])])).toEqual({ verdicts: new Map(), markers: [], retry: [op] });
   });
 
   it("resolve – id_already_failed for a pre-ledger rejection is a conflict (only another command can have burned its id)", () => {
     const op = rejectedOp();
-    expect(settleMarkers([markerOf(op)], [result(S.id_already_failed)]).verdicts.get(op.id)).toMatchObject({ kind: "conflict", detail: expect.stringMatching(/burned/) });
+    expect(settleMarkers(chart, [markerOf(op)], [result(S.id_already_failed)]).verdicts.get(op.id)).toMatchObject({ kind: "conflict", detail: expect.stringMatching(/burned/) });
   });
 
   it.each(["linked_event_failed", "debit_account_not_found", "accounts_must_be_different", "exceeds_credits", "reserved_flag"] as const)(
     "resolve – a marker meeting %s is a bug (assertion)",
     (status) => {
-      expect(() => settleMarkers([markerOf(rejectedOp())], [result(S[status])])).toThrow(/unexpected marker status/);
+      expect(() => settleMarkers(chart, [markerOf(rejectedOp())], [result(S[status])])).toThrow(/unexpected marker status/);
     },
   );
 
   it("resolve – one result per marker, or an assertion", () => {
-    expect(() => settleMarkers([markerOf(rejectedOp())], [])).toThrow(/one result per marker/);
+    expect(() => settleMarkers(chart, [markerOf(rejectedOp())], [])).toThrow(/one result per marker/);
   });
 
   it("resolve – several markers settle independently, in order", () => {
@@ -341,7 +342,7 @@ describe("resolve – settleMarkers", () => {
     const c = operation("release", { operationId: uuid(66), holdId: uuid(67) }, PUBLISHED_MS);
     const markers = decide(chart, [a, b, c], new Map(), after).markers;
     expect(markers).toHaveLength(3);
-    const s = settleMarkers(markers, [created(1n), result(S.exists_with_different_code), result(S.exists, 2n)]);
+    const s = settleMarkers(chart, markers, [created(1n), result(S.exists_with_different_code), result(S.exists, 2n)]);
     expect(s.verdicts.get(a.id)).toMatchObject({ kind: "rejected", replay: false });
     expect(s.retry).toEqual([b]);
     expect(s.verdicts.get(c.id)).toMatchObject({ kind: "rejected", replay: true, reason: "hold_not_found" });
@@ -393,7 +394,7 @@ function runPasses(ledger: MarkerLedger, op: Operation, clock: Clock, passesMax:
     open = [];
     let markers = decision.markers;
     for (let round = 0; round < passesMax && markers.length > 0; round += 1) {
-      const settled = settleMarkers(markers, ledger.create(markers.map((m) => m.transfer)));
+      const settled = settleMarkers(chart, markers, ledger.create(markers.map((m) => m.transfer)));
       const verdict = settled.verdicts.get(op.id);
       if (verdict) return verdict;
       markers = settled.markers;
@@ -422,7 +423,7 @@ describe("resolve – whole passes", () => {
     const op = ops.debit();
     const first = settlePlans(chart, [planOf(op)], [result(S.exceeds_credits)]);
     const ledger = new MarkerLedger(new Set([op.id]));
-    const verdict = settleMarkers(first.markers, ledger.create(first.markers.map((m) => m.transfer))).verdicts.get(op.id);
+    const verdict = settleMarkers(chart, first.markers, ledger.create(first.markers.map((m) => m.transfer))).verdicts.get(op.id);
     expect(verdict).toEqual({ kind: "rejected", replay: false, reason: "insufficient_funds", detail: REASON_DETAIL.insufficient_funds });
     expect(runPasses(ledger, op, after, PASSES_MAX)).toEqual({ kind: "rejected", replay: true, reason: "insufficient_funds", detail: REASON_DETAIL.insufficient_funds });
   });
