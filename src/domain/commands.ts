@@ -31,18 +31,37 @@ export type Decoded =
 
 export type DecodeLimits = { holdTimeoutSecondsMax: number; payloadBytesMax: number };
 
-const userIdSchema = z.union([
-  z.string().regex(/^[A-Za-z0-9_\-.:]{1,64}$/, "must be 1-64 characters of A-Z a-z 0-9 _ - . :"),
-  z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).transform(String),
-]);
+/** A userId: 1-64 allowed characters, or a non-negative safe integer (normalised to its digits). */
+const userIdSchema = z.unknown().transform((v, ctx): string => {
+  if (typeof v === "string" && /^[A-Za-z0-9_\-.:]{1,64}$/.test(v)) return v;
+  if (typeof v === "number" && Number.isSafeInteger(v) && v >= 0) return String(v);
+  ctx.addIssue({ code: "custom", message: "must be 1-64 characters of A-Z a-z 0-9 _ - . : or a non-negative safe integer" });
+  return z.NEVER;
+});
 
+/** Money: a string of digits or a safe integer, positive (or zero for a fee), at most 2^63 − 1. */
 function moneySchema(allowZero: boolean) {
-  const text = z.union([
-    z.string().regex(/^[0-9]{1,40}$/, "must be a string of digits or a safe integer"),
-    z.number().int("must be an integer").nonnegative("must not be negative").max(Number.MAX_SAFE_INTEGER, "must be a safe integer").transform(String),
-  ]);
-  return text.transform(BigInt).refine((v) => (allowZero ? v >= 0n : v > 0n), allowZero ? "must not be negative" : "must be positive")
-    .refine((v) => v <= MONEY_MAX, "must be at most 2^63 - 1");
+  return z.unknown().transform((v, ctx): bigint => {
+    const fail = (message: string) => {
+      ctx.addIssue({ code: "custom", message });
+      return z.NEVER;
+    };
+    let value: bigint;
+    if (typeof v === "string") {
+      if (!/^[0-9]{1,40}$/.test(v)) return fail("must be a string of digits or a safe integer");
+      value = BigInt(v);
+    } else if (typeof v === "number") {
+      if (!Number.isInteger(v)) return fail("must be an integer number of minor units");
+      if (!Number.isSafeInteger(v)) return fail("must be a safe integer, or a string of digits");
+      value = BigInt(v);
+    } else {
+      return fail("must be a string of digits or a safe integer");
+    }
+    if (value < 0n) return fail("must not be negative");
+    if (value === 0n && !allowZero) return fail("must be positive");
+    if (value > MONEY_MAX) return fail("must be at most 2^63 - 1");
+    return value;
+  });
 }
 
 const uuidSchema = z.string().refine((s) => parseOperationId(s) !== null, "must be a UUID");
