@@ -48,7 +48,7 @@ export function lookupIds(ops: ReadonlyArray<Operation>): bigint[] {
   for (const op of ops) {
     ids.push(...operationLookupIds(op.id));
     const c = op.decoded.kind === "command" ? op.decoded.command : null;
-    if (c && (c.type === "capture" || c.type === "release")) ids.push(c.holdId);
+    if (c && (c.type === "capture" || c.type === "release")) ids.push(c.holdId, burnedMarkerId(c.holdId));
   }
   return ids;
 }
@@ -117,7 +117,8 @@ export function decide(chart: Chart, ops: ReadonlyArray<Operation>, found: Reado
     }
   }
   for (const { op, fingerprint, command } of captures) {
-    const stored = found.get(command.holdId);
+    // A hold rejected with a burned id left only its burned marker: decided, so no need to wait.
+    const stored = found.get(command.holdId) ?? found.get(burnedMarkerId(command.holdId));
     const hold = stored ? (isHold(chart, stored) ? holdFacts(stored) : null) : heldHere.get(command.holdId);
     if (hold) {
       decision.plans.push({ op, transfers: planTransfers(command, fingerprint, hold), hold, holdInRequest: !stored });

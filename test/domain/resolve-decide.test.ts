@@ -57,9 +57,17 @@ describe("resolve – lookupIds", () => {
     expect(lookupIds([op])).toEqual(operationLookupIds(op.id));
   });
 
-  it("resolve – a capture or release also looks up its hold", () => {
-    expect(lookupIds([capture()])).toEqual([...operationLookupIds(idOf(OP)), idOf(HOLD)]);
-    expect(lookupIds([release()])).toEqual([...operationLookupIds(idOf(OP)), idOf(HOLD)]);
+  it("resolve – a capture or release also looks up its hold and the hold's burned marker", () => {
+    expect(lookupIds([capture()])).toEqual([...operationLookupIds(idOf(OP)), idOf(HOLD), burnedMarkerId(idOf(HOLD))]);
+    expect(lookupIds([release()])).toEqual([...operationLookupIds(idOf(OP)), idOf(HOLD), burnedMarkerId(idOf(HOLD))]);
+  });
+
+  it("resolve – a capture of a hold rejected with a burned id is hold_not_found at once, without waiting", () => {
+    const c = capture();
+    const rejectedHold = markerTransfer(chart, burnedMarkerId(idOf(HOLD)), "hold", "insufficient_funds", 1n);
+    const d = decide(chart, [c], new Map([[rejectedHold.id, rejectedHold]]), within);
+    expect(d.markers.map((m) => m.reason)).toEqual(["hold_not_found"]);
+    expect(d.verdicts.size).toBe(0);
   });
 
   it("resolve – a capture rejected before the ledger does not look up a hold", () => {
@@ -69,7 +77,7 @@ describe("resolve – lookupIds", () => {
 
   it("resolve – ids of several operations come in input order", () => {
     const ops = [hold(), capture()];
-    expect(lookupIds(ops)).toEqual([...operationLookupIds(idOf(HOLD)), ...operationLookupIds(idOf(OP)), idOf(HOLD)]);
+    expect(lookupIds(ops)).toEqual([...operationLookupIds(idOf(HOLD)), ...operationLookupIds(idOf(OP)), idOf(HOLD), burnedMarkerId(idOf(HOLD))]);
   });
 
   it("resolve – no operations, no ids", () => {
