@@ -1,0 +1,190 @@
+// One measured run: a fresh nats-server and ledger, the pipeline's processes, one load, the
+// figures, then the checks. Every run is isolated; nothing carries over between runs.
+import { copyFileSync, existsSync } from "node:fs";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { ensureTopology } from "../../src/broker/topology.ts";
+import { loadConfig } from "../../src/config/load.ts";
+import { startNats } from "../../test/support/nats-server.ts";
+import { CpuMeter, runDir, RssSampler, spawnRaw, spawnService, type Proc, type RssSeries } from "./cluster.ts";
+import { closedLoop, Collector, publishBurst, publishOpenLoop } from "./load.ts";
+import { summarize, type Percentiles } from "./stats.ts";
+import { topologyOf } from "./topology.ts";
+import { chartOf, readBalances, verifyRun, type Balance, type Verification } from "./verify.ts";
+import { randomTag, Workload, type CommandName } from "./workload.ts";
+
+export type Load =
+  | { kind: "burst"; window: number }
+  | { kind: "backlog"; window: number }
+  | { kind: "open"; ratePerS: number; durationS: number }
+  | { kind: "closed"; concurrency: number; durationS: number };
+
+export type RunSpec = {
+  label: string;
+  pipeline: "service" | "raw";
+  processes: number;
+  /** worker.batchMessagesMax */
+  batch: number;
+  batchWaitMs: number;
+  load: Load;
+  /** Commands (burst, backlog); an upper bound for closed; open uses rate × duration. */
+  count: number;
+  users: number;
+  /** A prepared ledger file, copied for the run (the preloaded-ledger runs). */
+  ledgerFrom?: string;
+  rssEveryMs: number;
+  cpuProfDir?: string;
+  /** Extra config merged over the run's config (deep-merged by the service's loader). */
+  config?: Record<string, unknown>;
+};
+
+export type RunResult = {
+  spec: RunSpec;
+  ok: boolean;
+  error?: string;
+  commands: number;
+  /** Commands per second from the first publish to the last event. */
+  throughput: number;
+  /** Commands per second from the first event to the last (backlog runs: the drain rate). */
+  drainRate: number;
+  elapsedMs: number;
+  /** Publish → event: from the intended send time (open loop) or the send (closed, burst). */
+  latency: Percentiles | null;
+  latencySorted: Float64Array | null;
+  rss: RssSeries[];
+  cpu: Record<string, number>;
+  mix: Record<CommandName, number>;
+  verification: Verification | null;
+  publisherLagMaxMs?: number;
+};
+
+/** Enough to finish any sane run; a run slower than this is reported as failed, not awaited forever. */
+function deadlineMs(count: number): number {
+  return 120_000 + count * 5;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+}
+
+function runConfig(spec: RunSpec): Record<string, unknown> {
+  return {
+    ...spec.config,
+    worker: { batchMessagesMax: spec.batch, batchWaitMs: spec.batchWaitMs, ...((spec.config?.["worker"] as object | undefined) ?? {}) },
+    ops: { port: 0 },
+  };
+}
+
+function latenciesOf(seenAt: Float64Array, from: Float64Array, n: number): Float64Array {
+  const out = new Float64Array(n);
+  let k = 0;
+  for (let i = 0; i < n; i += 1) {
+    const v = (seenAt[i] as number) - (from[i] as number);
+    if (Number.isFinite(v)) out[k++] = v;
+  }
+  return out.subarray(0, k).sort();
+}
+
+export async function runOne(spec: RunSpec): Promise<RunResult> {
+  const nats = await startNats();
+  const dir = runDir(runConfig(spec));
+  const procs: Proc[] = [];
+  const nc = await connect({ servers: nats.url, name: "billing-bench", maxReconnectAttempts: -1 });
+  const count = spec.load.kind === "open" ? Math.round(spec.load.ratePerS * spec.load.durationS) : spec.count;
+  const workload = new Workload({ count, users: spec.users, seed: 0x5eed + spec.processes * 31 + spec.batch, tag: randomTag(), holdGapMin: 5_000 });
+  const result: RunResult = {
+    spec, ok: false, commands: 0, throughput: Number.NaN, drainRate: Number.NaN, elapsedMs: Number.NaN, latency: null, latencySorted: null,
+    rss: [], cpu: {}, mix: workload.mix(), verification: null,
+  };
+  try {
+    if (spec.ledgerFrom !== undefined) {
+      if (!existsSync(spec.ledgerFrom)) throw new Error(`prepared ledger ${spec.ledgerFrom} is missing`);
+      copyFileSync(spec.ledgerFrom, dir.ledgerPath);
+    }
+    const config = loadConfig({ BILLING_CONFIG: dir.configPath, NATS_URL: nats.url });
+    const js = jetstream(nc, { timeout: 30_000 });
+    const jsm = await jetstreamManager(nc);
+    await ensureTopology(jsm, topologyOf(config));
+    const chart = chartOf(dir.configPath);
+    const initial = spec.pipeline === "service" && spec.ledgerFrom !== undefined ? await readBalances(dir.ledgerPath, chart, workload) : new Map<string, Balance>();
+    const collector = new Collector(nc, workload, spec.load.kind === "closed" ? Number.POSITIVE_INFINITY : count);
+    let backlog: Awaited<ReturnType<typeof publishBurst>> | null = null;
+    if (spec.load.kind === "backlog") backlog = await publishBurst(js, workload, spec.load.window);
+    const spawnOne = spec.pipeline === "service" ? spawnService : spawnRaw;
+    procs.push(...(await Promise.all(Array.from({ length: spec.processes }, (_, index) =>
+      spawnOne({ natsUrl: nats.url, run: dir, index, ...(spec.cpuProfDir ? { cpuProfDir: spec.cpuProfDir } : {}) })))));
+    const rss = new RssSampler(procs, spec.rssEveryMs).start();
+    const cpu = new CpuMeter([...procs, { name: "nats-server", pid: nats.pid }]);
+    const deadline = deadlineMs(count);
+    let from: Float64Array;
+    let firstPublish: number;
+    switch (spec.load.kind) {
+      case "burst": {
+        const p = await withTimeout(publishBurst(js, workload, spec.load.window), deadline, "publish");
+        await withTimeout(collector.all, deadline, `events (${collector.distinct} of ${count} seen)`);
+        from = p.sentAt;
+        firstPublish = p.firstPublishMs;
+        break;
+      }
+      case "backlog": {
+        await withTimeout(collector.all, deadline, `events (${collector.distinct} of ${count} seen)`);
+        from = (backlog as NonNullable<typeof backlog>).sentAt;
+        firstPublish = (backlog as NonNullable<typeof backlog>).firstPublishMs;
+        break;
+      }
+      case "open": {
+        const p = await withTimeout(publishOpenLoop(js, workload, spec.load.ratePerS), deadline, "publish");
+        await withTimeout(collector.all, deadline, `events (${collector.distinct} of ${count} seen)`);
+        from = p.intendedAt;
+        firstPublish = p.firstPublishMs;
+        result.publisherLagMaxMs = p.lagMaxMs;
+        break;
+      }
+      case "closed": {
+        const c = await closedLoop(js, workload, collector, spec.load.concurrency, spec.load.durationS * 1000);
+        from = c.sentAt;
+        firstPublish = performance.now() - c.elapsedMs;
+        break;
+      }
+    }
+    const n = workload.generated;
+    const last = collector.lastSeenOf(n);
+    result.commands = n;
+    result.elapsedMs = last - firstPublish;
+    result.throughput = n / ((last - firstPublish) / 1000);
+    result.drainRate = n / ((last - collector.firstSeenOf(n)) / 1000);
+    result.cpu = cpu.read();
+    result.rss = rss.stop();
+    result.latencySorted = latenciesOf(collector.seenAt, from, n);
+    result.latency = summarize(result.latencySorted);
+    result.mix = workload.mix();
+    collector.close();
+    for (const p of procs.splice(0)) {
+      const code = await p.stop();
+      if (code !== 0) throw new Error(`${p.name} exited with ${code}:\n${p.log().slice(-3000)}`);
+    }
+    if (spec.pipeline === "service") {
+      const streams = { commands: config.streams.commands, events: config.streams.events, dlq: config.streams.dlq, consumer: config.consumer.name };
+      result.verification = await verifyRun({ js, jsm, streams, workload, ledgerPath: dir.ledgerPath, configPath: dir.configPath, natsUrl: nats.url, initial });
+    } else {
+      const events = (await jsm.streams.info(config.streams.events)).state.messages;
+      const ci = await jsm.consumers.info(config.streams.commands, config.consumer.name);
+      const problems = [
+        ...(events === n ? [] : [`events stream holds ${events}, expected ${n}`]),
+        ...(ci.num_pending === 0 && ci.num_ack_pending === 0 ? [] : [`consumer not idle: ${ci.num_pending} pending, ${ci.num_ack_pending} unacknowledged`]),
+      ];
+      result.verification = { ok: problems.length === 0, problems, commands: n, events, applied: 0, rejected: {}, redelivered: ci.num_redelivered, audit: "raw pipeline: event count only" };
+    }
+    result.ok = result.verification.ok;
+  } catch (error) {
+    result.error = (error as Error).message;
+    for (const p of procs) result.error += `\n--- ${p.name} log tail ---\n${p.log().slice(-2000)}`;
+  } finally {
+    for (const p of procs) await p.stop().catch(() => null);
+    await nc.close().catch(() => undefined);
+    await nats.stop();
+    dir.cleanup();
+  }
+  return result;
+}

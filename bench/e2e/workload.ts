@@ -1,0 +1,147 @@
+// The offered load: N commands over K users in the issue's mix (40 % credit, 30 % debit, 10 % hold,
+// 10 % capture or release, 10 % transfer), generated lazily from a seed so that a 1,000,000-command
+// run needs no prepared payloads, and the same seed gives the same commands.
+//
+// Operation ids carry the command's index (the last 12 hex digits) under a per-run tag, so the
+// collector maps an event subject to its command without a lookup table, and a run on a ledger
+// that already holds other operations (the preloaded one) never collides with them.
+// Captures and releases name a hold published at least `holdGapMin` commands earlier, so that the
+// hold is normally decided before its capture arrives (a capture ahead of its hold is naked with
+// holdWaitNakMs and would show up as a latency outlier, not as an error).
+
+export const COMMAND_NAMES = ["credit", "debit", "hold", "capture", "release", "transfer"] as const;
+export type CommandName = (typeof COMMAND_NAMES)[number];
+export const Kind = { credit: 0, debit: 1, hold: 2, capture: 3, release: 4, transfer: 5 } as const;
+
+export type WorkloadSpec = {
+  /** Commands in the run. */
+  count: number;
+  /** Distinct users the commands are spread over (userIds u0 … u{users-1}). */
+  users: number;
+  seed: number;
+  /** 8 hex digits: the first group of every operation id of the run. */
+  tag: string;
+  /** A capture or release names a hold at least this many commands earlier. */
+  holdGapMin: number;
+};
+
+export type Encoded = { index: number; subject: string; msgId: string; data: Uint8Array };
+
+/** The issue's mix; capture and release share their 10 % (70 % captures). */
+const MIX = { credit: 0.4, debit: 0.3, hold: 0.1, settle: 0.1, transfer: 0.1 } as const;
+const CAPTURE_SHARE = 0.7;
+/** Amounts in minor units: credits are larger than spends, so most spends apply. */
+const CREDIT_AMOUNT = [1_000, 5_000] as const;
+const SPEND_AMOUNT = [100, 1_500] as const;
+const FEE_AMOUNT = [1, 10] as const;
+const FEE_SHARE = 0.5;
+
+/** mulberry32: a small, fast, seeded generator; quality is ample for picking a load mix. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function operationId(tag: string, index: number): string {
+  return `${tag}-0000-4000-8000-${index.toString(16).padStart(12, "0")}`;
+}
+
+/** The command index of an operation id or an event subject ending in one; -1 when not ours. */
+export function indexOf(tag: string, idOrSubject: string): number {
+  const id = idOrSubject.slice(-36);
+  if (!id.startsWith(tag)) return -1;
+  return Number.parseInt(id.slice(-12), 16);
+}
+
+export function randomTag(): string {
+  return Math.floor(Math.random() * 0xffffffff).toString(16).padStart(8, "0");
+}
+
+export class Workload {
+  /** The command kind of every index (Kind values), filled as commands are generated. */
+  readonly kinds: Uint8Array;
+  /** For a capture or release, the index of its hold; -1 otherwise. */
+  readonly holdOf: Int32Array;
+  private readonly random: () => number;
+  private readonly holds: Int32Array;
+  private holdsHead = 0;
+  private holdsTail = 0;
+  private nextIndex = 0;
+  private readonly encoder = new TextEncoder();
+
+  constructor(readonly spec: WorkloadSpec) {
+    if (!/^[0-9a-f]{8}$/.test(spec.tag)) throw new Error(`workload tag must be 8 lower-case hex digits: ${spec.tag}`);
+    if (spec.count < 1 || spec.count > 0xffff_ffff_ffff) throw new Error("workload count out of range");
+    this.kinds = new Uint8Array(spec.count);
+    this.holdOf = new Int32Array(spec.count).fill(-1);
+    this.holds = new Int32Array(spec.count);
+    this.random = prng(spec.seed);
+  }
+
+  get generated(): number {
+    return this.nextIndex;
+  }
+
+  userId(k: number): string {
+    return `u${k}`;
+  }
+
+  private between(range: readonly [number, number]): number {
+    return range[0] + Math.floor(this.random() * (range[1] - range[0] + 1));
+  }
+
+  private anyUser(): string {
+    return this.userId(Math.floor(this.random() * this.spec.users));
+  }
+
+  /** The next command, or null after the last one. */
+  next(): Encoded | null {
+    const index = this.nextIndex;
+    if (index >= this.spec.count) return null;
+    this.nextIndex += 1;
+    const operation = operationId(this.spec.tag, index);
+    const r = this.random();
+    let name: CommandName;
+    let body: Record<string, unknown>;
+    const oldest = this.holdsHead < this.holdsTail ? (this.holds[this.holdsHead] as number) : -1;
+    const settleReady = oldest >= 0 && oldest <= index - this.spec.holdGapMin;
+    if (r < MIX.credit || (r >= MIX.credit + MIX.debit + MIX.hold && r < MIX.credit + MIX.debit + MIX.hold + MIX.settle && !settleReady)) {
+      // A settle slot with no hold old enough yet becomes a credit (only at the start of a run).
+      name = "credit";
+      body = { operationId: operation, userId: this.anyUser(), amount: this.between(CREDIT_AMOUNT) };
+    } else if (r < MIX.credit + MIX.debit) {
+      name = "debit";
+      body = { operationId: operation, userId: this.anyUser(), amount: this.between(SPEND_AMOUNT) };
+    } else if (r < MIX.credit + MIX.debit + MIX.hold) {
+      name = "hold";
+      body = { operationId: operation, userId: this.anyUser(), amount: this.between(SPEND_AMOUNT) };
+      this.holds[this.holdsTail++] = index;
+    } else if (r < MIX.credit + MIX.debit + MIX.hold + MIX.settle) {
+      name = this.random() < CAPTURE_SHARE ? "capture" : "release";
+      this.holdsHead += 1;
+      this.holdOf[index] = oldest;
+      body = { operationId: operation, holdId: operationId(this.spec.tag, oldest) };
+    } else {
+      name = "transfer";
+      const from = Math.floor(this.random() * this.spec.users);
+      const to = (from + 1 + Math.floor(this.random() * (this.spec.users - 1))) % this.spec.users;
+      body = { operationId: operation, fromUserId: this.userId(from), toUserId: this.userId(to), amount: this.between(SPEND_AMOUNT) };
+      if (this.random() < FEE_SHARE) body["fee"] = this.between(FEE_AMOUNT);
+    }
+    this.kinds[index] = Kind[name];
+    return { index, subject: `billing.cmd.${name}`, msgId: operation, data: this.encoder.encode(JSON.stringify(body)) };
+  }
+
+  /** How many commands of each kind were generated so far. */
+  mix(): Record<CommandName, number> {
+    const out = { credit: 0, debit: 0, hold: 0, capture: 0, release: 0, transfer: 0 };
+    for (let i = 0; i < this.nextIndex; i += 1) out[COMMAND_NAMES[this.kinds[i] as number] as CommandName] += 1;
+    return out;
+  }
+}

@@ -1,0 +1,167 @@
+// The end-to-end benchmark of the batched pipeline (issue "Performance: the batched pipeline at
+// the broker's ceiling, measured end to end").
+//
+//   npm run bench               quick form, under 2 minutes: one run per configuration
+//   npm run bench:full          full form: repeated runs and medians, the batch-size sweep, the
+//                               latency ladder, backlog drains, the 1,000,000-command memory run and
+//                               the run on a ledger already holding 5,000,000 transfers
+//   npx tsx bench/run.ts profile   one service process under --cpu-prof, summarised
+//
+// Every run starts its own nats-server (test/support/nats-server.ts) and its own ledger file,
+// spawns real `node bin/billing.js start` processes (or the raw pipeline worker for the ceiling),
+// and checks its result before its figure counts (bench/e2e/verify.ts).
+// Output: bench/results/e2e.md (full) or e2e-quick.md (quick), SVG charts beside it, and the
+// raw figures as JSON.
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describeMachine } from "./e2e/machine.ts";
+import { ensurePreloadedLedger, PRELOAD } from "./e2e/preload.ts";
+import { profileMarkdown, summarizeProfile } from "./e2e/profile.ts";
+import { writeReport, type Suite } from "./e2e/report.ts";
+import { runOne, type RunResult, type RunSpec } from "./e2e/scenario.ts";
+import { percentileCurve } from "./e2e/svg.ts";
+import { thousands } from "./e2e/stats.ts";
+
+const RESULTS_DIR = new URL("./results/", import.meta.url).pathname;
+const form = (process.argv[2] ?? "quick") as "quick" | "full" | "profile";
+if (!["quick", "full", "profile"].includes(form)) {
+  process.stderr.write("usage: tsx bench/run.ts quick|full|profile\n");
+  process.exit(2);
+}
+
+/** The service's default batch bound (config/default.json worker.batchMessagesMax). */
+const BATCH = 1000;
+const BATCH_WAIT_MS = 5;
+/** PubAcks in flight for the load generator (the notes measured 21.9k msg/s with 1000). */
+const PUBLISH_WINDOW = 1000;
+const USERS = 10_000;
+
+type Plan = {
+  reps: number;
+  throughputCount: number;
+  baselineCount: number;
+  sweep: number[];
+  sweepCount: number;
+  openRates: number[];
+  openDurationS: number;
+  latencyReps: number;
+  closedConcurrency: number;
+  closedDurationS: number;
+  backlog: boolean;
+  memoryCount: number;
+  preloaded: boolean;
+  rssEveryMs: number;
+};
+
+const PLANS: Record<"quick" | "full", Plan> = {
+  quick: {
+    reps: 1, throughputCount: 20_000, baselineCount: 2_000, sweep: [], sweepCount: 0, openRates: [2_000], openDurationS: 8, latencyReps: 1,
+    closedConcurrency: 64, closedDurationS: 5, backlog: false, memoryCount: 0, preloaded: false, rssEveryMs: 250,
+  },
+  full: {
+    reps: 3, throughputCount: 100_000, baselineCount: 10_000, sweep: [1, 10, 50, 100, 250, 500, 1000, 2000], sweepCount: 50_000,
+    openRates: [1_000, 2_000, 4_000, 8_000], openDurationS: 20, latencyReps: 3, closedConcurrency: 64, closedDurationS: 15, backlog: true,
+    memoryCount: 1_000_000, preloaded: true, rssEveryMs: 1_000,
+  },
+};
+
+function spec(label: string, over: Partial<RunSpec> & Pick<RunSpec, "load" | "count">, rssEveryMs: number): RunSpec {
+  return { label, pipeline: "service", processes: 1, batch: BATCH, batchWaitMs: BATCH_WAIT_MS, users: USERS, rssEveryMs, ...over };
+}
+
+function line(r: RunResult): string {
+  const lat = r.latency ? `p50 ${r.latency.p50.toFixed(1)} p99 ${r.latency.p99.toFixed(1)} max ${r.latency.max.toFixed(1)} ms` : "";
+  const rss = Math.max(0, ...r.rss.flatMap((s) => s.points.map((p) => p.rssBytes))) / 2 ** 20;
+  const status = r.ok ? "ok" : `FAILED: ${r.error ?? r.verification?.problems.slice(0, 3).join("; ") ?? "?"}`;
+  return `${r.spec.label.padEnd(34)} ${thousands(r.throughput).padStart(7)} cmd/s  (${r.commands} cmds, ${(r.elapsedMs / 1000).toFixed(1)} s)  ${lat}  rss≤${rss.toFixed(0)} MB  cpu ${JSON.stringify(r.cpu)}  ${status}`;
+}
+
+async function measure(suite: Suite, group: string, s: RunSpec): Promise<RunResult> {
+  const r = await runOne(s);
+  process.stdout.write(`${line(r)}\n`);
+  const stored = { ...r, latencySorted: null, curve: r.latencySorted ? percentileCurve(r.latencySorted) : [] };
+  (suite.groups[group] ??= []).push(stored);
+  return r;
+}
+
+async function runSuite(which: "quick" | "full"): Promise<void> {
+  const plan = PLANS[which];
+  const started = Date.now();
+  const suite: Suite = {
+    form: which, machine: describeMachine(), command: which === "quick" ? "npm run bench" : "npm run bench:full",
+    startedAt: new Date().toISOString(), durationS: 0, users: USERS, batch: BATCH, batchWaitMs: BATCH_WAIT_MS, publishWindow: PUBLISH_WINDOW,
+    preload: plan.preloaded ? PRELOAD : null, groups: {},
+  };
+  const every = plan.rssEveryMs;
+  const burst = { kind: "burst", window: PUBLISH_WINDOW } as const;
+  const ledgerFrom = plan.preloaded ? await ensurePreloadedLedger(USERS) : undefined;
+  // Interleaved repetitions, so that drift on a shared machine spreads over every configuration.
+  for (let rep = 0; rep < plan.reps; rep += 1) {
+    await measure(suite, "raw-1", spec(`raw ceiling ×1 #${rep + 1}`, { pipeline: "raw", load: burst, count: plan.throughputCount }, every));
+    await measure(suite, "service-1", spec(`service ×1 #${rep + 1}`, { load: burst, count: plan.throughputCount }, every));
+    await measure(suite, "raw-2", spec(`raw ceiling ×2 #${rep + 1}`, { pipeline: "raw", processes: 2, load: burst, count: plan.throughputCount }, every));
+    await measure(suite, "service-2", spec(`service ×2 #${rep + 1}`, { processes: 2, load: burst, count: plan.throughputCount }, every));
+    await measure(suite, "baseline-1", spec(`one-at-a-time ×1 #${rep + 1}`, { batch: 1, load: burst, count: plan.baselineCount }, every));
+    if (ledgerFrom !== undefined) {
+      await measure(suite, "preloaded-1", spec(`preloaded ledger ×1 #${rep + 1}`, { load: burst, count: plan.throughputCount, ledgerFrom }, every));
+    }
+  }
+  for (let rep = 0; rep < plan.latencyReps; rep += 1) {
+    for (const rate of plan.openRates) {
+      await measure(suite, `open-${rate}`, spec(`open loop ${rate}/s ×1 #${rep + 1}`, { load: { kind: "open", ratePerS: rate, durationS: plan.openDurationS }, count: 0 }, every));
+    }
+    await measure(suite, "closed-1", spec(`closed loop c=${plan.closedConcurrency} ×1 #${rep + 1}`, {
+      load: { kind: "closed", concurrency: plan.closedConcurrency, durationS: plan.closedDurationS }, count: plan.closedDurationS * 20_000,
+    }, every));
+  }
+  for (const batch of plan.sweep) {
+    const count = batch === 1 ? plan.baselineCount : plan.sweepCount;
+    await measure(suite, `sweep-${batch}`, spec(`batch ${batch} ×1`, { batch, load: burst, count }, every));
+  }
+  if (plan.backlog) {
+    for (const [pipeline, processes] of [["raw", 1], ["service", 1], ["raw", 2], ["service", 2]] as const) {
+      await measure(suite, `backlog-${pipeline}-${processes}`, spec(`backlog ${pipeline} ×${processes}`, {
+        pipeline, processes, load: { kind: "backlog", window: PUBLISH_WINDOW }, count: plan.throughputCount,
+      }, every));
+    }
+  }
+  if (plan.memoryCount > 0) {
+    await measure(suite, "memory-1", spec(`1,000,000 commands ×1`, { load: burst, count: plan.memoryCount }, every));
+  }
+  suite.durationS = Math.round((Date.now() - started) / 1000);
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const written = writeReport(suite, RESULTS_DIR);
+  process.stdout.write(`\n${which} form took ${suite.durationS} s; wrote ${written.join(", ")}\n`);
+  const failed = Object.values(suite.groups).flat().filter((r) => !r.ok);
+  if (failed.length > 0) {
+    process.stdout.write(`${failed.length} run(s) FAILED their checks; their figures do not count\n`);
+    process.exitCode = 1;
+  }
+}
+
+/** One service process under --cpu-prof on the throughput load; the summary goes to e2e-profile.md. */
+async function runProfile(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "billing-prof-"));
+  const count = Number(process.env["PROFILE_COUNT"] ?? 50_000);
+  const batch = Number(process.env["PROFILE_BATCH"] ?? BATCH);
+  const out: string[] = ["# CPU profile of one service process", ""];
+  for (const pipeline of ["service", "raw"] as const) {
+    const profDir = join(dir, pipeline);
+    mkdirSync(profDir);
+    const r = await runOne(spec(`profile ${pipeline}`, { pipeline, batch, load: { kind: "burst", window: PUBLISH_WINDOW }, count, cpuProfDir: profDir }, 500));
+    process.stdout.write(`${line(r)}\n`);
+    const file = readdirSync(profDir).find((f) => f.endsWith(".cpuprofile"));
+    if (!file) throw new Error(`no profile written in ${profDir}`);
+    const summary = summarizeProfile(join(profDir, file));
+    out.push(profileMarkdown(summary, `${pipeline === "service" ? "Service" : "Raw pipeline"}: ${thousands(count)} commands, batch ${batch}, ${thousands(r.throughput)} cmd/s`));
+  }
+  out.push(`Reproduce: \`npx tsx bench/run.ts profile\` (PROFILE_COUNT, PROFILE_BATCH to vary). Machine: ${JSON.stringify(describeMachine())}`, "");
+  const target = join(RESULTS_DIR, process.env["PROFILE_OUT"] ?? "e2e-profile.md");
+  writeFileSync(target, out.join("\n"));
+  process.stdout.write(`wrote ${target}\n`);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+if (form === "profile") await runProfile();
+else await runSuite(form);
