@@ -1,0 +1,96 @@
+// Operations for one service process, wired in one call: the HTTP endpoint (/metrics, /healthz,
+// /readyz) and the service description on NATS. The composition root owns the registry, the
+// metered ledger and the query meter, because the ledger and the queries are created before this.
+import type { JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { collectDefaultMetrics, Registry } from "prom-client";
+import type { Config } from "../config/schema.ts";
+import type { Logger } from "../lib/log.ts";
+import type { WorkerStats } from "../worker/stats.ts";
+import { announceService, packageInfo, SERVICE_NAME, type ServiceDescription } from "./discovery.ts";
+import type { MeteredLedger } from "./metered-ledger.ts";
+import { queryName, type QueryMeter } from "./query-meter.ts";
+import { readinessOf } from "./readiness.ts";
+import { startOpsServer } from "./server.ts";
+import type { ConsumerInfo } from "./worker-metrics.ts";
+
+export { MeteredLedger } from "./metered-ledger.ts";
+export { QueryMeter } from "./query-meter.ts";
+export { startOpsServer, type OpsServer, type OpsServerDeps } from "./server.ts";
+export { readinessOf, type ReadyReport } from "./readiness.ts";
+export { announceService, type ServiceDescription } from "./discovery.ts";
+
+/** A registry with the process metrics (CPU, memory, event loop lag, GC, handles) already in it. */
+export function createOpsRegistry(): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+export type OperationsDeps = {
+  config: Config;
+  nc: NatsConnection;
+  jsm: JetStreamManager;
+  ledger: MeteredLedger;
+  stats: WorkerStats;
+  queries: QueryMeter;
+  /** The query subjects this process serves (the keys of the handlers given to serveQueries). */
+  querySubjects: ReadonlyArray<string>;
+  registry: Registry;
+  log: Logger;
+};
+
+export type Operations = {
+  /** The ops endpoint's base URL, null when config.ops.port is 0. */
+  url: string | null;
+  /** This process's id on the $SRV subjects. */
+  serviceId: string;
+  close(): Promise<void>;
+};
+
+export async function startOperations(deps: OperationsDeps): Promise<Operations> {
+  const { config, log } = deps;
+  const server = await startOpsServer({
+    host: config.ops.host, port: config.ops.port, stats: deps.stats, registry: deps.registry,
+    ready: readinessOf(deps.nc, deps.ledger), consumerInfo: consumerInfoOf(deps.jsm, config.streams.commands, config.consumer.name), log,
+  });
+  const url = server?.url ?? null;
+  try {
+    const announcement = await announceService(deps.nc, describeService(config, url, deps.querySubjects), (subject) => deps.queries.endpointStats(subject), log);
+    return {
+      url,
+      serviceId: announcement.id,
+      close: async () => {
+        await announcement.stop();
+        await server?.close();
+      },
+    };
+  } catch (error) {
+    await server?.close();
+    throw error;
+  }
+}
+
+export function consumerInfoOf(jsm: JetStreamManager, stream: string, consumer: string): ConsumerInfo {
+  return async () => {
+    const info = await jsm.consumers.info(stream, consumer);
+    return { num_pending: info.num_pending, num_ack_pending: info.num_ack_pending, num_redelivered: info.num_redelivered };
+  };
+}
+
+export function describeService(config: Config, url: string | null, querySubjects: ReadonlyArray<string>): ServiceDescription {
+  const pkg = packageInfo();
+  return {
+    name: SERVICE_NAME,
+    version: pkg.version,
+    description: pkg.description,
+    metadata: {
+      ...(url === null ? {} : { metrics_url: `${url}/metrics`, ready_url: `${url}/readyz`, health_url: `${url}/healthz` }),
+      ledger_driver: config.ledger.driver,
+      query_subjects: querySubjects.join(","),
+      commands_stream: config.streams.commands,
+      consumer: config.consumer.name,
+    },
+    endpoints: querySubjects.map((subject) => ({ name: queryName(subject), subject, queue_group: config.queries.queue })),
+  };
+}

@@ -1,0 +1,136 @@
+// Prometheus metrics read from the worker's own counters (WorkerStats) when scraped, plus the
+// commands consumer's backlog, sampled on scrape under a bound. The worker keeps plain numbers and
+// never imports prom-client; this file turns them into counters, a histogram and gauges.
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { assert } from "../lib/assert.ts";
+import type { Logger } from "../lib/log.ts";
+import type { WorkerStats } from "../worker/stats.ts";
+import { describe, within } from "./deadline.ts";
+import { opsLimits, type OpsLimits } from "./limits.ts";
+
+export type ConsumerSample = { num_pending: number; num_ack_pending: number; num_redelivered: number };
+export type ConsumerInfo = () => Promise<ConsumerSample>;
+export type WorkerMetrics = { unregister(): void };
+type Limits = Pick<OpsLimits, "consumerInfoTimeoutMs" | "batchSampleIntervalMs">;
+
+/** Powers of two up to worker.batchMessagesMax's ceiling (8189 / 4 = 2047). */
+const BATCH_BUCKETS_MESSAGES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048];
+
+/** Registers the worker's metrics in `registry`; unregister() removes exactly these again. */
+export function registerWorkerMetrics(registry: Registry, stats: WorkerStats, consumerInfo: ConsumerInfo, log: Logger, limits: Limits = opsLimits): WorkerMetrics {
+  const before = new Set(registry.getMetricsAsArray().map((m) => m.name));
+  registerSettlementCounters(registry, stats);
+  const stopSampler = registerBatchHistogram(registry, stats, limits.batchSampleIntervalMs);
+  registerConsumerGauges(registry, consumerInfo, log, limits.consumerInfoTimeoutMs);
+  const ours = registry.getMetricsAsArray().map((m) => m.name).filter((name) => !before.has(name));
+  return {
+    unregister: () => {
+      stopSampler();
+      for (const name of ours) registry.removeSingleMetric(name);
+    },
+  };
+}
+
+type Labels = Record<string, string>;
+type Reading = Array<readonly [Labels, number]>;
+
+function registerSettlementCounters(registry: Registry, stats: WorkerStats): void {
+  const counter = (name: string, help: string, labelNames: string[], read: (s: WorkerStats) => Reading): void => {
+    const sync = mirror(name, () => read(stats));
+    new Counter({ name, help, labelNames, registers: [registry], collect() { sync(this); } });
+  };
+  counter("billing_commands_settled_total", "Messages settled, by command type (or malformed) and outcome: applied, rejected, dead_conflict, dead_malformed, nak.", ["type", "outcome"], (s) =>
+    [...s.outcomes].map(([key, value]) => {
+      const [type = "", outcome = ""] = key.split(":");
+      return [{ type, outcome }, value] as const;
+    }));
+  counter("billing_dead_letters_total", "Messages this process copied to the dead-letter stream and terminated, by reason (malformed, conflict).", ["reason"], (s) => {
+    const byReason = new Map<string, number>();
+    for (const [key, value] of s.outcomes) {
+      const outcome = key.split(":")[1] ?? "";
+      if (!outcome.startsWith("dead_")) continue;
+      const reason = outcome.slice("dead_".length);
+      byReason.set(reason, (byReason.get(reason) ?? 0) + value);
+    }
+    return [...byReason].map(([reason, value]) => [{ reason }, value] as const);
+  });
+  counter("billing_batch_failure_naks_total", "Messages handed back with a delayed nak because the batch's ledger call, or storing its events or dead letters, failed.", [], (s) => [[{}, s.naks]]);
+  counter("billing_events_published_total", "Events this process stored in the events stream.", [], (s) => [[{}, s.eventsPublished]]);
+  counter("billing_batches_total", "Batches the worker took from the commands consumer.", [], (s) => [[{}, s.batches]]);
+  counter("billing_ledger_passes_total", "Ledger passes (lookup, decide, create) over all batches; more than one per batch means operations were retried inside their batch.", [], (s) => [[{}, s.passes]]);
+}
+
+/** Keeps a prom-client counter equal to a cumulative number the worker keeps, by adding the difference at each scrape. */
+function mirror(name: string, read: () => Reading): (counter: Counter<string>) => void {
+  const seen = new Map<string, number>();
+  return (counter) => {
+    for (const [labels, value] of read()) {
+      const key = JSON.stringify(labels);
+      const delta = value - (seen.get(key) ?? 0);
+      assert(delta >= 0, `${name}: a worker counter never decreases`);
+      counter.inc(labels, delta);
+      seen.set(key, value);
+    }
+  };
+}
+
+/** The worker keeps the last 1024 batch sizes; they are folded in every interval and at every scrape. */
+function registerBatchHistogram(registry: Registry, stats: WorkerStats, intervalMs: number): () => void {
+  const unsampled = new Counter({
+    name: "billing_batch_sizes_unsampled_total", registers: [registry],
+    help: "Batches whose size left the worker's bounded list of recent sizes before it was sampled (more than 1024 batches in one sample interval).",
+  });
+  let seen = stats.batches;
+  const fold = (histogram: Histogram): void => {
+    const fresh = stats.batches - seen;
+    assert(fresh >= 0, "WorkerStats.batches never decreases");
+    const kept = stats.batchSizes.values;
+    const take = Math.min(fresh, kept.length);
+    for (let i = kept.length - take; i < kept.length; i += 1) histogram.observe(kept[i] as number);
+    if (fresh > take) unsampled.inc(fresh - take);
+    seen = stats.batches;
+  };
+  const histogram = new Histogram({
+    name: "billing_batch_size_messages", help: "Messages per batch taken from the commands consumer.",
+    buckets: BATCH_BUCKETS_MESSAGES, registers: [registry], collect() { fold(this); },
+  });
+  const sampler = setInterval(() => fold(histogram), intervalMs);
+  sampler.unref();
+  return () => clearInterval(sampler);
+}
+
+/** Backlog gauges. One consumer-info request per scrape, shared by the four gauges, bounded in time. */
+function registerConsumerGauges(registry: Registry, consumerInfo: ConsumerInfo, log: Logger, timeoutMs: number): void {
+  let inFlight: Promise<ConsumerSample | null> | null = null;
+  const sample = (): Promise<ConsumerSample | null> => {
+    inFlight ??= within(consumerInfo(), timeoutMs, "consumer info")
+      .catch((error: unknown) => {
+        log.warn({ err: describe(error) }, "consumer info unavailable for /metrics");
+        return null;
+      })
+      .finally(() => {
+        inFlight = null;
+      });
+    return inFlight;
+  };
+  const gauge = (name: string, help: string, value: (s: ConsumerSample) => number): void => {
+    new Gauge({
+      name, help, registers: [registry],
+      async collect() {
+        // A label-less gauge cannot be left out of the exposition; NaN says "not known now".
+        const s = await sample();
+        this.set(s === null ? Number.NaN : value(s));
+      },
+    });
+  };
+  gauge("billing_consumer_pending_messages", "Commands in the stream not yet delivered to any worker (consumer num_pending).", (s) => s.num_pending);
+  gauge("billing_consumer_ack_pending_messages", "Commands delivered and not yet acknowledged (consumer num_ack_pending).", (s) => s.num_ack_pending);
+  gauge("billing_consumer_redelivered_messages", "Commands delivered more than once and not yet acknowledged (consumer num_redelivered).", (s) => s.num_redelivered);
+  new Gauge({
+    name: "billing_consumer_info_up", registers: [registry],
+    help: `1 when the commands consumer's info answered within ${timeoutMs} ms at this scrape, else 0 (and the three consumer gauges are NaN).`,
+    async collect() {
+      this.set((await sample()) === null ? 0 : 1);
+    },
+  });
+}
