@@ -1,0 +1,304 @@
+// The max-deliveries processor: turns each MAX_DELIVERIES advisory of the commands consumer into
+// exactly one dead letter with reason max_deliveries, then acks the advisory.
+//
+// The server publishes the advisory once a command has been delivered consumer.maxDeliver times
+// without an ack; topology captures it in the advisories stream, so none is lost while no process
+// listens. Every service process runs this processor on one shared durable consumer of that stream,
+// so each advisory goes to one process at a time; a redelivery (ack wait, crash) may reach another.
+//
+// Exactly one letter per command, even when the advisory comes twice (the server emits it again
+// after a crash rolled its consumer state back; shared notes §3/§5), or is handled by two processes:
+// 1. A marker subject per command, billing.dlq.marker.max_deliveries.<commandSeq>, in the
+//    dead-letter stream. If it holds a message, the command was dead-lettered: ack, done. One
+//    get of the last message on a concrete subject, answered by the stream leader.
+// 2. Otherwise read the command by its stream sequence and dead-letter it (src/broker/dead-letter.ts):
+//    its msgId dlq:max_deliveries:<commandSeq> makes a concurrent or retried copy inside the
+//    duplicate window a no-op.
+// 3. Write the marker, expecting the subject to be empty (last subject sequence 0); "wrong last
+//    sequence" means another process wrote it first, which is as good.
+// 4. Ack the advisory.
+// A crash between 2 and 3 leaves the advisory unacked; it is redelivered after ackWaitMs, inside
+// the duplicate window as long as duplicateWindowMs > ackWaitMs + retryDelayMs (warned at start).
+// We chose a marker over a KV bucket (one more stream to create and secure) and over scanning the
+// letters for a Billing-Original-Sequence (cost grows with the stream).
+//
+// A command deleted from the commands stream before we read it is never silently dropped: it gets
+// an explanatory letter with an empty payload, original subject "unknown", and an error log line.
+
+import { headers, nanos } from "@nats-io/transport-node";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  ReplayPolicy,
+  type ConsumerConfig,
+  type ConsumerInfo,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  type StoredMsg,
+} from "@nats-io/jetstream";
+import { deadLetter, type DeadLetterSource } from "../broker/dead-letter.ts";
+import { BrokerConfigError, BrokerError, BrokerUnavailableError, describeError } from "../broker/errors.ts";
+import { consumerMaxWaiting, maxDeliveriesAdvisorySubject } from "../broker/topology.ts";
+import type { Config } from "../config/schema.ts";
+import { AssertionError, assert } from "../lib/assert.ts";
+import type { Logger } from "../lib/log.ts";
+import { parseAdvisory, type MaxDeliverAdvisory } from "./advisory.ts";
+import { markerHeaders, markerMsgId, markerSubject, unknownOriginalSubject } from "./layout.ts";
+
+export interface AdvisoryProcessorDeps {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  config: Config;
+  log: Logger;
+}
+
+export interface AdvisoryProcessor {
+  // Finishes the advisory in hand, then closes the subscription. Safe to call twice.
+  stop(): Promise<void>;
+  // Settles when the processor has stopped; rejects only on an assertion (a programmer error).
+  done: Promise<void>;
+}
+
+export const advisoryProcessorDefaults = {
+  // Handling one advisory is at most 2 API requests and 2 publishes, each bounded by its timeout;
+  // the ack wait allows twice that before another process gets the advisory.
+  ackWaitFactor: 2,
+  // After a transient failure (broker unavailable) the advisory comes back after this delay.
+  retryDelayMs: 5_000,
+  // Pull requests of consume() expire and are renewed after this long (the client's own default,
+  // named here); the server's idle heartbeats come every half of it.
+  pullExpiresMs: 30_000,
+  // After the subscription itself failed (stream or consumer missing, connection closed), wait
+  // before creating the consumer and subscribing again: this long at first, doubling up to the max.
+  resubscribeDelayMs: 1_000,
+  resubscribeDelayMaxMs: 30_000,
+  // max_ack_pending = advisoriesBatchMax × this many processes pulling at once.
+  processesMax: 16,
+} as const;
+
+export function advisoryConsumerName(config: Config): string {
+  return `${config.consumer.name}-dlq`;
+}
+
+export function advisoryAckWaitMs(config: Config): number {
+  const handleMs = 2 * config.nats.requestTimeoutMs + 2 * config.worker.publishTimeoutMs;
+  return advisoryProcessorDefaults.ackWaitFactor * handleMs;
+}
+
+export function advisoryConsumerConfig(config: Config): ConsumerConfig {
+  const batchMax = config.dlq.advisoriesBatchMax;
+  return {
+    durable_name: advisoryConsumerName(config),
+    description: "billing dead-letter processor: MAX_DELIVERIES advisories of the commands consumer",
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    replay_policy: ReplayPolicy.Instant,
+    filter_subject: maxDeliveriesAdvisorySubject({ commandsStream: config.streams.commands, consumer: config.consumer.name }),
+    ack_wait: nanos(advisoryAckWaitMs(config)),
+    // Never give up on an advisory: a failure is transient (nak with delay) or logged and termed.
+    max_deliver: -1,
+    max_ack_pending: batchMax * advisoryProcessorDefaults.processesMax,
+    max_waiting: consumerMaxWaiting,
+    max_batch: batchMax,
+    headers_only: false,
+    num_replicas: config.streams.replicas,
+    mem_storage: false,
+  };
+}
+
+// Creates or updates the durable; every process sends the same configuration.
+export async function ensureAdvisoryConsumer(jsm: JetStreamManager, config: Config): Promise<void> {
+  const want = advisoryConsumerConfig(config);
+  let info: ConsumerInfo;
+  try {
+    info = await jsm.consumers.add(config.streams.advisories, want);
+  } catch (err) {
+    if (err instanceof JetStreamApiError) {
+      throw new BrokerConfigError(`consumer ${config.streams.advisories}/${want.durable_name ?? "?"}: the server refused our configuration: ${err.message} (code ${err.code})`, { cause: err });
+    }
+    throw new BrokerUnavailableError(`consumer ${config.streams.advisories}/${want.durable_name ?? "?"}: ${describeError(err)}`, { cause: err });
+  }
+  const got = info.config;
+  const keys = ["ack_policy", "deliver_policy", "filter_subject", "ack_wait", "max_deliver", "max_ack_pending", "max_batch"] as const;
+  const diffs = keys.filter((k) => got[k] !== want[k]);
+  if (diffs.length > 0) {
+    throw new BrokerConfigError(`consumer ${info.stream_name}/${info.name} does not have our configuration: ${diffs.join(", ")}`);
+  }
+}
+
+export type AdvisoryOutcome = "dead_lettered" | "already_dead_lettered" | "command_missing";
+
+export interface AdvisoryContext {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  commandsStream: string;
+  dlqStream: string;
+  publishTimeoutMs: number;
+}
+
+export function advisoryContextOf(deps: Pick<AdvisoryProcessorDeps, "js" | "jsm" | "config">): AdvisoryContext {
+  const c = deps.config;
+  return { js: deps.js, jsm: deps.jsm, commandsStream: c.streams.commands, dlqStream: c.streams.dlq, publishTimeoutMs: c.worker.publishTimeoutMs };
+}
+
+// One advisory → at most one letter. Throws only on transient failures (and assertions).
+export async function handleAdvisory(ctx: AdvisoryContext, advisory: MaxDeliverAdvisory): Promise<AdvisoryOutcome> {
+  const seq = advisory.streamSequence;
+  if ((await lastOn(ctx.jsm, ctx.dlqStream, markerSubject("max_deliveries", seq))) !== null) return "already_dead_lettered";
+  const command = await getCommand(ctx.jsm, ctx.commandsStream, seq);
+  const source: DeadLetterSource = command === null
+    ? { subject: unknownOriginalSubject, data: new Uint8Array(0), streamSequence: seq }
+    : { subject: command.subject, data: command.data, headers: command.header, streamSequence: seq };
+  await deadLetter(ctx.js, source, "max_deliveries", letterError(advisory, ctx.commandsStream, command !== null), ctx.publishTimeoutMs);
+  await writeMarker(ctx, seq);
+  return command === null ? "command_missing" : "dead_lettered";
+}
+
+function letterError(a: MaxDeliverAdvisory, commandsStream: string, found: boolean): string {
+  if (!found) {
+    return `command #${a.streamSequence} reached max deliveries (${a.deliveries} to consumer ${a.consumer}) but is no longer in ` +
+      `stream ${commandsStream} (deleted or aged out); its subject, headers and payload are lost`;
+  }
+  return `delivered ${a.deliveries} times to consumer ${a.consumer} without an ack (max deliveries); a late ack may still ` +
+    `have applied it: check the operation before replaying`;
+}
+
+async function writeMarker(ctx: AdvisoryContext, seq: number): Promise<void> {
+  const h = headers();
+  h.set(markerHeaders.originalSequence, String(seq));
+  h.set(markerHeaders.reason, "max_deliveries");
+  try {
+    await ctx.js.publish(markerSubject("max_deliveries", seq), new Uint8Array(0), {
+      msgID: markerMsgId("max_deliveries", seq),
+      expect: { lastSubjectSequence: 0 },
+      headers: h,
+      timeout: ctx.publishTimeoutMs,
+      retries: 1, // one attempt: the advisory's redelivery is our retry
+    });
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) return;
+    throw new BrokerUnavailableError(`marker for command #${seq}: ${describeError(err)}`, { cause: err });
+  }
+}
+
+// The stream leader answers (not a direct get), so a marker just written by another process is seen.
+async function lastOn(jsm: JetStreamManager, stream: string, subject: string): Promise<StoredMsg | null> {
+  try {
+    return await jsm.streams.getMessage(stream, { last_by_subj: subject });
+  } catch (err) {
+    throw new BrokerUnavailableError(`last message of ${stream} on ${subject}: ${describeError(err)}`, { cause: err });
+  }
+}
+
+async function getCommand(jsm: JetStreamManager, stream: string, seq: number): Promise<StoredMsg | null> {
+  try {
+    return await jsm.streams.getMessage(stream, { seq });
+  } catch (err) {
+    throw new BrokerUnavailableError(`command #${seq} of ${stream}: ${describeError(err)}`, { cause: err });
+  }
+}
+
+export function startAdvisoryProcessor(deps: AdvisoryProcessorDeps): AdvisoryProcessor {
+  const { config, log } = deps;
+  assert(config.dlq.advisoriesBatchMax > 0, "advisory processor: advisoriesBatchMax > 0");
+  const retryWindowMs = advisoryAckWaitMs(config) + advisoryProcessorDefaults.retryDelayMs;
+  if (config.streams.duplicateWindowMs <= retryWindowMs) {
+    log.warn({ duplicateWindowMs: config.streams.duplicateWindowMs, retryWindowMs },
+      "duplicate window shorter than the advisory retry: a crash between a dead letter and its marker could store the letter twice");
+  }
+  const state: LoopState = { stopping: false, messages: null, wake: () => undefined };
+  const done = runLoop(deps, state);
+  log.info({ consumer: advisoryConsumerName(config), stream: config.streams.advisories }, "dead-letter processor started");
+  return {
+    done,
+    stop: async () => {
+      state.stopping = true;
+      state.wake();
+      await state.messages?.close().catch(() => undefined);
+      await done;
+    },
+  };
+}
+
+interface LoopState {
+  stopping: boolean;
+  messages: ConsumerMessages | null;
+  wake: () => void;
+}
+
+async function runLoop(deps: AdvisoryProcessorDeps, state: LoopState): Promise<void> {
+  const { js, jsm, config, log } = deps;
+  const ctx = advisoryContextOf(deps);
+  const d = advisoryProcessorDefaults;
+  let delayMs: number = d.resubscribeDelayMs;
+  while (!state.stopping) {
+    try {
+      await ensureAdvisoryConsumer(jsm, config);
+      const consumer = await js.consumers.get(config.streams.advisories, advisoryConsumerName(config));
+      state.messages = await consumer.consume({ max_messages: config.dlq.advisoriesBatchMax, expires: advisoryProcessorDefaults.pullExpiresMs });
+      if (state.stopping) break;
+      for await (const m of state.messages) {
+        delayMs = d.resubscribeDelayMs;
+        await settle(ctx, log, m);
+        if (state.stopping) break;
+      }
+      if (!state.stopping) log.warn("dead-letter processor: subscription ended; subscribing again");
+    } catch (err) {
+      if (err instanceof AssertionError) throw err;
+      // A refused configuration needs an operator; anything else is the broker being away.
+      const fatal = err instanceof BrokerError && !err.transient;
+      log[fatal ? "error" : "warn"]({ err: describeError(err), retryInMs: delayMs }, "dead-letter processor: subscription failed; subscribing again");
+    } finally {
+      await state.messages?.close().catch(() => undefined);
+      state.messages = null;
+    }
+    if (state.stopping) break;
+    await pause(state, delayMs);
+    delayMs = Math.min(2 * delayMs, d.resubscribeDelayMaxMs);
+  }
+}
+
+// The one place that acks, naks or terms an advisory.
+async function settle(ctx: AdvisoryContext, log: Logger, m: JsMsg): Promise<void> {
+  const parsed = parseAdvisory(m.data);
+  if (!parsed.ok) {
+    // Kept in the advisories stream for an operator; handling it again cannot help.
+    log.error({ advisorySequence: m.seq, error: parsed.error }, "advisory not understood; terminated, left in the advisories stream");
+    m.term();
+    return;
+  }
+  const a = parsed.advisory;
+  const facts = { advisorySequence: m.seq, commandSequence: a.streamSequence, deliveries: a.deliveries, consumer: a.consumer };
+  if (a.stream !== ctx.commandsStream) {
+    log.error({ ...facts, stream: a.stream }, "advisory for another stream; acked, left in the advisories stream");
+    m.ack();
+    return;
+  }
+  let outcome: AdvisoryOutcome;
+  try {
+    outcome = await handleAdvisory(ctx, a);
+  } catch (err) {
+    if (err instanceof AssertionError) throw err;
+    log.warn({ ...facts, err: describeError(err) }, "advisory not handled; retrying later");
+    m.nak(advisoryProcessorDefaults.retryDelayMs);
+    return;
+  }
+  m.ack();
+  if (outcome === "command_missing") log.error({ ...facts, verdict: outcome }, "max deliveries: command no longer in the stream; explanatory dead letter stored");
+  else if (outcome === "dead_lettered") log.warn({ ...facts, verdict: outcome }, "max deliveries: command dead-lettered");
+  else log.info({ ...facts, verdict: outcome }, "max deliveries: duplicate advisory; already dead-lettered");
+}
+
+function pause(state: LoopState, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    state.wake = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+  });
+}
