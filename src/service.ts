@@ -10,6 +10,7 @@ import type { Logger } from "./lib/log.ts";
 import type { Config } from "./config/schema.ts";
 import { serveQueries } from "./query/server.ts";
 import { ExpirySweeper } from "./expiry/sweeper.ts";
+import { startAdvisoryProcessor } from "./dlq/processor.ts";
 import { AccountRegistry } from "./worker/accounts.ts";
 import { Batcher } from "./worker/batcher.ts";
 import { NameBook } from "./worker/facts.ts";
@@ -60,6 +61,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   });
   const registry = new AccountRegistry(ledger, config.worker.accountCacheMax);
   await setup(config, broker, ledger, registry);
+  const deadLetters = startAdvisoryProcessor({ js: broker.js, jsm: broker.jsm, config, log: log.child({ component: "dlq" }) });
   const chart = chartOf(config);
   const names = new NameBook(config.worker.accountCacheMax);
   const queries = serveQueries({ nc: broker.nc, jsm: broker.jsm, ledger, chart, names, eventsStream: config.streams.events, queue: config.queries.queue, log: log.child({ component: "query" }) });
@@ -86,6 +88,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       for (const m of await batcher.drainBuffered()) m.nak();
       await messages.close().catch(() => undefined);
       await sweeper.stop();
+      await deadLetters.stop();
       for (const q of queries) q.unsubscribe();
       await broker.close();
       ledger.destroy();

@@ -9,6 +9,7 @@ import { AccountRegistry } from "../worker/accounts.ts";
 import { connect, ledgerOptionsOf, setup, startService } from "../service.ts";
 import { openLedger } from "../ledger/index.ts";
 import { BrokerError } from "../broker/errors.ts";
+import { dlq } from "../dlq/cli.ts";
 
 export class UsageError extends Error {
   override name = "UsageError";
@@ -20,7 +21,11 @@ const USAGE = `usage:
   billing send <command> '<json>'        publish a command, wait for its event, print it
                                          (command: credit debit hold capture release transfer)
   billing balance <userId> [currency]    print a user's balance
-  billing op <operationId>               print an operation's status and event`;
+  billing op <operationId>               print an operation's status and event
+  billing audit [--json]                 check the ledger and the events (exit 1 on a discrepancy)
+  billing dlq list [--reason R] [--limit N] [--json]   dead letters, oldest first, with their replays
+  billing dlq replay <sequence> [--by NAME] [--same-id] [--force]   publish a letter's command again (once)
+  billing dlq purge --before <ISO time>                remove dead letters stored before that time`;
 
 type Verb = (args: string[], config: Config) => Promise<number>;
 
@@ -38,6 +43,7 @@ function print(value: unknown): void {
 }
 
 const verbs: Record<string, Verb> = {
+  dlq,
   start: async (_args, config) => {
     const log = createLogger(config.log.level);
     const service = await startService(config, log);
