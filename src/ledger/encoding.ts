@@ -1,0 +1,65 @@
+// How the embedded engine stores TigerBeetle's unsigned integers in SQLite. Each encoding is
+// canonical (one stored form per value), so SQL equality on the stored form is equality of values.
+//
+// - u128: an INTEGER when the value is below 2^63 (amounts, balances and test ids usually are),
+//   otherwise a 16-byte big-endian BLOB. Small values cost 1–8 bytes instead of 16.
+// - u64: the INTEGER with the same 64 bits (two's complement), as SQLite integers are signed.
+// - u32/u16: plain INTEGER.
+import { assert } from "../lib/assert.ts";
+
+const int63Limit = 1n << 63n;
+const u64Mask = (1n << 64n) - 1n;
+
+export type SqlU128 = bigint | Buffer;
+
+export function u128ToSql(value: bigint): SqlU128 {
+  if (value < int63Limit) return value;
+  const bytes = Buffer.allocUnsafe(16);
+  bytes.writeBigUInt64BE(value >> 64n, 0);
+  bytes.writeBigUInt64BE(value & u64Mask, 8);
+  return bytes;
+}
+
+export function u128FromSql(value: unknown): bigint {
+  if (typeof value === "bigint") return value;
+  assert(Buffer.isBuffer(value) && value.length === 16, "a stored u128 is an integer or 16 bytes");
+  return (value.readBigUInt64BE(0) << 64n) | value.readBigUInt64BE(8);
+}
+
+export function u64ToSql(value: bigint): bigint {
+  return BigInt.asIntN(64, value);
+}
+
+export function u64FromSql(value: unknown): bigint {
+  assert(typeof value === "bigint", "a stored u64 is an integer");
+  return BigInt.asUintN(64, value);
+}
+
+export function intFromSql(value: unknown): number {
+  assert(typeof value === "bigint", "a stored u32 is an integer");
+  return Number(value);
+}
+
+/** Four balances after a transfer (history accounts): 64 bytes, each u128 big-endian. */
+export interface Balances {
+  debits_pending: bigint;
+  debits_posted: bigint;
+  credits_pending: bigint;
+  credits_posted: bigint;
+}
+
+export function balancesToSql(b: Balances): Buffer {
+  const bytes = Buffer.allocUnsafe(64);
+  const values = [b.debits_pending, b.debits_posted, b.credits_pending, b.credits_posted];
+  values.forEach((value, i) => {
+    bytes.writeBigUInt64BE(value >> 64n, i * 16);
+    bytes.writeBigUInt64BE(value & u64Mask, i * 16 + 8);
+  });
+  return bytes;
+}
+
+export function balancesFromSql(value: unknown): Balances {
+  assert(Buffer.isBuffer(value) && value.length === 64, "stored balances are 64 bytes");
+  const at = (i: number) => (value.readBigUInt64BE(i * 16) << 64n) | value.readBigUInt64BE(i * 16 + 8);
+  return { debits_pending: at(0), debits_posted: at(1), credits_pending: at(2), credits_posted: at(3) };
+}

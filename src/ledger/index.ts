@@ -1,0 +1,18 @@
+// The ledger: open one by driver. Both drivers return tigerbeetle-node's `Client`, with the same
+// statuses, result shapes and RequestError codes (see docs/ledger.md).
+import { openEmbeddedLedger } from "./embedded.ts";
+import type { Ledger, LedgerOptions } from "./port.ts";
+import { openTigerBeetleLedger } from "./tigerbeetle.ts";
+
+export type { Ledger, LedgerOptions } from "./port.ts";
+export { LedgerBusyError } from "./embedded.ts";
+export { LedgerFileError } from "./schema.ts";
+
+export async function openLedger(options: LedgerOptions): Promise<Ledger> {
+  switch (options.driver) {
+    case "embedded":
+      return openEmbeddedLedger(options.clock === undefined ? { path: options.path } : { path: options.path, clock: options.clock });
+    case "tigerbeetle":
+      return openTigerBeetleLedger({ clusterId: options.clusterId, addresses: options.addresses });
+  }
+}

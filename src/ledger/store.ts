@@ -1,0 +1,277 @@
+// The thin SQLite layer of the write path: prefetch what a batch needs into a RequestState, and
+// write what it changed. Every statement is prepared once; rows are read as arrays (raw) with
+// bigint integers. Nothing here decides anything.
+import type Database from "better-sqlite3";
+import { AccountFlags, TransferFlags, type Account, type Transfer } from "tigerbeetle-node";
+import { assert } from "../lib/assert.ts";
+import {
+  balancesToSql,
+  intFromSql,
+  u128FromSql,
+  u128ToSql,
+  u64FromSql,
+  u64ToSql,
+} from "./encoding.ts";
+import { u128Max } from "./limits.ts";
+import type { PendingRecord, PendingStatus, Prefetched, RequestState } from "./request-state.ts";
+
+type Row = unknown[];
+
+export const accountColumns =
+  "timestamp, id, debits_pending, debits_posted, credits_pending, credits_posted, user_data_128, user_data_64, user_data_32, ledger, code, flags";
+
+/** Transfer columns with both account ids joined back from their timestamps. */
+export const transferColumns =
+  "t.timestamp, t.id, d.id, c.id, t.amount, t.pending_id, t.user_data_128, t.user_data_64, t.user_data_32, t.timeout, t.ledger, t.code, t.flags";
+export const transferJoins = "JOIN accounts d ON d.timestamp = t.debit_account JOIN accounts c ON c.timestamp = t.credit_account";
+
+export function accountFromRow(r: Row): Account {
+  return {
+    id: u128FromSql(r[1]),
+    debits_pending: u128FromSql(r[2]),
+    debits_posted: u128FromSql(r[3]),
+    credits_pending: u128FromSql(r[4]),
+    credits_posted: u128FromSql(r[5]),
+    user_data_128: u128FromSql(r[6]),
+    user_data_64: u64FromSql(r[7]),
+    user_data_32: intFromSql(r[8]),
+    reserved: 0,
+    ledger: intFromSql(r[9]),
+    code: intFromSql(r[10]),
+    flags: intFromSql(r[11]),
+    timestamp: r[0] as bigint,
+  };
+}
+
+export function transferFromRow(r: Row): Transfer {
+  return {
+    id: u128FromSql(r[1]),
+    debit_account_id: u128FromSql(r[2]),
+    credit_account_id: u128FromSql(r[3]),
+    amount: u128FromSql(r[4]),
+    pending_id: u128FromSql(r[5]),
+    user_data_128: u128FromSql(r[6]),
+    user_data_64: u64FromSql(r[7]),
+    user_data_32: intFromSql(r[8]),
+    timeout: intFromSql(r[9]),
+    ledger: intFromSql(r[10]),
+    code: intFromSql(r[11]),
+    flags: intFromSql(r[12]),
+    timestamp: r[0] as bigint,
+  };
+}
+
+export interface Meta {
+  lastTimestamp: bigint;
+  commitSeq: bigint;
+}
+
+export class Store {
+  private readonly s: ReturnType<typeof prepare>;
+
+  constructor(readonly db: Database.Database) {
+    this.s = prepare(db);
+  }
+
+  meta(): Meta {
+    const r = this.s.meta.get() as Row;
+    return { lastTimestamp: r[0] as bigint, commitSeq: r[1] as bigint };
+  }
+
+  writeMeta(meta: Meta): void {
+    this.s.writeMeta.run(meta.lastTimestamp, meta.commitSeq);
+  }
+
+  accountById(id: bigint): Account | undefined {
+    const r = this.s.accountById.get(u128ToSql(id)) as Row | undefined;
+    return r === undefined ? undefined : accountFromRow(r);
+  }
+
+  transferById(id: bigint): Transfer | undefined {
+    const r = this.s.transferById.get(u128ToSql(id)) as Row | undefined;
+    return r === undefined ? undefined : transferFromRow(r);
+  }
+
+  transferByTimestamp(timestamp: bigint): Transfer | undefined {
+    const r = this.s.transferByTimestamp.get(timestamp) as Row | undefined;
+    return r === undefined ? undefined : transferFromRow(r);
+  }
+
+  transferFailed(id: bigint): boolean {
+    return this.s.failedById.get(u128ToSql(id)) !== undefined;
+  }
+
+  pendingRecord(timestamp: bigint): PendingRecord | undefined {
+    const r = this.s.pendingByTimestamp.get(timestamp) as Row | undefined;
+    if (r === undefined) return undefined;
+    return { expiresAt: r[0] as bigint, status: intFromSql(r[1]) as PendingStatus };
+  }
+
+  /** Timestamps of pending transfers whose deadline is at or before `now`, oldest deadline first. */
+  dueTimestamps(now: bigint, limit: number): bigint[] {
+    return this.s.due.all(now, limit) as bigint[];
+  }
+
+  anyDue(now: bigint): boolean {
+    return this.s.anyDue.get(now) !== undefined;
+  }
+
+  timestampMaxes(): { accounts: bigint; transfers: bigint } {
+    const r = this.s.timestampMaxes.get() as Row;
+    return { accounts: r[0] as bigint, transfers: r[1] as bigint };
+  }
+
+  accountAt(timestamp: bigint): boolean {
+    return this.s.accountAt.get(timestamp) !== undefined;
+  }
+
+  transferAt(timestamp: bigint): boolean {
+    return this.s.transferAt.get(timestamp) !== undefined;
+  }
+
+  /** Writes everything a request created or changed. Accounts are written once, in their final state. */
+  flush(state: RequestState): void {
+    for (const a of state.createdAccounts) this.s.insertAccount.run(accountRow(a));
+    for (const id of state.changedAccounts) {
+      const a = state.account(id) as Account;
+      this.s.updateAccount.run(u128ToSql(a.debits_pending), u128ToSql(a.debits_posted), u128ToSql(a.credits_pending), u128ToSql(a.credits_posted), a.flags, a.timestamp);
+    }
+    for (const { transfer: t, debitBalances, creditBalances } of state.createdTransfers) {
+      const dr = state.account(t.debit_account_id);
+      const cr = state.account(t.credit_account_id);
+      assert(dr !== undefined && cr !== undefined, "a created transfer's accounts are in the request state");
+      this.s.insertTransfer.run(
+        t.timestamp, u128ToSql(t.id), dr.timestamp, cr.timestamp, u128ToSql(t.amount), u128ToSql(t.pending_id),
+        u128ToSql(t.user_data_128), u64ToSql(t.user_data_64), t.user_data_32, t.timeout, t.ledger, t.code, t.flags,
+        debitBalances === null ? null : balancesToSql(debitBalances),
+        creditBalances === null ? null : balancesToSql(creditBalances),
+      );
+    }
+    for (const timestamp of state.changedPending) {
+      const record = state.pendingRecord(timestamp) as PendingRecord;
+      this.s.upsertPending.run(timestamp, record.expiresAt, record.status);
+    }
+    for (const id of state.newFailedIds) this.s.insertFailed.run(u128ToSql(id));
+  }
+}
+
+function accountRow(a: Account): unknown[] {
+  return [
+    a.timestamp, u128ToSql(a.id), u128ToSql(a.debits_pending), u128ToSql(a.debits_posted), u128ToSql(a.credits_pending),
+    u128ToSql(a.credits_posted), u128ToSql(a.user_data_128), u64ToSql(a.user_data_64), a.user_data_32, a.ledger, a.code, a.flags,
+  ];
+}
+
+function prepare(db: Database.Database) {
+  const row = (sql: string) => db.prepare(sql).raw(true);
+  return {
+    meta: row("SELECT last_timestamp, commit_seq FROM meta WHERE singleton = 1"),
+    writeMeta: db.prepare("UPDATE meta SET last_timestamp = ?, commit_seq = ? WHERE singleton = 1"),
+    accountById: row(`SELECT ${accountColumns} FROM accounts WHERE id = ?`),
+    transferById: row(`SELECT ${transferColumns} FROM transfers t ${transferJoins} WHERE t.id = ?`),
+    transferByTimestamp: row(`SELECT ${transferColumns} FROM transfers t ${transferJoins} WHERE t.timestamp = ?`),
+    failedById: row("SELECT 1 FROM failed_transfer_ids WHERE id = ?"),
+    pendingByTimestamp: row("SELECT expires_at, status FROM pending_transfers WHERE timestamp = ?"),
+    due: db.prepare(
+      "SELECT timestamp FROM pending_transfers WHERE status = 1 AND expires_at > 0 AND expires_at <= ? ORDER BY expires_at, timestamp LIMIT ?",
+    ).pluck(),
+    anyDue: row("SELECT 1 FROM pending_transfers WHERE status = 1 AND expires_at > 0 AND expires_at <= ? LIMIT 1"),
+    timestampMaxes: row("SELECT (SELECT coalesce(max(timestamp), 0) FROM accounts), (SELECT coalesce(max(timestamp), 0) FROM transfers)"),
+    accountAt: row("SELECT 1 FROM accounts WHERE timestamp = ?"),
+    transferAt: row("SELECT 1 FROM transfers WHERE timestamp = ?"),
+    insertAccount: db.prepare(`INSERT INTO accounts (${accountColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    updateAccount: db.prepare(
+      "UPDATE accounts SET debits_pending = ?, debits_posted = ?, credits_pending = ?, credits_posted = ?, flags = ? WHERE timestamp = ?",
+    ),
+    insertTransfer: db.prepare("INSERT INTO transfers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+    upsertPending: db.prepare("INSERT OR REPLACE INTO pending_transfers (timestamp, expires_at, status) VALUES (?, ?, ?)"),
+    insertFailed: db.prepare("INSERT INTO failed_transfer_ids (id) VALUES (?)"),
+  };
+}
+
+/**
+ * What a create_transfers batch needs, read through `accounts` (the process's account cache, which
+ * falls back to the store): each event's transfer id (existing or burned), each post/void's
+ * pending transfer with its resolution state, every account either one names, and for imported
+ * batches the timestamp facts the imported checks use.
+ */
+export function prefetchTransfers(store: Store, events: ReadonlyArray<Transfer>, accounts: (id: bigint) => Account | undefined): Prefetched {
+  const transfers = new Map<bigint, Transfer>();
+  const failedIds: bigint[] = [];
+  const pending = new Map<bigint, PendingRecord>();
+  const accountIds = new Set<bigint>();
+  const lookup = (id: bigint) => {
+    if (id === 0n || id === u128Max || transfers.has(id)) return;
+    const t = store.transferById(id);
+    if (t === undefined) return;
+    transfers.set(id, t);
+    accountIds.add(t.debit_account_id).add(t.credit_account_id);
+    if ((t.flags & TransferFlags.pending) !== 0) pending.set(t.timestamp, store.pendingRecord(t.timestamp) as PendingRecord);
+  };
+  for (const e of events) {
+    lookup(e.id);
+    if (!transfers.has(e.id) && store.transferFailed(e.id)) failedIds.push(e.id);
+    if ((e.flags & (TransferFlags.post_pending_transfer | TransferFlags.void_pending_transfer)) !== 0) lookup(e.pending_id);
+    accountIds.add(e.debit_account_id).add(e.credit_account_id);
+  }
+  const imported = events.some((e) => (e.flags & TransferFlags.imported) !== 0);
+  return {
+    accounts: loadAccounts(accountIds, accounts),
+    transfers: transfers.values(),
+    failedIds,
+    pending,
+    ...importFacts(store, imported ? events.map((e) => e.timestamp) : []),
+  };
+}
+
+export function prefetchAccounts(store: Store, events: ReadonlyArray<Account>, accounts: (id: bigint) => Account | undefined): Prefetched {
+  const imported = events.some((e) => (e.flags & AccountFlags.imported) !== 0);
+  return {
+    accounts: loadAccounts(new Set(events.map((e) => e.id)), accounts),
+    transfers: [],
+    failedIds: [],
+    pending: [],
+    ...importFacts(store, imported ? events.map((e) => e.timestamp) : []),
+  };
+}
+
+/** The accounts and pending records the expiry of `due` (pending transfers) touches. */
+export function prefetchExpiries(store: Store, due: ReadonlyArray<Transfer>, accounts: (id: bigint) => Account | undefined): Prefetched {
+  const ids = new Set<bigint>();
+  for (const p of due) ids.add(p.debit_account_id).add(p.credit_account_id);
+  return {
+    accounts: loadAccounts(ids, accounts),
+    transfers: due,
+    failedIds: [],
+    pending: due.map((p) => [p.timestamp, store.pendingRecord(p.timestamp) as PendingRecord]),
+    accountTimestamps: [],
+    transferTimestamps: [],
+    accountTimestampMax: 0n,
+    transferTimestampMax: 0n,
+  };
+}
+
+function loadAccounts(ids: Set<bigint>, accounts: (id: bigint) => Account | undefined): Account[] {
+  const loaded: Account[] = [];
+  for (const id of ids) {
+    if (id === 0n || id === u128Max) continue;
+    const a = accounts(id);
+    if (a !== undefined) loaded.push(a);
+  }
+  return loaded;
+}
+
+/** Only imported batches need these: the newest timestamps and which candidate timestamps are taken. */
+function importFacts(store: Store, candidates: bigint[]) {
+  if (candidates.length === 0) {
+    return { accountTimestamps: [], transferTimestamps: [], accountTimestampMax: 0n, transferTimestampMax: 0n };
+  }
+  const maxes = store.timestampMaxes();
+  const inRange = candidates.filter((ts) => ts > 0n && ts < 1n << 63n);
+  return {
+    accountTimestamps: inRange.filter((ts) => store.accountAt(ts)),
+    transferTimestamps: inRange.filter((ts) => store.transferAt(ts)),
+    accountTimestampMax: maxes.accounts,
+    transferTimestampMax: maxes.transfers,
+  };
+}
