@@ -33,10 +33,11 @@ let opsPort: number;
 beforeAll(async () => {
   nats = await startNats();
   opsPort = await freePort();
-  ws = workspace({ worker: { batchWaitMs: 5 }, ops: { host: "127.0.0.1", port: opsPort } });
+  // The service's own ops endpoint stays off (port 0), so this test's endpoint owns opsPort.
+  ws = workspace({ worker: { batchWaitMs: 5 }, ops: { host: "127.0.0.1", port: 0 } });
   service = await startInProcess(nats.url, ws.ledgerPath, ws.configPath);
   client = await BillingClient.connect({ servers: nats.url, timeoutMs: 15_000 });
-  config = testConfig(nats.url, ws.ledgerPath, ws.configPath);
+  config = { ...testConfig(nats.url, ws.ledgerPath, ws.configPath), ops: { host: "127.0.0.1", port: opsPort } };
   broker = await connectBroker({ servers: [nats.url], name: "ops-service-test", connectTimeoutMs: 2_000, apiTimeoutMs: 2_000 });
   const registry = createOpsRegistry();
   ledger = new MeteredLedger(await openLedger({ driver: "embedded", path: ws.ledgerPath }), registry);
