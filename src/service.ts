@@ -8,7 +8,8 @@ import { openLedger } from "./ledger/index.ts";
 import type { Ledger, LedgerOptions } from "./ledger/port.ts";
 import type { Logger } from "./lib/log.ts";
 import type { Config } from "./config/schema.ts";
-import { serveQueries } from "./query/server.ts";
+import { QUERY_HANDLERS, serveQueries } from "./query/server.ts";
+import { createOpsRegistry, MeteredLedger, QueryMeter, startOperations } from "./ops/index.ts";
 import { ExpirySweeper } from "./expiry/sweeper.ts";
 import { startAdvisoryProcessor } from "./dlq/processor.ts";
 import { AccountRegistry } from "./worker/accounts.ts";
@@ -51,10 +52,11 @@ export async function setup(config: Config, broker: Broker, ledger: Ledger, regi
   await registry.ensure(systemAccounts(chartOf(config)));
 }
 
-export type RunningService = { stop(): Promise<void>; done: Promise<void>; stats: WorkerStats };
+export type RunningService = { stop(): Promise<void>; done: Promise<void>; stats: WorkerStats; opsUrl: string | null; serviceId: string };
 
 export async function startService(config: Config, log: Logger): Promise<RunningService> {
-  const ledger = await openLedger(ledgerOptionsOf(config));
+  const metrics = createOpsRegistry();
+  const ledger = new MeteredLedger(await openLedger(ledgerOptionsOf(config)), metrics);
   const broker = await connect(config, config.nats.name).catch(async (error: unknown) => {
     ledger.destroy();
     throw error;
@@ -64,10 +66,14 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const deadLetters = startAdvisoryProcessor({ js: broker.js, jsm: broker.jsm, config, log: log.child({ component: "dlq" }) });
   const chart = chartOf(config);
   const names = new NameBook(config.worker.accountCacheMax);
-  const queries = serveQueries({ nc: broker.nc, jsm: broker.jsm, ledger, chart, names, eventsStream: config.streams.events, queue: config.queries.queue, log: log.child({ component: "query" }) });
+  const queryMeter = new QueryMeter(metrics);
+  const queries = serveQueries({ nc: broker.nc, jsm: broker.jsm, ledger, chart, names, eventsStream: config.streams.events, queue: config.queries.queue, log: log.child({ component: "query" }) }, queryMeter.wrap(QUERY_HANDLERS));
+  const stats = new WorkerStats();
+  const ops = await startOperations({
+    config, nc: broker.nc, jsm: broker.jsm, ledger, stats, queries: queryMeter, querySubjects: Object.keys(QUERY_HANDLERS), registry: metrics, log: log.child({ component: "ops" }),
+  });
   const consumer = await broker.js.consumers.get(config.streams.commands, config.consumer.name);
   const messages: ConsumerMessages = await consumer.consume({ max_messages: config.worker.batchMessagesMax, expires: 30_000 });
-  const stats = new WorkerStats();
   const w = config.worker;
   const deps: WorkerDeps = {
     ledger, js: broker.js, chart, log: log.child({ component: "worker" }), registry, names, stats,
@@ -89,14 +95,17 @@ export async function startService(config: Config, log: Logger): Promise<Running
       await messages.close().catch(() => undefined);
       await sweeper.stop();
       await deadLetters.stop();
+      await ops.close();
       for (const q of queries) q.unsubscribe();
       await broker.close();
       ledger.destroy();
     }
   })();
-  log.info({ ledger: config.ledger.driver, streams: config.streams.commands, consumer: config.consumer.name }, "service started");
+  log.info({ ledger: config.ledger.driver, streams: config.streams.commands, consumer: config.consumer.name, ops: ops.url, serviceId: ops.serviceId }, "service started");
   return {
     stats,
+    opsUrl: ops.url,
+    serviceId: ops.serviceId,
     done,
     stop: async () => {
       requestStop();

@@ -18,7 +18,8 @@ export type Overrides = Record<string, unknown>;
 export function workspace(overrides: Overrides = {}): { dir: string; ledgerPath: string; configPath: string; cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), "billing-test-"));
   const configPath = join(dir, "config.json");
-  writeFileSync(configPath, JSON.stringify(overrides));
+  // Tests run many services side by side: no metrics port unless a test asks for one.
+  writeFileSync(configPath, JSON.stringify({ ops: { port: 0 }, ...overrides }));
   return { dir, ledgerPath: join(dir, "ledger.db"), configPath, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
