@@ -20,7 +20,7 @@ const procs: ServiceProcess[] = [];
 
 beforeAll(async () => {
   nats = await startNats();
-  ws = workspace({ worker: { holdGraceMs: 20_000, holdWaitNakMs: 200 }, ops: { port: 0 } });
+  ws = workspace({ worker: { holdGraceMs: 10_000, holdWaitNakMs: 200 }, ops: { port: 0 } });
   for (let i = 0; i < 3; i += 1) procs.push(await spawnService(nats.url, ws.ledgerPath, ws.configPath));
 });
 

@@ -11,7 +11,7 @@ import { inParallel, mixedWorkload } from "../support/workload.ts";
 describe("service – SIGTERM", () => {
   it("SIGTERM during a burst finishes the batch in hand, exits 0, and loses nothing", async () => {
     const nats = await startNats();
-    const ws = workspace({ worker: { batchMessagesMax: 200, holdGraceMs: 20_000, holdWaitNakMs: 200 }, ops: { port: 0 } });
+    const ws = workspace({ worker: { batchMessagesMax: 200, holdGraceMs: 10_000, holdWaitNakMs: 200 }, ops: { port: 0 } });
     const client = await BillingClient.connect({ servers: nats.url, timeoutMs: 30_000 });
     try {
       const first = await spawnService(nats.url, ws.ledgerPath, ws.configPath);
