@@ -18,6 +18,9 @@ import { NameBook } from "./worker/facts.ts";
 import { runWorker, type WorkerDeps } from "./worker/loop.ts";
 import { WorkerStats } from "./worker/stats.ts";
 
+/** Lifetime of one pull request; idle heartbeats come every half of it (nats.js default). */
+const PULL_EXPIRES_MS = 5_000;
+
 export function chartOf(config: Config): Chart {
   return { currencies: config.currencies, defaultCurrency: config.defaultCurrency, markerLedger: config.markerLedger };
 }
@@ -73,7 +76,9 @@ export async function startService(config: Config, log: Logger): Promise<Running
     config, nc: broker.nc, jsm: broker.jsm, ledger, stats, queries: queryMeter, querySubjects: Object.keys(QUERY_HANDLERS), registry: metrics, log: log.child({ component: "ops" }),
   });
   const consumer = await broker.js.consumers.get(config.streams.commands, config.consumer.name);
-  const messages: ConsumerMessages = await consumer.consume({ max_messages: config.worker.batchMessagesMax, expires: 30_000 });
+  // Short pull expiry: after a broker restart the client notices missed heartbeats (half the
+  // expiry) and pulls again, so a worker resumes within seconds.
+  const messages: ConsumerMessages = await consumer.consume({ max_messages: config.worker.batchMessagesMax, expires: PULL_EXPIRES_MS });
   const w = config.worker;
   const deps: WorkerDeps = {
     ledger, js: broker.js, chart, log: log.child({ component: "worker" }), registry, names, stats,

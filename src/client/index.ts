@@ -100,8 +100,10 @@ export class BillingClient {
     // The event may be stored already (a re-sent command): ask once, after subscribing.
     const fromQuery = this.operation(id).then((r) => (r["event"] ? (r["event"] as BillingEvent) : new Promise<BillingEvent>(() => undefined)), () => new Promise<BillingEvent>(() => undefined));
     const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new BillingClientError(`no event for operation ${id} within ${timeoutMs} ms`)), timeoutMs)));
+    const result = Promise.race([fromSubscription, fromQuery, timeout]);
+    result.catch(() => undefined); // the caller may stop awaiting (a failed publish); no unhandled rejection
     return {
-      result: Promise.race([fromSubscription, fromQuery, timeout]),
+      result,
       cancel: () => {
         clearTimeout(timer);
         sub.unsubscribe();
