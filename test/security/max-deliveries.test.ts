@@ -1,0 +1,104 @@
+// Proves that the service role of docs/security.md covers the service's rarest broker paths, which
+// the end-to-end role tests cannot reach with a healthy ledger: updating existing streams at a
+// restart (STREAM.UPDATE), and the max-deliveries processor (its own durable consumer on the
+// advisories stream, STREAM.MSG.GET of the original command and of its dead-letter marker, the
+// max_deliveries dead letter). How: a real nats-server running the page's configuration; the
+// service's own connect() with user and password file; the real worker loop and processor as in
+// the service, on a ledger that fails every call (as an unreachable ledger does), so a command is
+// naked until the server gives up on it. The server must log no permission violation.
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { ensureTopology } from "../../src/broker/topology.ts";
+import { BillingClient } from "../../src/client/index.ts";
+import { loadConfig } from "../../src/config/load.ts";
+import type { Config } from "../../src/config/schema.ts";
+import { startAdvisoryProcessor } from "../../src/dlq/processor.ts";
+import type { Ledger } from "../../src/ledger/port.ts";
+import { createLogger } from "../../src/lib/log.ts";
+import { connect, topologyOf } from "../../src/service.ts";
+import { AccountRegistry } from "../../src/worker/accounts.ts";
+import { Batcher } from "../../src/worker/batcher.ts";
+import { NameBook } from "../../src/worker/facts.ts";
+import { runWorker, type WorkerDeps } from "../../src/worker/loop.ts";
+import { WorkerStats } from "../../src/worker/stats.ts";
+import { startNats, type NatsServer } from "../support/nats-server.ts";
+import { secret, secretDir, violationsOf, type SecretDir } from "./support/fixture.ts";
+import { serverConfig } from "./support/roles.ts";
+
+// Seven deliveries (the least the config's cross-check allows with these hold settings) 50 ms apart.
+const MAX_DELIVER = 7;
+const DEAD_LETTER_WAIT_MS = 20_000;
+
+const servicePassword = secret("svc");
+const publisherPassword = secret("pub");
+
+let server: NatsServer;
+let secrets: SecretDir;
+let config: Config;
+
+beforeAll(async () => {
+  secrets = secretDir();
+  server = await startNats({
+    configText: serverConfig([
+      { role: "service", user: "billing", password: servicePassword },
+      { role: "publisher", user: "orders", password: publisherPassword },
+    ]),
+  });
+  config = loadConfig({ NATS_URL: server.url, LOG_LEVEL: "silent" }, {
+    nats: { auth: { user: "billing", passFile: secrets.file("pass", servicePassword) }, requestTimeoutMs: 2_000 },
+    consumer: { maxDeliver: MAX_DELIVER },
+    worker: { nakDelayMs: 50, holdGraceMs: 1_000, holdWaitNakMs: 1_000, publishTimeoutMs: 2_000 },
+    ops: { port: 0 },
+  });
+});
+
+afterAll(async () => {
+  await server?.stop();
+  secrets?.cleanup();
+});
+
+const unreachableLedger = new Proxy({}, {
+  get: (_target, name) => () => Promise.reject(new Error(`ledger unreachable (${String(name)})`)),
+}) as Ledger;
+
+it("service role – a restart's stream updates and a max-deliveries dead letter need nothing beyond it", async () => {
+  const broker = await connect(config, "billing");
+  const client = await BillingClient.connect({ servers: server.url, user: "orders", pass: publisherPassword, timeoutMs: 10_000 });
+  const log = createLogger("silent");
+  try {
+    // Twice: the first run creates the streams and consumers, the second updates them.
+    await ensureTopology(broker.jsm, topologyOf(config));
+    await ensureTopology(broker.jsm, topologyOf(config));
+    const w = config.worker;
+    const deps: WorkerDeps = {
+      ledger: unreachableLedger, js: broker.js, log, stats: new WorkerStats(),
+      chart: { currencies: config.currencies, defaultCurrency: config.defaultCurrency, markerLedger: config.markerLedger },
+      registry: new AccountRegistry(unreachableLedger, 16), names: new NameBook(16), limits: { ...w, ackWaitMs: config.consumer.ackWaitMs },
+    };
+    const consumer = await broker.js.consumers.get(config.streams.commands, config.consumer.name);
+    const messages = await consumer.consume({ max_messages: w.batchMessagesMax, expires: 30_000 });
+    let requestStop = (): void => undefined;
+    const stopSignal = new Promise<void>((resolve) => (requestStop = resolve));
+    const worker = runWorker(deps, new Batcher(messages[Symbol.asyncIterator]()), stopSignal);
+    const processor = startAdvisoryProcessor({ js: broker.js, jsm: broker.jsm, config, log });
+    try {
+      const sent = await client.credit({ operationId: randomUUID(), userId: "u-stuck", amount: "10" });
+      const deadline = Date.now() + DEAD_LETTER_WAIT_MS;
+      let letter = null;
+      while (letter === null && Date.now() < deadline) {
+        letter = await broker.jsm.streams.getMessage(config.streams.dlq, { last_by_subj: "billing.dlq.max_deliveries" });
+        if (letter === null) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(letter?.header.get("Billing-Original-Sequence")).toBe(String(sent.streamSequence));
+    } finally {
+      await processor.stop();
+      requestStop();
+      await worker;
+      await messages.close();
+    }
+  } finally {
+    await client.close();
+    await broker.close();
+  }
+  expect(violationsOf(server, "billing")).toEqual([]);
+});
