@@ -6,6 +6,8 @@
 //                               latency ladder, backlog drains, the 1,000,000-command memory run and
 //                               the run on a ledger already holding 5,000,000 transfers
 //   npx tsx bench/run.ts profile   one service process under --cpu-prof, summarised
+//   npx tsx bench/run.ts compare   A/B of trees (a proposal against HEAD), interleaved runs:
+//       BENCH_ROOTS="head=/work/main,pipe=/tmp/v-pipe" BENCH_REPS=3 BENCH_COUNT=20000 BENCH_PROCS=1,2
 //
 // Every run starts its own nats-server (test/support/nats-server.ts) and its own ledger file,
 // spawns real `node bin/billing.js start` processes (or the raw pipeline worker for the ceiling),
@@ -21,12 +23,12 @@ import { profileMarkdown, summarizeProfile } from "./e2e/profile.ts";
 import { writeReport, type Suite } from "./e2e/report.ts";
 import { runOne, type RunResult, type RunSpec } from "./e2e/scenario.ts";
 import { percentileCurve } from "./e2e/svg.ts";
-import { thousands } from "./e2e/stats.ts";
+import { median, thousands } from "./e2e/stats.ts";
 
 const RESULTS_DIR = new URL("./results/", import.meta.url).pathname;
-const form = (process.argv[2] ?? "quick") as "quick" | "full" | "profile";
-if (!["quick", "full", "profile"].includes(form)) {
-  process.stderr.write("usage: tsx bench/run.ts quick|full|profile\n");
+const form = (process.argv[2] ?? "quick") as "quick" | "full" | "profile" | "compare";
+if (!["quick", "full", "profile", "compare"].includes(form)) {
+  process.stderr.write("usage: tsx bench/run.ts quick|full|profile|compare\n");
   process.exit(2);
 }
 
@@ -74,7 +76,7 @@ function line(r: RunResult): string {
   const lat = r.latency ? `p50 ${r.latency.p50.toFixed(1)} p99 ${r.latency.p99.toFixed(1)} max ${r.latency.max.toFixed(1)} ms` : "";
   const rss = Math.max(0, ...r.rss.flatMap((s) => s.points.map((p) => p.rssBytes))) / 2 ** 20;
   const status = r.ok ? "ok" : `FAILED: ${r.error ?? r.verification?.problems.slice(0, 3).join("; ") ?? "?"}`;
-  return `${r.spec.label.padEnd(34)} ${thousands(r.throughput).padStart(7)} cmd/s  (${r.commands} cmds, ${(r.elapsedMs / 1000).toFixed(1)} s)  ${lat}  rss≤${rss.toFixed(0)} MB  cpu ${JSON.stringify(r.cpu)}  ${status}`;
+  return `${r.spec.label.padEnd(34)} ${thousands(r.throughput).padStart(7)} cmd/s  ${thousands(r.cpuUsPerCommand).padStart(5)} µs CPU/cmd  (${r.commands} cmds, ${(r.elapsedMs / 1000).toFixed(1)} s)  ${lat}  rss≤${rss.toFixed(0)} MB  cpu ${JSON.stringify(r.cpu)}  ${status}`;
 }
 
 async function measure(suite: Suite, group: string, s: RunSpec): Promise<RunResult> {
@@ -163,5 +165,44 @@ async function runProfile(): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
 }
 
+/** Interleaved A/B runs of several trees on the same load; medians and ratios to the first tree. */
+async function runCompare(): Promise<void> {
+  const roots = (process.env["BENCH_ROOTS"] ?? "").split(",").filter((x) => x.includes("=")).map((x) => x.split("=") as [string, string]);
+  if (roots.length === 0) throw new Error("BENCH_ROOTS=name=path,name=path is required");
+  const reps = Number(process.env["BENCH_REPS"] ?? 3);
+  const count = Number(process.env["BENCH_COUNT"] ?? 20_000);
+  const procs = (process.env["BENCH_PROCS"] ?? "1").split(",").map(Number);
+  const batch = Number(process.env["BENCH_BATCH"] ?? BATCH);
+  const pipeline = (process.env["BENCH_PIPELINE"] ?? "service") as "service" | "raw";
+  const rate = Number(process.env["BENCH_RATE"] ?? 0);
+  const figures = new Map<string, number[]>();
+  for (let rep = 0; rep < reps; rep += 1) {
+    for (const p of procs) {
+      for (const [name, root] of roots) {
+        const load = rate > 0 ? { kind: "open", ratePerS: rate, durationS: count / rate } as const : { kind: "burst", window: PUBLISH_WINDOW } as const;
+        const r = await runOne(spec(`${name} ×${p} #${rep + 1}`, { pipeline, processes: p, batch, load, count, root }, 500));
+        process.stdout.write(`${line(r)}\n`);
+        const key = `${name} ×${p}`;
+        const figure = rate > 0 ? (r.latency?.p99 ?? Number.NaN) : r.throughput;
+        figures.set(key, [...(figures.get(key) ?? []), r.ok ? figure : Number.NaN]);
+        figures.set(`${key} cpu`, [...(figures.get(`${key} cpu`) ?? []), r.ok ? r.cpuUsPerCommand : Number.NaN]);
+      }
+    }
+  }
+  process.stdout.write(`\n${rate > 0 ? `p99 ms at ${rate}/s` : "cmd/s"}, medians of ${reps} interleaved runs, ${thousands(count)} commands, batch ${batch}, ${pipeline}:\n`);
+  for (const p of procs) {
+    const base = median(figures.get(`${roots[0]?.[0]} ×${p}`) ?? []);
+    for (const [name] of roots) {
+      const runs = figures.get(`${name} ×${p}`) ?? [];
+      const m = median(runs);
+      const cpu = figures.get(`${name} ×${p} cpu`) ?? [];
+      const baseCpu = median(figures.get(`${roots[0]?.[0]} ×${p} cpu`) ?? []);
+      process.stdout.write(`  ${`${name} ×${p}`.padEnd(20)} median ${m.toFixed(rate > 0 ? 1 : 0).padStart(8)}  (${(m / base).toFixed(2)}× ${roots[0]?.[0]})  runs ${runs.map((x) => x.toFixed(rate > 0 ? 1 : 0)).join(", ")}`
+        + `  | CPU µs/cmd median ${median(cpu).toFixed(0)} (${(median(cpu) / baseCpu).toFixed(2)}×)  runs ${cpu.map((x) => x.toFixed(0)).join(", ")}\n`);
+    }
+  }
+}
+
 if (form === "profile") await runProfile();
+else if (form === "compare") await runCompare();
 else await runSuite(form);

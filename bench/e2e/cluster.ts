@@ -8,7 +8,8 @@ import { join, resolve } from "node:path";
 
 /** Where the service under test lives; BENCH_SERVICE_ROOT points at another tree (a proposal). */
 export const SERVICE_ROOT = resolve(process.env["BENCH_SERVICE_ROOT"] ?? new URL("../..", import.meta.url).pathname);
-const RAW_WORKER = new URL("./raw-worker.ts", import.meta.url).pathname;
+/** The raw worker of a tree: each tree's own, so that a proposal's broker code is its ceiling too. */
+const RAW_WORKER = "bench/e2e/raw-worker.ts";
 /** A cold start compiles the TypeScript through tsx; on a loaded 2-core box that took up to ~8 s. */
 const READY_TIMEOUT_MS = 60_000;
 const READY_POLL_MS = 50;
@@ -33,13 +34,13 @@ export type Proc = {
   stop(): Promise<number | null>;
 };
 
-type SpawnOptions = { name: string; args: string[]; env: Record<string, string>; logFile: string; readyText: string };
+type SpawnOptions = { name: string; args: string[]; env: Record<string, string>; logFile: string; readyText: string; root: string };
 
 async function spawnReady(o: SpawnOptions): Promise<Proc> {
   // stdout and stderr go to a file, not a pipe: the bench process must not spend its CPU reading
   // the service's log lines during a measurement.
   const fd = openSync(o.logFile, "a");
-  const child: ChildProcess = spawn(process.execPath, o.args, { env: { ...process.env, ...o.env }, stdio: ["ignore", fd, fd], cwd: SERVICE_ROOT });
+  const child: ChildProcess = spawn(process.execPath, o.args, { env: { ...process.env, ...o.env }, stdio: ["ignore", fd, fd], cwd: o.root });
   closeSync(fd);
   const exited = new Promise<number | null>((done) => child.once("exit", (code) => done(code)));
   const log = () => readFileSync(o.logFile, "utf8");
@@ -73,14 +74,15 @@ async function spawnReady(o: SpawnOptions): Promise<Proc> {
   };
 }
 
-export type ServiceOptions = { natsUrl: string; run: RunDir; index: number; cpuProfDir?: string; logLevel?: string };
+export type ServiceOptions = { natsUrl: string; run: RunDir; index: number; cpuProfDir?: string; logLevel?: string; root?: string };
 
 /** `node bin/billing.js start` with the run's config, ready when it logged "service started". */
 export function spawnService(o: ServiceOptions): Promise<Proc> {
   const prof = o.cpuProfDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${o.cpuProfDir}`];
   return spawnReady({
     name: `service-${o.index}`,
-    args: [...prof, join(SERVICE_ROOT, "bin/billing.js"), "start"],
+    args: [...prof, join(o.root ?? SERVICE_ROOT, "bin/billing.js"), "start"],
+    root: o.root ?? SERVICE_ROOT,
     env: { NATS_URL: o.natsUrl, LEDGER_PATH: o.run.ledgerPath, BILLING_CONFIG: o.run.configPath, LOG_LEVEL: o.logLevel ?? "info" },
     logFile: join(o.run.dir, `service-${o.index}.log`),
     readyText: "service started",
@@ -92,7 +94,8 @@ export function spawnRaw(o: ServiceOptions): Promise<Proc> {
   const prof = o.cpuProfDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${o.cpuProfDir}`];
   return spawnReady({
     name: `raw-${o.index}`,
-    args: [...prof, "--import", "tsx", RAW_WORKER],
+    args: [...prof, "--import", "tsx", join(o.root ?? SERVICE_ROOT, RAW_WORKER)],
+    root: o.root ?? SERVICE_ROOT,
     env: { NATS_URL: o.natsUrl, BILLING_CONFIG: o.run.configPath },
     logFile: join(o.run.dir, `raw-${o.index}.log`),
     readyText: "raw worker started",
@@ -180,14 +183,20 @@ export class CpuMeter {
     this.c0 = new Map(procs.map((p) => [p.pid, cpuSeconds(p.pid) ?? 0]));
   }
 
+  /** CPU seconds each process used so far. */
+  seconds(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const p of this.procs) out[p.name] = (cpuSeconds(p.pid) ?? 0) - (this.c0.get(p.pid) ?? 0);
+    return out;
+  }
+
   read(): Record<string, number> {
     const s = (performance.now() - this.t0) / 1000;
     const out: Record<string, number> = {};
     let ours = 0;
-    for (const p of this.procs) {
-      const used = (cpuSeconds(p.pid) ?? 0) - (this.c0.get(p.pid) ?? 0);
+    for (const [name, used] of Object.entries(this.seconds())) {
       ours += used;
-      out[p.name] = Math.round((used / s) * 100);
+      out[name] = Math.round((used / s) * 100);
     }
     const self = process.cpuUsage(this.self0);
     const selfS = (self.user + self.system) / 1e6;

@@ -3,7 +3,8 @@
 // It uses the service's own chart: the bench's users u0 … u{users−1} with their accounts, each
 // credited once, then transfers between random pairs of them, so the run after it touches
 // accounts with long histories and looks ids up in a large table.
-import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Account, Transfer } from "tigerbeetle-node";
 import { CreateAccountStatus, CreateTransferStatus } from "tigerbeetle-node";
@@ -17,6 +18,7 @@ import { prng } from "./workload.ts";
 
 export const PRELOAD = { transfers: 5_000_000, version: 1, seed: 0x10ad } as const;
 const DATA_DIR = new URL("../.data/", import.meta.url).pathname;
+const SCHEMA_SOURCE = new URL("../../src/ledger/schema.ts", import.meta.url).pathname;
 /** Every preloaded id starts with these 32 bits; run tags are random, a clash is 1 in 2^32 per run. */
 const ID_PREFIX = 0xbe0c10adn << 96n;
 /** Each user starts with this much, far above what 5,000,000 transfers of ≤ 100 can take away. */
@@ -30,8 +32,10 @@ function transfer(id: bigint, debit: bigint, credit: bigint, amount: bigint, led
   };
 }
 
+/** The cache is keyed on the ledger's schema source too: a file of another format is rebuilt, not misread. */
 export function preloadedPath(users: number): string {
-  return join(DATA_DIR, `ledger-${PRELOAD.transfers}-u${users}-v${PRELOAD.version}.db`);
+  const schema = createHash("sha256").update(readFileSync(SCHEMA_SOURCE)).digest("hex").slice(0, 8);
+  return join(DATA_DIR, `ledger-${PRELOAD.transfers}-u${users}-v${PRELOAD.version}-${schema}.db`);
 }
 
 /** The cached ledger's path; builds it first when it is missing. */

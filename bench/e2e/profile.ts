@@ -36,7 +36,9 @@ export function areaOf(f: CallFrame): string {
 
 function label(f: CallFrame): string {
   const file = f.url.replace(/^file:\/\//, "").replace(/^.*\/node_modules\//, "~/").replace(/^.*\/(src|bench)\//, "$1/");
-  return `${f.functionName || "(anonymous)"} ${file ? `${file}:${f.lineNumber + 1}` : ""}`.trim();
+  // Project files run through tsx, whose output keeps no line numbers worth showing.
+  const line = f.url.includes("/node_modules/") ? `:${f.lineNumber + 1}` : "";
+  return `${f.functionName || "(anonymous)"} ${file ? `${file}${line}` : ""}`.trim();
 }
 
 function rows(map: Map<string, number>, busyMs: number, max = ROWS_MAX): Row[] {

@@ -6,7 +6,7 @@ import { connect } from "@nats-io/transport-node";
 import { ensureTopology } from "../../src/broker/topology.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { startNats } from "../../test/support/nats-server.ts";
-import { CpuMeter, runDir, RssSampler, spawnRaw, spawnService, type Proc, type RssSeries } from "./cluster.ts";
+import { CpuMeter, runDir, SERVICE_ROOT, RssSampler, spawnRaw, spawnService, type Proc, type RssSeries } from "./cluster.ts";
 import { closedLoop, Collector, publishBurst, publishOpenLoop } from "./load.ts";
 import { summarize, type Percentiles } from "./stats.ts";
 import { topologyOf } from "./topology.ts";
@@ -34,6 +34,8 @@ export type RunSpec = {
   ledgerFrom?: string;
   rssEveryMs: number;
   cpuProfDir?: string;
+  /** The tree whose bin/billing.js (and raw worker) run; default SERVICE_ROOT. */
+  root?: string;
   /** Extra config merged over the run's config (deep-merged by the service's loader). */
   config?: Record<string, unknown>;
 };
@@ -53,6 +55,8 @@ export type RunResult = {
   latencySorted: Float64Array | null;
   rss: RssSeries[];
   cpu: Record<string, number>;
+  /** CPU time of the pipeline's processes per command (µs): what a command costs, whatever else runs on the machine. */
+  cpuUsPerCommand: number;
   mix: Record<CommandName, number>;
   verification: Verification | null;
   publisherLagMaxMs?: number;
@@ -95,7 +99,7 @@ export async function runOne(spec: RunSpec): Promise<RunResult> {
   const workload = new Workload({ count, users: spec.users, seed: 0x5eed + spec.processes * 31 + spec.batch, tag: randomTag(), holdGapMin: 5_000 });
   const result: RunResult = {
     spec, ok: false, commands: 0, throughput: Number.NaN, drainRate: Number.NaN, elapsedMs: Number.NaN, latency: null, latencySorted: null,
-    rss: [], cpu: {}, mix: workload.mix(), verification: null,
+    rss: [], cpu: {}, cpuUsPerCommand: Number.NaN, mix: workload.mix(), verification: null,
   };
   try {
     if (spec.ledgerFrom !== undefined) {
@@ -107,13 +111,13 @@ export async function runOne(spec: RunSpec): Promise<RunResult> {
     const jsm = await jetstreamManager(nc);
     await ensureTopology(jsm, topologyOf(config));
     const chart = chartOf(dir.configPath);
-    const initial = spec.pipeline === "service" && spec.ledgerFrom !== undefined ? await readBalances(dir.ledgerPath, chart, workload) : new Map<string, Balance>();
+    const initial = spec.pipeline === "service" && spec.ledgerFrom !== undefined ? await readBalances(spec.root ?? SERVICE_ROOT, dir.ledgerPath, chart, workload) : new Map<string, Balance>();
     const collector = new Collector(nc, workload, spec.load.kind === "closed" ? Number.POSITIVE_INFINITY : count);
     let backlog: Awaited<ReturnType<typeof publishBurst>> | null = null;
     if (spec.load.kind === "backlog") backlog = await publishBurst(js, workload, spec.load.window);
     const spawnOne = spec.pipeline === "service" ? spawnService : spawnRaw;
     procs.push(...(await Promise.all(Array.from({ length: spec.processes }, (_, index) =>
-      spawnOne({ natsUrl: nats.url, run: dir, index, ...(spec.cpuProfDir ? { cpuProfDir: spec.cpuProfDir } : {}) })))));
+      spawnOne({ natsUrl: nats.url, run: dir, index, ...(spec.cpuProfDir ? { cpuProfDir: spec.cpuProfDir } : {}), ...(spec.root ? { root: spec.root } : {}) })))));
     const rss = new RssSampler(procs, spec.rssEveryMs).start();
     const cpu = new CpuMeter([...procs, { name: "nats-server", pid: nats.pid }]);
     const deadline = deadlineMs(count);
@@ -155,6 +159,8 @@ export async function runOne(spec: RunSpec): Promise<RunResult> {
     result.throughput = n / ((last - firstPublish) / 1000);
     result.drainRate = n / ((last - collector.firstSeenOf(n)) / 1000);
     result.cpu = cpu.read();
+    const used = cpu.seconds();
+    result.cpuUsPerCommand = (procs.reduce((sum, p) => sum + (used[p.name] ?? 0), 0) / n) * 1e6;
     result.rss = rss.stop();
     result.latencySorted = latenciesOf(collector.seenAt, from, n);
     result.latency = summarize(result.latencySorted);
@@ -166,7 +172,7 @@ export async function runOne(spec: RunSpec): Promise<RunResult> {
     }
     if (spec.pipeline === "service") {
       const streams = { commands: config.streams.commands, events: config.streams.events, dlq: config.streams.dlq, consumer: config.consumer.name };
-      result.verification = await verifyRun({ js, jsm, streams, workload, ledgerPath: dir.ledgerPath, configPath: dir.configPath, natsUrl: nats.url, initial });
+      result.verification = await verifyRun({ js, jsm, streams, workload, ledgerPath: dir.ledgerPath, configPath: dir.configPath, natsUrl: nats.url, initial, root: spec.root ?? SERVICE_ROOT });
     } else {
       const events = (await jsm.streams.info(config.streams.events)).state.messages;
       const ci = await jsm.consumers.info(config.streams.commands, config.consumer.name);

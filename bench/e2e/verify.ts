@@ -17,8 +17,7 @@ import type { JetStreamManager, JetStreamClient } from "@nats-io/jetstream";
 import { systemAccounts, userAccountId, type Chart } from "../../src/domain/accounts.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { LEDGER_EVENTS_MAX } from "../../src/config/schema.ts";
-import { openLedger } from "../../src/ledger/index.ts";
-import { SERVICE_ROOT } from "./cluster.ts";
+import { pathToFileURL } from "node:url";
 import { COMMAND_NAMES, indexOf, Kind, type Workload } from "./workload.ts";
 
 export type Balance = { posted: bigint; held: bigint };
@@ -37,7 +36,7 @@ const EVENT_NAME = ["credited", "debited", "held", "captured", "released", "tran
 /** Problems listed one by one before the rest are only counted. */
 const PROBLEMS_SHOWN_MAX = 20;
 const AUDIT_TIMEOUT_MS = 15 * 60_000;
-const AUDIT_RUN = new URL("./audit-run.ts", import.meta.url).pathname;
+const AUDIT_RUN = "bench/e2e/audit-run.ts";
 
 export type RunStreams = { commands: string; events: string; dlq: string; consumer: string };
 
@@ -52,9 +51,20 @@ function ledgerOfDefault(chart: Chart): number {
   return c.ledger;
 }
 
+type LedgerModule = typeof import("../../src/ledger/index.ts");
+
+/**
+ * Opens a ledger file with the ledger code of the tree under test (its file format is that
+ * tree's), not necessarily this bench's own tree.
+ */
+async function openLedgerOf(root: string, path: string): ReturnType<LedgerModule["openLedger"]> {
+  const mod = (await import(pathToFileURL(join(root, "src/ledger/index.ts")).href)) as LedgerModule;
+  return mod.openLedger({ driver: "embedded", path });
+}
+
 /** Posted and held balances of the workload's users, read through the ledger port. */
-export async function readBalances(ledgerPath: string, chart: Chart, workload: Workload): Promise<Map<string, Balance>> {
-  const ledger = await openLedger({ driver: "embedded", path: ledgerPath });
+export async function readBalances(root: string, ledgerPath: string, chart: Chart, workload: Workload): Promise<Map<string, Balance>> {
+  const ledger = await openLedgerOf(root, ledgerPath);
   try {
     const ledgerNo = ledgerOfDefault(chart);
     const byId = new Map<bigint, string>();
@@ -175,8 +185,8 @@ function checkOutcomes(workload: Workload, events: ReadonlyArray<Payload | undef
 }
 
 /** Debits equal credits (posted and pending) on every ledger, over every account the run can have. */
-async function balancedLedger(ledgerPath: string, chart: Chart, workload: Workload, problems: Problems): Promise<void> {
-  const ledger = await openLedger({ driver: "embedded", path: ledgerPath });
+async function balancedLedger(root: string, ledgerPath: string, chart: Chart, workload: Workload, problems: Problems): Promise<void> {
+  const ledger = await openLedgerOf(root, ledgerPath);
   try {
     const ids = systemAccounts(chart).map((a) => a.id);
     for (const c of chart.currencies) for (let k = 0; k < workload.spec.users; k += 1) ids.push(userAccountId(c.ledger, workload.userId(k)));
@@ -198,10 +208,10 @@ async function balancedLedger(ledgerPath: string, chart: Chart, workload: Worklo
 }
 
 /** The finance audit (auditVerb, what `billing audit` runs), when it exists in the tree under test. */
-function financeAudit(ledgerPath: string, configPath: string, natsUrl: string, problems: Problems): string {
-  if (!existsSync(join(SERVICE_ROOT, "src/audit/cli.ts"))) return "debits = credits (ledger port); the audit verb does not exist yet";
-  const run = spawnSync(process.execPath, ["--import", "tsx", AUDIT_RUN], {
-    cwd: SERVICE_ROOT,
+function financeAudit(root: string, ledgerPath: string, configPath: string, natsUrl: string, problems: Problems): string {
+  if (!existsSync(join(root, "src/audit/cli.ts"))) return "debits = credits (ledger port); the audit verb does not exist yet";
+  const run = spawnSync(process.execPath, ["--import", "tsx", join(root, AUDIT_RUN)], {
+    cwd: root,
     env: { ...process.env, NATS_URL: natsUrl, LEDGER_PATH: ledgerPath, BILLING_CONFIG: configPath, LOG_LEVEL: "warn" },
     encoding: "utf8", timeout: AUDIT_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024,
   });
@@ -214,6 +224,8 @@ function financeAudit(ledgerPath: string, configPath: string, natsUrl: string, p
 export type VerifyInput = {
   js: JetStreamClient; jsm: JetStreamManager; streams: RunStreams; workload: Workload;
   ledgerPath: string; configPath: string; natsUrl: string; initial: Map<string, Balance>;
+  /** The tree under test (its audit verb runs). */
+  root: string;
 };
 
 /** Runs every check once the services have stopped. */
@@ -236,7 +248,7 @@ export async function verifyRun(v: VerifyInput): Promise<Verification> {
     checkLines(model, p, i, problems);
   }
   const chart = chartOf(v.configPath);
-  const final = await readBalances(v.ledgerPath, chart, v.workload);
+  const final = await readBalances(v.root, v.ledgerPath, chart, v.workload);
   for (const [u, b] of model) {
     const l = final.get(u) ?? { posted: 0n, held: 0n };
     if (l.posted !== b.posted || l.held !== b.held) problems.add(`ledger balance of ${u} is ${l.posted}/${l.held}, model ${b.posted}/${b.held}`);
@@ -246,8 +258,8 @@ export async function verifyRun(v: VerifyInput): Promise<Verification> {
     // rejected has one, at zero.
     if (!model.has(u) && (l.posted !== 0n || l.held !== 0n)) problems.add(`ledger balance of ${u} is ${l.posted}/${l.held}, but no event moved it`);
   }
-  await balancedLedger(v.ledgerPath, chart, v.workload, problems);
-  const audit = financeAudit(v.ledgerPath, v.configPath, v.natsUrl, problems);
+  await balancedLedger(v.root, v.ledgerPath, chart, v.workload, problems);
+  const audit = financeAudit(v.root, v.ledgerPath, v.configPath, v.natsUrl, problems);
   return {
     ok: problems.count === 0, problems: problems.list(), commands, events: events.filter((e) => e !== undefined).length,
     applied: applied.length, rejected, redelivered: consumer.num_redelivered, audit,
