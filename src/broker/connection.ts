@@ -137,11 +137,14 @@ async function buildConnectionOptions(options: ConnectBrokerOptions): Promise<No
     pedantic: false,
     debug: false,
   };
-  const auth = options.auth;
-  if (auth === undefined) return base;
+  return { ...base, ...(await authConnectionOptions(options.auth)) };
+}
+
+/** The authenticator and TLS options of a connection; clients (the CLI) use them too. */
+export async function authConnectionOptions(auth: BrokerAuthOptions | undefined): Promise<Pick<NodeConnectionOptions, "authenticator" | "tls">> {
+  if (auth === undefined) return {};
   const authenticator = await buildAuthenticator(auth);
-  const withAuth: NodeConnectionOptions = authenticator === null ? base : { ...base, authenticator };
-  return auth.tls === undefined ? withAuth : { ...withAuth, tls: buildTls(auth.tls) };
+  return { ...(authenticator === null ? {} : { authenticator }), ...(auth.tls === undefined ? {} : { tls: buildTls(auth.tls) }) };
 }
 
 // Exactly one authentication method, or none (TLS alone may authenticate by client certificate).

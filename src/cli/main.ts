@@ -9,6 +9,8 @@ import { AccountRegistry } from "../worker/accounts.ts";
 import { connect, ledgerOptionsOf, setup, startService } from "../service.ts";
 import { openLedger } from "../ledger/index.ts";
 import { BrokerError } from "../broker/errors.ts";
+import { authConnectionOptions } from "../broker/connection.ts";
+import { authOf } from "../config/auth.ts";
 import { dlq } from "../dlq/cli.ts";
 
 export class UsageError extends Error {
@@ -30,7 +32,8 @@ const USAGE = `usage:
 type Verb = (args: string[], config: Config) => Promise<number>;
 
 async function withClient<T>(config: Config, use: (client: BillingClient) => Promise<T>): Promise<T> {
-  const client = await BillingClient.connect({ servers: config.nats.servers, name: "billing-cli", timeoutMs: config.nats.requestTimeoutMs, maxReconnectAttempts: 0 });
+  const auth = await authConnectionOptions(authOf(config));
+  const client = await BillingClient.connect({ servers: config.nats.servers, name: "billing-cli", timeoutMs: config.nats.requestTimeoutMs, maxReconnectAttempts: 0, ...auth });
   try {
     return await use(client);
   } finally {

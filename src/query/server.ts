@@ -139,6 +139,11 @@ export function serveQueries(deps: QueryDeps, handlers: Record<string, Handler> 
           return;
         }
         if (!m.reply) return; // a publish without a reply subject cannot be answered
+        if (m.reply.startsWith("billing.") || m.reply.startsWith("$")) {
+          // A reply subject inside our own namespace would let a caller make us write there.
+          deps.log.warn({ subject, reply: m.reply }, "query refused: reply subject inside billing.* or $*");
+          return;
+        }
         void answer(deps, handler, m).catch((error: unknown) => {
           deps.log.fatal({ err: error }, "assertion failed while answering a query");
           process.exit(70);
