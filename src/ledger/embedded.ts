@@ -32,7 +32,7 @@ import { Reads } from "./reads.ts";
 import { RequestState } from "./request-state.ts";
 import { isBusy, openLedgerDatabase } from "./schema.ts";
 import { createAccounts, createTransfers, expirePendingTransfer } from "./state-machine.ts";
-import { prefetchAccounts, prefetchExpiries, prefetchTransfers, Store } from "./store.ts";
+import { prefetchAccounts, prefetchExpiries, prefetchTransfers, Store, type AccountRecord, type Prefetch } from "./store.ts";
 
 /** The write lock stayed taken for `lockWaitTotalMs`: transient, retry later. */
 export class LedgerBusyError extends Error {
@@ -88,11 +88,11 @@ class EmbeddedLedger {
   private db: Database.Database | null;
   private readonly store: Store;
   private readonly reads: Reads;
-  /** Committed account states; valid while the meta row's commit_seq equals cacheSeq. */
-  private readonly cache = new Map<bigint, Account>();
+  /** Committed accounts with their chains; valid while the meta row's commit_seq equals cacheSeq. */
+  private readonly cache = new Map<bigint, AccountRecord>();
   private cacheSeq = -1n;
-  /** Account states written by the open transaction, applied to the cache after COMMIT. */
-  private readonly written = new Map<bigint, Account>();
+  /** Accounts as written by the open transaction, moved to the cache after COMMIT. */
+  private readonly written = new Map<bigint, AccountRecord>();
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(db: Database.Database, private readonly clock: () => bigint) {
@@ -143,9 +143,10 @@ class EmbeddedLedger {
   private createAccounts(events: Account[]): CreateAccountResult[] {
     return this.write((p0) => {
       const timestamp = p0 + BigInt(events.length);
-      const state = new RequestState(prefetchAccounts(this.store, events, (id) => this.account(id)));
+      const prefetch = prefetchAccounts(this.store, events, (id) => this.account(id));
+      const state = new RequestState(prefetch.prefetched);
       const result = createAccounts(state, events, timestamp);
-      this.flush(state);
+      this.flush(state, prefetch);
       return { result, timestamp };
     });
   }
@@ -153,9 +154,10 @@ class EmbeddedLedger {
   private createTransfers(events: Transfer[]): CreateTransferResult[] {
     return this.write((p0) => {
       const timestamp = p0 + BigInt(events.length);
-      const state = new RequestState(prefetchTransfers(this.store, events, (id) => this.account(id)));
+      const prefetch = prefetchTransfers(this.store, events, (id) => this.account(id));
+      const state = new RequestState(prefetch.prefetched);
       const result = createTransfers(state, events, timestamp);
-      this.flush(state);
+      this.flush(state, prefetch);
       return { result, timestamp };
     });
   }
@@ -215,9 +217,10 @@ class EmbeddedLedger {
       const due = this.store.dueTimestamps(now, expiriesPerPassMax);
       if (due.length === 0) return last;
       const pending = due.map((timestamp) => this.store.transferByTimestamp(timestamp) as Transfer);
-      const state = new RequestState(prefetchExpiries(this.store, pending, (id) => this.account(id)));
+      const prefetch = prefetchExpiries(this.store, pending, (id) => this.account(id));
+      const state = new RequestState(prefetch.prefetched);
       for (const p of pending) expirePendingTransfer(state, p);
-      this.flush(state);
+      this.flush(state, prefetch);
       last = (last < now ? now - 1n : last) + BigInt(pending.length);
       if (due.length < expiriesPerPassMax) return last;
     }
@@ -228,13 +231,12 @@ class EmbeddedLedger {
     return wall > lastTimestamp + 1n ? wall : lastTimestamp + 1n;
   }
 
-  private flush(state: RequestState): void {
-    this.store.flush(state);
-    for (const a of state.knownAccounts()) this.written.set(a.id, a);
+  private flush(state: RequestState, prefetch: Prefetch): void {
+    for (const record of this.store.flush(state, prefetch.chains)) this.written.set(record.account.id, record);
   }
 
   /** An account as of the open transaction: written by it, else cached, else read. */
-  private account(id: bigint): Account | undefined {
+  private account(id: bigint): AccountRecord | undefined {
     return this.written.get(id) ?? this.cache.get(id) ?? this.store.accountById(id);
   }
 

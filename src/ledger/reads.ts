@@ -2,9 +2,10 @@
 // timestamp range with optional field filters. Filter validity follows get_scan_from_account_filter
 // and get_scan_from_query_filter: an invalid filter is not an error, it matches nothing.
 //
-// An account's transfers come from two index range scans (as debit account, as credit account),
-// each already in timestamp order, merged here. Queries scan the timestamp range of the table in
-// order and filter rows, so their cost is the size of the range, not of the result.
+// An account's transfers are read by walking its chain (history.ts): O(log n) rows to find where
+// the timestamp range starts, then one row per transfer of the account in the range, filtered
+// here. Queries scan the timestamp range of the table in order and filter rows. Either way the
+// cost is the size of the range scanned, not of the result.
 import type Database from "better-sqlite3";
 import {
   AccountFilterFlags,
@@ -16,13 +17,18 @@ import {
   type QueryFilter,
   type Transfer,
 } from "tigerbeetle-node";
-import { balancesFromSql, u128ToSql, u64ToSql } from "./encoding.ts";
+import { balancesFromSql, intFromSql, u128FromSql, u128ToSql, u64FromSql, u64ToSql } from "./encoding.ts";
+import { atSeq, chainFromSql, lastAtOrBefore, type Chain, type Link } from "./history.ts";
 import { timestampMax, u128Max } from "./limits.ts";
 import { accountColumns, accountFromRow, transferColumns, transferFromRow, transferJoins } from "./store.ts";
 
 type Row = unknown[];
 type Order = "ASC" | "DESC";
-type Side = "debit" | "credit";
+
+/** Columns after `transferColumns` in a chain row: the debit account, both sides' links, both sides' balances. */
+const chainColumns =
+  "t.debit_account, t.debit_prev, t.debit_jump, t.debit_seq, t.credit_prev, t.credit_jump, t.credit_seq, t.debit_balances, t.credit_balances";
+const linkColumns = "debit_account, debit_prev, debit_jump, debit_seq, credit_prev, credit_jump, credit_seq";
 
 const accountFilterFlagsKnown = AccountFilterFlags.debits | AccountFilterFlags.credits | AccountFilterFlags.reversed;
 
@@ -95,15 +101,17 @@ export class Reads {
     if (!accountFilterValid(f)) return [];
     const account = this.s.accountHead.get(u128ToSql(f.account_id)) as Row | undefined;
     if (account === undefined) return [];
-    const rows = this.accountRows(f, account[0] as bigint, "rows");
-    return rows.map(([, row]) => transferFromRow(row));
+    return this.accountRows(f, account).map(({ row }) => transferFromRow(row));
   }
 
   getAccountBalances(f: AccountFilter): AccountBalance[] {
     if (!accountFilterValid(f)) return [];
     const account = this.s.accountHead.get(u128ToSql(f.account_id)) as Row | undefined;
     if (account === undefined || (Number(account[1]) & AccountFlags.history) === 0) return [];
-    return this.accountRows(f, account[0] as bigint, "balances").map(([timestamp, row]) => ({ ...balancesFromSql(row[1]), timestamp }));
+    return this.accountRows(f, account).map(({ row, debit }) => ({
+      ...balancesFromSql(row[debit ? 20 : 21]),
+      timestamp: row[0] as bigint,
+    }));
   }
 
   queryAccounts(f: QueryFilter): Account[] {
@@ -118,49 +126,88 @@ export class Reads {
     return (statement.all({ ...filterParams(f), ledger: f.ledger === 0 ? null : f.ledger }) as Row[]).map(transferFromRow);
   }
 
-  /** Rows of the account as debit and/or credit side, merged by timestamp, at most `limit`. */
-  private accountRows(f: AccountFilter, accountTimestamp: bigint, kind: "rows" | "balances"): Array<[bigint, Row]> {
-    const order: Order = (f.flags & AccountFilterFlags.reversed) !== 0 ? "DESC" : "ASC";
-    const params = { ...filterParams(f), account: accountTimestamp };
-    const side = (which: Side): Array<[bigint, Row]> => {
-      const statement = this.s.scans[kind][which][order];
-      return (statement.all(params) as Row[]).map((row) => [row[0] as bigint, row]);
+  /** The account's transfers matching the filter, in the filter's order, at most `limit`. */
+  private accountRows(f: AccountFilter, account: Row): ChainRow[] {
+    const accountTimestamp = account[0] as bigint;
+    const chain = chainFromSql(account[2], account[3]);
+    const linkAt: (timestamp: bigint) => Link = (timestamp) => linkOf(this.s.linkAt.get(timestamp) as Row, 0, accountTimestamp, timestamp);
+    const rowAt = (timestamp: bigint): ChainRow => {
+      const row = this.s.rowAt.get(timestamp) as Row;
+      return { row, debit: row[13] === accountTimestamp, link: linkOf(row, 13, accountTimestamp, timestamp) };
     };
-    const debits = (f.flags & AccountFilterFlags.debits) !== 0 ? side("debit") : [];
-    const credits = (f.flags & AccountFilterFlags.credits) !== 0 ? side("credit") : [];
-    return merge(debits, credits, order, f.limit);
+    const range = { min: f.timestamp_min === 0n ? 1n : f.timestamp_min, max: f.timestamp_max === 0n ? timestampMax : f.timestamp_max };
+    const matches = rowFilter(f);
+    if ((f.flags & AccountFilterFlags.reversed) !== 0) return descending(chain, range, f.limit, linkAt, rowAt, matches);
+    return ascending(chain, range, f.limit, linkAt, rowAt, matches);
   }
 }
 
-/** Merges two lists sorted by timestamp in `order` (timestamps are unique) and keeps `limit`. */
-function merge<T>(a: Array<[bigint, T]>, b: Array<[bigint, T]>, order: Order, limit: number): Array<[bigint, T]> {
-  const out: Array<[bigint, T]> = [];
-  let i = 0;
-  let j = 0;
-  while (out.length < limit && (i < a.length || j < b.length)) {
-    const x = a[i];
-    const y = b[j];
-    const takeA = y === undefined || (x !== undefined && (order === "ASC" ? x[0] < y[0] : x[0] > y[0]));
-    if (takeA) out.push(a[i++] as [bigint, T]);
-    else out.push(b[j++] as [bigint, T]);
+interface ChainRow {
+  row: Row;
+  /** Whether the account is this transfer's debit account. */
+  debit: boolean;
+  link: Link;
+}
+
+/** The account's link in a row holding the link columns from `at` (debit_account first). */
+function linkOf(row: Row, at: number, accountTimestamp: bigint, timestamp: bigint): Link {
+  const side = row[at] === accountTimestamp ? at + 1 : at + 4;
+  return { timestamp, prev: row[side] as bigint, jump: row[side + 1] as bigint, seq: Number(row[side + 2]) };
+}
+
+function rowFilter(f: AccountFilter): (r: ChainRow) => boolean {
+  const debits = (f.flags & AccountFilterFlags.debits) !== 0;
+  const credits = (f.flags & AccountFilterFlags.credits) !== 0;
+  return ({ row, debit }) =>
+    (debit ? debits : credits) &&
+    (f.user_data_128 === 0n || u128FromSql(row[6]) === f.user_data_128) &&
+    (f.user_data_64 === 0n || u64FromSql(row[7]) === f.user_data_64) &&
+    (f.user_data_32 === 0 || intFromSql(row[8]) === f.user_data_32) &&
+    (f.code === 0 || intFromSql(row[11]) === f.code);
+}
+
+type Range = { min: bigint; max: bigint };
+
+/** Newest first: from the last transfer at or before max, back along `prev` until min or `limit`. */
+function descending(chain: Chain, range: Range, limit: number, linkAt: (ts: bigint) => Link, rowAt: (ts: bigint) => ChainRow, matches: (r: ChainRow) => boolean): ChainRow[] {
+  const out: ChainRow[] = [];
+  const start = lastAtOrBefore(chain, range.max, linkAt);
+  for (let at = start?.timestamp ?? 0n; at >= range.min && at !== 0n && out.length < limit; ) {
+    const r = rowAt(at);
+    if (matches(r)) out.push(r);
+    at = r.link.prev;
+  }
+  return out;
+}
+
+/**
+ * Oldest first. The chain only points backwards, so it reads windows of seqs from the first
+ * transfer at or after min: seek the window's last seq, walk back to its first, keep the matches
+ * in order. Windows start at `limit` transfers and double, so an unfiltered page costs one window.
+ */
+function ascending(chain: Chain, range: Range, limit: number, linkAt: (ts: bigint) => Link, rowAt: (ts: bigint) => ChainRow, matches: (r: ChainRow) => boolean): ChainRow[] {
+  const last = lastAtOrBefore(chain, range.max, linkAt);
+  if (last === null) return [];
+  const before = range.min > 1n ? lastAtOrBefore(chain, range.min - 1n, linkAt) : null;
+  const out: ChainRow[] = [];
+  let window = limit;
+  for (let from = (before?.seq ?? 0) + 1; from <= last.seq && out.length < limit; from += window, window *= 2) {
+    const to = Math.min(last.seq, from + window - 1);
+    const part: ChainRow[] = [];
+    let at = atSeq(last, to, linkAt).timestamp;
+    for (let seq = to; seq >= from; seq--) {
+      const r = rowAt(at);
+      if (matches(r)) part.push(r);
+      at = r.link.prev;
+    }
+    part.reverse();
+    out.push(...part.slice(0, limit - out.length));
   }
   return out;
 }
 
 function prepareReads(db: Database.Database) {
   const row = (sql: string) => db.prepare(sql).raw(true);
-  const scan = (kind: "rows" | "balances", side: Side, order: Order) => {
-    const columns = kind === "rows" ? transferColumns : `t.timestamp, t.${side}_balances`;
-    const joins = kind === "rows" ? transferJoins : "";
-    return row(
-      `SELECT ${columns} FROM transfers t ${joins} WHERE t.${side}_account = @account AND t.timestamp BETWEEN @min AND @max ` +
-        `AND ${fieldFilters} ORDER BY t.timestamp ${order} LIMIT @limit`,
-    );
-  };
-  const scans = (kind: "rows" | "balances") => ({
-    debit: { ASC: scan(kind, "debit", "ASC"), DESC: scan(kind, "debit", "DESC") },
-    credit: { ASC: scan(kind, "credit", "ASC"), DESC: scan(kind, "credit", "DESC") },
-  });
   const queryAccounts = (order: Order) =>
     row(
       `SELECT ${accountColumns} FROM accounts t WHERE t.timestamp BETWEEN @min AND @max AND ${fieldFilters} ` +
@@ -173,9 +220,10 @@ function prepareReads(db: Database.Database) {
     );
   return {
     accountById: row(`SELECT ${accountColumns} FROM accounts WHERE id = ?`),
-    accountHead: row("SELECT timestamp, flags FROM accounts WHERE id = ?"),
+    accountHead: row("SELECT timestamp, flags, history_count, history_spine FROM accounts WHERE id = ?"),
     transferById: row(`SELECT ${transferColumns} FROM transfers t ${transferJoins} WHERE t.id = ?`),
-    scans: { rows: scans("rows"), balances: scans("balances") },
+    linkAt: row(`SELECT ${linkColumns} FROM transfers WHERE timestamp = ?`),
+    rowAt: row(`SELECT ${transferColumns}, ${chainColumns} FROM transfers t ${transferJoins} WHERE t.timestamp = ?`),
     queryAccountsAsc: queryAccounts("ASC"),
     queryAccountsDesc: queryAccounts("DESC"),
     queryTransfersAsc: queryTransfers("ASC"),

@@ -3,10 +3,11 @@
 // refused — never re-created — when it is anything else.
 //
 // Tables (see docs/ledger.md for the reasoning):
-// - accounts: one row per account, rowid = account timestamp, unique id. Balances change in place.
-// - transfers: append-only, rowid = transfer timestamp. Accounts are referenced by their
-//   timestamp, so the two account indexes stay small and grow at their ends. Balances after the
-//   transfer are kept in the row for each side whose account has the `history` flag.
+// - accounts: one row per account, rowid = account timestamp, unique id. Balances and the head of
+//   the account's transfer chain (history.ts) change in place.
+// - transfers: append-only, rowid = transfer timestamp, unique id. Accounts are referenced by
+//   their timestamp. Each side carries its account's chain links (no per-account index: see
+//   history.ts), and, when that account has the `history` flag, its balances after the transfer.
 // - pending_transfers: resolution state of each pending transfer; a partial index holds the live
 //   ones with a deadline, in deadline order.
 // - failed_transfer_ids: ids burned by a transient failure.
@@ -42,7 +43,9 @@ CREATE TABLE accounts (
   user_data_32 INTEGER NOT NULL,
   ledger INTEGER NOT NULL,
   code INTEGER NOT NULL,
-  flags INTEGER NOT NULL
+  flags INTEGER NOT NULL,
+  history_count INTEGER NOT NULL,
+  history_spine BLOB NOT NULL
 ) STRICT;
 CREATE TABLE transfers (
   timestamp INTEGER PRIMARY KEY,
@@ -58,11 +61,15 @@ CREATE TABLE transfers (
   ledger INTEGER NOT NULL,
   code INTEGER NOT NULL,
   flags INTEGER NOT NULL,
+  debit_prev INTEGER NOT NULL,
+  debit_jump INTEGER NOT NULL,
+  debit_seq INTEGER NOT NULL,
+  credit_prev INTEGER NOT NULL,
+  credit_jump INTEGER NOT NULL,
+  credit_seq INTEGER NOT NULL,
   debit_balances BLOB,
   credit_balances BLOB
 ) STRICT;
-CREATE INDEX transfers_debit_account ON transfers (debit_account);
-CREATE INDEX transfers_credit_account ON transfers (credit_account);
 CREATE TABLE pending_transfers (
   timestamp INTEGER PRIMARY KEY,
   expires_at INTEGER NOT NULL,
@@ -79,8 +86,6 @@ const expectedObjects = [
   "pending_transfers",
   "pending_transfers_due",
   "transfers",
-  "transfers_credit_account",
-  "transfers_debit_account",
 ];
 
 export class LedgerFileError extends Error {

@@ -12,13 +12,16 @@ import {
   u64FromSql,
   u64ToSql,
 } from "./encoding.ts";
+import { append, chainFromSql, chainToSql, emptyChain, type Chain } from "./history.ts";
 import { u128Max } from "./limits.ts";
-import type { PendingRecord, PendingStatus, Prefetched, RequestState } from "./request-state.ts";
+import type { CreatedTransfer, PendingRecord, PendingStatus, Prefetched, RequestState } from "./request-state.ts";
 
 type Row = unknown[];
 
 export const accountColumns =
   "timestamp, id, debits_pending, debits_posted, credits_pending, credits_posted, user_data_128, user_data_64, user_data_32, ledger, code, flags";
+/** An account row with its transfer chain (history.ts): what the write path caches. */
+export const accountRecordColumns = `${accountColumns}, history_count, history_spine`;
 
 /** Transfer columns with both account ids joined back from their timestamps. */
 export const transferColumns =
@@ -61,6 +64,16 @@ export function transferFromRow(r: Row): Transfer {
   };
 }
 
+/** An account with the head of its transfer chain. */
+export interface AccountRecord {
+  account: Account;
+  chain: Chain;
+}
+
+export function accountRecordFromRow(r: Row): AccountRecord {
+  return { account: accountFromRow(r), chain: chainFromSql(r[12], r[13]) };
+}
+
 export interface Meta {
   lastTimestamp: bigint;
   commitSeq: bigint;
@@ -82,9 +95,9 @@ export class Store {
     this.s.writeMeta.run(meta.lastTimestamp, meta.commitSeq);
   }
 
-  accountById(id: bigint): Account | undefined {
+  accountById(id: bigint): AccountRecord | undefined {
     const r = this.s.accountById.get(u128ToSql(id)) as Row | undefined;
-    return r === undefined ? undefined : accountFromRow(r);
+    return r === undefined ? undefined : accountRecordFromRow(r);
   }
 
   transferById(id: bigint): Transfer | undefined {
@@ -129,22 +142,23 @@ export class Store {
     return this.s.transferAt.get(timestamp) !== undefined;
   }
 
-  /** Writes everything a request created or changed. Accounts are written once, in their final state. */
-  flush(state: RequestState): void {
-    for (const a of state.createdAccounts) this.s.insertAccount.run(accountRow(a));
+  /**
+   * Writes everything a request created or changed, appending each created transfer to both its
+   * accounts' chains in timestamp order. Accounts are written once, in their final state. Returns
+   * the records of every account the request saw, as now stored.
+   */
+  flush(state: RequestState, chains: Map<bigint, Chain>): AccountRecord[] {
+    for (const a of state.createdAccounts) {
+      this.s.insertAccount.run(...accountRow(a), 0, chainToSql(emptyChain));
+      chains.set(a.id, emptyChain);
+    }
+    for (const created of state.createdTransfers) this.insertTransfer(state, chains, created);
     for (const id of state.changedAccounts) {
       const a = state.account(id) as Account;
-      this.s.updateAccount.run(u128ToSql(a.debits_pending), u128ToSql(a.debits_posted), u128ToSql(a.credits_pending), u128ToSql(a.credits_posted), a.flags, a.timestamp);
-    }
-    for (const { transfer: t, debitBalances, creditBalances } of state.createdTransfers) {
-      const dr = state.account(t.debit_account_id);
-      const cr = state.account(t.credit_account_id);
-      assert(dr !== undefined && cr !== undefined, "a created transfer's accounts are in the request state");
-      this.s.insertTransfer.run(
-        t.timestamp, u128ToSql(t.id), dr.timestamp, cr.timestamp, u128ToSql(t.amount), u128ToSql(t.pending_id),
-        u128ToSql(t.user_data_128), u64ToSql(t.user_data_64), t.user_data_32, t.timeout, t.ledger, t.code, t.flags,
-        debitBalances === null ? null : balancesToSql(debitBalances),
-        creditBalances === null ? null : balancesToSql(creditBalances),
+      const chain = chains.get(id) as Chain;
+      this.s.updateAccount.run(
+        u128ToSql(a.debits_pending), u128ToSql(a.debits_posted), u128ToSql(a.credits_pending), u128ToSql(a.credits_posted),
+        a.flags, chain.count, chainToSql(chain), a.timestamp,
       );
     }
     for (const timestamp of state.changedPending) {
@@ -152,6 +166,27 @@ export class Store {
       this.s.upsertPending.run(timestamp, record.expiresAt, record.status);
     }
     for (const id of state.newFailedIds) this.s.insertFailed.run(u128ToSql(id));
+    return Array.from(state.knownAccounts(), (account) => ({ account, chain: chains.get(account.id) as Chain }));
+  }
+
+  private insertTransfer(state: RequestState, chains: Map<bigint, Chain>, created: CreatedTransfer): void {
+    const { transfer: t, debitBalances, creditBalances } = created;
+    const dr = state.account(t.debit_account_id);
+    const cr = state.account(t.credit_account_id);
+    const drChain = chains.get(t.debit_account_id);
+    const crChain = chains.get(t.credit_account_id);
+    assert(dr !== undefined && cr !== undefined && drChain !== undefined && crChain !== undefined, "a created transfer's accounts are prefetched");
+    const debit = append(drChain, t.timestamp);
+    const credit = append(crChain, t.timestamp);
+    chains.set(t.debit_account_id, debit.next);
+    chains.set(t.credit_account_id, credit.next);
+    this.s.insertTransfer.run(
+      t.timestamp, u128ToSql(t.id), dr.timestamp, cr.timestamp, u128ToSql(t.amount), u128ToSql(t.pending_id),
+      u128ToSql(t.user_data_128), u64ToSql(t.user_data_64), t.user_data_32, t.timeout, t.ledger, t.code, t.flags,
+      debit.link.prev, debit.link.jump, debit.link.seq, credit.link.prev, credit.link.jump, credit.link.seq,
+      debitBalances === null ? null : balancesToSql(debitBalances),
+      creditBalances === null ? null : balancesToSql(creditBalances),
+    );
   }
 }
 
@@ -167,7 +202,7 @@ function prepare(db: Database.Database) {
   return {
     meta: row("SELECT last_timestamp, commit_seq FROM meta WHERE singleton = 1"),
     writeMeta: db.prepare("UPDATE meta SET last_timestamp = ?, commit_seq = ? WHERE singleton = 1"),
-    accountById: row(`SELECT ${accountColumns} FROM accounts WHERE id = ?`),
+    accountById: row(`SELECT ${accountRecordColumns} FROM accounts WHERE id = ?`),
     transferById: row(`SELECT ${transferColumns} FROM transfers t ${transferJoins} WHERE t.id = ?`),
     transferByTimestamp: row(`SELECT ${transferColumns} FROM transfers t ${transferJoins} WHERE t.timestamp = ?`),
     failedById: row("SELECT 1 FROM failed_transfer_ids WHERE id = ?"),
@@ -179,23 +214,30 @@ function prepare(db: Database.Database) {
     timestampMaxes: row("SELECT (SELECT coalesce(max(timestamp), 0) FROM accounts), (SELECT coalesce(max(timestamp), 0) FROM transfers)"),
     accountAt: row("SELECT 1 FROM accounts WHERE timestamp = ?"),
     transferAt: row("SELECT 1 FROM transfers WHERE timestamp = ?"),
-    insertAccount: db.prepare(`INSERT INTO accounts (${accountColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    insertAccount: db.prepare(`INSERT INTO accounts (${accountRecordColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     updateAccount: db.prepare(
-      "UPDATE accounts SET debits_pending = ?, debits_posted = ?, credits_pending = ?, credits_posted = ?, flags = ? WHERE timestamp = ?",
+      "UPDATE accounts SET debits_pending = ?, debits_posted = ?, credits_pending = ?, credits_posted = ?, flags = ?, " +
+        "history_count = ?, history_spine = ? WHERE timestamp = ?",
     ),
-    insertTransfer: db.prepare("INSERT INTO transfers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+    insertTransfer: db.prepare(`INSERT INTO transfers VALUES (${new Array(21).fill("?").join(", ")})`),
     upsertPending: db.prepare("INSERT OR REPLACE INTO pending_transfers (timestamp, expires_at, status) VALUES (?, ?, ?)"),
     insertFailed: db.prepare("INSERT INTO failed_transfer_ids (id) VALUES (?)"),
   };
 }
 
+/** What a request runs on, and the chains of the accounts in it (used only when writing). */
+export interface Prefetch {
+  prefetched: Prefetched;
+  chains: Map<bigint, Chain>;
+}
+
 /**
- * What a create_transfers batch needs, read through `accounts` (the process's account cache, which
+ * What a create_transfers batch needs, read through `records` (the process's account cache, which
  * falls back to the store): each event's transfer id (existing or burned), each post/void's
  * pending transfer with its resolution state, every account either one names, and for imported
  * batches the timestamp facts the imported checks use.
  */
-export function prefetchTransfers(store: Store, events: ReadonlyArray<Transfer>, accounts: (id: bigint) => Account | undefined): Prefetched {
+export function prefetchTransfers(store: Store, events: ReadonlyArray<Transfer>, records: (id: bigint) => AccountRecord | undefined): Prefetch {
   const transfers = new Map<bigint, Transfer>();
   const failedIds: bigint[] = [];
   const pending = new Map<bigint, PendingRecord>();
@@ -215,48 +257,62 @@ export function prefetchTransfers(store: Store, events: ReadonlyArray<Transfer>,
     accountIds.add(e.debit_account_id).add(e.credit_account_id);
   }
   const imported = events.some((e) => (e.flags & TransferFlags.imported) !== 0);
+  const chains = new Map<bigint, Chain>();
   return {
-    accounts: loadAccounts(accountIds, accounts),
-    transfers: transfers.values(),
-    failedIds,
-    pending,
-    ...importFacts(store, imported ? events.map((e) => e.timestamp) : []),
+    prefetched: {
+      accounts: loadAccounts(accountIds, records, chains),
+      transfers: transfers.values(),
+      failedIds,
+      pending,
+      ...importFacts(store, imported ? events.map((e) => e.timestamp) : []),
+    },
+    chains,
   };
 }
 
-export function prefetchAccounts(store: Store, events: ReadonlyArray<Account>, accounts: (id: bigint) => Account | undefined): Prefetched {
+export function prefetchAccounts(store: Store, events: ReadonlyArray<Account>, records: (id: bigint) => AccountRecord | undefined): Prefetch {
   const imported = events.some((e) => (e.flags & AccountFlags.imported) !== 0);
+  const chains = new Map<bigint, Chain>();
   return {
-    accounts: loadAccounts(new Set(events.map((e) => e.id)), accounts),
-    transfers: [],
-    failedIds: [],
-    pending: [],
-    ...importFacts(store, imported ? events.map((e) => e.timestamp) : []),
+    prefetched: {
+      accounts: loadAccounts(new Set(events.map((e) => e.id)), records, chains),
+      transfers: [],
+      failedIds: [],
+      pending: [],
+      ...importFacts(store, imported ? events.map((e) => e.timestamp) : []),
+    },
+    chains,
   };
 }
 
 /** The accounts and pending records the expiry of `due` (pending transfers) touches. */
-export function prefetchExpiries(store: Store, due: ReadonlyArray<Transfer>, accounts: (id: bigint) => Account | undefined): Prefetched {
+export function prefetchExpiries(store: Store, due: ReadonlyArray<Transfer>, records: (id: bigint) => AccountRecord | undefined): Prefetch {
   const ids = new Set<bigint>();
   for (const p of due) ids.add(p.debit_account_id).add(p.credit_account_id);
+  const chains = new Map<bigint, Chain>();
   return {
-    accounts: loadAccounts(ids, accounts),
-    transfers: due,
-    failedIds: [],
-    pending: due.map((p) => [p.timestamp, store.pendingRecord(p.timestamp) as PendingRecord]),
-    accountTimestamps: [],
-    transferTimestamps: [],
-    accountTimestampMax: 0n,
-    transferTimestampMax: 0n,
+    prefetched: {
+      accounts: loadAccounts(ids, records, chains),
+      transfers: due,
+      failedIds: [],
+      pending: due.map((p) => [p.timestamp, store.pendingRecord(p.timestamp) as PendingRecord]),
+      accountTimestamps: [],
+      transferTimestamps: [],
+      accountTimestampMax: 0n,
+      transferTimestampMax: 0n,
+    },
+    chains,
   };
 }
 
-function loadAccounts(ids: Set<bigint>, accounts: (id: bigint) => Account | undefined): Account[] {
+function loadAccounts(ids: Set<bigint>, records: (id: bigint) => AccountRecord | undefined, chains: Map<bigint, Chain>): Account[] {
   const loaded: Account[] = [];
   for (const id of ids) {
     if (id === 0n || id === u128Max) continue;
-    const a = accounts(id);
-    if (a !== undefined) loaded.push(a);
+    const record = records(id);
+    if (record === undefined) continue;
+    loaded.push(record.account);
+    chains.set(id, record.chain);
   }
   return loaded;
 }
