@@ -43,6 +43,8 @@ export interface EmbeddedOptions {
   path: string;
   /** Wall time in nanoseconds since the Unix epoch. */
   clock?: () => bigint;
+  /** Bound on waiting for the write lock; default lockWaitTotalMs. */
+  lockWaitMs?: number;
 }
 
 export function wallClockNs(): bigint {
@@ -50,16 +52,18 @@ export function wallClockNs(): bigint {
 }
 
 export async function openEmbeddedLedger(options: EmbeddedOptions): Promise<Client> {
-  const db = await retryWhileBusy(() => openLedgerDatabase(options.path), () => false, `opening ${options.path}`);
-  return new EmbeddedLedger(db, options.clock ?? wallClockNs).client();
+  const lockWaitMs = options.lockWaitMs ?? lockWaitTotalMs;
+  assert(Number.isFinite(lockWaitMs) && lockWaitMs >= 0, "lockWaitMs is a non-negative number of milliseconds");
+  const db = await retryWhileBusy(() => openLedgerDatabase(options.path), () => false, `opening ${options.path}`, lockWaitMs);
+  return new EmbeddedLedger(db, options.clock ?? wallClockNs, lockWaitMs).client();
 }
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Runs `attempt` until it does not fail with SQLITE_BUSY, sleeping between attempts, for at most lockWaitTotalMs. */
-async function retryWhileBusy<R>(attempt: () => R, closed: () => boolean, what: string): Promise<R> {
+/** Runs `attempt` until it does not fail with SQLITE_BUSY, sleeping between attempts, for at most `lockWaitMs`. */
+async function retryWhileBusy<R>(attempt: () => R, closed: () => boolean, what: string, lockWaitMs: number): Promise<R> {
   const started = Date.now();
   let delayMs = lockRetryDelayMinMs;
   for (;;) {
@@ -69,8 +73,8 @@ async function retryWhileBusy<R>(attempt: () => R, closed: () => boolean, what: 
     } catch (error) {
       if (!isBusy(error)) throw error;
       const waitedMs = Date.now() - started;
-      if (waitedMs >= lockWaitTotalMs) {
-        throw new LedgerBusyError(`ledger database busy: gave up ${what} after ${waitedMs} ms (limit ${lockWaitTotalMs} ms)`);
+      if (waitedMs >= lockWaitMs) {
+        throw new LedgerBusyError(`ledger database busy: gave up ${what} after ${waitedMs} ms (limit ${lockWaitMs} ms)`);
       }
       await sleep(delayMs * (0.5 + Math.random()));
       delayMs = Math.min(delayMs * 2, lockRetryDelayMaxMs);
@@ -95,7 +99,7 @@ class EmbeddedLedger {
   private readonly written = new Map<bigint, AccountRecord>();
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(db: Database.Database, private readonly clock: () => bigint) {
+  constructor(db: Database.Database, private readonly clock: () => bigint, private readonly lockWaitMs: number) {
     this.db = db;
     this.store = new Store(db);
     this.reads = new Reads(db);
@@ -127,7 +131,7 @@ class EmbeddedLedger {
     } catch (error) {
       return Promise.reject(error);
     }
-    const result = this.queue.then(() => retryWhileBusy(() => run(input), () => this.db === null, "waiting for the write lock"));
+    const result = this.queue.then(() => retryWhileBusy(() => run(input), () => this.db === null, "waiting for the write lock", this.lockWaitMs));
     this.queue = result.catch(() => undefined);
     return result;
   }

@@ -11,7 +11,7 @@ export { LedgerFileError } from "./schema.ts";
 export async function openLedger(options: LedgerOptions): Promise<Ledger> {
   switch (options.driver) {
     case "embedded":
-      return openEmbeddedLedger(options.clock === undefined ? { path: options.path } : { path: options.path, clock: options.clock });
+      return openEmbeddedLedger(options);
     case "tigerbeetle":
       return openTigerBeetleLedger({ clusterId: options.clusterId, addresses: options.addresses });
   }

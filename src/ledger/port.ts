@@ -11,5 +11,10 @@ export type LedgerOptions =
       path: string;
       /** Wall time in nanoseconds. Tests pass a fake clock to drive hold timeouts. */
       clock?: () => bigint;
+      /**
+       * How long a request may wait for another process's write lock before it rejects with
+       * LedgerBusyError (transient). Default 10,000 ms (src/ledger/limits.ts lockWaitTotalMs).
+       */
+      lockWaitMs?: number;
     }
   | { driver: "tigerbeetle"; clusterId: bigint; addresses: string[] };
