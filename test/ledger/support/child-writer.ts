@@ -12,9 +12,8 @@ import fs from "node:fs";
 import { TransferFlags, type Transfer } from "tigerbeetle-node";
 import { openLedger, type Ledger } from "../../../src/ledger/index.ts";
 import { transfer } from "./events.ts";
+import { settlementId, userId } from "./workload-ids.ts";
 
-export const settlementId = 1_000n;
-export const userId = (i: number) => 2_000n + BigInt(i);
 const amountMax = (1n << 128n) - 1n;
 
 function report(file: string, events: Transfer[], results: Array<{ timestamp: bigint; status: number }>): void {
