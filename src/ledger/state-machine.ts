@@ -329,9 +329,9 @@ function applyTransfer(state: RequestState, t: Transfer, dr: Account, cr: Accoun
   state.insertTransfer({ transfer: t, debitBalances: historyOf(drNext), creditBalances: historyOf(crNext) });
 }
 
+/** The account's balances after a transfer, when it keeps history (state objects are never mutated). */
 function historyOf(a: Account): Balances | null {
-  if (!has(a.flags, AccountFlags.history)) return null;
-  return { debits_pending: a.debits_pending, debits_posted: a.debits_posted, credits_pending: a.credits_pending, credits_posted: a.credits_posted };
+  return has(a.flags, AccountFlags.history) ? a : null;
 }
 
 function transferExists(state: RequestState, t: Transfer, e: Transfer): TS {
