@@ -53,22 +53,34 @@ export function append(chain: Chain, timestamp: bigint): { link: Link; next: Cha
   return { link: { timestamp, seq, prev: p.timestamp, jump: p.timestamp }, next: { count: seq, spine: [entry, ...chain.spine] } };
 }
 
+/**
+ * The spine's seqs follow from the count alone: they are the running sums of count's greedy
+ * skew-binary decomposition (largest term 2^k - 1 first), newest first; 5 = 3 + 1 + 1 → 5, 4, 3.
+ * So only the timestamps are stored (8 bytes each, at most ~2·log2(count) of them).
+ */
+export function spineSeqs(count: number): number[] {
+  const sums: number[] = [];
+  let sum = 0;
+  while (sum < count) {
+    let term = 1;
+    while (2 * term + 1 <= count - sum) term = 2 * term + 1;
+    sum += term;
+    sums.push(sum);
+  }
+  return sums.reverse();
+}
+
 export function chainToSql(chain: Chain): Buffer {
-  const bytes = Buffer.allocUnsafe(16 * chain.spine.length);
-  chain.spine.forEach((entry, i) => {
-    bytes.writeBigInt64LE(BigInt(entry.seq), i * 16);
-    bytes.writeBigInt64LE(entry.timestamp, i * 16 + 8);
-  });
+  const bytes = Buffer.allocUnsafe(8 * chain.spine.length);
+  chain.spine.forEach((entry, i) => bytes.writeBigInt64LE(entry.timestamp, i * 8));
   return bytes;
 }
 
 export function chainFromSql(count: unknown, spine: unknown): Chain {
-  assert(typeof count === "bigint" && Buffer.isBuffer(spine) && spine.length % 16 === 0, "a stored chain is a count and a spine");
-  const entries: SpineEntry[] = [];
-  for (let at = 0; at < spine.length; at += 16) {
-    entries.push({ seq: Number(spine.readBigInt64LE(at)), timestamp: spine.readBigInt64LE(at + 8) });
-  }
-  return { count: Number(count), spine: entries };
+  assert(typeof count === "bigint" && Buffer.isBuffer(spine), "a stored chain is a count and a spine");
+  const seqs = spineSeqs(Number(count));
+  assert(spine.length === 8 * seqs.length, "a stored spine has one timestamp per skew-binary term of the count");
+  return { count: Number(count), spine: seqs.map((seq, i) => ({ seq, timestamp: spine.readBigInt64LE(i * 8) })) };
 }
 
 /** Reads an account's link in the transfer at `timestamp`. */

@@ -6,7 +6,7 @@
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { AccountFilterFlags, AccountFlags, CreateTransferStatus, type Transfer } from "tigerbeetle-node";
-import { append, atSeq, emptyChain, lastAtOrBefore, type Chain, type Link } from "../../src/ledger/history.ts";
+import { append, atSeq, chainFromSql, chainToSql, emptyChain, lastAtOrBefore, spineSeqs, type Chain, type Link } from "../../src/ledger/history.ts";
 import { openLedger } from "../../src/ledger/index.ts";
 import { account, accountFilter, transfer } from "./support/events.ts";
 import { fakeClock, tempDir } from "./support/drivers.ts";
@@ -37,6 +37,17 @@ describe("ledger history – chain seeks", () => {
         expect(found?.timestamp, `n=${n} target=${target}`).toBe(expected);
       }
     }
+  });
+
+  it("a chain's spine is the skew-binary decomposition of its count, so it is stored as timestamps only", () => {
+    let chain: Chain = emptyChain;
+    for (let n = 1; n <= 5_000; n++) {
+      chain = append(chain, BigInt(n * 3)).next;
+      expect(chain.spine.map((e) => e.seq)).toEqual(spineSeqs(n));
+      expect(chainFromSql(BigInt(chain.count), chainToSql(chain))).toEqual(chain);
+    }
+    expect(spineSeqs(5)).toEqual([5, 4, 3]);
+    expect(spineSeqs(7)).toEqual([7]);
   });
 
   it("a seek by sequence number from any link reaches every earlier link", () => {
