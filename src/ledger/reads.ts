@@ -20,7 +20,7 @@ import {
 import { balancesFromSql, intFromSql, u128FromSql, u128ToSql, u64FromSql, u64ToSql } from "./encoding.ts";
 import { atSeq, chainFromSql, lastAtOrBefore, type Chain, type Link } from "./history.ts";
 import { timestampMax, u128Max } from "./limits.ts";
-import { accountColumns, accountFromRow, transferColumns, transferFromRow, transferJoins } from "./store.ts";
+import { accountColumns, accountFromRow, transferByIdSql, transferColumns, transferFromRow, transferJoins } from "./store.ts";
 
 type Row = unknown[];
 type Order = "ASC" | "DESC";
@@ -221,7 +221,7 @@ function prepareReads(db: Database.Database) {
   return {
     accountById: row(`SELECT ${accountColumns} FROM accounts WHERE id = ?`),
     accountHead: row("SELECT timestamp, flags, history_count, history_spine FROM accounts WHERE id = ?"),
-    transferById: row(`SELECT ${transferColumns} FROM transfers t ${transferJoins} WHERE t.id = ?`),
+    transferById: row(transferByIdSql),
     linkAt: row(`SELECT ${linkColumns} FROM transfers WHERE timestamp = ?`),
     rowAt: row(`SELECT ${transferColumns}, ${chainColumns} FROM transfers t ${transferJoins} WHERE t.timestamp = ?`),
     queryAccountsAsc: queryAccounts("ASC"),

@@ -5,12 +5,13 @@
 // Tables (see docs/ledger.md for the reasoning):
 // - accounts: one row per account, rowid = account timestamp, unique id. Balances and the head of
 //   the account's transfer chain (history.ts) change in place.
-// - transfers: append-only, rowid = transfer timestamp, unique id. Accounts are referenced by
+// - transfers: append-only, rowid = transfer timestamp. Accounts are referenced by
 //   their timestamp. Each side carries its account's chain links (no per-account index: see
 //   history.ts), and, when that account has the `history` flag, its balances after the transfer.
 // - pending_transfers: resolution state of each pending transfer; a partial index holds the live
 //   ones with a deadline, in deadline order.
-// - failed_transfer_ids: ids burned by a transient failure.
+// - transfer_ids: every transfer id ever used, with its transfer's timestamp, or 0 when the id was
+//   burned by a transient failure: one probe answers "new, exists or burned".
 // - meta: format, the last timestamp issued and a commit counter that validates in-memory caches.
 import fs from "node:fs";
 import path from "node:path";
@@ -49,7 +50,7 @@ CREATE TABLE accounts (
 ) STRICT;
 CREATE TABLE transfers (
   timestamp INTEGER PRIMARY KEY,
-  id ANY NOT NULL UNIQUE,
+  id ANY NOT NULL,
   debit_account INTEGER NOT NULL,
   credit_account INTEGER NOT NULL,
   amount ANY NOT NULL,
@@ -76,15 +77,15 @@ CREATE TABLE pending_transfers (
   status INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX pending_transfers_due ON pending_transfers (expires_at, timestamp) WHERE status = 1 AND expires_at > 0;
-CREATE TABLE failed_transfer_ids (id ANY PRIMARY KEY) STRICT, WITHOUT ROWID;
+CREATE TABLE transfer_ids (id ANY PRIMARY KEY, timestamp INTEGER NOT NULL) STRICT, WITHOUT ROWID;
 `;
 
 const expectedObjects = [
   "accounts",
-  "failed_transfer_ids",
   "meta",
   "pending_transfers",
   "pending_transfers_due",
+  "transfer_ids",
   "transfers",
 ];
 

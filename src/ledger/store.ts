@@ -27,6 +27,8 @@ export const accountRecordColumns = `${accountColumns}, history_count, history_s
 export const transferColumns =
   "t.timestamp, t.id, d.id, c.id, t.amount, t.pending_id, t.user_data_128, t.user_data_64, t.user_data_32, t.timeout, t.ledger, t.code, t.flags";
 export const transferJoins = "JOIN accounts d ON d.timestamp = t.debit_account JOIN accounts c ON c.timestamp = t.credit_account";
+/** A transfer by id: through transfer_ids (a burned id has timestamp 0 and joins no transfer). */
+export const transferByIdSql = `SELECT ${transferColumns} FROM transfer_ids i JOIN transfers t ON t.timestamp = i.timestamp ${transferJoins} WHERE i.id = ?`;
 
 export function accountFromRow(r: Row): Account {
   return {
@@ -100,18 +102,14 @@ export class Store {
     return r === undefined ? undefined : accountRecordFromRow(r);
   }
 
-  transferById(id: bigint): Transfer | undefined {
-    const r = this.s.transferById.get(u128ToSql(id)) as Row | undefined;
-    return r === undefined ? undefined : transferFromRow(r);
+  /** What an id is: never used (undefined), burned (0), or the timestamp of its transfer. */
+  transferIdState(id: bigint): bigint | undefined {
+    return this.s.transferIdState.get(u128ToSql(id)) as bigint | undefined;
   }
 
   transferByTimestamp(timestamp: bigint): Transfer | undefined {
     const r = this.s.transferByTimestamp.get(timestamp) as Row | undefined;
     return r === undefined ? undefined : transferFromRow(r);
-  }
-
-  transferFailed(id: bigint): boolean {
-    return this.s.failedById.get(u128ToSql(id)) !== undefined;
   }
 
   pendingRecord(timestamp: bigint): PendingRecord | undefined {
@@ -165,7 +163,7 @@ export class Store {
       const record = state.pendingRecord(timestamp) as PendingRecord;
       this.s.upsertPending.run(timestamp, record.expiresAt, record.status);
     }
-    for (const id of state.newFailedIds) this.s.insertFailed.run(u128ToSql(id));
+    for (const id of state.newFailedIds) this.s.insertTransferId.run(u128ToSql(id), 0n);
     return Array.from(state.knownAccounts(), (account) => ({ account, chain: chains.get(account.id) as Chain }));
   }
 
@@ -180,8 +178,10 @@ export class Store {
     const credit = append(crChain, t.timestamp);
     chains.set(t.debit_account_id, debit.next);
     chains.set(t.credit_account_id, credit.next);
+    const id = u128ToSql(t.id);
+    this.s.insertTransferId.run(id, t.timestamp);
     this.s.insertTransfer.run(
-      t.timestamp, u128ToSql(t.id), dr.timestamp, cr.timestamp, u128ToSql(t.amount), u128ToSql(t.pending_id),
+      t.timestamp, id, dr.timestamp, cr.timestamp, u128ToSql(t.amount), u128ToSql(t.pending_id),
       u128ToSql(t.user_data_128), u64ToSql(t.user_data_64), t.user_data_32, t.timeout, t.ledger, t.code, t.flags,
       debit.link.prev, debit.link.jump, debit.link.seq, credit.link.prev, credit.link.jump, credit.link.seq,
       debitBalances === null ? null : balancesToSql(debitBalances),
@@ -203,9 +203,8 @@ function prepare(db: Database.Database) {
     meta: row("SELECT last_timestamp, commit_seq FROM meta WHERE singleton = 1"),
     writeMeta: db.prepare("UPDATE meta SET last_timestamp = ?, commit_seq = ? WHERE singleton = 1"),
     accountById: row(`SELECT ${accountRecordColumns} FROM accounts WHERE id = ?`),
-    transferById: row(`SELECT ${transferColumns} FROM transfers t ${transferJoins} WHERE t.id = ?`),
+    transferIdState: db.prepare("SELECT timestamp FROM transfer_ids WHERE id = ?").pluck(),
     transferByTimestamp: row(`SELECT ${transferColumns} FROM transfers t ${transferJoins} WHERE t.timestamp = ?`),
-    failedById: row("SELECT 1 FROM failed_transfer_ids WHERE id = ?"),
     pendingByTimestamp: row("SELECT expires_at, status FROM pending_transfers WHERE timestamp = ?"),
     due: db.prepare(
       "SELECT timestamp FROM pending_transfers WHERE status = 1 AND expires_at > 0 AND expires_at <= ? ORDER BY expires_at, timestamp LIMIT ?",
@@ -221,7 +220,7 @@ function prepare(db: Database.Database) {
     ),
     insertTransfer: db.prepare(`INSERT INTO transfers VALUES (${new Array(21).fill("?").join(", ")})`),
     upsertPending: db.prepare("INSERT OR REPLACE INTO pending_transfers (timestamp, expires_at, status) VALUES (?, ?, ?)"),
-    insertFailed: db.prepare("INSERT INTO failed_transfer_ids (id) VALUES (?)"),
+    insertTransferId: db.prepare("INSERT INTO transfer_ids (id, timestamp) VALUES (?, ?)"),
   };
 }
 
@@ -244,15 +243,19 @@ export function prefetchTransfers(store: Store, events: ReadonlyArray<Transfer>,
   const accountIds = new Set<bigint>();
   const lookup = (id: bigint) => {
     if (id === 0n || id === u128Max || transfers.has(id)) return;
-    const t = store.transferById(id);
-    if (t === undefined) return;
+    const timestamp = store.transferIdState(id);
+    if (timestamp === undefined) return;
+    if (timestamp === 0n) {
+      failedIds.push(id);
+      return;
+    }
+    const t = store.transferByTimestamp(timestamp) as Transfer;
     transfers.set(id, t);
     accountIds.add(t.debit_account_id).add(t.credit_account_id);
     if ((t.flags & TransferFlags.pending) !== 0) pending.set(t.timestamp, store.pendingRecord(t.timestamp) as PendingRecord);
   };
   for (const e of events) {
     lookup(e.id);
-    if (!transfers.has(e.id) && store.transferFailed(e.id)) failedIds.push(e.id);
     if ((e.flags & (TransferFlags.post_pending_transfer | TransferFlags.void_pending_transfer)) !== 0) lookup(e.pending_id);
     accountIds.add(e.debit_account_id).add(e.credit_account_id);
   }
