@@ -24,10 +24,10 @@ export function summarize(values: ArrayLike<number>): Percentiles {
   };
 }
 
-/** The median of an odd or even number of runs (the lower middle for even counts, a real run). */
+/** The median of an odd or even number of runs (the lower middle for even counts, a real run); failed runs (NaN) do not count. */
 export function median(values: ReadonlyArray<number>): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
+  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
   return sorted[Math.floor((sorted.length - 1) / 2)] as number;
 }
 
