@@ -32,7 +32,7 @@ export type Decoded =
 export type DecodeLimits = { holdTimeoutSecondsMax: number; payloadBytesMax: number };
 
 /** A userId: 1-64 allowed characters, or a non-negative safe integer (normalised to its digits). */
-const userIdSchema = z.unknown().transform((v, ctx): string => {
+export const userIdSchema = z.unknown().transform((v, ctx): string => {
   if (typeof v === "string" && /^[A-Za-z0-9_\-.:]{1,64}$/.test(v)) return v;
   if (typeof v === "number" && Number.isSafeInteger(v) && v >= 0) return String(v);
   ctx.addIssue({ code: "custom", message: "must be 1-64 characters of A-Z a-z 0-9 _ - . : or a non-negative safe integer" });
@@ -64,7 +64,7 @@ function moneySchema(allowZero: boolean) {
   });
 }
 
-const uuidSchema = z.string().refine((s) => parseOperationId(s) !== null, "must be a UUID");
+export const uuidSchema = z.string().refine((s) => parseOperationId(s) !== null, "must be a UUID");
 const currencySchema = z.string().min(1).max(16).optional();
 
 function schemas(limits: DecodeLimits) {

@@ -10,7 +10,7 @@ import { currencyByCode, currencyByLedger, userAccountId, type Chart } from "../
 import { isDue } from "../domain/expiry.ts";
 import { ledgerNow } from "../expiry/sweeper.ts";
 import type { NameBook } from "../worker/facts.ts";
-import { COMMAND_CODES, type CommandType } from "../domain/commands.ts";
+import { COMMAND_CODES, userIdSchema, uuidSchema, type CommandType } from "../domain/commands.ts";
 import { EVENT_OF } from "../domain/events.ts";
 import { burnedMarkerId, formatOperationId, parseOperationId } from "../domain/ids.ts";
 import { userBalance } from "../domain/money.ts";
@@ -29,8 +29,6 @@ export class QueryError extends Error {
   }
 }
 
-const userIdSchema = z.union([z.string().regex(/^[A-Za-z0-9_\-.:]{1,64}$/, "must be 1-64 characters of A-Z a-z 0-9 _ - . :"), z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).transform(String)]);
-const uuid = z.string().refine((s) => parseOperationId(s) !== null, "must be a UUID");
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body);
@@ -56,7 +54,7 @@ export const balanceQuery: Handler = async (deps, body) => {
 const TYPE_OF_CODE = new Map<number, CommandType>(Object.entries(COMMAND_CODES).map(([t, c]) => [c, t as CommandType]));
 
 export const operationQuery: Handler = async (deps, body) => {
-  const q = parse(z.strictObject({ operationId: uuid }), body);
+  const q = parse(z.strictObject({ operationId: uuidSchema }), body);
   const id = parseOperationId(q.operationId) as bigint;
   const operationId = formatOperationId(id);
   const found = await deps.ledger.lookupTransfers([id, burnedMarkerId(id)]);
@@ -87,7 +85,7 @@ async function resolutionOf(ledger: Ledger, hold: Transfer): Promise<"captured" 
 }
 
 export const holdQuery: Handler = async (deps, body) => {
-  const q = parse(z.strictObject({ holdId: uuid }), body);
+  const q = parse(z.strictObject({ holdId: uuidSchema }), body);
   const id = parseOperationId(q.holdId) as bigint;
   const holdId = formatOperationId(id);
   const [hold] = await deps.ledger.lookupTransfers([id]);
