@@ -67,7 +67,17 @@ function moneySchema(allowZero: boolean) {
 export const uuidSchema = z.string().refine((s) => parseOperationId(s) !== null, "must be a UUID");
 const currencySchema = z.string().min(1).max(16).optional();
 
-function schemas(limits: DecodeLimits) {
+type Schemas = ReturnType<typeof buildSchemas>;
+const schemaCache = new Map<number, Schemas>();
+
+/** Building zod schemas is costly; they depend only on the hold timeout limit, so build them once. */
+function schemas(limits: DecodeLimits): Schemas {
+  let built = schemaCache.get(limits.holdTimeoutSecondsMax);
+  if (!built) schemaCache.set(limits.holdTimeoutSecondsMax, (built = buildSchemas(limits)));
+  return built;
+}
+
+function buildSchemas(limits: DecodeLimits) {
   const base = { operationId: uuidSchema };
   const timeout = z.number().int().positive().max(limits.holdTimeoutSecondsMax, `must be at most ${limits.holdTimeoutSecondsMax}`);
   const account = { ...base, userId: userIdSchema, amount: moneySchema(false), currency: currencySchema };

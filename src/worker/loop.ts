@@ -96,6 +96,7 @@ export async function processBatch(deps: WorkerDeps, msgs: ReadonlyArray<JsMsg>)
       if (op && !leaders.has(op.id)) leaders.set(op.id, op);
     }
     let resolved: Awaited<ReturnType<typeof resolveBatch>>;
+    const decoded = Date.now();
     try {
       resolved = await resolveBatch(deps, [...leaders.values()]);
     } catch (error) {
@@ -110,8 +111,10 @@ export async function processBatch(deps: WorkerDeps, msgs: ReadonlyArray<JsMsg>)
       const leader = id === null ? undefined : leaders.get(id);
       return settlementOf(deps, item, leader, id === null ? undefined : resolved.verdicts.get(id), id === null ? undefined : resolved.events.get(id));
     });
+    const ledgered = Date.now();
     await deliver(deps, items, settlements);
-    deps.log.info({ messages: msgs.length, operations: leaders.size, ms: Date.now() - started }, "batch settled");
+    const now = Date.now();
+    deps.log.info({ messages: msgs.length, operations: leaders.size, ms: now - started, decodeMs: decoded - started, ledgerMs: ledgered - decoded, publishMs: now - ledgered }, "batch settled");
   } finally {
     clearInterval(heartbeat);
   }
