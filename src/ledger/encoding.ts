@@ -40,7 +40,10 @@ export function intFromSql(value: unknown): number {
   return Number(value);
 }
 
-/** Four balances after a transfer (history accounts): 64 bytes, each u128 big-endian. */
+/**
+ * Four balances after a transfer (history accounts), as one BLOB: 32 bytes (four big-endian
+ * int64) when all four are below 2^63, as they nearly always are, else 64 bytes (four u128).
+ */
 export interface Balances {
   debits_pending: bigint;
   debits_posted: bigint;
@@ -49,9 +52,16 @@ export interface Balances {
 }
 
 export function balancesToSql(b: Balances): Buffer {
+  if (b.debits_pending < int63Limit && b.debits_posted < int63Limit && b.credits_pending < int63Limit && b.credits_posted < int63Limit) {
+    const bytes = Buffer.allocUnsafe(32);
+    bytes.writeBigInt64BE(b.debits_pending, 0);
+    bytes.writeBigInt64BE(b.debits_posted, 8);
+    bytes.writeBigInt64BE(b.credits_pending, 16);
+    bytes.writeBigInt64BE(b.credits_posted, 24);
+    return bytes;
+  }
   const bytes = Buffer.allocUnsafe(64);
-  const values = [b.debits_pending, b.debits_posted, b.credits_pending, b.credits_posted];
-  values.forEach((value, i) => {
+  [b.debits_pending, b.debits_posted, b.credits_pending, b.credits_posted].forEach((value, i) => {
     bytes.writeBigUInt64BE(value >> 64n, i * 16);
     bytes.writeBigUInt64BE(value & u64Mask, i * 16 + 8);
   });
@@ -59,7 +69,10 @@ export function balancesToSql(b: Balances): Buffer {
 }
 
 export function balancesFromSql(value: unknown): Balances {
-  assert(Buffer.isBuffer(value) && value.length === 64, "stored balances are 64 bytes");
-  const at = (i: number) => (value.readBigUInt64BE(i * 16) << 64n) | value.readBigUInt64BE(i * 16 + 8);
+  assert(Buffer.isBuffer(value) && (value.length === 32 || value.length === 64), "stored balances are 32 or 64 bytes");
+  const at =
+    value.length === 32
+      ? (i: number) => value.readBigInt64BE(i * 8)
+      : (i: number) => (value.readBigUInt64BE(i * 16) << 64n) | value.readBigUInt64BE(i * 16 + 8);
   return { debits_pending: at(0), debits_posted: at(1), credits_pending: at(2), credits_posted: at(3) };
 }

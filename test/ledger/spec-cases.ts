@@ -348,6 +348,23 @@ export const specCases: Array<Case & { embeddedOnly?: boolean }> = [
     ],
   },
   {
+    name: "balances of 2^63 and above are kept exactly, in accounts and in their history",
+    origin: "u128 balances (tigerbeetle.zig Account, AccountBalance)",
+    steps: [
+      accounts([A(1, { flags: AF.history }), A(2, { flags: AF.history })], created(2)),
+      transfers([T(1, 1, 2, (1n << 100n).toString()), T(2, 1, 2, "5")], created(2)),
+      lookupAccounts(["1"], [{ id: "1", debits_posted: ((1n << 100n) + 5n).toString() }]),
+      {
+        call: "getAccountBalances",
+        filter: { account_id: "2", user_data_128: "0", user_data_64: "0", user_data_32: 0, code: 0, timestamp_min: "0", timestamp_max: "0", limit: 10, flags: 3 },
+        balances: [
+          { timestampOfTransfer: "1", debits_pending: "0", debits_posted: "0", credits_pending: "0", credits_posted: (1n << 100n).toString() },
+          { timestampOfTransfer: "2", debits_pending: "0", debits_posted: "0", credits_pending: "0", credits_posted: ((1n << 100n) + 5n).toString() },
+        ],
+      },
+    ],
+  },
+  {
     name: "a deadline past 2^63-1 ns is overflows_timeout",
     origin: "state_machine.zig create_transfer (overflows_timeout); needs a clock near the end of u63",
     embeddedOnly: true,
