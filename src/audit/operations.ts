@@ -1,0 +1,158 @@
+// What a ledger transfer is, in the service's chart of accounts, and the one event it must have.
+// Pure: the audit classifies each transfer, checks that its shape is one the service writes (codes,
+// flags, accounts, and the fingerprint in user_data_128 recomputed from the fields the ledger
+// holds), and rebuilds the event byte for byte with the domain's own event builders.
+import { TransferFlags, type Transfer } from "tigerbeetle-node";
+import { currencyByLedger, feeAccountId, markerAccountIds, settlementAccountId, userAccountId, type Chart } from "../domain/accounts.ts";
+import { canonicalJson, COMMAND_CODES, type CommandFields, type CommandType } from "../domain/commands.ts";
+import { appliedEvent, expiredEvent, type BalanceLine, type OutboundEvent } from "../domain/events.ts";
+import { EXPIRY_MARKER_CODE } from "../domain/expiry.ts";
+import { expiryMarkerId, feeLegId, formatOperationId, hashId } from "../domain/ids.ts";
+import { userBalance } from "../domain/money.ts";
+import { TransferCode } from "../domain/plan.ts";
+import { reasonOfMarkerCode, type Reason } from "../domain/reasons.ts";
+import type { Balances, FoldHold } from "./fold.ts";
+
+export const TYPE_OF_CODE: ReadonlyMap<number, CommandType> = new Map(Object.entries(COMMAND_CODES).map(([t, c]) => [c, t as CommandType]));
+
+export type Classified =
+  | { kind: "applied"; type: CommandType }
+  | { kind: "fee_leg" }
+  | { kind: "rejection"; type: CommandType; reason: Reason }
+  | { kind: "expiry"; holdId: bigint }
+  | { kind: "foreign"; detail: string };
+
+/** What kind of record a transfer is, judged by its codes alone (its shape is checked later). */
+export function classify(chart: Chart, t: Transfer): Classified {
+  if (t.ledger === chart.markerLedger) return classifyMarker(chart, t);
+  if (t.code === TransferCode.fee && t.user_data_32 === COMMAND_CODES.transfer) return { kind: "fee_leg" };
+  const type = TYPE_OF_CODE.get(t.user_data_32);
+  if (type === undefined) return { kind: "foreign", detail: `user_data_32 ${t.user_data_32} is no command code` };
+  return { kind: "applied", type };
+}
+
+function classifyMarker(chart: Chart, t: Transfer): Classified {
+  const marker = markerAccountIds(chart.markerLedger);
+  if (t.debit_account_id !== marker.debit || t.credit_account_id !== marker.credit || t.amount !== 0n || t.flags !== 0) {
+    return { kind: "foreign", detail: "a marker-ledger transfer that is not a zero-amount marker" };
+  }
+  if (t.code === EXPIRY_MARKER_CODE) {
+    if (t.user_data_32 !== 0 || t.id !== expiryMarkerId(t.user_data_128)) return { kind: "foreign", detail: "an expiry marker whose id is not derived from its hold" };
+    return { kind: "expiry", holdId: t.user_data_128 };
+  }
+  const reason = reasonOfMarkerCode(t.code);
+  const type = TYPE_OF_CODE.get(t.user_data_32);
+  if (reason === undefined || type === undefined) return { kind: "foreign", detail: `marker code ${t.code} / command code ${t.user_data_32} unknown` };
+  return { kind: "rejection", type, reason };
+}
+
+/** Everything the audit knows around one applied operation. */
+export type AppliedInput = {
+  chart: Chart;
+  type: CommandType;
+  main: Transfer;
+  fee: Transfer | null;
+  /** The hold of a capture or release, as the fold holds it. */
+  hold: FoldHold | null;
+  /** userId of each user account. */
+  names: ReadonlyMap<bigint, string>;
+  /** Balances of an account right after the operation (the fold's, or an alternative). */
+  balanceOf: (account: bigint) => Balances;
+};
+
+export type Expected = { event: OutboundEvent; touched: bigint[] } | { problem: string };
+
+function fingerprint(type: CommandType, fields: CommandFields, timeoutSeconds: number): bigint {
+  return hashId("command", type, canonicalJson({ ...fields, timeoutSeconds }));
+}
+
+/** The fingerprint a rejected event's fields imply, when they determine it (null when not). */
+export function rejectedFingerprint(type: CommandType, reason: string, fields: CommandFields): bigint | null {
+  if (reason === "invalid_command" || type === "hold") return null; // raw payload, or a timeout the event omits
+  return fingerprint(type, fields, 0);
+}
+
+function userOf(input: AppliedInput, account: bigint, ledger: number): string | null {
+  const name = input.names.get(account);
+  return name !== undefined && userAccountId(ledger, name) === account ? name : null;
+}
+
+/** The command fields, touched accounts and shape problems of an applied operation. */
+function shape(input: AppliedInput): { fields: CommandFields; timeout: number; touched: bigint[]; ledger: number } | { problem: string } {
+  const { main: t, type, chart } = input;
+  const settlement = settlementAccountId(t.ledger);
+  const currency = currencyByLedger(chart, t.ledger)?.code;
+  const want = (ok: boolean, what: string) => (ok ? null : what);
+  switch (type) {
+    case "credit":
+    case "debit":
+    case "hold": {
+      const userSide = type === "credit" ? t.credit_account_id : t.debit_account_id;
+      const otherSide = type === "credit" ? t.debit_account_id : t.credit_account_id;
+      const userId = userOf(input, userSide, t.ledger);
+      const code = type === "credit" ? TransferCode.credit : type === "debit" ? TransferCode.debit : TransferCode.hold;
+      const flags = type === "hold" ? TransferFlags.pending : TransferFlags.none;
+      const bad = want(currency !== undefined, `ledger ${t.ledger} is no configured currency`) ?? want(t.code === code && t.flags === flags, `code ${t.code} / flags ${t.flags} are not a ${type}'s`)
+        ?? want(otherSide === settlement && userId !== null, `a ${type} not between the settlement account and a user account`) ?? want(type === "hold" || t.timeout === 0, "a timeout on a posted transfer");
+      if (bad !== null) return { problem: bad };
+      return { fields: { userId: userId as string, amount: t.amount.toString(), currency: currency as string }, timeout: t.timeout, touched: [userSide], ledger: t.ledger };
+    }
+    case "capture":
+    case "release":
+      return holdShape(input);
+    case "transfer":
+      return transferShape(input, currency);
+  }
+}
+
+function holdShape(input: AppliedInput): { fields: CommandFields; timeout: number; touched: bigint[]; ledger: number } | { problem: string } {
+  const { main: t, type, hold, chart } = input;
+  const flag = type === "capture" ? TransferFlags.post_pending_transfer : TransferFlags.void_pending_transfer;
+  if (t.flags !== flag) return { problem: `flags ${t.flags} are not a ${type}'s` };
+  if (hold === null || hold.code !== TransferCode.hold) return { problem: `pending_id ${t.pending_id} is not a hold` };
+  if (t.amount !== hold.amount) return { problem: `a ${type} of ${t.amount} of a hold of ${hold.amount}: the contract takes exactly the held amount` };
+  const currency = currencyByLedger(chart, hold.ledger)?.code;
+  const userId = userOf(input, hold.debit, hold.ledger);
+  if (currency === undefined || userId === null) return { problem: "the hold is not on a user account of a configured currency" };
+  return { fields: { holdId: formatOperationId(hold.id) }, timeout: 0, touched: [hold.debit], ledger: hold.ledger };
+}
+
+function transferShape(input: AppliedInput, currency: string | undefined): { fields: CommandFields; timeout: number; touched: bigint[]; ledger: number } | { problem: string } {
+  const { main: t, fee } = input;
+  const from = userOf(input, t.debit_account_id, t.ledger);
+  const to = userOf(input, t.credit_account_id, t.ledger);
+  if (currency === undefined || from === null || to === null) return { problem: "a transfer not between two user accounts of a configured currency" };
+  if (t.code !== TransferCode.transfer || t.flags !== (fee ? TransferFlags.linked : TransferFlags.none)) return { problem: `code ${t.code} / flags ${t.flags} are not a transfer's` };
+  if (fee) {
+    const ok = fee.id === feeLegId(t.id) && fee.debit_account_id === t.debit_account_id && fee.credit_account_id === feeAccountId(t.ledger) && fee.ledger === t.ledger
+      && fee.flags === TransferFlags.none && fee.user_data_128 === t.user_data_128 && fee.amount > 0n;
+    if (!ok) return { problem: `fee leg ${fee.id} is not the fee of transfer ${t.id}` };
+  }
+  const fields: CommandFields = { fromUserId: from, toUserId: to, amount: t.amount.toString(), currency };
+  if (fee) fields.fee = fee.amount.toString();
+  return { fields, timeout: 0, touched: [t.debit_account_id, t.credit_account_id], ledger: t.ledger };
+}
+
+/** The applied operation's event, exactly as a worker builds it, or why the transfer is not the service's. */
+export function expectedApplied(input: AppliedInput): Expected {
+  const s = shape(input);
+  if ("problem" in s) return s;
+  if (fingerprint(input.type, s.fields, s.timeout) !== input.main.user_data_128) {
+    return { problem: "user_data_128 is not the fingerprint of the command the ledger record describes" };
+  }
+  const currency = currencyByLedger(input.chart, s.ledger)?.code as string;
+  const balances: BalanceLine[] = s.touched.map((account) => ({
+    userId: input.names.get(account) as string, currency, ...userBalance(input.balanceOf(account)),
+  }));
+  let fields = s.fields;
+  if (input.hold !== null) fields = { userId: balances[0]?.userId as string, ...fields, amount: input.hold.amount.toString(), currency };
+  return { event: appliedEvent(input.main.id, input.type, fields, balances, input.main.timestamp), touched: s.touched };
+}
+
+/** The expired event of a hold, as the sweeper builds it from its expiry marker. */
+export function expectedExpired(chart: Chart, hold: FoldHold, names: ReadonlyMap<bigint, string>, markerTimestamp: bigint): OutboundEvent | null {
+  const currency = currencyByLedger(chart, hold.ledger)?.code;
+  const userId = names.get(hold.debit);
+  if (currency === undefined || userId === undefined) return null;
+  return expiredEvent(hold.id, { userId, amount: hold.amount.toString(), currency }, markerTimestamp);
+}

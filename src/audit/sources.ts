@@ -1,0 +1,71 @@
+// The audit's reads, all bounded: ledger accounts and transfers in pages ordered by timestamp
+// (through the ledger port only), and the events stream in pages through an ordered consumer
+// (no ack state on the server, removed when idle). Nothing here writes anything.
+import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { QueryFilterFlags, type Account, type Transfer } from "tigerbeetle-node";
+import type { Ledger } from "../ledger/port.ts";
+import { assert } from "../lib/assert.ts";
+import type { StoredEvent } from "./event-index.ts";
+
+function filter(timestampMin: bigint, timestampMax: bigint, limit: number, flags: number) {
+  return { user_data_128: 0n, user_data_64: 0n, user_data_32: 0, ledger: 0, code: 0, timestamp_min: timestampMin, timestamp_max: timestampMax, limit, flags };
+}
+
+/** The newest transfer's timestamp, or 0 for an empty ledger: the audit's cut. */
+export async function newestTransferTimestamp(ledger: Ledger): Promise<bigint> {
+  const [newest] = await ledger.queryTransfers(filter(0n, 0n, 1, QueryFilterFlags.reversed));
+  return newest?.timestamp ?? 0n;
+}
+
+/** Transfers with from ≤ timestamp ≤ to, ascending, `pageMax` at a time. */
+export async function* transferPages(ledger: Ledger, from: bigint, to: bigint, pageMax: number): AsyncGenerator<Transfer[]> {
+  assert(from > 0n && pageMax > 0, "transferPages: from > 0 and a page size");
+  for (let min = from; min <= to;) {
+    const page = await ledger.queryTransfers(filter(min, to, pageMax, 0));
+    if (page.length > 0) yield page;
+    const last = page[page.length - 1];
+    if (page.length < pageMax || last === undefined) return;
+    min = last.timestamp + 1n;
+  }
+}
+
+/** Every account, ascending by creation timestamp, `pageMax` at a time. */
+export async function* accountPages(ledger: Ledger, pageMax: number): AsyncGenerator<Account[]> {
+  for (let min = 1n; ;) {
+    const page = await ledger.queryAccounts(filter(min, 0n, pageMax, 0));
+    if (page.length > 0) yield page;
+    const last = page[page.length - 1];
+    if (page.length < pageMax || last === undefined) return;
+    min = last.timestamp + 1n;
+  }
+}
+
+/** The events stream's last sequence now: the audit reads no event stored after it. */
+export async function lastEventSequence(jsm: JetStreamManager, stream: string): Promise<{ first: number; last: number; messages: number }> {
+  const info = await jsm.streams.info(stream);
+  return { first: info.state.first_seq, last: info.state.last_seq, messages: info.state.messages };
+}
+
+/** Empty fetches tolerated in a row before the stream is taken as read (a message deleted at the end). */
+const EMPTY_FETCHES_MAX = 3;
+const FETCH_EXPIRES_MS = 2_000;
+
+/** Stored events with sequence ≤ `last`, in sequence order, `pageMax` at a time. */
+export async function* eventPages(js: JetStreamClient, stream: string, first: number, last: number, pageMax: number): AsyncGenerator<StoredEvent[]> {
+  if (last < first || last === 0) return;
+  const consumer = await js.consumers.get(stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, first) });
+  let done = false;
+  for (let empty = 0; !done && empty < EMPTY_FETCHES_MAX;) {
+    const batch = await consumer.fetch({ max_messages: pageMax, expires: FETCH_EXPIRES_MS });
+    const page: StoredEvent[] = [];
+    for await (const m of batch) {
+      if (m.seq <= last) page.push({ seq: m.seq, subject: m.subject, data: m.data });
+      // info.pending: messages still in the stream after this one; none left means nothing to wait for.
+      done ||= m.seq >= last || m.info.pending === 0;
+      if (done) break; // the rest of this fetch would only wait for its expiry
+    }
+    empty = page.length === 0 ? empty + 1 : 0;
+    if (page.length > 0) yield page;
+  }
+  await consumer.delete().catch(() => undefined);
+}

@@ -1,0 +1,245 @@
+// The fault suite: exactly-once under faults, against real processes. Each scenario starts a real
+// nats-server and three real service processes on one embedded ledger file, drives a mixed workload
+// over a few hundred users, injects one kind of fault again and again while it runs, then waits
+// until everything is settled and checks that every published operation has exactly one event,
+// that every user's balance equals a model built from those events, that the dead letters are
+// exactly the ones provoked, and that the finance audit finds nothing. Each scenario prints one row.
+//
+// `npm test` runs the short form (a few faults per scenario); `npm run test:fault` runs the full
+// form (FAULT_SUITE=full, over a hundred faults in total).
+import { randomUUID } from "node:crypto";
+import { afterAll, describe, expect, it } from "vitest";
+import { rng } from "../support/workload.ts";
+import { ACK_WAIT_MS, DUPLICATE_WINDOW_MS, FaultEnv, FULL, SERVICES, sleep } from "./harness.ts";
+import { audit, formatTable, ROW_HEADER, rowCells, verify, type ExpectedDeadLetter, type Row } from "./verify.ts";
+import { Workload, type Published } from "./workload.ts";
+
+const SIZE = FULL
+  ? { users: 400, rate: 200, minimum: 4000, maximum: 30_000, serviceKills: 50, natsKills: 12, stalls: 8, batchKills: 30, burst: 4000, share: 0.15, conflicts: 60, malformed: 40, midRunAudits: 6, timeoutMs: 1_200_000 }
+  : { users: 150, rate: 250, minimum: 600, maximum: 6_000, serviceKills: 5, natsKills: 2, stalls: 2, batchKills: 3, burst: 1500, share: 0.1, conflicts: 8, malformed: 6, midRunAudits: 2, timeoutMs: 180_000 };
+
+const LANES = 16;
+const rows: Row[] = [];
+
+function record(row: Row): void {
+  rows.push(row);
+  const notes = [...row.problems.slice(0, 30), ...row.notes.slice(0, 30)];
+  console.log(`\n${formatTable([ROW_HEADER, rowCells(row)])}${notes.length > 0 ? `\n${notes.join("\n")}` : ""}`);
+  expect(row.problems).toEqual([]);
+  expect({ lost: row.lost, appliedTwice: row.appliedTwice, eventsDuplicated: row.eventsDuplicated }).toEqual({ lost: 0, appliedTwice: 0, eventsDuplicated: 0 });
+  expect(row.audit.ok).toBe(true);
+}
+
+afterAll(() => {
+  if (rows.length === 0) return;
+  const total = rows.reduce((n, r) => n + r.faults, 0);
+  console.log(`\nfault suite (${FULL ? "full" : "short"} form): ${total} faults injected\n${formatTable([ROW_HEADER, ...rows.map(rowCells)])}`);
+});
+
+/** Runs a scenario in a fresh environment and always tears it down. */
+async function scenario(body: (env: FaultEnv, started: number) => Promise<Row>): Promise<void> {
+  const started = Date.now();
+  const env = await FaultEnv.start();
+  try {
+    record(await body(env, started));
+  } finally {
+    await env.stop();
+  }
+}
+
+/** Kills running processes at random gaps, restarting each in the background; at most SERVICES − 1 down. */
+async function killAtRandom(env: FaultEnv, kills: number, seed: number, gapMs: [number, number]): Promise<void> {
+  const random = rng(seed);
+  const restarts: Array<Promise<unknown>> = [];
+  for (let k = 0; k < kills; k += 1) {
+    await sleep(gapMs[0] + random() * (gapMs[1] - gapMs[0]));
+    const up = env.procs.map((p, i) => (p ? i : -1)).filter((i) => i >= 0);
+    if (up.length <= 1) await Promise.all(restarts);
+    const i = up[Math.floor(random() * up.length)] ?? 0;
+    await env.killService(i);
+    env.faults += 1;
+    const restart = sleep(random() * 800).then(() => env.restartService(i));
+    restart.catch(() => undefined); // awaited below; this only marks the rejection as handled
+    restarts.push(restart);
+  }
+  await Promise.all(restarts);
+}
+
+describe("fault suite – exactly once under faults", () => {
+  it("service processes killed with SIGKILL at random moments, again and again, lose and duplicate nothing", async () => {
+    await scenario(async (env, started) => {
+      const w = new Workload(101, SIZE.users, "kill");
+      const faults = killAtRandom(env, SIZE.serviceKills, 102, [300, 1500]);
+      // The audit also runs while processes die and the load goes on: it must find nothing then either.
+      const midRun = (async () => {
+        const found: string[] = [];
+        for (let k = 0; k < SIZE.midRunAudits; k += 1) {
+          await sleep(1500);
+          const r = await audit(env, { settleMs: 60_000 });
+          found.push(...r.findings.listed.map((f) => `mid-run audit: [${f.kind}] ${f.message} ${JSON.stringify(f.ids)}`));
+        }
+        return found;
+      })();
+      await w.run(env, { ratePerSecond: SIZE.rate, minimum: SIZE.minimum, maximum: SIZE.maximum, lanes: LANES, stop: faults });
+      await faults;
+      const row = await verify(env, w, "service SIGKILL", started);
+      return { ...row, problems: [...row.problems, ...(await midRun)] };
+    });
+  }, SIZE.timeoutMs);
+
+  it("nats-server killed with SIGKILL and restarted on its store mid-run: acknowledged commands come back and change nothing", async () => {
+    await scenario(async (env, started) => {
+      const w = new Workload(201, SIZE.users, "nats");
+      const random = rng(202);
+      const faults = (async () => {
+        for (let k = 0; k < SIZE.natsKills; k += 1) {
+          await sleep(800 + random() * 1500);
+          await env.nats.kill("SIGKILL");
+          env.faults += 1;
+          await sleep(200 + random() * 1500);
+          await env.nats.restart();
+        }
+      })();
+      await w.run(env, { ratePerSecond: SIZE.rate, minimum: SIZE.minimum, maximum: SIZE.maximum, lanes: LANES, stop: faults });
+      await faults;
+      return verify(env, w, "nats-server SIGKILL", started);
+    });
+  }, SIZE.timeoutMs);
+
+  it("commands re-published with the same operation id, inside and outside the duplicate window and long after, apply once", async () => {
+    await scenario(async (env, started) => {
+      const w = new Workload(301, SIZE.users, "dup");
+      const random = rng(302);
+      const late: Array<Promise<unknown>> = [];
+      let insideDropped = 0;
+      const each = async (p: Published): Promise<void> => {
+        if (random() < SIZE.share) {
+          env.faults += 1;
+          if (await w.republish(env, p, p.operationId)) insideDropped += 1; // inside the window: the broker drops it
+        }
+        if (random() < SIZE.share) {
+          env.faults += 1; // outside the window: stored again, the ledger keeps one outcome
+          late.push(sleep(DUPLICATE_WINDOW_MS + 500 + random() * 1000).then(() => w.republish(env, p, p.operationId)));
+        }
+      };
+      let stop = (): void => undefined;
+      const stopped = new Promise<void>((r) => (stop = r));
+      const running = w.run(env, { ratePerSecond: SIZE.rate, minimum: SIZE.minimum, maximum: SIZE.maximum, lanes: LANES, stop: stopped, each });
+      stop();
+      await running;
+      await Promise.all(late);
+      // Long after they were applied: old commands again, half with their own id, half with a new message id.
+      const old = [...w.published.values()].filter(() => random() < SIZE.share);
+      await Promise.all(old.map((p, i) => w.republish(env, p, i % 2 === 0 ? p.operationId : `again-${randomUUID()}`)));
+      env.faults += old.length;
+      expect(insideDropped).toBeGreaterThan(0);
+      return verify(env, w, "re-published commands", started);
+    });
+  }, SIZE.timeoutMs);
+
+  it("a process stalled (SIGSTOP) past the ack wait while another takes its messages, then resumed, applies nothing twice", async () => {
+    await scenario(async (env, started) => {
+      const w = new Workload(401, SIZE.users, "stall");
+      const random = rng(402);
+      const faults = (async () => {
+        for (let k = 0; k < SIZE.stalls; k += 1) {
+          await sleep(500 + random() * 800);
+          const p = env.procs[Math.floor(random() * SERVICES)];
+          if (!p) continue;
+          p.child.kill("SIGSTOP");
+          env.faults += 1;
+          await sleep(ACK_WAIT_MS + 1500 + random() * 1000);
+          p.child.kill("SIGCONT");
+        }
+      })();
+      await w.run(env, { ratePerSecond: SIZE.rate, minimum: SIZE.minimum, maximum: SIZE.maximum, lanes: LANES, stop: faults });
+      await faults;
+      return verify(env, w, "SIGSTOP past ack wait", started);
+    });
+  }, SIZE.timeoutMs);
+
+  it("conflicting reuse of operation ids and malformed messages end in the dead letters, exactly those, and change nothing else", async () => {
+    await scenario(async (env, started) => {
+      const w = new Workload(501, SIZE.users, "dlq");
+      const random = rng(502);
+      const dead: ExpectedDeadLetter[] = [];
+      let stop = (): void => undefined;
+      const stopped = new Promise<void>((r) => (stop = r));
+      const running = w.run(env, { ratePerSecond: SIZE.rate, minimum: SIZE.minimum, maximum: SIZE.maximum, lanes: LANES, stop: stopped });
+      // Conflicts and malformed messages go out in between the workload's commands.
+      for (let k = 0; k < SIZE.conflicts + SIZE.malformed; k += 1) {
+        while (w.published.size < 50 * (k + 1)) await sleep(20);
+        dead.push(k < SIZE.conflicts ? await conflict(env, w, random) : await malformed(env, k));
+      }
+      stop();
+      await running;
+      return verify(env, w, "conflicts and malformed", started, dead);
+    });
+  }, SIZE.timeoutMs);
+
+  it("processes killed in the middle of large batch commits lose and duplicate nothing", async () => {
+    await scenario(async (env, started) => {
+      const w = new Workload(601, SIZE.users, "batch");
+      const random = rng(602);
+      for (let k = 0; k < SIZE.batchKills; k += 1) {
+        const burst = w.burst(env, SIZE.burst, 64);
+        const victim = await busyProcess(env, 200);
+        await sleep(random() * 30);
+        if (victim !== null) {
+          await env.killService(victim);
+          env.faults += 1;
+          void env.restartService(victim);
+        }
+        await burst;
+      }
+      return verify(env, w, "SIGKILL during batch commits", started);
+    });
+  }, SIZE.timeoutMs);
+});
+
+/** Waits for a process to log a settled batch of at least `messagesMin` messages; its index. */
+async function busyProcess(env: FaultEnv, messagesMin: number): Promise<number | null> {
+  const seen = env.procs.map((p) => p?.output().length ?? 0);
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    for (let i = 0; i < env.procs.length; i += 1) {
+      const out = env.procs[i]?.output() ?? "";
+      const fresh = out.slice(Math.min(seen[i] ?? 0, out.length));
+      seen[i] = out.length;
+      for (const line of fresh.split("\n")) {
+        if (!line.includes('"batch settled"')) continue;
+        const m = /"messages":(\d+)/.exec(line);
+        if (m && Number(m[1]) >= messagesMin) return i;
+      }
+    }
+    await sleep(5);
+  }
+  return null;
+}
+
+/** Re-uses the operation id of a decided operation with other content: a conflict dead letter. */
+async function conflict(env: FaultEnv, w: Workload, random: () => number): Promise<ExpectedDeadLetter> {
+  const candidates = [...w.published.values()].filter((p) => p.body["amount"] !== undefined && p.body["amount"] !== "0");
+  const original = candidates[Math.floor(random() * candidates.length)] as Published;
+  await env.client.waitForEvent(original.operationId, 60_000);
+  const body = { ...original.body, amount: String(BigInt(String(original.body["amount"])) + 1n) };
+  const sent = await env.publish(original.subject, new TextEncoder().encode(JSON.stringify(body)), `conflict-${randomUUID()}`);
+  env.faults += 1;
+  return { reason: "conflict", sequence: sent.streamSequence };
+}
+
+const MALFORMED: ReadonlyArray<{ subject: string; data: Uint8Array }> = [
+  { subject: "billing.cmd.credit", data: new TextEncoder().encode("{not json") },
+  { subject: "billing.cmd.debit", data: new TextEncoder().encode(JSON.stringify({ userId: "x", amount: 1 })) },
+  { subject: "billing.cmd.refund", data: new TextEncoder().encode(JSON.stringify({ operationId: "7f8e3f0e-1111-4a4a-8b8b-000000000001", userId: "x", amount: 1 })) },
+  { subject: "billing.cmd.credit", data: new Uint8Array([0xff, 0xfe, 0x7b]) },
+  { subject: "billing.cmd.hold", data: new TextEncoder().encode("[1,2,3]") },
+  { subject: "billing.cmd.transfer", data: new TextEncoder().encode(JSON.stringify({ operationId: "not-a-uuid", fromUserId: "a", toUserId: "b", amount: 1 })) },
+];
+
+async function malformed(env: FaultEnv, k: number): Promise<ExpectedDeadLetter> {
+  const m = MALFORMED[k % MALFORMED.length] as { subject: string; data: Uint8Array };
+  const sent = await env.publish(m.subject, m.data, undefined);
+  env.faults += 1;
+  return { reason: "malformed", sequence: sent.streamSequence };
+}

@@ -1,0 +1,117 @@
+// The fault suite's environment: one real nats-server (killable with SIGKILL, restartable on its
+// store), SERVICES real `billing start` processes on one embedded ledger file, and a client that
+// publishes until the broker has stored each command (through outages too).
+import { jetstreamManager, jetstream, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { BillingClient, type Sent } from "../../src/client/index.ts";
+import { startNats, type NatsServer } from "../support/nats-server.ts";
+import { spawnService, workspace, type Overrides, type ServiceProcess } from "../support/service.ts";
+
+/** `npm run test:fault` sets FAULT_SUITE=full; `npm test` runs the short form. */
+export const FULL = process.env["FAULT_SUITE"] === "full";
+
+export const SERVICES = 3;
+
+/** A short duplicate window and ack wait, so the suite crosses both within seconds. */
+export const DUPLICATE_WINDOW_MS = 2_000;
+export const ACK_WAIT_MS = 3_000;
+
+export const FAULT_OVERRIDES: Overrides = {
+  streams: { duplicateWindowMs: DUPLICATE_WINDOW_MS },
+  consumer: { ackWaitMs: ACK_WAIT_MS, maxDeliver: 100 },
+  // A capture may wait for its hold up to 10 s (its hold can sit with a killed process for an ack wait).
+  worker: { holdGraceMs: 10_000, holdWaitNakMs: 500 },
+  expiry: { delayMs: 1_000, sweepIntervalMs: 200 },
+  ops: { port: 0 },
+};
+
+/** How long a publisher keeps retrying one command through an outage before the test fails. */
+const PUBLISH_PERSIST_MS = 120_000;
+const PUBLISH_ATTEMPT_MS = 3_000;
+const PUBLISH_PAUSE_MS = 200;
+/** Starts of one service process tried before the scenario fails. */
+const START_ATTEMPTS_MAX = 5;
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class FaultEnv {
+  readonly procs: Array<ServiceProcess | null> = [];
+  /** Faults injected so far (kills, stalls, outages, re-publishes, conflicts, malformed messages). */
+  faults = 0;
+  /** What did not go to plan but is no broken guarantee (a process that failed to start, …). */
+  readonly notes: string[] = [];
+
+  private constructor(
+    readonly nats: NatsServer,
+    readonly ws: ReturnType<typeof workspace>,
+    readonly client: BillingClient,
+    readonly js: JetStreamClient,
+    readonly jsm: JetStreamManager,
+  ) {}
+
+  static async start(overrides: Overrides = {}): Promise<FaultEnv> {
+    const nats = await startNats();
+    const ws = workspace(merge(FAULT_OVERRIDES, overrides));
+    const client = await BillingClient.connect({ servers: nats.url, timeoutMs: 30_000 });
+    const env = new FaultEnv(nats, ws, client, jetstream(client.nc, { timeout: 10_000 }), await jetstreamManager(client.nc, { timeout: 10_000 }));
+    await Promise.all(Array.from({ length: SERVICES }, (_, i) => env.restartService(i)));
+    return env;
+  }
+
+  /** Starts process i; a start that fails (it exits, or is not ready in time) is noted and tried again. */
+  async restartService(i: number): Promise<ServiceProcess> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const p = await spawnService(this.nats.url, this.ws.ledgerPath, this.ws.configPath);
+        this.procs[i] = p;
+        return p;
+      } catch (error) {
+        const text = (error as Error).message;
+        const reason = text.split("\n").find((l) => /"level":(50|60)/.test(l)) ?? text.split("\n")[0] ?? "";
+        this.notes.push(`process ${i} failed to start (attempt ${attempt}): ${reason.slice(0, 400)}`);
+        if (attempt >= START_ATTEMPTS_MAX) throw error;
+      }
+    }
+  }
+
+  /** SIGKILLs process i (only the pid we spawned) and waits for it to be gone. */
+  async killService(i: number): Promise<void> {
+    const p = this.procs[i];
+    this.procs[i] = null;
+    if (p) await p.kill("SIGKILL");
+  }
+
+  async ensureServices(): Promise<void> {
+    await Promise.all(this.procs.map((p, i) => (p === null || p.child.exitCode !== null || p.child.signalCode !== null ? this.restartService(i) : p)));
+  }
+
+  /** Publishes until JetStream has stored the message (same msgId on every attempt). */
+  async publish(subject: string, data: Uint8Array, msgId: string | undefined): Promise<Sent> {
+    const deadline = Date.now() + PUBLISH_PERSIST_MS;
+    for (;;) {
+      try {
+        return await this.client.publishRaw(subject, data, msgId, PUBLISH_ATTEMPT_MS);
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await sleep(PUBLISH_PAUSE_MS);
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.client.close().catch(() => undefined);
+    for (let i = 0; i < this.procs.length; i += 1) await this.killService(i);
+    await this.nats.stop();
+    this.ws.cleanup();
+  }
+}
+
+type Json = Record<string, unknown>;
+
+function merge(base: Json, over: Json): Json {
+  const out: Json = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] = b && typeof b === "object" && v && typeof v === "object" && !Array.isArray(v) ? merge(b as Json, v as Json) : v;
+  }
+  return out;
+}

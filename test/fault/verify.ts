@@ -1,0 +1,152 @@
+// How a fault scenario is judged once the faults stop: wait until every command is settled and every
+// due hold has expired, then compare what went in (the published commands) with what came out (the
+// events, the dead letters, the balances) and run the finance audit over the ledger and the events.
+import type { StoredMsg } from "@nats-io/jetstream";
+import { runAudit } from "../../src/audit/audit.ts";
+import { eventPages, lastEventSequence } from "../../src/audit/sources.ts";
+import type { AuditReport } from "../../src/audit/report.ts";
+import { openLedger } from "../../src/ledger/index.ts";
+import { chartOf } from "../../src/service.ts";
+import { BalanceModel } from "../support/model.ts";
+import { testConfig } from "../support/service.ts";
+import { storedMessages, waitFor, waitIdle } from "../support/streams.ts";
+import type { FaultEnv } from "./harness.ts";
+import type { Workload } from "./workload.ts";
+
+export type Row = {
+  scenario: string; faults: number; published: number; lost: number; appliedTwice: number; eventsDuplicated: number;
+  deadLetters: number; seconds: number; audit: AuditReport;
+  /** Deliveries beyond one per stored command: redeliveries after crashes, stalls and outages, and naks. */
+  redelivered: number;
+  /** What went wrong, one line each (empty when the scenario holds). */
+  problems: string[];
+  /** What did not go to plan without breaking a guarantee (from the environment). */
+  notes: string[];
+};
+
+export type ExpectedDeadLetter = { reason: "malformed" | "conflict"; sequence: number };
+
+type Payload = Record<string, unknown> & { event: string };
+type Event = { seq: number; subject: string; payload: Payload };
+
+const decoder = new TextDecoder();
+const SETTLE_TIMEOUT_MS = 240_000;
+
+export async function readEvents(env: FaultEnv): Promise<Event[]> {
+  const state = await lastEventSequence(env.jsm, "BILLING_EVENTS");
+  const out: Event[] = [];
+  for await (const page of eventPages(env.js, "BILLING_EVENTS", state.first, state.last, 1000)) {
+    for (const m of page) out.push({ seq: m.seq, subject: m.subject, payload: JSON.parse(decoder.decode(m.data)) as Payload });
+  }
+  return out;
+}
+
+/** Holds published with a timeout whose events say they were neither captured nor released. */
+function expiring(workload: Workload, events: ReadonlyArray<Event>): string[] {
+  const resolved = new Set(events.filter((e) => e.payload.event === "captured" || e.payload.event === "released").map((e) => String(e.payload["holdId"])));
+  const held = new Set(events.filter((e) => e.payload.event === "held").map((e) => String(e.payload["operationId"])));
+  return [...workload.holdTimeouts().keys()].filter((id) => held.has(id) && !resolved.has(id));
+}
+
+/** Every service up, the consumer idle, and every due hold's expired event stored. */
+export async function settle(env: FaultEnv, workload: Workload): Promise<void> {
+  await env.ensureServices();
+  await waitIdle(env.jsm, "BILLING_COMMANDS", "billing-worker", SETTLE_TIMEOUT_MS);
+  await waitFor("every published operation's event and every due hold's expired event", async () => {
+    const events = await readEvents(env);
+    const ids = new Set(events.map((e) => String(e.payload["operationId"] ?? "")));
+    const expired = new Set(events.filter((e) => e.payload.event === "expired").map((e) => String(e.payload["holdId"])));
+    return [...workload.published.keys()].every((id) => ids.has(id)) && expiring(workload, events).every((id) => expired.has(id));
+  }, SETTLE_TIMEOUT_MS, 500);
+  await waitIdle(env.jsm, "BILLING_COMMANDS", "billing-worker", SETTLE_TIMEOUT_MS);
+}
+
+export async function audit(env: FaultEnv, options: { settleMs: number } = { settleMs: 0 }): Promise<AuditReport> {
+  const config = testConfig(env.nats.url, env.ws.ledgerPath, env.ws.configPath);
+  const ledger = await openLedger({ driver: "embedded", path: env.ws.ledgerPath });
+  try {
+    return await runAudit({ ledger, js: env.js, jsm: env.jsm, chart: chartOf(config), eventsStream: config.streams.events }, options);
+  } finally {
+    ledger.destroy();
+  }
+}
+
+function countEvents(workload: Workload, events: ReadonlyArray<Event>, problems: string[]): { lost: number; duplicated: number } {
+  const perOp = new Map<string, number>();
+  const perHold = new Map<string, number>();
+  for (const e of events) {
+    const map = e.payload.event === "expired" ? perHold : perOp;
+    const id = String(e.payload.event === "expired" ? e.payload["holdId"] : e.payload["operationId"]);
+    map.set(id, (map.get(id) ?? 0) + 1);
+  }
+  let lost = 0;
+  let duplicated = 0;
+  for (const id of workload.published.keys()) if (!perOp.has(id)) lost += 1;
+  for (const id of expiring(workload, events)) if (!perHold.has(id)) lost += 1;
+  for (const [id, n] of [...perOp, ...perHold]) {
+    duplicated += n - 1;
+    if (n > 1) problems.push(`${n} events for ${id}`);
+  }
+  const phantom = [...perOp.keys()].filter((id) => !workload.published.has(id)).length + [...perHold.keys()].filter((id) => !workload.published.has(id)).length;
+  if (phantom > 0) problems.push(`${phantom} event(s) for operations nobody published`);
+  if (lost > 0) problems.push(`${lost} published operation(s) or due hold(s) without their event`);
+  return { lost, duplicated };
+}
+
+/** (user, currency) pairs whose balance in the ledger differs from the model built from the events. */
+async function balanceDifferences(env: FaultEnv, events: ReadonlyArray<Event>, problems: string[]): Promise<number> {
+  const model = new BalanceModel();
+  const first = new Map<string, Event>();
+  for (const e of events) {
+    const key = e.payload.event === "expired" ? `expired:${String(e.payload["holdId"])}` : String(e.payload["operationId"]);
+    if (!first.has(key)) first.set(key, e);
+  }
+  // Final balances do not depend on order; every event's own balances are the audit's to check.
+  for (const e of first.values()) model.apply(e.payload);
+  let differences = 0;
+  for (const [key, want] of model.users) {
+    const [currency, userId] = [key.slice(0, key.indexOf("/")), key.slice(key.indexOf("/") + 1)];
+    const got = await env.client.balance(userId, currency);
+    if (got["posted"] !== want.posted.toString() || got["held"] !== want.held.toString()) {
+      differences += 1;
+      problems.push(`${currency}/${userId}: ledger ${String(got["posted"])}/${String(got["held"])}, model ${want.posted}/${want.held}`);
+    }
+  }
+  return differences;
+}
+
+async function deadLetterProblems(env: FaultEnv, expected: ReadonlyArray<ExpectedDeadLetter>, problems: string[]): Promise<number> {
+  const letters: StoredMsg[] = await storedMessages(env.jsm, "BILLING_DLQ");
+  const got = letters.map((m) => `${m.header?.get("Billing-Reason") ?? "?"}#${m.header?.get("Billing-Original-Sequence") ?? "?"}`).sort();
+  const want = expected.map((d) => `${d.reason}#${d.sequence}`).sort();
+  if (JSON.stringify(got) !== JSON.stringify(want)) problems.push(`dead letters ${JSON.stringify(got)} are not the expected ${JSON.stringify(want)}`);
+  return letters.length;
+}
+
+export async function verify(env: FaultEnv, workload: Workload, scenario: string, startedMs: number, expectedDead: ReadonlyArray<ExpectedDeadLetter> = []): Promise<Row> {
+  await settle(env, workload);
+  const problems: string[] = [];
+  const events = await readEvents(env);
+  const { lost, duplicated } = countEvents(workload, events, problems);
+  const appliedTwice = await balanceDifferences(env, events, problems);
+  const deadLetters = await deadLetterProblems(env, expectedDead, problems);
+  const consumer = await env.jsm.consumers.info("BILLING_COMMANDS", "billing-worker");
+  const stream = await env.jsm.streams.info("BILLING_COMMANDS");
+  const report = await audit(env);
+  if (!report.ok) problems.push(...report.findings.listed.slice(0, 20).map((f) => `audit: [${f.kind}] ${f.message} ${JSON.stringify(f.ids)}`));
+  return {
+    scenario, faults: env.faults, published: workload.published.size, lost, appliedTwice, eventsDuplicated: duplicated, deadLetters,
+    redelivered: consumer.delivered.consumer_seq - stream.state.messages, seconds: Math.round((Date.now() - startedMs) / 100) / 10, audit: report, problems, notes: [...env.notes],
+  };
+}
+
+export const ROW_HEADER = ["scenario", "faults", "published", "lost", "applied twice", "events duplicated", "dead letters", "redelivered", "audit", "seconds"];
+
+export function rowCells(r: Row): string[] {
+  return [r.scenario, String(r.faults), String(r.published), String(r.lost), String(r.appliedTwice), String(r.eventsDuplicated), String(r.deadLetters), String(r.redelivered), r.audit.ok ? "ok" : `${r.audit.findings.total} findings`, String(r.seconds)];
+}
+
+export function formatTable(rows: ReadonlyArray<ReadonlyArray<string>>): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
+  return rows.map((r) => `| ${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join(" | ")} |`).join("\n");
+}
