@@ -86,7 +86,11 @@ export class RequestState {
     return this.pending.get(timestamp);
   }
 
-  /** Imported events: the newest timestamps so far, and whether a timestamp is taken. */
+  /**
+   * Imported events: the newest timestamps so far (this batch included), and whether a timestamp
+   * is taken by an object stored before this batch. A batch creates only accounts or only
+   * transfers, and a same-kind clash is already caught by the newest-timestamp check.
+   */
   accountTimestampMax(): bigint {
     return this.accountTsMax;
   }
@@ -107,12 +111,10 @@ export class RequestState {
     assert(!this.accounts.has(a.id), "an account is inserted once");
     const tsMax = this.accountTsMax;
     this.accounts.set(a.id, a);
-    this.accountTimestamps.add(a.timestamp);
     if (a.timestamp > tsMax) this.accountTsMax = a.timestamp;
     this.createdAccounts.push(a);
     this.record(() => {
       this.accounts.delete(a.id);
-      this.accountTimestamps.delete(a.timestamp);
       this.accountTsMax = tsMax;
       this.createdAccounts.pop();
     });
@@ -136,12 +138,10 @@ export class RequestState {
     assert(!this.transfers.has(t.id), "a transfer is inserted once");
     const tsMax = this.transferTsMax;
     this.transfers.set(t.id, t);
-    this.transferTimestamps.add(t.timestamp);
     if (t.timestamp > tsMax) this.transferTsMax = t.timestamp;
     this.createdTransfers.push(created);
     this.record(() => {
       this.transfers.delete(t.id);
-      this.transferTimestamps.delete(t.timestamp);
       this.transferTsMax = tsMax;
       this.createdTransfers.pop();
     });
