@@ -62,6 +62,8 @@ export const configSchema = z.strictObject({
   worker: z.strictObject({
     batchMessagesMax: z.number().int().min(1).max(Math.floor(LEDGER_EVENTS_MAX / LOOKUPS_PER_OPERATION)),
     batchWaitMs: z.number().int().min(0).max(10_000),
+    /** Batches between their ledger work and their acknowledgements at once (1 = no overlap). */
+    pipelineDepth: z.number().int().min(1).max(8),
     passesMax: z.number().int().min(2).max(16),
     nakDelayMs: ms(600_000),
     holdGraceMs: ms(86_400_000),
@@ -102,7 +104,7 @@ export function crossCheck(c: Config): Array<{ path: string; message: string }> 
   if (new Set(codes).size !== codes.length) problems.push({ path: "currencies", message: "currency codes must be unique" });
   if (new Set(ledgers).size !== ledgers.length) problems.push({ path: "currencies", message: "ledger numbers must be unique" });
   if (ledgers.includes(c.markerLedger)) problems.push({ path: "markerLedger", message: "must differ from every currency's ledger" });
-  if (c.consumer.maxAckPending < c.worker.batchMessagesMax) problems.push({ path: "consumer.maxAckPending", message: "must be at least worker.batchMessagesMax" });
+  if (c.consumer.maxAckPending < c.worker.batchMessagesMax * (c.worker.pipelineDepth + 1)) problems.push({ path: "consumer.maxAckPending", message: "must be at least worker.batchMessagesMax × (worker.pipelineDepth + 1)" });
   const waits = Math.ceil(c.worker.holdGraceMs / c.worker.holdWaitNakMs);
   if (c.consumer.maxDeliver <= waits + 5) problems.push({ path: "consumer.maxDeliver", message: `must exceed holdGraceMs / holdWaitNakMs + 5 (= ${waits + 5}), or a capture waiting for its hold is dropped` });
   if (c.expiry.sweepIntervalMs > c.expiry.delayMs) problems.push({ path: "expiry.sweepIntervalMs", message: "must not exceed expiry.delayMs, or expired events come late" });

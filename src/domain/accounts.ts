@@ -31,8 +31,18 @@ export const AccountCode = {
   markerCredit: 21,
 } as const;
 
+const USER_ID_CACHE_MAX = 65_536;
+const userIdCache = new Map<string, bigint>();
+
 export function userAccountId(ledger: number, userId: string): bigint {
-  return hashId("user", ledger, userId);
+  const key = `${ledger}/${userId}`;
+  let id = userIdCache.get(key);
+  if (id === undefined) {
+    id = hashId("user", ledger, userId);
+    if (userIdCache.size >= USER_ID_CACHE_MAX) userIdCache.clear();
+    userIdCache.set(key, id);
+  }
+  return id;
 }
 
 export function userNameAccountId(userAccount: bigint): bigint {

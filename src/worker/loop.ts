@@ -20,7 +20,7 @@ import type { Batcher } from "./batcher.ts";
 
 export type WorkerLimits = DecodeLimits & {
   batchMessagesMax: number; batchWaitMs: number; passesMax: number; nakDelayMs: number;
-  holdGraceMs: number; holdWaitNakMs: number; publishTimeoutMs: number; ackWaitMs: number;
+  holdGraceMs: number; holdWaitNakMs: number; publishTimeoutMs: number; ackWaitMs: number; pipelineDepth: number;
 };
 
 export type WorkerDeps = {
@@ -85,9 +85,15 @@ function settlementOf(deps: WorkerDeps, item: Item, leader: Operation | undefine
   }
 }
 
-export async function processBatch(deps: WorkerDeps, msgs: ReadonlyArray<JsMsg>): Promise<void> {
+/**
+ * Decodes and resolves a batch in the ledger, then starts storing its events and settling its
+ * messages. Resolves when the ledger work is done, with the delivery still in flight, so the loop
+ * can take the next batch meanwhile; batches are independent (the ledger decides every race).
+ */
+export async function processBatch(deps: WorkerDeps, msgs: ReadonlyArray<JsMsg>): Promise<{ delivered: Promise<void> }> {
   const started = Date.now();
   const heartbeat = setInterval(() => msgs.forEach((m) => m.working()), Math.max(100, Math.floor(deps.limits.ackWaitMs / 3)));
+  const stopHeartbeat = () => clearInterval(heartbeat);
   try {
     const items: Item[] = msgs.map((m) => ({ m, decoded: decodeCommand(m.subject, m.data, deps.chart, deps.limits) }));
     const leaders = new Map<bigint, Operation>();
@@ -104,7 +110,8 @@ export async function processBatch(deps: WorkerDeps, msgs: ReadonlyArray<JsMsg>)
       deps.log.warn({ err: error, messages: msgs.length }, "ledger unavailable; batch naked");
       msgs.forEach((m) => m.nak(deps.limits.nakDelayMs));
       deps.stats.naks += msgs.length;
-      return;
+      stopHeartbeat();
+      return { delivered: Promise.resolve() };
     }
     const settlements = items.map((item) => {
       const id = item.decoded.kind === "malformed" ? null : item.decoded.operationId;
@@ -112,11 +119,14 @@ export async function processBatch(deps: WorkerDeps, msgs: ReadonlyArray<JsMsg>)
       return settlementOf(deps, item, leader, id === null ? undefined : resolved.verdicts.get(id), id === null ? undefined : resolved.events.get(id));
     });
     const ledgered = Date.now();
-    await deliver(deps, items, settlements);
-    const now = Date.now();
-    deps.log.info({ messages: msgs.length, operations: leaders.size, ms: now - started, decodeMs: decoded - started, ledgerMs: ledgered - decoded, publishMs: now - ledgered }, "batch settled");
-  } finally {
-    clearInterval(heartbeat);
+    const delivered = deliver(deps, items, settlements).then(() => {
+      const now = Date.now();
+      deps.log.info({ messages: msgs.length, operations: leaders.size, ms: now - started, decodeMs: decoded - started, ledgerMs: ledgered - decoded, publishMs: now - ledgered }, "batch settled");
+    }).finally(stopHeartbeat);
+    return { delivered };
+  } catch (error) {
+    stopHeartbeat();
+    throw error;
   }
 }
 
@@ -155,13 +165,25 @@ async function deliver(deps: WorkerDeps, items: ReadonlyArray<Item>, settlements
   });
 }
 
-/** Runs until `stop` resolves: then the batch in hand is finished and settled. */
+/**
+ * Runs until `stop` resolves: then the batches in hand are finished and settled. At most
+ * `pipelineDepth` batches are between their ledger work and their last acknowledgement.
+ */
 export async function runWorker(deps: WorkerDeps, batcher: Batcher, stop: Promise<void>): Promise<void> {
-  for (;;) {
-    const batch = await batcher.take(deps.limits.batchMessagesMax, deps.limits.batchWaitMs, stop);
-    if (batch === null) return;
-    deps.stats.batches += 1;
-    deps.stats.batchSizes.push(batch.length);
-    await processBatch(deps, batch);
+  const inFlight = new Set<Promise<void>>();
+  try {
+    for (;;) {
+      while (inFlight.size >= deps.limits.pipelineDepth) await Promise.race(inFlight);
+      const batch = await batcher.take(deps.limits.batchMessagesMax, deps.limits.batchWaitMs, stop);
+      if (batch === null) return;
+      deps.stats.batches += 1;
+      deps.stats.batchSizes.push(batch.length);
+      const { delivered } = await processBatch(deps, batch);
+      inFlight.add(delivered);
+      const forget = () => void inFlight.delete(delivered);
+      delivered.then(forget, forget);
+    }
+  } finally {
+    await Promise.all(inFlight);
   }
 }
