@@ -5,6 +5,8 @@
 //   npm run bench:full          full form: repeated runs and medians, the batch-size sweep, the
 //                               latency ladder, backlog drains, the 1,000,000-command memory run and
 //                               the run on a ledger already holding 5,000,000 transfers
+//   npx tsx bench/run.ts targets   only what the issue's targets need (full sizes, no sweep, no ladder)
+//   npx tsx bench/run.ts report bench/results/e2e.json   re-render a page from a suite's figures
 //   npx tsx bench/run.ts profile   one service process under --cpu-prof, summarised (BENCH_ROOT: another tree)
 //   npx tsx bench/run.ts compare   A/B of trees (a proposal against HEAD), interleaved runs:
 //       BENCH_ROOTS="head=/work/main,pipe=/tmp/v-pipe" BENCH_REPS=3 BENCH_COUNT=20000 BENCH_PROCS=1,2
@@ -14,10 +16,11 @@
 // and checks its result before its figure counts (bench/e2e/verify.ts).
 // Output: bench/results/e2e.md (full) or e2e-quick.md (quick), SVG charts beside it, and the
 // raw figures as JSON.
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { describeMachine } from "./e2e/machine.ts";
+import { SERVICE_ROOT } from "./e2e/cluster.ts";
+import { describeMachine, describeTree } from "./e2e/machine.ts";
 import { ensurePreloadedLedger, PRELOAD } from "./e2e/preload.ts";
 import { profileMarkdown, summarizeProfile } from "./e2e/profile.ts";
 import { writeReport, type Suite } from "./e2e/report.ts";
@@ -26,9 +29,9 @@ import { percentileCurve } from "./e2e/svg.ts";
 import { median, thousands } from "./e2e/stats.ts";
 
 const RESULTS_DIR = new URL("./results/", import.meta.url).pathname;
-const form = (process.argv[2] ?? "quick") as "quick" | "full" | "profile" | "compare";
-if (!["quick", "full", "profile", "compare"].includes(form)) {
-  process.stderr.write("usage: tsx bench/run.ts quick|full|profile|compare\n");
+const form = (process.argv[2] ?? "quick") as "quick" | "full" | "targets" | "profile" | "compare" | "report";
+if (!["quick", "full", "targets", "profile", "compare", "report"].includes(form)) {
+  process.stderr.write("usage: tsx bench/run.ts quick|full|targets|profile|compare|report [suite.json]\n");
   process.exit(2);
 }
 
@@ -58,7 +61,7 @@ type Plan = {
   rssEveryMs: number;
 };
 
-const PLANS: Record<"quick" | "full", Plan> = {
+const PLANS: Record<"quick" | "full" | "targets", Plan> = {
   quick: {
     reps: 1, throughputCount: 20_000, baselineCount: 2_000, sweep: [], sweepCount: 0, openRates: [2_000], openDurationS: 8, latencyReps: 1,
     closedConcurrency: 64, closedDurationS: 5, backlog: false, memoryCount: 0, preloaded: false, rssEveryMs: 250,
@@ -66,6 +69,11 @@ const PLANS: Record<"quick" | "full", Plan> = {
   full: {
     reps: 3, throughputCount: 50_000, baselineCount: 5_000, sweep: [1, 10, 50, 100, 250, 500, 1000, 2000], sweepCount: 20_000,
     openRates: [1_000, 2_000, 4_000], openDurationS: 10, latencyReps: 3, closedConcurrency: 64, closedDurationS: 10, backlog: true,
+    memoryCount: 1_000_000, preloaded: true, rssEveryMs: 1_000,
+  },
+  targets: {
+    reps: 3, throughputCount: 50_000, baselineCount: 5_000, sweep: [], sweepCount: 0,
+    openRates: [2_000], openDurationS: 10, latencyReps: 3, closedConcurrency: 64, closedDurationS: 10, backlog: false,
     memoryCount: 1_000_000, preloaded: true, rssEveryMs: 1_000,
   },
 };
@@ -89,13 +97,13 @@ async function measure(suite: Suite, group: string, s: RunSpec): Promise<RunResu
   return r;
 }
 
-async function runSuite(which: "quick" | "full"): Promise<void> {
+async function runSuite(which: "quick" | "full" | "targets"): Promise<void> {
   const plan = PLANS[which];
   const started = Date.now();
   const suite: Suite = {
-    form: which, machine: describeMachine(), command: which === "quick" ? "npm run bench" : "npm run bench:full",
+    form: which, machine: describeMachine(), command: which === "quick" ? "npm run bench" : which === "full" ? "npm run bench:full" : "npx tsx bench/run.ts targets",
     startedAt: new Date().toISOString(), durationS: 0, users: USERS, batch: BATCH, batchWaitMs: BATCH_WAIT_MS, publishWindow: PUBLISH_WINDOW,
-    preload: plan.preloaded ? PRELOAD : null, groups: {},
+    preload: plan.preloaded ? PRELOAD : null, groups: {}, tree: describeTree(SERVICE_ROOT),
   };
   const every = plan.rssEveryMs;
   const burst = { kind: "burst", window: PUBLISH_WINDOW } as const;
@@ -208,6 +216,14 @@ async function runCompare(): Promise<void> {
   }
 }
 
+/** Renders the page again from a suite's JSON (e.g. after bench/e2e/analysis.md changed). */
+function rerender(): void {
+  const file = process.argv[3] ?? join(RESULTS_DIR, "e2e.json");
+  const suite = JSON.parse(readFileSync(file, "utf8")) as Suite;
+  process.stdout.write(`wrote ${writeReport(suite, RESULTS_DIR).join(", ")}\n`);
+}
+
 if (form === "profile") await runProfile();
+else if (form === "report") rerender();
 else if (form === "compare") await runCompare();
 else await runSuite(form);

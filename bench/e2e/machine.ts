@@ -1,6 +1,8 @@
 // What the figures were measured on: printed at the top of every results page.
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
 import { availableParallelism } from "node:os";
 import { NATS_SERVER_BIN } from "../../test/support/nats-server.ts";
 
@@ -28,4 +30,20 @@ export function describeMachine(): Machine {
     kernel,
     date: new Date().toISOString(),
   };
+}
+
+/** Which code was measured: a snapshot's SNAPSHOT note, else the commit and whether src/ differs from it. */
+export function describeTree(root: string): string {
+  try {
+    return readFileSync(join(root, "SNAPSHOT"), "utf8").trim();
+  } catch {
+    // Not a snapshot: ask git.
+  }
+  try {
+    const head = execFileSync("git", ["-C", root, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
+    const dirty = execFileSync("git", ["-C", root, "status", "--porcelain", "--", "src", "bin", "config"], { encoding: "utf8" }).trim();
+    return `${head}${dirty ? " with uncommitted changes in src/bin/config" : ""}`;
+  } catch {
+    return "unknown";
+  }
 }
