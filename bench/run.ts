@@ -89,7 +89,11 @@ function line(r: RunResult): string {
   return `${r.spec.label.padEnd(34)} ${thousands(r.throughput).padStart(7)} cmd/s  ${thousands(r.cpuUsPerCommand).padStart(5)} µs CPU/cmd  (${r.commands} cmds, ${(r.elapsedMs / 1000).toFixed(1)} s)  ${lat}  rss≤${rss.toFixed(0)} MB  cpu ${JSON.stringify(r.cpu)}  ${status}`;
 }
 
-async function measure(suite: Suite, group: string, s: RunSpec): Promise<RunResult> {
+/** BENCH_ONLY=group,group: run only these groups (e.g. to redo some runs and merge them with BENCH_MERGE). */
+const ONLY = process.env["BENCH_ONLY"] ? new Set(process.env["BENCH_ONLY"].split(",")) : null;
+
+async function measure(suite: Suite, group: string, s: RunSpec): Promise<RunResult | null> {
+  if (ONLY !== null && !ONLY.has(group)) return null;
   const r = await runOne(s);
   process.stdout.write(`${line(r)}\n`);
   const stored = { ...r, latencySorted: null, curve: r.latencySorted ? percentileCurve(r.latencySorted) : [] };
@@ -107,7 +111,7 @@ async function runSuite(which: "quick" | "full" | "targets"): Promise<void> {
   };
   const every = plan.rssEveryMs;
   const burst = { kind: "burst", window: PUBLISH_WINDOW } as const;
-  const ledgerFrom = plan.preloaded ? await ensurePreloadedLedger(USERS) : undefined;
+  const ledgerFrom = plan.preloaded && (ONLY === null || ONLY.has("preloaded-1")) ? await ensurePreloadedLedger(USERS) : undefined;
   // Interleaved repetitions, so that drift on a shared machine spreads over every configuration.
   for (let rep = 0; rep < plan.reps; rep += 1) {
     await measure(suite, "raw-1", spec(`raw ceiling ×1 #${rep + 1}`, { pipeline: "raw", load: burst, count: plan.throughputCount }, every));
@@ -145,6 +149,14 @@ async function runSuite(which: "quick" | "full" | "targets"): Promise<void> {
     await measure(suite, "memory-1", spec(`1,000,000 commands ×1`, { load: burst, count: plan.memoryCount }, every));
   }
   suite.durationS = Math.round((Date.now() - started) / 1000);
+  const mergeInto = process.env["BENCH_MERGE"];
+  if (mergeInto !== undefined) {
+    // The earlier suite keeps its other groups; the groups run now replace theirs.
+    const earlier = JSON.parse(readFileSync(mergeInto, "utf8")) as Suite;
+    earlier.groups = { ...earlier.groups, ...suite.groups };
+    earlier.rerun = [...(earlier.rerun ?? []), `${Object.keys(suite.groups).join(", ")} re-run on ${suite.startedAt.slice(0, 16).replace("T", " ")} UTC (${suite.durationS} s)`];
+    Object.assign(suite, earlier);
+  }
   mkdirSync(RESULTS_DIR, { recursive: true });
   const written = writeReport(suite, RESULTS_DIR);
   process.stdout.write(`\n${which} form took ${suite.durationS} s; wrote ${written.join(", ")}\n`);

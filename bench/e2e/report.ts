@@ -24,6 +24,8 @@ export type Suite = {
   groups: Record<string, StoredRun[]>;
   /** The code measured (commit, snapshot note). */
   tree?: string;
+  /** Groups run again later and merged in (BENCH_ONLY + BENCH_MERGE), with when. */
+  rerun?: string[];
 };
 
 const ANALYSIS = new URL("./analysis.md", import.meta.url).pathname;
@@ -200,6 +202,7 @@ export function writeReport(suite: Suite, dir: string): string[] {
     `Machine: ${m.nproc} cores (nproc), ${m.cpuModel}, ${m.memoryGiB} GiB, Linux ${m.kernel}; Node ${m.node}; nats-server ${m.natsServer} (own server per run, file storage).`,
     `Load: ${suite.users.toLocaleString("en-US")} users; mix 40 % credit, 30 % debit, 10 % hold, 10 % capture or release, 10 % transfer (half with a fee); publisher window ${suite.publishWindow} PubAcks; service config = config/default.json with worker.batchMessagesMax ${suite.batch}, batchWaitMs ${suite.batchWaitMs}, ops.port 0, LOG_LEVEL info, except where a row says otherwise.`,
     "",
+    ...(suite.rerun ? [`Re-run and merged into this invocation's figures: ${suite.rerun.join("; ")}.`, ""] : []),
     "## Targets of the issue",
     "",
     targetsTable(suite),

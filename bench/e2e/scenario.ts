@@ -172,7 +172,7 @@ export async function runOne(spec: RunSpec): Promise<RunResult> {
     }
     if (spec.pipeline === "service") {
       const streams = { commands: config.streams.commands, events: config.streams.events, dlq: config.streams.dlq, consumer: config.consumer.name };
-      result.verification = await verifyRun({ js, jsm, streams, workload, ledgerPath: dir.ledgerPath, configPath: dir.configPath, natsUrl: nats.url, initial, root: spec.root ?? SERVICE_ROOT });
+      result.verification = await verifyRun({ js, jsm, streams, workload, ledgerPath: dir.ledgerPath, configPath: dir.configPath, natsUrl: nats.url, initial, root: spec.root ?? SERVICE_ROOT, audit: spec.ledgerFrom === undefined });
     } else {
       const events = (await jsm.streams.info(config.streams.events)).state.messages;
       const ci = await jsm.consumers.info(config.streams.commands, config.consumer.name);

@@ -226,6 +226,11 @@ export type VerifyInput = {
   ledgerPath: string; configPath: string; natsUrl: string; initial: Map<string, Balance>;
   /** The tree under test (its audit verb runs). */
   root: string;
+  /**
+   * Whether `billing audit` can pass: not on a preloaded ledger, whose 5,000,000 transfers were
+   * written through the port and so have no events by construction (the audit reports each).
+   */
+  audit: boolean;
 };
 
 /** Runs every check once the services have stopped. */
@@ -259,7 +264,7 @@ export async function verifyRun(v: VerifyInput): Promise<Verification> {
     if (!model.has(u) && (l.posted !== 0n || l.held !== 0n)) problems.add(`ledger balance of ${u} is ${l.posted}/${l.held}, but no event moved it`);
   }
   await balancedLedger(v.root, v.ledgerPath, chart, v.workload, problems);
-  const audit = financeAudit(v.root, v.ledgerPath, v.configPath, v.natsUrl, problems);
+  const audit = v.audit ? financeAudit(v.root, v.ledgerPath, v.configPath, v.natsUrl, problems) : "debits = credits (ledger port); billing audit not run: the preloaded transfers have no events by construction";
   return {
     ok: problems.count === 0, problems: problems.list(), commands, events: events.filter((e) => e !== undefined).length,
     applied: applied.length, rejected, redelivered: consumer.num_redelivered, audit,
