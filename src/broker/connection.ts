@@ -136,6 +136,11 @@ async function buildConnectionOptions(options: ConnectBrokerOptions): Promise<No
     verbose: false,
     pedantic: false,
     debug: false,
+    // The client otherwise builds an Error (capturing a stack) for every request and publish, so
+    // that a later timeout can point at its caller: measured at ~6 % of a service process's CPU
+    // (bench/results/e2e.md, profile: RequestError and TimeoutError constructors). Our own errors
+    // name the subject and the operation (BrokerUnavailableError), so the trace adds nothing.
+    noAsyncTraces: true,
   };
   return { ...base, ...(await authConnectionOptions(options.auth)) };
 }
