@@ -12,6 +12,7 @@ import { BrokerError } from "../broker/errors.ts";
 import { authConnectionOptions } from "../broker/connection.ts";
 import { authOf } from "../config/auth.ts";
 import { dlq } from "../dlq/cli.ts";
+import { auditVerb } from "../audit/cli.ts";
 
 export class UsageError extends Error {
   override name = "UsageError";
@@ -24,7 +25,8 @@ const USAGE = `usage:
                                          (command: credit debit hold capture release transfer)
   billing balance <userId> [currency]    print a user's balance
   billing op <operationId>               print an operation's status and event
-  billing audit [--json]                 check the ledger and the events (exit 1 on a discrepancy)
+  billing audit [--json]                 check the ledger and the events (exit 1 on a discrepancy;
+                                         see billing audit --help for its options)
   billing dlq list [--reason R] [--limit N] [--json]   dead letters, oldest first, with their replays
   billing dlq replay <sequence> [--by NAME] [--same-id] [--force]   publish a letter's command again (once)
   billing dlq purge --before <ISO time>                remove dead letters stored before that time`;
@@ -47,6 +49,7 @@ function print(value: unknown): void {
 
 const verbs: Record<string, Verb> = {
   dlq,
+  audit: auditVerb,
   start: async (_args, config) => {
     const log = createLogger(config.log.level);
     const service = await startService(config, log);
