@@ -25,8 +25,8 @@ const USAGE = `usage:
                                          (command: credit debit hold capture release transfer)
   billing balance <userId> [currency]    print a user's balance
   billing op <operationId>               print an operation's status and event
-  billing audit [--json]                 check the ledger and the events (exit 1 on a discrepancy;
-                                         see billing audit --help for its options)
+  billing audit [--json] [--settle-ms N] [--expiry-lag-ms N] [--holds N] [--findings N]
+                                         check the ledger against its events (exit 1 on a discrepancy)
   billing dlq list [--reason R] [--limit N] [--json]   dead letters, oldest first, with their replays
   billing dlq replay <sequence> [--by NAME] [--same-id] [--force]   publish a letter's command again (once)
   billing dlq purge --before <ISO time>                remove dead letters stored before that time`;
