@@ -244,11 +244,9 @@ class EmbeddedLedger {
     return this.written.get(id) ?? this.cache.get(id) ?? this.store.accountById(id);
   }
 
+  /** Moves what the committed transaction wrote into the cache; beyond accountCacheMax the oldest entries go. */
   private keepWritten(): void {
-    for (const [id, a] of this.written) {
-      this.cache.delete(id);
-      this.cache.set(id, a);
-    }
+    for (const [id, record] of this.written) this.cache.set(id, record);
     this.written.clear();
     for (const id of this.cache.keys()) {
       if (this.cache.size <= accountCacheMax) break;

@@ -70,10 +70,11 @@ export function spineSeqs(count: number): number[] {
   return sums.reverse();
 }
 
+/** The spine's timestamps as int64 little-endian (a typed array: no per-value range checks). */
 export function chainToSql(chain: Chain): Buffer {
-  const bytes = Buffer.allocUnsafe(8 * chain.spine.length);
-  chain.spine.forEach((entry, i) => bytes.writeBigInt64LE(entry.timestamp, i * 8));
-  return bytes;
+  const timestamps = new BigInt64Array(chain.spine.length);
+  for (let i = 0; i < chain.spine.length; i++) timestamps[i] = (chain.spine[i] as SpineEntry).timestamp;
+  return Buffer.from(timestamps.buffer, 0, timestamps.byteLength);
 }
 
 export function chainFromSql(count: unknown, spine: unknown): Chain {

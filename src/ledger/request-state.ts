@@ -24,7 +24,8 @@ export interface CreatedTransfer {
 }
 
 export interface Prefetched {
-  accounts: Iterable<Account>;
+  /** Accounts by id; the RequestState takes this map over. */
+  accounts: Map<bigint, Account>;
   transfers: Iterable<Transfer>;
   failedIds: Iterable<bigint>;
   pending: Iterable<[bigint, PendingRecord]>;
@@ -35,7 +36,7 @@ export interface Prefetched {
 }
 
 export class RequestState {
-  private readonly accounts = new Map<bigint, Account>();
+  private readonly accounts: Map<bigint, Account>;
   private readonly transfers = new Map<bigint, Transfer>();
   private readonly failed = new Set<bigint>();
   private readonly pending = new Map<bigint, PendingRecord>();
@@ -55,7 +56,7 @@ export class RequestState {
   private savepointAt: number | null = null;
 
   constructor(loaded: Prefetched) {
-    for (const a of loaded.accounts) this.accounts.set(a.id, a);
+    this.accounts = loaded.accounts;
     for (const t of loaded.transfers) this.transfers.set(t.id, t);
     for (const id of loaded.failedIds) this.failed.add(id);
     for (const [timestamp, record] of loaded.pending) this.pending.set(timestamp, record);

@@ -54,9 +54,10 @@ function executeCreate<E extends { id: bigint; flags: number; timestamp: bigint 
   const batchImported = events.length > 0 && ((events[0] as E).flags & kind.importedFlag) !== 0;
   let chainStart: number | null = null;
   let chainBroken = false;
+  let slot = timestamp - BigInt(events.length);
   for (let index = 0; index < events.length; index++) {
     const event = events[index] as E;
-    const slot = timestamp - BigInt(events.length) + BigInt(index) + 1n;
+    slot += 1n; // event i of n gets timestamp - n + i + 1
     const linked = (event.flags & AccountFlags.linked) !== 0;
     if (linked && chainStart === null) {
       chainStart = index;
@@ -288,8 +289,29 @@ function minimum(a: bigint, b: bigint): bigint {
   return a < b ? a : b;
 }
 
+/** Below this, a sum of three values cannot pass u128 max: the overflow checks can be skipped. */
+const overflowFree = 1n << 125n;
+
 /** Overflow, timeout and balance-limit checks, after the amount is known. */
 function balanceRefusal(t: Transfer, dr: Account, cr: Account, amount: bigint, timestampActual: bigint): TS | null {
+  const small =
+    amount < overflowFree && dr.debits_pending < overflowFree && dr.debits_posted < overflowFree &&
+    cr.credits_pending < overflowFree && cr.credits_posted < overflowFree;
+  if (!small) {
+    const overflow = overflowRefusal(t, dr, cr, amount);
+    if (overflow !== null) return overflow;
+  }
+  if (t.timeout !== 0 && timestampActual + BigInt(t.timeout) * nsPerSecond > timestampMax) return TS.overflows_timeout;
+  if (has(dr.flags, AccountFlags.debits_must_not_exceed_credits) && dr.debits_pending + dr.debits_posted + amount > dr.credits_posted) {
+    return TS.exceeds_credits;
+  }
+  if (has(cr.flags, AccountFlags.credits_must_not_exceed_debits) && cr.credits_pending + cr.credits_posted + amount > cr.debits_posted) {
+    return TS.exceeds_debits;
+  }
+  return null;
+}
+
+function overflowRefusal(t: Transfer, dr: Account, cr: Account, amount: bigint): TS | null {
   if (has(t.flags, TF.pending)) {
     if (amount + dr.debits_pending > u128Max) return TS.overflows_debits_pending;
     if (amount + cr.credits_pending > u128Max) return TS.overflows_credits_pending;
@@ -298,13 +320,6 @@ function balanceRefusal(t: Transfer, dr: Account, cr: Account, amount: bigint, t
   if (amount + cr.credits_posted > u128Max) return TS.overflows_credits_posted;
   if (amount + dr.debits_pending + dr.debits_posted > u128Max) return TS.overflows_debits;
   if (amount + cr.credits_pending + cr.credits_posted > u128Max) return TS.overflows_credits;
-  if (timestampActual + BigInt(t.timeout) * nsPerSecond > timestampMax) return TS.overflows_timeout;
-  if (has(dr.flags, AccountFlags.debits_must_not_exceed_credits) && dr.debits_pending + dr.debits_posted + amount > dr.credits_posted) {
-    return TS.exceeds_credits;
-  }
-  if (has(cr.flags, AccountFlags.credits_must_not_exceed_debits) && cr.credits_pending + cr.credits_posted + amount > cr.debits_posted) {
-    return TS.exceeds_debits;
-  }
   return null;
 }
 

@@ -240,7 +240,7 @@ export function prefetchTransfers(store: Store, events: ReadonlyArray<Transfer>,
   const transfers = new Map<bigint, Transfer>();
   const failedIds: bigint[] = [];
   const pending = new Map<bigint, PendingRecord>();
-  const accountIds = new Set<bigint>();
+  const accountIds: bigint[] = [];
   const lookup = (id: bigint) => {
     if (id === 0n || id === u128Max || transfers.has(id)) return;
     const timestamp = store.transferIdState(id);
@@ -251,13 +251,13 @@ export function prefetchTransfers(store: Store, events: ReadonlyArray<Transfer>,
     }
     const t = store.transferByTimestamp(timestamp) as Transfer;
     transfers.set(id, t);
-    accountIds.add(t.debit_account_id).add(t.credit_account_id);
+    accountIds.push(t.debit_account_id, t.credit_account_id);
     if ((t.flags & TransferFlags.pending) !== 0) pending.set(t.timestamp, store.pendingRecord(t.timestamp) as PendingRecord);
   };
   for (const e of events) {
     lookup(e.id);
     if ((e.flags & (TransferFlags.post_pending_transfer | TransferFlags.void_pending_transfer)) !== 0) lookup(e.pending_id);
-    accountIds.add(e.debit_account_id).add(e.credit_account_id);
+    accountIds.push(e.debit_account_id, e.credit_account_id);
   }
   const imported = events.some((e) => (e.flags & TransferFlags.imported) !== 0);
   const chains = new Map<bigint, Chain>();
@@ -278,7 +278,7 @@ export function prefetchAccounts(store: Store, events: ReadonlyArray<Account>, r
   const chains = new Map<bigint, Chain>();
   return {
     prefetched: {
-      accounts: loadAccounts(new Set(events.map((e) => e.id)), records, chains),
+      accounts: loadAccounts(events.map((e) => e.id), records, chains),
       transfers: [],
       failedIds: [],
       pending: [],
@@ -290,8 +290,7 @@ export function prefetchAccounts(store: Store, events: ReadonlyArray<Account>, r
 
 /** The accounts and pending records the expiry of `due` (pending transfers) touches. */
 export function prefetchExpiries(store: Store, due: ReadonlyArray<Transfer>, records: (id: bigint) => AccountRecord | undefined): Prefetch {
-  const ids = new Set<bigint>();
-  for (const p of due) ids.add(p.debit_account_id).add(p.credit_account_id);
+  const ids = due.flatMap((p) => [p.debit_account_id, p.credit_account_id]);
   const chains = new Map<bigint, Chain>();
   return {
     prefetched: {
@@ -308,13 +307,14 @@ export function prefetchExpiries(store: Store, due: ReadonlyArray<Transfer>, rec
   };
 }
 
-function loadAccounts(ids: Set<bigint>, records: (id: bigint) => AccountRecord | undefined, chains: Map<bigint, Chain>): Account[] {
-  const loaded: Account[] = [];
+/** Reads each account once: its state for the request, its chain for the flush. */
+function loadAccounts(ids: Iterable<bigint>, records: (id: bigint) => AccountRecord | undefined, chains: Map<bigint, Chain>): Map<bigint, Account> {
+  const loaded = new Map<bigint, Account>();
   for (const id of ids) {
-    if (id === 0n || id === u128Max) continue;
+    if (id === 0n || id === u128Max || loaded.has(id)) continue;
     const record = records(id);
     if (record === undefined) continue;
-    loaded.push(record.account);
+    loaded.set(id, record.account);
     chains.set(id, record.chain);
   }
   return loaded;
