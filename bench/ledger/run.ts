@@ -52,6 +52,18 @@ interface Measurement {
   perSecond: number;
   p50Ms: number;
   p99Ms: number;
+  /** CPU time of the main thread per 1,000 transfers: what the engine costs, whatever else runs. */
+  cpuMsPer1000: number | null;
+}
+
+/** CPU time (user + system) of this process's main thread, in ms; null where /proc is missing. */
+function mainThreadCpuMs(): number | null {
+  try {
+    const fields = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return null;
+  }
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -75,6 +87,7 @@ async function measure(ledger: Client, users: ReadonlyArray<bigint>, batchSize: 
   const latencies: number[] = [];
   let transfers = 0;
   let elapsedNs = 0n;
+  const cpuStart = mainThreadCpuMs();
   while (transfers < total) {
     const events = batch(batchSize, users, ids);
     const started = process.hrtime.bigint();
@@ -86,8 +99,12 @@ async function measure(ledger: Client, users: ReadonlyArray<bigint>, batchSize: 
     if (failed.length > 0) throw new Error(`bench: ${failed.length} transfers not created (first: ${CreateTransferStatus[failed[0]?.status ?? 0]})`);
     transfers += events.length;
   }
+  const cpuEnd = mainThreadCpuMs();
   latencies.sort((a, b) => a - b);
-  return { batchSize, transfers, perSecond: transfers / (Number(elapsedNs) / 1e9), p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
+  return {
+    batchSize, transfers, perSecond: transfers / (Number(elapsedNs) / 1e9), p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99),
+    cpuMsPer1000: cpuStart === null || cpuEnd === null ? null : ((cpuEnd - cpuStart) * 1000) / transfers,
+  };
 }
 
 async function run(args: Args, log: (line: string) => void): Promise<Measurement[]> {
@@ -104,7 +121,7 @@ async function run(args: Args, log: (line: string) => void): Promise<Measurement
           const users = args.uniform && database === "loaded" ? allUsers(file) : await createPool(ledger, database === "empty");
           const total = args.quick ? Math.ceil((volume[batchSize] ?? 100_000) / 10) : (volume[batchSize] ?? 100_000);
           const m = { database, ...(await measure(ledger, users, batchSize, total, args.ids)) };
-          log(`${database} batch ${batchSize}: ${m.perSecond.toFixed(0)} transfers/s, p50 ${m.p50Ms.toFixed(2)} ms, p99 ${m.p99Ms.toFixed(2)} ms`);
+          log(`${database} batch ${batchSize}: ${m.perSecond.toFixed(0)} transfers/s, p50 ${m.p50Ms.toFixed(2)} ms, p99 ${m.p99Ms.toFixed(2)} ms, load ${os.loadavg()[0]?.toFixed(2)}`);
           results.push(m);
         } finally {
           ledger.destroy();
@@ -142,8 +159,8 @@ function table(results: Measurement[], args: Args): string {
   const lines = [
     `Transfer ids: ${args.ids}; loaded database users: ${args.uniform ? "uniform over all 1,000,000 accounts" : "a fresh pool of 10,000"}.`,
     "",
-    "| database | batch | transfers/s | p50 commit (ms) | p99 commit (ms) | target |",
-    "|---|---:|---:|---:|---:|---|",
+    "| database | batch | transfers/s | p50 commit (ms) | p99 commit (ms) | main-thread CPU per 1,000 (ms) | target |",
+    "|---|---:|---:|---:|---:|---:|---|",
   ];
   for (const r of results) {
     const empty = results.find((e) => e.database === "empty" && e.batchSize === r.batchSize)?.perSecond;
@@ -153,14 +170,20 @@ function table(results: Measurement[], args: Args): string {
       const ratio = r.perSecond / empty;
       target = `≥ 80% of empty: ${(ratio * 100).toFixed(0)}%, ${ratio >= 0.8 ? "met" : "not met"}`;
     }
-    lines.push(`| ${r.database === "empty" ? "empty" : "1M accounts, 5M transfers"} | ${r.batchSize} | ${Math.round(r.perSecond).toLocaleString("en")} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${target} |`);
+    const cpu = r.cpuMsPer1000 === null ? "" : r.cpuMsPer1000.toFixed(1);
+    lines.push(`| ${r.database === "empty" ? "empty" : "1M accounts, 5M transfers"} | ${r.batchSize} | ${Math.round(r.perSecond).toLocaleString("en")} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${cpu} | ${target} |`);
   }
   if (empty1000 === undefined) lines.push("", "(no empty-database run at batch 1000: the 50,000/s target was not measured)");
   return lines.join("\n");
 }
 
+function loadAverage(): string {
+  return os.loadavg().map((l) => l.toFixed(2)).join(" ");
+}
+
 const args = parseArgs(process.argv.slice(2));
 const log = (line: string) => process.stderr.write(`${line}\n`);
 log(environment());
+const loadBefore = loadAverage();
 const results = await run(args, log);
-process.stdout.write(`\n${environment()}\n\n${table(results, args)}\n`);
+process.stdout.write(`\n${environment()}\nLoad average (1/5/15 min) before: ${loadBefore}; after: ${loadAverage()}\n\n${table(results, args)}\n`);

@@ -107,6 +107,17 @@ export class Store {
     return this.s.transferIdState.get(u128ToSql(id)) as bigint | undefined;
   }
 
+  /**
+   * The used ids between min and max (inclusive) with their states, or null when there are more
+   * than `limit`. The u128 encoding keeps numeric order (integers sort before blobs, blobs are
+   * big-endian), so this is one range scan of the transfer_ids B-tree.
+   */
+  transferIdsBetween(min: bigint, max: bigint, limit: number): Map<bigint, bigint> | null {
+    const rows = this.s.transferIdsBetween.all(u128ToSql(min), u128ToSql(max), limit + 1) as Row[];
+    if (rows.length > limit) return null;
+    return new Map(rows.map((r) => [u128FromSql(r[0]), r[1] as bigint]));
+  }
+
   transferByTimestamp(timestamp: bigint): Transfer | undefined {
     const r = this.s.transferByTimestamp.get(timestamp) as Row | undefined;
     return r === undefined ? undefined : transferFromRow(r);
@@ -204,6 +215,7 @@ function prepare(db: Database.Database) {
     writeMeta: db.prepare("UPDATE meta SET last_timestamp = ?, commit_seq = ? WHERE singleton = 1"),
     accountById: row(`SELECT ${accountRecordColumns} FROM accounts WHERE id = ?`),
     transferIdState: db.prepare("SELECT timestamp FROM transfer_ids WHERE id = ?").pluck(),
+    transferIdsBetween: row("SELECT id, timestamp FROM transfer_ids WHERE id BETWEEN ? AND ? ORDER BY id LIMIT ?"),
     transferByTimestamp: row(`SELECT ${transferColumns} FROM transfers t ${transferJoins} WHERE t.timestamp = ?`),
     pendingByTimestamp: row("SELECT expires_at, status FROM pending_transfers WHERE timestamp = ?"),
     due: db.prepare(
@@ -241,9 +253,10 @@ export function prefetchTransfers(store: Store, events: ReadonlyArray<Transfer>,
   const failedIds: bigint[] = [];
   const pending = new Map<bigint, PendingRecord>();
   const accountIds: bigint[] = [];
-  const lookup = (id: bigint) => {
+  const batchIds = usedIdsOfBatch(store, events);
+  const lookup = (id: bigint, fromBatch: boolean) => {
     if (id === 0n || id === u128Max || transfers.has(id)) return;
-    const timestamp = store.transferIdState(id);
+    const timestamp = fromBatch && batchIds !== null ? batchIds.get(id) : store.transferIdState(id);
     if (timestamp === undefined) return;
     if (timestamp === 0n) {
       failedIds.push(id);
@@ -255,8 +268,8 @@ export function prefetchTransfers(store: Store, events: ReadonlyArray<Transfer>,
     if ((t.flags & TransferFlags.pending) !== 0) pending.set(t.timestamp, store.pendingRecord(t.timestamp) as PendingRecord);
   };
   for (const e of events) {
-    lookup(e.id);
-    if ((e.flags & (TransferFlags.post_pending_transfer | TransferFlags.void_pending_transfer)) !== 0) lookup(e.pending_id);
+    lookup(e.id, true);
+    if ((e.flags & (TransferFlags.post_pending_transfer | TransferFlags.void_pending_transfer)) !== 0) lookup(e.pending_id, false);
     accountIds.push(e.debit_account_id, e.credit_account_id);
   }
   const imported = events.some((e) => (e.flags & TransferFlags.imported) !== 0);
@@ -271,6 +284,21 @@ export function prefetchTransfers(store: Store, events: ReadonlyArray<Transfer>,
     },
     chains,
   };
+}
+
+/**
+ * The batch's own ids that are already used, by one range scan when few used ids lie between the
+ * batch's smallest and largest id (time-ordered ids: the range is the end of the table), else null
+ * (each id is then probed on its own).
+ */
+function usedIdsOfBatch(store: Store, events: ReadonlyArray<Transfer>): Map<bigint, bigint> | null {
+  let min = u128Max;
+  let max = 0n;
+  for (const e of events) {
+    if (e.id < min) min = e.id;
+    if (e.id > max) max = e.id;
+  }
+  return events.length === 0 ? null : store.transferIdsBetween(min, max, events.length);
 }
 
 export function prefetchAccounts(store: Store, events: ReadonlyArray<Account>, records: (id: bigint) => AccountRecord | undefined): Prefetch {
