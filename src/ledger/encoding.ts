@@ -10,14 +10,18 @@ import { assert } from "../lib/assert.ts";
 const int63Limit = 1n << 63n;
 const u64Mask = (1n << 64n) - 1n;
 
+// Scratch words: typed-array stores wrap to 64 bits and skip Buffer's per-write range checks;
+// Buffer.from then copies the bytes out. (Hot path: every transfer id and history row.)
+const words = new BigUint64Array(4);
+const wordBytes = new Uint8Array(words.buffer);
+
 export type SqlU128 = bigint | Buffer;
 
 export function u128ToSql(value: bigint): SqlU128 {
   if (value < int63Limit) return value;
-  const bytes = Buffer.allocUnsafe(16);
-  bytes.writeBigUInt64BE(value >> 64n, 0);
-  bytes.writeBigUInt64BE(value & u64Mask, 8);
-  return bytes;
+  words[0] = value >> 64n;
+  words[1] = value; // the store keeps the low 64 bits
+  return Buffer.from(wordBytes.subarray(0, 16)).swap64(); // big-endian words: blobs sort like the numbers
 }
 
 export function u128FromSql(value: unknown): bigint {
@@ -53,12 +57,11 @@ export interface Balances {
 
 export function balancesToSql(b: Balances): Buffer {
   if (b.debits_pending < int63Limit && b.debits_posted < int63Limit && b.credits_pending < int63Limit && b.credits_posted < int63Limit) {
-    const bytes = Buffer.allocUnsafe(32);
-    bytes.writeBigInt64BE(b.debits_pending, 0);
-    bytes.writeBigInt64BE(b.debits_posted, 8);
-    bytes.writeBigInt64BE(b.credits_pending, 16);
-    bytes.writeBigInt64BE(b.credits_posted, 24);
-    return bytes;
+    words[0] = b.debits_pending;
+    words[1] = b.debits_posted;
+    words[2] = b.credits_pending;
+    words[3] = b.credits_posted;
+    return Buffer.from(wordBytes).swap64();
   }
   const bytes = Buffer.allocUnsafe(64);
   [b.debits_pending, b.debits_posted, b.credits_pending, b.credits_posted].forEach((value, i) => {

@@ -12,7 +12,10 @@
 // Walking `jump` when it does not overshoot and `prev` otherwise reaches any earlier transfer in
 // O(log n) rows. The account keeps its spine: the newest transfer, its jump, that one's jump, …
 // (O(log n) entries), which is all a new transfer needs to pick its jump.
+import os from "node:os";
 import { assert } from "../lib/assert.ts";
+
+assert(os.endianness() === "LE", "spines are stored little-endian through typed arrays");
 
 export interface SpineEntry {
   seq: number;
@@ -24,9 +27,23 @@ export interface Chain {
   count: number;
   /** The newest transfer, then its jump target, then that one's, … (empty when count is 0). */
   spine: SpineEntry[];
+  /** The spine's timestamps as stored: int64 little-endian each, newest first. */
+  bytes: Buffer;
 }
 
-export const emptyChain: Chain = { count: 0, spine: [] };
+export const emptyChain: Chain = { count: 0, spine: [], bytes: Buffer.alloc(0) };
+
+const scratch = new BigInt64Array(1);
+const scratchBytes = new Uint8Array(scratch.buffer);
+
+/** `timestamp` (8 bytes, little-endian) followed by `rest`. */
+function prepend(timestamp: bigint, rest: Uint8Array): Buffer {
+  const bytes = Buffer.allocUnsafe(8 + rest.length);
+  scratch[0] = timestamp;
+  bytes.set(scratchBytes, 0);
+  bytes.set(rest, 8);
+  return bytes;
+}
 
 /** One link of a chain as stored in a transfer row for one side; 0 timestamps mean "none". */
 export interface Link {
@@ -48,9 +65,11 @@ export function append(chain: Chain, timestamp: bigint): { link: Link; next: Cha
   const seq = chain.count + 1;
   const entry: SpineEntry = { seq, timestamp };
   if (p.seq - j1.seq === j1.seq - j2.seq) {
-    return { link: { timestamp, seq, prev: p.timestamp, jump: j2.timestamp }, next: { count: seq, spine: [entry, ...chain.spine.slice(2)] } };
+    const next = { count: seq, spine: [entry, ...chain.spine.slice(2)], bytes: prepend(timestamp, chain.bytes.subarray(16)) };
+    return { link: { timestamp, seq, prev: p.timestamp, jump: j2.timestamp }, next };
   }
-  return { link: { timestamp, seq, prev: p.timestamp, jump: p.timestamp }, next: { count: seq, spine: [entry, ...chain.spine] } };
+  const next = { count: seq, spine: [entry, ...chain.spine], bytes: prepend(timestamp, chain.bytes) };
+  return { link: { timestamp, seq, prev: p.timestamp, jump: p.timestamp }, next };
 }
 
 /**
@@ -70,18 +89,15 @@ export function spineSeqs(count: number): number[] {
   return sums.reverse();
 }
 
-/** The spine's timestamps as int64 little-endian (a typed array: no per-value range checks). */
 export function chainToSql(chain: Chain): Buffer {
-  const timestamps = new BigInt64Array(chain.spine.length);
-  for (let i = 0; i < chain.spine.length; i++) timestamps[i] = (chain.spine[i] as SpineEntry).timestamp;
-  return Buffer.from(timestamps.buffer, 0, timestamps.byteLength);
+  return chain.bytes;
 }
 
 export function chainFromSql(count: unknown, spine: unknown): Chain {
   assert(typeof count === "bigint" && Buffer.isBuffer(spine), "a stored chain is a count and a spine");
   const seqs = spineSeqs(Number(count));
   assert(spine.length === 8 * seqs.length, "a stored spine has one timestamp per skew-binary term of the count");
-  return { count: Number(count), spine: seqs.map((seq, i) => ({ seq, timestamp: spine.readBigInt64LE(i * 8) })) };
+  return { count: Number(count), spine: seqs.map((seq, i) => ({ seq, timestamp: spine.readBigInt64LE(i * 8) })), bytes: spine };
 }
 
 /** Reads an account's link in the transfer at `timestamp`. */
