@@ -42,3 +42,9 @@ export const accountCacheMax = 200_000;
 
 /** Pending transfers released per expiry pass; passes repeat until none is due. */
 export const expiriesPerPassMax = 8189;
+
+/**
+ * Rows a batch's id range scan may return before the engine probes ids one by one instead:
+ * enough for retried ids in a time-ordered batch, little wasted work for random ids.
+ */
+export const batchIdRangeRowsMax = 64;

@@ -13,7 +13,7 @@ import {
   u64ToSql,
 } from "./encoding.ts";
 import { append, chainFromSql, chainToSql, emptyChain, type Chain } from "./history.ts";
-import { u128Max } from "./limits.ts";
+import { batchIdRangeRowsMax, u128Max } from "./limits.ts";
 import type { CreatedTransfer, PendingRecord, PendingStatus, Prefetched, RequestState } from "./request-state.ts";
 
 type Row = unknown[];
@@ -298,7 +298,7 @@ function usedIdsOfBatch(store: Store, events: ReadonlyArray<Transfer>): Map<bigi
     if (e.id < min) min = e.id;
     if (e.id > max) max = e.id;
   }
-  return events.length === 0 ? null : store.transferIdsBetween(min, max, events.length);
+  return events.length === 0 ? null : store.transferIdsBetween(min, max, Math.min(events.length, batchIdRangeRowsMax));
 }
 
 export function prefetchAccounts(store: Store, events: ReadonlyArray<Account>, records: (id: bigint) => AccountRecord | undefined): Prefetch {
