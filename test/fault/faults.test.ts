@@ -15,7 +15,7 @@ import { audit, formatTable, ROW_HEADER, rowCells, verify, type ExpectedDeadLett
 import { Workload, type Published } from "./workload.ts";
 
 const SIZE = FULL
-  ? { users: 400, rate: 200, minimum: 4000, maximum: 30_000, serviceKills: 50, natsKills: 12, stalls: 8, batchKills: 30, burst: 4000, share: 0.15, conflicts: 60, malformed: 40, midRunAudits: 6, timeoutMs: 1_200_000 }
+  ? { users: 400, rate: 200, minimum: 4000, maximum: 30_000, serviceKills: 50, natsKills: 12, stalls: 8, batchKills: 30, burst: 2500, share: 0.15, conflicts: 60, malformed: 40, midRunAudits: 6, timeoutMs: 1_200_000 }
   : { users: 150, rate: 250, minimum: 600, maximum: 6_000, serviceKills: 5, natsKills: 2, stalls: 2, batchKills: 3, burst: 1500, share: 0.1, conflicts: 8, malformed: 6, midRunAudits: 2, timeoutMs: 180_000 };
 
 const LANES = 16;
@@ -221,7 +221,7 @@ async function busyProcess(env: FaultEnv, messagesMin: number): Promise<number |
 async function conflict(env: FaultEnv, w: Workload, random: () => number): Promise<ExpectedDeadLetter> {
   const candidates = [...w.published.values()].filter((p) => p.body["amount"] !== undefined && p.body["amount"] !== "0");
   const original = candidates[Math.floor(random() * candidates.length)] as Published;
-  await env.client.waitForEvent(original.operationId, 60_000);
+  await env.eventStored(original.operationId, 120_000);
   const body = { ...original.body, amount: String(BigInt(String(original.body["amount"])) + 1n) };
   const sent = await env.publish(original.subject, new TextEncoder().encode(JSON.stringify(body)), `conflict-${randomUUID()}`);
   env.faults += 1;

@@ -97,6 +97,20 @@ export class FaultEnv {
     }
   }
 
+  /**
+   * Waits until the operation's event is in the events stream, read from the stream itself (the
+   * client's waitForEvent needs a service to answer its one operation query).
+   */
+  async eventStored(operationId: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = await this.jsm.streams.getMessage("BILLING_EVENTS", { last_by_subj: `billing.evt.*.${operationId}` }).catch(() => null);
+      if (found) return;
+      if (Date.now() > deadline) throw new Error(`no event for ${operationId} within ${timeoutMs} ms`);
+      await sleep(100);
+    }
+  }
+
   async stop(): Promise<void> {
     await this.client.close().catch(() => undefined);
     for (let i = 0; i < this.procs.length; i += 1) await this.killService(i);

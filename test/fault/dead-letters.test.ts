@@ -1,0 +1,50 @@
+// Proves (or, today, disproves) that a dead letter is stored once per provoked message when
+// nats-server crashes right after the letter was stored: the crash loses the message's `term`
+// (JetStream 2.9 loses the last ~100–200 ms of acks, shared notes §3), the message is delivered
+// again after the duplicate window, and it must not be dead-lettered a second time. Each round
+// publishes one malformed message, waits for its letter, SIGKILLs nats-server at once, restarts
+// it on its store, and waits for the redelivery to be settled.
+//
+// Known failure (found by this suite): the worker's malformed/conflict dead letters are deduped
+// only by Nats-Msg-Id inside the duplicate window (src/broker/dead-letter.ts), unlike the
+// max_deliveries path, which checks a marker subject first (src/dlq/processor.ts).
+import { describe, expect, it } from "vitest";
+import { ACK_WAIT_MS, DUPLICATE_WINDOW_MS, FaultEnv, FULL, sleep } from "./harness.ts";
+import { deadLetters } from "./verify.ts";
+import { waitFor } from "../support/streams.ts";
+
+const ROUNDS = 5;
+
+const reason = "known bug: malformed/conflict dead letters are stored again when a crash loses their term (see the report in docs/guarantees.md); runs with `npm run test:fault`";
+
+describe("fault suite – dead letters under nats-server crashes", () => {
+  if (!FULL) console.log(`skipped in the short form: ${reason}`);
+  it.skipIf(!FULL)("a malformed message is dead-lettered once even when nats-server crashes right after its letter", async () => {
+    const env = await FaultEnv.start();
+    try {
+      const sequences: number[] = [];
+      for (let round = 0; round < ROUNDS; round += 1) {
+        const sent = await env.publish("billing.cmd.credit", new TextEncoder().encode(`{not json ${round}`), undefined);
+        sequences.push(sent.streamSequence);
+        const mine = async () => (await deadLetters(env)).filter((m) => m.header?.get("Billing-Original-Sequence") === String(sent.streamSequence));
+        await waitFor("the dead letter", async () => (await mine()).length > 0, 30_000, 5);
+        await env.nats.kill("SIGKILL");
+        env.faults += 1;
+        await sleep(DUPLICATE_WINDOW_MS);
+        await env.nats.restart();
+        // A lost term comes back as a redelivery within the ack wait; give it that and a margin.
+        await sleep(ACK_WAIT_MS * 2);
+      }
+      await env.ensureServices();
+      const counts = new Map<number, number>();
+      for (const m of await deadLetters(env)) {
+        const seq = Number(m.header?.get("Billing-Original-Sequence"));
+        counts.set(seq, (counts.get(seq) ?? 0) + 1);
+      }
+      console.log(`dead letters per provoked message after ${ROUNDS} crashes: ${JSON.stringify(Object.fromEntries(counts))}`);
+      expect(sequences.map((s) => counts.get(s) ?? 0)).toEqual(sequences.map(() => 1));
+    } finally {
+      await env.stop();
+    }
+  }, 300_000);
+});
