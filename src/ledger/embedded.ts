@@ -5,18 +5,16 @@
 //
 // better-sqlite3 is synchronous: a request runs to completion on the event loop once it holds the
 // lock. Waiting for the lock is asynchronous: a short SQLite busy timeout, then sleeps with backoff
-// until `lockWaitTotalMs`, after which the request rejects with LedgerBusyError (transient).
+// until `lockWaitMs` (default lockWaitTotalMs), after which the request rejects with
+// LedgerBusyError (transient).
 import type Database from "better-sqlite3";
 import {
   ErrorCodes,
   RequestError,
   type Account,
-  type AccountBalance,
-  type AccountFilter,
   type Client,
   type CreateAccountResult,
   type CreateTransferResult,
-  type QueryFilter,
   type Transfer,
 } from "tigerbeetle-node";
 import { assert } from "../lib/assert.ts";
@@ -34,7 +32,7 @@ import { isBusy, openLedgerDatabase } from "./schema.ts";
 import { createAccounts, createTransfers, expirePendingTransfer } from "./state-machine.ts";
 import { prefetchAccounts, prefetchExpiries, prefetchTransfers, Store, type AccountRecord, type Prefetch } from "./store.ts";
 
-/** The write lock stayed taken for `lockWaitTotalMs`: transient, retry later. */
+/** The write lock stayed taken for `lockWaitMs`: transient, retry later. */
 export class LedgerBusyError extends Error {
   override name = "LedgerBusyError";
 }
@@ -213,6 +211,7 @@ class EmbeddedLedger {
   /**
    * Releases, in deadline order, every reservation whose deadline is at or before
    * now = max(last + 1, clock). Each expiry takes its own timestamp. Returns the new last timestamp.
+   * Passes of expiriesPerPassMax repeat until none is due: bounded by the live pending transfers.
    */
   private expireDue(lastTimestamp: bigint): bigint {
     const now = this.next(lastTimestamp);
@@ -259,5 +258,3 @@ class EmbeddedLedger {
     return this.db;
   }
 }
-
-export type { AccountBalance, AccountFilter, QueryFilter };
