@@ -19,6 +19,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { LEDGER_EVENTS_MAX, LOOKUPS_PER_OPERATION } from "../src/config/schema.ts";
 import { SERVICE_ROOT } from "./e2e/cluster.ts";
 import { describeMachine, describeTree } from "./e2e/machine.ts";
 import { ensurePreloadedLedger, PRELOAD } from "./e2e/preload.ts";
@@ -35,6 +36,8 @@ if (!["quick", "full", "targets", "profile", "compare", "report"].includes(form)
   process.exit(2);
 }
 
+/** The largest batch the config accepts (schema: LEDGER_EVENTS_MAX / LOOKUPS_PER_OPERATION). */
+const BATCH_MAX = Math.floor(LEDGER_EVENTS_MAX / LOOKUPS_PER_OPERATION);
 /** The service's default batch bound (config/default.json worker.batchMessagesMax). */
 const BATCH = 1000;
 const BATCH_WAIT_MS = 5;
@@ -67,7 +70,7 @@ const PLANS: Record<"quick" | "full" | "targets", Plan> = {
     closedConcurrency: 64, closedDurationS: 5, backlog: false, memoryCount: 0, preloaded: false, rssEveryMs: 250,
   },
   full: {
-    reps: 3, throughputCount: 50_000, baselineCount: 5_000, sweep: [1, 10, 50, 100, 250, 500, 1000, 2000], sweepCount: 20_000,
+    reps: 3, throughputCount: 50_000, baselineCount: 5_000, sweep: [1, 10, 50, 100, 250, 500, 1000, BATCH_MAX], sweepCount: 20_000,
     openRates: [1_000, 2_000, 4_000], openDurationS: 10, latencyReps: 3, closedConcurrency: 64, closedDurationS: 10, backlog: true,
     memoryCount: 1_000_000, preloaded: true, rssEveryMs: 1_000,
   },
