@@ -190,6 +190,26 @@ function exited(proc: ReturnType<typeof child>): Promise<number | null> {
   return new Promise((resolve) => proc.on("exit", (code) => resolve(code)));
 }
 
+describe("ledger embedded – several connections", () => {
+  it("accounts a connection cached are read again after another connection commits", async () => {
+    const a = await openLedger({ driver: "embedded", path: file });
+    const b = await openLedger({ driver: "embedded", path: file });
+    try {
+      await a.createAccounts([account({ id: 1n }), account({ id: 2n })]);
+      const move = (id: bigint) => [transfer({ id, debit_account_id: 1n, credit_account_id: 2n, amount: 1n })];
+      for (const [ledger, id] of [[a, 1n], [b, 2n], [a, 3n], [b, 4n], [a, 5n]] as const) {
+        expect(await ledger.createTransfers(move(id))).toMatchObject([{ status: CreateTransferStatus.created }]);
+      }
+      expect(await b.lookupAccounts([1n])).toMatchObject([{ debits_posted: 5n }]);
+      const history = await a.getAccountTransfers({ account_id: 2n, user_data_128: 0n, user_data_64: 0n, user_data_32: 0, code: 0, timestamp_min: 0n, timestamp_max: 0n, limit: 10, flags: 3 });
+      expect(history.map((t) => t.id)).toEqual([1n, 2n, 3n, 4n, 5n]);
+    } finally {
+      a.destroy();
+      b.destroy();
+    }
+  });
+});
+
 describe("ledger embedded – several processes", () => {
   it("timestamps increase strictly across processes sharing one file, even with every clock frozen", async () => {
     const setup = await openLedger({ driver: "embedded", path: file });

@@ -5,7 +5,8 @@
 // transfers, credits — and report every request that resolved. One child is SIGKILLed after it
 // has reported 30 requests. Afterwards: debits equal credits (posted and pending) over all
 // accounts; every transfer any child saw `created` is in the ledger exactly once, with its fields;
-// no user's available balance is negative; and the file reopens and passes integrity_check.
+// no user's available balance is negative; each account's history (built by all writers in turn)
+// lists exactly its transfers; and the file reopens and passes integrity_check.
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
@@ -14,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AccountFlags, CreateTransferStatus, TransferFlags, type Account, type Transfer } from "tigerbeetle-node";
 import { openLedger } from "../../src/ledger/index.ts";
 import { settlementId, userId } from "./support/workload-ids.ts";
-import { account, queryFilter, transfer } from "./support/events.ts";
+import { account, accountFilter, queryFilter, transfer } from "./support/events.ts";
 import { tempDir } from "./support/drivers.ts";
 
 const workers = 4;
@@ -128,6 +129,26 @@ describe("ledger multi-process – four writers, one killed", () => {
       const found = await ledger.lookupAccounts(Array.from({ length: users }, (_, i) => userId(i)));
       expect(found).toHaveLength(users);
       for (const a of found) expect(a.credits_posted - a.debits_posted - a.debits_pending, `account ${a.id}`).toBeGreaterThanOrEqual(0n);
+    } finally {
+      ledger.destroy();
+    }
+  });
+
+  it("each account's history lists exactly its transfers, in order, though every writer appended to it", async () => {
+    const ledger = await openLedger({ driver: "embedded", path: file });
+    try {
+      const stored = await allOf<Transfer>((min) => ledger.queryTransfers(queryFilter({ timestamp_min: min })));
+      for (const id of [settlementId, userId(0), userId(1), userId(users - 1)]) {
+        const expected = stored.filter((t) => t.debit_account_id === id || t.credit_account_id === id).map((t) => t.timestamp);
+        const ascending = await allOf<Transfer>((min) => ledger.getAccountTransfers(accountFilter({ account_id: id, timestamp_min: min })));
+        expect(ascending.map((t) => t.timestamp), `account ${id}`).toEqual(expected);
+        const newest = await ledger.getAccountTransfers(accountFilter({ account_id: id, limit: 10, flags: 7 }));
+        expect(newest.map((t) => t.timestamp)).toEqual(expected.slice(-10).reverse());
+      }
+      const [user] = await ledger.lookupAccounts([userId(0)]);
+      const [last] = await ledger.getAccountBalances(accountFilter({ account_id: userId(0), limit: 1, flags: 7 }));
+      expect(last?.credits_posted).toBe(user?.credits_posted);
+      expect(last?.debits_posted).toBe(user?.debits_posted);
     } finally {
       ledger.destroy();
     }
