@@ -81,7 +81,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const messages: ConsumerMessages = await consumer.consume({ max_messages: config.worker.batchMessagesMax, expires: PULL_EXPIRES_MS });
   const w = config.worker;
   const deps: WorkerDeps = {
-    ledger, js: broker.js, chart, log: log.child({ component: "worker" }), registry, names, stats,
+    ledger, js: broker.js, jsm: broker.jsm, dlqStream: config.streams.dlq, chart, log: log.child({ component: "worker" }), registry, names, stats,
     limits: { ...w, ackWaitMs: config.consumer.ackWaitMs },
   };
   let requestStop = (): void => undefined;

@@ -40,7 +40,7 @@ import {
   type JsMsg,
   type StoredMsg,
 } from "@nats-io/jetstream";
-import { deadLetter, type DeadLetterSource } from "../broker/dead-letter.ts";
+import { deadLetter, type DeadLetterReason, type DeadLetterSource } from "../broker/dead-letter.ts";
 import { BrokerConfigError, BrokerError, BrokerUnavailableError, describeError } from "../broker/errors.ts";
 import { consumerMaxWaiting, maxDeliveriesAdvisorySubject } from "../broker/topology.ts";
 import type { Config } from "../config/schema.ts";
@@ -145,6 +145,22 @@ export function advisoryContextOf(deps: Pick<AdvisoryProcessorDeps, "js" | "jsm"
   return { js: deps.js, jsm: deps.jsm, commandsStream: c.streams.commands, dlqStream: c.streams.dlq, publishTimeoutMs: c.worker.publishTimeoutMs };
 }
 
+export type DeadLetterContext = Pick<AdvisoryContext, "js" | "jsm" | "dlqStream" | "publishTimeoutMs">;
+
+/**
+ * At most one letter per (reason, command sequence), whatever is redelivered or resurrected after a
+ * broker crash, and for longer than the duplicate window: the marker says it was stored. Returns
+ * false when it already was. A crash between the letter and its marker is covered by the letter's
+ * msgID inside the duplicate window.
+ */
+export async function deadLetterOnce(ctx: DeadLetterContext, source: DeadLetterSource, reason: DeadLetterReason, error: string): Promise<boolean> {
+  const seq = source.streamSequence;
+  if ((await lastOn(ctx.jsm, ctx.dlqStream, markerSubject(reason, seq))) !== null) return false;
+  await deadLetter(ctx.js, source, reason, error, ctx.publishTimeoutMs);
+  await writeMarker(ctx, reason, seq);
+  return true;
+}
+
 // One advisory → at most one letter. Throws only on transient failures (and assertions).
 export async function handleAdvisory(ctx: AdvisoryContext, advisory: MaxDeliverAdvisory): Promise<AdvisoryOutcome> {
   const seq = advisory.streamSequence;
@@ -154,7 +170,7 @@ export async function handleAdvisory(ctx: AdvisoryContext, advisory: MaxDeliverA
     ? { subject: unknownOriginalSubject, data: new Uint8Array(0), streamSequence: seq }
     : { subject: command.subject, data: command.data, headers: command.header, streamSequence: seq };
   await deadLetter(ctx.js, source, "max_deliveries", letterError(advisory, ctx.commandsStream, command !== null), ctx.publishTimeoutMs);
-  await writeMarker(ctx, seq);
+  await writeMarker(ctx, "max_deliveries", seq);
   return command === null ? "command_missing" : "dead_lettered";
 }
 
@@ -167,13 +183,13 @@ function letterError(a: MaxDeliverAdvisory, commandsStream: string, found: boole
     `have applied it: check the operation before replaying`;
 }
 
-async function writeMarker(ctx: AdvisoryContext, seq: number): Promise<void> {
+async function writeMarker(ctx: DeadLetterContext, reason: DeadLetterReason, seq: number): Promise<void> {
   const h = headers();
   h.set(markerHeaders.originalSequence, String(seq));
-  h.set(markerHeaders.reason, "max_deliveries");
+  h.set(markerHeaders.reason, reason);
   try {
-    await ctx.js.publish(markerSubject("max_deliveries", seq), new Uint8Array(0), {
-      msgID: markerMsgId("max_deliveries", seq),
+    await ctx.js.publish(markerSubject(reason, seq), new Uint8Array(0), {
+      msgID: markerMsgId(reason, seq),
       expect: { lastSubjectSequence: 0 },
       headers: h,
       timeout: ctx.publishTimeoutMs,

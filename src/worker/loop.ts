@@ -1,8 +1,9 @@
 // The one control loop: take a batch, decode, resolve in the ledger, read the facts events need,
 // publish events and dead letters, then settle every message (ack / nak with delay / term).
 // A command is acked only after its outcome is in the ledger and its event is stored.
-import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
-import { deadLetter, type DeadLetterReason } from "../broker/dead-letter.ts";
+import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import type { DeadLetterReason } from "../broker/dead-letter.ts";
+import { deadLetterOnce } from "../dlq/processor.ts";
 import { publishEvents } from "../broker/publisher.ts";
 import type { Chart } from "../domain/accounts.ts";
 import { decodeCommand, type DecodeLimits, type Decoded } from "../domain/commands.ts";
@@ -24,7 +25,7 @@ export type WorkerLimits = DecodeLimits & {
 };
 
 export type WorkerDeps = {
-  ledger: Ledger; js: JetStreamClient; chart: Chart; limits: WorkerLimits; log: Logger;
+  ledger: Ledger; js: JetStreamClient; jsm: JetStreamManager; dlqStream: string; chart: Chart; limits: WorkerLimits; log: Logger;
   registry: AccountRegistry; names: NameBook; stats: WorkerStats;
 };
 
@@ -140,7 +141,7 @@ async function deliver(deps: WorkerDeps, items: ReadonlyArray<Item>, settlements
     if (s.kind === "ack" && s.event) events.push(s.event);
     if (s.kind === "dead") {
       const source = { subject: m.subject, data: m.data, streamSequence: m.info.streamSequence, ...(m.headers ? { headers: m.headers } : {}) };
-      letters.push(deadLetter(js, source, s.reason, s.error, limits.publishTimeoutMs));
+      letters.push(deadLetterOnce({ js, jsm: deps.jsm, dlqStream: deps.dlqStream, publishTimeoutMs: limits.publishTimeoutMs }, source, s.reason, s.error).then(() => undefined));
     }
   });
   const stored = await Promise.allSettled([publishEvents(js, events, limits.publishTimeoutMs), ...letters]);

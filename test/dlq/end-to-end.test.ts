@@ -44,7 +44,7 @@ it("dlq – a command the worker keeps naking reaches max deliveries and is dead
   const workerLog = memoryLog("info");
   const w = config.worker;
   const deps: WorkerDeps = {
-    ledger: unreachableLedger, js: broker.js, log: workerLog.log, stats: new WorkerStats(),
+    ledger: unreachableLedger, js: broker.js, jsm: broker.jsm, dlqStream: config.streams.dlq, log: workerLog.log, stats: new WorkerStats(),
     chart: { currencies: config.currencies, defaultCurrency: config.defaultCurrency, markerLedger: config.markerLedger },
     registry: new AccountRegistry(unreachableLedger, 16), names: new NameBook(16), limits: { ...w, ackWaitMs: config.consumer.ackWaitMs },
   };

@@ -71,7 +71,7 @@ it("service role – a restart's stream updates and a max-deliveries dead letter
     await ensureTopology(broker.jsm, topologyOf(config));
     const w = config.worker;
     const deps: WorkerDeps = {
-      ledger: unreachableLedger, js: broker.js, log, stats: new WorkerStats(),
+      ledger: unreachableLedger, js: broker.js, jsm: broker.jsm, dlqStream: config.streams.dlq, log, stats: new WorkerStats(),
       chart: { currencies: config.currencies, defaultCurrency: config.defaultCurrency, markerLedger: config.markerLedger },
       registry: new AccountRegistry(unreachableLedger, 16), names: new NameBook(16), limits: { ...w, ackWaitMs: config.consumer.ackWaitMs },
     };
