@@ -15,8 +15,8 @@ import { audit, formatTable, ROW_HEADER, rowCells, verify, type ExpectedDeadLett
 import { Workload, type Published } from "./workload.ts";
 
 const SIZE = FULL
-  ? { users: 400, rate: 200, minimum: 4000, maximum: 30_000, serviceKills: 50, natsKills: 12, stalls: 8, batchKills: 30, burst: 2500, share: 0.15, conflicts: 60, malformed: 40, midRunAudits: 6, timeoutMs: 1_200_000 }
-  : { users: 150, rate: 250, minimum: 600, maximum: 6_000, serviceKills: 5, natsKills: 2, stalls: 2, batchKills: 3, burst: 1500, share: 0.1, conflicts: 8, malformed: 6, midRunAudits: 2, timeoutMs: 180_000 };
+  ? { users: 400, rate: 200, minimum: 4000, maximum: 30_000, serviceKills: 50, natsKills: 14, stalls: 8, batchKills: 30, burst: 2500, share: 0.15, conflicts: 60, malformed: 40, midRunAudits: 6, chaosKills: 30, timeoutMs: 1_200_000 }
+  : { users: 150, rate: 250, minimum: 600, maximum: 6_000, serviceKills: 5, natsKills: 2, stalls: 2, batchKills: 3, burst: 1500, share: 0.1, conflicts: 8, malformed: 6, midRunAudits: 2, chaosKills: 4, timeoutMs: 180_000 };
 
 const LANES = 16;
 const rows: Row[] = [];
@@ -174,6 +174,45 @@ describe("fault suite – exactly once under faults", () => {
       stop();
       await running;
       return verify(env, w, "conflicts and malformed", started, dead);
+    });
+  }, SIZE.timeoutMs);
+
+  it("everything at once: process kills, nats-server kills, stalls and re-publishes interleaved, lose and duplicate nothing", async () => {
+    await scenario(async (env, started) => {
+      const w = new Workload(701, SIZE.users, "chaos");
+      const random = rng(702);
+      let done = false;
+      const stallAndCrash = (async () => {
+        for (let k = 0; !done; k += 1) {
+          await sleep(1500 + random() * 2000);
+          if (done) break;
+          if (k % 3 === 2) {
+            await env.nats.kill("SIGKILL");
+            env.faults += 1;
+            await sleep(200 + random() * 1000);
+            await env.nats.restart();
+          } else {
+            const p = env.procs[Math.floor(random() * SERVICES)];
+            if (!p) continue;
+            p.child.kill("SIGSTOP");
+            env.faults += 1;
+            await sleep(ACK_WAIT_MS + 500 + random() * 1500);
+            p.child.kill("SIGCONT");
+          }
+        }
+      })();
+      const kills = killAtRandom(env, SIZE.chaosKills, 703, [500, 2500]);
+      const each = async (p: Published): Promise<void> => {
+        if (random() < SIZE.share) {
+          env.faults += 1;
+          await w.republish(env, p, p.operationId);
+        }
+      };
+      await w.run(env, { ratePerSecond: SIZE.rate, minimum: SIZE.minimum, maximum: SIZE.maximum, lanes: LANES, stop: kills, each });
+      await kills;
+      done = true;
+      await stallAndCrash;
+      return verify(env, w, "everything at once", started);
     });
   }, SIZE.timeoutMs);
 

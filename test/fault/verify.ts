@@ -157,7 +157,7 @@ export async function verify(env: FaultEnv, workload: Workload, scenario: string
 export const ROW_HEADER = ["scenario", "faults", "published", "lost", "applied twice", "events duplicated", "dead letters", "redelivered", "audit", "seconds"];
 
 export function rowCells(r: Row): string[] {
-  return [r.scenario, String(r.faults), String(r.published), String(r.lost), String(r.appliedTwice), String(r.eventsDuplicated), String(r.deadLetters), String(r.redelivered), r.audit.ok ? "ok" : `${r.audit.findings.total} findings`, String(r.seconds)];
+  return [r.scenario, String(r.faults), String(r.published), String(r.lost), String(r.appliedTwice), String(r.eventsDuplicated), String(r.deadLetters), String(r.redelivered), `${r.audit.ok ? "ok" : `${r.audit.findings.total} findings`} (${(r.audit.durationMs / 1000).toFixed(1)} s)`, String(r.seconds)];
 }
 
 export function formatTable(rows: ReadonlyArray<ReadonlyArray<string>>): string {
