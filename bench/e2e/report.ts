@@ -155,7 +155,8 @@ function charts(suite: Suite, dir: string, suffix: string): string[] {
   writeFileSync(join(dir, f1), lineChart({
     title: "Throughput against batch size (worker.batchMessagesMax)",
     subtitle: `${suite.machine.nproc} cores, ${suite.machine.cpuModel}; medians of ${suite.form} form; commands/s from first publish to last event`,
-    x: { label: "batch size (messages, log scale)", log: true, min: lo, max: hi }, y: { label: "commands / s", min: 0 }, series,
+    x: { label: "batch size (messages, log scale)", log: true, min: lo, max: hi },
+    y: { label: "commands / s", min: 0, max: Math.max(r1 || 0, ...sweep.map((p) => p[1]), Number.isFinite(s2) ? s2 : 0) * 1.1 }, series,
   }));
   written.push(f1);
   const latKeys = Object.keys(g).filter((k) => k.startsWith("open-") || k === "closed-1").sort((a, b) => (a === "closed-1" ? 1 : b === "closed-1" ? -1 : Number(a.slice(5)) - Number(b.slice(5))));
@@ -253,9 +254,10 @@ export function writeReport(suite: Suite, dir: string): string[] {
     "- Checks, before any figure counts: every command stored once; exactly one event per command, of the right kind, nothing foreign; no dead letters; consumer idle; the events' balance lines equal a reference model replayed from the events in ledger-timestamp order (from the ledger's starting balances); rejections only where this load can produce them (credits never; captures and releases hold_not_found exactly when their hold was rejected); the ledger's final balances (read through the ledger port) equal the model; then `billing audit`, or debits = credits over every account where the audit verb does not exist.",
     "",
   );
-  if (existsSync(ANALYSIS)) page.push(readFileSync(ANALYSIS, "utf8"), "");
+  // The hand-written analysis reads the full form's figures; other forms are supplements to it.
+  if (suite.form === "full" && existsSync(ANALYSIS)) page.push(readFileSync(ANALYSIS, "utf8"), "");
   const profile = join(dir, "e2e-profile.md");
-  if (existsSync(profile)) page.push("## CPU profile", "", "From `npx tsx bench/run.ts profile` (bench/results/e2e-profile.md):", "", readFileSync(profile, "utf8").replace(/^# .*\n/, ""), "");
+  if (suite.form === "full" && existsSync(profile)) page.push("## CPU profile", "", "From `npx tsx bench/run.ts profile` (bench/results/e2e-profile.md):", "", readFileSync(profile, "utf8").replace(/^# .*\n/, ""), "");
   const name = `e2e${suffix}.md`;
   writeFileSync(join(dir, name), page.join("\n"));
   writeFileSync(join(dir, `e2e${suffix}.json`), JSON.stringify(suite, null, 1));
