@@ -17,18 +17,20 @@ import {
   type QueryFilter,
   type Transfer,
 } from "tigerbeetle-node";
-import { balancesFromSql, intFromSql, u128FromSql, u128ToSql, u64FromSql, u64ToSql } from "./encoding.ts";
+import { balancesFromSql, intFromSql, u128FromSql, u128ToSql, u64FromSql, u64ToSql, type SqlU128 } from "./encoding.ts";
 import { atSeq, chainFromSql, lastAtOrBefore, type Chain, type Link } from "./history.ts";
 import { timestampMax, u128Max } from "./limits.ts";
-import { accountColumns, accountFromRow, transferByIdSql, transferColumns, transferFromRow, transferJoins } from "./store.ts";
+import { accountColumns, accountFromRow, transferByIdSql, transferColumns, transferFromRow } from "./store.ts";
 
 type Row = unknown[];
 type Order = "ASC" | "DESC";
 
-/** Columns after `transferColumns` in a chain row: the debit account, both sides' links, both sides' balances. */
-const chainColumns =
-  "t.debit_account, t.debit_prev, t.debit_jump, t.debit_seq, t.credit_prev, t.credit_jump, t.credit_seq, t.debit_balances, t.credit_balances";
-const linkColumns = "debit_account, debit_prev, debit_jump, debit_seq, credit_prev, credit_jump, credit_seq";
+/** Columns after `transferColumns` in a chain row: both sides' links, both sides' balances. */
+const chainColumns = "t.debit_prev, t.debit_jump, t.debit_seq, t.credit_prev, t.credit_jump, t.credit_seq, t.debit_balances, t.credit_balances";
+const linkColumns = "debit_account_id, debit_prev, debit_jump, debit_seq, credit_prev, credit_jump, credit_seq";
+/** Where the debit account id and the debit side's links start in a chain row. */
+const chainRowDebitId = 2;
+const chainRowLinks = 13;
 
 const accountFilterFlagsKnown = AccountFilterFlags.debits | AccountFilterFlags.credits | AccountFilterFlags.reversed;
 
@@ -109,7 +111,7 @@ export class Reads {
     const account = this.s.accountHead.get(u128ToSql(f.account_id)) as Row | undefined;
     if (account === undefined || (Number(account[1]) & AccountFlags.history) === 0) return [];
     return this.accountRows(f, account).map(({ row, debit }) => ({
-      ...balancesFromSql(row[debit ? 20 : 21]),
+      ...balancesFromSql(row[debit ? chainRowLinks + 6 : chainRowLinks + 7]),
       timestamp: row[0] as bigint,
     }));
   }
@@ -128,12 +130,16 @@ export class Reads {
 
   /** The account's transfers matching the filter, in the filter's order, at most `limit`. */
   private accountRows(f: AccountFilter, account: Row): ChainRow[] {
-    const accountTimestamp = account[0] as bigint;
+    const accountId = u128ToSql(f.account_id);
     const chain = chainFromSql(account[2], account[3]);
-    const linkAt: (timestamp: bigint) => Link = (timestamp) => linkOf(this.s.linkAt.get(timestamp) as Row, 0, accountTimestamp, timestamp);
+    const linkAt: (timestamp: bigint) => Link = (timestamp) => {
+      const row = this.s.linkAt.get(timestamp) as Row;
+      return linkOf(row, sameU128(row[0], accountId) ? 1 : 4, timestamp);
+    };
     const rowAt = (timestamp: bigint): ChainRow => {
       const row = this.s.rowAt.get(timestamp) as Row;
-      return { row, debit: row[13] === accountTimestamp, link: linkOf(row, 13, accountTimestamp, timestamp) };
+      const debit = sameU128(row[chainRowDebitId], accountId);
+      return { row, debit, link: linkOf(row, chainRowLinks + (debit ? 0 : 3), timestamp) };
     };
     const range = { min: f.timestamp_min === 0n ? 1n : f.timestamp_min, max: f.timestamp_max === 0n ? timestampMax : f.timestamp_max };
     const matches = rowFilter(f);
@@ -149,10 +155,14 @@ interface ChainRow {
   link: Link;
 }
 
-/** The account's link in a row holding the link columns from `at` (debit_account first). */
-function linkOf(row: Row, at: number, accountTimestamp: bigint, timestamp: bigint): Link {
-  const side = row[at] === accountTimestamp ? at + 1 : at + 4;
-  return { timestamp, prev: row[side] as bigint, jump: row[side + 1] as bigint, seq: Number(row[side + 2]) };
+/** A side's link from the row's prev, jump and seq columns starting at `at`. */
+function linkOf(row: Row, at: number, timestamp: bigint): Link {
+  return { timestamp, prev: row[at] as bigint, jump: row[at + 1] as bigint, seq: Number(row[at + 2]) };
+}
+
+/** Whether a stored u128 is the given encoded value (encodings are canonical). */
+function sameU128(stored: unknown, value: SqlU128): boolean {
+  return typeof value === "bigint" ? stored === value : Buffer.isBuffer(stored) && value.equals(stored);
 }
 
 function rowFilter(f: AccountFilter): (r: ChainRow) => boolean {
@@ -215,7 +225,7 @@ function prepareReads(db: Database.Database) {
     );
   const queryTransfers = (order: Order) =>
     row(
-      `SELECT ${transferColumns} FROM transfers t ${transferJoins} WHERE t.timestamp BETWEEN @min AND @max AND ${fieldFilters} ` +
+      `SELECT ${transferColumns} FROM transfers t WHERE t.timestamp BETWEEN @min AND @max AND ${fieldFilters} ` +
         `AND (@ledger IS NULL OR t.ledger = @ledger) ORDER BY t.timestamp ${order} LIMIT @limit`,
     );
   return {
@@ -223,7 +233,7 @@ function prepareReads(db: Database.Database) {
     accountHead: row("SELECT timestamp, flags, history_count, history_spine FROM accounts WHERE id = ?"),
     transferById: row(transferByIdSql),
     linkAt: row(`SELECT ${linkColumns} FROM transfers WHERE timestamp = ?`),
-    rowAt: row(`SELECT ${transferColumns}, ${chainColumns} FROM transfers t ${transferJoins} WHERE t.timestamp = ?`),
+    rowAt: row(`SELECT ${transferColumns}, ${chainColumns} FROM transfers t WHERE t.timestamp = ?`),
     queryAccountsAsc: queryAccounts("ASC"),
     queryAccountsDesc: queryAccounts("DESC"),
     queryTransfersAsc: queryTransfers("ASC"),

@@ -5,8 +5,8 @@
 // Tables (see docs/ledger.md for the reasoning):
 // - accounts: one row per account, rowid = account timestamp, unique id. Balances and the head of
 //   the account's transfer chain (history.ts) change in place.
-// - transfers: append-only, rowid = transfer timestamp. Accounts are referenced by
-//   their timestamp. Each side carries its account's chain links (no per-account index: see
+// - transfers: append-only, rowid = transfer timestamp, the transfer's fields as TigerBeetle
+//   stores them. Each side carries its account's chain links (no per-account index: see
 //   history.ts), and, when that account has the `history` flag, its balances after the transfer.
 // - pending_transfers: resolution state of each pending transfer; a partial index holds the live
 //   ones with a deadline, in deadline order.
@@ -21,7 +21,7 @@ import { sqliteBusyTimeoutMs, sqliteCacheKib, walAutocheckpointPages, walSizeLim
 /** "TBLG" in the database header: a cheap first test that a file is a ledger. */
 export const applicationId = 0x54424c47;
 export const formatName = "billing-ledger embedded TigerBeetle 0.17";
-export const formatVersion = 1;
+export const formatVersion = 2;
 const pageSizeBytes = 4096;
 
 const ddl = `
@@ -51,8 +51,8 @@ CREATE TABLE accounts (
 CREATE TABLE transfers (
   timestamp INTEGER PRIMARY KEY,
   id ANY NOT NULL,
-  debit_account INTEGER NOT NULL,
-  credit_account INTEGER NOT NULL,
+  debit_account_id ANY NOT NULL,
+  credit_account_id ANY NOT NULL,
   amount ANY NOT NULL,
   pending_id ANY NOT NULL,
   user_data_128 ANY NOT NULL,

@@ -23,12 +23,10 @@ export const accountColumns =
 /** An account row with its transfer chain (history.ts): what the write path caches. */
 export const accountRecordColumns = `${accountColumns}, history_count, history_spine`;
 
-/** Transfer columns with both account ids joined back from their timestamps. */
 export const transferColumns =
-  "t.timestamp, t.id, d.id, c.id, t.amount, t.pending_id, t.user_data_128, t.user_data_64, t.user_data_32, t.timeout, t.ledger, t.code, t.flags";
-export const transferJoins = "JOIN accounts d ON d.timestamp = t.debit_account JOIN accounts c ON c.timestamp = t.credit_account";
+  "t.timestamp, t.id, t.debit_account_id, t.credit_account_id, t.amount, t.pending_id, t.user_data_128, t.user_data_64, t.user_data_32, t.timeout, t.ledger, t.code, t.flags";
 /** A transfer by id: through transfer_ids (a burned id has timestamp 0 and joins no transfer). */
-export const transferByIdSql = `SELECT ${transferColumns} FROM transfer_ids i JOIN transfers t ON t.timestamp = i.timestamp ${transferJoins} WHERE i.id = ?`;
+export const transferByIdSql = `SELECT ${transferColumns} FROM transfer_ids i JOIN transfers t ON t.timestamp = i.timestamp WHERE i.id = ?`;
 
 export function accountFromRow(r: Row): Account {
   return {
@@ -161,7 +159,7 @@ export class Store {
       this.s.insertAccount.run(...accountRow(a), 0, chainToSql(emptyChain));
       chains.set(a.id, emptyChain);
     }
-    for (const created of state.createdTransfers) this.insertTransfer(state, chains, created);
+    for (const created of state.createdTransfers) this.insertTransfer(chains, created);
     for (const id of state.changedAccounts) {
       const a = state.account(id) as Account;
       const chain = chains.get(id) as Chain;
@@ -178,13 +176,11 @@ export class Store {
     return Array.from(state.knownAccounts(), (account) => ({ account, chain: chains.get(account.id) as Chain }));
   }
 
-  private insertTransfer(state: RequestState, chains: Map<bigint, Chain>, created: CreatedTransfer): void {
+  private insertTransfer(chains: Map<bigint, Chain>, created: CreatedTransfer): void {
     const { transfer: t, debitBalances, creditBalances } = created;
-    const dr = state.account(t.debit_account_id);
-    const cr = state.account(t.credit_account_id);
     const drChain = chains.get(t.debit_account_id);
     const crChain = chains.get(t.credit_account_id);
-    assert(dr !== undefined && cr !== undefined && drChain !== undefined && crChain !== undefined, "a created transfer's accounts are prefetched");
+    assert(drChain !== undefined && crChain !== undefined, "a created transfer's accounts are prefetched");
     const debit = append(drChain, t.timestamp);
     const credit = append(crChain, t.timestamp);
     chains.set(t.debit_account_id, debit.next);
@@ -192,7 +188,7 @@ export class Store {
     const id = u128ToSql(t.id);
     this.s.insertTransferId.run(id, t.timestamp);
     this.s.insertTransfer.run(
-      t.timestamp, id, dr.timestamp, cr.timestamp, u128ToSql(t.amount), u128ToSql(t.pending_id),
+      t.timestamp, id, u128ToSql(t.debit_account_id), u128ToSql(t.credit_account_id), u128ToSql(t.amount), u128ToSql(t.pending_id),
       u128ToSql(t.user_data_128), u64ToSql(t.user_data_64), t.user_data_32, t.timeout, t.ledger, t.code, t.flags,
       debit.link.prev, debit.link.jump, debit.link.seq, credit.link.prev, credit.link.jump, credit.link.seq,
       debitBalances === null ? null : balancesToSql(debitBalances),
@@ -216,7 +212,7 @@ function prepare(db: Database.Database) {
     accountById: row(`SELECT ${accountRecordColumns} FROM accounts WHERE id = ?`),
     transferIdState: db.prepare("SELECT timestamp FROM transfer_ids WHERE id = ?").pluck(),
     transferIdsBetween: row("SELECT id, timestamp FROM transfer_ids WHERE id BETWEEN ? AND ? ORDER BY id LIMIT ?"),
-    transferByTimestamp: row(`SELECT ${transferColumns} FROM transfers t ${transferJoins} WHERE t.timestamp = ?`),
+    transferByTimestamp: row(`SELECT ${transferColumns} FROM transfers t WHERE t.timestamp = ?`),
     pendingByTimestamp: row("SELECT expires_at, status FROM pending_transfers WHERE timestamp = ?"),
     due: db.prepare(
       "SELECT timestamp FROM pending_transfers WHERE status = 1 AND expires_at > 0 AND expires_at <= ? ORDER BY expires_at, timestamp LIMIT ?",
