@@ -25,12 +25,9 @@ import { accountColumns, accountFromRow, transferByIdSql, transferColumns, trans
 type Row = unknown[];
 type Order = "ASC" | "DESC";
 
-/** Columns after `transferColumns` in a chain row: both sides' links, both sides' balances. */
-const chainColumns = "t.debit_prev, t.debit_jump, t.debit_seq, t.credit_prev, t.credit_jump, t.credit_seq, t.debit_balances, t.credit_balances";
-const linkColumns = "debit_account_id, debit_prev, debit_jump, debit_seq, credit_prev, credit_jump, credit_seq";
-/** Where the debit account id and the debit side's links start in a chain row. */
-const chainRowDebitId = 2;
-const chainRowLinks = 13;
+/** What a chain walk reads per transfer: whose side it is, both sides' links, the filterable fields. */
+const entryColumns =
+  "debit_account_id, debit_prev, debit_jump, debit_seq, credit_prev, credit_jump, credit_seq, user_data_128, user_data_64, user_data_32, code";
 
 const accountFilterFlagsKnown = AccountFilterFlags.debits | AccountFilterFlags.credits | AccountFilterFlags.reversed;
 
@@ -103,17 +100,17 @@ export class Reads {
     if (!accountFilterValid(f)) return [];
     const account = this.s.accountHead.get(u128ToSql(f.account_id)) as Row | undefined;
     if (account === undefined) return [];
-    return this.accountRows(f, account).map(({ row }) => transferFromRow(row));
+    return this.accountEntries(f, account).map((e) => transferFromRow(this.s.transferAt.get(e.link.timestamp) as Row));
   }
 
   getAccountBalances(f: AccountFilter): AccountBalance[] {
     if (!accountFilterValid(f)) return [];
     const account = this.s.accountHead.get(u128ToSql(f.account_id)) as Row | undefined;
     if (account === undefined || (Number(account[1]) & AccountFlags.history) === 0) return [];
-    return this.accountRows(f, account).map(({ row, debit }) => ({
-      ...balancesFromSql(row[debit ? chainRowLinks + 6 : chainRowLinks + 7]),
-      timestamp: row[0] as bigint,
-    }));
+    return this.accountEntries(f, account).map((e) => {
+      const sides = this.s.balancesAt.get(e.link.timestamp) as Row;
+      return { ...balancesFromSql(sides[e.debit ? 0 : 1]), timestamp: e.link.timestamp };
+    });
   }
 
   queryAccounts(f: QueryFilter): Account[] {
@@ -128,36 +125,31 @@ export class Reads {
     return (statement.all({ ...filterParams(f), ledger: f.ledger === 0 ? null : f.ledger }) as Row[]).map(transferFromRow);
   }
 
-  /** The account's transfers matching the filter, in the filter's order, at most `limit`. */
-  private accountRows(f: AccountFilter, account: Row): ChainRow[] {
+  /**
+   * The account's transfers matching the filter, in the filter's order, at most `limit`, as chain
+   * entries: the walk reads only links and filtered fields; callers fetch what they return.
+   */
+  private accountEntries(f: AccountFilter, account: Row): Entry[] {
     const accountId = u128ToSql(f.account_id);
     const chain = chainFromSql(account[2], account[3]);
-    const linkAt: (timestamp: bigint) => Link = (timestamp) => {
-      const row = this.s.linkAt.get(timestamp) as Row;
-      return linkOf(row, sameU128(row[0], accountId) ? 1 : 4, timestamp);
-    };
-    const rowAt = (timestamp: bigint): ChainRow => {
-      const row = this.s.rowAt.get(timestamp) as Row;
-      const debit = sameU128(row[chainRowDebitId], accountId);
-      return { row, debit, link: linkOf(row, chainRowLinks + (debit ? 0 : 3), timestamp) };
+    const entryAt = (timestamp: bigint): Entry => {
+      const row = this.s.entryAt.get(timestamp) as Row;
+      const debit = sameU128(row[0], accountId);
+      return { row, debit, link: { timestamp, prev: row[debit ? 1 : 4] as bigint, jump: row[debit ? 2 : 5] as bigint, seq: Number(row[debit ? 3 : 6]) } };
     };
     const range = { min: f.timestamp_min === 0n ? 1n : f.timestamp_min, max: f.timestamp_max === 0n ? timestampMax : f.timestamp_max };
-    const matches = rowFilter(f);
-    if ((f.flags & AccountFilterFlags.reversed) !== 0) return descending(chain, range, f.limit, linkAt, rowAt, matches);
-    return ascending(chain, range, f.limit, linkAt, rowAt, matches);
+    const matches = entryFilter(f);
+    if ((f.flags & AccountFilterFlags.reversed) !== 0) return descending(chain, range, f.limit, entryAt, matches);
+    return ascending(chain, range, f.limit, entryAt, matches);
   }
 }
 
-interface ChainRow {
+/** One transfer of an account's chain, from `entryColumns`. */
+interface Entry {
   row: Row;
   /** Whether the account is this transfer's debit account. */
   debit: boolean;
   link: Link;
-}
-
-/** A side's link from the row's prev, jump and seq columns starting at `at`. */
-function linkOf(row: Row, at: number, timestamp: bigint): Link {
-  return { timestamp, prev: row[at] as bigint, jump: row[at + 1] as bigint, seq: Number(row[at + 2]) };
 }
 
 /** Whether a stored u128 is the given encoded value (encodings are canonical). */
@@ -165,27 +157,27 @@ function sameU128(stored: unknown, value: SqlU128): boolean {
   return typeof value === "bigint" ? stored === value : Buffer.isBuffer(stored) && value.equals(stored);
 }
 
-function rowFilter(f: AccountFilter): (r: ChainRow) => boolean {
+function entryFilter(f: AccountFilter): (e: Entry) => boolean {
   const debits = (f.flags & AccountFilterFlags.debits) !== 0;
   const credits = (f.flags & AccountFilterFlags.credits) !== 0;
   return ({ row, debit }) =>
     (debit ? debits : credits) &&
-    (f.user_data_128 === 0n || u128FromSql(row[6]) === f.user_data_128) &&
-    (f.user_data_64 === 0n || u64FromSql(row[7]) === f.user_data_64) &&
-    (f.user_data_32 === 0 || intFromSql(row[8]) === f.user_data_32) &&
-    (f.code === 0 || intFromSql(row[11]) === f.code);
+    (f.user_data_128 === 0n || u128FromSql(row[7]) === f.user_data_128) &&
+    (f.user_data_64 === 0n || u64FromSql(row[8]) === f.user_data_64) &&
+    (f.user_data_32 === 0 || intFromSql(row[9]) === f.user_data_32) &&
+    (f.code === 0 || intFromSql(row[10]) === f.code);
 }
 
 type Range = { min: bigint; max: bigint };
 
 /** Newest first: from the last transfer at or before max, back along `prev` until min or `limit`. */
-function descending(chain: Chain, range: Range, limit: number, linkAt: (ts: bigint) => Link, rowAt: (ts: bigint) => ChainRow, matches: (r: ChainRow) => boolean): ChainRow[] {
-  const out: ChainRow[] = [];
-  const start = lastAtOrBefore(chain, range.max, linkAt);
+function descending(chain: Chain, range: Range, limit: number, entryAt: (ts: bigint) => Entry, matches: (e: Entry) => boolean): Entry[] {
+  const out: Entry[] = [];
+  const start = lastAtOrBefore(chain, range.max, (ts) => entryAt(ts).link);
   for (let at = start?.timestamp ?? 0n; at >= range.min && at !== 0n && out.length < limit; ) {
-    const r = rowAt(at);
-    if (matches(r)) out.push(r);
-    at = r.link.prev;
+    const e = entryAt(at);
+    if (matches(e)) out.push(e);
+    at = e.link.prev;
   }
   return out;
 }
@@ -195,20 +187,21 @@ function descending(chain: Chain, range: Range, limit: number, linkAt: (ts: bigi
  * transfer at or after min: seek the window's last seq, walk back to its first, keep the matches
  * in order. Windows start at `limit` transfers and double, so an unfiltered page costs one window.
  */
-function ascending(chain: Chain, range: Range, limit: number, linkAt: (ts: bigint) => Link, rowAt: (ts: bigint) => ChainRow, matches: (r: ChainRow) => boolean): ChainRow[] {
+function ascending(chain: Chain, range: Range, limit: number, entryAt: (ts: bigint) => Entry, matches: (e: Entry) => boolean): Entry[] {
+  const linkAt = (ts: bigint) => entryAt(ts).link;
   const last = lastAtOrBefore(chain, range.max, linkAt);
   if (last === null) return [];
   const before = range.min > 1n ? lastAtOrBefore(chain, range.min - 1n, linkAt) : null;
-  const out: ChainRow[] = [];
+  const out: Entry[] = [];
   let window = limit;
   for (let from = (before?.seq ?? 0) + 1; from <= last.seq && out.length < limit; from += window, window *= 2) {
     const to = Math.min(last.seq, from + window - 1);
-    const part: ChainRow[] = [];
+    const part: Entry[] = [];
     let at = atSeq(last, to, linkAt).timestamp;
     for (let seq = to; seq >= from; seq--) {
-      const r = rowAt(at);
-      if (matches(r)) part.push(r);
-      at = r.link.prev;
+      const e = entryAt(at);
+      if (matches(e)) part.push(e);
+      at = e.link.prev;
     }
     part.reverse();
     out.push(...part.slice(0, limit - out.length));
@@ -232,8 +225,9 @@ function prepareReads(db: Database.Database) {
     accountById: row(`SELECT ${accountColumns} FROM accounts WHERE id = ?`),
     accountHead: row("SELECT timestamp, flags, history_count, history_spine FROM accounts WHERE id = ?"),
     transferById: row(transferByIdSql),
-    linkAt: row(`SELECT ${linkColumns} FROM transfers WHERE timestamp = ?`),
-    rowAt: row(`SELECT ${transferColumns}, ${chainColumns} FROM transfers t WHERE t.timestamp = ?`),
+    entryAt: row(`SELECT ${entryColumns} FROM transfers WHERE timestamp = ?`),
+    transferAt: row(`SELECT ${transferColumns} FROM transfers t WHERE t.timestamp = ?`),
+    balancesAt: row("SELECT debit_balances, credit_balances FROM transfers WHERE timestamp = ?"),
     queryAccountsAsc: queryAccounts("ASC"),
     queryAccountsDesc: queryAccounts("DESC"),
     queryTransfersAsc: queryTransfers("ASC"),
