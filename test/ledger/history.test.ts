@@ -101,7 +101,11 @@ describe("ledger history – account queries over a long history", () => {
       for (let b = 0; b < 12; b++) {
         const events = Array.from({ length: 60 }, (_, i) => {
           const [dr, cr] = [[1n, 2n], [2n, 1n], [1n, 3n], [3n, 2n]][Math.floor(next() * 4)] as [bigint, bigint];
-          return transfer({ id: BigInt(b * 100 + i + 1), debit_account_id: dr, credit_account_id: cr, amount: 1n + BigInt(Math.floor(next() * 9)), code: 1 + Math.floor(next() * 3), user_data_32: Math.floor(next() * 2) });
+          const userData128 = next() < 0.5 ? 0n : (1n << 100n) + BigInt(Math.floor(next() * 2));
+          return transfer({
+            id: BigInt(b * 100 + i + 1), debit_account_id: dr, credit_account_id: cr, amount: 1n + BigInt(Math.floor(next() * 9)),
+            code: 1 + Math.floor(next() * 3), user_data_32: Math.floor(next() * 2), user_data_128: userData128,
+          });
         });
         const results = await ledger.createTransfers(events);
         results.forEach((r, i) => {
@@ -121,12 +125,14 @@ describe("ledger history – account queries over a long history", () => {
         const filter = accountFilter({
           account_id: 1n, timestamp_min: min, timestamp_max: max, limit: 1 + Math.floor(next() * 300),
           code: next() < 0.3 ? 1 + Math.floor(next() * 3) : 0, user_data_32: next() < 0.2 ? 1 : 0,
+          user_data_128: next() < 0.2 ? (1n << 100n) + BigInt(Math.floor(next() * 2)) : 0n,
           flags: flags | (reversed ? AccountFilterFlags.reversed : 0),
         });
         const expected = ofAccount
           .filter((t) => (t.debit_account_id === 1n ? flags & AccountFilterFlags.debits : flags & AccountFilterFlags.credits) !== 0)
           .filter((t) => t.timestamp >= (min === 0n ? 1n : min) && (max === 0n || t.timestamp <= max))
           .filter((t) => (filter.code === 0 || t.code === filter.code) && (filter.user_data_32 === 0 || t.user_data_32 === filter.user_data_32))
+          .filter((t) => filter.user_data_128 === 0n || t.user_data_128 === filter.user_data_128)
           .sort((x, y) => (reversed ? Number(y.timestamp - x.timestamp) : Number(x.timestamp - y.timestamp)))
           .slice(0, filter.limit);
         const found = await ledger.getAccountTransfers(filter);
