@@ -2,8 +2,9 @@
 // nats-server crashes right after the letter was stored: the crash loses the message's `term`
 // (JetStream 2.9 loses the last ~100–200 ms of acks, shared notes §3), the message is delivered
 // again after the duplicate window, and it must not be dead-lettered a second time. Each round
-// publishes one malformed message, waits for its letter, SIGKILLs nats-server at once, restarts
-// it on its store, and waits for the redelivery to be settled.
+// publishes one malformed message, SIGKILLs nats-server the moment its letter is seen on a core
+// subscription (so the term is lost), restarts it on its store after the duplicate window, and
+// waits for the redelivery to be settled.
 //
 // Known failure (found by this suite): the worker's malformed/conflict dead letters are deduped
 // only by Nats-Msg-Id inside the duplicate window (src/broker/dead-letter.ts), unlike the
@@ -24,10 +25,14 @@ describe("fault suite – dead letters under nats-server crashes", () => {
     try {
       const sequences: number[] = [];
       for (let round = 0; round < ROUNDS; round += 1) {
+        // The letter is seen on a core subscription as it is stored; the kill follows within a millisecond.
+        const seen = new Set<string>();
+        const letters = env.client.nc.subscribe("billing.dlq.*", { callback: (_, m) => void seen.add(m.headers?.get("Billing-Original-Sequence") ?? "") });
         const sent = await env.publish("billing.cmd.credit", new TextEncoder().encode(`{not json ${round}`), undefined);
         sequences.push(sent.streamSequence);
-        const mine = async () => (await deadLetters(env)).filter((m) => m.header?.get("Billing-Original-Sequence") === String(sent.streamSequence));
-        await waitFor("the dead letter", async () => (await mine()).length > 0, 30_000, 5);
+        const deadline = Date.now() + 30_000;
+        while (!seen.has(String(sent.streamSequence)) && Date.now() < deadline) await sleep(1);
+        letters.unsubscribe();
         await env.nats.kill("SIGKILL");
         env.faults += 1;
         await sleep(DUPLICATE_WINDOW_MS);
@@ -36,6 +41,10 @@ describe("fault suite – dead letters under nats-server crashes", () => {
         await sleep(ACK_WAIT_MS * 2);
       }
       await env.ensureServices();
+      await waitFor("every command settled", async () => {
+        const info = await env.jsm.consumers.info("BILLING_COMMANDS", "billing-worker").catch(() => null);
+        return info !== null && info.num_pending === 0 && info.num_ack_pending === 0;
+      }, 60_000, 200);
       const counts = new Map<number, number>();
       for (const m of await deadLetters(env)) {
         const seq = Number(m.header?.get("Billing-Original-Sequence"));
