@@ -115,7 +115,7 @@ async function run(args: Args, log: (line: string) => void): Promise<Measurement
     for (const database of args.databases) {
       for (const batchSize of args.batches) {
         const file = path.join(work, `${database}-${batchSize}.db`);
-        if (database === "loaded") fs.copyFileSync(fixture as string, file);
+        if (database === "loaded") copyDurably(fixture as string, file);
         const ledger = await openLedger({ driver: "embedded", path: file });
         try {
           const users = args.uniform && database === "loaded" ? allUsers(file) : await createPool(ledger, database === "empty");
@@ -133,6 +133,20 @@ async function run(args: Args, log: (line: string) => void): Promise<Measurement
     fs.rmSync(work, { recursive: true, force: true });
   }
   return results;
+}
+
+/**
+ * Copies the fixture and waits until the copy is on disk, so the kernel's write-back of 1 GB does
+ * not compete with the measured commits' fsyncs.
+ */
+function copyDurably(from: string, to: string): void {
+  fs.copyFileSync(from, to);
+  const fd = fs.openSync(to, "r+");
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Every user account of the fixture (all but the settlement account). */
