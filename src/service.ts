@@ -2,7 +2,8 @@
 import type { ConsumerMessages } from "@nats-io/jetstream";
 import { connectBroker, type Broker } from "./broker/connection.ts";
 import { authOf } from "./config/auth.ts";
-import { ensureTopology, type Topology } from "./broker/topology.ts";
+import { ensureTopology } from "./broker/topology.ts";
+import { topologyOf } from "./config/topology.ts";
 import { systemAccounts, type Chart } from "./domain/accounts.ts";
 import { openLedger } from "./ledger/index.ts";
 import type { Ledger, LedgerOptions } from "./ledger/port.ts";
@@ -21,18 +22,10 @@ import { WorkerStats } from "./worker/stats.ts";
 /** Lifetime of one pull request; idle heartbeats come every half of it (nats.js default). */
 const PULL_EXPIRES_MS = 5_000;
 
+export { topologyOf };
+
 export function chartOf(config: Config): Chart {
   return { currencies: config.currencies, defaultCurrency: config.defaultCurrency, markerLedger: config.markerLedger };
-}
-
-export function topologyOf(config: Config): Topology {
-  const s = config.streams;
-  return {
-    commandsStream: s.commands, eventsStream: s.events, dlqStream: s.dlq, advisoriesStream: s.advisories, consumer: config.consumer.name,
-    storage: s.storage, replicas: s.replicas, duplicateWindowMs: s.duplicateWindowMs, commandsMaxAgeMs: s.commandsMaxAgeMs,
-    eventsMaxAgeMs: s.eventsMaxAgeMs, dlqMaxAgeMs: s.dlqMaxAgeMs, ackWaitMs: config.consumer.ackWaitMs,
-    maxDeliver: config.consumer.maxDeliver, maxAckPending: config.consumer.maxAckPending, maxBatch: config.worker.batchMessagesMax,
-  };
 }
 
 export function ledgerOptionsOf(config: Config): LedgerOptions {

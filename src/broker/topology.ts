@@ -40,6 +40,8 @@ export interface Topology {
   storage: "file" | "memory";
   replicas: number;
   duplicateWindowMs: number;
+  /** The dead-letter stream's own, longer window: a letter retried after a broker crash is stored once. */
+  dlqDuplicateWindowMs: number;
   commandsMaxAgeMs: number; // 0 = forever
   eventsMaxAgeMs: number; // 0 = forever
   dlqMaxAgeMs: number; // 0 = forever; also bounds the advisories stream
@@ -82,7 +84,7 @@ export type StreamSettings = Pick<StreamConfig,
 // The stream configurations, in creation order. Exported for tests and `billing setup` output.
 export function streamConfigs(t: Topology): StreamSettings[] {
   const storage = t.storage === "file" ? StorageType.File : StorageType.Memory;
-  const stream = (name: string, subjects: string, maxAgeMs: number, deny: boolean): StreamSettings => ({
+  const stream = (name: string, subjects: string, maxAgeMs: number, deny: boolean, windowMs = t.duplicateWindowMs): StreamSettings => ({
     name,
     subjects: [subjects],
     retention: RetentionPolicy.Limits,
@@ -96,7 +98,7 @@ export function streamConfigs(t: Topology): StreamSettings[] {
     max_age: nanos(maxAgeMs),
     discard: DiscardPolicy.Old,
     discard_new_per_subject: false,
-    duplicate_window: nanos(t.duplicateWindowMs),
+    duplicate_window: nanos(windowMs),
     // Readers (queries) get an operation's event by subject with a direct get.
     allow_direct: true,
     mirror_direct: false,
@@ -114,9 +116,16 @@ export function streamConfigs(t: Topology): StreamSettings[] {
     // delete or purge it through the API (only max_age retires events). One-way on the server.
     stream(t.eventsStream, eventsSubjects, t.eventsMaxAgeMs, true),
     // Operators read and then purge dead letters.
-    stream(t.dlqStream, dlqSubjects, t.dlqMaxAgeMs, false),
+    // Its window covers a crash between a letter and its marker (src/dlq/processor.ts).
+    stream(t.dlqStream, dlqSubjects, t.dlqMaxAgeMs, false, dlqWindowMs(t)),
     stream(t.advisoriesStream, maxDeliveriesAdvisorySubject(t), t.dlqMaxAgeMs, false),
   ];
+}
+
+/** The DLQ's window: the longer of the two, never beyond the DLQ's max age (the server refuses that). */
+export function dlqWindowMs(t: Topology): number {
+  const window = Math.max(t.duplicateWindowMs, t.dlqDuplicateWindowMs);
+  return t.dlqMaxAgeMs > 0 ? Math.min(window, t.dlqMaxAgeMs) : window;
 }
 
 export function consumerConfig(t: Topology): ConsumerConfig {

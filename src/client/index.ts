@@ -2,7 +2,7 @@
 // publish with Nats-Msg-Id, retry with the same id on timeouts and broker restarts, and can await
 // the operation's one event. Plus the three queries.
 import { randomUUID } from "node:crypto";
-import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import { connect, type NatsConnection, type ConnectionOptions } from "@nats-io/transport-node";
 import { validate, type CommandInput, type CommandName } from "./schemas.ts";
 
@@ -24,17 +24,21 @@ const decoder = new TextDecoder();
 /** Publish attempts on timeouts / no responders before giving up; each uses the same msgID. */
 const PUBLISH_ATTEMPTS_MAX = 10;
 const PUBLISH_BACKOFF_MS = 250;
+const PUBLISH_ATTEMPT_MIN_MS = 1_000;
+/** How often a waiting call looks for an event stored before it subscribed. */
+const STORED_EVENT_POLL_MS = 1_000;
 
 export class BillingClient {
-  private constructor(readonly nc: NatsConnection, private readonly js: JetStreamClient, private readonly timeoutMs: number) {}
+  private constructor(readonly nc: NatsConnection, private readonly js: JetStreamClient, private readonly timeoutMs: number, private readonly eventsStream: string) {}
 
-  static async connect(options: ConnectionOptions & { timeoutMs?: number }): Promise<BillingClient> {
-    const nc = await connect({ maxReconnectAttempts: -1, reconnectTimeWait: 250, name: "billing-client", ...options });
-    return BillingClient.wrap(nc, options.timeoutMs ?? 10_000);
+  static async connect(options: ConnectionOptions & { timeoutMs?: number; eventsStream?: string }): Promise<BillingClient> {
+    const { timeoutMs, eventsStream, ...nats } = options;
+    const nc = await connect({ maxReconnectAttempts: -1, reconnectTimeWait: 250, name: "billing-client", ...nats });
+    return BillingClient.wrap(nc, timeoutMs ?? 10_000, eventsStream);
   }
 
-  static wrap(nc: NatsConnection, timeoutMs = 10_000): BillingClient {
-    return new BillingClient(nc, jetstream(nc, { timeout: timeoutMs }), timeoutMs);
+  static wrap(nc: NatsConnection, timeoutMs = 10_000, eventsStream = "BILLING_EVENTS"): BillingClient {
+    return new BillingClient(nc, jetstream(nc, { timeout: timeoutMs }), timeoutMs, eventsStream);
   }
 
   credit(input: CommandInput<"credit">, options?: SendOptions): Promise<Outcome> { return this.send("credit", input, options); }
@@ -63,15 +67,17 @@ export class BillingClient {
   /** Publishes bytes as they are (tests and tools use it for malformed input). */
   async publishRaw(subject: string, data: Uint8Array, msgId: string | undefined, timeoutMs = this.timeoutMs): Promise<Sent> {
     const deadline = Date.now() + timeoutMs;
+    // Several attempts fit in the caller's timeout: a publish lost in a broker restart is retried.
+    const attemptMs = Math.max(PUBLISH_ATTEMPT_MIN_MS, Math.floor(timeoutMs / PUBLISH_ATTEMPTS_MAX));
     for (let attempt = 1; ; attempt += 1) {
       try {
-        const ack = await this.js.publish(subject, data, { ...(msgId ? { msgID: msgId } : {}), timeout: Math.max(1, Math.min(timeoutMs, deadline - Date.now())) });
+        const ack = await this.js.publish(subject, data, { ...(msgId ? { msgID: msgId } : {}), timeout: Math.max(1, Math.min(attemptMs, deadline - Date.now())) });
         return { operationId: msgId ?? "", streamSequence: ack.seq, duplicate: ack.duplicate };
       } catch (error) {
         if (attempt >= PUBLISH_ATTEMPTS_MAX || Date.now() + PUBLISH_BACKOFF_MS >= deadline) {
           throw new BillingClientError(`publish to ${subject} failed after ${attempt} attempts: ${(error as Error).message}`, { cause: error });
         }
-        await new Promise((r) => setTimeout(r, PUBLISH_BACKOFF_MS * attempt));
+        await new Promise((r) => setTimeout(r, PUBLISH_BACKOFF_MS));
       }
     }
   }
@@ -97,18 +103,42 @@ export class BillingClient {
       }
       return new Promise<BillingEvent>(() => undefined);
     })();
-    // The event may be stored already (a re-sent command): ask once, after subscribing.
-    const fromQuery = this.operation(id).then((r) => (r["event"] ? (r["event"] as BillingEvent) : new Promise<BillingEvent>(() => undefined)), () => new Promise<BillingEvent>(() => undefined));
+    // The event may be stored already (a re-sent command). Ask the service, and read the events
+    // stream directly (where permitted), now and every second: no single failed ask loses it.
+    let stopped = false;
+    const fromStore = (async () => {
+      while (!stopped) {
+        const found = await this.storedEvent(id);
+        if (found) return found;
+        await new Promise((r) => setTimeout(r, STORED_EVENT_POLL_MS));
+      }
+      return new Promise<BillingEvent>(() => undefined);
+    })();
     const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new BillingClientError(`no event for operation ${id} within ${timeoutMs} ms`)), timeoutMs)));
-    const result = Promise.race([fromSubscription, fromQuery, timeout]);
+    const result = Promise.race([fromSubscription, fromStore, timeout]);
     result.catch(() => undefined); // the caller may stop awaiting (a failed publish); no unhandled rejection
     return {
       result,
       cancel: () => {
+        stopped = true;
         clearTimeout(timer);
         sub.unsubscribe();
       },
     };
+  }
+
+  /** The operation's stored event, from the operation query or a direct get; null if neither has it. */
+  private async storedEvent(operationId: string): Promise<BillingEvent | null> {
+    const viaQuery = await this.operation(operationId).then((r) => (r["event"] as BillingEvent | undefined) ?? null, () => null);
+    if (viaQuery) return viaQuery;
+    try {
+      const jsm = await jetstreamManager(this.nc, { timeout: this.timeoutMs });
+      const m = await jsm.direct.getMessage(this.eventsStream, { last_by_subj: `billing.evt.*.${operationId}` });
+      const event = m ? (JSON.parse(decoder.decode(m.data)) as BillingEvent) : null;
+      return event && event.event !== "expired" ? event : null;
+    } catch {
+      return null; // no permission for direct gets (publishers usually have none), or no answer
+    }
   }
 
   balance(userId: string | number, currency?: string): Promise<Record<string, unknown>> {

@@ -49,6 +49,8 @@ export const configSchema = z.strictObject({
     storage: z.enum(["file", "memory"]),
     replicas: z.number().int().min(1).max(5),
     duplicateWindowMs: ms(7 * 24 * 3_600_000),
+    /** The dead-letter stream's window (at least duplicateWindowMs is used). */
+    dlqDuplicateWindowMs: ms(7 * 24 * 3_600_000),
     commandsMaxAgeMs: z.number().int().min(0),
     eventsMaxAgeMs: z.number().int().min(0),
     dlqMaxAgeMs: z.number().int().min(0),

@@ -14,6 +14,7 @@ export function testTopology(overrides: Partial<Topology> = {}): Topology {
     storage: "file",
     replicas: 1,
     duplicateWindowMs: 120_000,
+    dlqDuplicateWindowMs: 86_400_000,
     commandsMaxAgeMs: 0,
     eventsMaxAgeMs: 0,
     dlqMaxAgeMs: 7 * 24 * 3_600_000,

@@ -41,7 +41,8 @@ test("broker – topology creates every stream and the consumer with the configu
     subjects: ["billing.evt.>"], max_age: nanos(30 * 24 * 3_600_000), allow_direct: true, deny_delete: true, deny_purge: true,
   });
   const dlq = (await broker.jsm.streams.info(t.dlqStream)).config;
-  expect(dlq).toMatchObject({ subjects: ["billing.dlq.>"], max_age: nanos(3_600_000), deny_purge: false, deny_delete: false });
+  // The DLQ's own window (a day) is capped by its max age (an hour).
+  expect(dlq).toMatchObject({ subjects: ["billing.dlq.>"], max_age: nanos(3_600_000), duplicate_window: nanos(3_600_000), deny_purge: false, deny_delete: false });
   const adv = (await broker.jsm.streams.info(t.advisoriesStream)).config;
   expect(adv.subjects).toEqual(["$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.BILLING_COMMANDS.billing-workers"]);
 
