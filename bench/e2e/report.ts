@@ -118,16 +118,23 @@ function targetsTable(suite: Suite): string {
   const pre = med(g["preloaded-1"], tput);
   const finite = (x: number) => Number.isFinite(x);
   const c = (key: string) => med(g[key], cpuCost);
-  const byCpu = (service: string, raw: string) => `; by CPU cost per command ${thousands(c(raw))} / ${thousands(c(service))} µs = ${pct(c(raw) / c(service))}`;
-  const rows: Array<[string, string, boolean | null]> = [
-    ["end-to-end throughput ≥ 75 % of the raw ceiling, 1 process", `${thousands(s1)} / ${thousands(r1)} cmd/s = ${pct(s1 / r1)}${byCpu("service-1", "raw-1")}`, finite(s1 / r1) ? s1 / r1 >= TARGETS.ceilingShareMin : null],
-    ["end-to-end throughput ≥ 75 % of the raw ceiling, 2 processes", `${thousands(s2)} / ${thousands(r2)} cmd/s = ${pct(s2 / r2)}${byCpu("service-2", "raw-2")}`, finite(s2 / r2) ? s2 / r2 >= TARGETS.ceilingShareMin : null],
-    ["≥ 10× the one-at-a-time baseline (1 process)", `${thousands(s1)} / ${thousands(b1)} cmd/s = ${(s1 / b1).toFixed(1)}×`, finite(s1 / b1) ? s1 / b1 >= TARGETS.baselineFactorMin : null],
-    [`p99 publish → event ≤ 25 ms at ${thousands(TARGETS.p99RatePerS)} commands/s offered, 1 process`, `p99 ${ms(p99)} ms`, finite(p99) ? p99 <= TARGETS.p99MsMax : null],
-    ["resident memory flat (≤ 250 MB) across a 1,000,000-command run", mem ? `max ${(mem.max / MB).toFixed(0)} MB; max in first / second half ${(mem.firstHalfMax / MB).toFixed(0)} / ${(mem.secondHalfMax / MB).toFixed(0)} MB; second-half slope ${mem.slopeMBperMin.toFixed(1)} MB/min` : "n/a", mem ? mem.max <= TARGETS.rssBytesMax : null],
-    [`with ${thousands(suite.preload?.transfers ?? 5_000_000)} transfers already in the ledger, ≥ 80 % of the throughput on an empty one`, `${thousands(pre)} / ${thousands(s1)} cmd/s = ${pct(pre / s1)}`, finite(pre / s1) ? pre / s1 >= TARGETS.preloadedShareMin : null],
+  // Throughput is the target's own figure; on a shared box it moves with other people's load, so
+  // the CPU cost per command (what throughput would follow on a dedicated core) is given beside it.
+  const both = (byTput: number, byCpu: number, min: number): [string, boolean | null] => {
+    if (!finite(byTput)) return ["not measured", null];
+    const t = byTput >= min, u = byCpu >= min;
+    return [t === u || !finite(byCpu) ? yes(t) : `${yes(t)} by throughput; ${u ? "met" : "not met"} by CPU cost`, t];
+  };
+  const cpuView = (num: string, den: string) => `; by CPU cost per command ${thousands(c(num))} / ${thousands(c(den))} µs = ${pct(c(num) / c(den))}`;
+  const rows: Array<[string, string, [string, boolean | null]]> = [
+    ["end-to-end throughput ≥ 75 % of the raw ceiling, 1 process", `${thousands(s1)} / ${thousands(r1)} cmd/s = ${pct(s1 / r1)}${cpuView("raw-1", "service-1")}`, both(s1 / r1, c("raw-1") / c("service-1"), TARGETS.ceilingShareMin)],
+    ["end-to-end throughput ≥ 75 % of the raw ceiling, 2 processes", `${thousands(s2)} / ${thousands(r2)} cmd/s = ${pct(s2 / r2)}${cpuView("raw-2", "service-2")}`, both(s2 / r2, c("raw-2") / c("service-2"), TARGETS.ceilingShareMin)],
+    ["≥ 10× the one-at-a-time baseline (1 process)", `${thousands(s1)} / ${thousands(b1)} cmd/s = ${(s1 / b1).toFixed(1)}×; by CPU cost ${thousands(c("baseline-1"))} / ${thousands(c("service-1"))} µs = ${(c("baseline-1") / c("service-1")).toFixed(1)}×`, both(s1 / b1, c("baseline-1") / c("service-1"), TARGETS.baselineFactorMin)],
+    [`p99 publish → event ≤ 25 ms at ${thousands(TARGETS.p99RatePerS)} commands/s offered, 1 process`, `p99 ${ms(p99)} ms`, [finite(p99) ? yes(p99 <= TARGETS.p99MsMax) : "not measured", null]],
+    ["resident memory flat (≤ 250 MB) across a 1,000,000-command run", mem ? `max ${(mem.max / MB).toFixed(0)} MB; max in first / second half ${(mem.firstHalfMax / MB).toFixed(0)} / ${(mem.secondHalfMax / MB).toFixed(0)} MB; second-half slope ${mem.slopeMBperMin.toFixed(1)} MB/min` : "n/a", [mem ? yes(mem.max <= TARGETS.rssBytesMax) : "not measured", null]],
+    [`with ${thousands(suite.preload?.transfers ?? 5_000_000)} transfers already in the ledger, ≥ 80 % of the throughput on an empty one`, `${thousands(pre)} / ${thousands(s1)} cmd/s = ${pct(pre / s1)}${cpuView("service-1", "preloaded-1")}`, both(pre / s1, c("service-1") / c("preloaded-1"), TARGETS.preloadedShareMin)],
   ];
-  return ["| target | measured (medians of this invocation) | |", "|---|---|---|", ...rows.map(([t, m, b]) => `| ${t} | ${m} | ${yes(b)} |`)].join("\n");
+  return ["| target | measured (medians of this invocation) | |", "|---|---|---|", ...rows.map(([t, m, [verdict]]) => `| ${t} | ${m} | ${verdict} |`)].join("\n");
 }
 
 function charts(suite: Suite, dir: string, suffix: string): string[] {
