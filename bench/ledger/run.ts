@@ -2,9 +2,11 @@
 // and 8189, on an empty database and on one holding 1,000,000 accounts and 5,000,000 transfers,
 // with p50/p99 commit latency per batch. Prints a markdown table.
 //
-// Each measurement gets its own database: a new file, or a copy of the cached large fixture (see
+// Each batch size gets its own databases: a new file, and a copy of the cached large fixture (see
 // fixture.ts). The workload is the same in both: a fresh pool of 10,000 funded user accounts and
-// one settlement account, transfers between them (workload.ts), one request in flight.
+// one settlement account, transfers between them (workload.ts), one request in flight. The two
+// databases are measured in alternating rounds, so load that drifts during the run (the machine
+// is shared) affects both alike.
 // Options: --ids random (random transfer ids instead of time-ordered), --uniform (the loaded run
 // draws users from all 1,000,000 accounts instead of its own pool), --batches 1000,8189, --quick.
 import { execSync } from "node:child_process";
@@ -21,6 +23,8 @@ const poolSize = 10_000;
 /** Transfers measured per batch size (batch 1 is bounded by requests, the others by volume). */
 const volume: Record<number, number> = { 1: 3_000, 100: 100_000, 1000: 300_000, 8189: 409_450 };
 const warmupBatches = 3;
+/** Rounds per batch size, alternating between the databases. */
+const rounds = 5;
 
 interface Args {
   ids: IdScheme;
@@ -82,29 +86,68 @@ async function createPool(ledger: Client, withSettlement: boolean): Promise<bigi
   return users;
 }
 
-async function measure(ledger: Client, users: ReadonlyArray<bigint>, batchSize: number, total: number, ids: IdScheme): Promise<Omit<Measurement, "database">> {
-  for (let i = 0; i < warmupBatches; i++) await ledger.createTransfers(batch(batchSize, users, ids));
-  const latencies: number[] = [];
-  let transfers = 0;
-  let elapsedNs = 0n;
+/** What one database's measurement accumulates over the rounds. */
+interface Tally {
+  latenciesMs: number[];
+  transfers: number;
+  elapsedNs: bigint;
+  cpuMs: number | null;
+}
+
+/** Sends `total` transfers in batches of `batchSize`, adding latencies, time and CPU to `tally`. */
+async function measureRound(ledger: Client, users: ReadonlyArray<bigint>, batchSize: number, total: number, ids: IdScheme, tally: Tally): Promise<void> {
   const cpuStart = mainThreadCpuMs();
-  while (transfers < total) {
+  for (let sent = 0; sent < total; sent += batchSize) {
     const events = batch(batchSize, users, ids);
     const started = process.hrtime.bigint();
     const results = await ledger.createTransfers(events);
     const tookNs = process.hrtime.bigint() - started;
-    elapsedNs += tookNs;
-    latencies.push(Number(tookNs) / 1e6);
+    tally.elapsedNs += tookNs;
+    tally.latenciesMs.push(Number(tookNs) / 1e6);
     const failed = results.filter((r) => r.status !== CreateTransferStatus.created);
     if (failed.length > 0) throw new Error(`bench: ${failed.length} transfers not created (first: ${CreateTransferStatus[failed[0]?.status ?? 0]})`);
-    transfers += events.length;
+    tally.transfers += events.length;
   }
   const cpuEnd = mainThreadCpuMs();
-  latencies.sort((a, b) => a - b);
+  tally.cpuMs = tally.cpuMs === null || cpuStart === null || cpuEnd === null ? null : tally.cpuMs + (cpuEnd - cpuStart);
+}
+
+function summary(database: string, batchSize: number, tally: Tally): Measurement {
+  const sorted = [...tally.latenciesMs].sort((a, b) => a - b);
   return {
-    batchSize, transfers, perSecond: transfers / (Number(elapsedNs) / 1e9), p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99),
-    cpuMsPer1000: cpuStart === null || cpuEnd === null ? null : ((cpuEnd - cpuStart) * 1000) / transfers,
+    database, batchSize, transfers: tally.transfers, perSecond: tally.transfers / (Number(tally.elapsedNs) / 1e9),
+    p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99),
+    cpuMsPer1000: tally.cpuMs === null ? null : (tally.cpuMs * 1000) / tally.transfers,
   };
+}
+
+/**
+ * One batch size: opens a database of each kind, creates its pool, then alternates rounds between
+ * them (rounds × volume / rounds transfers each), so load that drifts during the run hits both alike.
+ */
+async function measureBatchSize(args: Args, batchSize: number, work: string, fixture: string | null): Promise<Measurement[]> {
+  const targets: Array<{ database: string; file: string; ledger: Client; users: bigint[]; tally: Tally }> = [];
+  try {
+    for (const database of args.databases) {
+      const file = path.join(work, `${database}-${batchSize}.db`);
+      if (database === "loaded") copyDurably(fixture as string, file);
+      const ledger = await openLedger({ driver: "embedded", path: file });
+      const users = args.uniform && database === "loaded" ? allUsers(file) : await createPool(ledger, database === "empty");
+      for (let i = 0; i < warmupBatches; i++) await ledger.createTransfers(batch(batchSize, users, args.ids));
+      targets.push({ database, file, ledger, users, tally: { latenciesMs: [], transfers: 0, elapsedNs: 0n, cpuMs: 0 } });
+    }
+    const total = args.quick ? Math.ceil((volume[batchSize] ?? 100_000) / 10) : (volume[batchSize] ?? 100_000);
+    const perRound = Math.max(batchSize, Math.ceil(total / rounds / batchSize) * batchSize);
+    for (let round = 0; round < rounds; round++) {
+      for (const t of targets) await measureRound(t.ledger, t.users, batchSize, perRound, args.ids, t.tally);
+    }
+    return targets.map((t) => summary(t.database, batchSize, t.tally));
+  } finally {
+    for (const t of targets) {
+      t.ledger.destroy();
+      for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(t.file + suffix, { force: true });
+    }
+  }
 }
 
 async function run(args: Args, log: (line: string) => void): Promise<Measurement[]> {
@@ -112,27 +155,16 @@ async function run(args: Args, log: (line: string) => void): Promise<Measurement
   const results: Measurement[] = [];
   try {
     const fixture = args.databases.includes("loaded") ? await ensureFixture(log) : null;
-    for (const database of args.databases) {
-      for (const batchSize of args.batches) {
-        const file = path.join(work, `${database}-${batchSize}.db`);
-        if (database === "loaded") copyDurably(fixture as string, file);
-        const ledger = await openLedger({ driver: "embedded", path: file });
-        try {
-          const users = args.uniform && database === "loaded" ? allUsers(file) : await createPool(ledger, database === "empty");
-          const total = args.quick ? Math.ceil((volume[batchSize] ?? 100_000) / 10) : (volume[batchSize] ?? 100_000);
-          const m = { database, ...(await measure(ledger, users, batchSize, total, args.ids)) };
-          log(`${database} batch ${batchSize}: ${m.perSecond.toFixed(0)} transfers/s, p50 ${m.p50Ms.toFixed(2)} ms, p99 ${m.p99Ms.toFixed(2)} ms, load ${os.loadavg()[0]?.toFixed(2)}`);
-          results.push(m);
-        } finally {
-          ledger.destroy();
-          for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(file + suffix, { force: true });
-        }
+    for (const batchSize of args.batches) {
+      for (const m of await measureBatchSize(args, batchSize, work, fixture)) {
+        log(`${m.database} batch ${batchSize}: ${m.perSecond.toFixed(0)} transfers/s, p50 ${m.p50Ms.toFixed(2)} ms, p99 ${m.p99Ms.toFixed(2)} ms, load ${os.loadavg()[0]?.toFixed(2)}`);
+        results.push(m);
       }
     }
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
-  return results;
+  return results.sort((a, b) => (a.database === b.database ? a.batchSize - b.batchSize : a.database === "empty" ? -1 : 1));
 }
 
 /**
