@@ -190,7 +190,9 @@ export async function runOne(spec: RunSpec): Promise<RunResult> {
     for (const p of procs) await p.stop().catch(() => null);
     await nc.close().catch(() => undefined);
     await nats.stop();
-    dir.cleanup();
+    // BENCH_KEEP=1 keeps the run's directory (config, ledger, service logs with per-batch timings).
+    if (process.env["BENCH_KEEP"] === "1") process.stderr.write(`  kept ${dir.dir}\n`);
+    else dir.cleanup();
   }
   return result;
 }
