@@ -1,5 +1,6 @@
 // Shared by the dead-letter tests: a test configuration, the topology it implies, a logger whose
 // lines the test can read, and a way to make the real server give up on a command (max deliveries).
+import { topologyOf } from "../../src/config/topology.ts";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import type { MsgHdrs } from "@nats-io/transport-node";
@@ -39,16 +40,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-// The same mapping as src/service.ts topologyOf (not imported: the service module needs the ledger).
-export function topologyOf(config: Config): Topology {
-  const s = config.streams;
-  return {
-    commandsStream: s.commands, eventsStream: s.events, dlqStream: s.dlq, advisoriesStream: s.advisories, consumer: config.consumer.name,
-    storage: s.storage, replicas: s.replicas, duplicateWindowMs: s.duplicateWindowMs, commandsMaxAgeMs: s.commandsMaxAgeMs,
-    eventsMaxAgeMs: s.eventsMaxAgeMs, dlqMaxAgeMs: s.dlqMaxAgeMs, ackWaitMs: config.consumer.ackWaitMs,
-    maxDeliver: config.consumer.maxDeliver, maxAckPending: config.consumer.maxAckPending, maxBatch: config.worker.batchMessagesMax,
-  };
-}
+export { topologyOf };
 
 export async function connectWithTopology(config: Config, name = "dlq-test"): Promise<Broker> {
   const broker = await connectBroker({ servers: config.nats.servers, name, connectTimeoutMs: 2_000, apiTimeoutMs: 2_000 });
