@@ -30,8 +30,12 @@ export const lockRetryDelayMaxMs = 50;
  */
 export const lockWaitTotalMs = 10_000;
 
-/** SQLite page cache per connection (KiB). Sized so the hot B-tree pages of a large ledger stay in memory. */
-export const sqliteCacheKib = 262_144;
+/**
+ * SQLite page cache per connection (KiB). 64 MiB keeps the hot B-tree pages of the accounts a
+ * batch touches and the tails of the append-ordered tables; 256 MiB put a service process at
+ * ~650 MB resident over a million commands (bench/results/e2e.md), past its 250 MB budget.
+ */
+export const sqliteCacheKib = 65_536;
 
 /** WAL pages after which a commit checkpoints, and the size the WAL file is truncated back to. */
 export const walAutocheckpointPages = 4_000;
