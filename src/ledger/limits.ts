@@ -41,8 +41,12 @@ export const sqliteCacheKib = 65_536;
 export const walAutocheckpointPages = 4_000;
 export const walSizeLimitBytes = 64 * 1024 * 1024;
 
-/** Accounts a process keeps in memory between requests (valid until another process commits). */
-export const accountCacheMax = 200_000;
+/**
+ * Accounts a process keeps in memory between requests (valid until another process commits).
+ * About 1 KB each with their chain, so ~20 MB: room for a busy batch's accounts several times
+ * over, small next to the process's memory budget.
+ */
+export const accountCacheMax = 20_000;
 
 /** Pending transfers released per expiry pass; passes repeat until none is due. */
 export const expiriesPerPassMax = 8189;
