@@ -2,6 +2,8 @@
 import type { ConsumerMessages } from "@nats-io/jetstream";
 import { connectBroker, type Broker } from "./broker/connection.ts";
 import { authOf } from "./config/auth.ts";
+import { mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { ensureTopology } from "./broker/topology.ts";
 import { topologyOf } from "./config/topology.ts";
 import { systemAccounts, type Chart } from "./domain/accounts.ts";
@@ -34,6 +36,15 @@ export function ledgerOptionsOf(config: Config): LedgerOptions {
   return { driver: "tigerbeetle", clusterId: BigInt(tb.clusterId), addresses: tb.addresses };
 }
 
+/**
+ * Opens the ledger a service or `billing setup` writes to; the embedded engine's directory is
+ * created on first use (a fresh clone has no ./data yet).
+ */
+export async function openServiceLedger(config: Config): Promise<Ledger> {
+  if (config.ledger.driver === "embedded") mkdirSync(dirname(resolve(config.ledger.path)), { recursive: true });
+  return openLedger(ledgerOptionsOf(config));
+}
+
 export async function connect(config: Config, name: string): Promise<Broker> {
   const auth = authOf(config);
   return connectBroker({
@@ -52,7 +63,7 @@ export type RunningService = { stop(): Promise<void>; done: Promise<void>; stats
 
 export async function startService(config: Config, log: Logger): Promise<RunningService> {
   const metrics = createOpsRegistry();
-  const ledger = new MeteredLedger(await openLedger(ledgerOptionsOf(config)), metrics);
+  const ledger = new MeteredLedger(await openServiceLedger(config), metrics);
   const broker = await connect(config, config.nats.name).catch(async (error: unknown) => {
     ledger.destroy();
     throw error;

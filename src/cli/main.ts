@@ -6,8 +6,8 @@ import { ConfigError, loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { createLogger } from "../lib/log.ts";
 import { AccountRegistry } from "../worker/accounts.ts";
-import { connect, ledgerOptionsOf, setup, startService } from "../service.ts";
-import { openLedger } from "../ledger/index.ts";
+import { connect, openServiceLedger, setup, startService } from "../service.ts";
+import { LedgerFileError } from "../ledger/schema.ts";
 import { BrokerError } from "../broker/errors.ts";
 import { authConnectionOptions } from "../broker/connection.ts";
 import { authOf } from "../config/auth.ts";
@@ -64,7 +64,7 @@ const verbs: Record<string, Verb> = {
     return 0;
   },
   setup: async (_args, config) => {
-    const ledger = await openLedger(ledgerOptionsOf(config));
+    const ledger = await openServiceLedger(config);
     try {
       const broker = await connect(config, "billing-setup");
       try {
@@ -117,7 +117,7 @@ export async function main(argv: string[], extra: Record<string, Verb> = {}): Pr
   try {
     return await run(args, loadConfig());
   } catch (error) {
-    const known = error instanceof ConfigError || error instanceof UsageError || error instanceof InvalidCallError || error instanceof BrokerError || error instanceof BillingClientError;
+    const known = error instanceof ConfigError || error instanceof LedgerFileError || error instanceof UsageError || error instanceof InvalidCallError || error instanceof BrokerError || error instanceof BillingClientError;
     if (!known && !isConnectionError(error)) throw error;
     process.stderr.write(`billing ${verb}: ${(error as Error).message.split("\n")[0]}\n`);
     return 2;
