@@ -54,7 +54,7 @@ export async function connect(config: Config, name: string): Promise<Broker> {
 }
 
 /** Streams, consumer and system accounts: what `billing setup` does, idempotently. */
-export async function setup(config: Config, broker: Broker, ledger: Ledger, registry: AccountRegistry): Promise<void> {
+export async function setup(config: Config, broker: Broker, registry: AccountRegistry): Promise<void> {
   await ensureTopology(broker.jsm, topologyOf(config));
   await registry.ensure(systemAccounts(chartOf(config)));
 }
@@ -69,7 +69,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     throw error;
   });
   const registry = new AccountRegistry(ledger, config.worker.accountCacheMax);
-  await setup(config, broker, ledger, registry);
+  await setup(config, broker, registry);
   const deadLetters = startAdvisoryProcessor({ js: broker.js, jsm: broker.jsm, config, log: log.child({ component: "dlq" }) });
   const chart = chartOf(config);
   const names = new NameBook(config.worker.accountCacheMax);

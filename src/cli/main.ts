@@ -68,7 +68,7 @@ const verbs: Record<string, Verb> = {
     try {
       const broker = await connect(config, "billing-setup");
       try {
-        await setup(config, broker, ledger, new AccountRegistry(ledger, 1024));
+        await setup(config, broker, new AccountRegistry(ledger, 1024));
       } finally {
         await broker.close();
       }

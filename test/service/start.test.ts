@@ -4,6 +4,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { connectBroker } from "../../src/broker/connection.ts";
 import { startNats } from "../support/nats-server.ts";
 import { spawnService, workspace } from "../support/service.ts";
 
@@ -16,6 +17,30 @@ describe("service – start-up", () => {
     try {
       const service = await spawnService(nats.url, join(ws.dir, "data", "nested", "ledger.db"), ws.configPath);
       expect(await service.kill("SIGTERM")).toBe(0);
+    } finally {
+      await nats.stop();
+      ws.cleanup();
+    }
+  });
+
+  it("billing setup creates the streams, the consumer and the system accounts without starting workers, twice", async () => {
+    const nats = await startNats();
+    const ws = workspace();
+    try {
+      for (let i = 0; i < 2; i += 1) {
+        const r = spawnSync(process.execPath, [BIN, "setup"], { env: { ...process.env, NATS_URL: nats.url, LEDGER_PATH: join(ws.dir, "fresh", "ledger.db"), BILLING_CONFIG: ws.configPath }, encoding: "utf8", timeout: 60_000 });
+        expect(r.status, r.stderr).toBe(0);
+        expect(r.stdout).toContain("streams, consumer and system accounts are in place");
+      }
+      const broker = await connectBroker({ servers: [nats.url], name: "setup-test", connectTimeoutMs: 2_000 });
+      try {
+        const names = [];
+        for await (const s of broker.jsm.streams.list()) names.push(s.config.name);
+        expect(names.sort()).toEqual(["BILLING_ADVISORIES", "BILLING_COMMANDS", "BILLING_DLQ", "BILLING_EVENTS"]);
+        expect((await broker.jsm.consumers.info("BILLING_COMMANDS", "billing-worker")).config.durable_name).toBe("billing-worker");
+      } finally {
+        await broker.close();
+      }
     } finally {
       await nats.stop();
       ws.cleanup();
