@@ -8,6 +8,9 @@
 // Captures and releases name a hold published at least `holdGapMin` commands earlier, so that the
 // hold is normally decided before its capture arrives (a capture ahead of its hold is naked with
 // holdWaitNakMs and would show up as a latency outlier, not as an error).
+import { rng as prng } from "../../test/support/workload.ts";
+
+export { prng };
 
 export const COMMAND_NAMES = ["credit", "debit", "hold", "capture", "release", "transfer"] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
@@ -36,17 +39,6 @@ const SPEND_AMOUNT = [100, 1_500] as const;
 const FEE_AMOUNT = [1, 10] as const;
 const FEE_SHARE = 0.5;
 
-/** mulberry32: a small, fast, seeded generator; quality is ample for picking a load mix. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function operationId(tag: string, index: number): string {
   return `${tag}-0000-4000-8000-${index.toString(16).padStart(12, "0")}`;

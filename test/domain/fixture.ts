@@ -1,6 +1,7 @@
 // Shared fixtures of the domain tests: one chart of accounts, one set of decode limits, payload
 // helpers that decode and narrow, and a seeded pseudo-random generator so property-style loops
 // are the same on every run. Nothing here performs I/O; domain tests need no mocks.
+import { rng } from "../support/workload.ts";
 import type { Transfer } from "tigerbeetle-node";
 import type { Chart } from "../../src/domain/accounts.ts";
 import { decodeCommand, type CommandType, type Decoded, type DecodeLimits } from "../../src/domain/commands.ts";
@@ -85,18 +86,10 @@ export function at<T>(items: ReadonlyArray<T>, index: number): T {
   return item;
 }
 
-/** mulberry32: a tiny seeded generator, so "random" inputs are the same on every run. */
-export function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function randomInt(next: () => number, maxExclusive: number): number {
   return Math.floor(next() * maxExclusive);
 }
+
+/** mulberry32, seeded: the shared generator of test/support/workload.ts. */
+export const seeded = rng;
