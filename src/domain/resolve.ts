@@ -31,14 +31,11 @@ export type Verdict =
   /** Not decidable yet (a capture before its hold): nak with a delay. */
   | { kind: "wait"; detail: string };
 
-/**
- * `holdInRequest`: the capture or release relies on a hold planned in the same request, whose
- * facts are only true if that hold is created by this very request.
- */
-export type Plan = { op: Operation; transfers: Transfer[]; hold: HoldFacts | null; holdInRequest: boolean };
+export type Plan = { op: Operation; transfers: Transfer[]; hold: HoldFacts | null };
 export type MarkerPlan = { op: Operation; transfer: Transfer; reason: Reason; detail: string; burned: boolean };
 
-export type Decision = { verdicts: Map<bigint, Verdict>; plans: Plan[]; markers: MarkerPlan[] };
+/** `retry`: operations to decide in the next pass (a capture of a hold planned in this one). */
+export type Decision = { verdicts: Map<bigint, Verdict>; plans: Plan[]; markers: MarkerPlan[]; retry: Operation[] };
 
 export type Clock = { nowMs: number; holdGraceMs: number };
 
@@ -96,7 +93,7 @@ function detailOf(op: Operation, reason: Reason): string {
 
 /** Decides each open operation from the lookup: a verdict now, a plan to submit, or a marker to write. */
 export function decide(chart: Chart, ops: ReadonlyArray<Operation>, found: ReadonlyMap<bigint, Transfer>, clock: Clock): Decision {
-  const decision: Decision = { verdicts: new Map(), plans: [], markers: [] };
+  const decision: Decision = { verdicts: new Map(), plans: [], markers: [], retry: [] };
   const heldHere = new Map<bigint, HoldFacts>();
   const captures: Array<{ op: Operation; fingerprint: bigint; command: Extract<Command, { type: "capture" | "release" }> }> = [];
   for (const op of ops) {
@@ -113,15 +110,22 @@ export function decide(chart: Chart, ops: ReadonlyArray<Operation>, found: Reado
     } else {
       const transfers = planTransfers(d.command, d.fingerprint, null);
       if (d.command.type === "hold") heldHere.set(d.command.operationId, holdFacts(transfers[0] as Transfer));
-      decision.plans.push({ op, transfers, hold: null, holdInRequest: false });
+      decision.plans.push({ op, transfers, hold: null });
     }
   }
   for (const { op, fingerprint, command } of captures) {
     // A hold rejected with a burned id left only its burned marker: decided, so no need to wait.
     const stored = found.get(command.holdId) ?? found.get(burnedMarkerId(command.holdId));
-    const hold = stored ? (isHold(chart, stored) ? holdFacts(stored) : null) : heldHere.get(command.holdId);
+    if (!stored && heldHere.has(command.holdId)) {
+      // Its hold is planned in this pass. Never post against a hold this worker has not seen stored:
+      // another worker may store different content under that id first, and a post for less than
+      // the pending amount would be accepted. Decide it next pass, from the stored hold.
+      decision.retry.push(op);
+      continue;
+    }
+    const hold = stored && isHold(chart, stored) ? holdFacts(stored) : null;
     if (hold) {
-      decision.plans.push({ op, transfers: planTransfers(command, fingerprint, hold), hold, holdInRequest: !stored });
+      decision.plans.push({ op, transfers: planTransfers(command, fingerprint, hold), hold });
     } else if (stored || clock.nowMs - op.publishedAtMs >= clock.holdGraceMs) {
       // Not a hold at all, or still absent after the grace period: final, recorded like any rejection.
       decision.markers.push(rejection(chart, op, op.id, "hold_not_found", REASON_DETAIL.hold_not_found, false));
@@ -129,9 +133,6 @@ export function decide(chart: Chart, ops: ReadonlyArray<Operation>, found: Reado
       decision.verdicts.set(op.id, { kind: "wait", detail: "the hold is not in the ledger yet" });
     }
   }
-  // Posts and voids go after every pending transfer of the request, so a hold and its capture in
-  // one batch work (TigerBeetle applies a request's events in order).
-  decision.plans.sort((a, b) => Number(a.hold !== null) - Number(b.hold !== null));
   return decision;
 }
 
@@ -146,36 +147,13 @@ export type Settled = { verdicts: Map<bigint, Verdict>; markers: MarkerPlan[]; r
 export function settlePlans(chart: Chart, plans: ReadonlyArray<Plan>, results: ReadonlyArray<CreateTransferResult>): Settled {
   const settled: Settled = { verdicts: new Map(), markers: [], retry: [] };
   assert(results.length === planRequest(plans).length, "one result per planned transfer");
-  const created = new Set<bigint>();
   let at = 0;
-  const legsOf = plans.map((plan) => {
+  for (const plan of plans) {
     const legs = results.slice(at, at + plan.transfers.length);
     at += plan.transfers.length;
-    if (legs.every((l) => l.status === S.created)) created.add(plan.op.id);
-    return legs;
-  });
-  plans.forEach((plan, i) => {
-    const legs = legsOf[i] as CreateTransferResult[];
-    const hold = plan.hold;
-    if (plan.holdInRequest && hold !== null && !created.has(hold.id)) settleOnLostHold(chart, plan, legs, settled);
-    else settlePlan(chart, plan, legs, settled);
-  });
-  return settled;
-}
-
-/**
- * A capture or release planned against a hold of the same request that was not created by it: the
- * hold failed (then the post/void found nothing: hold_not_found, its id burned), or another worker
- * stored that hold id first, perhaps with other content, so nothing this worker planned about the
- * hold holds. The next pass looks everything up again.
- */
-function settleOnLostHold(chart: Chart, plan: Plan, legs: ReadonlyArray<CreateTransferResult>, out: Settled): void {
-  const status = (legs[0] as CreateTransferResult).status;
-  if (status === S.pending_transfer_not_found || status === S.id_already_failed) {
-    out.markers.push(rejection(chart, plan.op, burnedMarkerId(plan.op.id), "hold_not_found", REASON_DETAIL.hold_not_found, true));
-  } else {
-    out.retry.push(plan.op);
+    settlePlan(chart, plan, legs, settled);
   }
+  return settled;
 }
 
 function settlePlan(chart: Chart, plan: Plan, legs: ReadonlyArray<CreateTransferResult>, out: Settled): void {

@@ -22,7 +22,7 @@ export async function resolveOperations(
     counters.requests += 1;
     const decision = decide(chart, open, found, clock());
     for (const [id, v] of decision.verdicts) verdicts.set(id, v);
-    const retry: Operation[] = [];
+    const retry: Operation[] = [...decision.retry];
     const markers = [...decision.markers];
     if (decision.plans.length > 0) {
       await registry.ensure(decision.plans.flatMap((p) => (p.op.decoded.kind === "command" ? touchedUsers(p.op.decoded.command) : [])).flatMap((u) => userAccounts(u.ledger, u.userId)));

@@ -91,7 +91,7 @@ describe("resolve – decide: new and recorded operations", () => {
     const d = decide(chart, [op], new Map(), within);
     expect(d.verdicts.size).toBe(0);
     expect(d.markers).toEqual([]);
-    expect(d.plans).toEqual([{ op, transfers: planTransfers(commandOf(op), op.decoded.fingerprint, null), hold: null, holdInRequest: false }]);
+    expect(d.plans).toEqual([{ op, transfers: planTransfers(commandOf(op), op.decoded.fingerprint, null), hold: null }]);
   });
 
   it("resolve – a recorded operation with the same fingerprint is an applied replay with its timestamp", () => {
@@ -248,34 +248,26 @@ describe("resolve – decide: captures and releases", () => {
     }]);
   });
 
-  it("resolve – a capture of a hold planned in the same pass is planned after the hold, even when it comes first", () => {
+  it("resolve – a capture of a hold planned in the same pass is decided next pass, never posted against the unstored hold", () => {
     const h = hold("250");
     const op = capture();
     const d = decide(chart, [op, h], new Map(), within);
     expect(d.verdicts.size).toBe(0);
     expect(d.markers).toEqual([]);
-    expect(d.plans.map((p) => p.op)).toEqual([h, op]);
-    const capturePlan = at(d.plans, 1);
-    expect(capturePlan.hold).toEqual(holdFactsOf(h));
-    expect(at(capturePlan.transfers, 0)).toMatchObject({ pending_id: idOf(HOLD), amount: 250n });
-    const request = planRequest(d.plans);
-    expect(request.map((t) => t.id)).toEqual([idOf(HOLD), idOf(OP)]);
+    expect(d.plans.map((p) => p.op)).toEqual([h]);
+    expect(d.retry).toEqual([op]);
+    // Next pass, with the hold stored: planned with exactly the stored amount.
+    const next = decide(chart, [op], new Map([[idOf(HOLD), { ...at(at(d.plans, 0).transfers, 0), timestamp: 5n }]]), within);
+    expect(at(at(next.plans, 0).transfers, 0)).toMatchObject({ pending_id: idOf(HOLD), amount: 250n });
+    expect(at(next.plans, 0).hold).toEqual(holdFactsOf(h));
   });
 
-  it("resolve – a release of a hold planned in the same pass is planned after it too", () => {
+  it("resolve – a release of a hold planned in the same pass waits for the next pass too", () => {
     const h = hold("9");
-    const d = decide(chart, [release(), h], new Map(), within);
-    expect(d.plans.map((p) => p.op.id)).toEqual([idOf(HOLD), idOf(OP)]);
-  });
-
-  it("resolve – captures go after every plan without a hold (credits, debits, transfers)", () => {
-    const h = hold();
-    const c = capture();
-    const others = [credit(), operation("debit", { operationId: uuid(44), userId: "bob", amount: "1" }), operation("transfer", { operationId: uuid(45), fromUserId: "a", toUserId: "b", amount: "1", fee: "1" })];
-    const d = decide(chart, [c, ...others, h], new Map(), within);
-    const holdIndex = d.plans.findIndex((p) => p.hold !== null);
-    expect(holdIndex).toBe(d.plans.length - 1);
-    expect(at(d.plans, holdIndex).op).toBe(c);
+    const r = release();
+    const d = decide(chart, [r, h], new Map(), within);
+    expect(d.plans.map((p) => p.op.id)).toEqual([idOf(HOLD)]);
+    expect(d.retry).toEqual([r]);
   });
 
   it("resolve – a capture with no hold inside the grace period waits", () => {

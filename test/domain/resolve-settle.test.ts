@@ -232,60 +232,28 @@ describe("resolve – settlePlans: one request, many plans", () => {
     expect(s.retry).toEqual([credit]);
   });
 
-  it("resolve – a hold and its capture in one request are both applied", () => {
+  it("resolve – a hold and its capture in one batch: the hold is applied, the capture next pass against the stored hold", () => {
     const h = operation("hold", { operationId: HOLD, userId: "alice", amount: "250" });
     const c = ops.capture();
     const d = decide(chart, [c, h], new Map(), within);
-    const s = settlePlans(chart, d.plans, [created(20n), created(21n)]);
+    expect(d.retry).toEqual([c]);
+    const s = settlePlans(chart, d.plans, [created(20n)]);
     expect(s.verdicts.get(h.id)).toEqual({ kind: "applied", replay: false, timestamps: [20n], hold: null });
-    expect(s.verdicts.get(c.id)).toEqual({ kind: "applied", replay: false, timestamps: [21n], hold: holdFacts });
+    const storedHold = { ...at(at(d.plans, 0).transfers, 0), timestamp: 20n };
+    const next = decide(chart, [c], new Map([[storedHold.id, storedHold]]), within);
+    const s2 = settlePlans(chart, next.plans, [created(21n)]);
+    expect(s2.verdicts.get(c.id)).toEqual({ kind: "applied", replay: false, timestamps: [21n], hold: holdFacts });
   });
 
-  it("resolve – a hold refused for funds burns its id, and its capture in the same request meets a missing hold", () => {
+  it("resolve – a capture whose hold in the same batch was refused for funds is hold_not_found next pass, without waiting", () => {
     const h = operation("hold", { operationId: HOLD, userId: "alice", amount: "250" });
     const c = ops.capture();
     const d = decide(chart, [c, h], new Map(), within);
-    const s = settlePlans(chart, d.plans, [result(S.exceeds_credits), result(S.pending_transfer_not_found)]);
-    expectMarker(s.markers[0], h, burnedMarkerId(h.id), "insufficient_funds", true);
-    expectMarker(s.markers[1], c, burnedMarkerId(c.id), "hold_not_found", true);
-  });
-
-  // Two workers race on one hold id with different content: this worker planned hold(250) and
-  // its capture in one request; between its lookup and its request another worker stored a
-  // different hold under the same id. The hold comes back exists_with_different_amount (a retry,
-  // then a conflict); the capture, a post or void of 250 against the other hold, meets
-  // exceeds_pending_transfer_amount or pending_transfer_has_different_amount (spec §5.5 g, h).
-  // Both are reachable outcomes of concurrent workers, not programmer errors, yet settlePlans
-  // asserts on them and crashes the worker. Fails today.
-  it.each([
-    ["capture", "exceeds_pending_transfer_amount"],
-    ["release", "exceeds_pending_transfer_amount"],
-    ["release", "pending_transfer_has_different_amount"],
-  ] as const)("resolve – a %s planned against a same-pass hold that lost a race (%s) is retried, not a crash", (type, status) => {
-    const h = operation("hold", { operationId: HOLD, userId: "alice", amount: "250" });
-    const c = type === "capture" ? ops.capture() : ops.release();
-    const d = decide(chart, [h, c], new Map(), within);
-    expect(d.plans.map((p) => p.op)).toEqual([h, c]);
-    let settled: ReturnType<typeof settlePlans> | undefined;
-    expect(() => {
-      settled = settlePlans(chart, d.plans, [result(S.exists_with_different_amount, 3n), result(S[status])]);
-    }).not.toThrow();
-    expect(settled?.retry).toEqual([h, c]);
-  });
-
-  // The same race with an equal amount: the other worker's hold under this id debits another
-  // user, so this worker's hold is exists_with_different_debit_account_id, and its capture posts
-  // the other hold (created). settlePlans reports the capture applied with the facts of the hold
-  // this worker planned (alice's account), which the ledger never stored; the event would carry
-  // the wrong user's balance, while a later replay (recorded() reads the stored hold) carries the
-  // right one, so two attempts would publish different events. Fails today.
-  it("resolve – a capture created against a same-pass hold that lost a race is not applied with the planned hold's facts", () => {
-    const h = operation("hold", { operationId: HOLD, userId: "alice", amount: "250" });
-    const c = ops.capture();
-    const d = decide(chart, [h, c], new Map(), within);
-    const s = settlePlans(chart, d.plans, [result(S.exists_with_different_debit_account_id, 3n), created(9n)]);
-    expect(s.verdicts.get(c.id)).toBeUndefined();
-    expect(s.retry).toEqual([h, c]);
+    const s = settlePlans(chart, d.plans, [result(S.exceeds_credits)]);
+    const burned = at(s.markers, 0);
+    expectMarker(burned, h, burnedMarkerId(h.id), "insufficient_funds", true);
+    const next = decide(chart, [c], new Map([[burned.transfer.id, { ...burned.transfer, timestamp: 30n }]]), within);
+    expect(next.markers.map((m) => [m.transfer.id, m.reason])).toEqual([[c.id, "hold_not_found"]]);
   });
 });
 
