@@ -40,6 +40,12 @@ export type ServiceProcess = {
   kill(signal: NodeJS.Signals): Promise<number | null>;
 };
 
+/** Every process spawned here; killed when the test process exits, whatever the tests did. */
+const spawned = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of spawned) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+});
+
 /** Spawns `billing start` and waits until it logs "service started". */
 export async function spawnService(natsUrl: string, ledgerPath: string, configPath: string, env: Record<string, string> = {}): Promise<ServiceProcess> {
   const child = spawn(process.execPath, [BIN, "start"], {
@@ -53,7 +59,11 @@ export async function spawnService(natsUrl: string, ledgerPath: string, configPa
   };
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  spawned.add(child);
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => {
+    spawned.delete(child);
+    resolve(code);
+  }));
   const started = Date.now();
   while (!out.includes("service started")) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`service exited before it started:\n${out}`);
