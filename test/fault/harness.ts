@@ -35,6 +35,7 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 
 export class FaultEnv {
   readonly procs: Array<ServiceProcess | null> = [];
+  private stopped = false;
   /** Faults injected so far (kills, stalls, outages, re-publishes, conflicts, malformed messages). */
   faults = 0;
   /** What did not go to plan but is no broken guarantee (a process that failed to start, …). */
@@ -62,7 +63,10 @@ export class FaultEnv {
     for (let attempt = 1; ; attempt += 1) {
       try {
         const p = await spawnService(this.nats.url, this.ws.ledgerPath, this.ws.configPath);
-        this.procs[i] = p;
+        // A restart fired without waiting (a scenario's `void restartService`) may finish after
+        // stop(): then nobody would ever kill this process.
+        if (this.stopped) await p.kill("SIGKILL");
+        else this.procs[i] = p;
         return p;
       } catch (error) {
         const text = (error as Error).message;
@@ -112,6 +116,7 @@ export class FaultEnv {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     await this.client.close().catch(() => undefined);
     for (let i = 0; i < this.procs.length; i += 1) await this.killService(i);
     await this.nats.stop();
