@@ -11,12 +11,16 @@ import { spawnService, workspace } from "../support/service.ts";
 const BIN = new URL("../../bin/billing.js", import.meta.url).pathname;
 
 describe("service – start-up", () => {
-  it("starts on a ledger path whose directory does not exist yet, and stops with SIGTERM", async () => {
+  it("starts on a ledger path whose directory does not exist yet, and stops with SIGTERM or SIGINT", async () => {
     const nats = await startNats();
     const ws = workspace();
     try {
       const service = await spawnService(nats.url, join(ws.dir, "data", "nested", "ledger.db"), ws.configPath);
       expect(await service.kill("SIGTERM")).toBe(0);
+      // The contract treats SIGINT like SIGTERM: finish the batch in hand, exit 0.
+      const again = await spawnService(nats.url, join(ws.dir, "data", "nested", "ledger.db"), ws.configPath);
+      expect(await again.kill("SIGINT")).toBe(0);
+      expect(again.output()).toContain('"signal":"SIGINT"');
     } finally {
       await nats.stop();
       ws.cleanup();
