@@ -31,7 +31,7 @@ export function chartOf(config: Config): Chart {
 }
 
 export function ledgerOptionsOf(config: Config): LedgerOptions {
-  if (config.ledger.driver === "embedded") return { driver: "embedded", path: config.ledger.path };
+  if (config.ledger.driver === "embedded") return { driver: "embedded", path: config.ledger.path, thread: config.ledger.thread };
   const tb = config.ledger.tigerbeetle;
   return { driver: "tigerbeetle", clusterId: BigInt(tb.clusterId), addresses: tb.addresses };
 }

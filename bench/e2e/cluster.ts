@@ -81,7 +81,7 @@ export function spawnService(o: ServiceOptions): Promise<Proc> {
   const prof = o.cpuProfDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${o.cpuProfDir}`];
   return spawnReady({
     name: `service-${o.index}`,
-    args: [...prof, join(o.root ?? SERVICE_ROOT, "bin/billing.js"), "start"],
+    args: [...prof, ...(process.env["BENCH_SERVICE_NODE_ARGS"] ?? "").split(" ").filter(Boolean), join(o.root ?? SERVICE_ROOT, "bin/billing.js"), "start"],
     root: o.root ?? SERVICE_ROOT,
     env: { NATS_URL: o.natsUrl, LEDGER_PATH: o.run.ledgerPath, BILLING_CONFIG: o.run.configPath, LOG_LEVEL: o.logLevel ?? "info" },
     logFile: join(o.run.dir, `service-${o.index}.log`),

@@ -35,14 +35,13 @@ async function main(): Promise<void> {
   const messages = await consumer.consume({ max_messages: config.worker.batchMessagesMax, expires: 30_000 });
   const batcher = new Batcher(messages[Symbol.asyncIterator]());
   const payload = new TextEncoder().encode(JSON.stringify({ event: "raw", pad: "x".repeat(EVENT_BYTES - 24) }));
-  let stopNow = (): void => undefined;
-  const stop = new Promise<void>((resolve) => (stopNow = resolve));
-  process.once("SIGTERM", () => stopNow());
-  process.once("SIGINT", () => stopNow());
+  const stop = new AbortController();
+  process.once("SIGTERM", () => stop.abort());
+  process.once("SIGINT", () => stop.abort());
   process.stdout.write("raw worker started\n");
   const w = config.worker;
   for (;;) {
-    const batch = await batcher.take(w.batchMessagesMax, w.batchWaitMs, stop);
+    const batch = await batcher.take(w.batchMessagesMax, w.batchWaitMs, stop.signal);
     if (batch === null) break;
     await publishEvents(broker.js, batch.map((m) => eventOf(m, payload)), w.publishTimeoutMs);
     for (const m of batch) m.ack();

@@ -29,6 +29,8 @@ export const configSchema = z.strictObject({
   ledger: z.strictObject({
     driver: z.enum(["embedded", "tigerbeetle"]),
     path: z.string().min(1),
+    /** Embedded engine only: run it on a worker thread so its CPU overlaps the broker work. */
+    thread: z.boolean(),
     tigerbeetle: z.strictObject({
       clusterId: z.string().regex(/^[0-9]{1,39}$/, "must be a decimal u128"),
       addresses: z.array(z.string().min(1)).min(1).max(6),

@@ -12,15 +12,18 @@ import {
   ErrorCodes,
   RequestError,
   type Account,
+  type AccountFilter,
   type Client,
   type CreateAccountResult,
   type CreateTransferResult,
+  type QueryFilter,
   type Transfer,
 } from "tigerbeetle-node";
-import { assert } from "../lib/assert.ts";
+import { assert, AssertionError, unreachable } from "../lib/assert.ts";
 import { decodeAccount, decodeAccountFilter, decodeBatch, decodeId, decodeQueryFilter, decodeTransfer } from "./input.ts";
 import {
   accountCacheMax,
+  batchEventsMax,
   expiriesPerPassMax,
   lockRetryDelayMaxMs,
   lockRetryDelayMinMs,
@@ -50,10 +53,66 @@ export function wallClockNs(): bigint {
 }
 
 export async function openEmbeddedLedger(options: EmbeddedOptions): Promise<Client> {
+  return (await openEmbeddedEngine(options)).client();
+}
+
+/** The engine itself, for a client in this thread (`client()`) or one in another (src/ledger/thread.ts). */
+export async function openEmbeddedEngine(options: EmbeddedOptions): Promise<EmbeddedLedger> {
   const lockWaitMs = options.lockWaitMs ?? lockWaitTotalMs;
   assert(Number.isFinite(lockWaitMs) && lockWaitMs >= 0, "lockWaitMs is a non-negative number of milliseconds");
   const db = await retryWhileBusy(() => openLedgerDatabase(options.path), () => false, `opening ${options.path}`, lockWaitMs);
-  return new EmbeddedLedger(db, options.clock ?? wallClockNs, lockWaitMs).client();
+  return new EmbeddedLedger(db, options.clock ?? wallClockNs, lockWaitMs);
+}
+
+/** The requests of the Client surface (everything but destroy). */
+export type RequestName = Exclude<keyof Client, "destroy">;
+
+/** One request whose input its decoder checked, and what it came to. */
+export type Request = { name: RequestName; input: unknown };
+export type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+function isRead(request: Request): boolean {
+  return request.name !== "createAccounts" && request.name !== "createTransfers";
+}
+
+/** The checks each request makes on the caller's side before it is queued (src/ledger/input.ts). */
+export const requestDecoders: Record<RequestName, (input: unknown) => unknown> = {
+  createAccounts: (batch) => decodeBatch(batch, decodeAccount),
+  createTransfers: (batch) => decodeBatch(batch, decodeTransfer),
+  lookupAccounts: (batch) => decodeBatch(batch, decodeId),
+  lookupTransfers: (batch) => decodeBatch(batch, decodeId),
+  getAccountTransfers: decodeAccountFilter,
+  getAccountBalances: decodeAccountFilter,
+  queryAccounts: decodeQueryFilter,
+  queryTransfers: decodeQueryFilter,
+};
+
+/**
+ * A Client whose requests check their input now (like the native client, before anything is
+ * sent: a bad input rejects without being queued), then go to `send`.
+ */
+export function clientOf(send: (name: RequestName, input: unknown) => Promise<unknown>, closed: () => boolean, destroy: () => void): Client {
+  const request = (name: RequestName) => (raw: unknown): Promise<never> => {
+    if (closed()) return Promise.reject(new RequestError(ErrorCodes.ERR_CLIENT_CLOSED));
+    let input: unknown;
+    try {
+      input = requestDecoders[name](raw);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return send(name, input) as Promise<never>;
+  };
+  return {
+    createAccounts: request("createAccounts"),
+    createTransfers: request("createTransfers"),
+    lookupAccounts: request("lookupAccounts"),
+    lookupTransfers: request("lookupTransfers"),
+    getAccountTransfers: request("getAccountTransfers"),
+    getAccountBalances: request("getAccountBalances"),
+    queryAccounts: request("queryAccounts"),
+    queryTransfers: request("queryTransfers"),
+    destroy,
+  };
 }
 
 function sleep(ms: number): Promise<void> {
@@ -86,7 +145,7 @@ interface WriteOutcome<R> {
   timestamp: bigint;
 }
 
-class EmbeddedLedger {
+export class EmbeddedLedger {
   private db: Database.Database | null;
   private readonly store: Store;
   private readonly reads: Reads;
@@ -104,37 +163,80 @@ class EmbeddedLedger {
   }
 
   client(): Client {
-    return {
-      createAccounts: (batch) => this.submit(() => decodeBatch(batch, decodeAccount), (events) => this.createAccounts(events)),
-      createTransfers: (batch) => this.submit(() => decodeBatch(batch, decodeTransfer), (events) => this.createTransfers(events)),
-      lookupAccounts: (batch) => this.submit(() => decodeBatch(batch, decodeId), (ids) => this.read(() => this.reads.lookupAccounts(ids))),
-      lookupTransfers: (batch) => this.submit(() => decodeBatch(batch, decodeId), (ids) => this.read(() => this.reads.lookupTransfers(ids))),
-      getAccountTransfers: (filter) => this.submit(() => decodeAccountFilter(filter), (f) => this.read(() => this.reads.getAccountTransfers(f))),
-      getAccountBalances: (filter) => this.submit(() => decodeAccountFilter(filter), (f) => this.read(() => this.reads.getAccountBalances(f))),
-      queryAccounts: (filter) => this.submit(() => decodeQueryFilter(filter), (f) => this.read(() => this.reads.queryAccounts(f))),
-      queryTransfers: (filter) => this.submit(() => decodeQueryFilter(filter), (f) => this.read(() => this.reads.queryTransfers(f))),
-      destroy: () => this.destroy(),
-    };
+    return clientOf((name, input) => this.execute(name, input), () => this.db === null, () => this.destroy());
+  }
+
+  /** Runs one request whose input `requestDecoders[name]` already checked, after the ones before it. */
+  async execute(name: RequestName, input: unknown): Promise<unknown> {
+    const [outcome] = await this.executeAll([{ name, input }]);
+    assert(outcome !== undefined, "one outcome per request");
+    if (!outcome.ok) throw outcome.error;
+    return outcome.value;
   }
 
   /**
-   * Checks the input now (like the native client, before anything is sent), then runs the request
-   * after the ones this client already accepted.
+   * Runs requests in order, after the ones before them, and answers each one: one write
+   * transaction per write request; a run of consecutive reads shares one snapshot (one meta read,
+   * one due check, one BEGIN/COMMIT instead of one each), a serial order TigerBeetle could also
+   * have given them. Bounded by the caller: at most batchEventsMax requests.
    */
-  private submit<I, R>(decode: () => I, run: (input: I) => R): Promise<R> {
-    if (this.db === null) return Promise.reject(new RequestError(ErrorCodes.ERR_CLIENT_CLOSED));
-    let input: I;
-    try {
-      input = decode();
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    const result = this.queue.then(() => retryWhileBusy(() => run(input), () => this.db === null, "waiting for the write lock", this.lockWaitMs));
+  executeAll(requests: ReadonlyArray<Request>): Promise<Outcome[]> {
+    assert(requests.length <= batchEventsMax, `at most ${batchEventsMax} requests at once`);
+    const result = this.queue.then(() => this.runAll(requests));
     this.queue = result.catch(() => undefined);
     return result;
   }
 
-  private destroy(): void {
+  private async runAll(requests: ReadonlyArray<Request>): Promise<Outcome[]> {
+    const outcomes: Outcome[] = [];
+    for (let i = 0; i < requests.length; ) {
+      let end = i + 1;
+      if (isRead(requests[i] as Request)) while (end < requests.length && isRead(requests[end] as Request)) end += 1;
+      const run = requests.slice(i, end);
+      try {
+        const answers = await retryWhileBusy(() => (isRead(run[0] as Request) ? this.readAll(run) : [this.writeOne(run[0] as Request)]), () => this.db === null, "waiting for the write lock", this.lockWaitMs);
+        outcomes.push(...answers);
+      } catch (error) {
+        for (let k = 0; k < run.length; k++) outcomes.push({ ok: false, error });
+      }
+      i = end;
+    }
+    return outcomes;
+  }
+
+  private writeOne(request: Request): Outcome {
+    switch (request.name) {
+      case "createAccounts": return { ok: true, value: this.createAccounts(request.input as Account[]) };
+      case "createTransfers": return { ok: true, value: this.createTransfers(request.input as Transfer[]) };
+      default: return unreachable(request.name as never, "ledger write request");
+    }
+  }
+
+  /** Reads in one snapshot; an error in one (other than a busy database) answers only that one. */
+  private readAll(requests: ReadonlyArray<Request>): Outcome[] {
+    return this.read(() => requests.map((request): Outcome => {
+      try {
+        return { ok: true, value: this.readOne(request) };
+      } catch (error) {
+        if (isBusy(error) || error instanceof AssertionError) throw error;
+        return { ok: false, error };
+      }
+    }));
+  }
+
+  private readOne({ name, input }: Request): unknown {
+    switch (name) {
+      case "lookupAccounts": return this.reads.lookupAccounts(input as bigint[]);
+      case "lookupTransfers": return this.reads.lookupTransfers(input as bigint[]);
+      case "getAccountTransfers": return this.reads.getAccountTransfers(input as AccountFilter);
+      case "getAccountBalances": return this.reads.getAccountBalances(input as AccountFilter);
+      case "queryAccounts": return this.reads.queryAccounts(input as QueryFilter);
+      case "queryTransfers": return this.reads.queryTransfers(input as QueryFilter);
+      default: return unreachable(name as never, "ledger read request");
+    }
+  }
+
+  destroy(): void {
     const db = this.db;
     this.db = null;
     this.cache.clear();

@@ -16,5 +16,10 @@ export type LedgerOptions =
        * LedgerBusyError (transient). Default 10,000 ms (src/ledger/limits.ts lockWaitTotalMs).
        */
       lockWaitMs?: number;
+      /**
+       * Run the engine on a worker thread (src/ledger/thread.ts): the same Client, with the
+       * SQLite work off the caller's event loop. Not with a `clock` (a function cannot cross).
+       */
+      thread?: boolean;
     }
   | { driver: "tigerbeetle"; clusterId: bigint; addresses: string[] };

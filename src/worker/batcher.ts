@@ -1,6 +1,7 @@
 // Turns the consumer's message stream into batches bounded by count and by time: wait as long as
 // needed for the first message, then at most `waitMs` for more, and never more than `max`.
 import type { JsMsg } from "@nats-io/jetstream";
+import { unlessAborted } from "../lib/signal.ts";
 
 export class Batcher {
   private pending: Promise<IteratorResult<JsMsg>> | null = null;
@@ -13,10 +14,10 @@ export class Batcher {
     return this.pending;
   }
 
-  /** Resolves with null when the source has ended or `stop` resolved first. */
-  async take(max: number, waitMs: number, stop: Promise<void>): Promise<JsMsg[] | null> {
+  /** Resolves with null when the source has ended or `stop` aborted first. */
+  async take(max: number, waitMs: number, stop: AbortSignal): Promise<JsMsg[] | null> {
     if (this.ended) return null;
-    const first = await Promise.race([this.next(), stop.then(() => null)]);
+    const first = await unlessAborted(this.next(), stop);
     if (first === null) return null;
     this.pending = null;
     if (first.done) {

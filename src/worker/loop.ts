@@ -168,21 +168,36 @@ async function deliver(deps: WorkerDeps, items: ReadonlyArray<Item>, settlements
 
 /**
  * Runs until `stop` resolves: then the batches in hand are finished and settled. At most
- * `pipelineDepth` batches are between their ledger work and their last acknowledgement.
+ * `pipelineDepth` batches are in hand at once, each anywhere between its ledger work and its last
+ * acknowledgement: while one batch waits for the ledger, the next is decoded and sent to it, and
+ * an earlier one's events are stored. Batches are independent: the ledger decides every race
+ * between them, as it does between processes. A batch that fails (an assertion: never a transient
+ * failure, those are naked inside) stops the loop with its error.
  */
 export async function runWorker(deps: WorkerDeps, batcher: Batcher, stop: Promise<void>): Promise<void> {
   const inFlight = new Set<Promise<void>>();
+  const halt = new AbortController();
+  void stop.then(() => halt.abort());
+  const failed: { error?: unknown; yes: boolean } = { yes: false };
   try {
     for (;;) {
-      while (inFlight.size >= deps.limits.pipelineDepth) await Promise.race(inFlight);
-      const batch = await batcher.take(deps.limits.batchMessagesMax, deps.limits.batchWaitMs, stop);
+      while (inFlight.size >= deps.limits.pipelineDepth && !failed.yes) await Promise.race(inFlight);
+      const batch = failed.yes ? null : await batcher.take(deps.limits.batchMessagesMax, deps.limits.batchWaitMs, halt.signal);
+      if (failed.yes) {
+        batch?.forEach((m) => m.nak());
+        throw failed.error;
+      }
       if (batch === null) return;
       deps.stats.batches += 1;
       deps.stats.batchSizes.push(batch.length);
-      const { delivered } = await processBatch(deps, batch);
-      inFlight.add(delivered);
-      const forget = () => void inFlight.delete(delivered);
-      delivered.then(forget, forget);
+      const settled: Promise<void> = processBatch(deps, batch)
+        .then(({ delivered }) => delivered)
+        .catch((error: unknown) => {
+          if (!failed.yes) Object.assign(failed, { yes: true, error });
+          halt.abort();
+        })
+        .finally(() => inFlight.delete(settled));
+      inFlight.add(settled);
     }
   } finally {
     await Promise.all(inFlight);
