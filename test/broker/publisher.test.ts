@@ -97,3 +97,22 @@ test("broker – publishing to a deleted events stream fails with BrokerUnavaila
 test("broker – publishEvents of an empty batch does nothing", async () => {
   await expect(publishEvents(broker.js, [], 1_000)).resolves.toBeUndefined();
 });
+
+test("broker – PubAcks that never come fail the whole batch once, after the timeout, sent or not", async () => {
+  // No stream stores the subject, but a plain subscriber takes it: nobody answers, no 503 either.
+  for (const s of [t.commandsStream, t.eventsStream, t.dlqStream, t.advisoriesStream]) await broker.jsm.streams.delete(s);
+  const silent = broker.nc.subscribe("billing.evt.>");
+  try {
+    const events = Array.from({ length: publishInFlightMax + 10 }, (_, i) => ({ subject: `billing.evt.held.op-silent-${i}`, msgId: `op-silent-${i}`, data: encode("x") }));
+    const started = Date.now();
+    const err = await publishEvents(broker.js, events, 300).then(() => null, (e: unknown) => e);
+    const tookMs = Date.now() - started;
+    expect(err).toBeInstanceOf(BrokerUnavailableError);
+    expect((err as Error).message).toMatch(new RegExp(`^${events.length} of ${events.length} events not stored; first: .*no PubAck within 300 ms`));
+    expect(tookMs).toBeGreaterThanOrEqual(290);
+    expect(tookMs).toBeLessThan(3_000); // one timeout for the batch, not one per window
+  } finally {
+    silent.unsubscribe();
+    await ensureTopology(broker.jsm, t);
+  }
+});

@@ -40,11 +40,22 @@ export type ServiceProcess = {
   kill(signal: NodeJS.Signals): Promise<number | null>;
 };
 
-/** Every process spawned here; killed when the test process exits, whatever the tests did. */
+/**
+ * Every process spawned here; killed when the test process ends, whatever the tests did: on a
+ * normal exit, and when the runner ends its worker with a signal (no "exit" event then). The
+ * signal is raised again once the children are gone, so the worker ends as it was told to.
+ */
 const spawned = new Set<ChildProcess>();
-process.once("exit", () => {
+const killSpawned = () => {
   for (const child of spawned) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-});
+};
+process.once("exit", killSpawned);
+for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
+  process.once(signal, () => {
+    killSpawned();
+    process.kill(process.pid, signal);
+  });
+}
 
 /** Spawns `billing start` and waits until it logs "service started". */
 export async function spawnService(natsUrl: string, ledgerPath: string, configPath: string, env: Record<string, string> = {}): Promise<ServiceProcess> {
