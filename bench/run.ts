@@ -10,6 +10,8 @@
 //   npx tsx bench/run.ts profile   one service process under --cpu-prof, summarised (BENCH_ROOT: another tree)
 //   npx tsx bench/run.ts compare   A/B of trees (a proposal against HEAD), interleaved runs:
 //       BENCH_ROOTS="head=/work/main,pipe=/tmp/v-pipe" BENCH_REPS=3 BENCH_COUNT=20000 BENCH_PROCS=1,2
+//       (BENCH_PRELOADED=1: on the 5,000,000-transfer ledger; BENCH_SERVICE_NODE_ARGS: node flags
+//       for the service processes, e.g. "--max-old-space-size=96")
 //
 // Every run starts its own nats-server (test/support/nats-server.ts) and its own ledger file,
 // spawns real `node bin/billing.js start` processes (or the raw pipeline worker for the ceiling),
@@ -121,7 +123,8 @@ async function runSuite(which: "quick" | "full" | "targets"): Promise<void> {
     await measure(suite, "service-1", spec(`service ×1 #${rep + 1}`, { load: burst, count: plan.throughputCount }, every));
     await measure(suite, "raw-2", spec(`raw ceiling ×2 #${rep + 1}`, { pipeline: "raw", processes: 2, load: burst, count: plan.throughputCount }, every));
     await measure(suite, "service-2", spec(`service ×2 #${rep + 1}`, { processes: 2, load: burst, count: plan.throughputCount }, every));
-    await measure(suite, "baseline-1", spec(`one-at-a-time ×1 #${rep + 1}`, { batch: 1, load: burst, count: plan.baselineCount }, every));
+    // The conventional design: one message, one ledger transaction, one ack, nothing overlapped.
+    await measure(suite, "baseline-1", spec(`one-at-a-time ×1 #${rep + 1}`, { batch: 1, load: burst, count: plan.baselineCount, config: { worker: { pipelineDepth: 1 } } }, every));
     if (ledgerFrom !== undefined) {
       await measure(suite, "preloaded-1", spec(`preloaded ledger ×1 #${rep + 1}`, { load: burst, count: plan.throughputCount, ledgerFrom }, every));
     }
@@ -203,12 +206,14 @@ async function runCompare(): Promise<void> {
   const batch = Number(process.env["BENCH_BATCH"] ?? BATCH);
   const pipeline = (process.env["BENCH_PIPELINE"] ?? "service") as "service" | "raw";
   const rate = Number(process.env["BENCH_RATE"] ?? 0);
+  // BENCH_PRELOADED=1: every run starts from a copy of the 5,000,000-transfer ledger.
+  const ledgerFrom = process.env["BENCH_PRELOADED"] === "1" ? await ensurePreloadedLedger(USERS) : undefined;
   const figures = new Map<string, number[]>();
   for (let rep = 0; rep < reps; rep += 1) {
     for (const p of procs) {
       for (const [name, root] of roots) {
         const load = rate > 0 ? { kind: "open", ratePerS: rate, durationS: count / rate } as const : { kind: "burst", window: PUBLISH_WINDOW } as const;
-        const r = await runOne(spec(`${name} ×${p} #${rep + 1}`, { pipeline, processes: p, batch, load, count, root }, 500));
+        const r = await runOne(spec(`${name} ×${p} #${rep + 1}`, { pipeline, processes: p, batch, load, count, root, ...(ledgerFrom ? { ledgerFrom } : {}) }, 500));
         process.stdout.write(`${line(r)}\n`);
         const key = `${name} ×${p}`;
         const figure = rate > 0 ? (r.latency?.p99 ?? Number.NaN) : r.throughput;
