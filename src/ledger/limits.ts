@@ -56,3 +56,9 @@ export const expiriesPerPassMax = 8189;
  * enough for retried ids in a time-ordered batch, little wasted work for random ids.
  */
 export const batchIdRangeRowsMax = 64;
+
+/**
+ * Links an ascending account read walks back from the range's last transfer before it seeks the
+ * range's start instead: covers the reads of a batch's own transfers, wastes little otherwise.
+ */
+export const ascendingWalkMax = 32;
