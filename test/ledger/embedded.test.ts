@@ -13,7 +13,7 @@ import { CreateAccountStatus, CreateTransferStatus, ErrorCodes, RequestError, Tr
 import { LedgerBusyError, LedgerFileError, openLedger, type Ledger } from "../../src/ledger/index.ts";
 import { formatVersion } from "../../src/ledger/schema.ts";
 import { account, transfer } from "./support/events.ts";
-import { fakeClock, fakeClockStartNs, tempDir } from "./support/drivers.ts";
+import { fakeClock, fakeClockStartNs, rejection, tempDir } from "./support/drivers.ts";
 
 let tmp: ReturnType<typeof tempDir>;
 let file: string;
@@ -23,15 +23,6 @@ beforeEach(() => {
   file = path.join(tmp.dir, "ledger.db");
 });
 afterEach(() => tmp.remove());
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error("expected the promise to reject");
-}
 
 describe("ledger embedded – files", () => {
   it("a missing file is created as an empty ledger", async () => {

@@ -9,7 +9,7 @@ import { AccountFlags, CreateAccountStatus, CreateTransferStatus, ErrorCodes, Re
 import { AssertionError } from "../../src/lib/assert.ts";
 import { LedgerBusyError, LedgerFileError, openLedger } from "../../src/ledger/index.ts";
 import { openThreadedLedger } from "../../src/ledger/thread.ts";
-import { tempDir } from "./support/drivers.ts";
+import { rejection, tempDir } from "./support/drivers.ts";
 import { account, accountFilter, queryFilter, transfer } from "./support/events.ts";
 
 let tmp: ReturnType<typeof tempDir>;
@@ -18,15 +18,6 @@ beforeEach(() => {
   tmp = tempDir("ledger-thread-");
 });
 afterEach(() => tmp.remove());
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error("expected the promise to reject");
-}
 
 /** Every answer of a mixed session, timestamps replaced by their order (the clocks differ). */
 async function session(ledger: Client): Promise<unknown[]> {
