@@ -71,7 +71,12 @@ class PubAcks {
     this.prefix = `${createInbox()}.`;
     nc.subscribe(`${this.prefix}*`, {
       callback: (err, msg) => {
-        if (err) return; // the subscription ended with the connection: the batch timers answer
+        if (err) {
+          // The subscription is gone (connection closed, or the inbox refused): batches waiting on
+          // it fail by their timers, and the next batch subscribes again.
+          if (pubAcks.get(nc) === this) pubAcks.delete(nc);
+          return;
+        }
         const token = Number(msg.subject.slice(this.prefix.length));
         const answer = this.waiting.get(token);
         if (answer === undefined) return; // answered already (timed out)
