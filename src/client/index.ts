@@ -132,7 +132,8 @@ export class BillingClient {
     const viaQuery = await this.operation(operationId).then((r) => (r["event"] as BillingEvent | undefined) ?? null, () => null);
     if (viaQuery) return viaQuery;
     try {
-      const jsm = await jetstreamManager(this.nc, { timeout: this.timeoutMs });
+      // checkAPI off: the manager is only used for direct gets, so no $JS.API.INFO round trip per poll.
+      const jsm = await jetstreamManager(this.nc, { timeout: this.timeoutMs, checkAPI: false });
       const m = await jsm.direct.getMessage(this.eventsStream, { last_by_subj: `billing.evt.*.${operationId}` });
       const event = m ? (JSON.parse(decoder.decode(m.data)) as BillingEvent) : null;
       return event && event.event !== "expired" ? event : null;

@@ -76,7 +76,7 @@ function isRead(request: Request): boolean {
 }
 
 /** The checks each request makes on the caller's side before it is queued (src/ledger/input.ts). */
-export const requestDecoders: Record<RequestName, (input: unknown) => unknown> = {
+const requestDecoders: Record<RequestName, (input: unknown) => unknown> = {
   createAccounts: (batch) => decodeBatch(batch, decodeAccount),
   createTransfers: (batch) => decodeBatch(batch, decodeTransfer),
   lookupAccounts: (batch) => decodeBatch(batch, decodeId),

@@ -178,14 +178,14 @@ export async function runWorker(deps: WorkerDeps, batcher: Batcher, stop: Promis
   const inFlight = new Set<Promise<void>>();
   const halt = new AbortController();
   void stop.then(() => halt.abort());
-  const failed: { error?: unknown; yes: boolean } = { yes: false };
+  const failures: unknown[] = []; // batches that failed; the first one's error is thrown
   try {
     for (;;) {
-      while (inFlight.size >= deps.limits.pipelineDepth && !failed.yes) await Promise.race(inFlight);
-      const batch = failed.yes ? null : await batcher.take(deps.limits.batchMessagesMax, deps.limits.batchWaitMs, halt.signal);
-      if (failed.yes) {
+      while (inFlight.size >= deps.limits.pipelineDepth && failures.length === 0) await Promise.race(inFlight);
+      const batch = failures.length === 0 ? await batcher.take(deps.limits.batchMessagesMax, deps.limits.batchWaitMs, halt.signal) : null;
+      if (failures.length > 0) {
         batch?.forEach((m) => m.nak());
-        throw failed.error;
+        throw failures[0];
       }
       if (batch === null) return;
       deps.stats.batches += 1;
@@ -193,7 +193,7 @@ export async function runWorker(deps: WorkerDeps, batcher: Batcher, stop: Promis
       const settled: Promise<void> = processBatch(deps, batch)
         .then(({ delivered }) => delivered)
         .catch((error: unknown) => {
-          if (!failed.yes) Object.assign(failed, { yes: true, error });
+          failures.push(error);
           halt.abort();
         })
         .finally(() => inFlight.delete(settled));
