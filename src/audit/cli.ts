@@ -1,5 +1,6 @@
 // `billing audit`: runs the finance audit against the configured ledger and events stream.
 // Exit codes: 0 every check holds, 1 at least one discrepancy, 2 a usage or connection error.
+import { existsSync } from "node:fs";
 import { z } from "zod";
 import type { Config } from "../config/schema.ts";
 import { openLedger } from "../ledger/index.ts";
@@ -51,6 +52,10 @@ export async function auditVerb(args: string[], config: Config): Promise<number>
   if (typeof parsed === "string") {
     process.stderr.write(`billing audit: ${parsed}\n${AUDIT_USAGE}\n`);
     return 2;
+  }
+  // Opening a missing embedded ledger would create an empty one: an audit of nothing, and a stray file.
+  if (config.ledger.driver === "embedded" && !existsSync(config.ledger.path)) {
+    return fail(`no ledger file at ${config.ledger.path} (ledger.path / LEDGER_PATH)`);
   }
   let ledger: Ledger | null = null;
   let broker: Broker | null = null;

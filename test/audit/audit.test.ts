@@ -6,6 +6,7 @@
 // expiry marker for a live hold, and an events stream with an event deleted, duplicated, altered
 // (amount, reason), invented, or not an event at all. The CLI verb's exit codes are 0, 1 and 2.
 import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { jetstreamManager, jetstream, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { runAudit } from "../../src/audit/audit.ts";
@@ -190,6 +191,11 @@ describe("audit – a healthy ledger", () => {
       const url = down.url;
       await down.stop();
       expect(await auditVerb([], testConfig(url, ws.ledgerPath, ws.configPath))).toBe(2);
+      // A ledger path with no file is refused, naming the path, and no empty ledger is created there.
+      const missing = `${ws.ledgerPath}.missing`;
+      expect(await auditVerb([], testConfig(nats.url, missing, ws.configPath))).toBe(2);
+      expect(stderr.mock.calls.map((c) => String(c[0])).join("")).toContain(`no ledger file at ${missing}`);
+      expect(existsSync(missing)).toBe(false);
     } finally {
       stderr.mockRestore();
     }
