@@ -1,6 +1,8 @@
 // The composition root: config → ledger, broker, topology, queries, worker. One service process.
 import type { ConsumerMessages } from "@nats-io/jetstream";
-import { connectBroker, type Broker } from "./broker/connection.ts";
+import { connectBroker, redactUrl, type Broker } from "./broker/connection.ts";
+import { bindDeployment, readDeployment, type DeploymentDeps } from "./deployment.ts";
+import type { IdSpace } from "./domain/ids.ts";
 import { authOf } from "./config/auth.ts";
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
@@ -26,8 +28,19 @@ const PULL_EXPIRES_MS = 5_000;
 
 export { topologyOf };
 
-export function chartOf(config: Config): Chart {
-  return { currencies: config.currencies, defaultCurrency: config.defaultCurrency, markerLedger: config.markerLedger };
+export function chartOf(config: Config, space: IdSpace): Chart {
+  return { currencies: config.currencies, defaultCurrency: config.defaultCurrency, markerLedger: config.markerLedger, space };
+}
+
+/** How a refusal names this configuration's ledger and streams. */
+export function deploymentDepsOf(config: Config, broker: Pick<Broker, "js" | "jsm">, ledger: Ledger): DeploymentDeps {
+  const ledgerName = config.ledger.driver === "embedded"
+    ? `ledger ${resolve(config.ledger.path)}`
+    : `TigerBeetle cluster ${config.ledger.tigerbeetle.clusterId} at ${config.ledger.tigerbeetle.addresses.join(",")}`;
+  return {
+    js: broker.js, jsm: broker.jsm, ledger, stream: config.streams.deployment, markerLedger: config.markerLedger, shared: config.ledger.shared,
+    streamsName: `NATS ${config.nats.servers.map(redactUrl).join(",")} (stream ${config.streams.deployment})`, ledgerName,
+  };
 }
 
 export function ledgerOptionsOf(config: Config): LedgerOptions {
@@ -53,10 +66,22 @@ export async function connect(config: Config, name: string): Promise<Broker> {
   });
 }
 
-/** Streams, consumer and system accounts: what `billing setup` does, idempotently. */
-export async function setup(config: Config, broker: Broker, registry: AccountRegistry): Promise<void> {
+/**
+ * Streams, consumer, the deployment binding and system accounts: what `billing setup` does,
+ * idempotently. Refuses (DeploymentError) a ledger that belongs to another deployment.
+ */
+export async function setup(config: Config, broker: Broker, ledger: Ledger, registry: AccountRegistry): Promise<{ chart: Chart; deploymentId: string }> {
   await ensureTopology(broker.jsm, topologyOf(config));
-  await registry.ensure(systemAccounts(chartOf(config)));
+  const deployment = await bindDeployment(deploymentDepsOf(config, broker, ledger));
+  const chart = chartOf(config, deployment.space);
+  await registry.ensure(systemAccounts(chart));
+  return { chart, deploymentId: deployment.id };
+}
+
+/** The chart of the deployment these streams belong to, read only (tools: audit, dlq). */
+export async function readChart(config: Config, broker: Pick<Broker, "js" | "jsm">, ledger: Ledger): Promise<Chart> {
+  const deployment = await readDeployment(deploymentDepsOf(config, broker, ledger));
+  return chartOf(config, deployment.space);
 }
 
 export type RunningService = { stop(): Promise<void>; done: Promise<void>; stats: WorkerStats; opsUrl: string | null; serviceId: string };
@@ -69,10 +94,13 @@ export async function startService(config: Config, log: Logger): Promise<Running
     throw error;
   });
   const registry = new AccountRegistry(ledger, config.worker.accountCacheMax);
-  await setup(config, broker, registry);
+  const { chart, deploymentId } = await setup(config, broker, ledger, registry).catch(async (error: unknown) => {
+    await broker.close();
+    ledger.destroy();
+    throw error;
+  });
   const deadLetters = startAdvisoryProcessor({ js: broker.js, jsm: broker.jsm, config, log: log.child({ component: "dlq" }) });
-  const chart = chartOf(config);
-  const names = new NameBook(config.worker.accountCacheMax);
+  const names = new NameBook(chart.space, config.worker.accountCacheMax);
   const queryMeter = new QueryMeter(metrics);
   const queries = serveQueries({ nc: broker.nc, jsm: broker.jsm, ledger, chart, names, eventsStream: config.streams.events, queue: config.queries.queue, log: log.child({ component: "query" }) }, queryMeter.wrap(QUERY_HANDLERS));
   const stats = new WorkerStats();
@@ -110,7 +138,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       ledger.destroy();
     }
   })();
-  log.info({ ledger: config.ledger.driver, streams: config.streams.commands, consumer: config.consumer.name, ops: ops.url, serviceId: ops.serviceId }, "service started");
+  log.info({ deploymentId, ledger: config.ledger.driver, streams: config.streams.commands, consumer: config.consumer.name, ops: ops.url, serviceId: ops.serviceId }, "service started");
   return {
     stats,
     opsUrl: ops.url,

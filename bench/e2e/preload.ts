@@ -14,9 +14,16 @@ import { settlementAccountId, systemAccounts, userAccountId, userAccounts, type 
 import { COMMAND_CODES } from "../../src/domain/commands.ts";
 import { TransferCode } from "../../src/domain/plan.ts";
 import { openLedger } from "../../src/ledger/index.ts";
+import { recordDeployment, spaceOf } from "../../src/deployment.ts";
 import { prng } from "./workload.ts";
 
-export const PRELOAD = { transfers: 5_000_000, version: 1, seed: 0x10ad } as const;
+export const PRELOAD = { transfers: 5_000_000, version: 2, seed: 0x10ad } as const;
+
+/**
+ * The preloaded ledger's deployment (src/deployment.ts): fixed, so a run that copies the ledger
+ * stores the same id in its fresh streams (claimDeployment) and every run derives the same ids.
+ */
+export const PRELOAD_DEPLOYMENT = { id: 0xbe0c10ad_0000_4000_8000_000000000001n, key: 0xbe0c10ad_5eed_0000_0000_000000000001n } as const;
 const DATA_DIR = new URL("../.data/", import.meta.url).pathname;
 const SCHEMA_SOURCE = new URL("../../src/ledger/schema.ts", import.meta.url).pathname;
 /** Every preloaded id starts with these 32 bits; run tags are random, a clash is 1 in 2^32 per run. */
@@ -46,7 +53,7 @@ export async function ensurePreloadedLedger(users: number): Promise<string> {
   const building = `${path}.building`;
   for (const suffix of ["", "-wal", "-shm"]) rmSync(`${building}${suffix}`, { force: true });
   const config = loadConfig({});
-  const chart: Chart = { currencies: config.currencies, defaultCurrency: config.defaultCurrency, markerLedger: config.markerLedger };
+  const chart: Chart = { currencies: config.currencies, defaultCurrency: config.defaultCurrency, markerLedger: config.markerLedger, space: spaceOf(PRELOAD_DEPLOYMENT.id, PRELOAD_DEPLOYMENT.key) };
   const currency = chart.currencies.find((c) => c.code === chart.defaultCurrency);
   if (!currency) throw new Error("no default currency");
   const ledgerNo = currency.ledger;
@@ -54,15 +61,16 @@ export async function ensurePreloadedLedger(users: number): Promise<string> {
   process.stdout.write(`building the preloaded ledger (${PRELOAD.transfers.toLocaleString("en-US")} transfers over ${users} users) at ${path}\n`);
   const ledger = await openLedger({ driver: "embedded", path: building });
   try {
+    await recordDeployment(ledger, config.markerLedger, PRELOAD_DEPLOYMENT.id, PRELOAD_DEPLOYMENT.key);
     const accounts: Account[] = [...systemAccounts(chart)];
-    for (let k = 0; k < users; k += 1) accounts.push(...userAccounts(ledgerNo, `u${k}`));
+    for (let k = 0; k < users; k += 1) accounts.push(...userAccounts(chart.space, ledgerNo, `u${k}`));
     for (let at = 0; at < accounts.length; at += LEDGER_EVENTS_MAX) {
       const results = await ledger.createAccounts(accounts.slice(at, at + LEDGER_EVENTS_MAX));
       const bad = results.find((r) => r.status !== CreateAccountStatus.created);
       if (bad) throw new Error(`preload: account not created: ${CreateAccountStatus[bad.status]}`);
     }
-    const userIds = Array.from({ length: users }, (_, k) => userAccountId(ledgerNo, `u${k}`));
-    const settlement = settlementAccountId(ledgerNo);
+    const userIds = Array.from({ length: users }, (_, k) => userAccountId(chart.space, ledgerNo, `u${k}`));
+    const settlement = settlementAccountId(chart.space, ledgerNo);
     let next = 0n;
     const submit = async (batch: Transfer[]): Promise<void> => {
       const results = await ledger.createTransfers(batch);

@@ -10,7 +10,10 @@ import { CpuMeter, runDir, SERVICE_ROOT, RssSampler, spawnRaw, spawnService, typ
 import { closedLoop, Collector, publishBurst, publishOpenLoop } from "./load.ts";
 import { summarize, type Percentiles } from "./stats.ts";
 import { topologyOf } from "./topology.ts";
-import { chartOf, readBalances, verifyRun, type Balance, type Verification } from "./verify.ts";
+import { readBalances, verifyRun, type Balance, type Verification } from "./verify.ts";
+import { claimDeployment, spaceOf } from "../../src/deployment.ts";
+import { chartOf as chartOfConfig } from "../../src/service.ts";
+import { PRELOAD_DEPLOYMENT } from "./preload.ts";
 import { randomTag, Workload, type CommandName } from "./workload.ts";
 
 export type Load =
@@ -110,7 +113,9 @@ export async function runOne(spec: RunSpec): Promise<RunResult> {
     const js = jetstream(nc, { timeout: 30_000 });
     const jsm = await jetstreamManager(nc);
     await ensureTopology(jsm, topologyOf(config));
-    const chart = chartOf(dir.configPath);
+    // A copied ledger already belongs to the preloaded deployment: its fresh streams say so first.
+    if (spec.ledgerFrom !== undefined) await claimDeployment({ js, stream: config.streams.deployment }, PRELOAD_DEPLOYMENT.id);
+    const chart = chartOfConfig(config, spaceOf(PRELOAD_DEPLOYMENT.id, PRELOAD_DEPLOYMENT.key));
     const initial = spec.pipeline === "service" && spec.ledgerFrom !== undefined ? await readBalances(spec.root ?? SERVICE_ROOT, dir.ledgerPath, chart, workload) : new Map<string, Balance>();
     const collector = new Collector(nc, workload, spec.load.kind === "closed" ? Number.POSITIVE_INFINITY : count);
     let backlog: Awaited<ReturnType<typeof publishBurst>> | null = null;

@@ -16,6 +16,7 @@ import { join } from "node:path";
 import type { JetStreamManager, JetStreamClient } from "@nats-io/jetstream";
 import { systemAccounts, userAccountId, type Chart } from "../../src/domain/accounts.ts";
 import { loadConfig } from "../../src/config/load.ts";
+import { readChart } from "../../src/service.ts";
 import { LEDGER_EVENTS_MAX } from "../../src/config/schema.ts";
 import { pathToFileURL } from "node:url";
 import { COMMAND_NAMES, indexOf, Kind, type Workload } from "./workload.ts";
@@ -40,9 +41,15 @@ const AUDIT_RUN = "bench/e2e/audit-run.ts";
 
 export type RunStreams = { commands: string; events: string; dlq: string; consumer: string };
 
-export function chartOf(configPath: string): Chart {
-  const c = loadConfig({ BILLING_CONFIG: configPath });
-  return { currencies: c.currencies, defaultCurrency: c.defaultCurrency, markerLedger: c.markerLedger };
+/** The chart of the run's deployment: its id space is in the ledger, named by the run's streams. */
+export async function chartOf(root: string, configPath: string, ledgerPath: string, broker: { js: JetStreamClient; jsm: JetStreamManager }): Promise<Chart> {
+  const config = loadConfig({ BILLING_CONFIG: configPath, LEDGER_PATH: ledgerPath });
+  const ledger = await openLedgerOf(root, ledgerPath);
+  try {
+    return await readChart(config, broker, ledger);
+  } finally {
+    ledger.destroy();
+  }
 }
 
 function ledgerOfDefault(chart: Chart): number {
@@ -68,7 +75,7 @@ export async function readBalances(root: string, ledgerPath: string, chart: Char
   try {
     const ledgerNo = ledgerOfDefault(chart);
     const byId = new Map<bigint, string>();
-    for (let k = 0; k < workload.spec.users; k += 1) byId.set(userAccountId(ledgerNo, workload.userId(k)), workload.userId(k));
+    for (let k = 0; k < workload.spec.users; k += 1) byId.set(userAccountId(chart.space, ledgerNo, workload.userId(k)), workload.userId(k));
     const ids = [...byId.keys()];
     const out = new Map<string, Balance>();
     for (let at = 0; at < ids.length; at += LEDGER_EVENTS_MAX) {
@@ -189,7 +196,7 @@ async function balancedLedger(root: string, ledgerPath: string, chart: Chart, wo
   const ledger = await openLedgerOf(root, ledgerPath);
   try {
     const ids = systemAccounts(chart).map((a) => a.id);
-    for (const c of chart.currencies) for (let k = 0; k < workload.spec.users; k += 1) ids.push(userAccountId(c.ledger, workload.userId(k)));
+    for (const c of chart.currencies) for (let k = 0; k < workload.spec.users; k += 1) ids.push(userAccountId(chart.space, c.ledger, workload.userId(k)));
     const sums = new Map<number, { dp: bigint; cp: bigint; dq: bigint; cq: bigint }>();
     for (let at = 0; at < ids.length; at += LEDGER_EVENTS_MAX) {
       for (const a of await ledger.lookupAccounts(ids.slice(at, at + LEDGER_EVENTS_MAX))) {
@@ -252,7 +259,7 @@ export async function verifyRun(v: VerifyInput): Promise<Verification> {
     apply(model, p);
     checkLines(model, p, i, problems);
   }
-  const chart = chartOf(v.configPath);
+  const chart = await chartOf(v.root, v.configPath, v.ledgerPath, v);
   const final = await readBalances(v.root, v.ledgerPath, chart, v.workload);
   for (const [u, b] of model) {
     const l = final.get(u) ?? { posted: 0n, held: 0n };

@@ -15,7 +15,7 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { TransferFlags, type Account, type Transfer } from "tigerbeetle-node";
 import { currencyByLedger, userNameAccountId, type Chart } from "../domain/accounts.ts";
-import { burnedMarkerId, expiryMarkerId, feeLegId, formatOperationId } from "../domain/ids.ts";
+import { formatOperationId } from "../domain/ids.ts";
 import { TransferCode } from "../domain/plan.ts";
 import type { Ledger } from "../ledger/port.ts";
 import { checkAccount, isChartUserAccount } from "./chart-check.ts";
@@ -64,7 +64,7 @@ export async function runAudit(deps: AuditDeps, options: Partial<AuditOptions> =
 class AuditRun {
   private readonly findings: Findings;
   private readonly fold: LedgerFold;
-  private readonly events = new EventIndex();
+  private readonly events: EventIndex;
   /** userId of every user account whose id and data are the chart's. */
   private readonly names = new Map<bigint, string>();
   private readonly stored = new Map<bigint, Balances>();
@@ -87,6 +87,7 @@ class AuditRun {
 
   constructor(private readonly deps: AuditDeps, private readonly opts: AuditOptions) {
     this.findings = new Findings(opts.findingsPerKindMax);
+    this.events = new EventIndex(deps.chart.space);
     this.lagNs = BigInt(opts.expiryLagMs) * MS;
     this.fold = new LedgerFold(this.lagNs * 4n + 60_000n * MS);
     this.startedNs = opts.wallNs();
@@ -140,7 +141,7 @@ class AuditRun {
       w0 = this.opts.wallNs();
     }
     for (const { account, head } of heads) {
-      const tail = tails.get(userNameAccountId(account.id));
+      const tail = tails.get(userNameAccountId(this.deps.chart.space, account.id));
       if (tail === undefined) this.findings.add("foreign_account", "a long userId's name account is missing", { accountId: account.id });
       else this.nameUser(account, head + tail);
     }
@@ -163,7 +164,7 @@ class AuditRun {
   }
 
   private nameUser(account: Account, userId: string): void {
-    if (isChartUserAccount(account, userId)) this.names.set(account.id, userId);
+    if (isChartUserAccount(this.deps.chart, account, userId)) this.names.set(account.id, userId);
     else this.findings.add("foreign_account", `a user account that is not the one the service creates for ${JSON.stringify(userId)}`, { accountId: account.id });
   }
 
@@ -189,7 +190,7 @@ class AuditRun {
     this.counts.transfers += 1;
     this.ledgerOf(t.ledger).transfers += 1;
     const main = this.pendingMain;
-    if (main && t.id !== feeLegId(main.id)) this.brokenChain(main);
+    if (main && t.id !== this.deps.chart.space.feeLegId(main.id)) this.brokenChain(main);
     for (const issue of this.fold.apply(t)) {
       const ids = { transferId: formatOperationId(t.id), ...(issue.accountId === null ? {} : { accountId: issue.accountId }) };
       this.findings.add(issue.kind === "limit_exceeded" ? "negative_available" : "invalid_transfer", `${issue.kind}: ${issue.detail}`, ids);
@@ -200,7 +201,7 @@ class AuditRun {
         this.findings.add("foreign_transfer", c.detail, { transferId: formatOperationId(t.id), timestamp: t.timestamp });
         return;
       case "fee_leg":
-        if (main && t.id === feeLegId(main.id)) {
+        if (main && t.id === this.deps.chart.space.feeLegId(main.id)) {
           this.pendingMain = null;
           this.counts.feeLegs += 1;
           this.onApplied(main, t);
@@ -457,8 +458,8 @@ class AuditRun {
   /** Events no transfer up to the cut claimed: after the cut, or without a ledger record. */
   private async unmatchedEvents(): Promise<void> {
     const loose: Array<{ id: bigint; seq: number; lookup: bigint[]; what: string }> = [];
-    for (const [id, r] of this.events.operations) if (!r.matched) loose.push({ id, seq: r.seq, lookup: [id, burnedMarkerId(id)], what: `${r.event} event` });
-    for (const [id, r] of this.events.expired) if (!r.matched) loose.push({ id, seq: r.seq, lookup: [expiryMarkerId(id)], what: "expired event" });
+    for (const [id, r] of this.events.operations) if (!r.matched) loose.push({ id, seq: r.seq, lookup: [id, this.deps.chart.space.burnedMarkerId(id)], what: `${r.event} event` });
+    for (const [id, r] of this.events.expired) if (!r.matched) loose.push({ id, seq: r.seq, lookup: [this.deps.chart.space.expiryMarkerId(id)], what: "expired event" });
     const step = Math.floor(this.opts.pageMax / 2);
     for (let i = 0; i < loose.length; i += step) {
       const chunk = loose.slice(i, i + step);

@@ -4,7 +4,7 @@ import { AccountFlags, type Account } from "tigerbeetle-node";
 import { AccountCode, currencyByLedger, feeAccountId, markerAccountIds, settlementAccountId, userAccounts, type Chart } from "../domain/accounts.ts";
 import { decodeUserIdHead, decodeUserIdTail } from "../domain/user-name.ts";
 
-export type AccountKind = "user" | "user_name" | "settlement" | "fee" | "marker";
+export type AccountKind = "user" | "user_name" | "settlement" | "fee" | "marker" | "deployment";
 
 export type ChartVerdict = { kind: AccountKind; head: { name: string; continued: boolean } | null; tail: string | null } | { problem: string };
 
@@ -14,7 +14,7 @@ function sameData(a: Account, b: Account): boolean {
 
 export function checkAccount(chart: Chart, a: Account): ChartVerdict {
   const currency = currencyByLedger(chart, a.ledger);
-  const marker = markerAccountIds(chart.markerLedger);
+  const marker = markerAccountIds(chart.space, chart.markerLedger);
   switch (a.code) {
     case AccountCode.user: {
       if (!currency) return { problem: `a user account on ledger ${a.ledger}, which is no configured currency` };
@@ -34,21 +34,24 @@ export function checkAccount(chart: Chart, a: Account): ChartVerdict {
       }
     }
     case AccountCode.settlement:
-      return currency && a.id === settlementAccountId(a.ledger) && a.flags === AccountFlags.none ? { kind: "settlement", head: null, tail: null } : { problem: "a settlement account that is not the currency's" };
+      return currency && a.id === settlementAccountId(chart.space, a.ledger) && a.flags === AccountFlags.none ? { kind: "settlement", head: null, tail: null } : { problem: "a settlement account that is not the currency's" };
     case AccountCode.fee:
-      return currency && a.id === feeAccountId(a.ledger) && a.flags === AccountFlags.none ? { kind: "fee", head: null, tail: null } : { problem: "a fee account that is not the currency's" };
+      return currency && a.id === feeAccountId(chart.space, a.ledger) && a.flags === AccountFlags.none ? { kind: "fee", head: null, tail: null } : { problem: "a fee account that is not the currency's" };
     case AccountCode.markerDebit:
     case AccountCode.markerCredit: {
       const id = a.code === AccountCode.markerDebit ? marker.debit : marker.credit;
       return a.ledger === chart.markerLedger && a.id === id ? { kind: "marker", head: null, tail: null } : { problem: "a marker account that is not the chart's" };
     }
+    case AccountCode.deployment:
+    case AccountCode.deploymentBound:
+      return a.ledger === chart.markerLedger ? { kind: "deployment", head: null, tail: null } : { problem: "a deployment record off the marker ledger" };
     default:
       return { problem: `account code ${a.code} is not in the chart of accounts` };
   }
 }
 
 /** Whether a user account (with its full userId) is exactly the one the service creates for it. */
-export function isChartUserAccount(a: Account, userId: string): boolean {
-  const [expected] = userAccounts(a.ledger, userId);
+export function isChartUserAccount(chart: Chart, a: Account, userId: string): boolean {
+  const [expected] = userAccounts(chart.space, a.ledger, userId);
   return expected !== undefined && expected.id === a.id && sameData(expected, a);
 }

@@ -6,7 +6,7 @@ import type { Config } from "../config/schema.ts";
 import { openLedger } from "../ledger/index.ts";
 import type { Ledger } from "../ledger/port.ts";
 import { AssertionError } from "../lib/assert.ts";
-import { chartOf, connect, ledgerOptionsOf } from "../service.ts";
+import { connect, ledgerOptionsOf, readChart } from "../service.ts";
 import type { Broker } from "../broker/connection.ts";
 import { auditDefaults, runAudit, type AuditOptions } from "./audit.ts";
 import { renderText } from "./report.ts";
@@ -64,8 +64,9 @@ export async function auditVerb(args: string[], config: Config): Promise<number>
     ledger = opened;
     const connected = await connect(config, "billing-audit");
     broker = connected;
+    const chart = await readChart(config, connected, opened);
     const report = await runAudit(
-      { ledger: opened, js: connected.js, jsm: connected.jsm, chart: chartOf(config), eventsStream: config.streams.events },
+      { ledger: opened, js: connected.js, jsm: connected.jsm, chart, eventsStream: config.streams.events },
       { settleMs: 2 * config.consumer.ackWaitMs + config.expiry.delayMs, eventsMaxAgeMs: config.streams.eventsMaxAgeMs, ...parsed.options },
     );
     process.stdout.write(parsed.json ? `${JSON.stringify(report, null, 2)}\n` : renderText(report));

@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { COMMAND_TYPES, type CommandFields, type CommandType } from "../domain/commands.ts";
 import { EVENT_OF } from "../domain/events.ts";
-import { burnedMarkerId, parseOperationId } from "../domain/ids.ts";
+import { parseOperationId, type IdSpace } from "../domain/ids.ts";
 import { rejectedFingerprint } from "./operations.ts";
 
 export type RejectedFacts = { command: CommandType; reason: string; fingerprint: bigint | null };
@@ -57,6 +57,8 @@ export class EventIndex {
   readonly burned = new Map<bigint, bigint>();
   count = 0;
 
+  constructor(private readonly space: IdSpace) {}
+
   /** Indexes one stored event; a problem when it is malformed or a second event of its id. */
   add(m: StoredEvent): EventProblem | null {
     this.count += 1;
@@ -82,7 +84,7 @@ export class EventIndex {
     const first = map.get(id);
     if (first) return { kind: "duplicate_event", id, seq: m.seq, firstSeq: first.seq, subject: m.subject };
     map.set(id, { seq: m.seq, event, hash: hashOf(m.data), matched: false, rejected });
-    if (rejected) this.burned.set(burnedMarkerId(id), id);
+    if (rejected) this.burned.set(this.space.burnedMarkerId(id), id);
     return null;
   }
 

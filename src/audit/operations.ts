@@ -7,7 +7,7 @@ import { currencyByLedger, feeAccountId, markerAccountIds, settlementAccountId, 
 import { canonicalJson, COMMAND_CODES, type CommandFields, type CommandType } from "../domain/commands.ts";
 import { appliedEvent, expiredEvent, type BalanceLine, type OutboundEvent } from "../domain/events.ts";
 import { EXPIRY_MARKER_CODE } from "../domain/expiry.ts";
-import { expiryMarkerId, feeLegId, formatOperationId, hashId } from "../domain/ids.ts";
+import { formatOperationId, hashId } from "../domain/ids.ts";
 import { userBalance } from "../domain/money.ts";
 import { TransferCode } from "../domain/plan.ts";
 import { reasonOfMarkerCode, type Reason } from "../domain/reasons.ts";
@@ -32,12 +32,12 @@ export function classify(chart: Chart, t: Transfer): Classified {
 }
 
 function classifyMarker(chart: Chart, t: Transfer): Classified {
-  const marker = markerAccountIds(chart.markerLedger);
+  const marker = markerAccountIds(chart.space, chart.markerLedger);
   if (t.debit_account_id !== marker.debit || t.credit_account_id !== marker.credit || t.amount !== 0n || t.flags !== 0) {
     return { kind: "foreign", detail: "a marker-ledger transfer that is not a zero-amount marker" };
   }
   if (t.code === EXPIRY_MARKER_CODE) {
-    if (t.user_data_32 !== 0 || t.id !== expiryMarkerId(t.user_data_128)) return { kind: "foreign", detail: "an expiry marker whose id is not derived from its hold" };
+    if (t.user_data_32 !== 0 || t.id !== chart.space.expiryMarkerId(t.user_data_128)) return { kind: "foreign", detail: "an expiry marker whose id is not derived from its hold" };
     return { kind: "expiry", holdId: t.user_data_128 };
   }
   const reason = reasonOfMarkerCode(t.code);
@@ -74,13 +74,13 @@ export function rejectedFingerprint(type: CommandType, reason: string, fields: C
 
 function userOf(input: AppliedInput, account: bigint, ledger: number): string | null {
   const name = input.names.get(account);
-  return name !== undefined && userAccountId(ledger, name) === account ? name : null;
+  return name !== undefined && userAccountId(input.chart.space, ledger, name) === account ? name : null;
 }
 
 /** The command fields, touched accounts and shape problems of an applied operation. */
 function shape(input: AppliedInput): { fields: CommandFields; timeout: number; touched: bigint[]; ledger: number } | { problem: string } {
   const { main: t, type, chart } = input;
-  const settlement = settlementAccountId(t.ledger);
+  const settlement = settlementAccountId(input.chart.space, t.ledger);
   const currency = currencyByLedger(chart, t.ledger)?.code;
   const want = (ok: boolean, what: string) => (ok ? null : what);
   switch (type) {
@@ -124,7 +124,7 @@ function transferShape(input: AppliedInput, currency: string | undefined): { fie
   if (currency === undefined || from === null || to === null) return { problem: "a transfer not between two user accounts of a configured currency" };
   if (t.code !== TransferCode.transfer || t.flags !== (fee ? TransferFlags.linked : TransferFlags.none)) return { problem: `code ${t.code} / flags ${t.flags} are not a transfer's` };
   if (fee) {
-    const ok = fee.id === feeLegId(t.id) && fee.debit_account_id === t.debit_account_id && fee.credit_account_id === feeAccountId(t.ledger) && fee.ledger === t.ledger
+    const ok = fee.id === input.chart.space.feeLegId(t.id) && fee.debit_account_id === t.debit_account_id && fee.credit_account_id === feeAccountId(input.chart.space, t.ledger) && fee.ledger === t.ledger
       && fee.flags === TransferFlags.none && fee.user_data_128 === t.user_data_128 && fee.amount > 0n;
     if (!ok) return { problem: `fee leg ${fee.id} is not the fee of transfer ${t.id}` };
   }

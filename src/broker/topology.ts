@@ -36,6 +36,8 @@ export interface Topology {
   eventsStream: string;
   dlqStream: string;
   advisoriesStream: string;
+  /** The one deployment record (src/deployment.ts). */
+  deploymentStream: string;
   consumer: string;
   storage: "file" | "memory";
   replicas: number;
@@ -55,6 +57,7 @@ export interface Topology {
 export const commandsSubjects = "billing.cmd.>";
 export const eventsSubjects = "billing.evt.>";
 export const dlqSubjects = "billing.dlq.>";
+export const deploymentSubject = "billing.deployment";
 
 // The server's pull-request queue length per consumer (its own default, 512, named here so that
 // it is explicit). Immutable on 2.9: changing it means deleting the consumer.
@@ -119,6 +122,8 @@ export function streamConfigs(t: Topology): StreamSettings[] {
     // Its window covers a crash between a letter and its marker (src/dlq/processor.ts).
     stream(t.dlqStream, dlqSubjects, t.dlqMaxAgeMs, false, dlqWindowMs(t)),
     stream(t.advisoriesStream, maxDeliveriesAdvisorySubject(t), t.dlqMaxAgeMs, false),
+    // Which ledger serves these streams: one message, kept forever, never deleted or purged.
+    stream(t.deploymentStream, deploymentSubject, 0, true),
   ];
 }
 
@@ -149,7 +154,7 @@ export function consumerConfig(t: Topology): ConsumerConfig {
 }
 
 function assertTopology(t: Topology): void {
-  const names = [t.commandsStream, t.eventsStream, t.dlqStream, t.advisoriesStream];
+  const names = [t.commandsStream, t.eventsStream, t.dlqStream, t.advisoriesStream, t.deploymentStream];
   assert(new Set(names).size === names.length, "topology: stream names must differ");
   for (const name of [...names, t.consumer]) {
     assert(/^[A-Za-z0-9_-]{1,255}$/.test(name), `topology: invalid stream or consumer name "${name}"`);

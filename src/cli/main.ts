@@ -8,6 +8,7 @@ import { createLogger } from "../lib/log.ts";
 import { AccountRegistry } from "../worker/accounts.ts";
 import { connect, openServiceLedger, setup, startService } from "../service.ts";
 import { LedgerFileError } from "../ledger/schema.ts";
+import { DeploymentError } from "../deployment.ts";
 import { BrokerError } from "../broker/errors.ts";
 import { authConnectionOptions } from "../broker/connection.ts";
 import { authOf } from "../config/auth.ts";
@@ -68,7 +69,8 @@ const verbs: Record<string, Verb> = {
     try {
       const broker = await connect(config, "billing-setup");
       try {
-        await setup(config, broker, new AccountRegistry(ledger, 1024));
+        const { deploymentId } = await setup(config, broker, ledger, new AccountRegistry(ledger, 1024));
+        process.stdout.write(`deployment ${deploymentId}\n`);
       } finally {
         await broker.close();
       }
@@ -117,7 +119,7 @@ export async function main(argv: string[], extra: Record<string, Verb> = {}): Pr
   try {
     return await run(args, loadConfig());
   } catch (error) {
-    const known = error instanceof ConfigError || error instanceof LedgerFileError || error instanceof UsageError || error instanceof InvalidCallError || error instanceof BrokerError || error instanceof BillingClientError;
+    const known = error instanceof DeploymentError || error instanceof ConfigError || error instanceof LedgerFileError || error instanceof UsageError || error instanceof InvalidCallError || error instanceof BrokerError || error instanceof BillingClientError;
     if (!known && !isConnectionError(error)) throw error;
     process.stderr.write(`billing ${verb}: ${(error as Error).message.split("\n")[0]}\n`);
     return 2;

@@ -31,6 +31,11 @@ export const configSchema = z.strictObject({
     path: z.string().min(1),
     /** Embedded engine only: run it on a worker thread so its CPU overlaps the broker work. */
     thread: z.boolean(),
+    /**
+     * May this ledger serve several deployments (several NATS, one TigerBeetle cluster)? Each one's
+     * accounts and transfers stay its own (src/deployment.ts); off, a ledger serves one deployment.
+     */
+    shared: z.boolean(),
     tigerbeetle: z.strictObject({
       clusterId: z.string().regex(/^[0-9]{1,39}$/, "must be a decimal u128"),
       addresses: z.array(z.string().min(1)).min(1).max(6),
@@ -48,6 +53,8 @@ export const configSchema = z.strictObject({
     events: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
     dlq: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
     advisories: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+    /** Holds the one record naming the deployment these streams belong to (src/deployment.ts). */
+    deployment: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
     storage: z.enum(["file", "memory"]),
     replicas: z.number().int().min(1).max(5),
     duplicateWindowMs: ms(7 * 24 * 3_600_000),

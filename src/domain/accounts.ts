@@ -9,8 +9,11 @@
 //   fee        (code 11) one per currency: fees of transfers
 //   marker     (code 20, 21) a pair on the marker ledger: zero-amount transfers between them
 //                        record rejections durably under the operation id
+//   deployment (code 30, 31) on the marker ledger: which deployment this ledger serves, with its
+//                        key (src/deployment.ts); never moves money
+// Every id is derived in the deployment's id space (a keyed hash, src/domain/ids.ts).
 import { AccountFlags, type Account } from "tigerbeetle-node";
-import { hashId } from "./ids.ts";
+import type { IdSpace } from "./ids.ts";
 import { encodeUserId } from "./user-name.ts";
 
 export type Currency = { code: string; ledger: number; scale: number };
@@ -20,6 +23,8 @@ export type Chart = {
   defaultCurrency: string;
   /** The ledger of rejection markers; no currency uses it. */
   markerLedger: number;
+  /** The deployment's ids: every derived id and account id, and the tag on every transfer. */
+  space: IdSpace;
 };
 
 export const AccountCode = {
@@ -29,36 +34,38 @@ export const AccountCode = {
   fee: 11,
   markerDebit: 20,
   markerCredit: 21,
+  /** On the marker ledger: a deployment this ledger serves (src/deployment.ts), and its confirmation. */
+  deployment: 30,
+  deploymentBound: 31,
 } as const;
 
 const USER_ID_CACHE_MAX = 65_536;
-const userIdCache = new Map<string, bigint>();
 
-export function userAccountId(ledger: number, userId: string): bigint {
+export function userAccountId(space: IdSpace, ledger: number, userId: string): bigint {
   const key = `${ledger}/${userId}`;
-  let id = userIdCache.get(key);
+  let id = space.accountCache.get(key);
   if (id === undefined) {
-    id = hashId("user", ledger, userId);
-    if (userIdCache.size >= USER_ID_CACHE_MAX) userIdCache.clear();
-    userIdCache.set(key, id);
+    id = space.hash("user", ledger, userId);
+    if (space.accountCache.size >= USER_ID_CACHE_MAX) space.accountCache.clear();
+    space.accountCache.set(key, id);
   }
   return id;
 }
 
-export function userNameAccountId(userAccount: bigint): bigint {
-  return hashId("user-name", userAccount);
+export function userNameAccountId(space: IdSpace, userAccount: bigint): bigint {
+  return space.hash("user-name", userAccount);
 }
 
-export function settlementAccountId(ledger: number): bigint {
-  return hashId("settlement", ledger);
+export function settlementAccountId(space: IdSpace, ledger: number): bigint {
+  return space.hash("settlement", ledger);
 }
 
-export function feeAccountId(ledger: number): bigint {
-  return hashId("fee", ledger);
+export function feeAccountId(space: IdSpace, ledger: number): bigint {
+  return space.hash("fee", ledger);
 }
 
-export function markerAccountIds(markerLedger: number): { debit: bigint; credit: bigint } {
-  return { debit: hashId("marker-debit", markerLedger), credit: hashId("marker-credit", markerLedger) };
+export function markerAccountIds(space: IdSpace, markerLedger: number): { debit: bigint; credit: bigint } {
+  return { debit: space.hash("marker-debit", markerLedger), credit: space.hash("marker-credit", markerLedger) };
 }
 
 function account(id: bigint, ledger: number, code: number, flags: number, data?: Pick<Account, "user_data_128" | "user_data_64" | "user_data_32">): Account {
@@ -80,12 +87,12 @@ function account(id: bigint, ledger: number, code: number, flags: number, data?:
 }
 
 /** The user's account and, for a long userId, its name account. */
-export function userAccounts(ledger: number, userId: string): Account[] {
-  const id = userAccountId(ledger, userId);
+export function userAccounts(space: IdSpace, ledger: number, userId: string): Account[] {
+  const id = userAccountId(space, ledger, userId);
   const { head, tail } = encodeUserId(userId);
   const flags = AccountFlags.debits_must_not_exceed_credits | AccountFlags.history;
   const accounts = [account(id, ledger, AccountCode.user, flags, head)];
-  if (tail) accounts.push(account(userNameAccountId(id), ledger, AccountCode.userName, AccountFlags.none, tail));
+  if (tail) accounts.push(account(userNameAccountId(space, id), ledger, AccountCode.userName, AccountFlags.none, tail));
   return accounts;
 }
 
@@ -93,10 +100,10 @@ export function userAccounts(ledger: number, userId: string): Account[] {
 export function systemAccounts(chart: Chart): Account[] {
   const accounts: Account[] = [];
   for (const currency of chart.currencies) {
-    accounts.push(account(settlementAccountId(currency.ledger), currency.ledger, AccountCode.settlement, AccountFlags.none));
-    accounts.push(account(feeAccountId(currency.ledger), currency.ledger, AccountCode.fee, AccountFlags.none));
+    accounts.push(account(settlementAccountId(chart.space, currency.ledger), currency.ledger, AccountCode.settlement, AccountFlags.none));
+    accounts.push(account(feeAccountId(chart.space, currency.ledger), currency.ledger, AccountCode.fee, AccountFlags.none));
   }
-  const marker = markerAccountIds(chart.markerLedger);
+  const marker = markerAccountIds(chart.space, chart.markerLedger);
   accounts.push(account(marker.debit, chart.markerLedger, AccountCode.markerDebit, AccountFlags.none));
   accounts.push(account(marker.credit, chart.markerLedger, AccountCode.markerCredit, AccountFlags.none));
   return accounts;

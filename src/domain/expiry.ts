@@ -9,7 +9,6 @@
 import { CreateTransferStatus as S, TransferFlags, type Transfer } from "tigerbeetle-node";
 import { assert } from "../lib/assert.ts";
 import { markerAccountIds, type Chart } from "./accounts.ts";
-import { expiryMarkerId, expiryProbeId } from "./ids.ts";
 
 /** The transfer code of expiry markers (rejection markers use 100 and up). */
 export const EXPIRY_MARKER_CODE = 99;
@@ -33,8 +32,8 @@ export function clockProbe(): Transfer {
   };
 }
 
-export function voidProbe(hold: Transfer): Transfer {
-  return { ...clockProbe(), id: expiryProbeId(hold.id), pending_id: hold.id, amount: hold.amount, flags: TransferFlags.void_pending_transfer };
+export function voidProbe(chart: Chart, hold: Transfer): Transfer {
+  return { ...clockProbe(), id: chart.space.expiryProbeId(hold.id), pending_id: hold.id, amount: hold.amount, flags: TransferFlags.void_pending_transfer };
 }
 
 export type ProbeVerdict = "expired" | "captured" | "released";
@@ -49,9 +48,9 @@ export function probeVerdict(status: number): ProbeVerdict {
 }
 
 export function expiryMarker(chart: Chart, hold: Transfer): Transfer {
-  const marker = markerAccountIds(chart.markerLedger);
+  const marker = markerAccountIds(chart.space, chart.markerLedger);
   return {
-    ...clockProbe(), id: expiryMarkerId(hold.id), debit_account_id: marker.debit, credit_account_id: marker.credit,
-    ledger: chart.markerLedger, code: EXPIRY_MARKER_CODE, user_data_128: hold.id,
+    ...clockProbe(), id: chart.space.expiryMarkerId(hold.id), debit_account_id: marker.debit, credit_account_id: marker.credit,
+    ledger: chart.markerLedger, code: EXPIRY_MARKER_CODE, user_data_128: hold.id, user_data_64: chart.space.tag,
   };
 }

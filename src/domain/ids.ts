@@ -1,7 +1,8 @@
 // Identifiers: operation ids are UUIDs whose 128 bits are the ledger transfer id; every other id
-// (extra legs, markers, accounts) is derived deterministically by hashing, so any worker computes
-// the same id for the same purpose at any time.
-import { createHash } from "node:crypto";
+// (extra legs, markers, accounts) is derived deterministically by a keyed hash in the deployment's
+// id space, so any worker of the deployment computes the same id for the same purpose at any time,
+// and no publisher can.
+import { createHash, createHmac } from "node:crypto";
 import { assert } from "../lib/assert.ts";
 
 export const U128_MAX = (1n << 128n) - 1n;
@@ -32,46 +33,80 @@ export function hashId(...parts: ReadonlyArray<string | bigint | number>): bigin
   return id;
 }
 
-/** Derived ids a process remembers; hashing is a visible share of a batch's CPU time. */
+/** Derived ids an id space remembers; hashing is a visible share of a batch's CPU time. */
 const DERIVED_CACHE_MAX = 65_536;
-const derivedCache = new Map<bigint, { fee: bigint; burned: bigint }>();
 
-/** Both ids derived from an operation id, from one SHA-256: the first and the last 128 bits. */
-function derived(operationId: bigint): { fee: bigint; burned: bigint } {
-  let ids = derivedCache.get(operationId);
-  if (ids) return ids;
-  const hex = createHash("sha256").update(`operation-derived:${operationId}`).digest("hex");
-  ids = { fee: BigInt("0x" + hex.slice(0, 32)), burned: BigInt("0x" + hex.slice(32)) };
-  assert(ids.fee !== 0n && ids.fee !== U128_MAX && ids.burned !== 0n && ids.burned !== U128_MAX, "derived id hit a reserved id");
-  if (derivedCache.size >= DERIVED_CACHE_MAX) derivedCache.clear();
-  derivedCache.set(operationId, ids);
-  return ids;
-}
-
-/** The fee leg of a transfer with a fee. */
-export function feeLegId(operationId: bigint): bigint {
-  return derived(operationId).fee;
-}
+/** 2^64 − 1: a deployment tag is a non-zero u64 (a zero filter field means "any" in the ledger). */
+const U64_MAX = (1n << 64n) - 1n;
 
 /**
- * Where a rejection is recorded when the operation id itself was burned by a transient ledger
- * failure (TigerBeetle refuses any later transfer under a burned id with id_already_failed).
+ * The ids of one deployment. Every id the service derives (extra legs, markers, probes, accounts)
+ * is an HMAC under the deployment's secret key, which lives only in the ledger (src/deployment.ts).
+ * A publisher chooses operation ids, and any UUID is a valid one (the contract), so an unkeyed
+ * derivation let a publisher send, as its own operationId, the id the service would later derive
+ * for someone else's fee leg; under a key it cannot compute one. Two deployments sharing one
+ * TigerBeetle cluster have different keys, so their accounts and derived transfers never meet,
+ * and `tag` (in every transfer's user_data_64) says which deployment wrote a transfer.
  */
-export function burnedMarkerId(operationId: bigint): bigint {
-  return derived(operationId).burned;
-}
+export class IdSpace {
+  private readonly key: Buffer;
+  private readonly derivedCache = new Map<bigint, { fee: bigint; burned: bigint }>();
+  /** Account ids by (ledger, userId): the accounts module's memo, one per space. */
+  readonly accountCache = new Map<string, bigint>();
 
-/** Ids of the lookups that decide an operation: its own transfer, its burned marker, its fee leg. */
-export function operationLookupIds(operationId: bigint): [bigint, bigint, bigint] {
-  return [operationId, burnedMarkerId(operationId), feeLegId(operationId)];
-}
+  constructor(key: bigint, readonly tag: bigint) {
+    assert(key > 0n && key <= U128_MAX, "a deployment key is a non-zero u128");
+    assert(tag > 0n && tag <= U64_MAX, "a deployment tag is a non-zero u64");
+    this.key = Buffer.from(key.toString(16).padStart(32, "0"), "hex");
+  }
 
-/** The record that a hold expired: written once, its timestamp is the expired event's. */
-export function expiryMarkerId(holdId: bigint): bigint {
-  return hashId("expiry-marker", holdId);
-}
+  /** 128 bits of HMAC-SHA256 under the deployment key, never 0 or 2^128 − 1. */
+  hash(...parts: ReadonlyArray<string | bigint | number>): bigint {
+    const mac = createHmac("sha256", this.key);
+    for (const part of parts) mac.update(`${typeof part}:${String(part)}\u0000`);
+    const id = BigInt("0x" + mac.digest("hex").slice(0, 32));
+    assert(id !== 0n && id !== U128_MAX, "hash hit a reserved id");
+    return id;
+  }
 
-/** A void probe of a hold past its deadline: the ledger answers expired, posted or voided. */
-export function expiryProbeId(holdId: bigint): bigint {
-  return hashId("expiry-probe", holdId);
+  /** Both ids derived from an operation id, from one HMAC: the first and the last 128 bits. */
+  private derived(operationId: bigint): { fee: bigint; burned: bigint } {
+    let ids = this.derivedCache.get(operationId);
+    if (ids) return ids;
+    const hex = createHmac("sha256", this.key).update(`operation-derived:${operationId}`).digest("hex");
+    ids = { fee: BigInt("0x" + hex.slice(0, 32)), burned: BigInt("0x" + hex.slice(32)) };
+    assert(ids.fee !== 0n && ids.fee !== U128_MAX && ids.burned !== 0n && ids.burned !== U128_MAX, "derived id hit a reserved id");
+    if (this.derivedCache.size >= DERIVED_CACHE_MAX) this.derivedCache.clear();
+    this.derivedCache.set(operationId, ids);
+    return ids;
+  }
+
+  /** The fee leg of a transfer with a fee. */
+  feeLegId(operationId: bigint): bigint {
+    return this.derived(operationId).fee;
+  }
+
+  /**
+   * Where a rejection is recorded when the operation id itself was burned by a transient ledger
+   * failure (TigerBeetle refuses any later transfer under a burned id with id_already_failed).
+   */
+  burnedMarkerId(operationId: bigint): bigint {
+    return this.derived(operationId).burned;
+  }
+
+  /** Ids of the lookups that decide an operation: its own transfer, its burned marker, its fee leg. */
+  operationLookupIds(operationId: bigint): [bigint, bigint, bigint] {
+    const ids = this.derived(operationId);
+    return [operationId, ids.burned, ids.fee];
+  }
+
+  /** The record that a hold expired: written once, its timestamp is the expired event's. */
+  expiryMarkerId(holdId: bigint): bigint {
+    return this.hash("expiry-marker", holdId);
+  }
+
+  /** A void probe of a hold past its deadline: the ledger answers expired, posted or voided. */
+  expiryProbeId(holdId: bigint): bigint {
+    return this.hash("expiry-probe", holdId);
+  }
 }

@@ -1,11 +1,10 @@
 // The plan of an operation: the ledger transfers that carry it out, or the marker that records its
-// rejection. Every transfer of an operation carries the command's fingerprint in user_data_128 and
-// its command code in user_data_32, so a later copy is recognised as the same or a conflict.
+// rejection. Every transfer of an operation carries the command's fingerprint in user_data_128, the
+// deployment's tag in user_data_64 and its command code in user_data_32, so a later copy is recognised as the same or a conflict.
 import { TransferFlags, type Transfer } from "tigerbeetle-node";
 import { assert } from "../lib/assert.ts";
 import { feeAccountId, markerAccountIds, settlementAccountId, userAccountId, type Chart } from "./accounts.ts";
 import { COMMAND_CODES, type Command, type CommandType } from "./commands.ts";
-import { feeLegId } from "./ids.ts";
 import { markerCode, type Reason } from "./reasons.ts";
 
 /** Transfer codes of applied operations. Captures and releases inherit the hold's code. */
@@ -23,19 +22,20 @@ function transfer(fields: Partial<Transfer> & Pick<Transfer, "id">): Transfer {
 }
 
 /** The transfers of a command, in submission order. Captures and releases need their hold. */
-export function planTransfers(command: Command, fingerprint: bigint, hold: HoldFacts | null): Transfer[] {
-  const tag = { user_data_128: fingerprint, user_data_32: COMMAND_CODES[command.type] };
+export function planTransfers(chart: Chart, command: Command, fingerprint: bigint, hold: HoldFacts | null): Transfer[] {
+  const { space } = chart;
+  const tag = { user_data_128: fingerprint, user_data_64: space.tag, user_data_32: COMMAND_CODES[command.type] };
   switch (command.type) {
     case "credit": {
       const ledger = command.currency.ledger;
-      return [transfer({ id: command.operationId, debit_account_id: settlementAccountId(ledger), credit_account_id: userAccountId(ledger, command.userId), amount: command.amount, ledger, code: TransferCode.credit, ...tag })];
+      return [transfer({ id: command.operationId, debit_account_id: settlementAccountId(space, ledger), credit_account_id: userAccountId(space, ledger, command.userId), amount: command.amount, ledger, code: TransferCode.credit, ...tag })];
     }
     case "debit":
     case "hold": {
       const ledger = command.currency.ledger;
       const held = command.type === "hold";
       return [transfer({
-        id: command.operationId, debit_account_id: userAccountId(ledger, command.userId), credit_account_id: settlementAccountId(ledger),
+        id: command.operationId, debit_account_id: userAccountId(space, ledger, command.userId), credit_account_id: settlementAccountId(space, ledger),
         amount: command.amount, ledger, code: held ? TransferCode.hold : TransferCode.debit,
         flags: held ? TransferFlags.pending : TransferFlags.none, timeout: held ? command.timeoutSeconds : 0, ...tag,
       })];
@@ -49,23 +49,23 @@ export function planTransfers(command: Command, fingerprint: bigint, hold: HoldF
     }
     case "transfer": {
       const ledger = command.currency.ledger;
-      const from = userAccountId(ledger, command.fromUserId);
+      const from = userAccountId(space, ledger, command.fromUserId);
       const main = transfer({
-        id: command.operationId, debit_account_id: from, credit_account_id: userAccountId(ledger, command.toUserId), amount: command.amount,
+        id: command.operationId, debit_account_id: from, credit_account_id: userAccountId(space, ledger, command.toUserId), amount: command.amount,
         ledger, code: TransferCode.transfer, flags: command.fee > 0n ? TransferFlags.linked : TransferFlags.none, ...tag,
       });
       if (command.fee === 0n) return [main];
-      return [main, transfer({ id: feeLegId(command.operationId), debit_account_id: from, credit_account_id: feeAccountId(ledger), amount: command.fee, ledger, code: TransferCode.fee, ...tag })];
+      return [main, transfer({ id: space.feeLegId(command.operationId), debit_account_id: from, credit_account_id: feeAccountId(space, ledger), amount: command.fee, ledger, code: TransferCode.fee, ...tag })];
     }
   }
 }
 
 /** A zero-amount transfer between the marker accounts: the durable, final record of a rejection. */
 export function markerTransfer(chart: Chart, id: bigint, type: CommandType, reason: Reason, fingerprint: bigint): Transfer {
-  const marker = markerAccountIds(chart.markerLedger);
+  const marker = markerAccountIds(chart.space, chart.markerLedger);
   return transfer({
     id, debit_account_id: marker.debit, credit_account_id: marker.credit, amount: 0n, ledger: chart.markerLedger,
-    code: markerCode(reason), user_data_128: fingerprint, user_data_32: COMMAND_CODES[type],
+    code: markerCode(reason), user_data_128: fingerprint, user_data_64: chart.space.tag, user_data_32: COMMAND_CODES[type],
   });
 }
 
@@ -88,7 +88,12 @@ export function isMarker(chart: Chart, t: Transfer): boolean {
   return t.ledger === chart.markerLedger;
 }
 
-/** A transfer that is a hold this service placed: pending, with the hold code. */
+/** A transfer this deployment wrote (deployments sharing a TigerBeetle cluster tag theirs apart). */
+export function isOwn(chart: Chart, t: Transfer): boolean {
+  return t.user_data_64 === chart.space.tag;
+}
+
+/** A transfer that is a hold this deployment placed: pending, with the hold code and our tag. */
 export function isHold(chart: Chart, t: Transfer): boolean {
-  return (t.flags & TransferFlags.pending) !== 0 && t.code === TransferCode.hold && !isMarker(chart, t);
+  return (t.flags & TransferFlags.pending) !== 0 && t.code === TransferCode.hold && !isMarker(chart, t) && isOwn(chart, t);
 }

@@ -13,8 +13,7 @@ import { CreateTransferStatus as S, type CreateTransferResult, type Transfer } f
 import { assert } from "../lib/assert.ts";
 import type { Chart } from "./accounts.ts";
 import type { Command, Decoded } from "./commands.ts";
-import { burnedMarkerId, feeLegId, operationLookupIds } from "./ids.ts";
-import { isHold, isMarker, markerTransfer, planTransfers, type HoldFacts } from "./plan.ts";
+import { isHold, isMarker, isOwn, markerTransfer, planTransfers, type HoldFacts } from "./plan.ts";
 import { BURN_REASON, burnsId, REASON_DETAIL, reasonOfMarkerCode, reasonOfStatus, type Reason } from "./reasons.ts";
 
 export type Operation = {
@@ -40,12 +39,13 @@ export type Decision = { verdicts: Map<bigint, Verdict>; plans: Plan[]; markers:
 export type Clock = { nowMs: number; holdGraceMs: number };
 
 /** Every id the pass must look up for these operations. */
-export function lookupIds(ops: ReadonlyArray<Operation>): bigint[] {
+export function lookupIds(chart: Chart, ops: ReadonlyArray<Operation>): bigint[] {
+  const { space } = chart;
   const ids: bigint[] = [];
   for (const op of ops) {
-    ids.push(...operationLookupIds(op.id));
+    ids.push(...space.operationLookupIds(op.id));
     const c = op.decoded.kind === "command" ? op.decoded.command : null;
-    if (c && (c.type === "capture" || c.type === "release")) ids.push(c.holdId, burnedMarkerId(c.holdId));
+    if (c && (c.type === "capture" || c.type === "release")) ids.push(c.holdId, space.burnedMarkerId(c.holdId));
   }
   return ids;
 }
@@ -63,27 +63,35 @@ function rejection(chart: Chart, op: Operation, id: bigint, reason: Reason, deta
 }
 
 /** What the ledger already says about an operation, or null when it says nothing. */
+/**
+ * What the ledger already says about an operation, or null when it says nothing. Everything found
+ * here may have been shaped by a publisher (it chose the id), so nothing unexpected is asserted:
+ * a record that is not what this deployment would have written is a conflict, named.
+ */
 function recorded(chart: Chart, op: Operation, found: ReadonlyMap<bigint, Transfer>): Verdict | null {
   const own = found.get(op.id);
-  const burned = found.get(burnedMarkerId(op.id));
+  const burned = found.get(chart.space.burnedMarkerId(op.id));
   const record = own ?? burned;
   if (!record) return null;
+  if (!isOwn(chart, record)) {
+    return { kind: "conflict", detail: `operationId is taken in the ledger by a transfer of another deployment (user_data_64 ${record.user_data_64})` };
+  }
   if (record.user_data_128 !== fingerprintOf(op)) {
     return { kind: "conflict", detail: `operationId ${own ? "was already used" : "was burned"} by a command with different content` };
   }
   if (isMarker(chart, record)) {
     const reason = reasonOfMarkerCode(record.code);
-    assert(reason !== undefined, `marker with unknown code ${record.code}`);
+    if (reason === undefined) return { kind: "conflict", detail: `operationId holds a marker with unknown code ${record.code}` };
     return { kind: "rejected", replay: true, reason, detail: detailOf(op, reason) };
   }
-  assert(own !== undefined, "an applied operation is recorded under its own id");
+  if (own === undefined) return { kind: "conflict", detail: "the operation's burned-marker id holds a transfer that is not a marker" };
   const timestamps = [own.timestamp];
-  const fee = found.get(feeLegId(op.id));
+  const fee = found.get(chart.space.feeLegId(op.id));
   if (fee) timestamps.push(fee.timestamp);
   const c = op.decoded.kind === "command" ? op.decoded.command : null;
   const holdId = c && (c.type === "capture" || c.type === "release") ? c.holdId : null;
   const hold = holdId === null ? null : found.get(holdId);
-  assert(holdId === null || hold !== undefined, "an applied capture or release has its hold");
+  if (holdId !== null && hold === undefined) return { kind: "conflict", detail: "operationId holds a capture or release whose hold is not in the ledger" };
   return { kind: "applied", replay: true, timestamps, hold: hold ? holdFacts(hold) : null };
 }
 
@@ -108,14 +116,14 @@ export function decide(chart: Chart, ops: ReadonlyArray<Operation>, found: Reado
     } else if (d.command.type === "capture" || d.command.type === "release") {
       captures.push({ op, fingerprint: d.fingerprint, command: d.command });
     } else {
-      const transfers = planTransfers(d.command, d.fingerprint, null);
+      const transfers = planTransfers(chart, d.command, d.fingerprint, null);
       if (d.command.type === "hold") heldHere.set(d.command.operationId, holdFacts(transfers[0] as Transfer));
       decision.plans.push({ op, transfers, hold: null });
     }
   }
   for (const { op, fingerprint, command } of captures) {
     // A hold rejected with a burned id left only its burned marker: decided, so no need to wait.
-    const stored = found.get(command.holdId) ?? found.get(burnedMarkerId(command.holdId));
+    const stored = found.get(command.holdId) ?? found.get(chart.space.burnedMarkerId(command.holdId));
     if (!stored && heldHere.has(command.holdId)) {
       // Its hold is planned in this pass. Never post against a hold this worker has not seen stored:
       // another worker may store different content under that id first, and a post for less than
@@ -125,7 +133,7 @@ export function decide(chart: Chart, ops: ReadonlyArray<Operation>, found: Reado
     }
     const hold = stored && isHold(chart, stored) ? holdFacts(stored) : null;
     if (hold) {
-      decision.plans.push({ op, transfers: planTransfers(command, fingerprint, hold), hold });
+      decision.plans.push({ op, transfers: planTransfers(chart, command, fingerprint, hold), hold });
     } else if (stored || clock.nowMs - op.publishedAtMs >= clock.holdGraceMs) {
       // Not a hold at all, or still absent after the grace period: final, recorded like any rejection.
       decision.markers.push(rejection(chart, op, op.id, "hold_not_found", REASON_DETAIL.hold_not_found, false));
@@ -174,18 +182,25 @@ function settlePlan(chart: Chart, plan: Plan, legs: ReadonlyArray<CreateTransfer
     // The operation id is burned: record the rejection under the derived id, with its fingerprint.
     const reason = main.status === S.id_already_failed ? BURN_REASON[type] : reasonOfStatus(main.status);
     assert(reason !== undefined && reason !== null, `${type} burned by ${S[main.status]}`);
-    out.markers.push(rejection(chart, op, burnedMarkerId(op.id), reason, REASON_DETAIL[reason], true));
+    out.markers.push(rejection(chart, op, chart.space.burnedMarkerId(op.id), reason, REASON_DETAIL[reason], true));
     return;
   }
   if (main.status === S.exists || isExistsWithDifferent(main.status)) {
     out.retry.push(op); // Applied or recorded by another worker meanwhile: the next lookup decides.
     return;
   }
-  const failed = main.status === S.linked_event_failed ? legs.find((l) => l.status !== S.linked_event_failed) : main;
+  const index = main.status === S.linked_event_failed ? legs.findIndex((l) => l.status !== S.linked_event_failed) : 0;
+  const failed = legs[index];
   assert(failed !== undefined, "a broken chain has a failing leg");
   // The fee leg's own id is burned when it fails transiently; the operation id stays free.
   const reason = failed.status === S.id_already_failed ? BURN_REASON[type] : reasonOfStatus(failed.status);
-  assert(reason !== undefined && reason !== null, `unexpected ledger status ${S[failed.status]} for ${type}`);
+  if (reason === undefined || reason === null) {
+    // A status no plan of ours can cause by itself: the ledger holds something under one of the
+    // operation's ids that this deployment did not plan (a derived id taken, a foreign transfer).
+    // The command cannot be carried out as sent; it is answered, never asserted on.
+    out.verdicts.set(op.id, { kind: "conflict", detail: `the ledger refused leg ${index + 1} of ${legs.length} with ${S[failed.status] ?? failed.status}` });
+    return;
+  }
   out.markers.push(rejection(chart, op, op.id, reason, REASON_DETAIL[reason], false));
 }
 
@@ -210,10 +225,12 @@ export function settleMarkers(chart: Chart, markers: ReadonlyArray<MarkerPlan>, 
       // Rejected before the ledger, or a type that never burns: only a different command burned it.
       settled.verdicts.set(m.op.id, { kind: "conflict", detail: "operationId was burned by a command with different content" });
     } else if (status === S.id_already_failed && !m.burned && burnReason !== null) {
-      settled.markers.push(rejection(chart, m.op, burnedMarkerId(m.op.id), burnReason, REASON_DETAIL[burnReason], true));
+      settled.markers.push(rejection(chart, m.op, chart.space.burnedMarkerId(m.op.id), burnReason, REASON_DETAIL[burnReason], true));
+    } else if (isExistsWithDifferent(status)) {
+      settled.retry.push(m.op); // Recorded by another worker meanwhile: the next lookup decides.
     } else {
-      assert(isExistsWithDifferent(status), `unexpected marker status ${S[status]}`);
-      settled.retry.push(m.op);
+      // Our own marker refused for a reason no marker of ours can cause: answered, never asserted on.
+      settled.verdicts.set(m.op.id, { kind: "conflict", detail: `the ledger refused the rejection marker with ${S[status] ?? status}` });
     }
   });
   return settled;

@@ -63,7 +63,7 @@ export class ExpirySweeper {
     this.cursor ??= now > windowNs ? now - windowNs : 1n;
     for (let page = 0; page < SCAN_PAGES_MAX && this.due.size < OPEN_HOLDS_MAX; page += 1) {
       const holds = await this.deps.ledger.queryTransfers({
-        user_data_128: 0n, user_data_64: 0n, user_data_32: COMMAND_CODES.hold, ledger: 0, code: TransferCode.hold,
+        user_data_128: 0n, user_data_64: this.deps.chart.space.tag, user_data_32: COMMAND_CODES.hold, ledger: 0, code: TransferCode.hold,
         timestamp_min: this.cursor, timestamp_max: now, limit: this.deps.limits.holdsPerSweepMax, flags: 0,
       });
       for (const hold of holds) {
@@ -82,7 +82,7 @@ export class ExpirySweeper {
 
   private async settle(batch: ReadonlyArray<Transfer>): Promise<number> {
     const { ledger, chart, names, js, limits } = this.deps;
-    const probes = await ledger.createTransfers(batch.map(voidProbe));
+    const probes = await ledger.createTransfers(batch.map((h) => voidProbe(chart, h)));
     const expired = batch.filter((_, i) => probeVerdict((probes[i] as { status: number }).status) === "expired");
     if (expired.length === 0) return 0;
     const markers = await ledger.createTransfers(expired.map((h) => expiryMarker(chart, h)));

@@ -12,9 +12,9 @@ import { ledgerNow } from "../expiry/sweeper.ts";
 import type { NameBook } from "../worker/facts.ts";
 import { COMMAND_CODES, userIdSchema, uuidSchema, type CommandType } from "../domain/commands.ts";
 import { EVENT_OF } from "../domain/events.ts";
-import { burnedMarkerId, formatOperationId, parseOperationId } from "../domain/ids.ts";
+import { formatOperationId, parseOperationId } from "../domain/ids.ts";
 import { userBalance } from "../domain/money.ts";
-import { isHold, isMarker, TransferCode } from "../domain/plan.ts";
+import { isHold, isMarker, isOwn, TransferCode } from "../domain/plan.ts";
 import type { Ledger } from "../ledger/port.ts";
 import { AssertionError } from "../lib/assert.ts";
 import type { Logger } from "../lib/log.ts";
@@ -46,7 +46,7 @@ export const balanceQuery: Handler = async (deps, body) => {
   const code = q.currency ?? deps.chart.defaultCurrency;
   const currency = currencyByCode(deps.chart, code);
   if (!currency) throw new QueryError("unknown_currency", `currency ${code} is not configured`);
-  const [account] = await deps.ledger.lookupAccounts([userAccountId(currency.ledger, q.userId)]);
+  const [account] = await deps.ledger.lookupAccounts([userAccountId(deps.chart.space, currency.ledger, q.userId)]);
   const b = account ? userBalance(account) : { posted: 0n, held: 0n, available: 0n };
   return { userId: q.userId, currency: code, posted: b.posted.toString(), held: b.held.toString(), available: b.available.toString() };
 };
@@ -57,9 +57,10 @@ export const operationQuery: Handler = async (deps, body) => {
   const q = parse(z.strictObject({ operationId: uuidSchema }), body);
   const id = parseOperationId(q.operationId) as bigint;
   const operationId = formatOperationId(id);
-  const found = await deps.ledger.lookupTransfers([id, burnedMarkerId(id)]);
+  const found = await deps.ledger.lookupTransfers([id, deps.chart.space.burnedMarkerId(id)]);
   const record = found[0];
-  if (!record) return { operationId, status: "unknown" };
+  // A transfer of another deployment sharing the ledger is not an operation of ours.
+  if (!record || !isOwn(deps.chart, record)) return { operationId, status: "unknown" };
   const rejected = isMarker(deps.chart, record);
   const type = TYPE_OF_CODE.get(record.user_data_32);
   const event = rejected ? "rejected" : type ? EVENT_OF[type] : undefined;

@@ -5,6 +5,7 @@ import { AccountFilterFlags, type AccountBalance } from "tigerbeetle-node";
 import { assert } from "../lib/assert.ts";
 import { currencyByLedger, userAccountId, userNameAccountId, type Chart } from "../domain/accounts.ts";
 import type { CommandFields } from "../domain/commands.ts";
+import type { IdSpace } from "../domain/ids.ts";
 import type { BalanceLine } from "../domain/events.ts";
 import { userBalance } from "../domain/money.ts";
 import type { Operation, Verdict } from "../domain/resolve.ts";
@@ -20,7 +21,7 @@ type Touch = { account: bigint; userId: string | null; currency: string };
 /** Remembers account id → userId (bounded); accounts never change owner. */
 export class NameBook {
   private readonly names = new Map<bigint, string>();
-  constructor(private readonly cacheMax: number) {}
+  constructor(private readonly space: IdSpace, private readonly cacheMax: number) {}
 
   async resolve(ledger: Ledger, ids: ReadonlyArray<bigint>): Promise<Map<bigint, string>> {
     const missing = [...new Set(ids.filter((id) => !this.names.has(id)))];
@@ -33,9 +34,9 @@ export class NameBook {
         else this.remember(a.id, head);
       }
       if (continued.length > 0) {
-        const tails = new Map((await ledger.lookupAccounts(continued.map((c) => userNameAccountId(c.id)))).map((a) => [a.id, a]));
+        const tails = new Map((await ledger.lookupAccounts(continued.map((c) => userNameAccountId(this.space, c.id)))).map((a) => [a.id, a]));
         for (const c of continued) {
-          const tail = tails.get(userNameAccountId(c.id));
+          const tail = tails.get(userNameAccountId(this.space, c.id));
           assert(tail !== undefined, "a continued user name has its name account");
           this.remember(c.id, c.head + decodeUserIdTail(tail));
         }
@@ -64,10 +65,10 @@ function touches(chart: Chart, a: Applied): { touches: Touch[]; fields: CommandF
     case "credit":
     case "debit":
     case "hold":
-      return { touches: [{ account: userAccountId(c.currency.ledger, c.userId), userId: c.userId, currency: c.currency.code }], fields: d.fields };
+      return { touches: [{ account: userAccountId(chart.space, c.currency.ledger, c.userId), userId: c.userId, currency: c.currency.code }], fields: d.fields };
     case "transfer":
       return {
-        touches: [c.fromUserId, c.toUserId].map((u) => ({ account: userAccountId(c.currency.ledger, u), userId: u, currency: c.currency.code })),
+        touches: [c.fromUserId, c.toUserId].map((u) => ({ account: userAccountId(chart.space, c.currency.ledger, u), userId: u, currency: c.currency.code })),
         fields: d.fields,
       };
     case "capture":

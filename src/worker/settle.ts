@@ -18,14 +18,14 @@ export async function resolveOperations(
   for (let pass = 0; pass < passesMax && open.length > 0; pass += 1) {
     counters.passes += 1;
     const found = new Map<bigint, Transfer>();
-    for (const t of await ledger.lookupTransfers(lookupIds(open))) found.set(t.id, t);
+    for (const t of await ledger.lookupTransfers(lookupIds(chart, open))) found.set(t.id, t);
     counters.requests += 1;
     const decision = decide(chart, open, found, clock());
     for (const [id, v] of decision.verdicts) verdicts.set(id, v);
     const retry: Operation[] = [...decision.retry];
     const markers = [...decision.markers];
     if (decision.plans.length > 0) {
-      await registry.ensure(decision.plans.flatMap((p) => (p.op.decoded.kind === "command" ? touchedUsers(p.op.decoded.command) : [])).flatMap((u) => userAccounts(u.ledger, u.userId)));
+      await registry.ensure(decision.plans.flatMap((p) => (p.op.decoded.kind === "command" ? touchedUsers(p.op.decoded.command) : [])).flatMap((u) => userAccounts(chart.space, u.ledger, u.userId)));
       const results = await ledger.createTransfers(planRequest(decision.plans));
       counters.requests += 2;
       const settled = settlePlans(chart, decision.plans, results);

@@ -23,7 +23,8 @@ import { planTransfers } from "../../src/domain/plan.ts";
 import { u128ToSql } from "../../src/ledger/encoding.ts";
 import { openLedger } from "../../src/ledger/index.ts";
 import type { Ledger } from "../../src/ledger/port.ts";
-import { chartOf, type RunningService } from "../../src/service.ts";
+import { readChart, type RunningService } from "../../src/service.ts";
+import type { Chart } from "../../src/domain/accounts.ts";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
 import { spawnService, startInProcess, testConfig, workspace } from "../support/service.ts";
 import { waitFor, waitIdle } from "../support/streams.ts";
@@ -104,12 +105,25 @@ afterAll(async () => {
 });
 
 /** Audits a ledger file (the original or a damaged copy) with the real events or a damaged copy. */
+/** The chart of the deployment the service bound at its first start (its id space lives in the ledger). */
+let deployed: Chart | null = null;
+async function deployedChart(): Promise<Chart> {
+  if (deployed) return deployed;
+  const ledger = await openLedger({ driver: "embedded", path: ws.ledgerPath });
+  try {
+    return (deployed = await readChart(config, { js, jsm }, ledger));
+  } finally {
+    ledger.destroy();
+  }
+}
+
 async function audit(o: { ledgerPath?: string; events?: StoredEvent[] } = {}): Promise<AuditReport> {
+  const chart = await deployedChart();
   const ledger = await openLedger({ driver: "embedded", path: o.ledgerPath ?? ws.ledgerPath });
   try {
     if (o.events) await copy.fill(STREAM, o.events);
     const source = o.events ? { js: copy.js, jsm: copy.jsm } : { js, jsm };
-    return await runAudit({ ledger, ...source, chart: chartOf(config), eventsStream: STREAM }, { settleMs: 0 });
+    return await runAudit({ ledger, ...source, chart, eventsStream: STREAM }, { settleMs: 0 });
   } finally {
     ledger.destroy();
   }
@@ -257,9 +271,10 @@ describe("audit – a damaged ledger file", () => {
     const operationId = randomUUID();
     const path = await damageWith(async (ledger) => {
       const data = new TextEncoder().encode(JSON.stringify({ operationId, userId: users.a, amount: 5 }));
-      const decoded = decodeCommand("billing.cmd.credit", data, chartOf(config), config.worker);
+      const chart = await deployedChart();
+      const decoded = decodeCommand("billing.cmd.credit", data, chart, config.worker);
       if (decoded.kind !== "command") throw new Error("the credit does not decode");
-      await ledger.createTransfers(planTransfers(decoded.command, decoded.fingerprint, null));
+      await ledger.createTransfers(planTransfers(chart, decoded.command, decoded.fingerprint, null));
     });
     const r = await audit({ ledgerPath: path });
     expect(kinds(r)).toEqual(["missing_event"]);
@@ -270,7 +285,7 @@ describe("audit – a damaged ledger file", () => {
     const path = await damageWith(async (ledger) => {
       const [hold] = await ledger.lookupTransfers([idOf("openHold")]);
       if (!hold) throw new Error("open hold missing");
-      await ledger.createTransfers([expiryMarker(chartOf(config), hold)]);
+      await ledger.createTransfers([expiryMarker(await deployedChart(), hold)]);
     });
     expect(kinds(await audit({ ledgerPath: path }))).toEqual(["expiry_mismatch"]);
   });
@@ -328,7 +343,7 @@ describe("audit – while the service runs", () => {
       await waitFor("the load under way", async () => (await lastEventSequence(jsm, STREAM)).last > events.length + 100, 30_000, 50);
       const ledger = await openLedger({ driver: "embedded", path: ws.ledgerPath });
       try {
-        const r = await runAudit({ ledger, js, jsm, chart: chartOf(config), eventsStream: STREAM }, { settleMs: 30_000 });
+        const r = await runAudit({ ledger, js, jsm, chart: await deployedChart(), eventsStream: STREAM }, { settleMs: 30_000 });
         expect(r.findings.listed).toEqual([]);
         expect(r.counts.applied).toBeGreaterThan(400);
       } finally {

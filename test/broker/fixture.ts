@@ -10,6 +10,7 @@ export function testTopology(overrides: Partial<Topology> = {}): Topology {
     eventsStream: "BILLING_EVENTS",
     dlqStream: "BILLING_DLQ",
     advisoriesStream: "BILLING_ADVISORIES",
+    deploymentStream: "BILLING_DEPLOYMENT",
     consumer: "billing-workers",
     storage: "file",
     replicas: 1,

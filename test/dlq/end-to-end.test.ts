@@ -5,6 +5,7 @@
 // the ledger is the fault: every call fails, as an unreachable or locked ledger does, so every
 // batch is naked ("ledger unavailable"). The processor runs beside the worker as in the service.
 import { randomUUID } from "node:crypto";
+import { testSpace } from "../support/space.ts";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Broker } from "../../src/broker/connection.ts";
 import type { Config } from "../../src/config/schema.ts";
@@ -45,8 +46,8 @@ it("dlq – a command the worker keeps naking reaches max deliveries and is dead
   const w = config.worker;
   const deps: WorkerDeps = {
     ledger: unreachableLedger, js: broker.js, jsm: broker.jsm, dlqStream: config.streams.dlq, log: workerLog.log, stats: new WorkerStats(),
-    chart: { currencies: config.currencies, defaultCurrency: config.defaultCurrency, markerLedger: config.markerLedger },
-    registry: new AccountRegistry(unreachableLedger, 16), names: new NameBook(16), limits: { ...w, ackWaitMs: config.consumer.ackWaitMs },
+    chart: { currencies: config.currencies, defaultCurrency: config.defaultCurrency, markerLedger: config.markerLedger, space: testSpace },
+    registry: new AccountRegistry(unreachableLedger, 16), names: new NameBook(testSpace, 16), limits: { ...w, ackWaitMs: config.consumer.ackWaitMs },
   };
   const consumer = await broker.js.consumers.get(config.streams.commands, config.consumer.name);
   const messages = await consumer.consume({ max_messages: w.batchMessagesMax, expires: 30_000 });

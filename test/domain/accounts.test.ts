@@ -16,16 +16,16 @@ const zeroBalances = { debits_pending: 0n, debits_posted: 0n, credits_pending: 0
 
 describe("accounts – user accounts", () => {
   it("accounts – a short userId has one user account with the user flags and zero balances", () => {
-    const accounts = userAccounts(EUR.ledger, "alice");
+    const accounts = userAccounts(chart.space, EUR.ledger, "alice");
     expect(accounts).toHaveLength(1);
     const a = at(accounts, 0);
-    expect(a).toMatchObject({ id: userAccountId(EUR.ledger, "alice"), ledger: 978, code: AccountCode.user, ...zeroBalances });
+    expect(a).toMatchObject({ id: userAccountId(chart.space, EUR.ledger, "alice"), ledger: 978, code: AccountCode.user, ...zeroBalances });
     expect(a.flags).toBe(AccountFlags.debits_must_not_exceed_credits | AccountFlags.history);
     expect(decodeUserIdHead(a)).toEqual({ head: "alice", continued: false });
   });
 
   it("accounts – user flags never include credits_must_not_exceed_debits, linked, closed or imported", () => {
-    const { flags } = at(userAccounts(EUR.ledger, "alice"), 0);
+    const { flags } = at(userAccounts(chart.space, EUR.ledger, "alice"), 0);
     for (const flag of [AccountFlags.credits_must_not_exceed_debits, AccountFlags.linked, AccountFlags.closed, AccountFlags.imported]) {
       expect(flags & flag).toBe(0);
     }
@@ -33,30 +33,30 @@ describe("accounts – user accounts", () => {
 
   it("accounts – a 64-character userId adds a name account holding the rest, on the same ledger", () => {
     const userId = `${"a".repeat(36)}${"Z".repeat(28)}`;
-    const accounts = userAccounts(USD.ledger, userId);
+    const accounts = userAccounts(chart.space, USD.ledger, userId);
     expect(accounts).toHaveLength(2);
     const [user, name] = [at(accounts, 0), at(accounts, 1)];
-    expect(user.id).toBe(userAccountId(USD.ledger, userId));
-    expect(name).toMatchObject({ id: userNameAccountId(user.id), ledger: 840, code: AccountCode.userName, flags: AccountFlags.none, ...zeroBalances });
+    expect(user.id).toBe(userAccountId(chart.space, USD.ledger, userId));
+    expect(name).toMatchObject({ id: userNameAccountId(chart.space, user.id), ledger: 840, code: AccountCode.userName, flags: AccountFlags.none, ...zeroBalances });
     const head = decodeUserIdHead(user);
     expect(head).toEqual({ head: "a".repeat(36), continued: true });
     expect(head.head + decodeUserIdTail(name)).toBe(userId);
   });
 
   it("accounts – a 36-character userId needs no name account, 37 characters do", () => {
-    expect(userAccounts(EUR.ledger, "a".repeat(36))).toHaveLength(1);
-    expect(userAccounts(EUR.ledger, "a".repeat(37))).toHaveLength(2);
+    expect(userAccounts(chart.space, EUR.ledger, "a".repeat(36))).toHaveLength(1);
+    expect(userAccounts(chart.space, EUR.ledger, "a".repeat(37))).toHaveLength(2);
   });
 
   it("accounts – user account ids are deterministic and differ by ledger and by userId (case included)", () => {
-    expect(userAccountId(978, "alice")).toBe(userAccountId(978, "alice"));
-    const ids = [userAccountId(978, "alice"), userAccountId(840, "alice"), userAccountId(978, "Alice"), userAccountId(978, "bob"), userAccountId(978, "1")];
+    expect(userAccountId(chart.space, 978, "alice")).toBe(userAccountId(chart.space, 978, "alice"));
+    const ids = [userAccountId(chart.space, 978, "alice"), userAccountId(chart.space, 840, "alice"), userAccountId(chart.space, 978, "Alice"), userAccountId(chart.space, 978, "bob"), userAccountId(chart.space, 978, "1")];
     expect(new Set(ids).size).toBe(ids.length);
     for (const id of ids) expect(id > 0n && id < U128_MAX).toBe(true);
   });
 
   it("accounts – the same userId as a number and as a string is one account (ids are from the normalised text)", () => {
-    expect(userAccountId(978, String(42))).toBe(userAccountId(978, "42"));
+    expect(userAccountId(chart.space, 978, String(42))).toBe(userAccountId(chart.space, 978, "42"));
   });
 });
 
@@ -66,10 +66,10 @@ describe("accounts – system accounts", () => {
   it("accounts – one settlement and one fee account per currency, and the marker pair", () => {
     expect(accounts).toHaveLength(2 * chart.currencies.length + 2);
     for (const currency of chart.currencies) {
-      expect(accounts).toContainEqual(expect.objectContaining({ id: settlementAccountId(currency.ledger), ledger: currency.ledger, code: AccountCode.settlement }));
-      expect(accounts).toContainEqual(expect.objectContaining({ id: feeAccountId(currency.ledger), ledger: currency.ledger, code: AccountCode.fee }));
+      expect(accounts).toContainEqual(expect.objectContaining({ id: settlementAccountId(chart.space, currency.ledger), ledger: currency.ledger, code: AccountCode.settlement }));
+      expect(accounts).toContainEqual(expect.objectContaining({ id: feeAccountId(chart.space, currency.ledger), ledger: currency.ledger, code: AccountCode.fee }));
     }
-    const marker = markerAccountIds(chart.markerLedger);
+    const marker = markerAccountIds(chart.space, chart.markerLedger);
     expect(accounts).toContainEqual(expect.objectContaining({ id: marker.debit, ledger: chart.markerLedger, code: AccountCode.markerDebit }));
     expect(accounts).toContainEqual(expect.objectContaining({ id: marker.credit, ledger: chart.markerLedger, code: AccountCode.markerCredit }));
   });
@@ -83,9 +83,9 @@ describe("accounts – system accounts", () => {
   it("accounts – all system account ids are distinct and never a user's", () => {
     const ids = accounts.map((a) => a.id);
     expect(new Set(ids).size).toBe(ids.length);
-    expect(ids).not.toContain(userAccountId(978, "settlement"));
-    expect(settlementAccountId(978)).not.toBe(settlementAccountId(840));
-    expect(feeAccountId(978)).not.toBe(settlementAccountId(978));
+    expect(ids).not.toContain(userAccountId(chart.space, 978, "settlement"));
+    expect(settlementAccountId(chart.space, 978)).not.toBe(settlementAccountId(chart.space, 840));
+    expect(feeAccountId(chart.space, 978)).not.toBe(settlementAccountId(chart.space, 978));
   });
 
   it("accounts – system accounts are deterministic", () => {

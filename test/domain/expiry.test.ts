@@ -9,7 +9,7 @@ import { CreateTransferStatus as S, TransferFlags, type Transfer } from "tigerbe
 import { describe, expect, it } from "vitest";
 import { markerAccountIds } from "../../src/domain/accounts.ts";
 import { clockProbe, EXPIRY_MARKER_CODE, expiryMarker, holdDeadline, isDue, probeVerdict, voidProbe } from "../../src/domain/expiry.ts";
-import { burnedMarkerId, expiryMarkerId, expiryProbeId, feeLegId } from "../../src/domain/ids.ts";
+
 import { isMarker, planTransfers } from "../../src/domain/plan.ts";
 import { MARKER_CODE_BASE, reasonOfMarkerCode } from "../../src/domain/reasons.ts";
 import { at, chart, decodeCommandOk, idOf, stored, uuid } from "./fixture.ts";
@@ -21,7 +21,7 @@ const T0 = 1_700_000_000_000_000_000n;
 function storedHold(timeoutSeconds: number | undefined, amount = "250"): Transfer {
   const payload = { operationId: HOLD, userId: "alice", amount, ...(timeoutSeconds === undefined ? {} : { timeoutSeconds }) };
   const d = decodeCommandOk("hold", payload);
-  return stored(at(planTransfers(d.command, d.fingerprint, null), 0), T0);
+  return stored(at(planTransfers(chart, d.command, d.fingerprint, null), 0), T0);
 }
 
 describe("expiry – deadlines", () => {
@@ -60,13 +60,13 @@ describe("expiry – probes", () => {
 
   it("expiry – the void probe voids exactly the held amount under the hold's probe id", () => {
     const h = storedHold(60, "987");
-    expect(voidProbe(h)).toEqual({
-      ...clockProbe(), id: expiryProbeId(idOf(HOLD)), pending_id: idOf(HOLD), amount: 987n, flags: TransferFlags.void_pending_transfer,
+    expect(voidProbe(chart, h)).toEqual({
+      ...clockProbe(), id: chart.space.expiryProbeId(idOf(HOLD)), pending_id: idOf(HOLD), amount: 987n, flags: TransferFlags.void_pending_transfer,
     });
   });
 
   it("expiry – the void probe carries no timestamp, timeout, ledger, code or user data (all inherited or refused)", () => {
-    const probe = voidProbe(storedHold(60));
+    const probe = voidProbe(chart, storedHold(60));
     expect(probe).toMatchObject({ timestamp: 0n, timeout: 0, ledger: 0, code: 0, user_data_128: 0n, user_data_64: 0n, user_data_32: 0, debit_account_id: 0n, credit_account_id: 0n });
   });
 
@@ -86,11 +86,11 @@ describe("expiry – probes", () => {
 
 describe("expiry – markers", () => {
   it("expiry – the expiry marker is a zero-amount marker-ledger transfer naming the hold in user_data_128", () => {
-    const marker = markerAccountIds(chart.markerLedger);
+    const marker = markerAccountIds(chart.space, chart.markerLedger);
     const t = expiryMarker(chart, storedHold(60));
     expect(t).toEqual({
-      ...clockProbe(), id: expiryMarkerId(idOf(HOLD)), debit_account_id: marker.debit, credit_account_id: marker.credit,
-      ledger: chart.markerLedger, code: EXPIRY_MARKER_CODE, user_data_128: idOf(HOLD),
+      ...clockProbe(), id: chart.space.expiryMarkerId(idOf(HOLD)), debit_account_id: marker.debit, credit_account_id: marker.credit,
+      ledger: chart.markerLedger, code: EXPIRY_MARKER_CODE, user_data_128: idOf(HOLD), user_data_64: chart.space.tag,
     });
     expect(isMarker(chart, t)).toBe(true);
   });
@@ -106,9 +106,9 @@ describe("expiry – markers", () => {
 
   it("expiry – expiry marker and probe ids are distinct from the hold's own and derived ids", () => {
     const id = idOf(HOLD);
-    const ids = [id, expiryMarkerId(id), expiryProbeId(id), burnedMarkerId(id), feeLegId(id)];
+    const ids = [id, chart.space.expiryMarkerId(id), chart.space.expiryProbeId(id), chart.space.burnedMarkerId(id), chart.space.feeLegId(id)];
     expect(new Set(ids).size).toBe(ids.length);
-    expect(expiryMarkerId(id)).toBe(expiryMarkerId(id));
-    expect(expiryProbeId(id)).not.toBe(expiryProbeId(id + 1n));
+    expect(chart.space.expiryMarkerId(id)).toBe(chart.space.expiryMarkerId(id));
+    expect(chart.space.expiryProbeId(id)).not.toBe(chart.space.expiryProbeId(id + 1n));
   });
 });

@@ -4,13 +4,16 @@
 import { rng } from "../support/workload.ts";
 import type { Transfer } from "tigerbeetle-node";
 import type { Chart } from "../../src/domain/accounts.ts";
+import { testSpace } from "../support/space.ts";
 import { decodeCommand, type CommandType, type Decoded, type DecodeLimits } from "../../src/domain/commands.ts";
 import type { Operation } from "../../src/domain/resolve.ts";
 
 export const EUR = { code: "EUR", ledger: 978, scale: 2 } as const;
 export const USD = { code: "USD", ledger: 840, scale: 2 } as const;
 
-export const chart: Chart = { currencies: [EUR, USD], defaultCurrency: "EUR", markerLedger: 1_000_000 };
+export const space = testSpace;
+
+export const chart: Chart = { currencies: [EUR, USD], defaultCurrency: "EUR", markerLedger: 1_000_000, space };
 
 /** 30 days, the service's default upper bound of a hold, and a 4 KiB payload bound. */
 export const limits: DecodeLimits = { holdTimeoutSecondsMax: 2_592_000, payloadBytesMax: 4096 };

@@ -3,8 +3,9 @@
 // refused, and every derived id (fee leg, burned marker, hashId purposes) is deterministic,
 // distinct per purpose and never a forbidden id. Derived-id properties run over a seeded sample.
 import { describe, expect, it } from "vitest";
-import { burnedMarkerId, feeLegId, formatOperationId, hashId, operationLookupIds, parseOperationId, U128_MAX } from "../../src/domain/ids.ts";
-import { randomInt, seeded } from "./fixture.ts";
+import { createHash } from "node:crypto";
+import { formatOperationId, hashId, IdSpace, parseOperationId, U128_MAX } from "../../src/domain/ids.ts";
+import { chart, randomInt, seeded } from "./fixture.ts";
 
 function randomId(next: () => number): bigint {
   let id = 0n;
@@ -76,9 +77,9 @@ describe("ids – derived ids", () => {
   });
 
   it("ids – fee leg and burned marker ids are deterministic and distinct from each other and the operation", () => {
-    expect(feeLegId(op)).toBe(feeLegId(op));
-    expect(burnedMarkerId(op)).toBe(burnedMarkerId(op));
-    expect(new Set([op, feeLegId(op), burnedMarkerId(op)]).size).toBe(3);
+    expect(chart.space.feeLegId(op)).toBe(chart.space.feeLegId(op));
+    expect(chart.space.burnedMarkerId(op)).toBe(chart.space.burnedMarkerId(op));
+    expect(new Set([op, chart.space.feeLegId(op), chart.space.burnedMarkerId(op)]).size).toBe(3);
   });
 
   it("ids – derived ids are never 0 or 2^128 − 1 and fit in 128 bits (seeded sample)", () => {
@@ -86,7 +87,7 @@ describe("ids – derived ids", () => {
     const seen = new Set<bigint>();
     for (let i = 0; i < 2000; i += 1) {
       const id = randomId(next) | 1n;
-      for (const derived of [feeLegId(id), burnedMarkerId(id), hashId("user", i, String(id))]) {
+      for (const derived of [chart.space.feeLegId(id), chart.space.burnedMarkerId(id), hashId("user", i, String(id))]) {
         expect(derived > 0n && derived < U128_MAX).toBe(true);
         seen.add(derived);
       }
@@ -95,16 +96,45 @@ describe("ids – derived ids", () => {
   });
 
   it("ids – derived ids of different operations differ", () => {
-    expect(feeLegId(op)).not.toBe(feeLegId(op + 1n));
-    expect(burnedMarkerId(op)).not.toBe(burnedMarkerId(op + 1n));
-    expect(feeLegId(op)).not.toBe(burnedMarkerId(op + 1n));
+    expect(chart.space.feeLegId(op)).not.toBe(chart.space.feeLegId(op + 1n));
+    expect(chart.space.burnedMarkerId(op)).not.toBe(chart.space.burnedMarkerId(op + 1n));
+    expect(chart.space.feeLegId(op)).not.toBe(chart.space.burnedMarkerId(op + 1n));
   });
 
   it("ids – derived ids format as UUIDs (usable in subjects and logs)", () => {
-    expect(formatOperationId(feeLegId(op))).toMatch(/^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$/);
+    expect(formatOperationId(chart.space.feeLegId(op))).toMatch(/^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$/);
   });
 
   it("ids – an operation is looked up under its own id, its burned-marker id and its fee-leg id, in that order", () => {
-    expect(operationLookupIds(op)).toEqual([op, burnedMarkerId(op), feeLegId(op)]);
+    expect(chart.space.operationLookupIds(op)).toEqual([op, chart.space.burnedMarkerId(op), chart.space.feeLegId(op)]);
+  });
+});
+
+describe("ids – a deployment's id space", () => {
+  const op = 0x0190a6b23c4d7e8f9a0b1c2d3e4f5a6bn;
+
+  it("ids – derived ids depend on the deployment key: a publisher without it cannot compute one", () => {
+    // The derivation before id spaces: SHA-256 over a public string, which a publisher could
+    // compute and send as its own operationId (issue 10, item 1).
+    const unkeyed = BigInt("0x" + createHash("sha256").update(`operation-derived:${op}`).digest("hex").slice(0, 32));
+    expect(chart.space.feeLegId(op)).not.toBe(unkeyed);
+    const other = new IdSpace(0x5eed_0000_0000_0000_0000_0000_0000_0002n, 0x7a6n);
+    expect(other.feeLegId(op)).not.toBe(chart.space.feeLegId(op));
+    expect(other.burnedMarkerId(op)).not.toBe(chart.space.burnedMarkerId(op));
+    expect(other.expiryMarkerId(op)).not.toBe(chart.space.expiryMarkerId(op));
+    expect(other.hash("user", 978, "alice")).not.toBe(chart.space.hash("user", 978, "alice"));
+  });
+
+  it("ids – the same key and purpose give the same id in every process (a fresh IdSpace, no shared cache)", () => {
+    const again = new IdSpace(0x5eed_0000_0000_0000_0000_0000_0000_0001n, 0x7a6n);
+    expect(again.feeLegId(op)).toBe(chart.space.feeLegId(op));
+    expect(again.operationLookupIds(op)).toEqual(chart.space.operationLookupIds(op));
+    expect(again.expiryProbeId(op)).toBe(chart.space.expiryProbeId(op));
+  });
+
+  it("ids – an id space refuses a zero key or a tag outside 1..2^64 − 1 (assertion)", () => {
+    expect(() => new IdSpace(0n, 1n)).toThrow(/key/);
+    expect(() => new IdSpace(1n, 0n)).toThrow(/tag/);
+    expect(() => new IdSpace(1n, 1n << 64n)).toThrow(/tag/);
   });
 });

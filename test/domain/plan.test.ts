@@ -8,7 +8,7 @@ import { TransferFlags, type Transfer } from "tigerbeetle-node";
 import { describe, expect, it } from "vitest";
 import { feeAccountId, markerAccountIds, settlementAccountId, userAccountId } from "../../src/domain/accounts.ts";
 import { COMMAND_CODES, COMMAND_TYPES } from "../../src/domain/commands.ts";
-import { feeLegId } from "../../src/domain/ids.ts";
+
 import { isHold, isMarker, markerTransfer, planTransfers, touchedUsers, TransferCode, type HoldFacts } from "../../src/domain/plan.ts";
 import { REASONS } from "../../src/domain/reasons.ts";
 import { at, chart, decodeCommandOk, idOf, uuid } from "./fixture.ts";
@@ -17,20 +17,20 @@ const OP = uuid(20);
 const HOLD = uuid(21);
 const FINGERPRINT = 0x1234_5678_9abc_def0_1122_3344_5566_7788n;
 
-const unused = { pending_id: 0n, user_data_64: 0n, timestamp: 0n };
+const unused = { pending_id: 0n, user_data_64: chart.space.tag, timestamp: 0n };
 
 function plan(type: Parameters<typeof decodeCommandOk>[0], payload: Record<string, unknown>, hold: HoldFacts | null = null): Transfer[] {
   const d = decodeCommandOk(type, { operationId: OP, ...payload });
-  return planTransfers(d.command, FINGERPRINT, hold);
+  return planTransfers(chart, d.command, FINGERPRINT, hold);
 }
 
-const holdFacts: HoldFacts = { id: idOf(HOLD), debitAccountId: userAccountId(978, "alice"), amount: 250n, ledger: 978 };
+const holdFacts: HoldFacts = { id: idOf(HOLD), debitAccountId: userAccountId(chart.space, 978, "alice"), amount: 250n, ledger: 978 };
 
 describe("plan – credit, debit, hold", () => {
   it("plan – a credit moves the amount from settlement to the user", () => {
     const legs = plan("credit", { userId: "alice", amount: "100" });
     expect(legs).toEqual([{
-      id: idOf(OP), debit_account_id: settlementAccountId(978), credit_account_id: userAccountId(978, "alice"), amount: 100n,
+      id: idOf(OP), debit_account_id: settlementAccountId(chart.space, 978), credit_account_id: userAccountId(chart.space, 978, "alice"), amount: 100n,
       ledger: 978, code: TransferCode.credit, flags: TransferFlags.none, timeout: 0, user_data_128: FINGERPRINT, user_data_32: COMMAND_CODES.credit, ...unused,
     }]);
   });
@@ -38,7 +38,7 @@ describe("plan – credit, debit, hold", () => {
   it("plan – a debit moves the amount from the user to settlement, final at once", () => {
     const legs = plan("debit", { userId: "alice", amount: "40", currency: "USD" });
     expect(legs).toEqual([{
-      id: idOf(OP), debit_account_id: userAccountId(840, "alice"), credit_account_id: settlementAccountId(840), amount: 40n,
+      id: idOf(OP), debit_account_id: userAccountId(chart.space, 840, "alice"), credit_account_id: settlementAccountId(chart.space, 840), amount: 40n,
       ledger: 840, code: TransferCode.debit, flags: TransferFlags.none, timeout: 0, user_data_128: FINGERPRINT, user_data_32: COMMAND_CODES.debit, ...unused,
     }]);
   });
@@ -46,7 +46,7 @@ describe("plan – credit, debit, hold", () => {
   it("plan – a hold is a pending debit of the user with the command's timeout", () => {
     const legs = plan("hold", { userId: "alice", amount: "250", timeoutSeconds: 900 });
     expect(legs).toEqual([{
-      id: idOf(OP), debit_account_id: userAccountId(978, "alice"), credit_account_id: settlementAccountId(978), amount: 250n,
+      id: idOf(OP), debit_account_id: userAccountId(chart.space, 978, "alice"), credit_account_id: settlementAccountId(chart.space, 978), amount: 250n,
       ledger: 978, code: TransferCode.hold, flags: TransferFlags.pending, timeout: 900, user_data_128: FINGERPRINT, user_data_32: COMMAND_CODES.hold, ...unused,
     }]);
   });
@@ -62,7 +62,7 @@ describe("plan – capture and release", () => {
     expect(legs).toEqual([{
       id: idOf(OP), pending_id: idOf(HOLD), amount: 250n, flags: TransferFlags.post_pending_transfer,
       debit_account_id: 0n, credit_account_id: 0n, ledger: 0, code: 0, timeout: 0,
-      user_data_128: FINGERPRINT, user_data_64: 0n, user_data_32: COMMAND_CODES.capture, timestamp: 0n,
+      user_data_128: FINGERPRINT, user_data_64: chart.space.tag, user_data_32: COMMAND_CODES.capture, timestamp: 0n,
     }]);
   });
 
@@ -71,7 +71,7 @@ describe("plan – capture and release", () => {
     expect(legs).toEqual([{
       id: idOf(OP), pending_id: idOf(HOLD), amount: 250n, flags: TransferFlags.void_pending_transfer,
       debit_account_id: 0n, credit_account_id: 0n, ledger: 0, code: 0, timeout: 0,
-      user_data_128: FINGERPRINT, user_data_64: 0n, user_data_32: COMMAND_CODES.release, timestamp: 0n,
+      user_data_128: FINGERPRINT, user_data_64: chart.space.tag, user_data_32: COMMAND_CODES.release, timestamp: 0n,
     }]);
   });
 
@@ -96,7 +96,7 @@ describe("plan – transfer", () => {
   it("plan – a transfer without fee is one unlinked leg from sender to receiver", () => {
     const legs = plan("transfer", { fromUserId: "alice", toUserId: "bob", amount: "70" });
     expect(legs).toEqual([{
-      id: idOf(OP), debit_account_id: userAccountId(978, "alice"), credit_account_id: userAccountId(978, "bob"), amount: 70n,
+      id: idOf(OP), debit_account_id: userAccountId(chart.space, 978, "alice"), credit_account_id: userAccountId(chart.space, 978, "bob"), amount: 70n,
       ledger: 978, code: TransferCode.transfer, flags: TransferFlags.none, timeout: 0, user_data_128: FINGERPRINT, user_data_32: COMMAND_CODES.transfer, ...unused,
     }]);
   });
@@ -112,11 +112,11 @@ describe("plan – transfer", () => {
     expect(legs).toHaveLength(2);
     const [main, fee] = [at(legs, 0), at(legs, 1)];
     expect(main).toEqual({
-      id: idOf(OP), debit_account_id: userAccountId(840, "alice"), credit_account_id: userAccountId(840, "bob"), amount: 70n,
+      id: idOf(OP), debit_account_id: userAccountId(chart.space, 840, "alice"), credit_account_id: userAccountId(chart.space, 840, "bob"), amount: 70n,
       ledger: 840, code: TransferCode.transfer, flags: TransferFlags.linked, timeout: 0, user_data_128: FINGERPRINT, user_data_32: COMMAND_CODES.transfer, ...unused,
     });
     expect(fee).toEqual({
-      id: feeLegId(idOf(OP)), debit_account_id: userAccountId(840, "alice"), credit_account_id: feeAccountId(840), amount: 3n,
+      id: chart.space.feeLegId(idOf(OP)), debit_account_id: userAccountId(chart.space, 840, "alice"), credit_account_id: feeAccountId(chart.space, 840), amount: 3n,
       ledger: 840, code: TransferCode.fee, flags: TransferFlags.none, timeout: 0, user_data_128: FINGERPRINT, user_data_32: COMMAND_CODES.transfer, ...unused,
     });
   });
@@ -137,12 +137,12 @@ describe("plan – every leg", () => {
     ["transfer", plan("transfer", { fromUserId: "u", toUserId: "v", amount: "1", fee: "1" })],
   ];
 
-  it.each(cases)("plan – every leg of a %s carries the fingerprint and the command code", (type, legs) => {
+  it.each(cases)("plan – every leg of a %s carries the fingerprint, the deployment's tag and the command code", (type, legs) => {
     const code = COMMAND_CODES[type as keyof typeof COMMAND_CODES];
     for (const leg of legs) {
       expect(leg.user_data_128).toBe(FINGERPRINT);
       expect(leg.user_data_32).toBe(code);
-      expect(leg.user_data_64).toBe(0n);
+      expect(leg.user_data_64).toBe(chart.space.tag);
       expect(leg.timestamp).toBe(0n);
     }
   });
@@ -175,13 +175,13 @@ describe("plan – every leg", () => {
 });
 
 describe("plan – markers", () => {
-  const marker = markerAccountIds(chart.markerLedger);
+  const marker = markerAccountIds(chart.space, chart.markerLedger);
 
   it.each(REASONS.map((r, i) => [r, i] as const))("plan – a %s marker is a zero-amount transfer on the marker ledger with code 100 + %i", (reason, index) => {
     const t = markerTransfer(chart, idOf(OP), "debit", reason, FINGERPRINT);
     expect(t).toEqual({
       id: idOf(OP), debit_account_id: marker.debit, credit_account_id: marker.credit, amount: 0n, pending_id: 0n,
-      user_data_128: FINGERPRINT, user_data_64: 0n, user_data_32: COMMAND_CODES.debit, timeout: 0, ledger: chart.markerLedger,
+      user_data_128: FINGERPRINT, user_data_64: chart.space.tag, user_data_32: COMMAND_CODES.debit, timeout: 0, ledger: chart.markerLedger,
       code: 100 + index, flags: TransferFlags.none, timestamp: 0n,
     });
   });

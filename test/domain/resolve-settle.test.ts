@@ -10,7 +10,7 @@ import { CreateTransferStatus as S, type CreateTransferResult, type Transfer } f
 import { describe, expect, it } from "vitest";
 import { userAccountId } from "../../src/domain/accounts.ts";
 import type { CommandType } from "../../src/domain/commands.ts";
-import { burnedMarkerId } from "../../src/domain/ids.ts";
+
 import { markerTransfer, planTransfers, type HoldFacts } from "../../src/domain/plan.ts";
 import { REASON_DETAIL, type Reason } from "../../src/domain/reasons.ts";
 import {
@@ -41,7 +41,7 @@ const ops = {
   release: () => operation("release", { operationId: OP, holdId: HOLD }, PUBLISHED_MS),
 };
 
-const holdFacts: HoldFacts = { id: idOf(HOLD), debitAccountId: userAccountId(978, "alice"), amount: 250n, ledger: 978 };
+const holdFacts: HoldFacts = { id: idOf(HOLD), debitAccountId: userAccountId(chart.space, 978, "alice"), amount: 250n, ledger: 978 };
 
 /** The plan decide() makes for an operation (with a stored hold for captures and releases). */
 function planOf(op: Operation): Plan {
@@ -51,7 +51,7 @@ function planOf(op: Operation): Plan {
   if (d.command.type === "capture" || d.command.type === "release") {
     const holdOp = operation("hold", { operationId: HOLD, userId: "alice", amount: "250" });
     if (holdOp.decoded.kind !== "command") throw new Error("fixture");
-    found.set(idOf(HOLD), stored(at(planTransfers(holdOp.decoded.command, holdOp.decoded.fingerprint, null), 0), 5n));
+    found.set(idOf(HOLD), stored(at(planTransfers(chart, holdOp.decoded.command, holdOp.decoded.fingerprint, null), 0), 5n));
   }
   const decision = decide(chart, [op], found, within);
   return at(decision.plans, 0);
@@ -100,21 +100,21 @@ describe("resolve – settlePlans: a burned operation id", () => {
       expect(s.verdicts.size).toBe(0);
       expect(s.retry).toEqual([]);
       expect(s.markers).toHaveLength(1);
-      expectMarker(s.markers[0], op, burnedMarkerId(op.id), "insufficient_funds", true);
+      expectMarker(s.markers[0], op, chart.space.burnedMarkerId(op.id), "insufficient_funds", true);
     },
   );
 
   it("resolve – exceeds_credits on the main leg of a chain burns the operation id (the fee leg is linked_event_failed)", () => {
     const op = ops.transferWithFee();
     const s = settlePlans(chart, [planOf(op)], [result(S.exceeds_credits), result(S.linked_event_failed)]);
-    expectMarker(s.markers[0], op, burnedMarkerId(op.id), "insufficient_funds", true);
+    expectMarker(s.markers[0], op, chart.space.burnedMarkerId(op.id), "insufficient_funds", true);
   });
 
   it("resolve – a capture or release whose hold is gone (pending_transfer_not_found) burns its id: hold_not_found", () => {
     for (const make of [ops.capture, ops.release]) {
       const op = make();
       const s = settlePlans(chart, [planOf(op)], [result(S.pending_transfer_not_found)]);
-      expectMarker(s.markers[0], op, burnedMarkerId(op.id), "hold_not_found", true);
+      expectMarker(s.markers[0], op, chart.space.burnedMarkerId(op.id), "hold_not_found", true);
     }
   });
 
@@ -131,7 +131,7 @@ describe("resolve – settlePlans: a burned operation id", () => {
     const results = plan.transfers.map((_t, i) => result(i === 0 ? S.id_already_failed : S.linked_event_failed));
     const s = settlePlans(chart, [plan], results);
     expect(s.markers).toHaveLength(1);
-    expectMarker(s.markers[0], op, burnedMarkerId(op.id), reason, true);
+    expectMarker(s.markers[0], op, chart.space.burnedMarkerId(op.id), reason, true);
   });
 
   it("resolve – id_already_failed on a credit is a conflict: a credit never burns, so another command did", () => {
@@ -151,6 +151,16 @@ describe("resolve – settlePlans: a broken chain with a free operation id", () 
     expect(s.verdicts.size).toBe(0);
     expect(s.retry).toEqual([]);
     expectMarker(s.markers[0], op, op.id, "insufficient_funds", false);
+  });
+
+  it("resolve – a fee leg whose id holds another transfer (exists_with_different_debit_account_id) is a conflict naming the leg and status, never an assertion", () => {
+    // Issue 10, item 1: a publisher's credit stored under the id the service derived for this
+    // transfer's fee leg made settlePlan assert and every worker exit, one after the other.
+    const op = ops.transferWithFee();
+    const s = settlePlans(chart, [planOf(op)], [result(S.linked_event_failed), result(S.exists_with_different_debit_account_id)]);
+    expect(s.verdicts.get(op.id)).toEqual({ kind: "conflict", detail: "the ledger refused leg 2 of 2 with exists_with_different_debit_account_id" });
+    expect(s.markers).toEqual([]);
+    expect(s.retry).toEqual([]);
   });
 
   it("resolve – the fee leg's id_already_failed (burned by an earlier attempt) is a marker at the operation id with the burn reason", () => {
@@ -209,9 +219,12 @@ describe("resolve – settlePlans: the hold's state", () => {
   );
 
   it.each(["accounts_must_be_different", "ledger_must_not_be_zero", "timeout_reserved_for_pending_transfer", "reserved_flag", "linked_event_chain_open"] as const)(
-    "resolve – %s on a plan is a bug (assertion)",
+    "resolve – %s on a plan is answered as a conflict naming the status, never an assertion",
     (status) => {
-      expect(() => settlePlans(chart, [planOf(ops.debit())], [result(S[status])])).toThrow(/unexpected ledger status/);
+      const op = ops.debit();
+      const s = settlePlans(chart, [planOf(op)], [result(S[status])]);
+      expect(s.verdicts.get(op.id)).toEqual({ kind: "conflict", detail: `the ledger refused leg 1 of 1 with ${status}` });
+      expect(s.markers).toEqual([]);
     },
   );
 });
@@ -227,7 +240,7 @@ describe("resolve – settlePlans: one request, many plans", () => {
     const s = settlePlans(chart, plans, [created(10n), created(11n), result(S.exceeds_credits), result(S.pending_transfer_expired), result(S.exists, 2n)]);
     expect(s.verdicts.get(chain.id)).toEqual({ kind: "applied", replay: false, timestamps: [10n, 11n], hold: null });
     expect(s.markers).toHaveLength(2);
-    expectMarker(s.markers[0], debit, burnedMarkerId(debit.id), "insufficient_funds", true);
+    expectMarker(s.markers[0], debit, chart.space.burnedMarkerId(debit.id), "insufficient_funds", true);
     expectMarker(s.markers[1], cap, cap.id, "hold_expired", false);
     expect(s.retry).toEqual([credit]);
   });
@@ -251,7 +264,7 @@ describe("resolve – settlePlans: one request, many plans", () => {
     const d = decide(chart, [c, h], new Map(), within);
     const s = settlePlans(chart, d.plans, [result(S.exceeds_credits)]);
     const burned = at(s.markers, 0);
-    expectMarker(burned, h, burnedMarkerId(h.id), "insufficient_funds", true);
+    expectMarker(burned, h, chart.space.burnedMarkerId(h.id), "insufficient_funds", true);
     const next = decide(chart, [c], new Map([[burned.transfer.id, { ...burned.transfer, timestamp: 30n }]]), within);
     expect(next.markers.map((m) => [m.transfer.id, m.reason])).toEqual([[c.id, "hold_not_found"]]);
   });
@@ -294,9 +307,12 @@ describe("resolve – settleMarkers", () => {
   });
 
   it.each(["linked_event_failed", "debit_account_not_found", "accounts_must_be_different", "exceeds_credits", "reserved_flag"] as const)(
-    "resolve – a marker meeting %s is a bug (assertion)",
+    "resolve – a marker meeting %s is answered as a conflict naming the status, never an assertion",
     (status) => {
-      expect(() => settleMarkers(chart, [markerOf(rejectedOp())], [result(S[status])])).toThrow(/unexpected marker status/);
+      const op = rejectedOp();
+      const s = settleMarkers(chart, [markerOf(op)], [result(S[status])]);
+      expect(s.verdicts.get(op.id)).toEqual({ kind: "conflict", detail: `the ledger refused the rejection marker with ${status}` });
+      expect(s.retry).toEqual([]);
     },
   );
 
@@ -355,7 +371,7 @@ class MarkerLedger {
 function runPasses(ledger: MarkerLedger, op: Operation, clock: Clock, passesMax: number): Verdict | undefined {
   let open: Operation[] = [op];
   for (let pass = 0; pass < passesMax && open.length > 0; pass += 1) {
-    const decision = decide(chart, open, ledger.lookup(lookupIds(open)), clock);
+    const decision = decide(chart, open, ledger.lookup(lookupIds(chart, open)), clock);
     expect(decision.plans).toEqual([]);
     const now = decision.verdicts.get(op.id);
     if (now) return now;

@@ -3,6 +3,7 @@
 // left behind made every sweep re-read the whole holdTimeoutSecondsMax window). Real embedded
 // ledger file, real nats-server for the sweeper's JetStream client.
 import path from "node:path";
+import { testSpace } from "../support/space.ts";
 import { jetstream } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -36,7 +37,7 @@ afterAll(async () => {
 
 it("expiry sweeper – a scan that finds no hold is not read again; a later hold is found in the new stretch", async () => {
   const config = loadConfig({});
-  const chart = chartOf(config);
+  const chart = chartOf(config, testSpace);
   const eur = chart.currencies[0] as { ledger: number };
   const inner = await openLedger({ driver: "embedded", path: path.join(tmp.dir, "ledger.db") });
   const scans: Array<{ filter: QueryFilter; found: number }> = [];
@@ -48,15 +49,15 @@ it("expiry sweeper – a scan that finds no hold is not read again; a later hold
       return found;
     },
   };
-  await inner.createAccounts([...systemAccounts(chart), ...userAccounts(eur.ledger, "alice")]);
-  const user = userAccountId(eur.ledger, "alice");
+  await inner.createAccounts([...systemAccounts(chart), ...userAccounts(chart.space, eur.ledger, "alice")]);
+  const user = userAccountId(chart.space, eur.ledger, "alice");
   let id = 1000n;
   const credit = (): Transfer => ({
-    id: id++, debit_account_id: settlementAccountId(eur.ledger), credit_account_id: user, amount: 10n, pending_id: 0n,
+    id: id++, debit_account_id: settlementAccountId(chart.space, eur.ledger), credit_account_id: user, amount: 10n, pending_id: 0n,
     user_data_128: 0n, user_data_64: 0n, user_data_32: COMMAND_CODES.credit, timeout: 0, ledger: eur.ledger, code: TransferCode.credit, flags: 0, timestamp: 0n,
   });
   const sweeper = new ExpirySweeper({
-    ledger, js: jetstream(nc), chart, names: new NameBook(100), log: createLogger("silent"),
+    ledger, js: jetstream(nc), chart, names: new NameBook(testSpace, 100), log: createLogger("silent"),
     limits: { sweepIntervalMs: 1000, holdsPerSweepMax: 100, holdTimeoutSecondsMax: config.worker.holdTimeoutSecondsMax, publishTimeoutMs: 1000 },
   });
   try {
@@ -64,7 +65,7 @@ it("expiry sweeper – a scan that finds no hold is not read again; a later hold
     await sweeper.sweep();
     await inner.createTransfers(Array.from({ length: 50 }, credit));
     await sweeper.sweep();
-    const hold: Transfer = { ...credit(), debit_account_id: user, credit_account_id: settlementAccountId(eur.ledger), amount: 5n, user_data_32: COMMAND_CODES.hold, code: TransferCode.hold, flags: TransferFlags.pending, timeout: 3600 };
+    const hold: Transfer = { ...credit(), debit_account_id: user, credit_account_id: settlementAccountId(chart.space, eur.ledger), amount: 5n, user_data_32: COMMAND_CODES.hold, code: TransferCode.hold, flags: TransferFlags.pending, timeout: 3600 };
     await inner.createTransfers([hold]);
     await sweeper.sweep();
     await sweeper.sweep();

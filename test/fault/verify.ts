@@ -6,7 +6,7 @@ import { runAudit } from "../../src/audit/audit.ts";
 import { eventPages, lastEventSequence } from "../../src/audit/sources.ts";
 import type { AuditReport } from "../../src/audit/report.ts";
 import { openLedger } from "../../src/ledger/index.ts";
-import { chartOf } from "../../src/service.ts";
+import { readChart } from "../../src/service.ts";
 import { BalanceModel } from "../support/model.ts";
 import { testConfig } from "../support/service.ts";
 import { storedMessages, waitFor } from "../support/streams.ts";
@@ -74,7 +74,7 @@ export async function audit(env: FaultEnv, options: { settleMs: number } = { set
   const config = testConfig(env.nats.url, env.ws.ledgerPath, env.ws.configPath);
   const ledger = await openLedger({ driver: "embedded", path: env.ws.ledgerPath });
   try {
-    return await runAudit({ ledger, js: env.js, jsm: env.jsm, chart: chartOf(config), eventsStream: config.streams.events }, options);
+    return await runAudit({ ledger, js: env.js, jsm: env.jsm, chart: await readChart(config, env, ledger), eventsStream: config.streams.events }, options);
   } finally {
     ledger.destroy();
   }

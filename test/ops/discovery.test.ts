@@ -4,6 +4,7 @@
 // and the metadata; $SRV.STATS counts the queries served through the QueryMeter (errors too); and
 // after stop() the process no longer answers.
 import { readFileSync } from "node:fs";
+import { testSpace } from "../support/space.ts";
 import { Empty, type NatsConnection } from "@nats-io/transport-node";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, expect, test } from "vitest";
@@ -85,8 +86,8 @@ test("ops – $SRV.STATS counts the queries served through the meter, errors inc
   const registry = new Registry();
   const meter = new QueryMeter(registry);
   const log = capturingLogger().log;
-  const chart = { currencies: [{ code: "EUR", ledger: 978, scale: 2 }], defaultCurrency: "EUR", markerLedger: 1_000_000 };
-  const subs = serveQueries({ nc: broker.nc, jsm: broker.jsm, ledger: emptyLedger(), chart, names: new NameBook(1024), eventsStream: "BILLING_EVENTS", queue: "billing-query", log }, meter.wrap(QUERY_HANDLERS));
+  const chart = { currencies: [{ code: "EUR", ledger: 978, scale: 2 }], defaultCurrency: "EUR", markerLedger: 1_000_000, space: testSpace };
+  const subs = serveQueries({ nc: broker.nc, jsm: broker.jsm, ledger: emptyLedger(), chart, names: new NameBook(testSpace, 1024), eventsStream: "BILLING_EVENTS", queue: "billing-query", log }, meter.wrap(QUERY_HANDLERS));
   const srv = await announceService(broker.nc, description("http://127.0.0.1:1/metrics"), (s) => meter.endpointStats(s), log);
   try {
     const ask = async (body: unknown) => JSON.parse(decoder.decode((await broker.nc.request("billing.query.balance", JSON.stringify(body), { timeout: 2_000 })).data)) as Record<string, unknown>;

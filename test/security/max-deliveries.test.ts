@@ -7,6 +7,7 @@
 // the service, on a ledger that fails every call (as an unreachable ledger does), so a command is
 // naked until the server gives up on it. The server must log no permission violation.
 import { randomUUID } from "node:crypto";
+import { testSpace } from "../support/space.ts";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { ensureTopology } from "../../src/broker/topology.ts";
 import { BillingClient } from "../../src/client/index.ts";
@@ -72,8 +73,8 @@ it("service role – a restart's stream updates and a max-deliveries dead letter
     const w = config.worker;
     const deps: WorkerDeps = {
       ledger: unreachableLedger, js: broker.js, jsm: broker.jsm, dlqStream: config.streams.dlq, log, stats: new WorkerStats(),
-      chart: { currencies: config.currencies, defaultCurrency: config.defaultCurrency, markerLedger: config.markerLedger },
-      registry: new AccountRegistry(unreachableLedger, 16), names: new NameBook(16), limits: { ...w, ackWaitMs: config.consumer.ackWaitMs },
+      chart: { currencies: config.currencies, defaultCurrency: config.defaultCurrency, markerLedger: config.markerLedger, space: testSpace },
+      registry: new AccountRegistry(unreachableLedger, 16), names: new NameBook(testSpace, 16), limits: { ...w, ackWaitMs: config.consumer.ackWaitMs },
     };
     const consumer = await broker.js.consumers.get(config.streams.commands, config.consumer.name);
     const messages = await consumer.consume({ max_messages: w.batchMessagesMax, expires: 30_000 });
