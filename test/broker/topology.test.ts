@@ -57,9 +57,9 @@ test("broker – topology creates every stream and the consumer with the configu
 
 test("broker – topology is idempotent: twice, then three processes at once, then a changed limit", async () => {
   const t = testTopology({ commandsStream: "IDEM_CMD", eventsStream: "IDEM_EVT", dlqStream: "IDEM_DLQ",
-    advisoriesStream: "IDEM_ADV" });
+    advisoriesStream: "IDEM_ADV", deploymentStream: "IDEM_DEP" });
   // Subjects are fixed by the contract, so this second topology needs the first one's streams gone.
-  for (const s of ["BILLING_COMMANDS", "BILLING_DLQ", "BILLING_ADVISORIES"]) await broker.jsm.streams.delete(s);
+  for (const s of ["BILLING_COMMANDS", "BILLING_DLQ", "BILLING_ADVISORIES", "BILLING_DEPLOYMENT"]) await broker.jsm.streams.delete(s);
   // The events stream denies purge and delete, but a stream as a whole can still be deleted.
   await broker.jsm.streams.delete("BILLING_EVENTS");
 
@@ -75,7 +75,7 @@ test("broker – topology is idempotent: twice, then three processes at once, th
   }
   const names: string[] = [];
   for await (const s of broker.jsm.streams.list()) names.push(s.config.name);
-  expect(names.sort()).toEqual(["IDEM_ADV", "IDEM_CMD", "IDEM_DLQ", "IDEM_EVT"]);
+  expect(names.sort()).toEqual(["IDEM_ADV", "IDEM_CMD", "IDEM_DEP", "IDEM_DLQ", "IDEM_EVT"]);
   const consumers: string[] = [];
   for await (const c of broker.jsm.consumers.list("IDEM_CMD")) consumers.push(c.name);
   expect(consumers).toEqual([t.consumer]);
@@ -92,7 +92,7 @@ test("broker – topology is idempotent: twice, then three processes at once, th
 
 test("broker – topology refuses an existing consumer whose immutable ack policy differs", async () => {
   const t = testTopology({ commandsStream: "IDEM_CMD", eventsStream: "IDEM_EVT", dlqStream: "IDEM_DLQ",
-    advisoriesStream: "IDEM_ADV", consumer: "legacy" });
+    advisoriesStream: "IDEM_ADV", deploymentStream: "IDEM_DEP", consumer: "legacy" });
   await broker.jsm.consumers.add("IDEM_CMD", {
     durable_name: "legacy", ack_policy: AckPolicy.All, deliver_policy: DeliverPolicy.All, filter_subject: "billing.cmd.>",
   });
@@ -109,7 +109,7 @@ test("broker – topology refuses a duplicate window longer than a stream's max 
 
 test("broker – a command that exhausts max_deliver leaves its advisory in the advisories stream", async () => {
   const t = testTopology({ commandsStream: "IDEM_CMD", eventsStream: "IDEM_EVT", dlqStream: "IDEM_DLQ",
-    advisoriesStream: "IDEM_ADV", consumer: "poison", maxDeliver: 2 });
+    advisoriesStream: "IDEM_ADV", deploymentStream: "IDEM_DEP", consumer: "poison", maxDeliver: 2 });
   await ensureTopology(broker.jsm, t);
   const pa = await broker.js.publish("billing.cmd.debit", encode("poison"), { msgID: "poison-1" });
   const consumer = await broker.js.consumers.get("IDEM_CMD", "poison");

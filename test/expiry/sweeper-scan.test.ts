@@ -65,7 +65,7 @@ it("expiry sweeper – a scan that finds no hold is not read again; a later hold
     await sweeper.sweep();
     await inner.createTransfers(Array.from({ length: 50 }, credit));
     await sweeper.sweep();
-    const hold: Transfer = { ...credit(), debit_account_id: user, credit_account_id: settlementAccountId(chart.space, eur.ledger), amount: 5n, user_data_32: COMMAND_CODES.hold, code: TransferCode.hold, flags: TransferFlags.pending, timeout: 3600 };
+    const hold: Transfer = { ...credit(), debit_account_id: user, credit_account_id: settlementAccountId(chart.space, eur.ledger), amount: 5n, user_data_64: chart.space.tag, user_data_32: COMMAND_CODES.hold, code: TransferCode.hold, flags: TransferFlags.pending, timeout: 3600 };
     await inner.createTransfers([hold]);
     await sweeper.sweep();
     await sweeper.sweep();

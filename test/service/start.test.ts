@@ -31,16 +31,21 @@ describe("service – start-up", () => {
     const nats = await startNats();
     const ws = workspace();
     try {
+      const deployments: string[] = [];
       for (let i = 0; i < 2; i += 1) {
         const r = spawnSync(process.execPath, [BIN, "setup"], { env: { ...process.env, NATS_URL: nats.url, LEDGER_PATH: join(ws.dir, "fresh", "ledger.db"), BILLING_CONFIG: ws.configPath }, encoding: "utf8", timeout: 60_000 });
         expect(r.status, r.stderr).toBe(0);
         expect(r.stdout).toContain("streams, consumer and system accounts are in place");
+        deployments.push(/deployment ([0-9a-f-]{36})/.exec(r.stdout)?.[1] ?? "none");
       }
+      // The first run bound the streams to the ledger; the second found the same deployment.
+      expect(deployments[0]).toMatch(/^[0-9a-f]{8}-/);
+      expect(deployments[1]).toBe(deployments[0]);
       const broker = await connectBroker({ servers: [nats.url], name: "setup-test", connectTimeoutMs: 2_000 });
       try {
         const names = [];
         for await (const s of broker.jsm.streams.list()) names.push(s.config.name);
-        expect(names.sort()).toEqual(["BILLING_ADVISORIES", "BILLING_COMMANDS", "BILLING_DLQ", "BILLING_EVENTS"]);
+        expect(names.sort()).toEqual(["BILLING_ADVISORIES", "BILLING_COMMANDS", "BILLING_DEPLOYMENT", "BILLING_DLQ", "BILLING_EVENTS"]);
         expect((await broker.jsm.consumers.info("BILLING_COMMANDS", "billing-worker")).config.durable_name).toBe("billing-worker");
       } finally {
         await broker.close();
