@@ -25,7 +25,14 @@ import { classify, expectedApplied, expectedExpired, TYPE_OF_CODE, type AppliedI
 import { Findings, type AuditCounts, type AuditReport, type CurrencyTotals, type OpenHold } from "./report.ts";
 import { accountPages, eventPages, lastEventSequence, newestTransferTimestamp, transferPages } from "./sources.ts";
 
-export type AuditDeps = { ledger: Ledger; js: JetStreamClient; jsm: JetStreamManager; chart: Chart; eventsStream: string };
+export type AuditDeps = {
+  ledger: Ledger; js: JetStreamClient; jsm: JetStreamManager; chart: Chart; eventsStream: string;
+  /**
+   * The ledger serves other deployments too (ledger.shared): audit only this deployment's
+   * transfers (its tag) and accounts (ids in its id space); the others' are counted and left out.
+   */
+  shared?: boolean;
+};
 
 export type AuditOptions = {
   /** How long after a deadline a reader may still see a hold held (TigerBeetle expires in the background). */
@@ -84,10 +91,15 @@ class AuditRun {
   private forwardedTo = 0n;
   private readonly lagNs: bigint;
   private readonly startedNs: bigint;
+  /** The transfer filter: this deployment's tag on a shared ledger, everything (0) otherwise. */
+  private readonly ownTag: bigint;
+  /** Accounts of other deployments left out (shared ledgers only). */
+  private otherAccounts = 0;
 
   constructor(private readonly deps: AuditDeps, private readonly opts: AuditOptions) {
     this.findings = new Findings(opts.findingsPerKindMax);
     this.events = new EventIndex(deps.chart.space);
+    this.ownTag = deps.shared === true ? deps.chart.space.tag : 0n;
     this.lagNs = BigInt(opts.expiryLagMs) * MS;
     this.fold = new LedgerFold(this.lagNs * 4n + 60_000n * MS);
     this.startedNs = opts.wallNs();
@@ -142,17 +154,48 @@ class AuditRun {
     }
     for (const { account, head } of heads) {
       const tail = tails.get(userNameAccountId(this.deps.chart.space, account.id));
-      if (tail === undefined) this.findings.add("foreign_account", "a long userId's name account is missing", { accountId: account.id });
+      if (this.deps.shared === true) {
+        // Its name account derives in this deployment's id space only if the account is ours.
+        if (tail === undefined || !isChartUserAccount(this.deps.chart, account, head + tail)) this.otherAccounts += 1;
+        else {
+          this.include(account);
+          this.nameUser(account, head + tail);
+        }
+      } else if (tail === undefined) this.findings.add("foreign_account", "a long userId's name account is missing", { accountId: account.id });
       else this.nameUser(account, head + tail);
     }
+    if (this.otherAccounts > 0) this.notes.push(`${this.otherAccounts} account(s) of other deployments on this shared ledger left out`);
   }
 
-  private addAccount(account: Account, heads: Array<{ account: Account; head: string }>, tails: Map<bigint, string>): void {
+  private include(account: Account): void {
     this.counts.accounts += 1;
     this.fold.addAccount(account);
     this.stored.set(account.id, { debits_pending: account.debits_pending, debits_posted: account.debits_posted, credits_pending: account.credits_pending, credits_posted: account.credits_posted });
     this.ledgerOf(account.ledger).accounts += 1;
+  }
+
+  /** On a shared ledger: whether an account is this deployment's (null: a long userId, decided later). */
+  private ownAccount(account: Account, verdict: ReturnType<typeof checkAccount>): boolean | null {
+    if ("problem" in verdict || verdict.kind === "deployment") return false;
+    if (verdict.head === null) return true; // the chart's system accounts (ids checked) and name accounts (never move money)
+    if (verdict.head.continued) return null;
+    return isChartUserAccount(this.deps.chart, account, verdict.head.name);
+  }
+
+  private addAccount(account: Account, heads: Array<{ account: Account; head: string }>, tails: Map<bigint, string>): void {
     const verdict = checkAccount(this.deps.chart, account);
+    if (this.deps.shared === true) {
+      const own = this.ownAccount(account, verdict);
+      if (own === false) {
+        this.otherAccounts += 1;
+        return;
+      }
+      if (own === null && !("problem" in verdict) && verdict.head !== null) {
+        heads.push({ account, head: verdict.head.name });
+        return;
+      }
+    }
+    this.include(account);
     if ("problem" in verdict) {
       this.findings.add("foreign_account", verdict.problem, { accountId: account.id, ledger: account.ledger, code: account.code });
       return;
@@ -177,7 +220,7 @@ class AuditRun {
   // ── transfers up to the cut ──────────────────────────────────────────────────────────────
 
   private async scanCut(): Promise<void> {
-    for await (const page of transferPages(this.deps.ledger, 1n, this.cut, this.opts.pageMax)) {
+    for await (const page of transferPages(this.deps.ledger, 1n, this.cut, this.opts.pageMax, this.ownTag)) {
       for (const t of page) this.onCutTransfer(t);
     }
     if (this.pendingMain) this.brokenChain(this.pendingMain);
@@ -366,7 +409,7 @@ class AuditRun {
     const watching: Watch[] = [];
     const ambiguous: bigint[] = [];
     if (end > this.forwardedTo) {
-      for await (const page of transferPages(this.deps.ledger, this.forwardedTo + 1n, end, this.opts.pageMax)) {
+      for await (const page of transferPages(this.deps.ledger, this.forwardedTo + 1n, end, this.opts.pageMax, this.ownTag)) {
         for (const t of page) {
           while (queue[0] && queue[0].a < t.timestamp) watching.push(this.compare(queue.shift() as ReadPage));
           this.finish(watching, t.timestamp);

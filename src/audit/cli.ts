@@ -66,7 +66,7 @@ export async function auditVerb(args: string[], config: Config): Promise<number>
     broker = connected;
     const chart = await readChart(config, connected, opened);
     const report = await runAudit(
-      { ledger: opened, js: connected.js, jsm: connected.jsm, chart, eventsStream: config.streams.events },
+      { ledger: opened, js: connected.js, jsm: connected.jsm, chart, eventsStream: config.streams.events, shared: config.ledger.shared },
       { settleMs: 2 * config.consumer.ackWaitMs + config.expiry.delayMs, eventsMaxAgeMs: config.streams.eventsMaxAgeMs, ...parsed.options },
     );
     process.stdout.write(parsed.json ? `${JSON.stringify(report, null, 2)}\n` : renderText(report));

@@ -17,11 +17,14 @@ export async function newestTransferTimestamp(ledger: Ledger): Promise<bigint> {
   return newest?.timestamp ?? 0n;
 }
 
-/** Transfers with from ≤ timestamp ≤ to, ascending, `pageMax` at a time. */
-export async function* transferPages(ledger: Ledger, from: bigint, to: bigint, pageMax: number): AsyncGenerator<Transfer[]> {
+/**
+ * Transfers with from ≤ timestamp ≤ to, ascending, `pageMax` at a time; with a tag (not 0), only
+ * the transfers of that deployment (user_data_64), as on a ledger shared by deployments.
+ */
+export async function* transferPages(ledger: Ledger, from: bigint, to: bigint, pageMax: number, tag = 0n): AsyncGenerator<Transfer[]> {
   assert(from > 0n && pageMax > 0, "transferPages: from > 0 and a page size");
   for (let min = from; min <= to;) {
-    const page = await ledger.queryTransfers(filter(min, to, pageMax, 0));
+    const page = await ledger.queryTransfers({ ...filter(min, to, pageMax, 0), user_data_64: tag });
     if (page.length > 0) yield page;
     const last = page[page.length - 1];
     if (page.length < pageMax || last === undefined) return;
