@@ -7,7 +7,11 @@
 //
 // `npm test` runs the short form (a few faults per scenario); `npm run test:fault` runs the full
 // form (FAULT_SUITE=full, over a hundred faults in total).
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
+import { formatOperationId, parseOperationId } from "../../src/domain/ids.ts";
+import { openLedger } from "../../src/ledger/index.ts";
+import { readChart } from "../../src/service.ts";
+import { testConfig } from "../support/service.ts";
 import { afterAll, describe, expect, it } from "vitest";
 import { rng } from "../support/workload.ts";
 import { ACK_WAIT_MS, DUPLICATE_WINDOW_MS, FaultEnv, FULL, SERVICES, sleep } from "./harness.ts";
@@ -174,6 +178,48 @@ describe("fault suite – exactly once under faults", () => {
       stop();
       await running;
       return verify(env, w, "conflicts and malformed", started, dead);
+    });
+  }, SIZE.timeoutMs);
+
+  it("hostile operation ids aimed at the ids the service derives stop no worker: unkeyed guesses apply normally, a keyed hit is a conflict letter", async () => {
+    await scenario(async (env, started) => {
+      const w = new Workload(601, SIZE.users, "hostile");
+      const config = testConfig(env.nats.url, env.ws.ledgerPath, env.ws.configPath);
+      const ledger = await openLedger({ driver: "embedded", path: env.ws.ledgerPath });
+      const space = (await readChart(config, env, ledger).finally(() => ledger.destroy())).space;
+      const dead: ExpectedDeadLetter[] = [];
+      let stop = (): void => undefined;
+      const stopped = new Promise<void>((r) => (stop = r));
+      const running = w.run(env, { ratePerSecond: SIZE.rate, minimum: SIZE.minimum, maximum: SIZE.maximum, lanes: LANES, stop: stopped });
+      for (let k = 0; k < SIZE.conflicts; k += 1) {
+        while (w.published.size < 50 * (k + 1)) await sleep(20);
+        // The attack of issue 10: a credit under the id the service would derive for a later
+        // transfer's fee leg, then that transfer. Half the time with the old, public derivation
+        // (a publisher can compute it: it must now be just another id), half with the deployment's
+        // key (a publisher who stole it: the transfer is answered with a conflict letter).
+        const keyed = k % 2 === 1;
+        const transferId = randomUUID();
+        const id = parseOperationId(transferId) as bigint;
+        const guess = keyed ? space.feeLegId(id) : BigInt("0x" + createHash("sha256").update(`operation-derived:${id}`).digest("hex").slice(0, 32));
+        const from = `hostile-${k}`;
+        const credit = { operationId: formatOperationId(guess), userId: from, amount: "1000" };
+        await w.publishOne(env, { subject: "billing.cmd.credit", body: credit, operationId: credit.operationId });
+        await env.eventStored(credit.operationId, 120_000);
+        const transfer = { operationId: transferId, fromUserId: from, toUserId: `hostile-to-${k}`, amount: "10", fee: "1" };
+        if (keyed) {
+          const sent = await env.publish("billing.cmd.transfer", new TextEncoder().encode(JSON.stringify(transfer)), transferId);
+          dead.push({ reason: "conflict", sequence: sent.streamSequence });
+        } else {
+          await w.publishOne(env, { subject: "billing.cmd.transfer", body: transfer, operationId: transferId });
+        }
+        env.faults += 1;
+      }
+      stop();
+      await running;
+      const row = await verify(env, w, "hostile derived ids", started, dead);
+      const exited = env.procs.filter((p) => p === null || p.child.exitCode !== null || p.child.signalCode !== null).length;
+      if (exited > 0) row.problems.push(`${exited} service process(es) exited during the scenario`);
+      return row;
     });
   }, SIZE.timeoutMs);
 
