@@ -99,21 +99,23 @@ describe("methods – the service authenticates by", () => {
     await withServer(`authorization { token: "${token}" }\n`, async (server) => {
       const client = await BillingClient.connect({ servers: server.url, token, timeoutMs: CLIENT_TIMEOUT_MS });
       const fromFile = await startServiceWith(server, { tokenFile: secrets.file("token", `${token}\n`) });
+      const ws = workspace(serviceOverrides({}));
       try {
         await roundTrip(client);
+        // A second process of the same deployment: the same ledger (another one would be refused).
+        const spawned = await spawnService(server.url, fromFile.ledgerPath, ws.configPath, { NATS_TOKEN: token });
+        await fromFile.service.stop();
+        try {
+          await roundTrip(client);
+        } finally {
+          await spawned.kill("SIGTERM");
+        }
+        expect(spawned.output()).not.toContain(token);
       } finally {
         await fromFile.stop();
-      }
-      const ws = workspace(serviceOverrides({}));
-      const spawned = await spawnService(server.url, ws.ledgerPath, ws.configPath, { NATS_TOKEN: token });
-      try {
-        await roundTrip(client);
-      } finally {
-        await spawned.kill("SIGTERM");
         await client.close();
         ws.cleanup();
       }
-      expect(spawned.output()).not.toContain(token);
     });
   });
 

@@ -74,10 +74,14 @@ async function failedStart(env: Record<string, string>): Promise<{ code: number 
 }
 
 describe("secrets – a running service at LOG_LEVEL=debug prints none", () => {
+  // One deployment (one NATS): both services serve it with its one ledger.
+  const deployment = workspace();
+  afterAll(() => deployment.cleanup());
+
   it("password from nats.auth.passFile", async () => {
     const ws = workspace(serviceOverrides({ user: "billing", passFile: secrets.file("pass", `${servicePassword}\n`) }));
     try {
-      const service = await spawnService(server.url, ws.ledgerPath, ws.configPath, { LOG_LEVEL: "debug" });
+      const service = await spawnService(server.url, deployment.ledgerPath, ws.configPath, { LOG_LEVEL: "debug" });
       const output = await runToCompletion(service);
       expect(output).toContain('"msg":"message settled"'); // debug lines were written
       expect(output).not.toContain(servicePassword);
@@ -90,7 +94,7 @@ describe("secrets – a running service at LOG_LEVEL=debug prints none", () => {
   it("password from NATS_PASSWORD", async () => {
     const ws = workspace(serviceOverrides({ user: "billing" }));
     try {
-      const service = await spawnService(server.url, ws.ledgerPath, ws.configPath, { LOG_LEVEL: "debug", NATS_PASSWORD: servicePassword });
+      const service = await spawnService(server.url, deployment.ledgerPath, ws.configPath, { LOG_LEVEL: "debug", NATS_PASSWORD: servicePassword });
       const output = await runToCompletion(service);
       expect(output).toContain('"level":20');
       expect(output).not.toContain(servicePassword);
