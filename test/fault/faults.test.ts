@@ -6,8 +6,11 @@
 // exactly the ones provoked, and that the finance audit finds nothing. Each scenario prints one row.
 //
 // `npm test` runs the short form (a few faults per scenario); `npm run test:fault` runs the full
-// form (FAULT_SUITE=full, over a hundred faults in total).
+// form (FAULT_SUITE=full, over a hundred faults in total). Issue 10's scenarios: hostile derived
+// ids, workers with a foreign ledger, two deployments on one shared ledger.
+import { spawn } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
+import { join } from "node:path";
 import { formatOperationId, parseOperationId } from "../../src/domain/ids.ts";
 import { openLedger } from "../../src/ledger/index.ts";
 import { readChart } from "../../src/service.ts";
@@ -17,6 +20,8 @@ import { rng } from "../support/workload.ts";
 import { ACK_WAIT_MS, DUPLICATE_WINDOW_MS, FaultEnv, FULL, SERVICES, sleep } from "./harness.ts";
 import { audit, formatTable, ROW_HEADER, rowCells, verify, type ExpectedDeadLetter, type Row } from "./verify.ts";
 import { Workload, type Published } from "./workload.ts";
+
+const BIN = new URL("../../bin/billing.js", import.meta.url).pathname;
 
 const SIZE = FULL
   ? { users: 400, rate: 200, minimum: 4000, maximum: 30_000, serviceKills: 50, natsKills: 14, stalls: 8, batchKills: 30, burst: 2500, share: 0.15, conflicts: 60, malformed: 40, midRunAudits: 6, chaosKills: 30, timeoutMs: 1_200_000 }
@@ -184,8 +189,8 @@ describe("fault suite – exactly once under faults", () => {
   it("hostile operation ids aimed at the ids the service derives stop no worker: unkeyed guesses apply normally, a keyed hit is a conflict letter", async () => {
     await scenario(async (env, started) => {
       const w = new Workload(601, SIZE.users, "hostile");
-      const config = testConfig(env.nats.url, env.ws.ledgerPath, env.ws.configPath);
-      const ledger = await openLedger({ driver: "embedded", path: env.ws.ledgerPath });
+      const config = testConfig(env.nats.url, env.ledgerPath, env.ws.configPath);
+      const ledger = await openLedger({ driver: "embedded", path: env.ledgerPath });
       const space = (await readChart(config, env, ledger).finally(() => ledger.destroy())).space;
       const dead: ExpectedDeadLetter[] = [];
       let stop = (): void => undefined;
@@ -221,6 +226,53 @@ describe("fault suite – exactly once under faults", () => {
       if (exited > 0) row.problems.push(`${exited} service process(es) exited during the scenario`);
       return row;
     });
+  }, SIZE.timeoutMs);
+
+  it("workers started with a foreign ledger file while the load runs are refused (exit 2) and take no command: nothing split", async () => {
+    await scenario(async (env, started) => {
+      const w = new Workload(701, SIZE.users, "foreign");
+      const random = rng(702);
+      const attempts = (async () => {
+        for (let k = 0; k < SIZE.stalls; k += 1) {
+          await sleep(500 + random() * 1000);
+          // Another clone, another working directory, or ./data deleted: a fresh ledger file.
+          const r = await startToExit(env, join(env.ws.dir, `foreign-${k}`, "ledger.db"));
+          env.faults += 1;
+          if (r.code !== 2 || !r.output.includes("belongs to deployment")) env.notes.push(`foreign worker ${k}: exit ${String(r.code)}: ${r.output.slice(0, 300)}`);
+        }
+      })();
+      await w.run(env, { ratePerSecond: SIZE.rate, minimum: SIZE.minimum, maximum: SIZE.maximum, lanes: LANES, stop: attempts });
+      await attempts;
+      const row = await verify(env, w, "foreign ledger refused", started);
+      row.problems.push(...row.notes.filter((n) => n.startsWith("foreign worker")));
+      return row;
+    });
+  }, SIZE.timeoutMs);
+
+  it("two deployments on one shared ledger, each under load with process kills, keep their money, events and audits apart", async () => {
+    const started = Date.now();
+    const shared = { ledger: { shared: true } };
+    const a = await FaultEnv.start(shared);
+    const b = await FaultEnv.start(shared, a.ledgerPath).catch(async (error: unknown) => {
+      await a.stop();
+      throw error;
+    });
+    try {
+      // The same seed and prefix: the same userIds, the same mix, in both deployments at once.
+      const wa = new Workload(801, SIZE.users, "both");
+      const wb = new Workload(801, SIZE.users, "both");
+      const kills = Promise.all([killAtRandom(a, SIZE.serviceKills, 802, [300, 1500]), killAtRandom(b, SIZE.serviceKills, 803, [300, 1500])]);
+      await Promise.all([
+        wa.run(a, { ratePerSecond: SIZE.rate / 2, minimum: SIZE.minimum / 2, maximum: SIZE.maximum / 2, lanes: LANES / 2, stop: kills }),
+        wb.run(b, { ratePerSecond: SIZE.rate / 2, minimum: SIZE.minimum / 2, maximum: SIZE.maximum / 2, lanes: LANES / 2, stop: kills }),
+      ]);
+      await kills;
+      record(await verify(a, wa, "shared ledger: deployment A", started));
+      record(await verify(b, wb, "shared ledger: deployment B", started));
+    } finally {
+      await b.stop();
+      await a.stop();
+    }
   }, SIZE.timeoutMs);
 
   it("everything at once: process kills, nats-server kills, stalls and re-publishes interleaved, lose and duplicate nothing", async () => {
@@ -327,4 +379,19 @@ async function malformed(env: FaultEnv, k: number): Promise<ExpectedDeadLetter> 
   const sent = await env.publish(m.subject, m.data, undefined);
   env.faults += 1;
   return { reason: "malformed", sequence: sent.streamSequence };
+}
+
+/** Runs `billing start` on this environment's NATS with another ledger file, until it exits. */
+async function startToExit(env: FaultEnv, ledgerPath: string): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, [BIN, "start"], {
+    env: { ...process.env, NATS_URL: env.nats.url, LEDGER_PATH: ledgerPath, BILLING_CONFIG: env.ws.configPath, LOG_LEVEL: "warn" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (c: Buffer) => (output += c.toString()));
+  child.stderr.on("data", (c: Buffer) => (output += c.toString()));
+  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+  const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
+  clearTimeout(timer);
+  return { code, output };
 }

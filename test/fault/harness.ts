@@ -47,13 +47,15 @@ export class FaultEnv {
     readonly client: BillingClient,
     readonly js: JetStreamClient,
     readonly jsm: JetStreamManager,
+    /** The ledger file: the workspace's own, or another deployment's on a shared ledger. */
+    readonly ledgerPath: string,
   ) {}
 
-  static async start(overrides: Overrides = {}): Promise<FaultEnv> {
+  static async start(overrides: Overrides = {}, ledgerPath?: string): Promise<FaultEnv> {
     const nats = await startNats();
     const ws = workspace(merge(FAULT_OVERRIDES, overrides));
     const client = await BillingClient.connect({ servers: nats.url, timeoutMs: 30_000 });
-    const env = new FaultEnv(nats, ws, client, jetstream(client.nc, { timeout: 10_000 }), await jetstreamManager(client.nc, { timeout: 10_000 }));
+    const env = new FaultEnv(nats, ws, client, jetstream(client.nc, { timeout: 10_000 }), await jetstreamManager(client.nc, { timeout: 10_000 }), ledgerPath ?? ws.ledgerPath);
     await Promise.all(Array.from({ length: SERVICES }, (_, i) => env.restartService(i)));
     return env;
   }
@@ -62,7 +64,7 @@ export class FaultEnv {
   async restartService(i: number): Promise<ServiceProcess> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        const p = await spawnService(this.nats.url, this.ws.ledgerPath, this.ws.configPath);
+        const p = await spawnService(this.nats.url, this.ledgerPath, this.ws.configPath);
         // A restart fired without waiting (a scenario's `void restartService`) may finish after
         // stop(): then nobody would ever kill this process.
         if (this.stopped) await p.kill("SIGKILL");

@@ -71,10 +71,10 @@ export async function settle(env: FaultEnv, workload: Workload): Promise<void> {
 }
 
 export async function audit(env: FaultEnv, options: { settleMs: number } = { settleMs: 0 }): Promise<AuditReport> {
-  const config = testConfig(env.nats.url, env.ws.ledgerPath, env.ws.configPath);
-  const ledger = await openLedger({ driver: "embedded", path: env.ws.ledgerPath });
+  const config = testConfig(env.nats.url, env.ledgerPath, env.ws.configPath);
+  const ledger = await openLedger({ driver: "embedded", path: env.ledgerPath });
   try {
-    return await runAudit({ ledger, js: env.js, jsm: env.jsm, chart: await readChart(config, env, ledger), eventsStream: config.streams.events }, options);
+    return await runAudit({ ledger, js: env.js, jsm: env.jsm, chart: await readChart(config, env, ledger), eventsStream: config.streams.events, shared: config.ledger.shared }, options);
   } finally {
     ledger.destroy();
   }
