@@ -25,7 +25,12 @@ export type Operation = {
 };
 
 export type Verdict =
-  | { kind: "applied"; replay: boolean; timestamps: bigint[]; hold: HoldFacts | null }
+  /**
+   * `ledger`, on a replay: the ledger the operation was applied on. A command without a currency
+   * took the default of its first decision, which need not be today's, so its event's currency
+   * and the accounts whose balances it shows come from the record. Absent: the command's own.
+   */
+  | { kind: "applied"; replay: boolean; timestamps: bigint[]; hold: HoldFacts | null; ledger?: number }
   | { kind: "rejected"; replay: boolean; reason: Reason; detail: string }
   | { kind: "conflict"; detail: string }
   /** Not decidable yet (a capture before its hold): nak with a delay. */
@@ -84,7 +89,7 @@ function recorded(chart: Chart, op: Operation, found: ReadonlyMap<bigint, Transf
   const holdId = c && (c.type === "capture" || c.type === "release") ? c.holdId : null;
   const hold = holdId === null ? null : found.get(holdId);
   assert(holdId === null || hold !== undefined, "an applied capture or release has its hold");
-  return { kind: "applied", replay: true, timestamps, hold: hold ? holdFacts(hold) : null };
+  return { kind: "applied", replay: true, timestamps, hold: hold ? holdFacts(hold) : null, ledger: own.ledger };
 }
 
 function detailOf(op: Operation, reason: Reason): string {

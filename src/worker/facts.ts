@@ -3,7 +3,7 @@
 // read from the account history at the operation's own timestamps, so a replay reads the same.
 import { AccountFilterFlags, type AccountBalance } from "tigerbeetle-node";
 import { assert } from "../lib/assert.ts";
-import { currencyByLedger, userAccountId, userNameAccountId, type Chart } from "../domain/accounts.ts";
+import { currencyByLedger, userAccountId, userNameAccountId, type Chart, type Currency } from "../domain/accounts.ts";
 import type { CommandFields } from "../domain/commands.ts";
 import type { BalanceLine } from "../domain/events.ts";
 import { userBalance } from "../domain/money.ts";
@@ -63,13 +63,17 @@ function touches(chart: Chart, a: Applied): { touches: Touch[]; fields: CommandF
   switch (c.type) {
     case "credit":
     case "debit":
-    case "hold":
-      return { touches: [{ account: userAccountId(c.currency.ledger, c.userId), userId: c.userId, currency: c.currency.code }], fields: d.fields };
-    case "transfer":
+    case "hold": {
+      const { currency, fields } = decidedIn(chart, a, c.currency, d.fields);
+      return { touches: [{ account: userAccountId(currency.ledger, c.userId), userId: c.userId, currency: currency.code }], fields };
+    }
+    case "transfer": {
+      const { currency, fields } = decidedIn(chart, a, c.currency, d.fields);
       return {
-        touches: [c.fromUserId, c.toUserId].map((u) => ({ account: userAccountId(c.currency.ledger, u), userId: u, currency: c.currency.code })),
-        fields: d.fields,
+        touches: [c.fromUserId, c.toUserId].map((u) => ({ account: userAccountId(currency.ledger, u), userId: u, currency: currency.code })),
+        fields,
       };
+    }
     case "capture":
     case "release": {
       const hold = a.verdict.hold;
@@ -79,6 +83,19 @@ function touches(chart: Chart, a: Applied): { touches: Touch[]; fields: CommandF
       return { touches: [{ account: hold.debitAccountId, userId: null, currency: currency.code }], fields: { ...d.fields, amount: hold.amount.toString(), currency: currency.code } };
     }
   }
+}
+
+/**
+ * The currency an operation was applied in: the recorded ledger's on a replay. A command without a
+ * currency took the default of its first decision; the default may have changed since, and the
+ * replayed event must be the first one (same currency, balances of the same account).
+ */
+function decidedIn(chart: Chart, a: Applied, decoded: Currency, fields: CommandFields): { currency: Currency; fields: CommandFields } {
+  const ledger = a.verdict.ledger;
+  if (ledger === undefined || ledger === decoded.ledger) return { currency: decoded, fields };
+  const currency = currencyByLedger(chart, ledger);
+  assert(currency !== undefined, `operation applied on unconfigured ledger ${ledger}`);
+  return { currency, fields: { ...fields, currency: currency.code } };
 }
 
 /** All history rows of one account between two timestamps, in ascending order. */
