@@ -26,7 +26,12 @@ export type CommandFields = Partial<Record<"userId" | "fromUserId" | "toUserId" 
 
 export type Decoded =
   | { kind: "malformed"; error: string }
-  | { kind: "rejected"; operationId: bigint; type: CommandType; reason: Reason; detail: string; fields: CommandFields; fingerprint: bigint }
+  /**
+   * `command`: when a configured limit alone rejects a valid command (payloadBytesMax,
+   * holdTimeoutSecondsMax). The limit may have been higher when the operation was decided; a replay
+   * of an applied operation rebuilds its event from the command.
+   */
+  | { kind: "rejected"; operationId: bigint; type: CommandType; reason: Reason; detail: string; fields: CommandFields; fingerprint: bigint; command?: Command }
   | { kind: "command"; operationId: bigint; type: CommandType; command: Command; fields: CommandFields; fingerprint: bigint };
 
 /**
@@ -171,7 +176,16 @@ export function decodeCommand(subject: string, data: Uint8Array, chart: Chart, l
   }
   if (oversize === null) return decoded;
   // Same fingerprint as the content decoded under a larger limit: a replay if it was decided then.
-  return { kind: "rejected", operationId, type: commandType, reason: "invalid_command", detail: oversize, fields: decoded.fields, fingerprint: decoded.fingerprint };
+  const rejected: Decoded = { kind: "rejected", operationId, type: commandType, reason: "invalid_command", detail: oversize, fields: decoded.fields, fingerprint: decoded.fingerprint };
+  const command = commandOf(decoded);
+  if (command !== null) rejected.command = command;
+  return rejected;
+}
+
+/** The command a message holds, when its content is a valid command (even one a limit rejects). */
+export function commandOf(d: Decoded): Command | null {
+  if (d.kind === "command") return d.command;
+  return d.kind === "rejected" ? (d.command ?? null) : null;
 }
 
 function interpret(type: CommandType, operationId: bigint, p: Parsed, chart: Chart, limits: DecodeLimits): Extract<Decoded, { kind: "rejected" | "command" }> {
@@ -183,11 +197,14 @@ function interpret(type: CommandType, operationId: bigint, p: Parsed, chart: Cha
   const code = type === "capture" || type === "release" ? undefined : (p.currency ?? chart.defaultCurrency);
   const fields: CommandFields = code === undefined || code === p.currency ? named : { ...named, currency: code };
   const reject = (reason: Reason, detail: string): Extract<Decoded, { kind: "rejected" }> => ({ kind: "rejected", operationId, type, reason, detail, fields, fingerprint });
-  if (p.timeoutSeconds !== undefined && p.timeoutSeconds > limits.holdTimeoutSecondsMax) {
-    return reject("invalid_command", `timeoutSeconds: must be at most ${limits.holdTimeoutSecondsMax}`);
-  }
   const currency = code === undefined ? undefined : currencyByCode(chart, code);
-  if (code !== undefined && currency === undefined) return reject("unknown_currency", `currency ${code} is not configured`);
+  const known = code === undefined || currency !== undefined;
+  if (p.timeoutSeconds !== undefined && p.timeoutSeconds > limits.holdTimeoutSecondsMax) {
+    const rejected = reject("invalid_command", `timeoutSeconds: must be at most ${limits.holdTimeoutSecondsMax}`);
+    if (known) rejected.command = build(type, operationId, p, currency);
+    return rejected;
+  }
+  if (!known) return reject("unknown_currency", `currency ${code} is not configured`);
   const command = build(type, operationId, p, currency);
   if (command.type === "transfer" && command.fromUserId === command.toUserId) return reject("same_user", "fromUserId and toUserId are the same user");
   return { kind: "command", operationId, type, command, fields, fingerprint };

@@ -12,7 +12,7 @@
 import { CreateTransferStatus as S, type CreateTransferResult, type Transfer } from "tigerbeetle-node";
 import { assert } from "../lib/assert.ts";
 import type { Chart } from "./accounts.ts";
-import type { Command, Decoded } from "./commands.ts";
+import { commandOf, type Command, type Decoded } from "./commands.ts";
 import { burnedMarkerId, feeLegId, operationLookupIds } from "./ids.ts";
 import { isHold, isMarker, markerTransfer, planTransfers, type HoldFacts } from "./plan.ts";
 import { BURN_REASON, burnsId, REASON_DETAIL, reasonOfMarkerCode, reasonOfStatus, type Reason } from "./reasons.ts";
@@ -49,7 +49,8 @@ export function lookupIds(ops: ReadonlyArray<Operation>): bigint[] {
   const ids: bigint[] = [];
   for (const op of ops) {
     ids.push(...operationLookupIds(op.id));
-    const c = op.decoded.kind === "command" ? op.decoded.command : null;
+    // A command a limit rejects still looks its hold up: it may have been applied under a larger one.
+    const c = commandOf(op.decoded);
     if (c && (c.type === "capture" || c.type === "release")) ids.push(c.holdId, burnedMarkerId(c.holdId));
   }
   return ids;
@@ -85,7 +86,7 @@ function recorded(chart: Chart, op: Operation, found: ReadonlyMap<bigint, Transf
   const timestamps = [own.timestamp];
   const fee = found.get(feeLegId(op.id));
   if (fee) timestamps.push(fee.timestamp);
-  const c = op.decoded.kind === "command" ? op.decoded.command : null;
+  const c = commandOf(op.decoded);
   const holdId = c && (c.type === "capture" || c.type === "release") ? c.holdId : null;
   const hold = holdId === null ? null : found.get(holdId);
   assert(holdId === null || hold !== undefined, "an applied capture or release has its hold");

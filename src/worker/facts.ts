@@ -4,7 +4,7 @@
 import { AccountFilterFlags, type AccountBalance } from "tigerbeetle-node";
 import { assert } from "../lib/assert.ts";
 import { currencyByLedger, userAccountId, userNameAccountId, type Chart, type Currency } from "../domain/accounts.ts";
-import type { CommandFields } from "../domain/commands.ts";
+import { commandOf, type CommandFields } from "../domain/commands.ts";
 import type { BalanceLine } from "../domain/events.ts";
 import { userBalance } from "../domain/money.ts";
 import type { Operation, Verdict } from "../domain/resolve.ts";
@@ -58,8 +58,9 @@ export class NameBook {
 
 function touches(chart: Chart, a: Applied): { touches: Touch[]; fields: CommandFields } {
   const d = a.op.decoded;
-  assert(d.kind === "command", "only commands are applied");
-  const c = d.command;
+  // A command a limit rejects today may have been applied under a larger limit: it has its command.
+  const c = commandOf(d);
+  assert(c !== null, "only commands are applied");
   switch (c.type) {
     case "credit":
     case "debit":

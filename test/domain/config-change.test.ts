@@ -10,7 +10,7 @@ import type { Chart } from "../../src/domain/accounts.ts";
 import { canonicalJson, decodeCommand, PAYLOAD_BYTES_CEILING, type Decoded, type DecodeLimits } from "../../src/domain/commands.ts";
 import { hashId } from "../../src/domain/ids.ts";
 import { markerTransfer, planTransfers } from "../../src/domain/plan.ts";
-import { decide, type Operation } from "../../src/domain/resolve.ts";
+import { decide, lookupIds, type Operation } from "../../src/domain/resolve.ts";
 import { bytes, chart, EUR, idOf, limits, stored, uuid } from "./fixture.ts";
 
 const OP = uuid(70);
@@ -79,6 +79,21 @@ describe("config change – a redelivery replays the recorded decision", () => {
     const second = decodeWith("transfer", payload, chart, { ...limits, payloadBytesMax: size - 1 });
     expect(second).toMatchObject({ kind: "rejected", operationId: idOf(OP), reason: "invalid_command" });
     expect(redelivered(second, found)).toMatchObject({ kind: "applied", replay: true, timestamps: [T0, T0 + 1n] });
+  });
+
+  it("config change – a capture applied, redelivered after payloadBytesMax fell below its size, looks up its hold and replays captured", () => {
+    const holdPayload = { operationId: uuid(71), userId: "alice", amount: "50", timeoutSeconds: 60 };
+    const held = decodeWith("hold", holdPayload, chart, limits);
+    const found = appliedRecord(held);
+    const payload = JSON.stringify({ operationId: OP, holdId: uuid(71) }) + " ".repeat(300);
+    const first = decodeCommand("billing.cmd.capture", bytes(payload), chart, limits);
+    if (first.kind !== "command" || held.kind !== "command") throw new Error("fixture");
+    const hold = { id: held.operationId, debitAccountId: (found.get(held.operationId) as Transfer).debit_account_id, amount: 50n, ledger: EUR.ledger };
+    for (const t of planTransfers(first.command, first.fingerprint, hold)) found.set(t.id, stored(t, T0 + 10n));
+    const second = decodeCommand("billing.cmd.capture", bytes(payload), chart, { ...limits, payloadBytesMax: 256 });
+    expect(second).toMatchObject({ kind: "rejected", reason: "invalid_command", command: { type: "capture", holdId: held.operationId } });
+    expect(lookupIds([operationOf(second)])).toContain(held.operationId);
+    expect(redelivered(second, found)).toMatchObject({ kind: "applied", replay: true, timestamps: [T0 + 10n], hold });
   });
 });
 
