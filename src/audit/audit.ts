@@ -322,7 +322,7 @@ class AuditRun {
     record.matched = true;
     const r = record.rejected;
     const why = r === null ? `the event is ${record.event}` : r.command !== type ? `the event names command ${r.command}` : r.reason !== reason ? `the event gives reason ${r.reason}`
-      : r.fingerprint !== null && r.fingerprint !== t.user_data_128 ? "the event's fields are not the rejected command's" : null;
+      : r.fingerprints !== null && !r.fingerprints.includes(t.user_data_128) ? "the event's fields are not the rejected command's" : null;
     if (why !== null) this.findings.add("event_mismatch", `the ledger rejected ${type} as ${reason} but ${why}`, { operationId: id, seq: record.seq, marker: formatOperationId(t.id) });
   }
 

@@ -6,9 +6,9 @@ import { createHash } from "node:crypto";
 import { COMMAND_TYPES, type CommandFields, type CommandType } from "../domain/commands.ts";
 import { EVENT_OF } from "../domain/events.ts";
 import { parseOperationId, type IdSpace } from "../domain/ids.ts";
-import { rejectedFingerprint } from "./operations.ts";
+import { rejectedFingerprints } from "./operations.ts";
 
-export type RejectedFacts = { command: CommandType; reason: string; fingerprint: bigint | null };
+export type RejectedFacts = { command: CommandType; reason: string; fingerprints: bigint[] | null };
 
 export type EventRecord = { seq: number; event: string; hash: string; matched: boolean; rejected: RejectedFacts | null };
 
@@ -45,7 +45,7 @@ function rejectedFacts(payload: Record<string, unknown>): RejectedFacts | string
     const value = payload[key];
     if (typeof value === "string") fields[key] = value;
   }
-  return { command: command as CommandType, reason, fingerprint: rejectedFingerprint(command as CommandType, reason, fields) };
+  return { command: command as CommandType, reason, fingerprints: rejectedFingerprints(command as CommandType, reason, fields) };
 }
 
 export class EventIndex {

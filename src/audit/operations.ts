@@ -66,10 +66,22 @@ function fingerprint(type: CommandType, fields: CommandFields, timeoutSeconds: n
   return hashId("command", type, canonicalJson({ ...fields, timeoutSeconds }));
 }
 
-/** The fingerprint a rejected event's fields imply, when they determine it (null when not). */
-export function rejectedFingerprint(type: CommandType, reason: string, fields: CommandFields): bigint | null {
+/**
+ * The fingerprints a command with these fields may carry. A command that named no currency is
+ * fingerprinted without one (the default is configuration, not content), and neither the ledger
+ * nor an event says whether the currency was named: both forms are the command's.
+ */
+function fingerprintsOf(type: CommandType, fields: CommandFields, timeoutSeconds: number): bigint[] {
+  const full = fingerprint(type, fields, timeoutSeconds);
+  if (fields.currency === undefined) return [full];
+  const { currency: _default, ...named } = fields;
+  return [full, fingerprint(type, named, timeoutSeconds)];
+}
+
+/** The fingerprints a rejected event's fields allow, when they determine them (null when not). */
+export function rejectedFingerprints(type: CommandType, reason: string, fields: CommandFields): bigint[] | null {
   if (reason === "invalid_command" || type === "hold") return null; // raw payload, or a timeout the event omits
-  return fingerprint(type, fields, 0);
+  return fingerprintsOf(type, fields, 0);
 }
 
 function userOf(input: AppliedInput, account: bigint, ledger: number): string | null {
@@ -137,7 +149,7 @@ function transferShape(input: AppliedInput, currency: string | undefined): { fie
 export function expectedApplied(input: AppliedInput): Expected {
   const s = shape(input);
   if ("problem" in s) return s;
-  if (fingerprint(input.type, s.fields, s.timeout) !== input.main.user_data_128) {
+  if (!fingerprintsOf(input.type, s.fields, s.timeout).includes(input.main.user_data_128)) {
     return { problem: "user_data_128 is not the fingerprint of the command the ledger record describes" };
   }
   const currency = currencyByLedger(input.chart, s.ledger)?.code as string;

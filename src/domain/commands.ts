@@ -26,10 +26,29 @@ export type CommandFields = Partial<Record<"userId" | "fromUserId" | "toUserId" 
 
 export type Decoded =
   | { kind: "malformed"; error: string }
-  | { kind: "rejected"; operationId: bigint; type: CommandType; reason: Reason; detail: string; fields: CommandFields; fingerprint: bigint }
+  /**
+   * `command`: when a configured limit alone rejects a valid command (payloadBytesMax,
+   * holdTimeoutSecondsMax). The limit may have been higher when the operation was decided; a replay
+   * of an applied operation rebuilds its event from the command.
+   */
+  | { kind: "rejected"; operationId: bigint; type: CommandType; reason: Reason; detail: string; fields: CommandFields; fingerprint: bigint; command?: Command }
   | { kind: "command"; operationId: bigint; type: CommandType; command: Command; fields: CommandFields; fingerprint: bigint };
 
+/**
+ * Limits the configuration sets. They decide only whether a command is rejected as
+ * `invalid_command`, never its operationId or its fingerprint: a message redelivered after a limit
+ * changed must still find the decision recorded for it (a replay), not become a conflict or a
+ * malformed letter.
+ */
 export type DecodeLimits = { holdTimeoutSecondsMax: number; payloadBytesMax: number };
+
+/**
+ * The largest payload ever parsed, whatever payloadBytesMax says: NATS's default max_payload
+ * (1 MiB), the most the broker delivers and the config's upper bound of payloadBytesMax.
+ */
+export const PAYLOAD_BYTES_CEILING = 1_048_576;
+/** TigerBeetle's transfer timeout is a u32 of seconds: the largest timeoutSeconds a hold can carry. */
+const TIMEOUT_SECONDS_CEILING = 0xffff_ffff;
 
 /** A userId: 1-64 allowed characters, or a non-negative safe integer (normalised to its digits). */
 export const userIdSchema = z.unknown().transform((v, ctx): string => {
@@ -67,19 +86,15 @@ function moneySchema(allowZero: boolean) {
 export const uuidSchema = z.string().refine((s) => parseOperationId(s) !== null, "must be a UUID");
 const currencySchema = z.string().min(1).max(16).optional();
 
-type Schemas = ReturnType<typeof buildSchemas>;
-const schemaCache = new Map<number, Schemas>();
+/**
+ * Built once (zod schemas are costly to build) and independent of the configuration: the
+ * configured hold timeout limit is checked after parsing, so it cannot change the fingerprint.
+ */
+const schemas = buildSchemas();
 
-/** Building zod schemas is costly; they depend only on the hold timeout limit, so build them once. */
-function schemas(limits: DecodeLimits): Schemas {
-  let built = schemaCache.get(limits.holdTimeoutSecondsMax);
-  if (!built) schemaCache.set(limits.holdTimeoutSecondsMax, (built = buildSchemas(limits)));
-  return built;
-}
-
-function buildSchemas(limits: DecodeLimits) {
+function buildSchemas() {
   const base = { operationId: uuidSchema };
-  const timeout = z.number().int().positive().max(limits.holdTimeoutSecondsMax, `must be at most ${limits.holdTimeoutSecondsMax}`);
+  const timeout = z.number().int().positive().max(TIMEOUT_SECONDS_CEILING, `must be at most ${TIMEOUT_SECONDS_CEILING}`);
   const account = { ...base, userId: userIdSchema, amount: moneySchema(false), currency: currencySchema };
   return {
     credit: z.strictObject(account),
@@ -140,29 +155,56 @@ export function decodeCommand(subject: string, data: Uint8Array, chart: Chart, l
   const type = subject.startsWith("billing.cmd.") ? subject.slice("billing.cmd.".length) : "";
   if (!(COMMAND_TYPES as readonly string[]).includes(type)) return { kind: "malformed", error: `unknown command subject ${subject}` };
   const commandType = type as CommandType;
-  if (data.byteLength > limits.payloadBytesMax) return { kind: "malformed", error: `payload of ${data.byteLength} bytes exceeds ${limits.payloadBytesMax}` };
+  const oversize = data.byteLength > limits.payloadBytesMax ? `payload of ${data.byteLength} bytes exceeds ${limits.payloadBytesMax}` : null;
+  // Past the ceiling nothing is parsed (never unbounded input); below it an oversized payload is
+  // still read for its operationId, so an operation decided under a larger limit is replayed.
+  if (data.byteLength > PAYLOAD_BYTES_CEILING) return { kind: "malformed", error: oversize ?? `payload of ${data.byteLength} bytes exceeds ${PAYLOAD_BYTES_CEILING}` };
   const raw = parseJsonObject(data);
-  if (typeof raw === "string") return { kind: "malformed", error: raw };
+  if (typeof raw === "string") return { kind: "malformed", error: oversize ?? raw };
   const operationId = parseOperationId(raw["operationId"]);
-  if (operationId === null) return { kind: "malformed", error: "operationId is missing or not a UUID" };
+  if (operationId === null) return { kind: "malformed", error: oversize ?? "operationId is missing or not a UUID" };
 
-  const parsed = schemas(limits)[commandType].safeParse(raw);
+  const parsed = schemas[commandType].safeParse(raw);
+  let decoded: Extract<Decoded, { kind: "rejected" | "command" }>;
   if (!parsed.success) {
     // The operation id is the key, not content: its spelling (letter case) must not matter.
     const { operationId: _key, ...content } = raw;
     const fingerprint = hashId("raw", commandType, canonicalJson(content));
-    return { kind: "rejected", operationId, type: commandType, reason: "invalid_command", detail: issueText(parsed.error), fields: {}, fingerprint };
+    decoded = { kind: "rejected", operationId, type: commandType, reason: "invalid_command", detail: issueText(parsed.error), fields: {}, fingerprint };
+  } else {
+    decoded = interpret(commandType, operationId, parsed.data as Parsed, chart, limits);
   }
-  return interpret(commandType, operationId, parsed.data as Parsed, chart);
+  if (oversize === null) return decoded;
+  // Same fingerprint as the content decoded under a larger limit: a replay if it was decided then.
+  const rejected: Decoded = { kind: "rejected", operationId, type: commandType, reason: "invalid_command", detail: oversize, fields: decoded.fields, fingerprint: decoded.fingerprint };
+  const command = commandOf(decoded);
+  if (command !== null) rejected.command = command;
+  return rejected;
 }
 
-function interpret(type: CommandType, operationId: bigint, p: Parsed, chart: Chart): Decoded {
+/** The command a message holds, when its content is a valid command (even one a limit rejects). */
+export function commandOf(d: Decoded): Command | null {
+  if (d.kind === "command") return d.command;
+  return d.kind === "rejected" ? (d.command ?? null) : null;
+}
+
+function interpret(type: CommandType, operationId: bigint, p: Parsed, chart: Chart, limits: DecodeLimits): Extract<Decoded, { kind: "rejected" | "command" }> {
+  // The fingerprint covers what the message says, never the configuration: an absent currency is
+  // absent in it (not today's default), so a change of the default cannot turn a redelivery into
+  // a conflict. A command that names its currency hashes exactly as it always did.
+  const named = fieldsOf(p, p.currency);
+  const fingerprint = hashId("command", type, canonicalJson({ ...named, timeoutSeconds: p.timeoutSeconds ?? 0 }));
   const code = type === "capture" || type === "release" ? undefined : (p.currency ?? chart.defaultCurrency);
-  const fields = fieldsOf(p, code);
-  const fingerprint = hashId("command", type, canonicalJson({ ...fields, timeoutSeconds: p.timeoutSeconds ?? 0 }));
-  const reject = (reason: Reason, detail: string): Decoded => ({ kind: "rejected", operationId, type, reason, detail, fields, fingerprint });
+  const fields: CommandFields = code === undefined || code === p.currency ? named : { ...named, currency: code };
+  const reject = (reason: Reason, detail: string): Extract<Decoded, { kind: "rejected" }> => ({ kind: "rejected", operationId, type, reason, detail, fields, fingerprint });
   const currency = code === undefined ? undefined : currencyByCode(chart, code);
-  if (code !== undefined && currency === undefined) return reject("unknown_currency", `currency ${code} is not configured`);
+  const known = code === undefined || currency !== undefined;
+  if (p.timeoutSeconds !== undefined && p.timeoutSeconds > limits.holdTimeoutSecondsMax) {
+    const rejected = reject("invalid_command", `timeoutSeconds: must be at most ${limits.holdTimeoutSecondsMax}`);
+    if (known) rejected.command = build(type, operationId, p, currency);
+    return rejected;
+  }
+  if (!known) return reject("unknown_currency", `currency ${code} is not configured`);
   const command = build(type, operationId, p, currency);
   if (command.type === "transfer" && command.fromUserId === command.toUserId) return reject("same_user", "fromUserId and toUserId are the same user");
   return { kind: "command", operationId, type, command, fields, fingerprint };

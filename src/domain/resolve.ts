@@ -12,7 +12,7 @@
 import { CreateTransferStatus as S, type CreateTransferResult, type Transfer } from "tigerbeetle-node";
 import { assert } from "../lib/assert.ts";
 import type { Chart } from "./accounts.ts";
-import type { Command, Decoded } from "./commands.ts";
+import { commandOf, type Command, type Decoded } from "./commands.ts";
 import { isHold, isMarker, isOwn, markerTransfer, planTransfers, type HoldFacts } from "./plan.ts";
 import { BURN_REASON, burnsId, REASON_DETAIL, reasonOfMarkerCode, reasonOfStatus, type Reason } from "./reasons.ts";
 
@@ -24,7 +24,12 @@ export type Operation = {
 };
 
 export type Verdict =
-  | { kind: "applied"; replay: boolean; timestamps: bigint[]; hold: HoldFacts | null }
+  /**
+   * `ledger`, on a replay: the ledger the operation was applied on. A command without a currency
+   * took the default of its first decision, which need not be today's, so its event's currency
+   * and the accounts whose balances it shows come from the record. Absent: the command's own.
+   */
+  | { kind: "applied"; replay: boolean; timestamps: bigint[]; hold: HoldFacts | null; ledger?: number }
   | { kind: "rejected"; replay: boolean; reason: Reason; detail: string }
   | { kind: "conflict"; detail: string }
   /** Not decidable yet (a capture before its hold): nak with a delay. */
@@ -44,7 +49,8 @@ export function lookupIds(chart: Chart, ops: ReadonlyArray<Operation>): bigint[]
   const ids: bigint[] = [];
   for (const op of ops) {
     ids.push(...space.operationLookupIds(op.id));
-    const c = op.decoded.kind === "command" ? op.decoded.command : null;
+    // A command a limit rejects still looks its hold up: it may have been applied under a larger one.
+    const c = commandOf(op.decoded);
     if (c && (c.type === "capture" || c.type === "release")) ids.push(c.holdId, space.burnedMarkerId(c.holdId));
   }
   return ids;
@@ -88,11 +94,11 @@ function recorded(chart: Chart, op: Operation, found: ReadonlyMap<bigint, Transf
   const timestamps = [own.timestamp];
   const fee = found.get(chart.space.feeLegId(op.id));
   if (fee) timestamps.push(fee.timestamp);
-  const c = op.decoded.kind === "command" ? op.decoded.command : null;
+  const c = commandOf(op.decoded);
   const holdId = c && (c.type === "capture" || c.type === "release") ? c.holdId : null;
   const hold = holdId === null ? null : found.get(holdId);
   if (holdId !== null && hold === undefined) return { kind: "conflict", detail: "operationId holds a capture or release whose hold is not in the ledger" };
-  return { kind: "applied", replay: true, timestamps, hold: hold ? holdFacts(hold) : null };
+  return { kind: "applied", replay: true, timestamps, hold: hold ? holdFacts(hold) : null, ledger: own.ledger };
 }
 
 function detailOf(op: Operation, reason: Reason): string {

@@ -3,7 +3,7 @@
 // `expired` event. Every service process runs one; they agree because the ledger decides and the
 // event subject takes one message. See src/domain/expiry.ts for why a probe cannot release early.
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { CreateTransferStatus as S, type Transfer } from "tigerbeetle-node";
+import { CreateTransferStatus as S, QueryFilterFlags, TransferFlags, type Transfer } from "tigerbeetle-node";
 import { publishEvents } from "../broker/publisher.ts";
 import { currencyByLedger, type Chart } from "../domain/accounts.ts";
 import { COMMAND_CODES } from "../domain/commands.ts";
@@ -21,62 +21,140 @@ export type ExpiryDeps = { ledger: Ledger; js: JetStreamClient; chart: Chart; na
 
 /** Timed holds kept in memory at most; past it the scan pauses until some resolve. */
 export const OPEN_HOLDS_MAX = 1_000_000;
+/**
+ * Deadline entries of resolved holds the heap may keep beyond twice the open holds before it is
+ * rebuilt: its size stays at most 2 × open holds + HEAP_SLACK.
+ */
+export const HEAP_SLACK = 64;
 /** Query pages read per sweep, so one sweep stays short. */
 const SCAN_PAGES_MAX = 16;
+const NS_PER_MS = 1_000_000n;
 
-/** The ledger's current time: the slot it assigns to a transfer it refuses (id 0 is invalid). */
+/**
+ * The ledger's current time: the slot it assigns to a transfer it refuses (id 0 is invalid). A
+ * write (an fsync, and every other process's account cache is invalidated): the sweeper takes it
+ * at most once per sweep, only when a hold is due by the wall clock but not yet by ledgerIssued.
+ */
 export async function ledgerNow(ledger: Ledger): Promise<bigint> {
   const [result] = await ledger.createTransfers([clockProbe()]);
   assert(result !== undefined && result.status === S.id_must_not_be_zero, "the clock probe is refused as id_must_not_be_zero");
   return result.timestamp;
 }
 
+/**
+ * A read-only lower bound of the ledger's clock: the newest transfer's timestamp (0 on an empty
+ * ledger), which the ledger has issued, so every later ledger event is past it. Any transfer will
+ * do, whoever wrote it: a timestamp issued is issued. One reversed query with an all-zero filter
+ * (TigerBeetle's query_transfers matches everything then); the embedded engine answers it from the
+ * end of the transfers table's timestamp key.
+ */
+export async function ledgerIssued(ledger: Ledger): Promise<bigint> {
+  const [newest] = await ledger.queryTransfers({
+    user_data_128: 0n, user_data_64: 0n, user_data_32: 0, ledger: 0, code: 0,
+    timestamp_min: 0n, timestamp_max: 0n, limit: 1, flags: QueryFilterFlags.reversed,
+  });
+  return newest?.timestamp ?? 0n;
+}
+
 export class ExpirySweeper {
   private cursor: bigint | null = null;
-  private readonly due = new MinHeap<Transfer>();
+  /** Timed holds seen and not yet resolved (expired, captured or released), by id. */
+  private readonly open = new Map<bigint, Transfer>();
+  /** Hold ids by deadline; entries of holds no longer open are skipped and, past a bound, dropped. */
+  private due = new MinHeap<bigint>();
   expired = 0;
 
   constructor(private readonly deps: ExpiryDeps) {}
 
-  /** One sweep: scan new holds, probe those due, record and announce the expired ones. */
+  /** Timed holds the sweeper watches. */
+  get openHolds(): number {
+    return this.open.size;
+  }
+
+  /** Deadline entries in memory: at most 2 × openHolds + HEAP_SLACK. */
+  get holdsInMemory(): number {
+    return this.due.size;
+  }
+
+  /**
+   * One sweep: scan new holds (and the captures and releases that close them), probe those due,
+   * record and announce the expired ones. Reads the ledger's clock read-only; a clock write only
+   * when a hold is due by the wall clock and no transfer since has confirmed it.
+   */
   async sweep(): Promise<number> {
-    const now = await ledgerNow(this.deps.ledger);
+    let now = await ledgerIssued(this.deps.ledger);
     await this.scan(now);
+    const next = this.nextDeadline();
+    if (next !== undefined && next > now && next <= BigInt(Date.now()) * NS_PER_MS) now = await ledgerNow(this.deps.ledger);
     const batch: Transfer[] = [];
-    while (batch.length < this.deps.limits.holdsPerSweepMax && (this.due.peekKey() ?? now + 1n) <= now) batch.push(this.due.pop() as Transfer);
+    while (batch.length < this.deps.limits.holdsPerSweepMax && (this.nextDeadline() ?? now + 1n) <= now) {
+      const hold = this.open.get(this.due.pop() as bigint) as Transfer;
+      this.open.delete(hold.id);
+      batch.push(hold);
+    }
     if (batch.length === 0) return 0;
     try {
       return await this.settle(batch);
     } catch (error) {
-      for (const hold of batch) this.due.push(holdDeadline(hold) as bigint, hold); // try again next sweep
+      for (const hold of batch) this.watch(hold); // try again next sweep
       throw error;
     }
   }
 
+  /** The earliest deadline of an open hold; drops the heap's entries of holds resolved meanwhile. */
+  private nextDeadline(): bigint | undefined {
+    for (;;) {
+      const key = this.due.peekKey();
+      if (key === undefined) return undefined;
+      if (this.open.has(this.due.peek() as bigint)) return key;
+      this.due.pop();
+    }
+  }
+
+  private watch(hold: Transfer): void {
+    const deadline = holdDeadline(hold);
+    if (deadline === null) return;
+    this.open.set(hold.id, hold);
+    this.due.push(deadline, hold.id);
+  }
+
+  /** Rebuilds the heap from the open holds once resolved holds' entries outnumber them. */
+  private compact(): void {
+    if (this.due.size <= 2 * this.open.size + HEAP_SLACK) return;
+    const due = new MinHeap<bigint>();
+    for (const hold of this.open.values()) due.push(holdDeadline(hold) as bigint, hold.id);
+    this.due = due;
+  }
+
   /**
-   * Reads holds created since the cursor (at first: since the longest timeout) into the heap. A
-   * cursor left behind when a scan found nothing made every sweep read the whole window again: on a
-   * ledger of 5,000,000 transfers that was a third of the engine's time (docs/benchmarks.md).
+   * Reads what happened to holds since the cursor (at first: since the longest timeout): new holds
+   * go into the heap, captures and releases (they carry the hold's code) take theirs out, so memory
+   * holds open holds only. A cursor left behind when a scan found nothing made every sweep read the
+   * whole window again: on a ledger of 5,000,000 transfers that was a third of the engine's time
+   * (docs/benchmarks.md).
    */
   private async scan(now: bigint): Promise<void> {
     const windowNs = BigInt(this.deps.limits.holdTimeoutSecondsMax) * 1_000_000_000n;
     this.cursor ??= now > windowNs ? now - windowNs : 1n;
-    for (let page = 0; page < SCAN_PAGES_MAX && this.due.size < OPEN_HOLDS_MAX; page += 1) {
-      const holds = await this.deps.ledger.queryTransfers({
-        user_data_128: 0n, user_data_64: this.deps.chart.space.tag, user_data_32: COMMAND_CODES.hold, ledger: 0, code: TransferCode.hold,
+    for (let page = 0; page < SCAN_PAGES_MAX && this.cursor <= now && this.open.size < OPEN_HOLDS_MAX; page += 1) {
+      // This deployment's holds and their captures and releases (which inherit the hold's code).
+      const found = await this.deps.ledger.queryTransfers({
+        user_data_128: 0n, user_data_64: this.deps.chart.space.tag, user_data_32: 0, ledger: 0, code: TransferCode.hold,
         timestamp_min: this.cursor, timestamp_max: now, limit: this.deps.limits.holdsPerSweepMax, flags: 0,
       });
-      for (const hold of holds) {
-        const deadline = holdDeadline(hold);
-        if (deadline !== null) this.due.push(deadline, hold);
+      for (const t of found) {
+        if (t.user_data_32 === COMMAND_CODES.hold && (t.flags & TransferFlags.pending) !== 0) this.watch(t);
+        else if (t.pending_id !== 0n) this.open.delete(t.pending_id); // captured or released: it cannot expire
       }
-      if (holds.length < this.deps.limits.holdsPerSweepMax) {
-        // Every transfer up to `now` is in (the clock probe took a later slot than any of them),
-        // so the next scan starts after it: never read the same range twice, with or without holds.
+      this.compact();
+      if (found.length < this.deps.limits.holdsPerSweepMax) {
+        // Every transfer up to `now` is in (`now` is a timestamp the ledger issued, and its
+        // transfers commit in timestamp order), so the next scan starts after it: never read the
+        // same range twice, with or without holds.
         this.cursor = now + 1n;
         return;
       }
-      this.cursor = (holds[holds.length - 1] as Transfer).timestamp + 1n;
+      this.cursor = (found[found.length - 1] as Transfer).timestamp + 1n;
     }
   }
 

@@ -10,6 +10,10 @@ export class MinHeap<T> {
     return this.items[0]?.key;
   }
 
+  peek(): T | undefined {
+    return this.items[0]?.value;
+  }
+
   push(key: bigint, value: T): void {
     const items = this.items;
     items.push({ key, value });

@@ -7,8 +7,8 @@ import { getLastBySubject } from "../broker/publisher.ts";
 import { AccountFilterFlags, TransferFlags, type Transfer } from "tigerbeetle-node";
 import { LEDGER_EVENTS_MAX } from "../config/schema.ts";
 import { currencyByCode, currencyByLedger, userAccountId, type Chart } from "../domain/accounts.ts";
-import { isDue } from "../domain/expiry.ts";
-import { ledgerNow } from "../expiry/sweeper.ts";
+import { EXPIRY_MARKER_CODE, isDue } from "../domain/expiry.ts";
+import { ledgerIssued } from "../expiry/sweeper.ts";
 import type { NameBook } from "../worker/facts.ts";
 import { COMMAND_CODES, userIdSchema, uuidSchema, type CommandType } from "../domain/commands.ts";
 import { EVENT_OF } from "../domain/events.ts";
@@ -89,12 +89,19 @@ export const holdQuery: Handler = async (deps, body) => {
   const q = parse(z.strictObject({ holdId: uuidSchema }), body);
   const id = parseOperationId(q.holdId) as bigint;
   const holdId = formatOperationId(id);
-  const [hold] = await deps.ledger.lookupTransfers([id]);
+  const markerId = deps.chart.space.expiryMarkerId(id);
+  const found = await deps.ledger.lookupTransfers([id, markerId]);
+  const hold = found.find((t) => t.id === id);
   if (!hold || !isHold(deps.chart, hold)) return { holdId, status: "unknown" };
   const currency = currencyByLedger(deps.chart, hold.ledger);
   const owners = await deps.names.resolve(deps.ledger, [hold.debit_account_id]);
   const resolved = await resolutionOf(deps.ledger, hold);
-  const status = resolved ?? (isDue(hold, await ledgerNow(deps.ledger)) ? "expired" : "held");
+  // Read-only: expired when the sweeper recorded it, or when the ledger has issued a timestamp at
+  // or past the deadline (a capture now would meet pending_transfer_expired). A deadline passed by
+  // the wall clock only is still `held`, as the balance's `held` amount says, until the ledger's
+  // next timestamp confirms it (docs/contract.md, queries).
+  const marked = found.some((t) => t.id === markerId && t.code === EXPIRY_MARKER_CODE && t.user_data_128 === id);
+  const status = resolved ?? (marked || isDue(hold, await ledgerIssued(deps.ledger)) ? "expired" : "held");
   return { holdId, status, amount: hold.amount.toString(), userId: owners.get(hold.debit_account_id), currency: currency?.code };
 };
 

@@ -3,8 +3,8 @@
 // read from the account history at the operation's own timestamps, so a replay reads the same.
 import { AccountFilterFlags, type AccountBalance } from "tigerbeetle-node";
 import { assert } from "../lib/assert.ts";
-import { currencyByLedger, userAccountId, userNameAccountId, type Chart } from "../domain/accounts.ts";
-import type { CommandFields } from "../domain/commands.ts";
+import { currencyByLedger, userAccountId, userNameAccountId, type Chart, type Currency } from "../domain/accounts.ts";
+import { commandOf, type CommandFields } from "../domain/commands.ts";
 import type { IdSpace } from "../domain/ids.ts";
 import type { BalanceLine } from "../domain/events.ts";
 import { userBalance } from "../domain/money.ts";
@@ -59,18 +59,23 @@ export class NameBook {
 
 function touches(chart: Chart, a: Applied): { touches: Touch[]; fields: CommandFields } {
   const d = a.op.decoded;
-  assert(d.kind === "command", "only commands are applied");
-  const c = d.command;
+  // A command a limit rejects today may have been applied under a larger limit: it has its command.
+  const c = commandOf(d);
+  assert(c !== null, "only commands are applied");
   switch (c.type) {
     case "credit":
     case "debit":
-    case "hold":
-      return { touches: [{ account: userAccountId(chart.space, c.currency.ledger, c.userId), userId: c.userId, currency: c.currency.code }], fields: d.fields };
-    case "transfer":
+    case "hold": {
+      const { currency, fields } = decidedIn(chart, a, c.currency, d.fields);
+      return { touches: [{ account: userAccountId(chart.space, currency.ledger, c.userId), userId: c.userId, currency: currency.code }], fields };
+    }
+    case "transfer": {
+      const { currency, fields } = decidedIn(chart, a, c.currency, d.fields);
       return {
-        touches: [c.fromUserId, c.toUserId].map((u) => ({ account: userAccountId(chart.space, c.currency.ledger, u), userId: u, currency: c.currency.code })),
-        fields: d.fields,
+        touches: [c.fromUserId, c.toUserId].map((u) => ({ account: userAccountId(chart.space, currency.ledger, u), userId: u, currency: currency.code })),
+        fields,
       };
+    }
     case "capture":
     case "release": {
       const hold = a.verdict.hold;
@@ -82,18 +87,57 @@ function touches(chart: Chart, a: Applied): { touches: Touch[]; fields: CommandF
   }
 }
 
-/** All history rows of one account between two timestamps, in ascending order. */
-async function history(ledger: Ledger, account: bigint, from: bigint, to: bigint): Promise<AccountBalance[]> {
+/**
+ * The currency an operation was applied in: the recorded ledger's on a replay. A command without a
+ * currency took the default of its first decision; the default may have changed since, and the
+ * replayed event must be the first one (same currency, balances of the same account).
+ */
+function decidedIn(chart: Chart, a: Applied, decoded: Currency, fields: CommandFields): { currency: Currency; fields: CommandFields } {
+  const ledger = a.verdict.ledger;
+  if (ledger === undefined || ledger === decoded.ledger) return { currency: decoded, fields };
+  const currency = currencyByLedger(chart, ledger);
+  assert(currency !== undefined, `operation applied on unconfigured ledger ${ledger}`);
+  return { currency, fields: { ...fields, currency: currency.code } };
+}
+
+/**
+ * Rows one history read returns at most. Each read answers at least the first range still open
+ * (an operation's range holds at most its two legs), so the rows read per batch are at most
+ * HISTORY_READ_ROWS_MAX × the batch's (operation, account) pairs, whatever the ledger's history
+ * holds between them: a days-old replay next to a fresh command on one hot account no longer reads
+ * every row in between.
+ */
+export const HISTORY_READ_ROWS_MAX = 256;
+
+type Range = { lo: bigint; hi: bigint };
+
+/**
+ * The account's history rows inside the ranges (among them, the last row in [lo, hi] answers each
+ * range), in ascending order. One read covers as many consecutive ranges as its rows reach; the
+ * next one starts at the first range not covered, skipping whatever lies between. Only rows inside
+ * a range are kept, so memory is bounded by the operations (two legs each), not by the reads.
+ * Ranges of distinct operations are disjoint (a chain's legs take consecutive timestamps).
+ */
+async function history(ledger: Ledger, account: bigint, ranges: Range[]): Promise<AccountBalance[]> {
+  assert(ranges.length > 0 && HISTORY_READ_ROWS_MAX <= LEDGER_EVENTS_MAX, "a history read has a range and a valid limit");
+  ranges.sort((a, b) => (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0));
+  const to = (ranges[ranges.length - 1] as Range).hi;
   const rows: AccountBalance[] = [];
-  for (let min = from; ;) {
+  for (let open = 0, kept = 0, min = (ranges[0] as Range).lo; ;) {
     const page = await ledger.getAccountBalances({
       account_id: account, user_data_128: 0n, user_data_64: 0n, user_data_32: 0, code: 0,
-      timestamp_min: min, timestamp_max: to, limit: LEDGER_EVENTS_MAX, flags: AccountFilterFlags.debits | AccountFilterFlags.credits,
+      timestamp_min: min, timestamp_max: to, limit: HISTORY_READ_ROWS_MAX, flags: AccountFilterFlags.debits | AccountFilterFlags.credits,
     });
-    rows.push(...page);
+    for (const row of page) {
+      while (kept < ranges.length && (ranges[kept] as Range).hi < row.timestamp) kept += 1;
+      if (kept < ranges.length && (ranges[kept] as Range).lo <= row.timestamp) rows.push(row);
+    }
     const last = page[page.length - 1];
-    if (page.length < LEDGER_EVENTS_MAX || last === undefined) return rows;
-    min = last.timestamp + 1n;
+    if (page.length < HISTORY_READ_ROWS_MAX || last === undefined) return rows;
+    while (open < ranges.length && (ranges[open] as Range).hi <= last.timestamp) open += 1;
+    if (open === ranges.length) return rows;
+    const next = (ranges[open] as Range).lo;
+    min = next > last.timestamp ? next : last.timestamp + 1n; // strictly forward: the loop ends
   }
 }
 
@@ -111,18 +155,18 @@ export async function appliedFacts(ledger: Ledger, chart: Chart, names: NameBook
   const plans = applied.map((a) => ({ a, ...touches(chart, a) }));
   const unnamed = plans.flatMap((p) => p.touches.filter((t) => t.userId === null).map((t) => t.account));
   const named = unnamed.length > 0 ? await names.resolve(ledger, unnamed) : new Map<bigint, string>();
-  const ranges = new Map<bigint, { lo: bigint; hi: bigint }>();
+  const ranges = new Map<bigint, Range[]>();
   for (const p of plans) {
     const ts = p.a.verdict.timestamps;
-    const lo = ts[0] as bigint;
-    const hi = ts[ts.length - 1] as bigint;
+    const range = { lo: ts[0] as bigint, hi: ts[ts.length - 1] as bigint };
     for (const t of p.touches) {
       const r = ranges.get(t.account);
-      ranges.set(t.account, r ? { lo: lo < r.lo ? lo : r.lo, hi: hi > r.hi ? hi : r.hi } : { lo, hi });
+      if (r) r.push(range);
+      else ranges.set(t.account, [range]);
     }
   }
   const rows = new Map<bigint, AccountBalance[]>();
-  await Promise.all([...ranges].map(async ([account, r]) => rows.set(account, await history(ledger, account, r.lo, r.hi))));
+  await Promise.all([...ranges].map(async ([account, r]) => rows.set(account, await history(ledger, account, r))));
   const out = new Map<bigint, AppliedFacts>();
   for (const p of plans) {
     const ts = p.a.verdict.timestamps;

@@ -389,14 +389,18 @@ describe("decode – payload shape", () => {
     expect(decode("credit", padded).kind).toBe("command");
   });
 
-  it("decode – a payload one byte over payloadBytesMax is malformed, counted in bytes not characters", () => {
+  it("decode – a payload one byte over payloadBytesMax is invalid_command with its operationId, counted in bytes not characters", () => {
     const text = JSON.stringify(credit({}));
     const over = text + " ".repeat(limits.payloadBytesMax + 1 - text.length);
-    expect(decodeMalformed("credit", over)).toMatch(/exceeds 4096/);
+    expect(decodeRejected("credit", over)).toMatchObject({ reason: "invalid_command", detail: `payload of ${limits.payloadBytesMax + 1} bytes exceeds 4096` });
     // 2-byte characters: fewer characters than the limit, more bytes than it.
     const wide = JSON.stringify({ ...credit({}), pad: "é".repeat(limits.payloadBytesMax / 2) });
     expect(wide.length).toBeLessThan(limits.payloadBytesMax + 100);
-    expect(decodeMalformed("credit", wide)).toMatch(/bytes exceeds/);
+    expect(decodeRejected("credit", wide).detail).toMatch(/bytes exceeds/);
+  });
+
+  it("decode – a payload over payloadBytesMax with no valid operationId is malformed, naming the size", () => {
+    expect(decodeMalformed("credit", "{" + " ".repeat(limits.payloadBytesMax))).toMatch(/exceeds 4096/);
   });
 
   it("decode – never throws, whatever the bytes (seeded random payloads)", () => {

@@ -99,14 +99,14 @@ describe("resolve – decide: new and recorded operations", () => {
     const d = decide(chart, [op], foundOf(...recordedPlan(op, 500n)), within);
     expect(d.plans).toEqual([]);
     expect(d.markers).toEqual([]);
-    expect(d.verdicts.get(op.id)).toEqual({ kind: "applied", replay: true, timestamps: [500n], hold: null });
+    expect(d.verdicts.get(op.id)).toEqual({ kind: "applied", replay: true, timestamps: [500n], hold: null, ledger: 978 });
   });
 
   it("resolve – a recorded transfer with a fee replays with the fee leg's timestamp too", () => {
     const op = transferWithFee();
     const legs = recordedPlan(op, 700n);
     expect(at(legs, 1).id).toBe(chart.space.feeLegId(op.id));
-    expect(decide(chart, [op], foundOf(...legs), within).verdicts.get(op.id)).toEqual({ kind: "applied", replay: true, timestamps: [700n, 701n], hold: null });
+    expect(decide(chart, [op], foundOf(...legs), within).verdicts.get(op.id)).toEqual({ kind: "applied", replay: true, timestamps: [700n, 701n], hold: null, ledger: 978 });
   });
 
   it("resolve – a recorded capture replays with the facts of its hold", () => {
@@ -115,12 +115,13 @@ describe("resolve – decide: new and recorded operations", () => {
     const storedHold = at(recordedPlan(h, 10n), 0);
     const storedPost = at(recordedPlan(op, 20n, holdFactsOf(h)), 0);
     const verdict = decide(chart, [op], foundOf(storedHold, storedPost), within).verdicts.get(op.id);
-    expect(verdict).toEqual({ kind: "applied", replay: true, timestamps: [20n], hold: holdFactsOf(h) });
+    // ledger 0: the post as submitted; a real ledger stores the hold's ledger on it.
+    expect(verdict).toEqual({ kind: "applied", replay: true, timestamps: [20n], hold: holdFactsOf(h), ledger: 0 });
   });
 
   it("resolve – a recorded hold replays as applied without hold facts", () => {
     const h = hold();
-    expect(decide(chart, [h], foundOf(...recordedPlan(h, 10n)), within).verdicts.get(h.id)).toEqual({ kind: "applied", replay: true, timestamps: [10n], hold: null });
+    expect(decide(chart, [h], foundOf(...recordedPlan(h, 10n)), within).verdicts.get(h.id)).toEqual({ kind: "applied", replay: true, timestamps: [10n], hold: null, ledger: 978 });
   });
 
   it("resolve – a marker with the same fingerprint at the own id is a rejected replay with the marker's reason", () => {
