@@ -70,7 +70,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   });
   const registry = new AccountRegistry(ledger, config.worker.accountCacheMax);
   await setup(config, broker, registry);
-  const deadLetters = startAdvisoryProcessor({ js: broker.js, jsm: broker.jsm, config, log: log.child({ component: "dlq" }) });
+  const deadLetters = startAdvisoryProcessor({ js: broker.js, jsm: broker.jsm, config, log: log.child({ component: "dlq" }), decisions: { ledger, chart: chartOf(config) } });
   const chart = chartOf(config);
   const names = new NameBook(config.worker.accountCacheMax);
   const queryMeter = new QueryMeter(metrics);
