@@ -99,7 +99,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     ledger.destroy();
     throw error;
   });
-  const deadLetters = startAdvisoryProcessor({ js: broker.js, jsm: broker.jsm, config, log: log.child({ component: "dlq" }) });
+  const deadLetters = startAdvisoryProcessor({ js: broker.js, jsm: broker.jsm, config, log: log.child({ component: "dlq" }), decisions: { ledger, chart } });
   const names = new NameBook(chart.space, config.worker.accountCacheMax);
   const queryMeter = new QueryMeter(metrics);
   const queries = serveQueries({ nc: broker.nc, jsm: broker.jsm, ledger, chart, names, eventsStream: config.streams.events, queue: config.queries.queue, log: log.child({ component: "query" }) }, queryMeter.wrap(QUERY_HANDLERS));

@@ -6,9 +6,10 @@
 // and both mean "already stored", i.e. done:
 // - inside the stream's duplicate window, by msgId: a PubAck with duplicate: true;
 // - after it, by the expectation: JetStreamApiError 10071 "wrong last sequence".
-// Every other failure (timeout, no responders, connection lost) is transient: publishEvents waits
-// for all publishes of the batch to settle, then throws one BrokerUnavailableError so that the
-// caller naks the batch; the retry republishes everything and the stored ones count as done.
+// Every other failure (timeout, no responders, connection lost, a stream that refuses writes) is
+// transient. storeEvents answers each event, so the worker retries only those not stored;
+// publishEvents (the expiry sweeper) throws one BrokerUnavailableError once all publishes of the
+// batch settled, and the next sweep republishes everything, the stored ones counting as done.
 
 import { JetStreamApiCodes, JetStreamApiError, PubHeaders, type JetStreamClient, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
 import { createInbox, headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
@@ -33,15 +34,10 @@ export async function publishEvents(
   events: ReadonlyArray<OutgoingEvent>,
   timeoutMs: number,
 ): Promise<void> {
-  assert(Number.isSafeInteger(timeoutMs) && timeoutMs > 0, "publishEvents: timeoutMs > 0");
-  for (const e of events) {
-    assert(eventSubject.test(e.subject), `publishEvents: not an event subject: "${e.subject}"`);
-    assert(e.msgId.length > 0 && !/[\r\n]/.test(e.msgId), `publishEvents: bad msgId for ${e.subject}`);
-  }
   if (events.length === 0) return;
   const failures: string[] = [];
   let firstCause: unknown = undefined;
-  const outcomes = await pubAcksOf(js).publishAll(events, timeoutMs);
+  const outcomes = await storeEvents(js, events, timeoutMs);
   outcomes.forEach((failure, i) => {
     if (failure === null) return;
     if (failures.length === 0) firstCause = failure;
@@ -53,6 +49,21 @@ export async function publishEvents(
       { cause: firstCause },
     );
   }
+}
+
+/**
+ * Publishes every event once and answers each, in order: null when it is stored (now, or before:
+ * a duplicate or 10071), else why not. Never throws but on a programmer error, so that a caller
+ * retrying a batch can publish again only what is not stored.
+ */
+export async function storeEvents(js: JetStreamClient, events: ReadonlyArray<OutgoingEvent>, timeoutMs: number): Promise<unknown[]> {
+  assert(Number.isSafeInteger(timeoutMs) && timeoutMs > 0, "publishEvents: timeoutMs > 0");
+  for (const e of events) {
+    assert(eventSubject.test(e.subject), `publishEvents: not an event subject: "${e.subject}"`);
+    assert(e.msgId.length > 0 && !/[\r\n]/.test(e.msgId), `publishEvents: bad msgId for ${e.subject}`);
+  }
+  if (events.length === 0) return [];
+  return pubAcksOf(js).publishAll(events, timeoutMs);
 }
 
 /**

@@ -83,6 +83,8 @@ export const configSchema = z.strictObject({
     payloadBytesMax: z.number().int().min(256).max(1_048_576),
     holdTimeoutSecondsMax: u32,
     publishTimeoutMs: ms(600_000),
+    /** A decided batch whose events are not stored is retried in hand: 100 ms doubling up to this. */
+    publishRetryMaxMs: ms(60_000),
     drainTimeoutMs: ms(600_000),
   }),
   queries: z.strictObject({ queue: z.string().min(1).max(64) }),

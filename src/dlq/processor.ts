@@ -24,6 +24,14 @@
 //
 // A command deleted from the commands stream before we read it is never silently dropped: it gets
 // an explanatory letter with an empty payload, original subject "unknown", and an error log line.
+//
+// A command whose operation the ledger has decided is never dead-lettered (its money moved, or its
+// rejection is final; only its event may be missing): the worker retries a decided batch's events
+// in hand, so this happens only when processes died with it again and again. The processor
+// publishes the command again, headers kept, under Nats-Msg-Id redeliver:<commandSeq> (a duplicate
+// advisory inside the window stores no second copy; outside it, a second copy is one more replay).
+// A worker takes the copy, finds the decision in the ledger, rebuilds the same event and stores
+// it; the subject expectation makes that a no-op when the event was stored after all.
 
 import { headers, nanos } from "@nats-io/transport-node";
 import {
@@ -40,7 +48,12 @@ import {
   type JsMsg,
   type StoredMsg,
 } from "@nats-io/jetstream";
+import type { Transfer } from "tigerbeetle-node";
 import { deadLetter, type DeadLetterReason, type DeadLetterSource } from "../broker/dead-letter.ts";
+import type { Chart } from "../domain/accounts.ts";
+import { decodeCommand, type DecodeLimits } from "../domain/commands.ts";
+import { decide, lookupIds, type Operation } from "../domain/resolve.ts";
+import type { Ledger } from "../ledger/port.ts";
 import { BrokerConfigError, BrokerError, BrokerUnavailableError, describeError } from "../broker/errors.ts";
 import { consumerMaxWaiting, maxDeliveriesAdvisorySubject } from "../broker/topology.ts";
 import type { Config } from "../config/schema.ts";
@@ -54,6 +67,8 @@ export interface AdvisoryProcessorDeps {
   jsm: JetStreamManager;
   config: Config;
   log: Logger;
+  /** The ledger and chart, to tell a decided operation (never dead-lettered) from one that is not. */
+  decisions?: { ledger: Ledger; chart: Chart };
 }
 
 export interface AdvisoryProcessor {
@@ -130,7 +145,22 @@ export async function ensureAdvisoryConsumer(jsm: JetStreamManager, config: Conf
   }
 }
 
-export type AdvisoryOutcome = "dead_lettered" | "already_dead_lettered" | "command_missing";
+export type AdvisoryOutcome = "dead_lettered" | "already_dead_lettered" | "command_missing" | "redelivered";
+
+/** What it takes to ask the ledger whether a command's operation is decided. */
+export interface DecisionLookup {
+  ledger: Ledger;
+  chart: Chart;
+  decode: DecodeLimits;
+  holdGraceMs: number;
+}
+
+/** The header a command published again by the processor carries: the sequence of the copy that reached max deliveries. */
+export const redeliveryOfHeader = "Billing-Redelivery-Of";
+
+export function redeliveryMsgId(commandSeq: number): string {
+  return `redeliver:${commandSeq}`;
+}
 
 export interface AdvisoryContext {
   js: JetStreamClient;
@@ -138,11 +168,16 @@ export interface AdvisoryContext {
   commandsStream: string;
   dlqStream: string;
   publishTimeoutMs: number;
+  /** Absent: every command that reached max deliveries is dead-lettered (tools without a ledger). */
+  decisions?: DecisionLookup;
 }
 
-export function advisoryContextOf(deps: Pick<AdvisoryProcessorDeps, "js" | "jsm" | "config">): AdvisoryContext {
+export function advisoryContextOf(deps: Pick<AdvisoryProcessorDeps, "js" | "jsm" | "config" | "decisions">): AdvisoryContext {
   const c = deps.config;
-  return { js: deps.js, jsm: deps.jsm, commandsStream: c.streams.commands, dlqStream: c.streams.dlq, publishTimeoutMs: c.worker.publishTimeoutMs };
+  const ctx: AdvisoryContext = { js: deps.js, jsm: deps.jsm, commandsStream: c.streams.commands, dlqStream: c.streams.dlq, publishTimeoutMs: c.worker.publishTimeoutMs };
+  if (deps.decisions === undefined) return ctx;
+  const decode = { holdTimeoutSecondsMax: c.worker.holdTimeoutSecondsMax, payloadBytesMax: c.worker.payloadBytesMax };
+  return { ...ctx, decisions: { ...deps.decisions, decode, holdGraceMs: c.worker.holdGraceMs } };
 }
 
 export type DeadLetterContext = Pick<AdvisoryContext, "js" | "jsm" | "dlqStream" | "publishTimeoutMs">;
@@ -166,12 +201,44 @@ export async function handleAdvisory(ctx: AdvisoryContext, advisory: MaxDeliverA
   const seq = advisory.streamSequence;
   if ((await lastOn(ctx.jsm, ctx.dlqStream, markerSubject("max_deliveries", seq))) !== null) return "already_dead_lettered";
   const command = await getCommand(ctx.jsm, ctx.commandsStream, seq);
+  if (command !== null && ctx.decisions !== undefined && (await isDecided(ctx.decisions, command))) {
+    await redeliver(ctx, command);
+    return "redelivered";
+  }
   const source: DeadLetterSource = command === null
     ? { subject: unknownOriginalSubject, data: new Uint8Array(0), streamSequence: seq }
     : { subject: command.subject, data: command.data, headers: command.header, streamSequence: seq };
   await deadLetter(ctx.js, source, "max_deliveries", letterError(advisory, ctx.commandsStream, command !== null), ctx.publishTimeoutMs);
   await writeMarker(ctx, "max_deliveries", seq);
   return command === null ? "command_missing" : "dead_lettered";
+}
+
+/** Whether the ledger holds the command's outcome (applied, or rejected and recorded): one lookup. */
+export async function isDecided(d: DecisionLookup, command: StoredMsg): Promise<boolean> {
+  const decoded = decodeCommand(command.subject, command.data, d.chart, d.decode);
+  if (decoded.kind === "malformed") return false;
+  const op: Operation = { id: decoded.operationId, decoded, publishedAtMs: command.time.getTime() };
+  const found = new Map<bigint, Transfer>();
+  for (const t of await d.ledger.lookupTransfers(lookupIds(d.chart, [op]))) found.set(t.id, t);
+  const verdict = decide(d.chart, [op], found, { nowMs: Date.now(), holdGraceMs: d.holdGraceMs }).verdicts.get(op.id);
+  return verdict?.kind === "applied" || verdict?.kind === "rejected";
+}
+
+// The command again, byte for byte with its own headers (no Nats-* header: a direct get adds some,
+// and the original Nats-Msg-Id is inside the duplicate window perhaps), so a worker replays it.
+async function redeliver(ctx: AdvisoryContext, command: StoredMsg): Promise<void> {
+  const h = headers();
+  for (const [key, values] of command.header) {
+    const lower = key.toLowerCase();
+    if (lower.startsWith("nats-") || lower === redeliveryOfHeader.toLowerCase()) continue;
+    for (const value of values) h.append(key, value);
+  }
+  h.set(redeliveryOfHeader, String(command.seq));
+  try {
+    await ctx.js.publish(command.subject, command.data, { msgID: redeliveryMsgId(command.seq), headers: h, timeout: ctx.publishTimeoutMs, retries: 1 });
+  } catch (err) {
+    throw new BrokerUnavailableError(`command #${command.seq} published again: ${describeError(err)}`, { cause: err });
+  }
 }
 
 function letterError(a: MaxDeliverAdvisory, commandsStream: string, found: boolean): string {
@@ -304,7 +371,8 @@ async function settle(ctx: AdvisoryContext, log: Logger, m: JsMsg): Promise<void
     return;
   }
   m.ack();
-  if (outcome === "command_missing") log.error({ ...facts, verdict: outcome }, "max deliveries: command no longer in the stream; explanatory dead letter stored");
+  if (outcome === "redelivered") log.warn({ ...facts, verdict: outcome }, "max deliveries: operation decided in the ledger; command published again so that a worker stores its event");
+  else if (outcome === "command_missing") log.error({ ...facts, verdict: outcome }, "max deliveries: command no longer in the stream; explanatory dead letter stored");
   else if (outcome === "dead_lettered") log.warn({ ...facts, verdict: outcome }, "max deliveries: command dead-lettered");
   else log.info({ ...facts, verdict: outcome }, "max deliveries: duplicate advisory; already dead-lettered");
 }

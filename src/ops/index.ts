@@ -10,6 +10,7 @@ import type { WorkerStats } from "../worker/stats.ts";
 import { announceService, packageInfo, SERVICE_NAME, type ServiceDescription } from "./discovery.ts";
 import type { MeteredLedger } from "./metered-ledger.ts";
 import { queryName, type QueryMeter } from "./query-meter.ts";
+import { opsLimits } from "./limits.ts";
 import { readinessOf } from "./readiness.ts";
 import { startOpsServer } from "./server.ts";
 import type { ConsumerInfo } from "./worker-metrics.ts";
@@ -52,7 +53,7 @@ export async function startOperations(deps: OperationsDeps): Promise<Operations>
   const { config, log } = deps;
   const server = await startOpsServer({
     host: config.ops.host, port: config.ops.port, stats: deps.stats, registry: deps.registry,
-    ready: readinessOf(deps.nc, deps.ledger), consumerInfo: consumerInfoOf(deps.jsm, config.streams.commands, config.consumer.name), log,
+    ready: readinessOf(deps.nc, deps.ledger, opsLimits, { unstored: deps.stats.unstored, ageMaxMs: opsLimits.eventsUnstoredAgeMaxMs }), consumerInfo: consumerInfoOf(deps.jsm, config.streams.commands, config.consumer.name), log,
   });
   const url = server?.url ?? null;
   try {

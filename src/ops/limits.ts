@@ -10,6 +10,9 @@ export const opsLimits = {
   ledgerFreshMs: 10_000,
   /** The ledger probe of /readyz (one lookup of one account) must finish within this. */
   ledgerProbeTimeoutMs: 2_000,
+  /** /readyz fails while a decided operation's event has waited longer than this to be stored:
+   *  past one publish timeout (10 s) and a few capped retries, the events stream is refusing writes. */
+  eventsUnstoredAgeMaxMs: 30_000,
   /** Bound on the whole readiness check, whatever check function was injected. */
   readyTimeoutMs: 3_000,
   /** Batch sizes are folded into the histogram this often, so the worker's bounded list of

@@ -1,23 +1,39 @@
-// /readyz: is this process able to do its work right now? Two checks, run side by side, each
-// bounded: NATS answers a PING (the connection is up, not reconnecting), and the ledger answered a
-// request recently (or, when it has been quiet, answers one small probe now).
+// /readyz: is this process able to do its work right now? Checks run side by side, each bounded:
+// NATS answers a PING (the connection is up, not reconnecting), the ledger answered a request
+// recently (or, when it has been quiet, answers one small probe now), and no decided operation has
+// waited too long for its event to be stored (the events stream accepts writes).
 import type { NatsConnection } from "@nats-io/transport-node";
 import { describe, within } from "./deadline.ts";
 import { opsLimits, type OpsLimits } from "./limits.ts";
 import type { MeteredLedger } from "./metered-ledger.ts";
+import type { UnstoredOutcomes } from "../worker/stats.ts";
 
 export type Check = { ok: boolean; detail: string };
 export type ReadyReport = { ready: boolean; checks: Record<string, Check> };
 
 export type ReadinessLimits = Pick<OpsLimits, "natsRttTimeoutMs" | "ledgerFreshMs" | "ledgerProbeTimeoutMs">;
 
+/** The events a worker holds unstored, and the age past which the process is not ready. */
+export type UnstoredEvents = { unstored: UnstoredOutcomes; ageMaxMs: number };
+
 /** The readiness check of one service process, for startOpsServer's `ready`. */
-export function readinessOf(nc: NatsConnection, ledger: MeteredLedger, limits: ReadinessLimits = opsLimits): () => Promise<ReadyReport> {
+export function readinessOf(nc: NatsConnection, ledger: MeteredLedger, limits: ReadinessLimits = opsLimits, events?: UnstoredEvents): () => Promise<ReadyReport> {
   const ledgerCheck = ledgerCheckOf(ledger, limits);
   return async () => {
     const [nats, ledgerResult] = await Promise.all([natsCheck(nc, limits.natsRttTimeoutMs), ledgerCheck()]);
-    return { ready: nats.ok && ledgerResult.ok, checks: { nats, ledger: ledgerResult } };
+    if (events === undefined) return { ready: nats.ok && ledgerResult.ok, checks: { nats, ledger: ledgerResult } };
+    const stored = eventsCheck(events, Date.now());
+    return { ready: nats.ok && ledgerResult.ok && stored.ok, checks: { nats, ledger: ledgerResult, events: stored } };
   };
+}
+
+export function eventsCheck(events: UnstoredEvents, nowMs: number): Check {
+  const since = events.unstored.oldestSinceMs();
+  if (since === null) return { ok: true, detail: "every decided operation's event is stored" };
+  const ageMs = nowMs - since;
+  const detail = `${events.unstored.count()} events or dead letters of decided operations not stored, the oldest for ${ageMs} ms`;
+  if (ageMs <= events.ageMaxMs) return { ok: true, detail };
+  return { ok: false, detail: `${detail} (more than ${events.ageMaxMs} ms): the events stream refuses writes or does not answer` };
 }
 
 async function natsCheck(nc: NatsConnection, timeoutMs: number): Promise<Check> {

@@ -22,6 +22,7 @@ export function registerWorkerMetrics(registry: Registry, stats: WorkerStats, co
   registerSettlementCounters(registry, stats);
   const stopSampler = registerBatchHistogram(registry, stats, limits.batchSampleIntervalMs);
   registerConsumerGauges(registry, consumerInfo, log, limits.consumerInfoTimeoutMs);
+  registerUnstoredGauges(registry, stats);
   const ours = registry.getMetricsAsArray().map((m) => m.name).filter((name) => !before.has(name));
   return {
     unregister: () => {
@@ -56,6 +57,7 @@ function registerSettlementCounters(registry: Registry, stats: WorkerStats): voi
   });
   counter("billing_batch_failure_naks_total", "Messages handed back with a delayed nak because the batch's ledger call, or storing its events or dead letters, failed.", [], (s) => [[{}, s.naks]]);
   counter("billing_events_published_total", "Events this process stored in the events stream.", [], (s) => [[{}, s.eventsPublished]]);
+  counter("billing_event_publish_retries_total", "Attempts to store a decided batch's events and dead letters again after an attempt failed (the batch stays leased meanwhile).", [], (s) => [[{}, s.publishRetries]]);
   counter("billing_batches_total", "Batches the worker took from the commands consumer.", [], (s) => [[{}, s.batches]]);
   counter("billing_ledger_passes_total", "Ledger passes (lookup, decide, create) over all batches; more than one per batch means operations were retried inside their batch.", [], (s) => [[{}, s.passes]]);
 }
@@ -131,6 +133,25 @@ function registerConsumerGauges(registry: Registry, consumerInfo: ConsumerInfo, 
     help: `1 when the commands consumer's info answered within ${timeoutMs} ms at this scrape, else 0 (and the three consumer gauges are NaN).`,
     async collect() {
       this.set((await sample()) === null ? 0 : 1);
+    },
+  });
+}
+
+/** Decided operations whose event (or dead letter) this process has not stored yet, and for how long. */
+function registerUnstoredGauges(registry: Registry, stats: WorkerStats): void {
+  new Gauge({
+    name: "billing_events_unstored", registers: [registry],
+    help: "Events and dead letters of operations decided in the ledger that this process holds and has not stored yet (retried in hand until stored).",
+    collect() {
+      this.set(stats.unstored.count());
+    },
+  });
+  new Gauge({
+    name: "billing_events_unstored_oldest_age_seconds", registers: [registry],
+    help: "Seconds since the oldest decided operation this process holds without its event stored was decided; 0 when there is none.",
+    collect() {
+      const since = stats.unstored.oldestSinceMs();
+      this.set(since === null ? 0 : (Date.now() - since) / 1000);
     },
   });
 }

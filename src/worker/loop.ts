@@ -2,9 +2,10 @@
 // publish events and dead letters, then settle every message (ack / nak with delay / term).
 // A command is acked only after its outcome is in the ledger and its event is stored.
 import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
-import type { DeadLetterReason } from "../broker/dead-letter.ts";
+import type { DeadLetterReason, DeadLetterSource } from "../broker/dead-letter.ts";
 import { deadLetterOnce } from "../dlq/processor.ts";
-import { publishEvents } from "../broker/publisher.ts";
+import { describeError } from "../broker/errors.ts";
+import { storeEvents } from "../broker/publisher.ts";
 import type { Chart } from "../domain/accounts.ts";
 import { decodeCommand, type DecodeLimits, type Decoded } from "../domain/commands.ts";
 import { appliedEvent, rejectedEvent, type OutboundEvent } from "../domain/events.ts";
@@ -13,6 +14,8 @@ import type { Operation, Verdict } from "../domain/resolve.ts";
 import type { Ledger } from "../ledger/port.ts";
 import { assert, AssertionError } from "../lib/assert.ts";
 import type { Logger } from "../lib/log.ts";
+import { pauseUnlessAborted, unlessAborted } from "../lib/signal.ts";
+import { publishRetryDelayMs } from "./backoff.ts";
 import type { AccountRegistry } from "./accounts.ts";
 import { appliedFacts, type Applied, type NameBook } from "./facts.ts";
 import { resolveOperations } from "./settle.ts";
@@ -21,7 +24,7 @@ import type { Batcher } from "./batcher.ts";
 
 export type WorkerLimits = DecodeLimits & {
   batchMessagesMax: number; batchWaitMs: number; passesMax: number; nakDelayMs: number;
-  holdGraceMs: number; holdWaitNakMs: number; publishTimeoutMs: number; ackWaitMs: number; pipelineDepth: number;
+  holdGraceMs: number; holdWaitNakMs: number; publishTimeoutMs: number; publishRetryMaxMs: number; ackWaitMs: number; pipelineDepth: number;
 };
 
 export type WorkerDeps = {
@@ -36,6 +39,9 @@ type Settlement =
   | { kind: "nak"; delayMs: number; why: string };
 
 type Item = { m: JsMsg; decoded: Decoded };
+type Letter = { source: DeadLetterSource; reason: DeadLetterReason; error: string };
+/** What a batch still has to store: events and dead letters of decided operations. */
+type Unstored = { events: OutboundEvent[]; letters: Letter[] };
 
 function operationOf(item: Item): Operation | null {
   const d = item.decoded;
@@ -90,8 +96,9 @@ function settlementOf(deps: WorkerDeps, item: Item, leader: Operation | undefine
  * Decodes and resolves a batch in the ledger, then starts storing its events and settling its
  * messages. Resolves when the ledger work is done, with the delivery still in flight, so the loop
  * can take the next batch meanwhile; batches are independent (the ledger decides every race).
+ * Once `stop` aborts, a batch whose events cannot be stored stops retrying and is naked.
  */
-export async function processBatch(deps: WorkerDeps, msgs: ReadonlyArray<JsMsg>): Promise<{ delivered: Promise<void> }> {
+export async function processBatch(deps: WorkerDeps, msgs: ReadonlyArray<JsMsg>, stop: AbortSignal = new AbortController().signal): Promise<{ delivered: Promise<void> }> {
   const started = Date.now();
   const heartbeat = setInterval(() => msgs.forEach((m) => m.working()), Math.max(100, Math.floor(deps.limits.ackWaitMs / 3)));
   const stopHeartbeat = () => clearInterval(heartbeat);
@@ -120,7 +127,7 @@ export async function processBatch(deps: WorkerDeps, msgs: ReadonlyArray<JsMsg>)
       return settlementOf(deps, item, leader, id === null ? undefined : resolved.verdicts.get(id), id === null ? undefined : resolved.events.get(id));
     });
     const ledgered = Date.now();
-    const delivered = deliver(deps, items, settlements).then(() => {
+    const delivered = deliver(deps, items, settlements, ledgered, stop).then(() => {
       const now = Date.now();
       deps.log.info({ messages: msgs.length, operations: leaders.size, ms: now - started, decodeMs: decoded - started, ledgerMs: ledgered - decoded, publishMs: now - ledgered }, "batch settled");
     }).finally(stopHeartbeat);
@@ -131,28 +138,31 @@ export async function processBatch(deps: WorkerDeps, msgs: ReadonlyArray<JsMsg>)
   }
 }
 
-/** Stores events and dead letters, then acks, terms or naks each message. */
-async function deliver(deps: WorkerDeps, items: ReadonlyArray<Item>, settlements: ReadonlyArray<Settlement>): Promise<void> {
-  const { js, limits, stats, log } = deps;
-  const events: OutboundEvent[] = [];
-  const letters: Array<Promise<void>> = [];
+/**
+ * Stores events and dead letters, then acks, terms or naks each message. Every message here is
+ * decided (or waits, and is naked after): its event is retried in hand, the messages kept leased
+ * by the batch's heartbeat, for as long as it takes; a nak would count a delivery, and max
+ * deliveries would dead-letter an operation whose money already moved.
+ */
+async function deliver(deps: WorkerDeps, items: ReadonlyArray<Item>, settlements: ReadonlyArray<Settlement>, decidedAtMs: number, stop: AbortSignal): Promise<void> {
+  const { limits, stats, log } = deps;
+  const unstored: Unstored = { events: [], letters: [] };
   settlements.forEach((s, i) => {
     const m = (items[i] as Item).m;
-    if (s.kind === "ack" && s.event) events.push(s.event);
+    if (s.kind === "ack" && s.event) unstored.events.push(s.event);
     if (s.kind === "dead") {
       const source = { subject: m.subject, data: m.data, streamSequence: m.info.streamSequence, ...(m.headers ? { headers: m.headers } : {}) };
-      letters.push(deadLetterOnce({ js, jsm: deps.jsm, dlqStream: deps.dlqStream, publishTimeoutMs: limits.publishTimeoutMs }, source, s.reason, s.error).then(() => undefined));
+      unstored.letters.push({ source, reason: s.reason, error: s.error });
     }
   });
-  const stored = await Promise.allSettled([publishEvents(js, events, limits.publishTimeoutMs), ...letters]);
-  const failure = stored.find((r) => r.status === "rejected");
-  if (failure) {
-    log.warn({ err: failure.reason, messages: items.length }, "events or dead letters not stored; batch naked");
+  const published = unstored.events.length;
+  if (!(await storeDecided(deps, unstored, decidedAtMs, stop))) {
+    log.warn({ messages: items.length }, "stopping with events or dead letters not stored; batch naked, its redelivery stores them");
     items.forEach(({ m }) => m.nak(limits.nakDelayMs));
     stats.naks += items.length;
     return;
   }
-  stats.eventsPublished += events.length;
+  stats.eventsPublished += published;
   settlements.forEach((s, i) => {
     const { m, decoded } = items[i] as Item;
     if (s.kind === "ack") m.ack();
@@ -164,6 +174,56 @@ async function deliver(deps: WorkerDeps, items: ReadonlyArray<Item>, settlements
       log.debug({ operationId, seq: m.info.streamSequence, deliveries: m.info.deliveryCount, verdict: s.kind, ...(s.kind === "dead" ? { reason: s.reason } : {}) }, "message settled");
     }
   });
+}
+
+/**
+ * Stores `open` (emptying it), retrying what failed with a capped backoff until everything is
+ * stored: true; false when `stop` aborted first. The first attempt always runs to its end (bounded
+ * by publishTimeoutMs), so a stop lets the batches in hand finish; only retries observe it.
+ */
+async function storeDecided(deps: WorkerDeps, open: Unstored, decidedAtMs: number, stop: AbortSignal): Promise<boolean> {
+  if (open.events.length + open.letters.length === 0) return true;
+  const entry = deps.stats.unstored.add(open.events.length + open.letters.length, decidedAtMs);
+  try {
+    for (let attempt = 1; ; attempt += 1) {
+      const attempted = storeOnce(deps, open);
+      const failure = attempt === 1 ? await attempted : await unlessAborted(attempted, stop);
+      if (failure === null) return false;
+      entry.count = open.events.length + open.letters.length;
+      if (entry.count === 0) return true;
+      const retryInMs = publishRetryDelayMs(attempt, deps.limits.publishRetryMaxMs);
+      deps.log.warn({ err: describeError(failure?.cause), events: open.events.length, letters: open.letters.length, attempt, retryInMs, unstoredMs: Date.now() - decidedAtMs },
+        "events or dead letters of decided operations not stored; retrying, the messages stay leased");
+      deps.stats.publishRetries += 1;
+      if (!(await pauseUnlessAborted(retryInMs, stop))) return false;
+    }
+  } finally {
+    deps.stats.unstored.remove(entry);
+  }
+}
+
+/** One attempt: what is stored leaves `open`; answers the first failure (undefined: none). */
+async function storeOnce(deps: WorkerDeps, open: Unstored): Promise<{ cause: unknown } | undefined> {
+  const { js, limits } = deps;
+  const ctx = { js, jsm: deps.jsm, dlqStream: deps.dlqStream, publishTimeoutMs: limits.publishTimeoutMs };
+  const [events, letters] = await Promise.all([
+    storeEvents(js, open.events, limits.publishTimeoutMs),
+    Promise.allSettled(open.letters.map((l) => deadLetterOnce(ctx, l.source, l.reason, l.error))),
+  ]);
+  let first: { cause: unknown } | undefined;
+  for (const r of letters) {
+    if (r.status === "rejected" && r.reason instanceof AssertionError) throw r.reason;
+    if (r.status === "rejected") first ??= { cause: r.reason };
+  }
+  for (const e of events) if (e !== null) first ??= { cause: e };
+  if (first === undefined) {
+    open.events.length = 0;
+    open.letters.length = 0;
+    return undefined;
+  }
+  open.events = open.events.filter((_, i) => events[i] !== null);
+  open.letters = open.letters.filter((_, i) => letters[i]?.status === "rejected");
+  return first;
 }
 
 /**
@@ -190,7 +250,7 @@ export async function runWorker(deps: WorkerDeps, batcher: Batcher, stop: Promis
       if (batch === null) return;
       deps.stats.batches += 1;
       deps.stats.batchSizes.push(batch.length);
-      const settled: Promise<void> = processBatch(deps, batch)
+      const settled: Promise<void> = processBatch(deps, batch, halt.signal)
         .then(({ delivered }) => delivered)
         .catch((error: unknown) => {
           failures.push(error);

@@ -5,18 +5,24 @@
 // max_deliveries dead letter). How: a real nats-server running the page's configuration; the
 // service's own connect() with user and password file; the real worker loop and processor as in
 // the service, on a ledger that fails every call (as an unreachable ledger does), so a command is
-// naked until the server gives up on it. The server must log no permission violation.
+// naked until the server gives up on it; and, on a real ledger file, the processor publishing a
+// decided command again instead of dead-lettering it. The server must log no permission violation.
 import { randomUUID } from "node:crypto";
 import { testSpace } from "../support/space.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { ensureTopology } from "../../src/broker/topology.ts";
 import { BillingClient } from "../../src/client/index.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
-import { startAdvisoryProcessor } from "../../src/dlq/processor.ts";
+import { advisoryContextOf, handleAdvisory, redeliveryOfHeader, startAdvisoryProcessor } from "../../src/dlq/processor.ts";
+import { systemAccounts } from "../../src/domain/accounts.ts";
+import { openLedger } from "../../src/ledger/index.ts";
 import type { Ledger } from "../../src/ledger/port.ts";
 import { createLogger } from "../../src/lib/log.ts";
-import { connect, topologyOf } from "../../src/service.ts";
+import { chartOf, connect, topologyOf } from "../../src/service.ts";
 import { AccountRegistry } from "../../src/worker/accounts.ts";
 import { Batcher } from "../../src/worker/batcher.ts";
 import { NameBook } from "../../src/worker/facts.ts";
@@ -98,6 +104,50 @@ it("service role – a restart's stream updates and a max-deliveries dead letter
       await messages.close();
     }
   } finally {
+    await client.close();
+    await broker.close();
+  }
+  expect(violationsOf(server, "billing")).toEqual([]);
+});
+
+it("service role – publishing a decided command again at max deliveries (for its event, instead of a letter) needs nothing beyond it", async () => {
+  const broker = await connect(config, "billing");
+  const client = await BillingClient.connect({ servers: server.url, user: "orders", pass: publisherPassword, timeoutMs: 10_000 });
+  const dir = mkdtempSync(join(tmpdir(), "billing-sec-ledger-"));
+  const ledger = await openLedger({ driver: "embedded", path: join(dir, "ledger.db") });
+  const log = createLogger("silent");
+  try {
+    await ensureTopology(broker.jsm, topologyOf(config));
+    const chart = chartOf(config, testSpace);
+    const registry = new AccountRegistry(ledger, 16);
+    await registry.ensure(systemAccounts(chart));
+    const w = config.worker;
+    const deps: WorkerDeps = {
+      ledger, js: broker.js, jsm: broker.jsm, dlqStream: config.streams.dlq, log, stats: new WorkerStats(), chart,
+      registry, names: new NameBook(testSpace, 16), limits: { ...w, ackWaitMs: config.consumer.ackWaitMs },
+    };
+    const consumer = await broker.js.consumers.get(config.streams.commands, config.consumer.name);
+    const messages = await consumer.consume({ max_messages: w.batchMessagesMax, expires: 30_000 });
+    let requestStop = (): void => undefined;
+    const stopSignal = new Promise<void>((resolve) => (requestStop = resolve));
+    const worker = runWorker(deps, new Batcher(messages[Symbol.asyncIterator]()), stopSignal);
+    let sent: { streamSequence: number };
+    try {
+      sent = await client.credit({ operationId: randomUUID(), userId: "u-decided", amount: "10" }, { wait: true });
+    } finally {
+      requestStop();
+      await worker;
+      await messages.close();
+    }
+    // The advisory as the server would send it once processes died with the command again and again.
+    const advisory = { stream: config.streams.commands, consumer: config.consumer.name, streamSequence: sent.streamSequence, deliveries: MAX_DELIVER };
+    const outcome = await handleAdvisory(advisoryContextOf({ js: broker.js, jsm: broker.jsm, config, decisions: { ledger, chart } }), advisory);
+    expect(outcome).toBe("redelivered");
+    const copy = await broker.jsm.streams.getMessage(config.streams.commands, { last_by_subj: "billing.cmd.credit" });
+    expect(copy?.header.get(redeliveryOfHeader)).toBe(String(sent.streamSequence));
+  } finally {
+    ledger.destroy();
+    rmSync(dir, { recursive: true, force: true });
     await client.close();
     await broker.close();
   }
