@@ -106,6 +106,13 @@ export async function bindDeployment(deps: DeploymentDeps): Promise<Deployment> 
   const recorded = await readRecord(deps);
   if (recorded !== null) return confirm(deps, recorded);
   const served = await servedDeployments(deps);
+  const legacy = served.length === 0 && !deps.shared && (await holdsTransfers(deps.ledger));
+  if (served.length > 0 || legacy) {
+    // A first start racing ours may have bound these streams since we read them (it stores the
+    // stream record before its confirmation and its first transfer): read them once more.
+    const raced = await readRecord(deps);
+    if (raced !== null) return confirm(deps, raced);
+  }
   if (served.length > 0 && !deps.shared) {
     throw new DeploymentError(
       `${deps.ledgerName} already serves deployment ${listed(served)}, but ${deps.streamsName} has no deployment record ` +
@@ -113,7 +120,7 @@ export async function bindDeployment(deps: DeploymentDeps): Promise<Deployment> 
       "deployment, or start over on purpose (docs/operations.md, \"Starting over\"), or set ledger.shared for a TigerBeetle cluster shared by deployments",
     );
   }
-  if (served.length === 0 && !deps.shared && (await holdsTransfers(deps.ledger))) {
+  if (legacy) {
     throw new DeploymentError(
       `${deps.ledgerName} holds transfers but no deployment record (written before deployments were recorded, or by something else): ` +
       "refusing to bind it to new streams. Start over on purpose (docs/operations.md, \"Starting over\")",

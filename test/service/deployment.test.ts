@@ -106,6 +106,26 @@ describe("deployment – one ledger per set of streams", () => {
   });
 });
 
+describe("deployment – first starts racing", () => {
+  it("three processes started at once on fresh streams and one fresh ledger all start, bound to one deployment", async () => {
+    const nats = await startNats();
+    const ws = workspace();
+    const procs: ServiceProcess[] = [];
+    try {
+      const started = await Promise.allSettled([0, 1, 2].map(() => spawnService(nats.url, ws.ledgerPath, ws.configPath)));
+      for (const r of started) if (r.status === "fulfilled") procs.push(r.value);
+      expect(started.map((r) => (r.status === "rejected" ? String(r.reason).slice(0, 400) : "started"))).toEqual(["started", "started", "started"]);
+      const ids = procs.map((p) => /"deploymentId":"([0-9a-f-]{36})"/.exec(p.output())?.[1]);
+      expect(new Set(ids).size).toBe(1);
+      expect(ids[0]).toMatch(/^[0-9a-f]{8}-/);
+    } finally {
+      for (const p of procs) await p.kill("SIGTERM");
+      await nats.stop();
+      ws.cleanup();
+    }
+  });
+});
+
 describe("deployment – two deployments sharing one ledger (ledger.shared)", () => {
   let a: NatsServer;
   let b: NatsServer;
