@@ -1,13 +1,17 @@
 // The composition root: config → ledger, broker, topology, queries, worker. One service process.
 import type { ConsumerMessages } from "@nats-io/jetstream";
-import { connectBroker, type Broker } from "./broker/connection.ts";
+import { AuthorizationError, PermissionViolationError, UserAuthenticationExpiredError } from "@nats-io/transport-node";
+import { connectBroker, redactUrl, type Broker } from "./broker/connection.ts";
+import { BrokerConnectError } from "./broker/errors.ts";
 import { authOf } from "./config/auth.ts";
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { ensureTopology } from "./broker/topology.ts";
 import { topologyOf } from "./config/topology.ts";
 import { systemAccounts, type Chart } from "./domain/accounts.ts";
-import { openLedger } from "./ledger/index.ts";
+import { LedgerUnavailableError, openLedger } from "./ledger/index.ts";
+import { describeFailure, retryStartup } from "./lib/failure.ts";
+import { within } from "./ops/deadline.ts";
 import type { Ledger, LedgerOptions } from "./ledger/port.ts";
 import type { Logger } from "./lib/log.ts";
 import type { Config } from "./config/schema.ts";
@@ -31,9 +35,16 @@ export function chartOf(config: Config): Chart {
 }
 
 export function ledgerOptionsOf(config: Config): LedgerOptions {
-  if (config.ledger.driver === "embedded") return { driver: "embedded", path: config.ledger.path, thread: config.ledger.thread };
+  const requestTimeoutMs = config.ledger.requestTimeoutMs;
+  if (config.ledger.driver === "embedded") return { driver: "embedded", path: config.ledger.path, thread: config.ledger.thread, requestTimeoutMs };
   const tb = config.ledger.tigerbeetle;
-  return { driver: "tigerbeetle", clusterId: BigInt(tb.clusterId), addresses: tb.addresses };
+  return { driver: "tigerbeetle", clusterId: BigInt(tb.clusterId), addresses: tb.addresses, requestTimeoutMs };
+}
+
+/** The ledger as an operator knows it: the file, or the cluster and its addresses. */
+export function ledgerNameOf(config: Config): string {
+  const tb = config.ledger.tigerbeetle;
+  return config.ledger.driver === "embedded" ? `embedded ledger ${config.ledger.path}` : `TigerBeetle cluster ${tb.clusterId} at ${tb.addresses.join(",")}`;
 }
 
 /**
@@ -61,32 +72,92 @@ export async function setup(config: Config, broker: Broker, registry: AccountReg
 
 export type RunningService = { stop(): Promise<void>; done: Promise<void>; stats: WorkerStats; opsUrl: string | null; serviceId: string };
 
+/**
+ * The share of worker.drainTimeoutMs kept for closing after the batches in hand (subscriptions,
+ * the sweeper's round, the connection's flush): at most this, at most half the drain.
+ */
+export const CLOSE_RESERVE_MS = 2_000;
+
+/**
+ * Connects, retrying refused or unanswered connections (a broker being restarted) with one log
+ * line per attempt naming the servers, until `deadlineMs`; then the last BrokerConnectError
+ * (exit 2). Authentication and configuration failures are not retried: they need an operator.
+ */
+export async function connectWaiting(config: Config, name: string, log: Logger, deadlineMs: number): Promise<Broker> {
+  const servers = config.nats.servers.map(redactUrl);
+  return retryStartup({
+    what: "connect to NATS", deadlineMs, names: { servers }, log,
+    retryable: (error) => error instanceof BrokerConnectError && !isAuthFailure(error),
+    giveUp: (last) => new BrokerConnectError(`${(last as Error).message} (still failing after nats.startupWaitMs = ${config.nats.startupWaitMs} ms)`, servers, { cause: last }),
+  }, () => connect(config, name));
+}
+
+function isAuthFailure(error: Error): boolean {
+  const cause = error.cause;
+  return cause instanceof AuthorizationError || cause instanceof UserAuthenticationExpiredError || cause instanceof PermissionViolationError;
+}
+
+/**
+ * Everything a service needs before it takes its first message, each step retried while the
+ * broker or the ledger is away (bounded by nats.startupWaitMs and ledger.startupWaitMs).
+ */
+async function startUp(config: Config, log: Logger, ledger: MeteredLedger, close: Array<() => Promise<void> | void>) {
+  const startLog = log.child({ component: "start" });
+  const natsDeadlineMs = Date.now() + config.nats.startupWaitMs;
+  const broker = await connectWaiting(config, config.nats.name, startLog, natsDeadlineMs);
+  close.push(() => broker.close());
+  const servers = config.nats.servers.map(redactUrl);
+  const onNats = (what: string) => ({
+    what, deadlineMs: natsDeadlineMs, names: { servers }, log: startLog,
+    giveUp: (last: unknown) => new BrokerConnectError(`NATS at ${servers.join(", ")}: ${what} still failing after nats.startupWaitMs = ${config.nats.startupWaitMs} ms: ${describeFailure(last)}`, servers, { cause: last }),
+  });
+  await retryStartup(onNats("streams and consumer"), () => ensureTopology(broker.jsm, topologyOf(config)));
+  const registry = new AccountRegistry(ledger, config.worker.accountCacheMax);
+  const ledgerName = ledgerNameOf(config);
+  await retryStartup({
+    what: "system accounts", deadlineMs: Date.now() + config.ledger.startupWaitMs, names: { ledger: ledgerName }, log: startLog,
+    giveUp: (last) => new LedgerUnavailableError(`${ledgerName} did not answer within ledger.startupWaitMs = ${config.ledger.startupWaitMs} ms: ${describeFailure(last)}`, { cause: last }),
+  }, () => registry.ensure(systemAccounts(chartOf(config))));
+  const messages: ConsumerMessages = await retryStartup(onNats("consumer subscription"), async () => {
+    const consumer = await broker.js.consumers.get(config.streams.commands, config.consumer.name);
+    // Short pull expiry: after a broker restart the client notices missed heartbeats (half the
+    // expiry) and pulls again, so a worker resumes within seconds.
+    return consumer.consume({ max_messages: config.worker.batchMessagesMax, expires: PULL_EXPIRES_MS });
+  });
+  close.push(() => messages.close().then(() => undefined, () => undefined));
+  return { broker, registry, messages, onNats };
+}
+
 export async function startService(config: Config, log: Logger): Promise<RunningService> {
   const metrics = createOpsRegistry();
   const ledger = new MeteredLedger(await openServiceLedger(config), metrics);
-  const broker = await connect(config, config.nats.name).catch(async (error: unknown) => {
-    ledger.destroy();
+  // What start-up opened, closed in reverse order if a later step fails.
+  const opened: Array<() => Promise<void> | void> = [() => ledger.destroy()];
+  try {
+    return await run(config, log, metrics, ledger, opened);
+  } catch (error) {
+    for (const close of opened.reverse()) await Promise.resolve(close()).catch(() => undefined);
     throw error;
-  });
-  const registry = new AccountRegistry(ledger, config.worker.accountCacheMax);
-  await setup(config, broker, registry);
-  const deadLetters = startAdvisoryProcessor({ js: broker.js, jsm: broker.jsm, config, log: log.child({ component: "dlq" }) });
+  }
+}
+
+async function run(config: Config, log: Logger, metrics: ReturnType<typeof createOpsRegistry>, ledger: MeteredLedger, opened: Array<() => Promise<void> | void>): Promise<RunningService> {
+  const { broker, registry, messages, onNats } = await startUp(config, log, ledger, opened);
   const chart = chartOf(config);
   const names = new NameBook(config.worker.accountCacheMax);
   const queryMeter = new QueryMeter(metrics);
-  const queries = serveQueries({ nc: broker.nc, jsm: broker.jsm, ledger, chart, names, eventsStream: config.streams.events, queue: config.queries.queue, log: log.child({ component: "query" }) }, queryMeter.wrap(QUERY_HANDLERS));
   const stats = new WorkerStats();
-  const ops = await startOperations({
+  const ops = await retryStartup(onNats("service announcement"), () => startOperations({
     config, nc: broker.nc, jsm: broker.jsm, ledger, stats, queries: queryMeter, querySubjects: Object.keys(QUERY_HANDLERS), registry: metrics, log: log.child({ component: "ops" }),
-  });
-  const consumer = await broker.js.consumers.get(config.streams.commands, config.consumer.name);
-  // Short pull expiry: after a broker restart the client notices missed heartbeats (half the
-  // expiry) and pulls again, so a worker resumes within seconds.
-  const messages: ConsumerMessages = await consumer.consume({ max_messages: config.worker.batchMessagesMax, expires: PULL_EXPIRES_MS });
+  }));
+  // From here on nothing fails: the parts below retry by themselves while the broker is away.
+  const deadLetters = startAdvisoryProcessor({ js: broker.js, jsm: broker.jsm, config, log: log.child({ component: "dlq" }) });
+  const queries = serveQueries({ nc: broker.nc, jsm: broker.jsm, ledger, chart, names, eventsStream: config.streams.events, queue: config.queries.queue, log: log.child({ component: "query" }) }, queryMeter.wrap(QUERY_HANDLERS));
   const w = config.worker;
+  const closeReserveMs = Math.min(CLOSE_RESERVE_MS, Math.floor(w.drainTimeoutMs / 2));
   const deps: WorkerDeps = {
     ledger, js: broker.js, jsm: broker.jsm, dlqStream: config.streams.dlq, chart, log: log.child({ component: "worker" }), registry, names, stats,
-    limits: { ...w, ackWaitMs: config.consumer.ackWaitMs },
+    limits: { ...w, ackWaitMs: config.consumer.ackWaitMs, drainTimeoutMs: w.drainTimeoutMs - closeReserveMs },
   };
   let requestStop = (): void => undefined;
   const stopSignal = new Promise<void>((resolve) => (requestStop = resolve));
@@ -99,14 +170,17 @@ export async function startService(config: Config, log: Logger): Promise<Running
     try {
       await runWorker(deps, batcher, stopSignal);
     } finally {
-      // Hand buffered, untouched messages back at once rather than after ack_wait.
-      for (const m of await batcher.drainBuffered()) m.nak();
-      await messages.close().catch(() => undefined);
-      await sweeper.stop();
-      await deadLetters.stop();
-      await ops.close();
-      for (const q of queries) q.unsubscribe();
-      await broker.close();
+      // Bounded, so a stop ends within drainTimeoutMs even with the broker or the ledger away:
+      // what is not closed by then goes with the process (messages not acked are redelivered).
+      const closing = (async () => {
+        // Hand buffered, untouched messages back at once rather than after ack_wait.
+        for (const m of await batcher.drainBuffered()) m.nak();
+        await messages.close().catch(() => undefined);
+        await Promise.all([sweeper.stop(), deadLetters.stop(), ops.close()]);
+        for (const q of queries) q.unsubscribe();
+        await broker.close();
+      })();
+      await within(closing, closeReserveMs, "closing the service").catch((error: unknown) => log.warn({ err: describeFailure(error) }, "stop: not everything closed in time; leaving the rest"));
       ledger.destroy();
     }
   })();
