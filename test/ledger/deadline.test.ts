@@ -5,7 +5,6 @@
 // the same way), and destroy ends it all. Embedded: requests waiting behind another process's
 // write lock give up with LedgerBusyError within the deadline, queued ones too (not one deadline
 // after another), and succeed again once the lock is gone.
-import net from "node:net";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { CreateAccountStatus } from "tigerbeetle-node";
@@ -14,29 +13,7 @@ import { DeadlineLedger } from "../../src/ledger/deadline.ts";
 import { LedgerBusyError, LedgerTimeoutError, openLedger } from "../../src/ledger/index.ts";
 import { account } from "./support/events.ts";
 import { tempDir } from "./support/drivers.ts";
-
-/** A TCP server that accepts connections and never writes a byte. */
-export async function silentServer(): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on("data", () => undefined);
-    socket.on("close", () => sockets.delete(socket));
-    socket.on("error", () => undefined);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  return { port, close: () => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }) };
-}
-
-/** A port nothing listens on: connections are refused. */
-export async function refusingPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+import { refusingPort, silentServer } from "../support/silent-ledger.ts";
 
 async function timed<T>(promise: Promise<T>): Promise<{ error: unknown; ms: number }> {
   const started = Date.now();
