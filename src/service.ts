@@ -3,6 +3,7 @@ import type { ConsumerMessages } from "@nats-io/jetstream";
 import { AuthorizationError, PermissionViolationError, UserAuthenticationExpiredError } from "@nats-io/transport-node";
 import { connectBroker, redactUrl, type Broker } from "./broker/connection.ts";
 import { BrokerConnectError } from "./broker/errors.ts";
+import { ResubscribingSource } from "./broker/subscription.ts";
 import { authOf } from "./config/auth.ts";
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
@@ -118,13 +119,15 @@ async function startUp(config: Config, log: Logger, ledger: MeteredLedger, close
     what: "system accounts", deadlineMs: Date.now() + config.ledger.startupWaitMs, names: { ledger: ledgerName }, log: startLog,
     giveUp: (last) => new LedgerUnavailableError(`${ledgerName} did not answer within ledger.startupWaitMs = ${config.ledger.startupWaitMs} ms: ${describeFailure(last)}`, { cause: last }),
   }, () => registry.ensure(systemAccounts(chartOf(config))));
-  const messages: ConsumerMessages = await retryStartup(onNats("consumer subscription"), async () => {
+  const subscribe = async (): Promise<ConsumerMessages> => {
     const consumer = await broker.js.consumers.get(config.streams.commands, config.consumer.name);
     // Short pull expiry: after a broker restart the client notices missed heartbeats (half the
     // expiry) and pulls again, so a worker resumes within seconds.
     return consumer.consume({ max_messages: config.worker.batchMessagesMax, expires: PULL_EXPIRES_MS });
-  });
-  close.push(() => messages.close().then(() => undefined, () => undefined));
+  };
+  const first = await retryStartup(onNats("consumer subscription"), subscribe);
+  const messages = new ResubscribingSource(first, subscribe, broker.nc, log.child({ component: "worker" }));
+  close.push(() => messages.close());
   return { broker, registry, messages, onNats };
 }
 
@@ -161,7 +164,7 @@ async function run(config: Config, log: Logger, metrics: ReturnType<typeof creat
   };
   let requestStop = (): void => undefined;
   const stopSignal = new Promise<void>((resolve) => (requestStop = resolve));
-  const batcher = new Batcher(messages[Symbol.asyncIterator]());
+  const batcher = new Batcher(messages);
   const sweeper = new ExpirySweeper({
     ledger, js: broker.js, chart, names, log: log.child({ component: "expiry" }),
     limits: { ...config.expiry, holdTimeoutSecondsMax: w.holdTimeoutSecondsMax, publishTimeoutMs: w.publishTimeoutMs },
@@ -175,7 +178,7 @@ async function run(config: Config, log: Logger, metrics: ReturnType<typeof creat
       const closing = (async () => {
         // Hand buffered, untouched messages back at once rather than after ack_wait.
         for (const m of await batcher.drainBuffered()) m.nak();
-        await messages.close().catch(() => undefined);
+        await messages.close();
         await Promise.all([sweeper.stop(), deadLetters.stop(), ops.close()]);
         for (const q of queries) q.unsubscribe();
         await broker.close();
