@@ -40,6 +40,8 @@ export class FaultEnv {
   faults = 0;
   /** What did not go to plan but is no broken guarantee (a process that failed to start, …). */
   readonly notes: string[] = [];
+  /** Processes that exited without being killed by the test, with their exit code. */
+  readonly selfExits: string[] = [];
 
   private constructor(
     readonly nats: NatsServer,
@@ -67,6 +69,10 @@ export class FaultEnv {
         // stop(): then nobody would ever kill this process.
         if (this.stopped) await p.kill("SIGKILL");
         else this.procs[i] = p;
+        // killService forgets a process before it kills it: one still listed when it exits ended by itself.
+        void p.exited.then((code) => {
+          if (this.procs[i] === p && !this.stopped) this.selfExits.push(`process ${i} exited by itself (code ${code}): ${lastLines(p.output())}`);
+        });
         return p;
       } catch (error) {
         const text = (error as Error).message;
@@ -122,6 +128,12 @@ export class FaultEnv {
     await this.nats.stop();
     this.ws.cleanup();
   }
+}
+
+/** The end of a process's output, for a note: its last fatal/error line, or its last line. */
+function lastLines(out: string): string {
+  const lines = out.trim().split("\n");
+  return (lines.filter((l) => /"level":(50|60)|Error/.test(l)).at(-1) ?? lines.at(-1) ?? "").slice(0, 400);
 }
 
 type Json = Record<string, unknown>;
