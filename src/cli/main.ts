@@ -9,7 +9,7 @@ import { AccountRegistry } from "../worker/accounts.ts";
 import { connect, openServiceLedger, setup, startService } from "../service.ts";
 import { LedgerFileError } from "../ledger/schema.ts";
 import { LedgerUnavailableError } from "../ledger/deadline.ts";
-import { exitOnBug } from "../lib/failure.ts";
+import { exitOnBug, isTransient } from "../lib/failure.ts";
 import { BrokerError } from "../broker/errors.ts";
 import { authConnectionOptions } from "../broker/connection.ts";
 import { authOf } from "../config/auth.ts";
@@ -131,7 +131,9 @@ export async function main(argv: string[], extra: Record<string, Verb> = {}): Pr
     return await run(args, loadConfig());
   } catch (error) {
     const known = error instanceof ConfigError || error instanceof LedgerFileError || error instanceof LedgerUnavailableError || error instanceof UsageError || error instanceof InvalidCallError || error instanceof BrokerError || error instanceof BillingClientError;
-    if (!known && !isConnectionError(error)) throw error;
+    // A dependency still away when a one-shot verb gives up (the ledger past its deadline, the
+    // broker not answering) is a connection error too: one line, exit 2.
+    if (!known && !isConnectionError(error) && !isTransient(error)) throw error;
     process.stderr.write(`billing ${verb}: ${(error as Error).message.split("\n")[0]}\n`);
     return 2;
   }
