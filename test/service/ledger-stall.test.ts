@@ -1,7 +1,10 @@
 // Proves that a ledger that stops answering holds nothing forever, on real `billing start`
 // processes and a real nats-server. TigerBeetle addresses that never answer (a TCP server that
 // accepts and stays silent; a port that refuses connections): start-up gives up after
-// ledger.startupWaitMs with exit code 2 naming the addresses. The embedded file locked by another
+// ledger.startupWaitMs with exit code 2 naming the addresses; and the worker loop (in process: a
+// service cannot start without its system accounts, and this machine has no TigerBeetle) naks a
+// command's batch after ledger.requestTimeoutMs, again at every redelivery, and stops within
+// drainTimeoutMs. The embedded file locked by another
 // process (an open exclusive write transaction): every batch is naked with LedgerBusyError within
 // ledger.requestTimeoutMs, SIGTERM exits 0 within worker.drainTimeoutMs with the unfinished
 // messages left to redelivery, and once the lock is gone the next process applies every command
@@ -10,8 +13,16 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { BillingClient } from "../../src/client/index.ts";
+import { ensureTopology } from "../../src/broker/topology.ts";
+import { createLogger } from "../../src/lib/log.ts";
+import { chartOf, connect, openServiceLedger, topologyOf } from "../../src/service.ts";
+import { AccountRegistry } from "../../src/worker/accounts.ts";
+import { Batcher } from "../../src/worker/batcher.ts";
+import { NameBook } from "../../src/worker/facts.ts";
+import { runWorker } from "../../src/worker/loop.ts";
+import { WorkerStats } from "../../src/worker/stats.ts";
 import { startNats } from "../support/nats-server.ts";
-import { spawnService, workspace } from "../support/service.ts";
+import { spawnService, testConfig, workspace } from "../support/service.ts";
 import { storedEvents, waitFor } from "../support/streams.ts";
 import { inParallel, mixedWorkload } from "../support/workload.ts";
 import { refusingPort, silentServer } from "../support/silent-ledger.ts";
@@ -70,6 +81,59 @@ describe("service – a ledger that stops answering", () => {
       }
     }, 60_000);
   }
+
+  it("TigerBeetle addresses that never answer: the worker naks a command's batch after requestTimeoutMs at every delivery; a stop naks the batch in hand after drainTimeoutMs", async () => {
+    const nats = await startNats();
+    const silent = await silentServer();
+    const requestTimeoutMs = 1_000;
+    // Shorter than a request's deadline, so the stop below meets a batch still waiting for the ledger.
+    const drainTimeoutMs = 300;
+    const ws = workspace({ ledger: { requestTimeoutMs }, worker: { drainTimeoutMs, nakDelayMs: 100 } });
+    const config = testConfig(nats.url, ws.ledgerPath, ws.configPath);
+    config.ledger.driver = "tigerbeetle";
+    config.ledger.tigerbeetle.addresses = [String(silent.port)];
+    const broker = await connect(config, "stall-test");
+    const ledger = await openServiceLedger(config);
+    const client = await BillingClient.connect({ servers: nats.url, timeoutMs: 10_000 });
+    try {
+      await ensureTopology(broker.jsm, topologyOf(config));
+      const consumer = await broker.js.consumers.get(config.streams.commands, config.consumer.name);
+      const messages = await consumer.consume({ max_messages: 10, expires: 5_000 });
+      const stats = new WorkerStats();
+      const w = config.worker;
+      const deps = {
+        ledger, js: broker.js, jsm: broker.jsm, dlqStream: config.streams.dlq, chart: chartOf(config), log: createLogger("silent"),
+        registry: new AccountRegistry(ledger, 1024), names: new NameBook(1024), stats, limits: { ...w, ackWaitMs: config.consumer.ackWaitMs },
+      };
+      let stop = (): void => undefined;
+      const stopped = new Promise<void>((resolve) => (stop = resolve));
+      const started = Date.now();
+      const running = runWorker(deps, new Batcher(messages[Symbol.asyncIterator]()), stopped);
+      await client.send("credit", { userId: "stalled", amount: "100" }, { wait: false });
+      // Naked after the deadline, redelivered, naked again: never held for ever.
+      await waitFor("two naks", async () => stats.naks >= 2, 20_000, 20);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(2 * requestTimeoutMs);
+      const info = await broker.jsm.consumers.info(config.streams.commands, config.consumer.name);
+      expect(info.num_ack_pending + info.num_pending + info.num_redelivered).toBeGreaterThanOrEqual(1);
+      expect(info.delivered.consumer_seq).toBeGreaterThanOrEqual(2);
+      await waitFor("a third delivery in hand", async () => stats.batches >= 3, 20_000, 5);
+      const naks = stats.naks;
+      const stopping = Date.now();
+      stop();
+      await running;
+      // The drain gave up on the batch waiting for the ledger and naked it.
+      expect(Date.now() - stopping).toBeLessThan(drainTimeoutMs + 200);
+      expect(stats.naks).toBe(naks + 1);
+      await messages.close();
+    } finally {
+      ledger.destroy();
+      await client.close();
+      await broker.close();
+      await silent.close();
+      await nats.stop();
+      ws.cleanup();
+    }
+  }, 60_000);
 
   it("the embedded file locked by another process: batches naked with LedgerBusyError, SIGTERM inside drainTimeoutMs, every command applied once after", async () => {
     const nats = await startNats();
