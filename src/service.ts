@@ -183,7 +183,7 @@ async function run(config: Config, log: Logger, metrics: ReturnType<typeof creat
         for (const q of queries) q.unsubscribe();
         await broker.close();
       })();
-      await within(closing, closeReserveMs, "closing the service").catch((error: unknown) => log.warn({ err: describeFailure(error) }, "stop: not everything closed in time; leaving the rest"));
+      await within(closing, closeReserveMs, "closing the service").catch((error: unknown) => log.warn({ err: describeFailure(error) }, "stop: closing failed or ran out of time; leaving the rest to the process exit"));
       ledger.destroy();
     }
   })();
