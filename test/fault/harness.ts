@@ -76,8 +76,11 @@ export class FaultEnv {
         return p;
       } catch (error) {
         const text = (error as Error).message;
-        const reason = text.split("\n").find((l) => /"level":(50|60)/.test(l)) ?? text.split("\n")[0] ?? "";
-        this.notes.push(`process ${i} failed to start (attempt ${attempt}): ${reason.slice(0, 400)}`);
+        const lines = text.split("\n");
+        const reason = lines.find((l) => /"level":(50|60)/.test(l)) ?? lines[0] ?? "";
+        // The last thing the process said shows where its start-up was when it gave up or was given up on.
+        const last = lines.filter((l) => l.trim() !== "").at(-1) ?? "";
+        this.notes.push(`process ${i} failed to start (attempt ${attempt}): ${reason.slice(0, 400)}${last !== reason ? ` … last: ${last.slice(0, 300)}` : ""}`);
         if (attempt >= START_ATTEMPTS_MAX) throw error;
       }
     }
