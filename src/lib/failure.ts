@@ -40,9 +40,17 @@ const TRANSIENT_NAMES = new Set(["LedgerBusyError", "LedgerTimeoutError", "Deadl
  */
 const TRANSIENT_LEDGER_CODES = new Set<string>([ErrorCodes.ERR_CLIENT_CLOSED, ErrorCodes.ERR_CLIENT_EVICTED]);
 
+/**
+ * The embedded engine's SQLite failures that leave nothing applied and can pass by themselves: a
+ * full disk (docs/operations.md, "The disk is full"), an I/O error, a lock or memory shortage.
+ * By name and code: errors from the engine's thread keep both. Corruption is not among them.
+ */
+const TRANSIENT_SQLITE_CODE = /^SQLITE_(FULL|IOERR|BUSY|LOCKED|NOMEM|PROTOCOL)/;
+
 export function isTransient(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (TRANSIENT_NAMES.has(error.name)) return true;
+  if (error.name === "SqliteError") return TRANSIENT_SQLITE_CODE.test(String((error as { code?: unknown }).code));
   // Our broker errors say themselves (src/broker/errors.ts): unavailable is, config or connect is not.
   const flagged = (error as { transient?: unknown }).transient;
   if (typeof flagged === "boolean") return flagged;

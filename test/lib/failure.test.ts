@@ -15,6 +15,11 @@ import { isTransient, retryStartup } from "../../src/lib/failure.ts";
 import { createLogger } from "../../src/lib/log.ts";
 import { DeadlineError } from "../../src/ops/deadline.ts";
 
+/** What better-sqlite3 throws: a SqliteError with the SQLite result code. */
+function sqliteError(code: string): Error {
+  return Object.assign(new Error(`sqlite says ${code}`), { name: "SqliteError", code });
+}
+
 describe("failure – isTransient", () => {
   it("the named transient failures are transient", () => {
     const transient = [
@@ -29,6 +34,9 @@ describe("failure – isTransient", () => {
       new DeadlineError("the readiness check", 100),
       new LedgerRequestError(ErrorCodes.ERR_CLIENT_CLOSED),
       new LedgerRequestError(ErrorCodes.ERR_CLIENT_EVICTED),
+      sqliteError("SQLITE_FULL"),
+      sqliteError("SQLITE_IOERR_WRITE"),
+      fromWire(toWire(sqliteError("SQLITE_FULL"))),
     ];
     for (const error of transient) expect([error.name, isTransient(error)]).toEqual([error.name, true]);
   });
@@ -44,6 +52,7 @@ describe("failure – isTransient", () => {
       new LedgerRequestError(ErrorCodes.ERR_TOO_MUCH_DATA),
       new LedgerRequestError(ErrorCodes.ERR_CLIENT_RELEASE_TOO_LOW),
       new JetStreamApiError({ err_code: 10059, code: 404, description: "stream not found" }),
+      sqliteError("SQLITE_CORRUPT"),
       "a string",
       null,
     ];
