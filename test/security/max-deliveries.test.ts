@@ -14,6 +14,7 @@ import { loadConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { startAdvisoryProcessor } from "../../src/dlq/processor.ts";
 import type { Ledger } from "../../src/ledger/port.ts";
+import { LedgerTimeoutError } from "../../src/ledger/deadline.ts";
 import { createLogger } from "../../src/lib/log.ts";
 import { connect, topologyOf } from "../../src/service.ts";
 import { AccountRegistry } from "../../src/worker/accounts.ts";
@@ -58,7 +59,7 @@ afterAll(async () => {
 });
 
 const unreachableLedger = new Proxy({}, {
-  get: (_target, name) => () => Promise.reject(new Error(`ledger unreachable (${String(name)})`)),
+  get: (_target, name) => () => Promise.reject(new LedgerTimeoutError(`ledger unreachable (${String(name)})`)),
 }) as Ledger;
 
 it("service role – a restart's stream updates and a max-deliveries dead letter need nothing beyond it", async () => {
