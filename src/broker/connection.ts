@@ -121,7 +121,8 @@ async function buildConnectionOptions(options: ConnectBrokerOptions): Promise<No
     timeout: options.connectTimeoutMs,
     reconnect: true,
     maxReconnectAttempts: -1, // forever: the process, not the library, decides when to give up
-    // Fail fast when nothing answers at start-up: the caller exits with a clear error (code 2).
+    // Fail fast when nothing answers at start-up: the caller decides how long to keep trying
+    // (`billing start`: nats.startupWaitMs, one log line per attempt) and then exits 2.
     waitOnFirstConnect: false,
     reconnectTimeWait: d.reconnectTimeWaitMs,
     reconnectJitter: d.reconnectJitterMs,

@@ -9,6 +9,8 @@ import { AccountRegistry } from "../worker/accounts.ts";
 import { connect, openServiceLedger, setup, startService } from "../service.ts";
 import { LedgerFileError } from "../ledger/schema.ts";
 import { DeploymentError } from "../deployment.ts";
+import { LedgerUnavailableError } from "../ledger/deadline.ts";
+import { exitOnBug, isTransient } from "../lib/failure.ts";
 import { BrokerError } from "../broker/errors.ts";
 import { authConnectionOptions } from "../broker/connection.ts";
 import { authOf } from "../config/auth.ts";
@@ -53,16 +55,27 @@ const verbs: Record<string, Verb> = {
   audit: auditVerb,
   start: async (_args, config) => {
     const log = createLogger(config.log.level);
-    const service = await startService(config, log);
-    const stop = (signal: string) => {
-      log.info({ signal }, "stopping: finishing the batch in hand");
-      void service.stop();
-    };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
-    await service.done;
-    log.info("stopped");
-    return 0;
+    // The last line of defence: whatever escaped every component's own handling is a bug; it is
+    // logged (one fatal line) and ends the process, never silently.
+    process.on("unhandledRejection", (error) => exitOnBug(log, error, "an unhandled promise rejection"));
+    process.on("uncaughtException", (error) => exitOnBug(log, error, "an uncaught exception"));
+    try {
+      const service = await startService(config, log);
+      const stop = (signal: string) => {
+        log.info({ signal, drainTimeoutMs: config.worker.drainTimeoutMs }, "stopping: finishing the batch in hand");
+        void service.stop().catch(() => undefined); // its failure is service.done's, handled below
+      };
+      process.once("SIGTERM", () => stop("SIGTERM"));
+      process.once("SIGINT", () => stop("SIGINT"));
+      // A failed batch is a bug (transient failures are naked inside): exit, as every component does.
+      await service.done.catch((error: unknown) => exitOnBug(log, error, "the worker loop"));
+      log.info("stopped");
+      return 0;
+    } finally {
+      // What a bounded stop left open (a connection to a broker that is away, a ledger request
+      // that never answered) must not keep the process: exit once main has set the exit code.
+      setTimeout(() => process.exit(), 0).unref();
+    }
   },
   setup: async (_args, config) => {
     const ledger = await openServiceLedger(config);
@@ -119,8 +132,10 @@ export async function main(argv: string[], extra: Record<string, Verb> = {}): Pr
   try {
     return await run(args, loadConfig());
   } catch (error) {
-    const known = error instanceof DeploymentError || error instanceof ConfigError || error instanceof LedgerFileError || error instanceof UsageError || error instanceof InvalidCallError || error instanceof BrokerError || error instanceof BillingClientError;
-    if (!known && !isConnectionError(error)) throw error;
+    const known = error instanceof DeploymentError || error instanceof ConfigError || error instanceof LedgerFileError || error instanceof LedgerUnavailableError || error instanceof UsageError || error instanceof InvalidCallError || error instanceof BrokerError || error instanceof BillingClientError;
+    // A dependency still away when a one-shot verb gives up (the ledger past its deadline, the
+    // broker not answering) is a connection error too: one line, exit 2.
+    if (!known && !isConnectionError(error) && !isTransient(error)) throw error;
     process.stderr.write(`billing ${verb}: ${(error as Error).message.split("\n")[0]}\n`);
     return 2;
   }

@@ -17,6 +17,8 @@ export const configSchema = z.strictObject({
     name: z.string().min(1).max(64),
     connectTimeoutMs: ms(600_000),
     requestTimeoutMs: ms(600_000),
+    /** How long `billing start` keeps trying to reach NATS and set up its streams before it exits 2. */
+    startupWaitMs: ms(3_600_000),
     auth: z.strictObject({
       user: z.string().optional(),
       passFile: z.string().optional(),
@@ -36,6 +38,13 @@ export const configSchema = z.strictObject({
      * accounts and transfers stay its own (src/deployment.ts); off, a ledger serves one deployment.
      */
     shared: z.boolean(),
+    /**
+     * Deadline on one ledger request (both drivers; the embedded engine's wait for the write lock
+     * too). Past it the request fails as transient and the worker naks its batch.
+     */
+    requestTimeoutMs: ms(600_000),
+    /** How long `billing start` keeps trying to reach the ledger (system accounts) before it exits 2. */
+    startupWaitMs: ms(3_600_000),
     tigerbeetle: z.strictObject({
       clusterId: z.string().regex(/^[0-9]{1,39}$/, "must be a decimal u128"),
       addresses: z.array(z.string().min(1)).min(1).max(6),
@@ -85,6 +94,7 @@ export const configSchema = z.strictObject({
     publishTimeoutMs: ms(600_000),
     /** A decided batch whose events are not stored is retried in hand: 100 ms doubling up to this. */
     publishRetryMaxMs: ms(60_000),
+    /** Bound on a stop (SIGTERM): batches still in hand then are naked and left to redelivery. */
     drainTimeoutMs: ms(600_000),
   }),
   queries: z.strictObject({ queue: z.string().min(1).max(64) }),

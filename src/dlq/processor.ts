@@ -57,7 +57,8 @@ import type { Ledger } from "../ledger/port.ts";
 import { BrokerConfigError, BrokerError, BrokerUnavailableError, describeError } from "../broker/errors.ts";
 import { consumerMaxWaiting, maxDeliveriesAdvisorySubject } from "../broker/topology.ts";
 import type { Config } from "../config/schema.ts";
-import { AssertionError, assert } from "../lib/assert.ts";
+import { assert } from "../lib/assert.ts";
+import { exitOnBug, isTransient } from "../lib/failure.ts";
 import type { Logger } from "../lib/log.ts";
 import { parseAdvisory, type MaxDeliverAdvisory } from "./advisory.ts";
 import { markerHeaders, markerMsgId, markerSubject, unknownOriginalSubject } from "./layout.ts";
@@ -331,8 +332,10 @@ async function runLoop(deps: AdvisoryProcessorDeps, state: LoopState): Promise<v
       }
       if (!state.stopping) log.warn("dead-letter processor: subscription ended; subscribing again");
     } catch (err) {
-      if (err instanceof AssertionError) throw err;
-      // A refused configuration needs an operator; anything else is the broker being away.
+      // A refused configuration needs an operator (logged, retried); the broker being away is
+      // retried; anything else is a bug: one fatal line and exit, as in every component.
+      const refused = err instanceof BrokerError || err instanceof JetStreamApiError;
+      if (!isTransient(err) && !refused) exitOnBug(log, err, "the dead-letter processor");
       const fatal = err instanceof BrokerError && !err.transient;
       log[fatal ? "error" : "warn"]({ err: describeError(err), retryInMs: delayMs }, "dead-letter processor: subscription failed; subscribing again");
     } finally {
@@ -365,7 +368,7 @@ async function settle(ctx: AdvisoryContext, log: Logger, m: JsMsg): Promise<void
   try {
     outcome = await handleAdvisory(ctx, a);
   } catch (err) {
-    if (err instanceof AssertionError) throw err;
+    if (!isTransient(err)) throw err; // a bug: runLoop ends the process
     log.warn({ ...facts, err: describeError(err) }, "advisory not handled; retrying later");
     m.nak(advisoryProcessorDefaults.retryDelayMs);
     return;

@@ -11,7 +11,8 @@ import { expiredEvent } from "../domain/events.ts";
 import { clockProbe, expiryMarker, holdDeadline, probeVerdict, voidProbe } from "../domain/expiry.ts";
 import { TransferCode } from "../domain/plan.ts";
 import type { Ledger } from "../ledger/port.ts";
-import { assert, AssertionError } from "../lib/assert.ts";
+import { assert } from "../lib/assert.ts";
+import { exitOnBug, isTransient } from "../lib/failure.ts";
 import { MinHeap } from "../lib/heap.ts";
 import type { Logger } from "../lib/log.ts";
 import type { NameBook } from "../worker/facts.ts";
@@ -187,7 +188,9 @@ export class ExpirySweeper {
       running = this.sweep().then(
         (n) => void (n > 0 && this.deps.log.info({ expired: n }, "holds expired")),
         (error: unknown) => {
-          if (error instanceof AssertionError) throw error;
+          // A transient failure is retried next interval; anything else would fail the same way
+          // every interval (or, rethrown here, end the process as an unhandled rejection, unlogged).
+          if (!isTransient(error)) exitOnBug(this.deps.log, error, "the expiry sweeper");
           this.deps.log.warn({ err: error }, "expiry sweep failed; retrying next interval");
         },
       ).finally(() => {

@@ -119,9 +119,12 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Runs `attempt` until it does not fail with SQLITE_BUSY, sleeping between attempts, for at most `lockWaitMs`. */
-async function retryWhileBusy<R>(attempt: () => R, closed: () => boolean, what: string, lockWaitMs: number): Promise<R> {
-  const started = Date.now();
+/**
+ * Runs `attempt` until it does not fail with SQLITE_BUSY, sleeping between attempts, until
+ * `lockWaitMs` after `started`: for a request, the time it was queued, so that requests queued
+ * behind one that waits for the lock give up with it rather than one `lockWaitMs` after another.
+ */
+async function retryWhileBusy<R>(attempt: () => R, closed: () => boolean, what: string, lockWaitMs: number, started = Date.now()): Promise<R> {
   let delayMs = lockRetryDelayMinMs;
   for (;;) {
     if (closed()) throw new RequestError(ErrorCodes.ERR_CLIENT_CLOSED);
@@ -182,19 +185,20 @@ export class EmbeddedLedger {
    */
   executeAll(requests: ReadonlyArray<Request>): Promise<Outcome[]> {
     assert(requests.length <= batchEventsMax, `at most ${batchEventsMax} requests at once`);
-    const result = this.queue.then(() => this.runAll(requests));
+    const queuedAt = Date.now();
+    const result = this.queue.then(() => this.runAll(requests, queuedAt));
     this.queue = result.catch(() => undefined);
     return result;
   }
 
-  private async runAll(requests: ReadonlyArray<Request>): Promise<Outcome[]> {
+  private async runAll(requests: ReadonlyArray<Request>, queuedAt: number): Promise<Outcome[]> {
     const outcomes: Outcome[] = [];
     for (let i = 0; i < requests.length; ) {
       let end = i + 1;
       if (isRead(requests[i] as Request)) while (end < requests.length && isRead(requests[end] as Request)) end += 1;
       const run = requests.slice(i, end);
       try {
-        const answers = await retryWhileBusy(() => (isRead(run[0] as Request) ? this.readAll(run) : [this.writeOne(run[0] as Request)]), () => this.db === null, "waiting for the write lock", this.lockWaitMs);
+        const answers = await retryWhileBusy(() => (isRead(run[0] as Request) ? this.readAll(run) : [this.writeOne(run[0] as Request)]), () => this.db === null, "waiting for the write lock", this.lockWaitMs, queuedAt);
         outcomes.push(...answers);
       } catch (error) {
         for (let k = 0; k < run.length; k++) outcomes.push({ ok: false, error });

@@ -31,6 +31,13 @@ export const lockRetryDelayMaxMs = 50;
 export const lockWaitTotalMs = 10_000;
 
 /**
+ * How much later than its own lock-wait bound the deadline wrapper (src/ledger/deadline.ts) gives
+ * up on an embedded request: the engine's LedgerBusyError, which names the lock, answers first;
+ * the wrapper catches a request that runs, rather than waits, too long (a stuck thread).
+ */
+export const deadlineBackstopMs = 1_000;
+
+/**
  * SQLite page cache per connection (KiB). 64 MiB keeps the hot B-tree pages of the accounts a
  * batch touches and the tails of the append-ordered tables; 256 MiB put a service process at
  * ~650 MB resident over a million commands (bench/results/e2e.md), past its 250 MB budget.

@@ -21,5 +21,14 @@ export type LedgerOptions =
        * SQLite work off the caller's event loop. Not with a `clock` (a function cannot cross).
        */
       thread?: boolean;
+      /**
+       * Deadline on every request (src/ledger/deadline.ts); also the default lockWaitMs, so the
+       * engine's own LedgerBusyError comes first. None when absent (tests of the engine itself).
+       */
+      requestTimeoutMs?: number;
     }
-  | { driver: "tigerbeetle"; clusterId: bigint; addresses: string[] };
+  | {
+      driver: "tigerbeetle"; clusterId: bigint; addresses: string[];
+      /** Deadline on every request; after one passes, the client is replaced (src/ledger/deadline.ts). */
+      requestTimeoutMs?: number;
+    };

@@ -10,6 +10,10 @@ import { readFileSync } from "node:fs";
 import { nuid, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { z } from "zod";
 import { assert } from "../lib/assert.ts";
+import { within } from "./deadline.ts";
+
+/** Bound on the announcement's flush (a PING round trip; the JetStream API's own default bound). */
+const ANNOUNCE_FLUSH_TIMEOUT_MS = 5_000;
 import type { Logger } from "../lib/log.ts";
 import type { EndpointStats } from "./query-meter.ts";
 
@@ -71,8 +75,15 @@ export async function announceService(nc: NatsConnection, description: ServiceDe
       }));
     }
   }
-  // The subscriptions are registered with the server before anyone is told the service runs.
-  await nc.flush();
+  // The subscriptions are registered with the server before anyone is told the service runs. A
+  // flush waits for a reconnect while the broker is away: bounded, and undone on failure, so the
+  // start-up step can be tried again without a second set of subscriptions.
+  try {
+    await within(nc.flush(), ANNOUNCE_FLUSH_TIMEOUT_MS, "the service announcement's flush");
+  } catch (error) {
+    for (const s of subscriptions) s.unsubscribe();
+    throw error;
+  }
   log.info({ name: description.name, id, version: description.version }, "service description announced");
   return {
     id,

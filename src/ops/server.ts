@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
 import type { Registry } from "prom-client";
 import { AssertionError } from "../lib/assert.ts";
+import { exitOnBug } from "../lib/failure.ts";
 import type { Logger } from "../lib/log.ts";
 import type { WorkerStats } from "../worker/stats.ts";
 import { describe, within } from "./deadline.ts";
@@ -38,10 +39,7 @@ export async function startOpsServer(deps: OpsServerDeps): Promise<OpsServer | n
   const metrics = registerWorkerMetrics(deps.registry, deps.stats, deps.consumerInfo, deps.log);
   const server = createServer({ requestTimeout: opsLimits.httpRequestTimeoutMs, headersTimeout: opsLimits.httpRequestTimeoutMs, keepAliveTimeout: opsLimits.httpKeepAliveMs }, (req, res) => {
     void route(deps, req, res).catch((error: unknown) => {
-      if (error instanceof AssertionError) {
-        deps.log.fatal({ err: error }, "assertion failed while answering an operations request");
-        process.exit(70);
-      }
+      if (error instanceof AssertionError) exitOnBug(deps.log, error, "the operations endpoint");
       deps.log.warn({ err: describe(error), url: req.url }, "operations request failed");
       if (!res.headersSent) send(res, 500, "text/plain; charset=utf-8", `${describe(error)}\n`);
       else res.destroy();

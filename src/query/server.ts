@@ -17,6 +17,7 @@ import { userBalance } from "../domain/money.ts";
 import { isHold, isMarker, isOwn, TransferCode } from "../domain/plan.ts";
 import type { Ledger } from "../ledger/port.ts";
 import { AssertionError } from "../lib/assert.ts";
+import { exitOnBug, isTransient } from "../lib/failure.ts";
 import type { Logger } from "../lib/log.ts";
 
 export type QueryDeps = { nc: NatsConnection; jsm: JetStreamManager; ledger: Ledger; chart: Chart; names: NameBook; eventsStream: string; queue: string; log: Logger };
@@ -126,9 +127,14 @@ async function answer(deps: QueryDeps, handler: Handler, m: Msg): Promise<void> 
   } catch (error) {
     if (error instanceof AssertionError) throw error;
     if (error instanceof QueryError) reply = { error: { code: error.code, message: error.message } };
-    else {
+    else if (isTransient(error)) {
       deps.log.warn({ err: error, subject: m.subject }, "query failed");
       reply = { error: { code: "unavailable", message: `could not answer: ${(error as Error).message}` } };
+    } else {
+      // A bug in a read path: answered and logged, not fatal. A query writes nothing, so it cannot
+      // have left anything half done, and one bad read must not stop the worker beside it.
+      deps.log.error({ err: error, subject: m.subject }, "query failed with an unexpected error");
+      reply = { error: { code: "internal", message: "the service failed to answer this query" } };
     }
   }
   m.respond(encoder.encode(JSON.stringify(reply)));
@@ -150,10 +156,7 @@ export function serveQueries(deps: QueryDeps, handlers: Record<string, Handler> 
           deps.log.warn({ subject, reply: m.reply }, "query refused: reply subject inside billing.* or $*");
           return;
         }
-        void answer(deps, handler, m).catch((error: unknown) => {
-          deps.log.fatal({ err: error }, "assertion failed while answering a query");
-          process.exit(70);
-        });
+        void answer(deps, handler, m).catch((error: unknown) => exitOnBug(deps.log, error, "the query server"));
       },
     }),
   );

@@ -13,6 +13,7 @@ import { formatOperationId } from "../domain/ids.ts";
 import type { Operation, Verdict } from "../domain/resolve.ts";
 import type { Ledger } from "../ledger/port.ts";
 import { assert, AssertionError } from "../lib/assert.ts";
+import { isTransient } from "../lib/failure.ts";
 import type { Logger } from "../lib/log.ts";
 import { pauseUnlessAborted, unlessAborted } from "../lib/signal.ts";
 import { publishRetryDelayMs } from "./backoff.ts";
@@ -25,6 +26,8 @@ import type { Batcher } from "./batcher.ts";
 export type WorkerLimits = DecodeLimits & {
   batchMessagesMax: number; batchWaitMs: number; passesMax: number; nakDelayMs: number;
   holdGraceMs: number; holdWaitNakMs: number; publishTimeoutMs: number; publishRetryMaxMs: number; ackWaitMs: number; pipelineDepth: number;
+  /** After a stop, how long the batches in hand may take; then their messages are naked. */
+  drainTimeoutMs: number;
 };
 
 export type WorkerDeps = {
@@ -114,7 +117,9 @@ export async function processBatch(deps: WorkerDeps, msgs: ReadonlyArray<JsMsg>,
     try {
       resolved = await resolveBatch(deps, [...leaders.values()]);
     } catch (error) {
-      if (error instanceof AssertionError) throw error;
+      // Only a named transient failure (ledger busy or past its deadline, broker away) is retried;
+      // anything else is a bug that a redelivery would repeat: the batch fails, the process exits.
+      if (!isTransient(error)) throw error;
       deps.log.warn({ err: error, messages: msgs.length }, "ledger unavailable; batch naked");
       msgs.forEach((m) => m.nak(deps.limits.nakDelayMs));
       deps.stats.naks += msgs.length;
@@ -227,7 +232,8 @@ async function storeOnce(deps: WorkerDeps, open: Unstored): Promise<{ cause: unk
 }
 
 /**
- * Runs until `stop` resolves: then the batches in hand are finished and settled. At most
+ * Runs until `stop` resolves: then the batches in hand are finished and settled, for at most
+ * `drainTimeoutMs`; the messages of those still unfinished are naked, for another worker. At most
  * `pipelineDepth` batches are in hand at once, each anywhere between its ledger work and its last
  * acknowledgement: while one batch waits for the ledger, the next is decoded and sent to it, and
  * an earlier one's events are stored. Batches are independent: the ledger decides every race
@@ -235,13 +241,13 @@ async function storeOnce(deps: WorkerDeps, open: Unstored): Promise<{ cause: unk
  * failure, those are naked inside) stops the loop with its error.
  */
 export async function runWorker(deps: WorkerDeps, batcher: Batcher, stop: Promise<void>): Promise<void> {
-  const inFlight = new Set<Promise<void>>();
+  const inFlight = new Map<Promise<void>, ReadonlyArray<JsMsg>>(); // batch → its messages
   const halt = new AbortController();
   void stop.then(() => halt.abort());
   const failures: unknown[] = []; // batches that failed; the first one's error is thrown
   try {
     for (;;) {
-      while (inFlight.size >= deps.limits.pipelineDepth && failures.length === 0) await Promise.race(inFlight);
+      while (inFlight.size >= deps.limits.pipelineDepth && failures.length === 0 && !halt.signal.aborted) await unlessAborted(Promise.race(inFlight.keys()), halt.signal);
       const batch = failures.length === 0 ? await batcher.take(deps.limits.batchMessagesMax, deps.limits.batchWaitMs, halt.signal) : null;
       if (failures.length > 0) {
         batch?.forEach((m) => m.nak());
@@ -257,9 +263,23 @@ export async function runWorker(deps: WorkerDeps, batcher: Batcher, stop: Promis
           halt.abort();
         })
         .finally(() => inFlight.delete(settled));
-      inFlight.add(settled);
+      inFlight.set(settled, batch);
     }
   } finally {
-    await Promise.all(inFlight);
+    await drain(deps, inFlight);
   }
+}
+
+/** Waits for the batches in hand, at most drainTimeoutMs; naks the messages of those left. */
+async function drain(deps: WorkerDeps, inFlight: Map<Promise<void>, ReadonlyArray<JsMsg>>): Promise<void> {
+  if (inFlight.size === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), deps.limits.drainTimeoutMs)));
+  const finished = await Promise.race([Promise.all(inFlight.keys()).then(() => true), expired]);
+  clearTimeout(timer);
+  if (finished) return;
+  const left = [...inFlight.values()].flat();
+  for (const m of left) m.nak();
+  deps.stats.naks += left.length;
+  deps.log.warn({ batches: inFlight.size, messages: left.length, drainTimeoutMs: deps.limits.drainTimeoutMs }, "drain timed out; the unfinished batches' messages are naked for redelivery");
 }

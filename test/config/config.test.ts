@@ -66,11 +66,13 @@ describe("config – the process", () => {
     expect(r.stderr).toContain("LEDGER_DRIVER");
   });
 
-  it("an unreachable NATS at start-up ends with exit code 2 naming the server", () => {
+  it("an unreachable NATS at start-up ends with exit code 2 naming the server, after nats.startupWaitMs", () => {
     const bin = new URL("../../bin/billing.js", import.meta.url).pathname;
-    const r = spawnSync(process.execPath, [bin, "start"], { env: { ...process.env, NATS_URL: "nats://127.0.0.1:1", LEDGER_PATH: join(dir, "l.db") }, encoding: "utf8", timeout: 30_000 });
+    const config = file({ nats: { startupWaitMs: 1000 }, ops: { port: 0 } });
+    const r = spawnSync(process.execPath, [bin, "start"], { env: { ...process.env, NATS_URL: "nats://127.0.0.1:1", LEDGER_PATH: join(dir, "l.db"), BILLING_CONFIG: config }, encoding: "utf8", timeout: 30_000 });
     expect(r.status).toBe(2);
     expect(r.stderr).toContain("127.0.0.1:1");
+    expect(r.stderr).toContain("nats.startupWaitMs");
   });
 
   it("an unknown command prints the usage and exits 2", () => {

@@ -11,6 +11,7 @@ import type { Broker } from "../../src/broker/connection.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { advisoryConsumerName, startAdvisoryProcessor } from "../../src/dlq/processor.ts";
 import type { Ledger } from "../../src/ledger/port.ts";
+import { LedgerTimeoutError } from "../../src/ledger/deadline.ts";
 import { AccountRegistry } from "../../src/worker/accounts.ts";
 import { Batcher } from "../../src/worker/batcher.ts";
 import { NameBook } from "../../src/worker/facts.ts";
@@ -36,9 +37,9 @@ afterAll(async () => {
   await nats?.stop();
 });
 
-// Every ledger call fails the way a lost ledger connection does.
+// Every ledger call fails the way an unanswered ledger does: past its deadline (transient).
 const unreachableLedger = new Proxy({}, {
-  get: (_target, name) => () => Promise.reject(new Error(`ledger unreachable (${String(name)})`)),
+  get: (_target, name) => () => Promise.reject(new LedgerTimeoutError(`ledger unreachable (${String(name)})`)),
 }) as Ledger;
 
 it("dlq – a command the worker keeps naking reaches max deliveries and is dead-lettered once", async () => {

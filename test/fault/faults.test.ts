@@ -24,8 +24,8 @@ import { Workload, type Published } from "./workload.ts";
 const BIN = new URL("../../bin/billing.js", import.meta.url).pathname;
 
 const SIZE = FULL
-  ? { users: 400, rate: 200, minimum: 4000, maximum: 30_000, serviceKills: 50, natsKills: 14, stalls: 8, batchKills: 30, burst: 2500, share: 0.15, conflicts: 60, malformed: 40, midRunAudits: 6, chaosKills: 30, timeoutMs: 1_200_000 }
-  : { users: 150, rate: 250, minimum: 600, maximum: 6_000, serviceKills: 5, natsKills: 2, stalls: 2, batchKills: 3, burst: 1500, share: 0.1, conflicts: 8, malformed: 6, midRunAudits: 2, chaosKills: 4, timeoutMs: 180_000 };
+  ? { users: 400, rate: 200, minimum: 4000, maximum: 30_000, serviceKills: 50, natsKills: 14, stalls: 8, batchKills: 30, burst: 2500, share: 0.15, conflicts: 60, malformed: 40, midRunAudits: 6, chaosKills: 30, natsRestarts: 14, timeoutMs: 1_200_000 }
+  : { users: 150, rate: 250, minimum: 600, maximum: 6_000, serviceKills: 5, natsKills: 2, stalls: 2, batchKills: 3, burst: 1500, share: 0.1, conflicts: 8, malformed: 6, midRunAudits: 2, chaosKills: 4, natsRestarts: 3, timeoutMs: 180_000 };
 
 const LANES = 16;
 const rows: Row[] = [];
@@ -112,6 +112,50 @@ describe("fault suite – exactly once under faults", () => {
       await w.run(env, { ratePerSecond: SIZE.rate, minimum: SIZE.minimum, maximum: SIZE.maximum, lanes: LANES, stop: faults });
       await faults;
       return verify(env, w, "nats-server SIGKILL", started);
+    });
+  }, SIZE.timeoutMs);
+
+  it("nats-server restarted again and again, while service processes start and work: no process exits by itself, nothing lost or applied twice", async () => {
+    await scenario(async (env, started) => {
+      const w = new Workload(801, SIZE.users, "restart");
+      const random = rng(802);
+      const faults = (async () => {
+        for (let k = 0; k < SIZE.natsRestarts; k += 1) {
+          await sleep(800 + random() * 1200);
+          // A process (re)starting as the broker goes away: its start-up meets the outage, at a
+          // random step (connect, topology, accounts, subscription, announcement).
+          // Both ways a broker goes: at once (SIGKILL) and with a goodbye to its clients (SIGTERM).
+          const signal = k % 2 === 0 ? "SIGKILL" : "SIGTERM";
+          const i = k % SERVICES;
+          await env.killService(i);
+          let restarting: Promise<unknown>;
+          if (k % 2 === 0) {
+            // The broker is down before the process starts: its first connection is refused.
+            await env.nats.kill(signal);
+            restarting = env.restartService(i);
+            restarting.catch(() => undefined); // awaited below; this only marks the rejection as handled
+            // Down for longer than a process takes to boot on a busy machine (several seconds), so
+            // its connection is refused; a process that gives up instead shows as a note at once.
+            const notes = env.notes.length;
+            for (const until = Date.now() + 8_000; Date.now() < until && env.notes.length === notes;) await sleep(100);
+          } else {
+            // The broker goes while the process is somewhere in its start-up steps.
+            restarting = env.restartService(i);
+            restarting.catch(() => undefined);
+            await sleep(800 + random() * 1_500);
+            await env.nats.kill(signal);
+            await sleep(300 + random() * 1_500);
+          }
+          env.faults += 2;
+          await env.nats.restart();
+          await restarting;
+        }
+      })();
+      await w.run(env, { ratePerSecond: SIZE.rate, minimum: SIZE.minimum, maximum: SIZE.maximum, lanes: LANES, stop: faults });
+      await faults;
+      const row = await verify(env, w, "nats-server restarts during start-up", started);
+      // The guarantee of this scenario beyond the row: no process ended or failed to start by itself.
+      return { ...row, problems: [...row.problems, ...env.selfExits, ...env.notes.filter((n) => n.includes("failed to start"))] };
     });
   }, SIZE.timeoutMs);
 

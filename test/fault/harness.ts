@@ -40,6 +40,8 @@ export class FaultEnv {
   faults = 0;
   /** What did not go to plan but is no broken guarantee (a process that failed to start, …). */
   readonly notes: string[] = [];
+  /** Processes that exited without being killed by the test, with their exit code. */
+  readonly selfExits: string[] = [];
 
   private constructor(
     readonly nats: NatsServer,
@@ -69,11 +71,18 @@ export class FaultEnv {
         // stop(): then nobody would ever kill this process.
         if (this.stopped) await p.kill("SIGKILL");
         else this.procs[i] = p;
+        // killService forgets a process before it kills it: one still listed when it exits ended by itself.
+        void p.exited.then((code) => {
+          if (this.procs[i] === p && !this.stopped) this.selfExits.push(`process ${i} exited by itself (code ${code}): ${lastLines(p.output())}`);
+        });
         return p;
       } catch (error) {
         const text = (error as Error).message;
-        const reason = text.split("\n").find((l) => /"level":(50|60)/.test(l)) ?? text.split("\n")[0] ?? "";
-        this.notes.push(`process ${i} failed to start (attempt ${attempt}): ${reason.slice(0, 400)}`);
+        const lines = text.split("\n");
+        const reason = lines.find((l) => /"level":(50|60)/.test(l)) ?? lines[0] ?? "";
+        // The last thing the process said shows where its start-up was when it gave up or was given up on.
+        const last = lines.filter((l) => l.trim() !== "").at(-1) ?? "";
+        this.notes.push(`process ${i} failed to start (attempt ${attempt}): ${reason.slice(0, 400)}${last !== reason ? ` … last: ${last.slice(0, 300)}` : ""}`);
         if (attempt >= START_ATTEMPTS_MAX) throw error;
       }
     }
@@ -124,6 +133,12 @@ export class FaultEnv {
     await this.nats.stop();
     this.ws.cleanup();
   }
+}
+
+/** The end of a process's output, for a note: its last fatal/error line, or its last line. */
+function lastLines(out: string): string {
+  const lines = out.trim().split("\n");
+  return (lines.filter((l) => /"level":(50|60)|Error/.test(l)).at(-1) ?? lines.at(-1) ?? "").slice(0, 400);
 }
 
 type Json = Record<string, unknown>;

@@ -21,6 +21,7 @@ import { advisoryContextOf, handleAdvisory, redeliveryOfHeader, startAdvisoryPro
 import { systemAccounts } from "../../src/domain/accounts.ts";
 import { openLedger } from "../../src/ledger/index.ts";
 import type { Ledger } from "../../src/ledger/port.ts";
+import { LedgerTimeoutError } from "../../src/ledger/deadline.ts";
 import { createLogger } from "../../src/lib/log.ts";
 import { chartOf, connect, topologyOf } from "../../src/service.ts";
 import { AccountRegistry } from "../../src/worker/accounts.ts";
@@ -65,7 +66,7 @@ afterAll(async () => {
 });
 
 const unreachableLedger = new Proxy({}, {
-  get: (_target, name) => () => Promise.reject(new Error(`ledger unreachable (${String(name)})`)),
+  get: (_target, name) => () => Promise.reject(new LedgerTimeoutError(`ledger unreachable (${String(name)})`)),
 }) as Ledger;
 
 it("service role – a restart's stream updates and a max-deliveries dead letter need nothing beyond it", async () => {

@@ -1,0 +1,113 @@
+// A deadline on every ledger request, for both drivers, in one place: the port with a timer.
+//
+// tigerbeetle-node never gives up on a request: its client retries until the cluster answers, so
+// a cluster without quorum (or addresses that never answer) would hold a batch, and the worker's
+// heartbeats would keep it leased, forever. Past `requestTimeoutMs` the caller gets a
+// LedgerTimeoutError (transient: the worker naks the batch) instead.
+//
+// The request itself cannot be cancelled and may still commit later; the ids make that safe (a
+// retry finds it `exists`). But the client is no longer known to be idle: a TigerBeetle client
+// runs one request at a time and queues the rest behind the one that hangs. So after a timeout
+// the TigerBeetle client is destroyed (its pending requests reject with ERR_CLIENT_CLOSED, which
+// is transient too) and a fresh one is created on the next request. Creating a client does not
+// contact the cluster, so replacing one is cheap. An eviction (ERR_CLIENT_EVICTED: the cluster
+// dropped this client for a newer one) is answered the same way.
+//
+// The embedded engine bounds its own wait for another process's write lock (LedgerBusyError,
+// src/ledger/embedded.ts); here it gets a backstop a little later, for a request that runs rather
+// than waits too long. Its engine is not replaced: requests there run in order and each gives up
+// by itself, so nothing stays stuck behind one that timed out.
+import { ErrorCodes, RequestError, type Client } from "tigerbeetle-node";
+import { assert } from "../lib/assert.ts";
+import type { Ledger } from "./port.ts";
+
+/** A ledger request that did not answer within its deadline: transient, try again later. */
+export class LedgerTimeoutError extends Error {
+  override name = "LedgerTimeoutError";
+}
+
+/** The ledger did not answer at start-up within ledger.startupWaitMs: exit 2, naming it. */
+export class LedgerUnavailableError extends Error {
+  override name = "LedgerUnavailableError";
+}
+
+export type DeadlineOptions = {
+  /** Bound on one request, from the call to its answer. */
+  timeoutMs: number;
+  /** What the ledger is, for error messages: "TigerBeetle cluster 0 at 3000" or the file path. */
+  what: string;
+  /** Destroy the client after a timeout or an eviction and open a new one on the next request. */
+  replaceAfterTimeout: boolean;
+};
+
+type Operation = Exclude<keyof Ledger, "destroy">;
+type In<O extends Operation> = Parameters<Ledger[O]>[0];
+type Out<O extends Operation> = ReturnType<Ledger[O]>;
+
+export class DeadlineLedger implements Ledger {
+  private current: Client | null;
+  private destroyed = false;
+  /** Clients replaced after a timeout or an eviction, for tests and logs. */
+  replaced = 0;
+
+  constructor(first: Client, private readonly open: () => Client, private readonly options: DeadlineOptions) {
+    assert(Number.isInteger(options.timeoutMs) && options.timeoutMs > 0, "a ledger deadline is a positive number of milliseconds");
+    this.current = first;
+  }
+
+  createAccounts(batch: In<"createAccounts">): Out<"createAccounts"> { return this.bounded("createAccounts", (c) => c.createAccounts(batch)); }
+  createTransfers(batch: In<"createTransfers">): Out<"createTransfers"> { return this.bounded("createTransfers", (c) => c.createTransfers(batch)); }
+  lookupAccounts(batch: In<"lookupAccounts">): Out<"lookupAccounts"> { return this.bounded("lookupAccounts", (c) => c.lookupAccounts(batch)); }
+  lookupTransfers(batch: In<"lookupTransfers">): Out<"lookupTransfers"> { return this.bounded("lookupTransfers", (c) => c.lookupTransfers(batch)); }
+  getAccountTransfers(filter: In<"getAccountTransfers">): Out<"getAccountTransfers"> { return this.bounded("getAccountTransfers", (c) => c.getAccountTransfers(filter)); }
+  getAccountBalances(filter: In<"getAccountBalances">): Out<"getAccountBalances"> { return this.bounded("getAccountBalances", (c) => c.getAccountBalances(filter)); }
+  queryAccounts(filter: In<"queryAccounts">): Out<"queryAccounts"> { return this.bounded("queryAccounts", (c) => c.queryAccounts(filter)); }
+  queryTransfers(filter: In<"queryTransfers">): Out<"queryTransfers"> { return this.bounded("queryTransfers", (c) => c.queryTransfers(filter)); }
+
+  destroy(): void {
+    this.destroyed = true;
+    this.current?.destroy();
+    this.current = null;
+  }
+
+  private client(): Client {
+    if (this.destroyed) throw new RequestError(ErrorCodes.ERR_CLIENT_CLOSED);
+    this.current ??= this.open();
+    return this.current;
+  }
+
+  /** Retires `client` if it is still the current one; the next request opens a new one. */
+  private retire(client: Client): void {
+    if (!this.options.replaceAfterTimeout || this.current !== client) return;
+    this.current = null;
+    this.replaced += 1;
+    client.destroy();
+  }
+
+  private bounded<T>(operation: Operation, call: (client: Client) => Promise<T>): Promise<T> {
+    let client: Client;
+    try {
+      client = this.client();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { timeoutMs, what } = this.options;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new LedgerTimeoutError(`ledger ${operation} did not answer within ${timeoutMs} ms (${what})`));
+        this.retire(client);
+      }, timeoutMs);
+      call(client).then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          if (error instanceof RequestError && error.code === ErrorCodes.ERR_CLIENT_EVICTED) this.retire(client);
+          reject(error);
+        },
+      );
+    });
+  }
+}

@@ -1,0 +1,122 @@
+// What a failure means, decided in one place for every component (worker loop, expiry sweeper,
+// dead-letter processor, query server, start-up). Three kinds:
+//
+// - transient: a dependency is away or slow (ledger busy or past its deadline, the broker
+//   unreachable, a NATS request that timed out or found no responder). Retrying the same thing
+//   later can succeed without anyone changing anything: the worker naks, the sweeper and the
+//   dead-letter processor try again next round, a query answers "unavailable".
+// - everything else is a bug: an AssertionError, a TypeError, an error nobody named. Retrying it
+//   would repeat it forever (and a TypeError after the ledger applied an operation must not become
+//   an endless redelivery), so the process logs one `fatal` line and exits with EXIT_BUG.
+//
+// A poison message (its content is the cause) is neither: the planner answers it as an outcome
+// (a dead letter naming the ledger's status), never by throwing.
+import {
+  ClosedConnectionError,
+  ConnectionError,
+  DrainingConnectionError,
+  NoRespondersError,
+  RequestError as NatsRequestError,
+  TimeoutError as NatsTimeoutError,
+} from "@nats-io/transport-node";
+import { JetStreamError } from "@nats-io/jetstream";
+import { ErrorCodes, RequestError as LedgerRequestError } from "tigerbeetle-node";
+import type { Logger } from "./log.ts";
+
+/** Exit code of a process that met a bug (EX_SOFTWARE in sysexits.h; the query and ops servers used it first). */
+export const EXIT_BUG = 70;
+
+/**
+ * Names of the transient ledger errors. By name, not class: errors from the ledger's thread are
+ * rebuilt in this one (src/ledger/thread.ts), and these classes live in src/ledger/, which
+ * src/lib/ does not import.
+ */
+const TRANSIENT_NAMES = new Set(["LedgerBusyError", "LedgerTimeoutError", "DeadlineError"]);
+
+/**
+ * tigerbeetle-node's request errors that a new attempt can get past: the client was closed (we
+ * replace it after a deadline, and destroy it at shutdown) or evicted by the cluster (too many
+ * clients; a new one registers again). A release mismatch or too much data is not transient.
+ */
+const TRANSIENT_LEDGER_CODES = new Set<string>([ErrorCodes.ERR_CLIENT_CLOSED, ErrorCodes.ERR_CLIENT_EVICTED]);
+
+/**
+ * The embedded engine's SQLite failures that leave nothing applied and can pass by themselves: a
+ * full disk (docs/operations.md, "The disk is full"), an I/O error, a lock or memory shortage.
+ * By name and code: errors from the engine's thread keep both. Corruption is not among them.
+ */
+const TRANSIENT_SQLITE_CODE = /^SQLITE_(FULL|IOERR|BUSY|LOCKED|NOMEM|PROTOCOL)/;
+
+export function isTransient(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (TRANSIENT_NAMES.has(error.name)) return true;
+  if (error.name === "SqliteError") return TRANSIENT_SQLITE_CODE.test(String((error as { code?: unknown }).code));
+  // Our broker errors say themselves (src/broker/errors.ts): unavailable is, config or connect is not.
+  const flagged = (error as { transient?: unknown }).transient;
+  if (typeof flagged === "boolean") return flagged;
+  if (error instanceof LedgerRequestError) return TRANSIENT_LEDGER_CODES.has(error.code);
+  // nats.js: a request that timed out, found no responder or lost its connection; a connection
+  // that is closed, draining or failed. All of them are the broker being away.
+  // A consumer's delivery interrupted by a status (the server restarting, a consumer re-created)
+  // is JetStreamError; a server's answer to an API request (JetStreamApiError) is not transient.
+  if (error instanceof JetStreamError) return true;
+  return error instanceof NatsRequestError || error instanceof NatsTimeoutError || error instanceof NoRespondersError ||
+    error instanceof ConnectionError || error instanceof ClosedConnectionError || error instanceof DrainingConnectionError;
+}
+
+/**
+ * The one way a component ends the process on a bug: one `fatal` line naming where, then exit
+ * EXIT_BUG. pino's default destination writes synchronously, so the line is out before exit.
+ */
+export function exitOnBug(log: Logger, error: unknown, where: string): never {
+  log.fatal({ err: error, where }, `bug in ${where}; exiting`);
+  process.exit(EXIT_BUG);
+}
+
+/** Pause between two start-up attempts, doubled per attempt up to the max: quick on a restart, calm on an outage. */
+export const startupRetryDelayMinMs = 250;
+export const startupRetryDelayMaxMs = 2_000;
+
+export type StartupStep = {
+  /** What is being tried, for the log line: "connect to NATS", "streams and consumer", … */
+  what: string;
+  /** Date.now() after which no new attempt starts: one bound shared by the steps on one dependency. */
+  deadlineMs: number;
+  /** Fields every attempt's log line carries (the servers, the ledger's addresses). */
+  names: Record<string, unknown>;
+  log: Logger;
+  /** Which failures are worth another attempt; default isTransient. */
+  retryable?: (error: unknown) => boolean;
+  /** The error thrown once the deadline passed, from the last failure. */
+  giveUp: (last: unknown) => Error;
+};
+
+/**
+ * Runs a start-up step until it succeeds, retrying failures a dependency's restart explains
+ * (one `warn` line per failed attempt) until the step's deadline, then throws `giveUp(last)`.
+ * Anything else is thrown at once: a refused configuration needs an operator, a bug a fix.
+ */
+export async function retryStartup<T>(step: StartupStep, attempt: () => Promise<T>): Promise<T> {
+  const retryable = step.retryable ?? isTransient;
+  let delayMs = startupRetryDelayMinMs;
+  for (let n = 1; ; n += 1) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!retryable(error)) throw error;
+      const leftMs = step.deadlineMs - Date.now();
+      if (leftMs <= 0) throw step.giveUp(error);
+      const pauseMs = Math.min(delayMs, leftMs);
+      step.log.warn({ ...step.names, attempt: n, err: describeFailure(error), retryInMs: pauseMs }, `start-up: ${step.what} failed; trying again`);
+      await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      delayMs = Math.min(2 * delayMs, startupRetryDelayMaxMs);
+    }
+  }
+}
+
+/** One line for a log field: name and message, and the cause's when there is one. */
+export function describeFailure(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause instanceof Error ? ` (cause: ${error.cause.name}: ${error.cause.message})` : "";
+  return `${error.name}: ${error.message}${cause}`;
+}
