@@ -71,7 +71,7 @@ describe("service – a ledger that stops answering", () => {
         expect(ours).toHaveLength(1);
         expect(ours[0]).toContain(`TigerBeetle cluster 0 at ${port}`);
         expect(ours[0]).toContain("ledger.startupWaitMs");
-        expect(r.stdout).toContain("start-up: system accounts failed; trying again");
+        expect(r.stdout).toContain("start-up: deployment and system accounts failed; trying again");
         expect(r.stdout).toContain("LedgerTimeoutError");
         // Node's start-up (tsx) plus the bound; without one the process would never end.
         expect(r.ms).toBeLessThan(15_000);
