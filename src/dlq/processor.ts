@@ -51,7 +51,7 @@ import {
 import type { Transfer } from "tigerbeetle-node";
 import { deadLetter, type DeadLetterReason, type DeadLetterSource } from "../broker/dead-letter.ts";
 import type { Chart } from "../domain/accounts.ts";
-import { decodeCommand, type DecodeLimits } from "../domain/commands.ts";
+import { decodeMessage, type DecodeLimits } from "../domain/commands.ts";
 import { decide, lookupIds, type Operation } from "../domain/resolve.ts";
 import type { Ledger } from "../ledger/port.ts";
 import { BrokerConfigError, BrokerError, BrokerUnavailableError, describeError } from "../broker/errors.ts";
@@ -216,7 +216,7 @@ export async function handleAdvisory(ctx: AdvisoryContext, advisory: MaxDeliverA
 
 /** Whether the ledger holds the command's outcome (applied, or rejected and recorded): one lookup. */
 export async function isDecided(d: DecisionLookup, command: StoredMsg): Promise<boolean> {
-  const decoded = decodeCommand(command.subject, command.data, d.chart, d.decode);
+  const decoded = decodeMessage(command.subject, command.data, d.chart, d.decode);
   if (decoded.kind === "malformed") return false;
   const op: Operation = { id: decoded.operationId, decoded, publishedAtMs: command.time.getTime() };
   const found = new Map<bigint, Transfer>();

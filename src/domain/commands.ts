@@ -108,14 +108,42 @@ function buildSchemas() {
 
 type Parsed = { userId?: string; fromUserId?: string; toUserId?: string; holdId?: string; amount?: bigint; fee?: bigint | undefined; currency?: string | undefined; timeoutSeconds?: number | undefined };
 
-/** A canonical JSON text: object keys sorted at every depth, so equal content hashes equally. */
+type CanonicalFrame = { items: ReadonlyArray<readonly [string | null, unknown]>; next: number; close: string };
+
+/**
+ * A canonical JSON text: object keys sorted at every depth, so equal content hashes equally.
+ * Iterative, with its own stack: it runs on publisher input (an invalid command's content), and a
+ * recursive walk let a payload nested 10,000 levels deep end the process with a stack overflow.
+ */
 export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  const out: string[] = [];
+  const stack: CanonicalFrame[] = [];
+  const open = (v: unknown): void => {
+    if (Array.isArray(v)) {
+      out.push("[");
+      stack.push({ items: v.map((x: unknown) => [null, x] as const), next: 0, close: "]" });
+    } else if (v !== null && typeof v === "object") {
+      out.push("{");
+      const entries = Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      stack.push({ items: entries, next: 0, close: "}" });
+    } else {
+      out.push(JSON.stringify(v));
+    }
+  };
+  open(value);
+  for (let top = stack.at(-1); top !== undefined; top = stack.at(-1)) {
+    if (top.next === top.items.length) {
+      out.push(top.close);
+      stack.pop();
+      continue;
+    }
+    const [key, v] = top.items[top.next] as readonly [string | null, unknown];
+    if (top.next > 0) out.push(",");
+    top.next += 1;
+    if (key !== null) out.push(`${JSON.stringify(key)}:`);
+    open(v);
   }
-  return JSON.stringify(value);
+  return out.join("");
 }
 
 function fieldsOf(p: Parsed, currencyCode: string | undefined): CommandFields {
@@ -149,6 +177,20 @@ function issueText(error: z.ZodError): string {
   if (issue.code === "unrecognized_keys") return `unknown field ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
   const path = issue.path.length > 0 ? issue.path.join(".") : "command";
   return `${path}: ${issue.message}`;
+}
+
+/**
+ * decodeCommand for a message off the wire: whatever the decoder throws on a publisher's bytes
+ * (a shape nobody foresaw) is a malformed message, dead-lettered with the error named, never the
+ * end of the process that read it.
+ */
+export function decodeMessage(subject: string, data: Uint8Array, chart: Chart, limits: DecodeLimits): Decoded {
+  try {
+    return decodeCommand(subject, data, chart, limits);
+  } catch (error) {
+    const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    return { kind: "malformed", error: `payload could not be decoded (${text.slice(0, 200)})` };
+  }
 }
 
 export function decodeCommand(subject: string, data: Uint8Array, chart: Chart, limits: DecodeLimits): Decoded {

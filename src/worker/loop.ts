@@ -7,7 +7,7 @@ import { deadLetterOnce } from "../dlq/processor.ts";
 import { describeError } from "../broker/errors.ts";
 import { storeEvents } from "../broker/publisher.ts";
 import type { Chart } from "../domain/accounts.ts";
-import { decodeCommand, type DecodeLimits, type Decoded } from "../domain/commands.ts";
+import { decodeMessage, type DecodeLimits, type Decoded } from "../domain/commands.ts";
 import { appliedEvent, rejectedEvent, type OutboundEvent } from "../domain/events.ts";
 import { formatOperationId } from "../domain/ids.ts";
 import type { Operation, Verdict } from "../domain/resolve.ts";
@@ -106,7 +106,7 @@ export async function processBatch(deps: WorkerDeps, msgs: ReadonlyArray<JsMsg>,
   const heartbeat = setInterval(() => msgs.forEach((m) => m.working()), Math.max(100, Math.floor(deps.limits.ackWaitMs / 3)));
   const stopHeartbeat = () => clearInterval(heartbeat);
   try {
-    const items: Item[] = msgs.map((m) => ({ m, decoded: decodeCommand(m.subject, m.data, deps.chart, deps.limits) }));
+    const items: Item[] = msgs.map((m) => ({ m, decoded: decodeMessage(m.subject, m.data, deps.chart, deps.limits) }));
     const leaders = new Map<bigint, Operation>();
     for (const item of items) {
       const op = operationOf(item);

@@ -505,3 +505,20 @@ describe("decode – pre-ledger rejections", () => {
     expect(decodeRejected("credit", credit({ userId: "a b" })).detail).toMatch(/^userId: /);
   });
 });
+
+describe("decode – hostile shapes", () => {
+  it("decode – a payload nested 10,000 levels deep (20 KB, over payloadBytesMax) is answered, never thrown (no recursion on publisher input)", () => {
+    const operationId = "0190a6b2-3c4d-7e8f-9a0b-1c2d3e4f5a6b";
+    const deep = `{"operationId":"${operationId}","userId":"u","amount":"1","x":${"[".repeat(10_000)}${"]".repeat(10_000)}}`;
+    let d: ReturnType<typeof decode> | undefined;
+    expect(() => (d = decode("credit", deep))).not.toThrow();
+    expect(d).toMatchObject({ kind: "rejected", reason: "invalid_command" });
+    // The same content, decoded again, has the same fingerprint (a redelivery is a replay).
+    expect((decode("credit", deep) as { fingerprint: bigint }).fingerprint).toBe((d as unknown as { fingerprint: bigint }).fingerprint);
+  });
+
+  it("decode – a payload nested 100,000 levels deep under the 1 MiB ceiling is answered, never thrown", () => {
+    const deep = `{"operationId":"0190a6b2-3c4d-7e8f-9a0b-1c2d3e4f5a6c","x":${"{\"a\":".repeat(100_000)}1${"}".repeat(100_000)}}`;
+    expect(() => decode("debit", deep)).not.toThrow();
+  });
+});
