@@ -16,9 +16,8 @@
 // 0, so two first starts agree on one id), then the confirmation. A crash in between leaves an
 // unconfirmed ledger record that nothing points to, which a later first start ignores.
 import { randomBytes, randomUUID } from "node:crypto";
-import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
 import { AccountFlags, CreateAccountStatus, QueryFilterFlags, type Account } from "tigerbeetle-node";
-import { getLastBySubject } from "./broker/publisher.ts";
 import { deploymentSubject } from "./broker/topology.ts";
 import { BrokerUnavailableError, describeError } from "./broker/errors.ts";
 import { AccountCode } from "./domain/accounts.ts";
@@ -101,8 +100,13 @@ function systemAccount(id: bigint, markerLedger: number, code: number, data: Pic
   };
 }
 
-/** The deployment of these streams, binding them to the ledger on the first start. */
-export async function bindDeployment(deps: DeploymentDeps): Promise<Deployment> {
+/**
+ * The deployment of these streams, binding them to the ledger on the first start. A ledger that
+ * already serves a deployment is bound to fresh streams only on a shared ledger and only when
+ * asked (`newDeployment`, from `billing setup --new-deployment`): otherwise lost or re-created
+ * streams would start a new deployment in silence, every balance reading 0 under its new key.
+ */
+export async function bindDeployment(deps: DeploymentDeps, newDeployment = false): Promise<Deployment> {
   const recorded = await readRecord(deps);
   if (recorded !== null) return confirm(deps, recorded);
   const served = await servedDeployments(deps);
@@ -112,6 +116,13 @@ export async function bindDeployment(deps: DeploymentDeps): Promise<Deployment> 
     // stream record before its confirmation and its first transfer): read them once more.
     const raced = await readRecord(deps);
     if (raced !== null) return confirm(deps, raced);
+  }
+  if (served.length > 0 && deps.shared && !newDeployment) {
+    throw new DeploymentError(
+      `${deps.ledgerName} is shared and serves deployment ${listed(served)}, but ${deps.streamsName} has no deployment record: ` +
+      "refusing to start a new deployment by itself (lost or re-created streams would do the same). To add a deployment to this " +
+      "shared ledger on purpose, run `billing setup --new-deployment` once with this configuration",
+    );
   }
   if (served.length > 0 && !deps.shared) {
     throw new DeploymentError(
@@ -185,8 +196,17 @@ async function holdsTransfers(ledger: Ledger): Promise<boolean> {
   return newest.length > 0;
 }
 
+/**
+ * The first record on the subject: the claim that won (expected last subject sequence 0). A later
+ * message there, whoever published it, never rebinds the streams.
+ */
 async function readRecord(deps: Pick<DeploymentDeps, "jsm" | "stream" | "streamsName">): Promise<bigint | null> {
-  const stored = await getLastBySubject(deps.jsm, deps.stream, DEPLOYMENT_SUBJECT);
+  let stored: StoredMsg | null;
+  try {
+    stored = await deps.jsm.direct.getMessage(deps.stream, { seq: 1, next_by_subj: DEPLOYMENT_SUBJECT });
+  } catch (error) {
+    throw new BrokerUnavailableError(`read the deployment record of ${deps.stream}: ${describeError(error)}`, { cause: error });
+  }
   if (stored === null) return null;
   let id: bigint | null = null;
   try {

@@ -80,9 +80,9 @@ export async function connect(config: Config, name: string): Promise<Broker> {
  * Streams, consumer, the deployment binding and system accounts: what `billing setup` does,
  * idempotently. Refuses (DeploymentError) a ledger that belongs to another deployment.
  */
-export async function setup(config: Config, broker: Broker, ledger: Ledger, registry: AccountRegistry): Promise<{ chart: Chart; deploymentId: string }> {
+export async function setup(config: Config, broker: Broker, ledger: Ledger, registry: AccountRegistry, newDeployment = false): Promise<{ chart: Chart; deploymentId: string }> {
   await ensureTopology(broker.jsm, topologyOf(config));
-  const deployment = await bindDeployment(deploymentDepsOf(config, broker, ledger));
+  const deployment = await bindDeployment(deploymentDepsOf(config, broker, ledger), newDeployment);
   const chart = chartOf(config, deployment.space);
   await registry.ensure(systemAccounts(chart));
   return { chart, deploymentId: deployment.id };

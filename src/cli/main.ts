@@ -23,7 +23,9 @@ export class UsageError extends Error {
 
 const USAGE = `usage:
   billing start                          run one service process (same as npm start)
-  billing setup                          create or update streams, consumer and system accounts
+  billing setup [--new-deployment]       create or update streams, consumer and system accounts
+                                         (--new-deployment: bind fresh streams as one more deployment
+                                         of a shared ledger, ledger.shared)
   billing send <command> '<json>'        publish a command, wait for its event, print it
                                          (command: credit debit hold capture release transfer)
   billing balance <userId> [currency]    print a user's balance
@@ -77,12 +79,14 @@ const verbs: Record<string, Verb> = {
       setTimeout(() => process.exit(), 0).unref();
     }
   },
-  setup: async (_args, config) => {
+  setup: async (args, config) => {
+    const unknown = args.filter((a) => a !== "--new-deployment");
+    if (unknown.length > 0) throw new UsageError(`setup: unknown argument ${unknown[0]}; the only one is --new-deployment`);
     const ledger = await openServiceLedger(config);
     try {
       const broker = await connect(config, "billing-setup");
       try {
-        const { deploymentId } = await setup(config, broker, ledger, new AccountRegistry(ledger, 1024));
+        const { deploymentId } = await setup(config, broker, ledger, new AccountRegistry(ledger, 1024), args.includes("--new-deployment"));
         process.stdout.write(`deployment ${deploymentId}\n`);
       } finally {
         await broker.close();

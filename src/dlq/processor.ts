@@ -159,6 +159,17 @@ export interface DecisionLookup {
 /** The header a command published again by the processor carries: the sequence of the copy that reached max deliveries. */
 export const redeliveryOfHeader = "Billing-Redelivery-Of";
 
+/** How many times the processor has published this command again (absent: never). */
+export const redeliveryRoundHeader = "Billing-Redelivery-Round";
+
+/**
+ * Republishes of one command at most. Past it the command is dead-lettered after all, naming the
+ * decision: a decided command that keeps reaching max deliveries is not a broker outage (those
+ * are retried in hand) but a replay that fails every time (a bug, a currency removed from the
+ * config), and publishing it again forever would take every worker down with it, round after round.
+ */
+export const REDELIVERY_ROUNDS_MAX = 3;
+
 export function redeliveryMsgId(commandSeq: number): string {
   return `redeliver:${commandSeq}`;
 }
@@ -202,14 +213,20 @@ export async function handleAdvisory(ctx: AdvisoryContext, advisory: MaxDeliverA
   const seq = advisory.streamSequence;
   if ((await lastOn(ctx.jsm, ctx.dlqStream, markerSubject("max_deliveries", seq))) !== null) return "already_dead_lettered";
   const command = await getCommand(ctx.jsm, ctx.commandsStream, seq);
-  if (command !== null && ctx.decisions !== undefined && (await isDecided(ctx.decisions, command))) {
-    await redeliver(ctx, command);
+  const decided = command !== null && ctx.decisions !== undefined && (await isDecided(ctx.decisions, command));
+  const round = command === null ? 0 : roundOf(command);
+  if (decided && round < REDELIVERY_ROUNDS_MAX) {
+    await redeliver(ctx, command, round + 1);
     return "redelivered";
   }
   const source: DeadLetterSource = command === null
     ? { subject: unknownOriginalSubject, data: new Uint8Array(0), streamSequence: seq }
     : { subject: command.subject, data: command.data, headers: command.header, streamSequence: seq };
-  await deadLetter(ctx.js, source, "max_deliveries", letterError(advisory, ctx.commandsStream, command !== null), ctx.publishTimeoutMs);
+  const error = decided
+    ? `decided in the ledger, but its event was still not stored after ${round} republishes, each delivered ${advisory.deliveries} times: ` +
+      "its replay fails every time; fix the cause (the workers' logs), then replay this letter"
+    : letterError(advisory, ctx.commandsStream, command !== null);
+  await deadLetter(ctx.js, source, "max_deliveries", error, ctx.publishTimeoutMs);
   await writeMarker(ctx, "max_deliveries", seq);
   return command === null ? "command_missing" : "dead_lettered";
 }
@@ -227,14 +244,20 @@ export async function isDecided(d: DecisionLookup, command: StoredMsg): Promise<
 
 // The command again, byte for byte with its own headers (no Nats-* header: a direct get adds some,
 // and the original Nats-Msg-Id is inside the duplicate window perhaps), so a worker replays it.
-async function redeliver(ctx: AdvisoryContext, command: StoredMsg): Promise<void> {
+function roundOf(command: StoredMsg): number {
+  const n = Number(command.header?.get(redeliveryRoundHeader) ?? "0");
+  return Number.isSafeInteger(n) && n > 0 ? n : 0;
+}
+
+async function redeliver(ctx: AdvisoryContext, command: StoredMsg, round: number): Promise<void> {
   const h = headers();
-  for (const [key, values] of command.header) {
+  for (const [key, values] of command.header ?? []) {
     const lower = key.toLowerCase();
-    if (lower.startsWith("nats-") || lower === redeliveryOfHeader.toLowerCase()) continue;
+    if (lower.startsWith("nats-") || lower === redeliveryOfHeader.toLowerCase() || lower === redeliveryRoundHeader.toLowerCase()) continue;
     for (const value of values) h.append(key, value);
   }
   h.set(redeliveryOfHeader, String(command.seq));
+  h.set(redeliveryRoundHeader, String(round));
   try {
     await ctx.js.publish(command.subject, command.data, { msgID: redeliveryMsgId(command.seq), headers: h, timeout: ctx.publishTimeoutMs, retries: 1 });
   } catch (err) {

@@ -1,6 +1,7 @@
 // The fault suite's environment: one real nats-server (killable with SIGKILL, restartable on its
 // store), SERVICES real `billing start` processes on one embedded ledger file, and a client that
 // publishes until the broker has stored each command (through outages too).
+import { spawnSync } from "node:child_process";
 import { jetstreamManager, jetstream, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { BillingClient, type Sent } from "../../src/client/index.ts";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
@@ -25,6 +26,7 @@ export const FAULT_OVERRIDES: Overrides = {
 };
 
 /** How long a publisher keeps retrying one command through an outage before the test fails. */
+const BIN = new URL("../../bin/billing.js", import.meta.url).pathname;
 const PUBLISH_PERSIST_MS = 120_000;
 const PUBLISH_ATTEMPT_MS = 3_000;
 const PUBLISH_PAUSE_MS = 200;
@@ -58,6 +60,8 @@ export class FaultEnv {
     const ws = workspace(merge(FAULT_OVERRIDES, overrides));
     const client = await BillingClient.connect({ servers: nats.url, timeoutMs: 30_000 });
     const env = new FaultEnv(nats, ws, client, jetstream(client.nc, { timeout: 10_000 }), await jetstreamManager(client.nc, { timeout: 10_000 }), ledgerPath ?? ws.ledgerPath);
+    // Another deployment's ledger (shared): these fresh streams join it on purpose, once.
+    if (ledgerPath !== undefined) env.addDeployment();
     await Promise.all(Array.from({ length: SERVICES }, (_, i) => env.restartService(i)));
     return env;
   }
@@ -86,6 +90,15 @@ export class FaultEnv {
         if (attempt >= START_ATTEMPTS_MAX) throw error;
       }
     }
+  }
+
+  /** `billing setup --new-deployment`: binds this environment's fresh streams to a shared ledger. */
+  addDeployment(): void {
+    const r = spawnSync(process.execPath, [BIN, "setup", "--new-deployment"], {
+      env: { ...process.env, NATS_URL: this.nats.url, LEDGER_PATH: this.ledgerPath, BILLING_CONFIG: this.ws.configPath, LOG_LEVEL: "warn" },
+      encoding: "utf8", timeout: 60_000,
+    });
+    if (r.status !== 0) throw new Error(`billing setup --new-deployment exited ${String(r.status)}: ${r.stderr}`);
   }
 
   /** SIGKILLs process i (only the pid we spawned) and waits for it to be gone. */

@@ -22,6 +22,15 @@ import { storedEvents, storedMessages, waitFor } from "../support/streams.ts";
 
 const BIN = new URL("../../bin/billing.js", import.meta.url).pathname;
 
+/** Runs `billing setup --new-deployment`: one more deployment on a shared ledger, on purpose. */
+function newDeployment(natsUrl: string, ledgerPath: string, configPath: string): { status: number | null; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, "setup", "--new-deployment"], {
+    env: { ...process.env, NATS_URL: natsUrl, LEDGER_PATH: ledgerPath, BILLING_CONFIG: configPath, LOG_LEVEL: "warn" },
+    encoding: "utf8", timeout: 60_000,
+  });
+  return { status: r.status, stderr: `${r.stderr}${r.stdout}` };
+}
+
 /** Runs `billing start` to its end: a refused start exits at once. */
 function startToEnd(natsUrl: string, ledgerPath: string, configPath: string): { status: number | null; stderr: string } {
   const r = spawnSync(process.execPath, [BIN, "start"], {
@@ -137,6 +146,13 @@ describe("deployment – two deployments sharing one ledger (ledger.shared)", ()
     [a, b] = await Promise.all([startNats(), startNats()]);
     ws = workspace({ ledger: { shared: true }, expiry: { delayMs: 1000, sweepIntervalMs: 200 } });
     services.push(await spawnService(a.url, ws.ledgerPath, ws.configPath));
+    // B's fresh streams on a ledger that serves A: `billing start` alone refuses (lost streams
+    // would look the same); `billing setup --new-deployment` adds B on purpose.
+    const refused = startToEnd(b.url, ws.ledgerPath, ws.configPath);
+    expect(refused.status, refused.stderr).toBe(2);
+    expect(refused.stderr).toContain("billing setup --new-deployment");
+    const added = newDeployment(b.url, ws.ledgerPath, ws.configPath);
+    expect(added.status, added.stderr).toBe(0);
     services.push(await spawnService(b.url, ws.ledgerPath, ws.configPath));
     clients.push(await BillingClient.connect({ servers: a.url, timeoutMs: 15_000 }), await BillingClient.connect({ servers: b.url, timeoutMs: 15_000 }));
   });
