@@ -30,6 +30,7 @@ import {
 } from "@nats-io/jetstream";
 import { assert } from "../lib/assert.ts";
 import { BrokerConfigError, BrokerUnavailableError, describeError } from "./errors.ts";
+import { JETSTREAM_TEMPORARILY_UNAVAILABLE } from "../lib/failure.ts";
 
 export interface Topology {
   commandsStream: string;
@@ -215,7 +216,8 @@ async function ensureConsumer(jsm: JetStreamManager, stream: string, cfg: Consum
 
 // The server answered with an error: our configuration is at fault. No answer: transient.
 function toTopologyError(what: string, err: unknown): Error {
-  if (err instanceof JetStreamApiError) {
+  // "Temporarily unavailable" (a clustered JetStream electing its leader) is an answer, not a refusal.
+  if (err instanceof JetStreamApiError && err.code !== JETSTREAM_TEMPORARILY_UNAVAILABLE) {
     return new BrokerConfigError(`${what}: the server refused our configuration: ${err.message} (code ${err.code})`, { cause: err });
   }
   return new BrokerUnavailableError(`${what}: ${describeError(err)}`, { cause: err });

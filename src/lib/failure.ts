@@ -19,12 +19,15 @@ import {
   RequestError as NatsRequestError,
   TimeoutError as NatsTimeoutError,
 } from "@nats-io/transport-node";
-import { JetStreamError } from "@nats-io/jetstream";
+import { JetStreamApiError, JetStreamError } from "@nats-io/jetstream";
 import { ErrorCodes, RequestError as LedgerRequestError } from "tigerbeetle-node";
 import type { Logger } from "./log.ts";
 
 /** Exit code of a process that met a bug (EX_SOFTWARE in sysexits.h; the query and ops servers used it first). */
 export const EXIT_BUG = 70;
+
+/** JetStream's error code for "JetStream system temporarily unavailable" (nats-server JSClusterNotAvailErr). */
+export const JETSTREAM_TEMPORARILY_UNAVAILABLE = 10008;
 
 /**
  * Names of the transient ledger errors. By name, not class: errors from the ledger's thread are
@@ -60,6 +63,9 @@ export function isTransient(error: unknown): boolean {
   // A consumer's delivery interrupted by a status (the server restarting, a consumer re-created)
   // is JetStreamError; a server's answer to an API request (JetStreamApiError) is not transient.
   if (error instanceof JetStreamError) return true;
+  // One API answer is the broker being away, not a refusal: a clustered JetStream without a meta
+  // leader (an election after a node restart) answers "temporarily unavailable".
+  if (error instanceof JetStreamApiError) return error.code === JETSTREAM_TEMPORARILY_UNAVAILABLE;
   return error instanceof NatsRequestError || error instanceof NatsTimeoutError || error instanceof NoRespondersError ||
     error instanceof ConnectionError || error instanceof ClosedConnectionError || error instanceof DrainingConnectionError;
 }

@@ -37,6 +37,8 @@ describe("failure – isTransient", () => {
       sqliteError("SQLITE_FULL"),
       sqliteError("SQLITE_IOERR_WRITE"),
       fromWire(toWire(sqliteError("SQLITE_FULL"))),
+      // A clustered JetStream during a meta-leader election (a node restart): the broker is away.
+      new JetStreamApiError({ err_code: 10008, code: 503, description: "JetStream system temporarily unavailable" }),
     ];
     for (const error of transient) expect([error.name, isTransient(error)]).toEqual([error.name, true]);
   });
