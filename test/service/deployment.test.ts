@@ -82,6 +82,22 @@ describe("deployment – one ledger per set of streams", () => {
     }
   });
 
+  it("a later message on billing.deployment never rebinds the streams: the first record stands", async () => {
+    const deploymentId = /"deploymentId":"([0-9a-f-]{36})"/.exec(first.output())?.[1];
+    const broker = await connectBroker({ servers: [nats.url], name: "rebind-test", connectTimeoutMs: 2_000 });
+    try {
+      await broker.js.publish("billing.deployment", JSON.stringify({ deploymentId: randomUUID() }));
+    } finally {
+      await broker.close();
+    }
+    const second = await spawnService(nats.url, ws.ledgerPath, ws.configPath);
+    try {
+      expect(/"deploymentId":"([0-9a-f-]{36})"/.exec(second.output())?.[1]).toBe(deploymentId);
+    } finally {
+      await second.kill("SIGTERM");
+    }
+  });
+
   it("a ledger that serves a deployment refuses the fresh streams of another NATS (exit 2 naming it)", async () => {
     const r = startToEnd(other.url, ws.ledgerPath, ws.configPath);
     expect(r.status, r.stderr).toBe(2);
