@@ -17,6 +17,9 @@ import { authOf } from "../config/auth.ts";
 import { dlq } from "../dlq/cli.ts";
 import { auditVerb } from "../audit/cli.ts";
 
+/** Longest wait, after a stop, for what the stop left open before the process exits anyway. */
+const EXIT_GRACE_MAX_MS = 2_000;
+
 export class UsageError extends Error {
   override name = "UsageError";
 }
@@ -76,7 +79,11 @@ const verbs: Record<string, Verb> = {
     } finally {
       // What a bounded stop left open (a connection to a broker that is away, a ledger request
       // that never answered) must not keep the process: exit once main has set the exit code.
-      setTimeout(() => process.exit(), 0).unref();
+      // Not at once: the embedded engine's thread, still finishing the request it runs (at most
+      // its lock wait) before it closes the file, keeps the process alive by design, and
+      // process.exit() racing that thread was seen once to end the process by a signal instead
+      // of exit 0. A process with nothing left open exits by itself before this timer.
+      setTimeout(() => process.exit(), Math.min(config.ledger.requestTimeoutMs, EXIT_GRACE_MAX_MS) + 250).unref();
     }
   },
   setup: async (args, config) => {
