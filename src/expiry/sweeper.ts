@@ -79,8 +79,9 @@ export class ExpirySweeper {
 
   /**
    * One sweep: scan new holds (and the captures and releases that close them), probe those due,
-   * record and announce the expired ones. Reads the ledger's clock read-only; a clock write only
-   * when a hold is due by the wall clock and no transfer since has confirmed it.
+   * record and announce the expired ones; returns how many this sweep recorded. Reads the
+   * ledger's clock read-only; a clock write only when a hold is due by the wall clock and no
+   * transfer since has confirmed it.
    */
   async sweep(): Promise<number> {
     let now = await ledgerIssued(this.deps.ledger);
@@ -175,8 +176,14 @@ export class ExpirySweeper {
       return expiredEvent(hold.id, fields, marker.timestamp);
     });
     await publishEvents(js, events, limits.publishTimeoutMs);
-    this.expired += events.length;
-    return events.length;
+    // Counted (and logged) by the one process whose marker recorded the expiry. Every process
+    // meets each expired hold again when it starts (its scan re-reads the longest timeout's
+    // window) or when another process expired it first; its marker then `exists`. Its event is
+    // published again all the same (idempotent: one message per subject), since the process
+    // that recorded it may have died before publishing.
+    const recorded = markers.filter((m) => m.status === S.created).length;
+    this.expired += recorded;
+    return recorded;
   }
 
   /** Sweeps every interval until stopped; a failed sweep is logged and retried next time. */
