@@ -510,8 +510,8 @@ class AuditRun {
       for (const l of chunk) {
         const records = l.lookup.map((id) => found.get(id)).filter((t): t is Transfer => t !== undefined);
         if (records.some((t) => t.timestamp > this.cut)) this.counts.afterCut += 1;
-        else if (records.length === 0) this.findings.add("orphan_event", `an ${l.what} without a ledger record`, { id: formatOperationId(l.id), seq: l.seq });
-        else this.findings.add("orphan_event", `an ${l.what} whose ledger record is not an operation of the service`, { id: formatOperationId(l.id), seq: l.seq });
+        else if (records.length === 0) this.findings.add("orphan_event", `${withArticle(l.what)} without a ledger record`, { id: formatOperationId(l.id), seq: l.seq });
+        else this.findings.add("orphan_event", `${withArticle(l.what)} whose ledger record is not an operation of the service`, { id: formatOperationId(l.id), seq: l.seq });
       }
     }
   }
@@ -562,4 +562,9 @@ class AuditRun {
       notes: this.notes,
     };
   }
+}
+
+/** "a credited event", "an expired event": the article a finding's noun takes. */
+function withArticle(noun: string): string {
+  return `${/^[aeiou]/i.test(noun) ? "an" : "a"} ${noun}`;
 }

@@ -1,5 +1,6 @@
 // `billing audit`: runs the finance audit against the configured ledger and events stream.
-// Exit codes: 0 every check holds, 1 at least one discrepancy, 2 a usage or connection error.
+// Exit codes (src/cli/exit-code.ts): 0 every check holds, 1 at least one discrepancy, 2 a usage
+// or configuration error, 3 the broker or the ledger unavailable.
 import { existsSync } from "node:fs";
 import { z } from "zod";
 import type { Config } from "../config/schema.ts";
@@ -10,6 +11,7 @@ import { connect, ledgerOptionsOf, readChart } from "../service.ts";
 import type { Broker } from "../broker/connection.ts";
 import { auditDefaults, runAudit, type AuditOptions } from "./audit.ts";
 import { renderText } from "./report.ts";
+import { EXIT_UNAVAILABLE, EXIT_USAGE, exitCodeOf } from "../cli/exit-code.ts";
 
 export const AUDIT_USAGE = `usage: billing audit [--json] [--settle-ms N] [--expiry-lag-ms N] [--holds N] [--findings N]
   --json            print the report as JSON instead of text
@@ -42,9 +44,9 @@ export function parseAuditArgs(args: ReadonlyArray<string>): Parsed | string {
   return parsed;
 }
 
-function fail(message: string): number {
+function fail(message: string, code = EXIT_USAGE): number {
   process.stderr.write(`billing audit: ${message.split("\n")[0]}\n`);
-  return 2;
+  return code;
 }
 
 export async function auditVerb(args: string[], config: Config): Promise<number> {
@@ -73,7 +75,8 @@ export async function auditVerb(args: string[], config: Config): Promise<number>
     return report.ok ? 0 : 1;
   } catch (error) {
     if (error instanceof AssertionError) throw error;
-    return fail(`cannot complete the audit: ${(error as Error).message}`);
+    // The broker or the ledger away is 3, like every verb's; anything else stops the audit as 2.
+    return fail(`cannot complete the audit: ${(error as Error).message}`, exitCodeOf(error) === EXIT_UNAVAILABLE ? EXIT_UNAVAILABLE : EXIT_USAGE);
   } finally {
     await broker?.close();
     ledger?.destroy();

@@ -3,8 +3,20 @@
 // the operation's one event. Plus the three queries.
 import { randomUUID } from "node:crypto";
 import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
-import { connect, type NatsConnection, type ConnectionOptions } from "@nats-io/transport-node";
-import { validate, type CommandInput, type CommandName } from "./schemas.ts";
+import {
+  AuthorizationError,
+  connect,
+  InvalidArgumentError,
+  InvalidSubjectError,
+  PermissionViolationError,
+  RequestError,
+  TimeoutError,
+  UserAuthenticationExpiredError,
+  type ConnectionOptions,
+  type Msg,
+  type NatsConnection,
+} from "@nats-io/transport-node";
+import { commandSchemas, InvalidCallError, operationId as operationIdSchema, validate, type CommandInput, type CommandName } from "./schemas.ts";
 
 export { InvalidCallError } from "./schemas.ts";
 export type { CommandInput, CommandName } from "./schemas.ts";
@@ -14,8 +26,64 @@ export type Sent = { operationId: string; streamSequence: number; duplicate: boo
 export type SendOptions = { wait?: boolean; timeoutMs?: number };
 export type Outcome = Sent & { event?: BillingEvent };
 
+/**
+ * Every error this client throws on a call it accepted, one class per kind, so a caller branches
+ * by class: UnavailableError (try later), EventTimeoutError (stored, not yet applied: wait or
+ * retry with the same id), ConflictError (the id belongs to another command: a bug of the
+ * caller), QueryError (the service refused the query as asked). InvalidCallError (schemas.ts) is
+ * a bad call refused before anything was sent.
+ */
 export class BillingClientError extends Error {
   override name = "BillingClientError";
+}
+
+/**
+ * The broker or the service did not answer: NATS unreachable, no service answering a query (no
+ * responders), a request past its deadline, a publish that failed on every attempt, a service
+ * that answered "unavailable". Nothing changed because of the call, except possibly a publish
+ * whose acknowledgement was lost: retry with the same operationId.
+ */
+export class UnavailableError extends BillingClientError {
+  override name = "UnavailableError";
+}
+
+/**
+ * The broker stored the command (at `streamSequence` in the commands stream), but its event did
+ * not come within the wait: no service is running, or it is behind. The command will be applied
+ * when a service takes it; a retry must reuse the same operationId, or it may apply twice.
+ */
+export class EventTimeoutError extends BillingClientError {
+  override name = "EventTimeoutError";
+  constructor(readonly operationId: string, readonly timeoutMs: number, readonly streamSequence: number | null) {
+    const stored = streamSequence === null
+      ? "it may still be applied"
+      : `the command is stored (commands stream sequence ${streamSequence}) and will be applied when a billing service runs`;
+    super(`no event for operation ${operationId} within ${timeoutMs} ms: ${stored}; a retry must reuse operationId ${operationId}, never a new one`);
+  }
+}
+
+/** One field in which the command sent differs from the command its operation's event records. */
+export type Difference = { field: string; sent: string | null; stored: string | null };
+
+/**
+ * The operationId already has an event, for a different command (another type, user, amount,
+ * fee, currency or hold). That event is the operation's only one: the command sent is never
+ * applied (the service dead-letters it as `conflict`, or the broker drops it as a duplicate).
+ */
+export class ConflictError extends BillingClientError {
+  override name = "ConflictError";
+  constructor(readonly operationId: string, readonly event: BillingEvent, readonly differences: ReadonlyArray<Difference>) {
+    const what = differences.map((d) => `${d.field} ${d.sent ?? "(none)"} sent, ${d.stored ?? "(none)"} stored`).join("; ");
+    super(`conflict: operation ${operationId} already has a ${event.event} event for a different command (${what}); this command is not applied`);
+  }
+}
+
+/** The service refused the query as asked (`code`: invalid_request, unknown_currency, …). */
+export class QueryError extends BillingClientError {
+  override name = "QueryError";
+  constructor(readonly code: string, message: string) {
+    super(`${code}: ${message}`);
+  }
 }
 
 const encoder = new TextEncoder();
@@ -27,13 +95,69 @@ const PUBLISH_BACKOFF_MS = 250;
 const PUBLISH_ATTEMPT_MIN_MS = 1_000;
 /** How often a waiting call looks for an event stored before it subscribed. */
 const STORED_EVENT_POLL_MS = 1_000;
+/** The fields of a command an event repeats (docs/contract.md, events), in contract order. */
+const EVENT_FIELDS = ["userId", "fromUserId", "toUserId", "holdId", "amount", "fee", "currency"] as const;
+
+/**
+ * How the command sent differs from the one its operation's event records; empty when they are
+ * the same as far as the event tells. What an event cannot tell is never a difference: a
+ * currency the caller left out (the event names the default of the day), a rejection that
+ * carries no fields (a command the service could not read), and timeoutSeconds (no event
+ * carries it), and what the event adds to a command (a capture's event names the hold's user and
+ * amount, which a capture does not send). Normalised as the service does: 42 and "42" are one user, fee 0 is no fee, a
+ * holdId in any letter case is one hold. Pure, and independent of the service's code.
+ */
+export function differencesOf(command: CommandName, sent: Record<string, unknown>, event: BillingEvent): Difference[] {
+  const storedCommand = typeof event["command"] === "string" ? event["command"] : null;
+  if (storedCommand !== command) return [{ field: "command", sent: command, stored: storedCommand }];
+  if (!EVENT_FIELDS.some((f) => event[f] !== undefined)) return [];
+  const out: Difference[] = [];
+  // Only the command's own fields: a capture's event also names the hold's user and amount.
+  const own = Object.keys(commandSchemas[command].shape);
+  for (const field of EVENT_FIELDS.filter((f) => own.includes(f))) {
+    const mine = textOf(sent[field], field);
+    const theirs = typeof event[field] === "string" ? (event[field] as string) : null;
+    if (mine === theirs) continue;
+    if (field === "currency" && mine === null) continue; // left out: whatever the default was
+    if (field !== "fee" && theirs === null) continue; // not carried by this event: cannot tell
+    out.push({ field, sent: mine, stored: theirs });
+  }
+  return out;
+}
+
+function textOf(value: unknown, field: (typeof EVENT_FIELDS)[number]): string | null {
+  if (value === undefined || value === null) return null;
+  const text = String(value);
+  if (field === "fee" && text === "0") return null; // events leave out a zero fee
+  return field === "holdId" ? text.toLowerCase() : text;
+}
+
+/** A NATS failure as this client's error: a refused login is the caller's to fix, the rest is the broker being away. */
+function unavailable(what: string, error: unknown): BillingClientError {
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof AuthorizationError || error instanceof UserAuthenticationExpiredError || error instanceof PermissionViolationError) {
+    return new BillingClientError(`${what}: ${message}`, { cause: error });
+  }
+  if (error instanceof RequestError && error.isNoResponders()) {
+    return new UnavailableError(`${what}: no service answered (no responders); is a billing service running?`, { cause: error });
+  }
+  if (error instanceof TimeoutError) return new UnavailableError(`${what}: no answer within the request timeout`, { cause: error });
+  return new UnavailableError(`${what}: ${message}`, { cause: error });
+}
 
 export class BillingClient {
   private constructor(readonly nc: NatsConnection, private readonly js: JetStreamClient, private readonly timeoutMs: number, private readonly eventsStream: string) {}
 
+  /** Connects; an unreachable broker is an UnavailableError, refused credentials a BillingClientError. */
   static async connect(options: ConnectionOptions & { timeoutMs?: number; eventsStream?: string }): Promise<BillingClient> {
     const { timeoutMs, eventsStream, ...nats } = options;
-    const nc = await connect({ maxReconnectAttempts: -1, reconnectTimeWait: 250, name: "billing-client", ...nats });
+    let nc: NatsConnection;
+    try {
+      nc = await connect({ maxReconnectAttempts: -1, reconnectTimeWait: 250, name: "billing-client", ...nats });
+    } catch (error) {
+      const servers = [nats.servers ?? "127.0.0.1:4222"].flat().map(hideCredentials).join(", ");
+      throw unavailable(`cannot connect to NATS at ${servers}`, error);
+    }
     return BillingClient.wrap(nc, timeoutMs ?? 10_000, eventsStream);
   }
 
@@ -48,7 +172,11 @@ export class BillingClient {
   release(input: CommandInput<"release">, options?: SendOptions): Promise<Outcome> { return this.send("release", input, options); }
   transfer(input: CommandInput<"transfer">, options?: SendOptions): Promise<Outcome> { return this.send("transfer", input, options); }
 
-  /** Validates, publishes (retrying with the same id), and with `wait` awaits the event. */
+  /**
+   * Validates, publishes (retrying with the same id), and with `wait` awaits the event. With
+   * `wait`, an event that records another command under this operationId is a ConflictError,
+   * whether the broker dropped this publish as a duplicate or the service dead-lettered it.
+   */
   async send<C extends CommandName>(command: C, input: CommandInput<C>, options: SendOptions = {}): Promise<Outcome> {
     const payload = validate(command, input);
     const operationId = (payload["operationId"] as string | undefined) ?? randomUUID();
@@ -58,14 +186,26 @@ export class BillingClient {
     try {
       const sent = await this.publishRaw(`billing.cmd.${command}`, encoder.encode(JSON.stringify(body)), operationId, timeoutMs);
       if (!waiter) return sent;
-      return { ...sent, event: await waiter.result };
+      const event = await waiter.result.catch((error: unknown) => {
+        throw error instanceof EventTimeoutError ? new EventTimeoutError(operationId, timeoutMs, sent.streamSequence) : error;
+      });
+      const differences = differencesOf(command, body, event);
+      if (differences.length > 0) throw new ConflictError(operationId, event, differences);
+      return { ...sent, event };
     } finally {
       waiter?.cancel();
     }
   }
 
-  /** Publishes bytes as they are (tests and tools use it for malformed input). */
+  /**
+   * Publishes bytes as they are (tests and tools use it for malformed input). A payload over the
+   * server's max_payload is refused at once (InvalidCallError): no attempt could pass.
+   */
   async publishRaw(subject: string, data: Uint8Array, msgId: string | undefined, timeoutMs = this.timeoutMs): Promise<Sent> {
+    const maxPayload = this.nc.info?.max_payload;
+    if (maxPayload !== undefined && data.byteLength > maxPayload) {
+      throw new InvalidCallError(`the command is ${data.byteLength} bytes; the NATS server takes at most ${maxPayload} bytes per message (max_payload)`);
+    }
     const deadline = Date.now() + timeoutMs;
     // Several attempts fit in the caller's timeout: a publish lost in a broker restart is retried.
     const attemptMs = Math.max(PUBLISH_ATTEMPT_MIN_MS, Math.floor(timeoutMs / PUBLISH_ATTEMPTS_MAX));
@@ -74,8 +214,13 @@ export class BillingClient {
         const ack = await this.js.publish(subject, data, { ...(msgId ? { msgID: msgId } : {}), timeout: Math.max(1, Math.min(attemptMs, deadline - Date.now())) });
         return { operationId: msgId ?? "", streamSequence: ack.seq, duplicate: ack.duplicate };
       } catch (error) {
+        // The message itself is refused (too large with its headers, a bad subject): every attempt would be.
+        if (error instanceof InvalidArgumentError || error instanceof InvalidSubjectError) {
+          throw new InvalidCallError(`publish to ${subject} refused: ${error.message}`, { cause: error });
+        }
         if (attempt >= PUBLISH_ATTEMPTS_MAX || Date.now() + PUBLISH_BACKOFF_MS >= deadline) {
-          throw new BillingClientError(`publish to ${subject} failed after ${attempt} attempts: ${(error as Error).message}`, { cause: error });
+          const again = msgId ? `; it may be stored: a retry must reuse operationId ${msgId}` : "";
+          throw unavailable(`publish to ${subject} failed after ${attempt} attempts${again}`, error);
         }
         await new Promise((r) => setTimeout(r, PUBLISH_BACKOFF_MS));
       }
@@ -114,7 +259,7 @@ export class BillingClient {
       }
       return new Promise<BillingEvent>(() => undefined);
     })();
-    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new BillingClientError(`no event for operation ${id} within ${timeoutMs} ms`)), timeoutMs)));
+    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new EventTimeoutError(id, timeoutMs, null)), timeoutMs)));
     const result = Promise.race([fromSubscription, fromStore, timeout]);
     result.catch(() => undefined); // the caller may stop awaiting (a failed publish); no unhandled rejection
     return {
@@ -147,23 +292,46 @@ export class BillingClient {
   }
 
   operation(operationId: string): Promise<Record<string, unknown>> {
-    return this.query("billing.query.operation", { operationId });
+    return this.query("billing.query.operation", { operationId: validId("operation", "operationId", operationId) });
   }
 
   holdStatus(holdId: string): Promise<Record<string, unknown>> {
-    return this.query("billing.query.hold", { holdId });
+    return this.query("billing.query.hold", { holdId: validId("holdStatus", "holdId", holdId) });
   }
 
-  /** Sends a query; an error reply becomes a BillingClientError with its code. */
+  /**
+   * Sends a query. No answer (no service, a timeout, the broker away) or an "unavailable" or
+   * "internal" answer is an UnavailableError; any other error answer a QueryError with its code.
+   */
   async query(subject: string, body: unknown): Promise<Record<string, unknown>> {
-    const reply = await this.nc.request(subject, encoder.encode(JSON.stringify(body)), { timeout: this.timeoutMs });
+    let reply: Msg;
+    try {
+      reply = await this.nc.request(subject, encoder.encode(JSON.stringify(body)), { timeout: this.timeoutMs });
+    } catch (error) {
+      throw unavailable(subject, error);
+    }
     const answer = JSON.parse(decoder.decode(reply.data)) as Record<string, unknown>;
     const error = answer["error"] as { code?: string; message?: string } | undefined;
-    if (error) throw new BillingClientError(`${subject}: ${error.code ?? "error"}: ${error.message ?? ""}`);
+    if (error) {
+      const code = error.code ?? "error";
+      if (code === "unavailable" || code === "internal") throw new UnavailableError(`${subject}: ${code}: ${error.message ?? ""}`);
+      throw new QueryError(code, error.message ?? "");
+    }
     return answer;
   }
 
   async close(): Promise<void> {
     await this.nc.drain();
   }
+}
+
+function validId(call: string, field: string, value: string): string {
+  const r = operationIdSchema.safeParse(value);
+  if (!r.success) throw new InvalidCallError(`${call}: ${field}: must be a UUID`);
+  return value;
+}
+
+/** A server URL for a message, without user and password. */
+function hideCredentials(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, "//");
 }

@@ -1,7 +1,7 @@
 // `billing dlq list | replay | purge`: the operator's tools for dead letters.
 // Exit codes, as for every verb: 0 done, 1 refused (nothing changed; the line says why), 2 bad
 // usage (one line). Broker failures are thrown as BrokerError; `billing` prints them as one line
-// and exits 2.
+// and exits 3 when the broker is away, 2 when it refuses the configuration (src/cli/exit-code.ts).
 import { connectBroker, type Broker } from "../broker/connection.ts";
 import { authOf } from "../config/auth.ts";
 import type { Config } from "../config/schema.ts";

@@ -76,9 +76,8 @@ function moneySchema(allowZero: boolean) {
     } else {
       return fail("must be a string of digits or a safe integer");
     }
-    if (value < 0n) return fail("must not be negative");
-    if (value === 0n && !allowZero) return fail("must be positive");
-    if (value > MONEY_MAX) return fail("must be at most 2^63 - 1");
+    // One message for every value out of range, naming the range (0 is out of it for an amount).
+    if (value < (allowZero ? 0n : 1n) || value > MONEY_MAX) return fail(allowZero ? "must be an integer from 0 to 2^63 - 1" : "must be a positive integer (1 to 2^63 - 1)");
     return value;
   });
 }
@@ -171,10 +170,13 @@ function parseJsonObject(data: Uint8Array): Record<string, unknown> | string {
   return value as Record<string, unknown>;
 }
 
-function issueText(error: z.ZodError): string {
+function issueText(error: z.ZodError, raw: Record<string, unknown>): string {
   const issue = error.issues[0];
   if (!issue) return "invalid command";
   if (issue.code === "unrecognized_keys") return `unknown field ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
+  const field = issue.path[0];
+  // A field left out reads as "is required", whatever its schema would say of `undefined`.
+  if (typeof field === "string" && issue.path.length === 1 && raw[field] === undefined) return `${field} is required`;
   const path = issue.path.length > 0 ? issue.path.join(".") : "command";
   return `${path}: ${issue.message}`;
 }
@@ -212,7 +214,7 @@ export function decodeCommand(subject: string, data: Uint8Array, chart: Chart, l
     // The operation id is the key, not content: its spelling (letter case) must not matter.
     const { operationId: _key, ...content } = raw;
     const fingerprint = hashId("raw", commandType, canonicalJson(content));
-    decoded = { kind: "rejected", operationId, type: commandType, reason: "invalid_command", detail: issueText(parsed.error), fields: {}, fingerprint };
+    decoded = { kind: "rejected", operationId, type: commandType, reason: "invalid_command", detail: issueText(parsed.error, raw), fields: {}, fingerprint };
   } else {
     decoded = interpret(commandType, operationId, parsed.data as Parsed, chart, limits);
   }

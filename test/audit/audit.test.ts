@@ -196,7 +196,7 @@ describe("audit – a healthy ledger", () => {
     expect(report.openHolds.listed).toHaveLength(3);
   });
 
-  it("billing audit exits 2 on a usage error and when NATS cannot be reached", async () => {
+  it("billing audit exits 2 on a usage error and a missing ledger file, 3 when NATS cannot be reached", async () => {
     const stderr = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
     try {
       expect(await auditVerb(["--bogus"], config)).toBe(2);
@@ -204,7 +204,7 @@ describe("audit – a healthy ledger", () => {
       const down = await startNats();
       const url = down.url;
       await down.stop();
-      expect(await auditVerb([], testConfig(url, ws.ledgerPath, ws.configPath))).toBe(2);
+      expect(await auditVerb([], testConfig(url, ws.ledgerPath, ws.configPath))).toBe(3);
       // A ledger path with no file is refused, naming the path, and no empty ledger is created there.
       const missing = `${ws.ledgerPath}.missing`;
       expect(await auditVerb([], testConfig(nats.url, missing, ws.configPath))).toBe(2);
@@ -321,11 +321,12 @@ describe("audit – a damaged events stream", () => {
     expect(kinds(r)).toEqual(["event_mismatch"]);
   });
 
-  it("a fake event for an operation the ledger never saw is orphan_event", async () => {
+  it("a fake event for an operation the ledger never saw is orphan_event, worded 'a credited event'", async () => {
     const id = randomUUID();
     const fake = { ...eventOf("creditA"), subject: `billing.evt.credited.${id}` };
     const r = await audit({ events: [...events, withPayload(fake, { ...payloadOf(fake), operationId: id, amount: "1000000" })] });
     expect(kinds(r)).toEqual(["orphan_event"]);
+    expect(r.findings.listed.find((f) => f.kind === "orphan_event")?.message).toBe("a credited event without a ledger record");
   });
 
   it("a message on the events stream that is no event is malformed_event", async () => {
