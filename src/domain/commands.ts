@@ -67,7 +67,8 @@ function moneySchema(allowZero: boolean) {
     };
     let value: bigint;
     if (typeof v === "string") {
-      if (!/^[0-9]{1,40}$/.test(v)) return fail("must be a string of digits or a safe integer");
+      // A sign is read only to name the range in the detail ("-5" is out of it, not "not digits").
+      if (!/^-?[0-9]{1,40}$/.test(v)) return fail("must be a string of digits or a safe integer");
       value = BigInt(v);
     } else if (typeof v === "number") {
       if (!Number.isInteger(v)) return fail("must be an integer number of minor units");

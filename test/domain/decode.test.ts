@@ -75,6 +75,15 @@ describe("decode – amount", () => {
     expect(decodeRejected("credit", credit({ amount: "0" })).reason).toBe("invalid_command");
   });
 
+  it("decode – 0, a negative amount and 2^63 share one detail naming the range; a missing field is 'required'", () => {
+    for (const amount of [0, "0", -5, "-5", MONEY_OVER_TEXT]) {
+      expect(decodeRejected("credit", credit({ amount })).detail).toBe("amount: must be a positive integer (1 to 2^63 - 1)");
+    }
+    expect(decodeRejected("transfer", { operationId: OP, fromUserId: "a", toUserId: "b", amount: "1", fee: -1 }).detail).toBe("fee: must be an integer from 0 to 2^63 - 1");
+    expect(decodeRejected("credit", { operationId: OP, amount: "1" }).detail).toBe("userId is required");
+    expect(decodeRejected("credit", { operationId: OP, userId: "alice" }).detail).toBe("amount is required");
+  });
+
   it("decode – an amount of 1 is valid as a string and as a number", () => {
     expect(decodeCommandOk("credit", credit({ amount: "1" })).command).toMatchObject({ amount: 1n });
     expect(decodeCommandOk("credit", credit({ amount: 1 })).command).toMatchObject({ amount: 1n });
