@@ -66,11 +66,11 @@ describe("config – the process", () => {
     expect(r.stderr).toContain("LEDGER_DRIVER");
   });
 
-  it("an unreachable NATS at start-up ends with exit code 2 naming the server, after nats.startupWaitMs", () => {
+  it("an unreachable NATS at start-up ends with exit code 3 (unavailable) naming the server, after nats.startupWaitMs", () => {
     const bin = new URL("../../bin/billing.js", import.meta.url).pathname;
     const config = file({ nats: { startupWaitMs: 1000 }, ops: { port: 0 } });
     const r = spawnSync(process.execPath, [bin, "start"], { env: { ...process.env, NATS_URL: "nats://127.0.0.1:1", LEDGER_PATH: join(dir, "l.db"), BILLING_CONFIG: config }, encoding: "utf8", timeout: 30_000 });
-    expect(r.status).toBe(2);
+    expect(r.status).toBe(3);
     expect(r.stderr).toContain("127.0.0.1:1");
     expect(r.stderr).toContain("nats.startupWaitMs");
   });

@@ -1,7 +1,7 @@
 // Proves that start-up waits for NATS instead of exiting at the first refused connection: a real
 // `billing start` launched while its nats-server is down logs one line per attempt naming the
 // servers, and once the server is back (within nats.startupWaitMs) it sets up and serves. The
-// bound itself (never up → exit 2 naming the servers) is in test/config/config.test.ts; restarts
+// bound itself (never up → exit 3 naming the servers) is in test/config/config.test.ts; restarts
 // under load, during every start-up step, are a fault-suite scenario (test/fault/faults.test.ts).
 import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";

@@ -1,7 +1,7 @@
 // Proves that a ledger that stops answering holds nothing forever, on real `billing start`
 // processes and a real nats-server. TigerBeetle addresses that never answer (a TCP server that
 // accepts and stays silent; a port that refuses connections): start-up gives up after
-// ledger.startupWaitMs with exit code 2 naming the addresses; and the worker loop (in process: a
+// ledger.startupWaitMs with exit code 3 (unavailable) naming the addresses; and the worker loop (in process: a
 // service cannot start without its system accounts, and this machine has no TigerBeetle) naks a
 // command's batch after ledger.requestTimeoutMs, again at every redelivery, and stops within
 // drainTimeoutMs. The embedded file locked by another
@@ -58,14 +58,14 @@ function run(env: Record<string, string>): Promise<{ code: number | null; stdout
 
 describe("service – a ledger that stops answering", () => {
   for (const kind of ["accepts and stays silent", "refuses connections"] as const) {
-    it(`TigerBeetle addresses that ${kind}: start-up gives up after ledger.startupWaitMs, exit 2 naming the addresses`, async () => {
+    it(`TigerBeetle addresses that ${kind}: start-up gives up after ledger.startupWaitMs, exit 3 (unavailable) naming the addresses`, async () => {
       const nats = await startNats();
       const silent = await silentServer();
       const ws = workspace({ ledger: { requestTimeoutMs: 300, startupWaitMs: 1_500 } });
       try {
         const port = kind === "refuses connections" ? await refusingPort() : silent.port;
         const r = await run({ NATS_URL: nats.url, LEDGER_DRIVER: "tigerbeetle", TB_ADDRESSES: String(port), BILLING_CONFIG: ws.configPath, LOG_LEVEL: "info" });
-        expect(r.code).toBe(2);
+        expect(r.code).toBe(3);
         // One line of ours (the native client also logs its refused connections to stderr).
         const ours = r.stderr.split("\n").filter((l) => l.startsWith("billing start:"));
         expect(ours).toHaveLength(1);
