@@ -132,8 +132,11 @@ function textOf(value: unknown, field: (typeof EVENT_FIELDS)[number]): string | 
   return field === "holdId" ? text.toLowerCase() : text;
 }
 
-/** A NATS failure as this client's error: a refused login is the caller's to fix, the rest is the broker being away. */
-function unavailable(what: string, error: unknown): BillingClientError {
+/**
+ * A NATS failure as this client's error, one line: what failed, why, and what to do. A refused
+ * login is the caller's to fix (BillingClientError); the rest is the broker or the service away.
+ */
+function unavailable(what: string, error: unknown, advice = ""): BillingClientError {
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof AuthorizationError || error instanceof UserAuthenticationExpiredError || error instanceof PermissionViolationError) {
     return new BillingClientError(`${what}: ${message}`, { cause: error });
@@ -141,8 +144,13 @@ function unavailable(what: string, error: unknown): BillingClientError {
   if (error instanceof RequestError && error.isNoResponders()) {
     return new UnavailableError(`${what}: no service answered (no responders); is a billing service running?`, { cause: error });
   }
-  if (error instanceof TimeoutError) return new UnavailableError(`${what}: no answer within the request timeout`, { cause: error });
-  return new UnavailableError(`${what}: ${message}`, { cause: error });
+  // nats.js reads a publish that no stream takes (a 503: nobody responded) as JetStream "not
+  // enabled"; by name, as the package does not export the class.
+  if (error instanceof Error && error.name === "JetStreamNotEnabled") {
+    return new UnavailableError(`${what}: no stream takes it (no responders); has a billing service or \`billing setup\` run on this NATS?`, { cause: error });
+  }
+  if (error instanceof TimeoutError) return new UnavailableError(`${what}: no answer within the request timeout${advice}`, { cause: error });
+  return new UnavailableError(`${what}: ${message}${advice}`, { cause: error });
 }
 
 export class BillingClient {
@@ -219,8 +227,9 @@ export class BillingClient {
           throw new InvalidCallError(`publish to ${subject} refused: ${error.message}`, { cause: error });
         }
         if (attempt >= PUBLISH_ATTEMPTS_MAX || Date.now() + PUBLISH_BACKOFF_MS >= deadline) {
-          const again = msgId ? `; it may be stored: a retry must reuse operationId ${msgId}` : "";
-          throw unavailable(`publish to ${subject} failed after ${attempt} attempts${again}`, error);
+          // An acknowledgement lost on its way back leaves the command stored: say how to retry safely.
+          const advice = msgId ? `; it may be stored: a retry must reuse operationId ${msgId}` : "";
+          throw unavailable(`publish to ${subject} failed after ${attempt} attempts`, error, advice);
         }
         await new Promise((r) => setTimeout(r, PUBLISH_BACKOFF_MS));
       }

@@ -171,6 +171,17 @@ describe("cli – exit 3: unavailable", () => {
     }
   });
 
+  it("on a NATS where no billing service ever ran, send says no stream takes the command", async () => {
+    const bare = await startNats();
+    try {
+      const r = await billing(["send", "credit", '{"userId":"a","amount":"1"}'], { ...env, NATS_URL: bare.url });
+      expect(r.code).toBe(3);
+      expect(oneLine(r)).toMatch(/^billing send: publish to billing\.cmd\.credit failed after \d+ attempts: no stream takes it \(no responders\); has a billing service or `billing setup` run on this NATS\?$/);
+    } finally {
+      await bare.stop();
+    }
+  });
+
   it("with no service running, a query says no service answered and a send says the command is stored and a retry must reuse its id; a service started later applies it", async () => {
     await service?.stop();
     service = null;
