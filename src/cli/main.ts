@@ -3,7 +3,7 @@
 // codes once, here (src/cli/exit-code.ts): 0 done, 1 rejected or a finding, 2 usage or
 // configuration, 3 unavailable (broker down, no service answered, a timeout with the command
 // stored); one line on stderr, prefixed once with `billing <verb>:`.
-import { readFileSync, statSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { BillingClient, type BillingEvent, type CommandName } from "../client/index.ts";
 import { commandSchemas, operationId as operationIdSchema, validate } from "../client/schemas.ts";
 import { loadConfig } from "../config/load.ts";
@@ -74,20 +74,34 @@ async function commandText(source: string, limitBytes: number): Promise<string> 
     }
     return Buffer.concat(chunks).toString("utf8");
   }
-  if (source.startsWith("@")) {
-    const path = source.slice(1);
-    let size: number;
-    try {
-      size = statSync(path).size;
-    } catch (error) {
-      throw new UsageError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    }
-    if (size > limitBytes) throw over(path, String(size));
-    return readFileSync(path, "utf8");
-  }
+  if (source.startsWith("@")) return fileText(source.slice(1), limitBytes, over);
   const size = Buffer.byteLength(source);
   if (size > limitBytes) throw over("the command", String(size));
   return source;
+}
+
+/** A file's text, reading at most limitBytes + 1 bytes (a FIFO or a growing file has no honest size). */
+function fileText(path: string, limitBytes: number, over: (what: string, size: string) => UsageError): string {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (error) {
+    throw new UsageError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size > limitBytes) throw over(path, String(size));
+    const buffer = Buffer.alloc(limitBytes + 1);
+    let length = 0;
+    for (;;) {
+      const read = readSync(fd, buffer, length, buffer.length - length, null);
+      if (read === 0) return buffer.subarray(0, length).toString("utf8");
+      length += read;
+      if (length > limitBytes) throw over(path, `more than ${limitBytes}`);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 const send: VerbEntry = {
