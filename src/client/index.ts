@@ -16,7 +16,7 @@ import {
   type Msg,
   type NatsConnection,
 } from "@nats-io/transport-node";
-import { commandSchemas, InvalidCallError, operationId as operationIdSchema, validate, type CommandInput, type CommandName } from "./schemas.ts";
+import { commandSchemas, InvalidCallError, validate, type CommandInput, type CommandName } from "./schemas.ts";
 
 export { InvalidCallError } from "./schemas.ts";
 export type { CommandInput, CommandName } from "./schemas.ts";
@@ -301,11 +301,11 @@ export class BillingClient {
   }
 
   operation(operationId: string): Promise<Record<string, unknown>> {
-    return this.query("billing.query.operation", { operationId: validId("operation", "operationId", operationId) });
+    return this.query("billing.query.operation", { operationId });
   }
 
   holdStatus(holdId: string): Promise<Record<string, unknown>> {
-    return this.query("billing.query.hold", { holdId: validId("holdStatus", "holdId", holdId) });
+    return this.query("billing.query.hold", { holdId });
   }
 
   /**
@@ -332,12 +332,6 @@ export class BillingClient {
   async close(): Promise<void> {
     await this.nc.drain();
   }
-}
-
-function validId(call: string, field: string, value: string): string {
-  const r = operationIdSchema.safeParse(value);
-  if (!r.success) throw new InvalidCallError(`${call}: ${field}: must be a UUID`);
-  return value;
 }
 
 /** A server URL for a message, without user and password. */
