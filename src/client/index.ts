@@ -100,12 +100,12 @@ const EVENT_FIELDS = ["userId", "fromUserId", "toUserId", "holdId", "amount", "f
 
 /**
  * How the command sent differs from the one its operation's event records; empty when they are
- * the same as far as the event tells. What an event cannot tell is never a difference: a
- * currency the caller left out (the event names the default of the day), a rejection that
- * carries no fields (a command the service could not read), and timeoutSeconds (no event
- * carries it), and what the event adds to a command (a capture's event names the hold's user and
- * amount, which a capture does not send). Normalised as the service does: 42 and "42" are one user, fee 0 is no fee, a
- * holdId in any letter case is one hold. Pure, and independent of the service's code.
+ * the same as far as the event tells. What an event cannot tell is never a difference: a currency
+ * the caller left out (the event names the default of the day), a rejection that carries no
+ * fields (a command the service could not read), timeoutSeconds (no event carries it), and what
+ * the event adds to a command (a capture's event names the hold's user and amount). Normalised as
+ * the service does: 42 and "42" are one user, fee 0 is no fee, a holdId in any letter case is one
+ * hold. Pure, and independent of the service's code (this client is packaged on its own).
  */
 export function differencesOf(command: CommandName, sent: Record<string, unknown>, event: BillingEvent): Difference[] {
   const storedCommand = typeof event["command"] === "string" ? event["command"] : null;
