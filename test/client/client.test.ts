@@ -11,7 +11,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { BillingClient, ConflictError, differencesOf, EventTimeoutError, InvalidCallError, QueryError, UnavailableError } from "../../src/client/index.ts";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
 import { startInProcess, workspace } from "../support/service.ts";
-import { storedMessages } from "../support/streams.ts";
+import { storedMessages, waitFor } from "../support/streams.ts";
 
 let nats: NatsServer;
 let client: BillingClient;
@@ -118,6 +118,8 @@ describe("client – typed errors without a service", () => {
   it("a query the service refuses is a QueryError with its code", async () => {
     const service = await startInProcess(nats.url, ws.ledgerPath, ws.configPath);
     try {
+      // The service's query subscriptions reach the server a moment after it started.
+      await waitFor("the service answering queries", () => client.balance("alice").then(() => true, () => false));
       const error = await client.balance("alice", "XYZ").catch((e: unknown) => e);
       expect(error).toBeInstanceOf(QueryError);
       expect((error as QueryError).code).toBe("unknown_currency");
