@@ -128,6 +128,12 @@ describe("cli – exit 2: usage and validation", () => {
     expect(oneLine(piped)).toContain("the command on stdin (more than 4096 bytes) is over the limit");
   });
 
+  it("a query the service refuses as asked is one line naming its code, exit 2", async () => {
+    const r = await billing(["balance", "alice", "XYZ"], env);
+    expect(r.code).toBe(2);
+    expect(oneLine(r)).toBe("billing balance: unknown_currency: currency XYZ is not configured");
+  });
+
   it("an unknown verb prints the usage on stderr and exits 2", async () => {
     const r = await billing(["frobnicate"], env);
     expect(r.code).toBe(2);
