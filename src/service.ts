@@ -216,6 +216,11 @@ async function run(config: Config, log: Logger, metrics: ReturnType<typeof creat
       ledger.destroy();
     }
   })();
+  // "started" means a query sent now is answered: the subscriptions must have reached the server
+  // (a query right after start-up once got "no responders"). Bounded; a broker away now gets them
+  // on reconnect, so a failed flush is logged, not fatal.
+  await within(broker.nc.flush(), config.nats.requestTimeoutMs, "flushing the query subscriptions")
+    .catch((error: unknown) => log.warn({ err: describeFailure(error) }, "start: the query subscriptions are not confirmed by the server yet"));
   log.info({ deploymentId, ledger: config.ledger.driver, streams: config.streams.commands, consumer: config.consumer.name, ops: ops.url, serviceId: ops.serviceId }, "service started");
   return {
     stats,

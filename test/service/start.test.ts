@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { connectBroker } from "../../src/broker/connection.ts";
 import { startNats } from "../support/nats-server.ts";
-import { spawnService, workspace } from "../support/service.ts";
+import { BillingClient } from "../../src/client/index.ts";
+import { spawnService, startInProcess, workspace } from "../support/service.ts";
 
 const BIN = new URL("../../bin/billing.js", import.meta.url).pathname;
 
@@ -22,6 +23,25 @@ describe("service – start-up", () => {
       expect(await again.kill("SIGINT")).toBe(0);
       expect(again.output()).toContain('"signal":"SIGINT"');
     } finally {
+      await nats.stop();
+      ws.cleanup();
+    }
+  });
+
+  it("a query sent the moment start-up returns is answered, not 'no responders'", async () => {
+    const nats = await startNats();
+    const ws = workspace();
+    // Connected before the service, so the query goes out as soon as startService resolves.
+    const client = await BillingClient.connect({ servers: nats.url, timeoutMs: 5_000 });
+    try {
+      const service = await startInProcess(nats.url, ws.ledgerPath, ws.configPath);
+      try {
+        expect(await client.balance("alice")).toMatchObject({ userId: "alice", posted: "0" });
+      } finally {
+        await service.stop();
+      }
+    } finally {
+      await client.close();
       await nats.stop();
       ws.cleanup();
     }
