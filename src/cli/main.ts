@@ -11,6 +11,7 @@ import { LedgerFileError } from "../ledger/schema.ts";
 import { DeploymentError } from "../deployment.ts";
 import { LedgerUnavailableError } from "../ledger/deadline.ts";
 import { exitOnBug, isTransient } from "../lib/failure.ts";
+import { onStopSignals } from "../lib/stop-signals.ts";
 import { BrokerError } from "../broker/errors.ts";
 import { authConnectionOptions } from "../broker/connection.ts";
 import { authOf } from "../config/auth.ts";
@@ -70,8 +71,7 @@ const verbs: Record<string, Verb> = {
         log.info({ signal, drainTimeoutMs: config.worker.drainTimeoutMs }, "stopping: finishing the batch in hand");
         void service.stop().catch(() => undefined); // its failure is service.done's, handled below
       };
-      process.once("SIGTERM", () => stop("SIGTERM"));
-      process.once("SIGINT", () => stop("SIGINT"));
+      onStopSignals(stop, (signal) => log.info({ signal }, "stopping already; a repeated signal changes nothing (worker.drainTimeoutMs bounds the stop)"));
       // A failed batch is a bug (transient failures are naked inside): exit, as every component does.
       await service.done.catch((error: unknown) => exitOnBug(log, error, "the worker loop"));
       log.info("stopped");
