@@ -70,6 +70,8 @@ export interface AdvisoryProcessorDeps {
   log: Logger;
   /** The ledger and chart, to tell a decided operation (never dead-lettered) from one that is not. */
   decisions?: { ledger: Ledger; chart: Chart };
+  /** Told each advisory's verdict once it is acked (the metrics). */
+  counted?: (outcome: AdvisoryOutcome) => void;
 }
 
 export interface AdvisoryProcessor {
@@ -350,7 +352,7 @@ async function runLoop(deps: AdvisoryProcessorDeps, state: LoopState): Promise<v
       if (state.stopping) break;
       for await (const m of state.messages) {
         delayMs = d.resubscribeDelayMs;
-        await settle(ctx, log, m);
+        await settle(ctx, log, m, deps.counted);
         if (state.stopping) break;
       }
       if (!state.stopping) log.warn("dead-letter processor: subscription ended; subscribing again");
@@ -372,7 +374,7 @@ async function runLoop(deps: AdvisoryProcessorDeps, state: LoopState): Promise<v
 }
 
 // The one place that acks, naks or terms an advisory.
-async function settle(ctx: AdvisoryContext, log: Logger, m: JsMsg): Promise<void> {
+async function settle(ctx: AdvisoryContext, log: Logger, m: JsMsg, counted: (outcome: AdvisoryOutcome) => void = () => undefined): Promise<void> {
   const parsed = parseAdvisory(m.data);
   if (!parsed.ok) {
     // Kept in the advisories stream for an operator; handling it again cannot help.
@@ -397,6 +399,7 @@ async function settle(ctx: AdvisoryContext, log: Logger, m: JsMsg): Promise<void
     return;
   }
   m.ack();
+  counted(outcome);
   if (outcome === "redelivered") log.warn({ ...facts, verdict: outcome }, "max deliveries: operation decided in the ledger; command published again so that a worker stores its event");
   else if (outcome === "command_missing") log.error({ ...facts, verdict: outcome }, "max deliveries: command no longer in the stream; explanatory dead letter stored");
   else if (outcome === "dead_lettered") log.warn({ ...facts, verdict: outcome }, "max deliveries: command dead-lettered");
