@@ -18,7 +18,8 @@
 //    sequence" means another process wrote it first, which is as good.
 // 4. Ack the advisory.
 // A crash between 2 and 3 leaves the advisory unacked; it is redelivered after ackWaitMs, inside
-// the duplicate window as long as duplicateWindowMs > ackWaitMs + retryDelayMs (warned at start).
+// the dead-letter stream's duplicate window as long as that window (dlqWindowMs: the longer of
+// dlqDuplicateWindowMs and duplicateWindowMs) > ackWaitMs + retryDelayMs (warned at start).
 // We chose a marker over a KV bucket (one more stream to create and secure) and over scanning the
 // letters for a Billing-Original-Sequence (cost grows with the stream).
 //
@@ -55,7 +56,8 @@ import { decodeMessage, type DecodeLimits } from "../domain/commands.ts";
 import { decide, lookupIds, type Operation } from "../domain/resolve.ts";
 import type { Ledger } from "../ledger/port.ts";
 import { BrokerConfigError, BrokerError, BrokerUnavailableError, describeError } from "../broker/errors.ts";
-import { consumerMaxWaiting, maxDeliveriesAdvisorySubject } from "../broker/topology.ts";
+import { consumerMaxWaiting, dlqWindowMs, maxDeliveriesAdvisorySubject } from "../broker/topology.ts";
+import { topologyOf } from "../config/topology.ts";
 import type { Config } from "../config/schema.ts";
 import { assert } from "../lib/assert.ts";
 import { exitOnBug, isTransient } from "../lib/failure.ts";
@@ -314,9 +316,12 @@ async function getCommand(jsm: JetStreamManager, stream: string, seq: number): P
 export function startAdvisoryProcessor(deps: AdvisoryProcessorDeps): AdvisoryProcessor {
   const { config, log } = deps;
   assert(config.dlq.advisoriesBatchMax > 0, "advisory processor: advisoriesBatchMax > 0");
+  // The letters live in the dead-letter stream, so its window (the longer of the two) is the one
+  // that must outlast a redelivered advisory.
   const retryWindowMs = advisoryAckWaitMs(config) + advisoryProcessorDefaults.retryDelayMs;
-  if (config.streams.duplicateWindowMs <= retryWindowMs) {
-    log.warn({ duplicateWindowMs: config.streams.duplicateWindowMs, retryWindowMs },
+  const letterWindowMs = dlqWindowMs(topologyOf(config));
+  if (letterWindowMs <= retryWindowMs) {
+    log.warn({ dlqDuplicateWindowMs: letterWindowMs, retryWindowMs },
       "duplicate window shorter than the advisory retry: a crash between a dead letter and its marker could store the letter twice");
   }
   const state: LoopState = { stopping: false, messages: null, wake: () => undefined };
