@@ -163,7 +163,7 @@ describe("docs – names and values match the repository", () => {
 
   it("the nats-server version the README names is the one docker-compose.yml runs", () => {
     const readme = readFileSync(join(ROOT, "README.md"), "utf8");
-    const named = new Set([...readme.matchAll(/nats-server\)? \(?v?([0-9]+\.[0-9]+\.[0-9]+)/g)].map((m) => m[1]));
+    const named = new Set([...readme.matchAll(/nats-server[`)]? \(?v?([0-9]+\.[0-9]+\.[0-9]+)/g)].map((m) => m[1]));
     expect([...named]).toHaveLength(1);
     const image = /image: nats:([^\s]+)/.exec(readFileSync(join(ROOT, "docker-compose.yml"), "utf8"))?.[1];
     expect(image?.split("-")[0]).toBe([...named][0]);
