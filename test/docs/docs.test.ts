@@ -46,7 +46,8 @@ const TOP = new Set([...KEYS.keys()].filter((k) => !k.includes(".")));
 /** Every file of the repository (its own sources and docs), as paths from the root. */
 function repositoryFiles(dir = ROOT): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    if (e.name === "node_modules" || e.name.startsWith(".git") || e.name === "data") return [];
+    // Not the repository's own: installed packages, git's store, ledgers and bench fixtures made at run time.
+    if (e.name === "node_modules" || e.name === "data" || (e.name.startsWith(".") && e.name !== ".ci")) return [];
     const path = join(dir, e.name);
     return e.isDirectory() ? repositoryFiles(path) : [relative(ROOT, path)];
   });
