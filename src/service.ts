@@ -169,7 +169,10 @@ export async function startService(config: Config, log: Logger): Promise<Running
   try {
     return await run(config, log, metrics, ledger, opened);
   } catch (error) {
-    for (const close of opened.reverse()) await Promise.resolve(close()).catch(() => undefined);
+    // Bounded: a consumer subscription that was never read from never finishes closing (nats.js
+    // resolves close() when its iterator ends), and a start-up that failed after subscribing hung
+    // here for good, without a line. What is not closed in time goes with the process.
+    for (const close of opened.reverse()) await within(Promise.resolve(close()), CLOSE_RESERVE_MS, "closing after a failed start-up").catch(() => undefined);
     throw error;
   }
 }

@@ -332,7 +332,8 @@ export function startAdvisoryProcessor(deps: AdvisoryProcessorDeps): AdvisoryPro
     stop: async () => {
       state.stopping = true;
       state.wake();
-      await state.messages?.close().catch(() => undefined);
+      // Ends the iteration in hand; the loop itself waits for the close, and only when it read.
+      void state.messages?.close().catch(() => undefined);
       await done;
     },
   };
@@ -350,11 +351,15 @@ async function runLoop(deps: AdvisoryProcessorDeps, state: LoopState): Promise<v
   const d = advisoryProcessorDefaults;
   let delayMs: number = d.resubscribeDelayMs;
   while (!state.stopping) {
+    // nats.js resolves close() only when the iterator has run and ended: a subscription stopped
+    // before it was read from is closed without waiting (waiting hung a stop for good).
+    let read = false;
     try {
       await ensureAdvisoryConsumer(jsm, config);
       const consumer = await js.consumers.get(config.streams.advisories, advisoryConsumerName(config));
       state.messages = await consumer.consume({ max_messages: config.dlq.advisoriesBatchMax, expires: advisoryProcessorDefaults.pullExpiresMs });
       if (state.stopping) break;
+      read = true;
       for await (const m of state.messages) {
         delayMs = d.resubscribeDelayMs;
         await settle(ctx, log, m, deps.counted);
@@ -369,7 +374,8 @@ async function runLoop(deps: AdvisoryProcessorDeps, state: LoopState): Promise<v
       const fatal = err instanceof BrokerError && !err.transient;
       log[fatal ? "error" : "warn"]({ err: describeError(err), retryInMs: delayMs }, "dead-letter processor: subscription failed; subscribing again");
     } finally {
-      await state.messages?.close().catch(() => undefined);
+      const closing = state.messages?.close().catch(() => undefined);
+      if (read) await closing;
       state.messages = null;
     }
     if (state.stopping) break;

@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
 import type { Registry } from "prom-client";
+import { ConfigError } from "../config/load.ts";
 import { AssertionError } from "../lib/assert.ts";
 import { exitOnBug } from "../lib/failure.ts";
 import type { Logger } from "../lib/log.ts";
@@ -68,12 +69,17 @@ export async function startOpsServer(deps: OpsServerDeps): Promise<OpsServer | n
   };
 }
 
-/** Binds host:port; when the port is taken, warns and binds an ephemeral port instead. Other errors throw. */
+/**
+ * Binds host:port; when the port is taken, warns and binds an ephemeral port instead. Any other
+ * failure (a host this machine does not have, a port it may not bind) is the configuration's: a
+ * ConfigError naming both keys, so `billing start` exits 2 with one line.
+ */
 async function listen(server: Server, host: string, port: number, log: Logger): Promise<number> {
   try {
     return await listenOnce(server, host, port);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EADDRINUSE") throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "EADDRINUSE") throw new ConfigError(`ops.host ${host}, ops.port (OPS_PORT) ${port}: cannot serve the operations endpoint there: ${code ?? describe(error)}`, { cause: error });
     const actual = await listenOnce(server, host, 0);
     log.warn({ host, configuredPort: port, port: actual }, "operations port in use (another service process on this machine?); bound an ephemeral port instead");
     return actual;

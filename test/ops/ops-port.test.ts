@@ -1,9 +1,11 @@
 // Proves the metrics port of each process on one machine: OPS_PORT pins it per process; a process
 // whose port is taken (a second one with the same port, as with the default 9464 in two
 // terminals) warns, binds a free port and logs it, so every process's /metrics is reachable at the
-// URL its log names; OPS_PORT=0 turns the endpoint off; a bad OPS_PORT ends `billing start` with
-// exit code 2 naming it. Real `billing start` processes on a test nats-server and one ledger file.
+// URL its log names; OPS_PORT=0 turns the endpoint off; a bad OPS_PORT, or a host the machine
+// cannot listen on, ends `billing start` with exit code 2 naming it. Real `billing start` processes on a test nats-server and one ledger file.
 import { spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
@@ -68,6 +70,18 @@ describe("ops – the metrics port of several processes on one machine", () => {
     running.push(off);
     expect(loggedUrl(off.output())).toBeUndefined();
     expect(off.output()).toContain('"ops":null');
+  });
+
+  it("an ops host this machine does not have ends billing start with exit code 2 and one line naming it, not a silent hang", () => {
+    // 192.0.2.1 is TEST-NET-1 (RFC 5737): assigned to no machine, so listening there fails.
+    const config = join(ws.dir, "unbindable.json");
+    writeFileSync(config, JSON.stringify({ ops: { host: "192.0.2.1", port: 9464 } }));
+    const started = Date.now();
+    const r = spawnSync(process.execPath, [BIN, "start"], { env: { ...process.env, NATS_URL: nats.url, LEDGER_PATH: ws.ledgerPath, BILLING_CONFIG: config }, encoding: "utf8", timeout: 30_000 });
+    expect(r.signal, `still running after ${Date.now() - started} ms`).toBeNull();
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/ops\.host 192\.0\.2\.1, ops\.port \(OPS_PORT\) 9464: cannot serve the operations endpoint there: EADDRNOTAVAIL/);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
   });
 
   it("a bad OPS_PORT ends billing start with exit code 2 and one line naming it", () => {
