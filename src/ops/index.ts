@@ -76,7 +76,7 @@ export type Operations = {
 export async function startOperations(deps: OperationsDeps): Promise<Operations> {
   const { config, log } = deps;
   const server = await startOpsServer({
-    host: config.ops.host, port: config.ops.port, stats: deps.stats, registry: deps.registry,
+    host: config.ops.host, port: config.ops.port, portInUse: config.ops.portInUse, stats: deps.stats, registry: deps.registry,
     ready: readinessOf(deps.nc, deps.ledger, opsLimits, { unstored: deps.stats.unstored, ageMaxMs: opsLimits.eventsUnstoredAgeMaxMs }), consumerInfo: consumerInfoOf(deps.jsm, config.streams.commands, config.consumer.name), log,
   });
   const url = server?.url ?? null;

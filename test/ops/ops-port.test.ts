@@ -1,8 +1,9 @@
 // Proves the metrics port of each process on one machine: OPS_PORT pins it per process; a process
 // whose port is taken (a second one with the same port, as with the default 9464 in two
 // terminals) warns, binds a free port and logs it, so every process's /metrics is reachable at the
-// URL its log names; OPS_PORT=0 turns the endpoint off; a bad OPS_PORT, or a host the machine
-// cannot listen on, ends `billing start` with exit code 2 naming it. Real `billing start` processes on a test nats-server and one ledger file.
+// URL its log names, unless ops.portInUse is "exit" (then a taken port is exit code 2);
+// OPS_PORT=0 turns the endpoint off; a bad OPS_PORT, or a host the machine cannot listen on, ends
+// `billing start` with exit code 2 naming it. Real `billing start` processes on a test nats-server and one ledger file.
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -82,6 +83,22 @@ describe("ops – the metrics port of several processes on one machine", () => {
     expect(r.status, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/ops\.host 192\.0\.2\.1, ops\.port \(OPS_PORT\) 9464: cannot serve the operations endpoint there: EADDRNOTAVAIL/);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
+  it("with ops.portInUse \"exit\", a pinned port another process holds ends billing start with exit code 2 naming it", async () => {
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+    const taken = (holder.address() as net.AddressInfo).port;
+    try {
+      const config = join(ws.dir, "strict.json");
+      writeFileSync(config, JSON.stringify({ ops: { portInUse: "exit" } }));
+      const r = spawnSync(process.execPath, [BIN, "start"], { env: { ...process.env, NATS_URL: nats.url, LEDGER_PATH: ws.ledgerPath, BILLING_CONFIG: config, OPS_PORT: String(taken) }, encoding: "utf8", timeout: 30_000 });
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toContain(`ops.port (OPS_PORT) ${taken} on 127.0.0.1 is in use by another process, and ops.portInUse is "exit"`);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
   });
 
   it("a bad OPS_PORT ends billing start with exit code 2 and one line naming it", () => {
