@@ -19,7 +19,7 @@ import type { Ledger, LedgerOptions } from "./ledger/port.ts";
 import type { Logger } from "./lib/log.ts";
 import type { Config } from "./config/schema.ts";
 import { QUERY_HANDLERS, serveQueries } from "./query/server.ts";
-import { createOpsRegistry, MeteredLedger, QueryMeter, startOperations } from "./ops/index.ts";
+import { advisoryVerdictCounter, createOpsRegistry, MeteredLedger, QueryMeter, startOperations } from "./ops/index.ts";
 import { ExpirySweeper } from "./expiry/sweeper.ts";
 import { startAdvisoryProcessor } from "./dlq/processor.ts";
 import { AccountRegistry } from "./worker/accounts.ts";
@@ -169,7 +169,10 @@ export async function startService(config: Config, log: Logger): Promise<Running
   try {
     return await run(config, log, metrics, ledger, opened);
   } catch (error) {
-    for (const close of opened.reverse()) await Promise.resolve(close()).catch(() => undefined);
+    // Bounded: a consumer subscription that was never read from never finishes closing (nats.js
+    // resolves close() when its iterator ends), and a start-up that failed after subscribing hung
+    // here for good, without a line. What is not closed in time goes with the process.
+    for (const close of opened.reverse()) await within(Promise.resolve(close()), CLOSE_RESERVE_MS, "closing after a failed start-up").catch(() => undefined);
     throw error;
   }
 }
@@ -183,7 +186,7 @@ async function run(config: Config, log: Logger, metrics: ReturnType<typeof creat
     config, nc: broker.nc, jsm: broker.jsm, ledger, stats, queries: queryMeter, querySubjects: Object.keys(QUERY_HANDLERS), registry: metrics, log: log.child({ component: "ops" }),
   }));
   // From here on nothing fails: the parts below retry by themselves while the broker is away.
-  const deadLetters = startAdvisoryProcessor({ js: broker.js, jsm: broker.jsm, config, log: log.child({ component: "dlq" }), decisions: { ledger, chart } });
+  const deadLetters = startAdvisoryProcessor({ js: broker.js, jsm: broker.jsm, config, log: log.child({ component: "dlq" }), decisions: { ledger, chart }, counted: advisoryVerdictCounter(metrics) });
   const queries = serveQueries({ nc: broker.nc, jsm: broker.jsm, ledger, chart, names, eventsStream: config.streams.events, queue: config.queries.queue, log: log.child({ component: "query" }) }, queryMeter.wrap(QUERY_HANDLERS));
   const w = config.worker;
   const closeReserveMs = Math.min(CLOSE_RESERVE_MS, Math.floor(w.drainTimeoutMs / 2));

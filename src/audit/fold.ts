@@ -1,5 +1,5 @@
 // The audit's own ledger: every account's balances recomputed from the transfers alone, by the
-// ledger's rules (TigerBeetle semantics, /work/shared/notes/tigerbeetle-spec.md §6):
+// ledger's rules (TigerBeetle's two-phase semantics, docs/ledger.md and test/ledger/spec-cases.ts):
 //   - a pending transfer adds its amount to the debit account's debits_pending and the credit
 //     account's credits_pending;
 //   - a post moves the posted amount from pending to posted and releases the rest of the hold;

@@ -62,7 +62,7 @@ export interface Broker {
 }
 
 // Defaults for the limits connectBroker does not take from its caller. Sources: nats.js v3
-// ConnectionOptions docs and /work/shared/notes/nats-jetstream.md §3 (reconnect behaviour).
+// ConnectionOptions docs and the project's notes on JetStream 2.9 reconnect behaviour (not in this repository).
 export const brokerConnectionDefaults = {
   apiTimeoutMs: 5_000,
   // A kill -9 of a local server is noticed at once (TCP reset); 250 ms between attempts brings

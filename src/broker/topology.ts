@@ -54,7 +54,7 @@ export interface Topology {
   maxBatch: number; // the consumer's max_batch: a fetch may ask for at most this many messages
 }
 
-// Subjects fixed by the public contract (/work/shared/spec/contract.md, "Streams and subjects").
+// Subjects fixed by the public contract (docs/contract.md, "Streams and subjects").
 export const commandsSubjects = "billing.cmd.>";
 export const eventsSubjects = "billing.evt.>";
 export const dlqSubjects = "billing.dlq.>";

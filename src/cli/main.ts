@@ -12,6 +12,7 @@ import { createLogger } from "../lib/log.ts";
 import { AccountRegistry } from "../worker/accounts.ts";
 import { connect, openServiceLedger, setup, startService } from "../service.ts";
 import { EXIT_BUG, exitOnBug } from "../lib/failure.ts";
+import { onStopSignals } from "../lib/stop-signals.ts";
 import { authConnectionOptions } from "../broker/connection.ts";
 import { authOf } from "../config/auth.ts";
 import { dlq, DLQ_USAGE } from "../dlq/cli.ts";
@@ -187,8 +188,7 @@ const verbs: Record<string, VerbEntry> = {
           log.info({ signal, drainTimeoutMs: config.worker.drainTimeoutMs }, "stopping: finishing the batch in hand");
           void service.stop().catch(() => undefined); // its failure is service.done's, handled below
         };
-        process.once("SIGTERM", () => stop("SIGTERM"));
-        process.once("SIGINT", () => stop("SIGINT"));
+        onStopSignals(stop, (signal) => log.info({ signal }, "stopping already; a repeated signal changes nothing (worker.drainTimeoutMs bounds the stop)"));
         // A failed batch is a bug (transient failures are naked inside): exit, as every component does.
         await service.done.catch((error: unknown) => exitOnBug(log, error, "the worker loop"));
         log.info("stopped");

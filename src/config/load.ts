@@ -64,11 +64,16 @@ function applyEnv(raw: Json, env: NodeJS.ProcessEnv): void {
   if (cluster !== undefined) set(raw, ["ledger", "tigerbeetle", "clusterId"], cluster);
   const level = e("LOG_LEVEL");
   if (level !== undefined) set(raw, ["log", "level"], level);
+  // Digits become a number; anything else is passed as it is, so the schema refuses it naming OPS_PORT.
+  const opsPort = e("OPS_PORT");
+  if (opsPort !== undefined) set(raw, ["ops", "port"], /^[0-9]{1,5}$/.test(opsPort) ? Number(opsPort) : opsPort);
 }
 
-const ENV_OF: Record<string, string> = {
+/** The environment variable of each key that has one (also the configuration reference's column). */
+export const ENV_OF: Readonly<Record<string, string>> = {
   "nats.servers": "NATS_URL", "ledger.driver": "LEDGER_DRIVER", "ledger.path": "LEDGER_PATH",
   "ledger.tigerbeetle.addresses": "TB_ADDRESSES", "ledger.tigerbeetle.clusterId": "TB_CLUSTER_ID", "log.level": "LOG_LEVEL",
+  "ops.port": "OPS_PORT",
 };
 
 function describe(issue: z.core.$ZodIssue): string {

@@ -4,14 +4,11 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { ENV_OF as ENV } from "./load.ts";
 import { configSchema } from "./schema.ts";
 
 type JsonSchema = { type?: string | string[]; properties?: Record<string, JsonSchema>; items?: JsonSchema; minimum?: number; maximum?: number; enum?: unknown[]; pattern?: string; anyOf?: JsonSchema[]; description?: string; minItems?: number; maxItems?: number; minLength?: number; maxLength?: number };
 
-const ENV: Record<string, string> = {
-  "nats.servers": "NATS_URL", "ledger.driver": "LEDGER_DRIVER", "ledger.path": "LEDGER_PATH",
-  "ledger.tigerbeetle.addresses": "TB_ADDRESSES", "ledger.tigerbeetle.clusterId": "TB_CLUSTER_ID", "log.level": "LOG_LEVEL",
-};
 
 function constraint(s: JsonSchema): string {
   const parts: string[] = [];

@@ -112,6 +112,11 @@ export const configSchema = z.strictObject({
     host: z.string().min(1),
     /** 0 disables the metrics and health endpoint. */
     port: z.number().int().min(0).max(65_535),
+    /**
+     * When the port is taken: "ephemeral" binds a free port and logs it (several `npm start` on one
+     * machine); "exit" refuses to start (exit 2), for ports pinned per process as scrape targets.
+     */
+    portInUse: z.enum(["ephemeral", "exit"]),
   }),
   log: z.strictObject({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]) }),
 });

@@ -18,7 +18,8 @@
 //    sequence" means another process wrote it first, which is as good.
 // 4. Ack the advisory.
 // A crash between 2 and 3 leaves the advisory unacked; it is redelivered after ackWaitMs, inside
-// the duplicate window as long as duplicateWindowMs > ackWaitMs + retryDelayMs (warned at start).
+// the dead-letter stream's duplicate window as long as that window (dlqWindowMs: the longer of
+// dlqDuplicateWindowMs and duplicateWindowMs) > ackWaitMs + retryDelayMs (warned at start).
 // We chose a marker over a KV bucket (one more stream to create and secure) and over scanning the
 // letters for a Billing-Original-Sequence (cost grows with the stream).
 //
@@ -55,7 +56,8 @@ import { decodeMessage, type DecodeLimits } from "../domain/commands.ts";
 import { decide, lookupIds, type Operation } from "../domain/resolve.ts";
 import type { Ledger } from "../ledger/port.ts";
 import { BrokerConfigError, BrokerError, BrokerUnavailableError, describeError } from "../broker/errors.ts";
-import { consumerMaxWaiting, maxDeliveriesAdvisorySubject } from "../broker/topology.ts";
+import { consumerMaxWaiting, dlqWindowMs, maxDeliveriesAdvisorySubject } from "../broker/topology.ts";
+import { topologyOf } from "../config/topology.ts";
 import type { Config } from "../config/schema.ts";
 import { assert } from "../lib/assert.ts";
 import { exitOnBug, isTransient } from "../lib/failure.ts";
@@ -70,6 +72,8 @@ export interface AdvisoryProcessorDeps {
   log: Logger;
   /** The ledger and chart, to tell a decided operation (never dead-lettered) from one that is not. */
   decisions?: { ledger: Ledger; chart: Chart };
+  /** Told each advisory's verdict once it is acked (the metrics). */
+  counted?: (outcome: AdvisoryOutcome) => void;
 }
 
 export interface AdvisoryProcessor {
@@ -312,9 +316,12 @@ async function getCommand(jsm: JetStreamManager, stream: string, seq: number): P
 export function startAdvisoryProcessor(deps: AdvisoryProcessorDeps): AdvisoryProcessor {
   const { config, log } = deps;
   assert(config.dlq.advisoriesBatchMax > 0, "advisory processor: advisoriesBatchMax > 0");
+  // The letters live in the dead-letter stream, so its window (the longer of the two) is the one
+  // that must outlast a redelivered advisory.
   const retryWindowMs = advisoryAckWaitMs(config) + advisoryProcessorDefaults.retryDelayMs;
-  if (config.streams.duplicateWindowMs <= retryWindowMs) {
-    log.warn({ duplicateWindowMs: config.streams.duplicateWindowMs, retryWindowMs },
+  const letterWindowMs = dlqWindowMs(topologyOf(config));
+  if (letterWindowMs <= retryWindowMs) {
+    log.warn({ dlqDuplicateWindowMs: letterWindowMs, retryWindowMs },
       "duplicate window shorter than the advisory retry: a crash between a dead letter and its marker could store the letter twice");
   }
   const state: LoopState = { stopping: false, messages: null, wake: () => undefined };
@@ -325,7 +332,8 @@ export function startAdvisoryProcessor(deps: AdvisoryProcessorDeps): AdvisoryPro
     stop: async () => {
       state.stopping = true;
       state.wake();
-      await state.messages?.close().catch(() => undefined);
+      // Ends the iteration in hand; the loop itself waits for the close, and only when it read.
+      void state.messages?.close().catch(() => undefined);
       await done;
     },
   };
@@ -343,14 +351,18 @@ async function runLoop(deps: AdvisoryProcessorDeps, state: LoopState): Promise<v
   const d = advisoryProcessorDefaults;
   let delayMs: number = d.resubscribeDelayMs;
   while (!state.stopping) {
+    // nats.js resolves close() only when the iterator has run and ended: a subscription stopped
+    // before it was read from is closed without waiting (waiting hung a stop for good).
+    let read = false;
     try {
       await ensureAdvisoryConsumer(jsm, config);
       const consumer = await js.consumers.get(config.streams.advisories, advisoryConsumerName(config));
       state.messages = await consumer.consume({ max_messages: config.dlq.advisoriesBatchMax, expires: advisoryProcessorDefaults.pullExpiresMs });
       if (state.stopping) break;
+      read = true;
       for await (const m of state.messages) {
         delayMs = d.resubscribeDelayMs;
-        await settle(ctx, log, m);
+        await settle(ctx, log, m, deps.counted);
         if (state.stopping) break;
       }
       if (!state.stopping) log.warn("dead-letter processor: subscription ended; subscribing again");
@@ -362,7 +374,8 @@ async function runLoop(deps: AdvisoryProcessorDeps, state: LoopState): Promise<v
       const fatal = err instanceof BrokerError && !err.transient;
       log[fatal ? "error" : "warn"]({ err: describeError(err), retryInMs: delayMs }, "dead-letter processor: subscription failed; subscribing again");
     } finally {
-      await state.messages?.close().catch(() => undefined);
+      const closing = state.messages?.close().catch(() => undefined);
+      if (read) await closing;
       state.messages = null;
     }
     if (state.stopping) break;
@@ -372,7 +385,7 @@ async function runLoop(deps: AdvisoryProcessorDeps, state: LoopState): Promise<v
 }
 
 // The one place that acks, naks or terms an advisory.
-async function settle(ctx: AdvisoryContext, log: Logger, m: JsMsg): Promise<void> {
+async function settle(ctx: AdvisoryContext, log: Logger, m: JsMsg, counted: (outcome: AdvisoryOutcome) => void = () => undefined): Promise<void> {
   const parsed = parseAdvisory(m.data);
   if (!parsed.ok) {
     // Kept in the advisories stream for an operator; handling it again cannot help.
@@ -397,6 +410,7 @@ async function settle(ctx: AdvisoryContext, log: Logger, m: JsMsg): Promise<void
     return;
   }
   m.ack();
+  counted(outcome);
   if (outcome === "redelivered") log.warn({ ...facts, verdict: outcome }, "max deliveries: operation decided in the ledger; command published again so that a worker stores its event");
   else if (outcome === "command_missing") log.error({ ...facts, verdict: outcome }, "max deliveries: command no longer in the stream; explanatory dead letter stored");
   else if (outcome === "dead_lettered") log.warn({ ...facts, verdict: outcome }, "max deliveries: command dead-lettered");

@@ -3,7 +3,8 @@
 // metered ledger and the query meter, because the ledger and the queries are created before this.
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { collectDefaultMetrics, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
+import type { AdvisoryOutcome } from "../dlq/processor.ts";
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../lib/log.ts";
 import type { WorkerStats } from "../worker/stats.ts";
@@ -21,11 +22,34 @@ export { startOpsServer, type OpsServer, type OpsServerDeps } from "./server.ts"
 export { readinessOf, type ReadyReport } from "./readiness.ts";
 export { announceService, type ServiceDescription } from "./discovery.ts";
 
-/** A registry with the process metrics (CPU, memory, event loop lag, GC, handles) already in it. */
+/**
+ * A registry with the process metrics (CPU, memory, event loop lag, GC, handles) already in it, and
+ * billing_build_info: one series per process, so `count(billing_build_info)` is the number of
+ * processes Prometheus scrapes, and the version label shows a rolling upgrade.
+ */
 export function createOpsRegistry(): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  const info = new Gauge({ name: "billing_build_info", help: "Always 1, one series per process; the label is the package version.", labelNames: ["version"], registers: [registry] });
+  info.set({ version: packageInfo().version }, 1);
   return registry;
+}
+
+/** Every verdict of the max-deliveries processor (src/dlq/processor.ts). */
+const ADVISORY_VERDICTS: ReadonlyArray<AdvisoryOutcome> = ["dead_lettered", "command_missing", "redelivered", "already_dead_lettered"];
+
+/**
+ * Counts the max-deliveries processor's verdicts: the max_deliveries dead letters, which
+ * billing_dead_letters_total (the worker's own letters) does not hold. Every verdict's series exists
+ * at 0 from the start, so rate() and alerts see the first one.
+ */
+export function advisoryVerdictCounter(registry: Registry): (outcome: AdvisoryOutcome) => void {
+  const counter = new Counter({
+    name: "billing_max_deliveries_advisories_total", registers: [registry], labelNames: ["verdict"],
+    help: "MAX_DELIVERIES advisories this process handled, by verdict: dead_lettered and command_missing stored a max_deliveries dead letter; redelivered published a decided command again for its event; already_dead_lettered was a duplicate advisory.",
+  });
+  for (const verdict of ADVISORY_VERDICTS) counter.inc({ verdict }, 0);
+  return (outcome) => counter.inc({ verdict: outcome });
 }
 
 export type OperationsDeps = {
@@ -52,7 +76,7 @@ export type Operations = {
 export async function startOperations(deps: OperationsDeps): Promise<Operations> {
   const { config, log } = deps;
   const server = await startOpsServer({
-    host: config.ops.host, port: config.ops.port, stats: deps.stats, registry: deps.registry,
+    host: config.ops.host, port: config.ops.port, portInUse: config.ops.portInUse, stats: deps.stats, registry: deps.registry,
     ready: readinessOf(deps.nc, deps.ledger, opsLimits, { unstored: deps.stats.unstored, ageMaxMs: opsLimits.eventsUnstoredAgeMaxMs }), consumerInfo: consumerInfoOf(deps.jsm, config.streams.commands, config.consumer.name), log,
   });
   const url = server?.url ?? null;

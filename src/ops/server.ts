@@ -1,11 +1,13 @@
 // The operations HTTP endpoint of one service process: /metrics (Prometheus text), /healthz (the
 // process is alive) and /readyz (it can do its work: NATS and the ledger answer). Several
 // processes may share a machine and a configured port: the first binds it, the others log a
-// warning and bind an ephemeral port, which they publish in the service description.
+// warning and bind an ephemeral port, which they publish in the service description (unless
+// ops.portInUse is "exit": then a taken port is a start-up error).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
 import type { Registry } from "prom-client";
+import { ConfigError } from "../config/load.ts";
 import { AssertionError } from "../lib/assert.ts";
 import { exitOnBug } from "../lib/failure.ts";
 import type { Logger } from "../lib/log.ts";
@@ -19,6 +21,8 @@ export type OpsServerDeps = {
   host: string;
   /** 0 disables the server: startOpsServer returns null. */
   port: number;
+  /** When the port is taken: bind a free one and warn (the default), or fail with a ConfigError. */
+  portInUse?: "ephemeral" | "exit";
   stats: WorkerStats;
   registry: Registry;
   ready: () => Promise<ReadyReport>;
@@ -48,7 +52,7 @@ export async function startOpsServer(deps: OpsServerDeps): Promise<OpsServer | n
   server.maxConnections = opsLimits.httpConnectionsMax;
   let port: number;
   try {
-    port = await listen(server, deps.host, deps.port, deps.log);
+    port = await listen(server, deps.host, deps.port, deps.portInUse ?? "ephemeral", deps.log);
   } catch (error) {
     metrics.unregister();
     throw error;
@@ -68,12 +72,19 @@ export async function startOpsServer(deps: OpsServerDeps): Promise<OpsServer | n
   };
 }
 
-/** Binds host:port; when the port is taken, warns and binds an ephemeral port instead. Other errors throw. */
-async function listen(server: Server, host: string, port: number, log: Logger): Promise<number> {
+/**
+ * Binds host:port; when the port is taken, warns and binds an ephemeral port instead (or, with
+ * portInUse "exit", fails with a ConfigError: a pinned port must be this process's). Any other
+ * failure (a host this machine does not have, a port it may not bind) is the configuration's: a
+ * ConfigError naming both keys, so `billing start` exits 2 with one line.
+ */
+async function listen(server: Server, host: string, port: number, portInUse: "ephemeral" | "exit", log: Logger): Promise<number> {
   try {
     return await listenOnce(server, host, port);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EADDRINUSE") throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "EADDRINUSE") throw new ConfigError(`ops.host ${host}, ops.port (OPS_PORT) ${port}: cannot serve the operations endpoint there: ${code ?? describe(error)}`, { cause: error });
+    if (portInUse === "exit") throw new ConfigError(`ops.port (OPS_PORT) ${port} on ${host} is in use by another process, and ops.portInUse is "exit"`, { cause: error });
     const actual = await listenOnce(server, host, 0);
     log.warn({ host, configuredPort: port, port: actual }, "operations port in use (another service process on this machine?); bound an ephemeral port instead");
     return actual;

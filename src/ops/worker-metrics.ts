@@ -13,7 +13,7 @@ export type ConsumerInfo = () => Promise<ConsumerSample>;
 export type WorkerMetrics = { unregister(): void };
 type Limits = Pick<OpsLimits, "consumerInfoTimeoutMs" | "batchSampleIntervalMs">;
 
-/** Powers of two up to worker.batchMessagesMax's ceiling (8189 / 4 = 2047). */
+/** Powers of two up to 2048, above worker.batchMessagesMax's ceiling (floor(8189 / 5) = 1637, src/config/schema.ts). */
 const BATCH_BUCKETS_MESSAGES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048];
 
 /** Registers the worker's metrics in `registry`; unregister() removes exactly these again. */

@@ -1,6 +1,7 @@
 // Proves the whole path with the service's own worker loop: a command whose batches keep failing
 // is naked by the worker until the server gives up (consumer.maxDeliver), and the processor then
-// dead-letters it exactly once as max_deliveries, byte for byte, while the worker goes on.
+// dead-letters it exactly once as max_deliveries, byte for byte, and counts it in
+// billing_max_deliveries_advisories_total, while the worker goes on.
 // How: a real nats-server and the real worker loop (src/worker/loop.ts) on the real consumer;
 // the ledger is the fault: every call fails, as an unreachable or locked ledger does, so every
 // batch is naked ("ledger unavailable"). The processor runs beside the worker as in the service.
@@ -10,6 +11,8 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Broker } from "../../src/broker/connection.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { advisoryConsumerName, startAdvisoryProcessor } from "../../src/dlq/processor.ts";
+import { advisoryVerdictCounter, createOpsRegistry } from "../../src/ops/index.ts";
+import { sample } from "../ops/fixture.ts";
 import type { Ledger } from "../../src/ledger/port.ts";
 import { LedgerTimeoutError } from "../../src/ledger/deadline.ts";
 import { AccountRegistry } from "../../src/worker/accounts.ts";
@@ -56,7 +59,8 @@ it("dlq – a command the worker keeps naking reaches max deliveries and is dead
   const stopSignal = new Promise<void>((resolve) => (requestStop = resolve));
   const worker = runWorker(deps, new Batcher(messages[Symbol.asyncIterator]()), stopSignal);
   const processorLog = memoryLog();
-  const processor = startAdvisoryProcessor({ js: broker.js, jsm: broker.jsm, config, log: processorLog.log });
+  const metrics = createOpsRegistry();
+  const processor = startAdvisoryProcessor({ js: broker.js, jsm: broker.jsm, config, log: processorLog.log, counted: advisoryVerdictCounter(metrics) });
   try {
     const operationId = randomUUID();
     const data = encode(JSON.stringify({ operationId, userId: "u-stuck", amount: "10" }));
@@ -72,6 +76,10 @@ it("dlq – a command the worker keeps naking reaches max deliveries and is dead
     expect(deps.stats.naks).toBe(config.consumer.maxDeliver);
     expect(workerLog.lines().filter((l) => l["msg"] === "ledger unavailable; batch naked")).toHaveLength(config.consumer.maxDeliver);
     expect(processorLog.lines().filter((l) => l["verdict"] === "dead_lettered").map((l) => l["commandSequence"])).toEqual([pa.seq]);
+    // The metric on-call alerts on (billing_dead_letters_total counts only the worker's letters).
+    const text = await metrics.metrics();
+    expect(sample(text, "billing_max_deliveries_advisories_total", { verdict: "dead_lettered" })).toBe(1);
+    expect(sample(text, "billing_max_deliveries_advisories_total", { verdict: "redelivered" })).toBe(0);
   } finally {
     await processor.stop();
     requestStop();

@@ -67,6 +67,19 @@ async function settled(): Promise<void> {
 }
 
 describe("dlq processor – max deliveries", () => {
+  it("warns at start only when the dead-letter stream's duplicate window is shorter than an advisory's redelivery", async () => {
+    const warned = async (c: Config): Promise<boolean> => {
+      const log = memoryLog();
+      const p = startAdvisoryProcessor({ js: broker.js, jsm: broker.jsm, config: c, log: log.log });
+      // Stopped at once: before its subscription was read from, a stop used to hang for good.
+      await p.stop();
+      return log.lines().some((l) => String(l["msg"]).startsWith("duplicate window shorter than the advisory retry"));
+    };
+    // The commands stream's window here is 1 s, but letters are deduplicated in the DLQ's (a day).
+    expect(await warned(config)).toBe(false);
+    expect(await warned(dlqConfig(nats.url, { streams: { duplicateWindowMs: 1_000, dlqDuplicateWindowMs: 1_000 } }))).toBe(true);
+  });
+
   it("a command that exhausts its deliveries is dead-lettered once as max_deliveries, byte for byte with its headers", async () => {
     const processor = start(broker);
     try {
