@@ -1,7 +1,6 @@
 // The `billing` command. Exit codes: 0 done, 1 a finding (audit discrepancy, a rejected command),
 // 2 a usage, configuration or connection error (one line naming what is wrong).
-import { BillingClient, BillingClientError, InvalidCallError, type CommandName } from "../../packages/client/src/index.ts";
-import { commandSchemas } from "../../packages/client/src/schemas.ts";
+import { BillingClient, BillingClientError, InvalidCallError, commandSchemas, type CommandName } from "@billing-ledger/client";
 import { ConfigError, loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { createLogger } from "../lib/log.ts";

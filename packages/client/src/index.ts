@@ -8,6 +8,7 @@ import { validate, type CommandInput, type CommandName } from "./schemas.ts";
 
 export { InvalidCallError } from "./schemas.ts";
 export type { CommandInput, CommandName } from "./schemas.ts";
+export { commandSchemas } from "./schemas.ts";
 
 export type BillingEvent = Record<string, unknown> & { event: string };
 export type Sent = { operationId: string; streamSequence: number; duplicate: boolean };
