@@ -2,7 +2,8 @@
 // packages/client workspace, `npm install` of that tarball into a temp project with no TypeScript,
 // then an ES module script (and a CommonJS require) run by plain `node` round-trip a credit against
 // a real nats-server and a real service process. The tarball holds only compiled JavaScript,
-// declarations and the README, and depends on nothing of the service.
+// declarations and the README, and depends on nothing of the service; a TypeScript caller gets
+// its types from those declarations.
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -85,5 +86,28 @@ describe("client package – installed from its tarball into a plain JavaScript 
     writeFileSync(join(project, "require.cjs"), 'const c = require("@billing-ledger/client"); console.log(typeof c.BillingClient.connect, typeof c.InvalidCallError);');
     const cjs = spawnSync(process.execPath, ["--no-warnings", "require.cjs"], { cwd: project, encoding: "utf8", timeout: SCRIPT_TIMEOUT_MS });
     expect(cjs.stdout.trim()).toBe("function function");
+  });
+
+  it("its declarations type-check a TypeScript caller, and a wrong amount is a type error", () => {
+    const project = join(dir, "typed-consumer");
+    mkdirSync(project);
+    writeFileSync(join(project, "package.json"), JSON.stringify({ name: "typed-consumer", version: "1.0.0", private: true, type: "module" }));
+    npm(["install", tarball, "--prefer-offline", "--no-audit", "--no-fund", "--ignore-scripts"], project);
+    // The caller's own TypeScript setup: this repository's compiler and Node types (nats.js's
+    // declarations need Node's, as in any Node project).
+    writeFileSync(join(project, "tsconfig.json"), JSON.stringify({ compilerOptions: { module: "NodeNext", moduleResolution: "NodeNext", target: "ES2022", strict: true, noEmit: true, typeRoots: [join(ROOT, "node_modules/@types")], types: ["node"] } }));
+    const call = (amount: string) => [
+      'import { BillingClient, type Outcome } from "@billing-ledger/client";',
+      'const billing = await BillingClient.connect({ servers: "nats://127.0.0.1:4222", timeoutMs: 100 });',
+      `const out: Outcome = await billing.credit({ userId: "a", amount: ${amount} }, { wait: true });`,
+      "console.log(out.event?.event);",
+    ].join("\n");
+    // One compiler run for both files (each run loads Node's and nats.js's declarations).
+    writeFileSync(join(project, "good.ts"), call("5n"));
+    writeFileSync(join(project, "bad.ts"), call("true"));
+    const r = spawnSync(process.execPath, [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", project], { cwd: project, encoding: "utf8", timeout: NPM_TIMEOUT_MS });
+    const errors = r.stdout.trim().split("\n");
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/^bad\.ts\(3,\d+\): error TS2322/);
   });
 });
