@@ -20,4 +20,4 @@ HEADERS=$'NATS/1.0\r\nNats-Msg-Id: '"$ID"$'\r\n\r\n'
   printf 'HPUB billing.cmd.credit _INBOX.raw.%s %d %d\r\n%s%s\r\n' "$ID" "${#HEADERS}" "$(( ${#HEADERS} + ${#BODY} ))" "$HEADERS" "$BODY"
   printf 'PING\r\n'
   sleep "${WAIT_SECONDS:-3}"   # time for the service to apply it and publish the event
-} | socat -t 1 - "TCP:$NATS"
+} | socat -t 1 - "TCP:$NATS,connect-timeout=5"
