@@ -17,7 +17,7 @@ const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const NPM_TIMEOUT_MS = 120_000;
 const SCRIPT_TIMEOUT_MS = 30_000;
 /** Only these may be in the tarball: what a consumer runs and reads. */
-const PACKED = /^package\/(package\.json|README\.md|dist\/[a-z-]+\.(js|d\.ts))$/;
+const PACKED = /^package\/(package\.json|README\.md|CHANGELOG\.md|dist\/[a-z-]+\.(js|d\.ts))$/;
 
 let dir: string;
 let tarball: string;
