@@ -10,7 +10,7 @@ import { join, resolve } from "node:path";
 export const SERVICE_ROOT = resolve(process.env["BENCH_SERVICE_ROOT"] ?? new URL("../..", import.meta.url).pathname);
 /** The raw worker of a tree: each tree's own, so that a proposal's broker code is its ceiling too. */
 const RAW_WORKER = "bench/e2e/raw-worker.ts";
-/** A cold start compiles the TypeScript through tsx; on a loaded 2-core box that took up to ~8 s. */
+/** A cold start (through tsx, as trees older than the compiled build ran) took up to ~8 s on a loaded 2-core box. */
 const READY_TIMEOUT_MS = 60_000;
 const READY_POLL_MS = 50;
 /** SIGTERM finishes the batch in hand; after this we SIGKILL and say so. */

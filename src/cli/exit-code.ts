@@ -8,7 +8,7 @@
 //     deadline, a command stored whose event did not come in time; the same call may succeed later.
 // Anything else is a bug: its stack is printed and the process exits EXIT_BUG (70).
 import { AuthorizationError, PermissionViolationError, UserAuthenticationExpiredError } from "@nats-io/transport-node";
-import { BillingClientError, ConflictError, EventTimeoutError, InvalidCallError, UnavailableError } from "../client/index.ts";
+import { BillingClientError, ConflictError, EventTimeoutError, InvalidCallError, UnavailableError } from "@billing-ledger/client";
 import { BrokerConfigError, BrokerConnectError, BrokerUnavailableError } from "../broker/errors.ts";
 import { ConfigError } from "../config/load.ts";
 import { DeploymentError } from "../deployment.ts";

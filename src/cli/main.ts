@@ -4,8 +4,7 @@
 // configuration, 3 unavailable (broker down, no service answered, a timeout with the command
 // stored); one line on stderr, prefixed once with `billing <verb>:`.
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { BillingClient, type BillingEvent, type CommandName } from "../client/index.ts";
-import { commandSchemas, operationId as operationIdSchema, validate } from "../client/schemas.ts";
+import { BillingClient, commandSchemas, operationIdSchema, validate, type BillingEvent, type CommandName } from "@billing-ledger/client";
 import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { createLogger } from "../lib/log.ts";

@@ -71,7 +71,12 @@ export function fromWire(wire: WireError): Error {
   return error;
 }
 
-const bootUrl = new URL("./thread-boot.mjs", import.meta.url);
+/**
+ * The thread's entry. Compiled (dist/ledger/thread.js) it is the compiled thread-main.js, loaded by
+ * plain Node. From the sources (tsx, vitest) it is thread-boot.mjs, which registers tsx first: a
+ * worker does not inherit the TypeScript loader of the thread that starts it.
+ */
+const bootUrl = import.meta.url.endsWith(".js") ? new URL("./thread-main.js", import.meta.url) : new URL("./thread-boot.mjs", import.meta.url);
 
 /**
  * The thread's JavaScript heap. What it keeps is bounded: the account cache (accountCacheMax,

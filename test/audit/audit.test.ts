@@ -14,7 +14,7 @@ import { auditVerb } from "../../src/audit/cli.ts";
 import type { StoredEvent } from "../../src/audit/event-index.ts";
 import type { AuditReport, FindingKind } from "../../src/audit/report.ts";
 import { eventPages, lastEventSequence } from "../../src/audit/sources.ts";
-import { BillingClient } from "../../src/client/index.ts";
+import { BillingClient } from "@billing-ledger/client";
 import type { Config } from "../../src/config/schema.ts";
 import { decodeCommand } from "../../src/domain/commands.ts";
 import { expiryMarker } from "../../src/domain/expiry.ts";

@@ -8,7 +8,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { BillingClient, ConflictError, differencesOf, EventTimeoutError, InvalidCallError, QueryError, UnavailableError } from "../../src/client/index.ts";
+import { BillingClient, ConflictError, differencesOf, EventTimeoutError, InvalidCallError, QueryError, UnavailableError } from "@billing-ledger/client";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
 import { startInProcess, workspace } from "../support/service.ts";
 import { storedMessages, waitFor } from "../support/streams.ts";

@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomUUID } from "node:crypto";
 import { DiscardPolicy } from "@nats-io/jetstream";
-import { BillingClient } from "../../src/client/index.ts";
+import { BillingClient } from "@billing-ledger/client";
 import { connectBroker, type Broker } from "../../src/broker/connection.ts";
 import { parseOperationId } from "../../src/domain/ids.ts";
 import { openLedger } from "../../src/ledger/index.ts";

@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { BillingClient } from "../../src/client/index.ts";
+import { BillingClient } from "@billing-ledger/client";
 import type { RunningService } from "../../src/service.ts";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
 import { spawnService, startInProcess, workspace, type ServiceProcess } from "../support/service.ts";

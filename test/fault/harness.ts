@@ -3,7 +3,7 @@
 // publishes until the broker has stored each command (through outages too).
 import { spawnSync } from "node:child_process";
 import { jetstreamManager, jetstream, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
-import { BillingClient, type Sent } from "../../src/client/index.ts";
+import { BillingClient, type Sent } from "@billing-ledger/client";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
 import { spawnService, workspace, type Overrides, type ServiceProcess } from "../support/service.ts";
 

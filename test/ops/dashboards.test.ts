@@ -12,7 +12,7 @@
 import { readFileSync } from "node:fs";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BillingClient } from "../../src/client/index.ts";
+import { BillingClient } from "@billing-ledger/client";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
 import { spawnService, workspace, type ServiceProcess } from "../support/service.ts";
 import { waitFor } from "../support/streams.ts";

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 import net from "node:net";
 import { randomUUID } from "node:crypto";
 import { DiscardPolicy } from "@nats-io/jetstream";
-import { BillingClient } from "../../src/client/index.ts";
+import { BillingClient } from "@billing-ledger/client";
 import { connectBroker, type Broker } from "../../src/broker/connection.ts";
 import { openLedger } from "../../src/ledger/index.ts";
 import { createOpsRegistry, MeteredLedger, readinessOf, startOpsServer, type OpsServer } from "../../src/ops/index.ts";

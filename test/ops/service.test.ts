@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
 import net from "node:net";
 import { Empty } from "@nats-io/transport-node";
-import { BillingClient } from "../../src/client/index.ts";
+import { BillingClient } from "@billing-ledger/client";
 import { connectBroker, type Broker } from "../../src/broker/connection.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { openLedger } from "../../src/ledger/index.ts";

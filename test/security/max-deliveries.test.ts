@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { ensureTopology } from "../../src/broker/topology.ts";
-import { BillingClient } from "../../src/client/index.ts";
+import { BillingClient } from "@billing-ledger/client";
 import { loadConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { advisoryContextOf, handleAdvisory, redeliveryOfHeader, startAdvisoryProcessor } from "../../src/dlq/processor.ts";

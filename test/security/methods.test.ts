@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, credsAuthenticator, nkeys } from "@nats-io/transport-node";
-import { BillingClient } from "../../src/client/index.ts";
+import { BillingClient } from "@billing-ledger/client";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
 import { spawnService, workspace } from "../support/service.ts";
 import { makeOperator } from "./support/creds.ts";

@@ -13,7 +13,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { BillingClient, type BillingEvent } from "../../src/client/index.ts";
+import { BillingClient, type BillingEvent } from "@billing-ledger/client";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
 import { serverConfig } from "./support/roles.ts";
 import { refusedPublish, secret, secretDir, violationLogged, violationsOf, type SecretDir } from "./support/fixture.ts";

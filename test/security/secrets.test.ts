@@ -8,7 +8,7 @@
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BillingClient } from "../../src/client/index.ts";
+import { BillingClient } from "@billing-ledger/client";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
 import { spawnService, workspace, type ServiceProcess } from "../support/service.ts";
 import { secret, secretDir, type SecretDir } from "./support/fixture.ts";

@@ -5,7 +5,7 @@
 // under load, during every start-up step, are a fault-suite scenario (test/fault/faults.test.ts).
 import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { BillingClient } from "../../src/client/index.ts";
+import { BillingClient } from "@billing-ledger/client";
 import { startNats } from "../support/nats-server.ts";
 import { workspace } from "../support/service.ts";
 import { waitFor } from "../support/streams.ts";

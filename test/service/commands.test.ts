@@ -4,7 +4,7 @@
 // conflicts and malformed messages ending in the dead letters, and the queries.
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BillingClient, type BillingEvent } from "../../src/client/index.ts";
+import { BillingClient, type BillingEvent } from "@billing-ledger/client";
 import type { RunningService } from "../../src/service.ts";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
 import { startInProcess, workspace } from "../support/service.ts";

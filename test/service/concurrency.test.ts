@@ -4,7 +4,7 @@
 // ledger order, and every user's balance in the ledger equals the model.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { BillingClient } from "../../src/client/index.ts";
+import { BillingClient } from "@billing-ledger/client";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
 import { BalanceModel } from "../support/model.ts";
 import { spawnService, workspace, type ServiceProcess } from "../support/service.ts";

@@ -13,7 +13,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
-import { BillingClient } from "../../src/client/index.ts";
+import { BillingClient } from "@billing-ledger/client";
 import { startNats } from "../support/nats-server.ts";
 import { spawnService, workspace } from "../support/service.ts";
 import { storedEvents, storedMessages, waitFor, waitIdle } from "../support/streams.ts";

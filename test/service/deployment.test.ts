@@ -11,7 +11,7 @@ import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { BillingClient } from "../../src/client/index.ts";
+import { BillingClient } from "@billing-ledger/client";
 import { openLedger } from "../../src/ledger/index.ts";
 import { connectBroker } from "../../src/broker/connection.ts";
 import { readChart } from "../../src/service.ts";

@@ -2,7 +2,7 @@
 // hand and exits 0; nothing it took is lost (another process finishes the rest, one event each).
 import { describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { BillingClient } from "../../src/client/index.ts";
+import { BillingClient } from "@billing-ledger/client";
 import { startNats } from "../support/nats-server.ts";
 import { spawnService, workspace } from "../support/service.ts";
 import { storedEvents, waitFor } from "../support/streams.ts";

@@ -13,7 +13,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { testSpace } from "../support/space.ts";
 import { describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { BillingClient } from "../../src/client/index.ts";
+import { BillingClient } from "@billing-ledger/client";
 import { ensureTopology } from "../../src/broker/topology.ts";
 import { createLogger } from "../../src/lib/log.ts";
 import { chartOf, connect, openServiceLedger, topologyOf } from "../../src/service.ts";

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { connectBroker } from "../../src/broker/connection.ts";
 import { startNats } from "../support/nats-server.ts";
-import { BillingClient } from "../../src/client/index.ts";
+import { BillingClient } from "@billing-ledger/client";
 import { spawnService, startInProcess, workspace } from "../support/service.ts";
 
 const BIN = new URL("../../bin/billing.js", import.meta.url).pathname;

@@ -20,6 +20,7 @@ import { commandSchemas, InvalidCallError, validate, type CommandInput, type Com
 
 export { InvalidCallError } from "./schemas.ts";
 export type { CommandInput, CommandName } from "./schemas.ts";
+export { commandSchemas, operationId as operationIdSchema, validate } from "./schemas.ts";
 
 export type BillingEvent = Record<string, unknown> & { event: string };
 export type Sent = { operationId: string; streamSequence: number; duplicate: boolean };
