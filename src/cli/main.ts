@@ -32,7 +32,10 @@ const COMMANDS = Object.keys(commandSchemas).join(" ");
 
 async function withClient<T>(config: Config, use: (client: BillingClient) => Promise<T>): Promise<T> {
   const auth = await authConnectionOptions(authOf(config));
-  const client = await BillingClient.connect({ servers: config.nats.servers, name: "billing-cli", timeoutMs: config.nats.requestTimeoutMs, maxReconnectAttempts: 0, ...auth });
+  const client = await BillingClient.connect({
+    servers: config.nats.servers, name: "billing-cli", timeoutMs: config.nats.requestTimeoutMs, maxReconnectAttempts: 0,
+    eventsStream: config.streams.events, commandsStream: config.streams.commands, ...auth,
+  });
   try {
     return await use(client);
   } finally {

@@ -24,8 +24,14 @@ export { commandSchemas, operationId as operationIdSchema, validate } from "./sc
 
 export type BillingEvent = Record<string, unknown> & { event: string };
 export type Sent = { operationId: string; streamSequence: number; duplicate: boolean };
-export type SendOptions = { wait?: boolean; timeoutMs?: number };
-export type Outcome = Sent & { event?: BillingEvent };
+/**
+ * `republishAfterMs` (with `wait`): publish the command again when no event came this long after
+ * the last publish, while the timeout allows (at most REPUBLISHES_MAX times). Default half the
+ * timeout; 0 never republishes.
+ */
+export type SendOptions = { wait?: boolean; timeoutMs?: number; republishAfterMs?: number };
+/** `republished`: how many more copies of the command this call stored while it waited. */
+export type Outcome = Sent & { event?: BillingEvent; republished?: number };
 
 /**
  * Every error this client throws on a call it accepted, one class per kind, so a caller branches
@@ -94,6 +100,13 @@ const decoder = new TextDecoder();
 const PUBLISH_ATTEMPTS_MAX = 10;
 const PUBLISH_BACKOFF_MS = 250;
 const PUBLISH_ATTEMPT_MIN_MS = 1_000;
+/**
+ * Copies of a command a waiting send publishes at most after the first. A PubAck says the broker
+ * stored the command, not that it keeps it: JetStream acknowledges before it syncs to disk, so a
+ * broker's OS crash or power loss can lose it, and an operator can delete it. The event is the
+ * acknowledgement; a command whose event is late is published again, a bounded number of times.
+ */
+const REPUBLISHES_MAX = 3;
 /** How often a waiting call looks for an event stored before it subscribed. */
 const STORED_EVENT_POLL_MS = 1_000;
 /** The fields of a command an event repeats (docs/contract.md, events), in contract order. */
@@ -155,11 +168,14 @@ function unavailable(what: string, error: unknown, advice = ""): BillingClientEr
 }
 
 export class BillingClient {
-  private constructor(readonly nc: NatsConnection, private readonly js: JetStreamClient, private readonly timeoutMs: number, private readonly eventsStream: string) {}
+  private constructor(
+    readonly nc: NatsConnection, private readonly js: JetStreamClient, private readonly timeoutMs: number, private readonly eventsStream: string,
+    private readonly commandsStream: string,
+  ) {}
 
   /** Connects; an unreachable broker is an UnavailableError, refused credentials a BillingClientError. */
-  static async connect(options: ConnectionOptions & { timeoutMs?: number; eventsStream?: string }): Promise<BillingClient> {
-    const { timeoutMs, eventsStream, ...nats } = options;
+  static async connect(options: ConnectionOptions & { timeoutMs?: number; eventsStream?: string; commandsStream?: string }): Promise<BillingClient> {
+    const { timeoutMs, eventsStream, commandsStream, ...nats } = options;
     let nc: NatsConnection;
     try {
       nc = await connect({ maxReconnectAttempts: -1, reconnectTimeWait: 250, name: "billing-client", ...nats });
@@ -167,11 +183,11 @@ export class BillingClient {
       const servers = [nats.servers ?? "127.0.0.1:4222"].flat().map(hideCredentials).join(", ");
       throw unavailable(`cannot connect to NATS at ${servers}`, error);
     }
-    return BillingClient.wrap(nc, timeoutMs ?? 10_000, eventsStream);
+    return BillingClient.wrap(nc, timeoutMs ?? 10_000, eventsStream, commandsStream);
   }
 
-  static wrap(nc: NatsConnection, timeoutMs = 10_000, eventsStream = "BILLING_EVENTS"): BillingClient {
-    return new BillingClient(nc, jetstream(nc, { timeout: timeoutMs }), timeoutMs, eventsStream);
+  static wrap(nc: NatsConnection, timeoutMs = 10_000, eventsStream = "BILLING_EVENTS", commandsStream = "BILLING_COMMANDS"): BillingClient {
+    return new BillingClient(nc, jetstream(nc, { timeout: timeoutMs }), timeoutMs, eventsStream, commandsStream);
   }
 
   credit(input: CommandInput<"credit">, options?: SendOptions): Promise<Outcome> { return this.send("credit", input, options); }
@@ -192,17 +208,70 @@ export class BillingClient {
     const body = { ...payload, operationId };
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     const waiter = options.wait ? this.eventWaiter(operationId, timeoutMs) : null;
+    const deadline = Date.now() + timeoutMs;
     try {
-      const sent = await this.publishRaw(`billing.cmd.${command}`, encoder.encode(JSON.stringify(body)), operationId, timeoutMs);
+      const subject = `billing.cmd.${command}`;
+      const data = encoder.encode(JSON.stringify(body));
+      const sent = await this.publishRaw(subject, data, operationId, timeoutMs);
       if (!waiter) return sent;
-      const event = await waiter.result.catch((error: unknown) => {
+      const republishAfterMs = options.republishAfterMs ?? Math.floor(timeoutMs / 2);
+      const { event, republished } = await this.awaitEvent(waiter.result, { subject, data, operationId, sent, deadline, republishAfterMs }).catch((error: unknown) => {
         throw error instanceof EventTimeoutError ? new EventTimeoutError(operationId, timeoutMs, sent.streamSequence) : error;
       });
       const differences = differencesOf(command, body, event);
       if (differences.length > 0) throw new ConflictError(operationId, event, differences);
-      return { ...sent, event };
+      return { ...sent, event, republished };
     } finally {
       waiter?.cancel();
+    }
+  }
+
+  /**
+   * Waits for the event; each time `republishAfterMs` passes without it, publishes the command
+   * again unless the broker shows its copy still stored (a slow or stopped service: another copy
+   * would only add work). A copy the broker no longer has (deleted, or lost in a crash before
+   * its disk sync) or whose presence cannot be read (a publisher has no JetStream API) is
+   * published again under a new Nats-Msg-Id, `<operationId>:republish:<n>`: the broker keeps
+   * the first id in its duplicate window even after the message is deleted, and would drop the
+   * copy as a duplicate. Two copies are safe only because the operationId is the ledger's
+   * transfer id: the ledger decides the operation once, and the second copy replays it.
+   */
+  private async awaitEvent(
+    result: Promise<BillingEvent>,
+    c: { subject: string; data: Uint8Array; operationId: string; sent: Sent; deadline: number; republishAfterMs: number },
+  ): Promise<{ event: BillingEvent; republished: number }> {
+    let republished = 0;
+    let copy = c.sent;
+    for (;;) {
+      const nextAt = Date.now() + c.republishAfterMs;
+      const canRepublish = c.republishAfterMs > 0 && republished < REPUBLISHES_MAX && nextAt < c.deadline;
+      if (!canRepublish) return { event: await result, republished };
+      let timer: NodeJS.Timeout | undefined;
+      const due = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), c.republishAfterMs)));
+      const event = await Promise.race([result, due]).finally(() => clearTimeout(timer));
+      if (event !== null) return { event, republished };
+      if (await this.commandStored(copy, c.republishAfterMs)) continue;
+      const msgId = `${c.operationId}:republish:${republished + 1}`;
+      // A failed republish leaves the copies already sent: keep waiting for their event.
+      const again = await this.publishRaw(c.subject, c.data, msgId, Math.max(1, c.deadline - Date.now())).catch(() => null);
+      if (again === null) continue;
+      republished += 1;
+      copy = again;
+    }
+  }
+
+  /**
+   * Whether the commands stream still holds this copy at its sequence, with its Nats-Msg-Id (a
+   * broker that lost its tail reuses sequences); false when it cannot tell (no permission, no
+   * answer within `timeoutMs`), which costs one more copy, never a second application.
+   */
+  private async commandStored(copy: Sent, timeoutMs: number): Promise<boolean> {
+    try {
+      const jsm = await jetstreamManager(this.nc, { timeout: Math.min(timeoutMs, this.timeoutMs), checkAPI: false });
+      const m = await jsm.direct.getMessage(this.commandsStream, { seq: copy.streamSequence });
+      return m !== null && m.header.get("Nats-Msg-Id") === copy.operationId;
+    } catch {
+      return false;
     }
   }
 
