@@ -19,7 +19,8 @@ import type { Ledger, LedgerOptions } from "./ledger/port.ts";
 import type { Logger } from "./lib/log.ts";
 import type { Config } from "./config/schema.ts";
 import { QUERY_HANDLERS, serveQueries } from "./query/server.ts";
-import { advisoryVerdictCounter, createOpsRegistry, MeteredLedger, QueryMeter, startOperations } from "./ops/index.ts";
+import { advisoryVerdictCounter, createOpsRegistry, MeteredLedger, QueryMeter, recoveredEventsCounter, startOperations } from "./ops/index.ts";
+import { EventRecovery } from "./recovery/event-recovery.ts";
 import { ExpirySweeper } from "./expiry/sweeper.ts";
 import { startAdvisoryProcessor } from "./dlq/processor.ts";
 import { AccountRegistry } from "./worker/accounts.ts";
@@ -201,6 +202,16 @@ async function run(config: Config, log: Logger, metrics: ReturnType<typeof creat
     ledger, js: broker.js, chart, names, log: log.child({ component: "expiry" }),
     limits: { ...config.expiry, holdTimeoutSecondsMax: w.holdTimeoutSecondsMax, publishTimeoutMs: w.publishTimeoutMs },
   }).start();
+  const recovery = new EventRecovery({
+    ledger, js: broker.js, jsm: broker.jsm, eventsStream: config.streams.events, chart, names, log: log.child({ component: "recovery" }),
+    limits: { ...config.recovery, eventsMaxAgeMs: config.streams.eventsMaxAgeMs, publishTimeoutMs: w.publishTimeoutMs },
+    recovered: recoveredEventsCounter(metrics),
+  });
+  const recovering = recovery.start();
+  // A broker that comes back may have lost what it acknowledged before it went down.
+  void (async () => {
+    for await (const s of broker.nc.status()) if (s.type === "reconnect") recovery.rewind();
+  })().catch(() => undefined);
   const done = (async () => {
     try {
       await runWorker(deps, batcher, stopSignal);
@@ -211,7 +222,7 @@ async function run(config: Config, log: Logger, metrics: ReturnType<typeof creat
         // Hand buffered, untouched messages back at once rather than after ack_wait.
         for (const m of await batcher.drainBuffered()) m.nak();
         await messages.close();
-        await Promise.all([sweeper.stop(), deadLetters.stop(), ops.close()]);
+        await Promise.all([sweeper.stop(), recovering.stop(), deadLetters.stop(), ops.close()]);
         for (const q of queries) q.unsubscribe();
         await broker.close();
       })();

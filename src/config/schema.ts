@@ -104,6 +104,23 @@ export const configSchema = z.strictObject({
     sweepIntervalMs: ms(3_600_000),
     holdsPerSweepMax: z.number().int().min(1).max(LEDGER_EVENTS_MAX),
   }),
+  /**
+   * Events the broker acknowledged and then lost, stored again from the ledger
+   * (src/recovery/event-recovery.ts, docs/guarantees.md).
+   */
+  recovery: z.strictObject({
+    /**
+     * How far back, before the ledger's newest transfer, a rescan looks for decided operations
+     * whose event is missing: at start and after every reconnection to NATS. Never past the events
+     * stream's max age. Cover the broker's unsynced writes (2 minutes by default on 2.10+).
+     */
+    windowMs: ms(30 * 86_400_000),
+    /** Operations younger than this are left to the worker storing their event. */
+    lagMs: z.number().int().min(0).max(3_600_000),
+    intervalMs: ms(3_600_000),
+    /** Ledger transfers one scan query reads. */
+    transfersPerScanMax: z.number().int().min(1).max(LEDGER_EVENTS_MAX),
+  }),
   dlq: z.strictObject({
     advisoriesBatchMax: z.number().int().min(1).max(10_000),
     listMax: z.number().int().min(1).max(100_000),

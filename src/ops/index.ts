@@ -52,6 +52,20 @@ export function advisoryVerdictCounter(registry: Registry): (outcome: AdvisoryOu
   return (outcome) => counter.inc({ verdict: outcome });
 }
 
+/**
+ * Counts events the recovery scan stored again from the ledger (src/recovery/event-recovery.ts):
+ * events the broker had acknowledged and no longer held. At 0 from the start; any increase means
+ * the events stream lost events (a broker crash before its disk sync, a stream recreated).
+ */
+export function recoveredEventsCounter(registry: Registry): (count: number) => void {
+  const counter = new Counter({
+    name: "billing_events_recovered_total", registers: [registry],
+    help: "Events this process found missing from the events stream for operations the ledger decided, rebuilt from the ledger and stored again.",
+  });
+  counter.inc(0);
+  return (count) => counter.inc(count);
+}
+
 export type OperationsDeps = {
   config: Config;
   nc: NatsConnection;
