@@ -71,8 +71,10 @@ async function mapBounded<T, R>(items: ReadonlyArray<T>, limit: number, work: (i
 }
 
 export class EventRecovery {
-  /** The next ledger timestamp to look at; null until the first scan. */
-  private cursor: bigint | null = null;
+  /** The next ledger timestamp to look at in the current rescan. */
+  private cursor = 1n;
+  /** Where the current rescan ends (the newest decision when it began); null: none under way. */
+  private target: bigint | null = null;
   private rewindWanted = true;
   /** Events this process stored again. */
   recovered = 0;
@@ -80,43 +82,57 @@ export class EventRecovery {
   constructor(private readonly deps: RecoveryDeps) {}
 
   /**
-   * Looks again at the last windowMs of the ledger at the next scan: after a reconnection to the
+   * Rescans the last windowMs of decisions, from the next scan on: after a reconnection to the
    * broker, which may have come back without what it acknowledged before it went down.
    */
   rewind(): void {
     this.rewindWanted = true;
   }
 
-  /** One scan: at most SCAN_PAGES_MAX pages from the cursor; answers how many events it stored again. */
+  /** Whether a rescan is under way (or wanted). */
+  get scanning(): boolean {
+    return this.rewindWanted || this.target !== null;
+  }
+
+  /**
+   * One step of the rescan under way, if any: at most SCAN_PAGES_MAX pages from the cursor, never
+   * past `lagMs` ago; answers how many events it stored again. Idle (no ledger read at all) when
+   * no rescan is under way: the cost is paid after a start or a reconnection, not per operation.
+   */
   async scan(): Promise<number> {
     const { ledger, chart, limits } = this.deps;
-    const issued = await ledgerIssued(ledger);
-    const nowNs = BigInt(Date.now()) * NS_PER_MS;
-    const lagged = nowNs - BigInt(limits.lagMs) * NS_PER_MS;
-    const upTo = issued < lagged ? issued : lagged;
     if (this.rewindWanted) {
+      this.rewindWanted = false;
       // Anchored on the newest decision, not on the wall clock: while the broker was down nothing
       // was decided, so the window covers what came just before the outage, however long it was.
+      const issued = await ledgerIssued(ledger);
       const start = issued - BigInt(limits.windowMs) * NS_PER_MS;
-      this.cursor = this.cursor === null || start < this.cursor ? start : this.cursor;
-      this.rewindWanted = false;
+      this.cursor = this.target !== null && this.cursor < start ? this.cursor : start;
+      this.target = issued;
     }
+    if (this.target === null) return 0;
+    const nowNs = BigInt(Date.now()) * NS_PER_MS;
+    const lagged = nowNs - BigInt(limits.lagMs) * NS_PER_MS;
+    const upTo = this.target < lagged ? this.target : lagged;
     // Never bring back an event the stream has retired on purpose (max_age), nor look before it.
     const floor = limits.eventsMaxAgeMs > 0 ? nowNs - BigInt(limits.eventsMaxAgeMs) * NS_PER_MS + 1n : 1n;
-    let cursor = (this.cursor ?? 1n) < floor ? floor : (this.cursor ?? 1n);
+    if (this.cursor < floor) this.cursor = floor;
     let stored = 0;
-    for (let page = 0; page < SCAN_PAGES_MAX && cursor <= upTo; page += 1) {
+    for (let page = 0; page < SCAN_PAGES_MAX && this.cursor <= upTo; page += 1) {
       const found = await ledger.queryTransfers({
         user_data_128: 0n, user_data_64: chart.space.tag, user_data_32: 0, ledger: 0, code: 0,
-        timestamp_min: cursor, timestamp_max: upTo, limit: limits.transfersPerScanMax, flags: 0,
+        timestamp_min: this.cursor, timestamp_max: upTo, limit: limits.transfersPerScanMax, flags: 0,
       });
       // A page whose events are not all stored throws: the cursor stays, the next scan retries it.
       stored += await this.recoverPage(found);
       const last = found[found.length - 1];
-      // Every transfer up to `upTo` is in (a timestamp the ledger issued; transfers commit in
-      // timestamp order): a short page ends the scan there.
-      cursor = found.length < limits.transfersPerScanMax || last === undefined ? upTo + 1n : last.timestamp + 1n;
-      this.cursor = cursor;
+      // Every transfer up to `upTo` is in (at most a timestamp the ledger issued; transfers commit
+      // in timestamp order): a short page ends the step there.
+      this.cursor = found.length < limits.transfersPerScanMax || last === undefined ? upTo + 1n : last.timestamp + 1n;
+    }
+    if (this.cursor > this.target) {
+      this.deps.log.info({ recovered: this.recovered, windowMs: limits.windowMs }, "rescan of the ledger's recent decisions against the events stream finished");
+      this.target = null;
     }
     return stored;
   }
