@@ -148,16 +148,19 @@ export class EventRecovery {
     const events = await this.rebuild(missing);
     const outcomes = await storeEvents(deps.js, events, deps.limits.publishTimeoutMs);
     const failed = outcomes.filter((o) => o !== null);
+    const stored = events.length - failed.length;
+    if (stored > 0) {
+      this.recovered += stored;
+      deps.recovered(stored);
+      const first = missing[0] as Candidate;
+      const last = missing[missing.length - 1] as Candidate;
+      deps.log.info({ events: stored, firstSubject: first.subject, fromLedgerTimestamp: String(first.transfer.timestamp), toLedgerTimestamp: String(last.transfer.timestamp) },
+        "events missing from the events stream stored again from the ledger");
+    }
     if (failed.length > 0) {
       throw new BrokerUnavailableError(`${failed.length} of ${events.length} recovered events not stored; first: ${describeError(failed[0])}`, { cause: failed[0] });
     }
-    this.recovered += events.length;
-    deps.recovered(events.length);
-    const first = missing[0] as Candidate;
-    const last = missing[missing.length - 1] as Candidate;
-    deps.log.info({ events: events.length, firstSubject: first.subject, fromLedgerTimestamp: String(first.transfer.timestamp), toLedgerTimestamp: String(last.transfer.timestamp) },
-      "events missing from the events stream stored again from the ledger");
-    return events.length;
+    return stored;
   }
 
   private candidate(t: Transfer): Candidate[] {
