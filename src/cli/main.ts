@@ -34,7 +34,7 @@ async function withClient<T>(config: Config, use: (client: BillingClient) => Pro
   const auth = await authConnectionOptions(authOf(config));
   const client = await BillingClient.connect({
     servers: config.nats.servers, name: "billing-cli", timeoutMs: config.nats.requestTimeoutMs, maxReconnectAttempts: 0,
-    eventsStream: config.streams.events, commandsStream: config.streams.commands, ...auth,
+    eventsStream: config.streams.events, commandsStream: config.streams.commands, commandsConsumer: config.consumer.name, ...auth,
   });
   try {
     return await use(client);

@@ -9,7 +9,8 @@
 // (so the same balances, read at the operation's ledger timestamps), the balances queried equal
 // what the events say, nothing is dead-lettered, and the recovery is counted on /metrics and
 // logged per batch. Several processes recovering at once store each event once (the subject
-// expectation decides).
+// expectation decides). A lost rejection is not rebuilt from the ledger (it does not hold the
+// command's fields): its publisher's waiting re-send under the same operationId brings it back.
 import { randomUUID } from "node:crypto";
 import net from "node:net";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -80,19 +81,24 @@ it("recovery – events the broker acknowledged and lost in a crash are stored a
     const held2 = await client.hold({ userId: "lost-b-with-a-rather-long-user-id-over-thirty-six-characters", amount: 20 }, send);
     await client.release({ holdId: held2.operationId }, send);
     await client.transfer({ fromUserId: "lost-a", toUserId: 4242, amount: 10, currency: "EUR" }, send);
+    // A rejection inside the lost tail: the rescan cannot rebuild it, a waiting re-send does.
+    const lostRejection = { operationId: randomUUID(), userId: "lost-c", amount: 9 };
+    const rejectedLater = await client.debit(lostRejection, send);
+    expect(rejectedLater.event?.event).toBe("rejected");
     const expiring = await client.hold({ operationId: randomUUID(), userId: "lost-a", amount: 7, timeoutSeconds: 1 }, send);
     const jsm = await jetstreamManager(client.nc);
     const expiredSubject = `billing.evt.expired.${expiring.operationId}`;
     await waitFor("the expired event", async () => (await eventsBySubject(jsm)).has(expiredSubject), 30_000, 200);
     const before = await storedMessages(jsm, "BILLING_EVENTS");
-    expect(before).toHaveLength(12);
+    expect(before).toHaveLength(13);
     expect(before[before.length - 1]?.subject).toBe(expiredSubject);
     const recoveredBefore = services.reduce((n, s) => n + recoveredInLog(s.output()), 0);
     expect(recoveredBefore, "nothing was missing before the crash (each start rescanned an empty window)").toBe(0);
 
-    // The crash: the last 9 events (everything after the rejection and the first two credits)
-    // were acknowledged but never reached the disk.
-    const LOST = 9;
+    // The crash: the last 10 events (everything after the first rejection and the first two
+    // credits) were acknowledged but never reached the disk.
+    const LOST = 10;
+    const rejectedSubject = `billing.evt.rejected.${lostRejection.operationId}`;
     await nats.kill("SIGTERM");
     const lostSeqs = loseStoredTail(nats.storeDir, "BILLING_EVENTS", LOST);
     expect(lostSeqs).toEqual(before.slice(-LOST).map((m) => m.seq));
@@ -101,16 +107,26 @@ it("recovery – events the broker acknowledged and lost in a crash are stored a
     // The services store the lost ones again within a scan interval of reconnecting, often before
     // this test's client is back: the logs and the counter below show they were lost and recovered.
 
-    const recovered = await waitFor("every event stored again", async () => {
+    const recovered = await waitFor("every applied operation's and the expiry's event stored again", async () => {
       const now = await eventsBySubject(afterCrash).catch(() => new Map<string, string[]>());
-      return [...now.values()].reduce((n, list) => n + list.length, 0) >= before.length ? now : undefined;
+      return [...now.values()].reduce((n, list) => n + list.length, 0) >= before.length - 1 ? now : undefined;
     }, 30_000, 200);
-    // Exactly one event per subject, byte for byte the original.
-    expect(recovered.size).toBe(before.length);
-    for (const m of before) expect(recovered.get(m.subject), m.subject).toEqual([text(m)]);
-    // Settled: a second look later finds no further copy.
+    // Exactly one event per subject, byte for byte the original; the lost rejection is not rebuilt.
+    expect(recovered.size).toBe(before.length - 1);
+    for (const m of before) expect(recovered.get(m.subject), m.subject).toEqual(m.subject === rejectedSubject ? undefined : [text(m)]);
+    // Settled: a second look later finds no further copy, and still no rejection.
     await new Promise((r) => setTimeout(r, 1_500));
-    expect([...(await eventsBySubject(afterCrash)).values()].every((list) => list.length === 1)).toBe(true);
+    const settled = await eventsBySubject(afterCrash);
+    expect([...settled.values()].every((list) => list.length === 1)).toBe(true);
+    expect(settled.has(rejectedSubject)).toBe(false);
+
+    // Its publisher sends it again with the same operationId and waits: the first copy was acked
+    // (its event lost after), so a copy is published and the worker's replay stores the event.
+    const again = await client.debit(lostRejection, { wait: true, republishAfterMs: 1_000 });
+    expect(again.duplicate).toBe(true); // the first copy is still in the stream, under its id
+    expect(again.republished).toBe(1);
+    expect(JSON.stringify(again.event)).toBe(text(before.find((m) => m.subject === rejectedSubject) as StoredMsg));
+    expect((await eventsBySubject(afterCrash)).get(rejectedSubject)).toHaveLength(1);
 
     // No operation applied twice: the balances queried are those the last events state.
     expect(await client.balance("lost-a")).toMatchObject({ posted: String(1_000 - 100 - 200 - 3 - 50 - 10), held: "0" });
@@ -123,8 +139,9 @@ it("recovery – events the broker acknowledged and lost in a crash are stored a
     const logged = services.map((s) => recoveredInLog(s.output()));
     const total = logged.reduce((a, b) => a + b, 0);
     console.log(`lost ${LOST} events; stored again by the two processes: ${logged.join(" + ")}`);
-    expect(total).toBeGreaterThanOrEqual(LOST - 1); // the expired event may come back through the sweeper instead
-    expect(total).toBeLessThanOrEqual(2 * LOST);
+    // All lost but the rejection; the expired event may come back through the sweeper instead.
+    expect(total).toBeGreaterThanOrEqual(LOST - 2);
+    expect(total).toBeLessThanOrEqual(2 * (LOST - 1));
     const metrics = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
     const counted = Number(/^billing_events_recovered_total (\d+)/m.exec(metrics)?.[1]);
     expect(counted).toBe(logged[0]);

@@ -170,12 +170,16 @@ function unavailable(what: string, error: unknown, advice = ""): BillingClientEr
 export class BillingClient {
   private constructor(
     readonly nc: NatsConnection, private readonly js: JetStreamClient, private readonly timeoutMs: number, private readonly eventsStream: string,
-    private readonly commandsStream: string,
+    private readonly commands: { stream: string; consumer: string },
   ) {}
 
   /** Connects; an unreachable broker is an UnavailableError, refused credentials a BillingClientError. */
-  static async connect(options: ConnectionOptions & { timeoutMs?: number; eventsStream?: string; commandsStream?: string }): Promise<BillingClient> {
-    const { timeoutMs, eventsStream, commandsStream, ...nats } = options;
+  /**
+   * `commandsStream` and `commandsConsumer` (defaults `BILLING_COMMANDS`, `billing-worker`): where a
+   * waiting send looks whether its command still waits for a worker before it publishes a copy.
+   */
+  static async connect(options: ConnectionOptions & { timeoutMs?: number; eventsStream?: string; commandsStream?: string; commandsConsumer?: string }): Promise<BillingClient> {
+    const { timeoutMs, eventsStream, commandsStream, commandsConsumer, ...nats } = options;
     let nc: NatsConnection;
     try {
       nc = await connect({ maxReconnectAttempts: -1, reconnectTimeWait: 250, name: "billing-client", ...nats });
@@ -183,11 +187,11 @@ export class BillingClient {
       const servers = [nats.servers ?? "127.0.0.1:4222"].flat().map(hideCredentials).join(", ");
       throw unavailable(`cannot connect to NATS at ${servers}`, error);
     }
-    return BillingClient.wrap(nc, timeoutMs ?? 10_000, eventsStream, commandsStream);
+    return BillingClient.wrap(nc, timeoutMs ?? 10_000, eventsStream, commandsStream, commandsConsumer);
   }
 
-  static wrap(nc: NatsConnection, timeoutMs = 10_000, eventsStream = "BILLING_EVENTS", commandsStream = "BILLING_COMMANDS"): BillingClient {
-    return new BillingClient(nc, jetstream(nc, { timeout: timeoutMs }), timeoutMs, eventsStream, commandsStream);
+  static wrap(nc: NatsConnection, timeoutMs = 10_000, eventsStream = "BILLING_EVENTS", commandsStream = "BILLING_COMMANDS", commandsConsumer = "billing-worker"): BillingClient {
+    return new BillingClient(nc, jetstream(nc, { timeout: timeoutMs }), timeoutMs, eventsStream, { stream: commandsStream, consumer: commandsConsumer });
   }
 
   credit(input: CommandInput<"credit">, options?: SendOptions): Promise<Outcome> { return this.send("credit", input, options); }
@@ -228,8 +232,8 @@ export class BillingClient {
 
   /**
    * Waits for the event; each time `republishAfterMs` passes without it, publishes the command
-   * again unless the broker shows its copy still stored (a slow or stopped service: another copy
-   * would only add work). A copy the broker no longer has (deleted, or lost in a crash before
+   * again unless the broker shows its copy still waiting for a worker (a slow or stopped service:
+   * another copy would only add work). A copy the broker no longer has (deleted, or lost in a crash before
    * its disk sync) or whose presence cannot be read (a publisher has no JetStream API) is
    * published again under a new Nats-Msg-Id, `<operationId>:republish:<n>`: the broker keeps
    * the first id in its duplicate window even after the message is deleted, and would drop the
@@ -250,7 +254,7 @@ export class BillingClient {
       const due = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), c.republishAfterMs)));
       const event = await Promise.race([result, due]).finally(() => clearTimeout(timer));
       if (event !== null) return { event, republished };
-      if (await this.commandStored(copy, c.republishAfterMs)) continue;
+      if (await this.commandWaiting(copy, c.republishAfterMs)) continue;
       const msgId = `${c.operationId}:republish:${republished + 1}`;
       // A failed republish leaves the copies already sent: keep waiting for their event.
       const again = await this.publishRaw(c.subject, c.data, msgId, Math.max(1, c.deadline - Date.now())).catch(() => null);
@@ -261,15 +265,20 @@ export class BillingClient {
   }
 
   /**
-   * Whether the commands stream still holds this copy at its sequence, with its Nats-Msg-Id (a
-   * broker that lost its tail reuses sequences); false when it cannot tell (no permission, no
+   * Whether this copy still waits for a worker: the commands stream holds it at its sequence, with
+   * its Nats-Msg-Id (a broker that lost its tail reuses sequences), and the workers' consumer has
+   * not acknowledged it (its ack floor is below it). A copy already acknowledged whose event is
+   * missing (lost by the broker after the ack) needs a new copy: the worker replays the decision
+   * and stores the event again, a rejection's too. False when it cannot tell (no permission, no
    * answer within `timeoutMs`), which costs one more copy, never a second application.
    */
-  private async commandStored(copy: Sent, timeoutMs: number): Promise<boolean> {
+  private async commandWaiting(copy: Sent, timeoutMs: number): Promise<boolean> {
     try {
       const jsm = await jetstreamManager(this.nc, { timeout: Math.min(timeoutMs, this.timeoutMs), checkAPI: false });
-      const m = await jsm.direct.getMessage(this.commandsStream, { seq: copy.streamSequence });
-      return m !== null && m.header.get("Nats-Msg-Id") === copy.operationId;
+      const m = await jsm.direct.getMessage(this.commands.stream, { seq: copy.streamSequence });
+      if (m === null || m.header.get("Nats-Msg-Id") !== copy.operationId) return false;
+      const consumer = await jsm.consumers.info(this.commands.stream, this.commands.consumer);
+      return consumer.ack_floor.stream_seq < copy.streamSequence;
     } catch {
       return false;
     }
