@@ -16,6 +16,7 @@ import { authConnectionOptions } from "../broker/connection.ts";
 import { authOf } from "../config/auth.ts";
 import { dlq } from "../dlq/cli.ts";
 import { auditVerb } from "../audit/cli.ts";
+import { financeVerbs, type FinanceVerb } from "../finance/cli.ts";
 
 /** Longest wait, after a stop, for what the stop left open before the process exits anyway. */
 const EXIT_GRACE_MAX_MS = 2_000;
@@ -37,7 +38,10 @@ const USAGE = `usage:
                                          check the ledger against its events (exit 1 on a discrepancy)
   billing dlq list [--reason R] [--limit N] [--json]   dead letters, oldest first, with their replays
   billing dlq replay <sequence> [--by NAME] [--same-id] [--force]   publish a letter's command again (once)
-  billing dlq purge --before <ISO time>                remove dead letters stored before that time`;
+  billing dlq purge --before <ISO time>                remove dead letters stored before that time
+  billing export journal [--from T] [--to T] [--format csv|jsonl] [--out FILE]   the ledger's transfers as double-entry lines
+  billing statement <userId> [--currency C] [--from T] [--to T] [--format text|csv|jsonl]   a user's movements and running balances
+  billing trial-balance [--at T] [--format text|csv|jsonl]   every account's debits and credits; exit 1 if they do not balance`;
 
 type Verb = (args: string[], config: Config) => Promise<number>;
 
@@ -58,6 +62,9 @@ function print(value: unknown): void {
 const verbs: Record<string, Verb> = {
   dlq,
   audit: auditVerb,
+  export: (args, config) => (financeVerbs["export"] as FinanceVerb).run(args, config),
+  statement: (args, config) => (financeVerbs["statement"] as FinanceVerb).run(args, config),
+  "trial-balance": (args, config) => (financeVerbs["trial-balance"] as FinanceVerb).run(args, config),
   start: async (_args, config) => {
     const log = createLogger(config.log.level);
     // The last line of defence: whatever escaped every component's own handling is a bug; it is
