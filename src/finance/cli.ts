@@ -167,7 +167,8 @@ async function runExport(args: string[], config: Config): Promise<number> {
     const to = parsed.to === null ? cut : min(parsed.to, cut);
     const progress = new Progress("billing export", true);
     const lines = await exportJournal(deps, { from: parsed.from, to, format: parsed.format }, sink, progress);
-    process.stderr.write(`billing export: ${lines} lines, ledger time ${isoOfNs(parsed.from)} to ${isoOfNs(to)} (cut ${cut})\n`);
+    const from = parsed.from <= 1n ? "the first transfer" : isoOfNs(parsed.from);
+    process.stderr.write(`billing export: ${lines} lines, ledger time ${from} to ${isoOfNs(to)} (cut ${cut})\n`);
     return 0;
   });
 }

@@ -139,13 +139,21 @@ export function statementOpening(format: StatementFormat, head: StatementHead, o
     const m = (x: bigint) => majorUnits(x, head.scale);
     return `statement of ${head.userId} in ${head.currency} from ${from} to ${isoOfNs(head.to)} (amounts in major units)\n`
       + `opening  ${balanceText(opening, m)}\n\n`
-      + `${["time", "operation", "command", "leg", "counterparty", "Δposted", "Δheld", "posted", "held", "available", "status"].join("  ")}\n`;
+      + textRow(["time", "operation", "command", "leg", "counterparty", "Δposted", "Δheld", "posted", "held", "available", "status"]);
   }
   return balanceRow(format, "opening", head.from, opening, format === "csv");
 }
 
+/** Column widths of the text form: time, operation, command, leg, counterparty, then five amounts, status. */
+const TEXT_WIDTHS = [30, 36, 8, 6, 20, 14, 14, 14, 14, 14, 8];
+
+function textRow(cells: string[]): string {
+  return `${cells.map((c, i) => (i >= 5 && i <= 9 ? c.padStart(TEXT_WIDTHS[i] ?? 0) : c.padEnd(TEXT_WIDTHS[i] ?? 0))).join(" ").trimEnd()}\n`;
+}
+
 function balanceRow(format: "csv" | "jsonl", kind: "opening" | "closing", at: bigint, b: Running, header: boolean): string {
-  const cells = [isoOfNs(at), at.toString(), "", "", kind, "", "", "", b.posted.toString(), b.held.toString(), (b.posted - b.held).toString(), ""];
+  const start = at <= 1n; // no --from: the opening is before the first movement, at no particular time
+  const cells = [start ? "" : isoOfNs(at), start ? "" : at.toString(), "", "", kind, "", "", "", b.posted.toString(), b.held.toString(), (b.posted - b.held).toString(), ""];
   if (format === "jsonl") return `${JSON.stringify(Object.fromEntries(STATEMENT_COLUMNS.map((k, i) => [k, cells[i]])))}\n`;
   return `${header ? csvLine(STATEMENT_COLUMNS) : ""}${csvLine(cells)}`;
 }
@@ -153,7 +161,7 @@ function balanceRow(format: "csv" | "jsonl", kind: "opening" | "closing", at: bi
 export function statementRow(format: StatementFormat, head: StatementHead, r: StatementRow, counterparty: string): string {
   if (format === "text") {
     const m = (x: bigint) => majorUnits(x, head.scale);
-    return `${values(r, counterparty, m).filter((_, i) => i !== 1).join("  ")}\n`;
+    return textRow(values(r, counterparty, m).filter((_, i) => i !== 1));
   }
   const cells = values(r, counterparty, (x) => x.toString());
   if (format === "jsonl") return `${JSON.stringify(Object.fromEntries(STATEMENT_COLUMNS.map((k, i) => [k, cells[i]])))}\n`;
