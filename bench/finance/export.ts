@@ -101,13 +101,15 @@ try {
   console.error(`built ${made} transfers over ${USERS} users in ${((Date.now() - started) / 1000).toFixed(0)} s; ledger file ${(statSync(env.LEDGER_PATH).size / 2 ** 20).toFixed(0)} MiB`);
 
   const out = join(dir, "journal.csv");
+  const none = run(env, ["export", "journal", "--to", "1970-01-02", "--out", out]);
   const small = run(env, ["export", "journal", "--to", isoOfNs(tenth), "--out", out]);
-  const smallLines = /(\d+) lines, ledger time/.exec(small.stderr)?.[1];
+  const smallLines = /(\d+) lines, ledger time from/.exec(small.stderr)?.[1];
   const full = run(env, ["export", "journal", "--out", out]);
-  const fullLines = /(\d+) lines, ledger time/.exec(full.stderr)?.[1];
+  const fullLines = /(\d+) lines, ledger time from/.exec(full.stderr)?.[1];
   const fullBytes = statSync(out).size;
   const trial = run(env, ["trial-balance", "--out", join(dir, "trial.txt")]);
   console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}, ${new Date().toISOString()}`);
+  console.log(`export journal, no lines:    peak RSS ${none.rssMiB} MiB, ${none.seconds} s (the process itself: tsx, the ledger thread, NATS)`);
   console.log(`export journal, first tenth: ${smallLines} lines, peak RSS ${small.rssMiB} MiB, ${small.seconds} s, exit ${small.status}`);
   console.log(`export journal, all:         ${fullLines} lines (${(fullBytes / 2 ** 20).toFixed(0)} MiB of CSV), peak RSS ${full.rssMiB} MiB, ${full.seconds} s, exit ${full.status}`);
   console.log(`trial-balance:               ${USERS + 6} accounts, peak RSS ${trial.rssMiB} MiB, ${trial.seconds} s, exit ${trial.status}`);

@@ -28,7 +28,8 @@ export class FinanceUsageError extends Error {
 export type FinanceVerb = { usage: string; run: (args: string[], config: Config) => Promise<number> };
 
 const EXPORT_USAGE = `usage: billing export journal [--from <ISO time>] [--to <ISO time>] [--format csv|jsonl] [--out FILE]
-  every ledger transfer with from ≤ ledger time ≤ to as one double-entry line (default: all of them, csv on stdout)
+  every ledger transfer with from ≤ ledger time < to as one double-entry line (default: all of them up to
+  the newest, csv on stdout)
   --from, --to   ISO times (2026-11-01 or 2026-11-01T00:00:00Z; nanoseconds allowed)
   --format       csv (default, with a header line) or jsonl (one JSON object a line)
   --out FILE     write to FILE instead of stdout; a progress line goes to stderr every 2 s`;
@@ -36,13 +37,14 @@ const EXPORT_USAGE = `usage: billing export journal [--from <ISO time>] [--to <I
 const STATEMENT_USAGE = `usage: billing statement <userId> [--currency C] [--from <ISO time>] [--to <ISO time>] [--format text|csv|jsonl] [--out FILE]
   opening balance, every movement with its running posted / held / available balances, closing balance
   --currency C   the currency (default: defaultCurrency)
-  --from, --to   the period (default: from the first movement to now)
+  --from, --to   the period, from ≤ ledger time < to (default: from the first movement to now)
   --format       text (default, major units), csv or jsonl (minor units)`;
 
 const TRIAL_USAGE = `usage: billing trial-balance [--at <ISO time>] [--format text|csv|jsonl] [--out FILE]
   every account's debits and credits, posted and pending, at the instant, and per currency the check
   that debits equal credits (exit 1 if not)
-  --at           the instant (default: now); a past instant is read from the ledger's balance history
+  --at           the instant (default: now): every transfer before it, holds expired at it; a past instant
+                 is read from the ledger's balance history, never from today's balances
   --format       text (default, major units), csv or jsonl (minor units)`;
 
 type Flags = { positional: string[]; values: Map<string, string> };
@@ -164,11 +166,13 @@ async function runExport(args: string[], config: Config): Promise<number> {
   }
   return withDeps("export", config, parsed.flags, async (deps, sink) => {
     const cut = await readCut(deps.ledger);
-    const to = parsed.to === null ? cut : min(parsed.to, cut);
+    // [from, to): a transfer at exactly --to is the next period's, so consecutive exports never overlap.
+    const to = parsed.to === null ? cut : min(parsed.to - 1n, cut);
     const progress = new Progress("billing export", true);
     const lines = await exportJournal(deps, { from: parsed.from, to, format: parsed.format }, sink, progress);
     const from = parsed.from <= 1n ? "the first transfer" : isoOfNs(parsed.from);
-    process.stderr.write(`billing export: ${lines} lines, ledger time ${from} to ${isoOfNs(to)} (cut ${cut})\n`);
+    const until = parsed.to === null ? `the cut ${isoOfNs(cut)}` : `before ${isoOfNs(parsed.to)}`;
+    process.stderr.write(`billing export: ${lines} lines, ledger time from ${from} to ${until} (cut ${cut})\n`);
     return 0;
   });
 }

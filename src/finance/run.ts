@@ -24,9 +24,9 @@ export const financeLimits = {
 
 // ── journal ──────────────────────────────────────────────────────────────────────────────────
 
-export type JournalOptions = { from: bigint; to: bigint; format: "csv" | "jsonl"; pageMax?: number };
+export type JournalOptions = { from: bigint; /** The last ledger timestamp included. */ to: bigint; format: "csv" | "jsonl"; pageMax?: number };
 
-/** Streams the journal of from ≤ timestamp ≤ to; returns the number of lines. */
+/** Streams the journal of from ≤ timestamp ≤ to (inclusive: the caller has made --to exclusive); returns the number of lines. */
 export async function exportJournal(deps: FinanceDeps, o: JournalOptions, sink: LineSink, progress: Progress): Promise<number> {
   const pageMax = o.pageMax ?? financeLimits.pageMax;
   const owners = new OwnerBook(deps.ledger, deps.chart, financeLimits.ownerCacheMax);
@@ -66,7 +66,8 @@ export type TrialOptions = { at: bigint; cut: bigint; format: TrialFormat; insta
  */
 export async function trialBalance(deps: FinanceDeps, o: TrialOptions, sink: LineSink, progress: Progress): Promise<number> {
   const { ledger, chart } = deps;
-  const upTo = o.at < o.cut ? o.at : o.cut;
+  // The state at the instant: every transfer before it (at-or-after is the next period's).
+  const upTo = o.at - 1n < o.cut ? o.at - 1n : o.cut;
   const folded = new Map<bigint, Sides>();
   const problems: string[] = [];
   const held = new Map<bigint, Sides>();
@@ -152,7 +153,7 @@ export async function statement(deps: FinanceDeps, o: StatementOptions, sink: Li
   };
   // Transfers and history entries are paged over the same range; an account with history has one
   // entry per transfer, so the pages line up one to one.
-  const upTo = o.to < o.cut ? o.to : o.cut;
+  const upTo = o.to - 1n < o.cut ? o.to - 1n : o.cut; // movements before `to`, as the journal's range
   const history = accountBalancePages(ledger, account, 1n, upTo, financeLimits.pageMax);
   for await (const transfers of accountTransferPages(ledger, account, 1n, upTo, financeLimits.pageMax)) {
     const entries = await history.next();
