@@ -3,7 +3,7 @@
 // space), writes nothing, and reads nothing past the cut it takes at its start, so it is
 // consistent while a service runs (docs/finance.md, "Month end").
 // Exit codes: 0 done, 1 a finding (an unbalanced trial balance, a statement of a user with no
-// account), 2 a usage or configuration error (one line naming the flag), 3 the ledger or the
+// account, a post or void of a hold that was not open), 2 a usage or configuration error (one line naming the flag), 3 the ledger or the
 // broker unavailable.
 import { existsSync } from "node:fs";
 import { BrokerError, BrokerConfigError } from "../broker/errors.ts";
@@ -197,12 +197,13 @@ async function runStatement(args: string[], config: Config): Promise<number> {
     const currency = currencyByCode(deps.chart, parsed.currency);
     if (currency === undefined) throw new FinanceUsageError(`--currency: ${parsed.currency} is not a configured currency`);
     const cut = await readCut(deps.ledger);
-    const movements = await statement(deps, { userId: parsed.userId, currency, from: parsed.from, to: parsed.to, cut, format: parsed.format }, sink, new Progress("billing statement", true));
-    if (movements === null) {
+    const result = await statement(deps, { userId: parsed.userId, currency, from: parsed.from, to: parsed.to, cut, format: parsed.format }, sink, new Progress("billing statement", true));
+    if (result === null) {
       process.stderr.write(`billing statement: ${parsed.userId} has no ${currency.code} account in this ledger\n`);
       return 1;
     }
-    return 0;
+    for (const problem of result.problems) process.stderr.write(`billing statement: ${problem}\n`);
+    return result.problems.length === 0 ? 0 : 1;
   });
 }
 

@@ -130,8 +130,12 @@ function sidesOf(map: Map<bigint, Sides>, id: bigint): Sides {
 
 export type StatementOptions = { userId: string; currency: Currency; from: bigint; /** The instant the statement closes at. */ to: bigint; cut: bigint; format: StatementFormat };
 
-/** Streams a user's statement; returns the number of movements, or null when the user has no account in that currency. */
-export async function statement(deps: FinanceDeps, o: StatementOptions, sink: LineSink, progress: Progress): Promise<number | null> {
+/**
+ * Streams a user's statement; returns the number of movements and what did not follow the
+ * two-phase rules (a post or void of a hold the account does not hold open), or null when the user
+ * has no account in that currency.
+ */
+export async function statement(deps: FinanceDeps, o: StatementOptions, sink: LineSink, progress: Progress): Promise<{ movements: number; problems: string[] } | null> {
   const { ledger, chart } = deps;
   const account = userAccountId(chart.space, o.currency.ledger, o.userId);
   const [found] = await ledger.lookupAccounts([account]);
@@ -164,5 +168,5 @@ export async function statement(deps: FinanceDeps, o: StatementOptions, sink: Li
   await write(end.rows);
   if (!opened) await sink.write(statementOpening(o.format, head, end.opening));
   await sink.write(statementClosing(o.format, head, end.closing, movements));
-  return movements;
+  return { movements, problems: fold.problems };
 }
