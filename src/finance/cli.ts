@@ -146,13 +146,22 @@ export function exitCodeOf(error: unknown): 0 | 2 | 3 | null {
   return null;
 }
 
-function usageFailure(verb: string, usage: string, error: unknown): number {
+/** One line naming what is wrong; the usage is one `--help` away. */
+function usageFailure(verb: string, error: unknown): number {
   if (!(error instanceof FinanceUsageError)) throw error;
-  process.stderr.write(`billing ${verb}: ${error.message}\n${usage}\n`);
+  process.stderr.write(`billing ${verb}: ${error.message} (billing ${verb} --help)\n`);
   return 2;
 }
 
+/** `--help` or `-h` anywhere: the usage on stdout, exit 0. */
+function helped(args: ReadonlyArray<string>, usage: string): boolean {
+  if (!args.includes("--help") && !args.includes("-h")) return false;
+  process.stdout.write(`${usage}\n`);
+  return true;
+}
+
 async function runExport(args: string[], config: Config): Promise<number> {
+  if (helped(args, EXPORT_USAGE)) return 0;
   let parsed: { flags: Flags; from: bigint; to: bigint | null; format: "csv" | "jsonl" };
   try {
     const flags = parseFlags(args, ["--from", "--to", "--format", "--out"]);
@@ -162,7 +171,7 @@ async function runExport(args: string[], config: Config): Promise<number> {
     if (to !== null && to < from) throw new FinanceUsageError("--to is before --from");
     parsed = { flags, from, to, format: formatFlag(flags, ["csv", "jsonl"] as const) };
   } catch (error) {
-    return usageFailure("export", EXPORT_USAGE, error);
+    return usageFailure("export", error);
   }
   return withDeps("export", config, parsed.flags, async (deps, sink) => {
     const cut = await readCut(deps.ledger);
@@ -178,6 +187,7 @@ async function runExport(args: string[], config: Config): Promise<number> {
 }
 
 async function runStatement(args: string[], config: Config): Promise<number> {
+  if (helped(args, STATEMENT_USAGE)) return 0;
   let parsed: { flags: Flags; userId: string; currency: string; from: bigint; to: bigint; format: "text" | "csv" | "jsonl" };
   try {
     const flags = parseFlags(args, ["--currency", "--from", "--to", "--format", "--out"]);
@@ -191,7 +201,7 @@ async function runStatement(args: string[], config: Config): Promise<number> {
     if (to < from) throw new FinanceUsageError("--to is before --from");
     parsed = { flags, userId, currency, from, to, format: formatFlag(flags, ["text", "csv", "jsonl"] as const) };
   } catch (error) {
-    return usageFailure("statement", STATEMENT_USAGE, error);
+    return usageFailure("statement", error);
   }
   return withDeps("statement", config, parsed.flags, async (deps, sink) => {
     const currency = currencyByCode(deps.chart, parsed.currency);
@@ -208,6 +218,7 @@ async function runStatement(args: string[], config: Config): Promise<number> {
 }
 
 async function runTrialBalance(args: string[], config: Config): Promise<number> {
+  if (helped(args, TRIAL_USAGE)) return 0;
   let parsed: { flags: Flags; at: bigint; format: "text" | "csv" | "jsonl" };
   try {
     const flags = parseFlags(args, ["--at", "--format", "--out"]);
@@ -216,7 +227,7 @@ async function runTrialBalance(args: string[], config: Config): Promise<number> 
     if (at > nowNs()) throw new FinanceUsageError("--at is in the future");
     parsed = { flags, at, format: formatFlag(flags, ["text", "csv", "jsonl"] as const) };
   } catch (error) {
-    return usageFailure("trial-balance", TRIAL_USAGE, error);
+    return usageFailure("trial-balance", error);
   }
   return withDeps("trial-balance", config, parsed.flags, async (deps, sink) => {
     const cut = await readCut(deps.ledger);
