@@ -3,7 +3,8 @@
 // through the ledger port, in the id space of a deployment bound by the real `setup` on a
 // throw-away nats-server; then runs the real CLI in a child process under /usr/bin/time and reports
 // its peak RSS and wall time for the whole journal and for its first tenth (the same peak for ten
-// times the lines is what "bounded" means), and for a trial balance over the same ledger.
+// times the lines is what "bounded" means), once more with the JS heap capped at 64 MiB (it
+// completes only if the heap it needs is bounded), and for a trial balance over the same ledger.
 //
 //   npx tsx bench/finance/export.ts [transfers]      # default 1,000,000
 import { spawnSync } from "node:child_process";
@@ -26,6 +27,8 @@ import { startNats } from "../../test/support/nats-server.ts";
 const TRANSFERS = Number(process.argv[2] ?? 1_000_000);
 const USERS = 10_000;
 const BATCH_MAX = 8189;
+/** The old-space limit of the capped run (node --max-old-space-size). */
+const HEAP_CAP_MIB = 64;
 const EUR = 978;
 const BIN = resolve(import.meta.dirname, "../../bin/billing.js");
 
@@ -107,11 +110,14 @@ try {
   const full = run(env, ["export", "journal", "--out", out]);
   const fullLines = /(\d+) lines, ledger time from/.exec(full.stderr)?.[1];
   const fullBytes = statSync(out).size;
+  // The same export with the JS heap capped: it completes only if the heap it needs is bounded.
+  const capped = run({ ...env, NODE_OPTIONS: `--max-old-space-size=${HEAP_CAP_MIB}` }, ["export", "journal", "--out", out]);
   const trial = run(env, ["trial-balance", "--out", join(dir, "trial.txt")]);
   console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}, ${new Date().toISOString()}`);
   console.log(`export journal, no lines:    peak RSS ${none.rssMiB} MiB, ${none.seconds} s (the process itself: tsx, the ledger thread, NATS)`);
   console.log(`export journal, first tenth: ${smallLines} lines, peak RSS ${small.rssMiB} MiB, ${small.seconds} s, exit ${small.status}`);
   console.log(`export journal, all:         ${fullLines} lines (${(fullBytes / 2 ** 20).toFixed(0)} MiB of CSV), peak RSS ${full.rssMiB} MiB, ${full.seconds} s, exit ${full.status}`);
+  console.log(`export journal, all, heap capped at ${HEAP_CAP_MIB} MiB: peak RSS ${capped.rssMiB} MiB, ${capped.seconds} s, exit ${capped.status}${capped.status === 0 ? "" : `\n${capped.stderr.slice(-2000)}`}`);
   console.log(`trial-balance:               ${USERS + 6} accounts, peak RSS ${trial.rssMiB} MiB, ${trial.seconds} s, exit ${trial.status}`);
 } finally {
   await nats.stop();
