@@ -80,13 +80,15 @@ export class OwnerBook {
           found.set(c.id, tail === undefined ? `${c.head}…` : c.head + decodeUserIdTail(tail));
         }
       }
-      for (const [id, name] of found) this.remember(id, name);
     }
+    // The answer first, the cache after: remembering may clear the cache (its bound), and with it
+    // names this very call found there.
     const out = new Map<bigint, string>();
     for (const id of all) {
       const name = this.system.get(id) ?? this.names.get(id) ?? found.get(id);
       if (name !== undefined) out.set(id, name); // an id with no account (0) has no owner
     }
+    for (const [id, name] of found) this.remember(id, name);
     return out;
   }
 
