@@ -286,6 +286,15 @@ function suite(driverName: "embedded" | "tigerbeetle"): void {
     // The expired hold shows as its own movement at its deadline.
     const b = jsonl((await verb("statement", [users.b, "--format", "jsonl"])).text);
     expect(b.find((x) => x["operation_id"] === ids["expiringHold"] && x["status"] === "expired")).toMatchObject({ held_change: "-20", leg: "expiry" });
+    // A period: the opening is the balance after the last movement before --from, and the
+    // movements are those from --from on, before --to.
+    const moves = b.filter((x) => x["operation_id"] !== "");
+    const from = moves[4] as Row;
+    const to = moves[8] as Row;
+    const period = jsonl((await verb("statement", [users.b, "--from", isoOfNs(BigInt(from["ledger_timestamp"] as string)), "--to", isoOfNs(BigInt(to["ledger_timestamp"] as string)), "--format", "jsonl"])).text);
+    expect(period[0]).toMatchObject({ leg: "opening", posted: moves[3]?.["posted"], held: moves[3]?.["held"], available: moves[3]?.["available"] });
+    expect(period.slice(1, -1)).toEqual(moves.slice(4, 8));
+    expect(period[period.length - 1]).toMatchObject({ leg: "closing", posted: moves[7]?.["posted"], held: moves[7]?.["held"] });
   }, 180_000);
 
   it("trial balance at past instants equals the reference model replayed from the events to that instant", async () => {
