@@ -2,7 +2,7 @@
 // call, nothing written, nothing read past the cut) and hands each page to the pure parts, their
 // lines to a sink with backpressure. Memory holds one page, a bounded cache of owner names, and
 // the holds open at the time being; never the range.
-import { AccountFlags } from "tigerbeetle-node";
+import { AccountFlags, type AccountBalance } from "tigerbeetle-node";
 import { AccountCode, currencyByLedger, userAccountId, type Chart, type Currency } from "../domain/accounts.ts";
 import type { Ledger } from "../ledger/port.ts";
 import { journalCsv, journalCsvHeader, journalJson, pageNeeds, JournalBuilder } from "./journal.ts";
@@ -20,6 +20,8 @@ export const financeLimits = {
   pageMax: 8189,
   /** User names kept between pages. */
   ownerCacheMax: 65_536,
+  /** History reads of a trial balance in flight at once (one per account). */
+  balanceReadsInFlight: 32,
 };
 
 // ── journal ──────────────────────────────────────────────────────────────────────────────────
@@ -98,11 +100,12 @@ export async function trialBalance(deps: FinanceDeps, o: TrialOptions, sink: Lin
   for await (const page of accountPages(ledger, upTo, financeLimits.pageMax)) {
     const users = page.filter((a) => a.code === AccountCode.user);
     const names = await owners.resolve(users.map((a) => a.id));
+    const history = await balancesAt(ledger, page.filter((a) => !folded.has(a.id)).map((a) => a.id), upTo);
     let text = "";
     for (const a of page) {
       let sides = folded.get(a.id);
       if (sides === undefined) {
-        const h = await balanceAt(ledger, a.id, upTo);
+        const h = history.get(a.id) ?? null;
         const pending = held.get(a.id) ?? zeroSides();
         sides = { debits_posted: h?.debits_posted ?? 0n, credits_posted: h?.credits_posted ?? 0n, debits_pending: pending.debits_pending, credits_pending: pending.credits_pending };
       }
@@ -118,6 +121,21 @@ export async function trialBalance(deps: FinanceDeps, o: TrialOptions, sink: Lin
   const result = totals.result();
   await sink.write(trialFooter(o.format, result, problems));
   return trialExitCode(result, problems);
+}
+
+/**
+ * Each account's history entry at `at`, a few requests in flight: the port has no batch read of
+ * balances, and one request at a time would wait a round trip (a thread hop, or the network to
+ * TigerBeetle) per account.
+ */
+async function balancesAt(ledger: Ledger, ids: ReadonlyArray<bigint>, at: bigint): Promise<Map<bigint, AccountBalance | null>> {
+  const out = new Map<bigint, AccountBalance | null>();
+  for (let i = 0; i < ids.length; i += financeLimits.balanceReadsInFlight) {
+    const chunk = ids.slice(i, i + financeLimits.balanceReadsInFlight);
+    const found = await Promise.all(chunk.map((id) => balanceAt(ledger, id, at)));
+    chunk.forEach((id, k) => out.set(id, found[k] ?? null));
+  }
+  return out;
 }
 
 function sidesOf(map: Map<bigint, Sides>, id: bigint): Sides {
