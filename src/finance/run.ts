@@ -40,7 +40,7 @@ export async function exportJournal(deps: FinanceDeps, o: JournalOptions, sink: 
   for await (const page of transferPages(deps.ledger, o.from, o.to, pageMax)) {
     const needs = pageNeeds(deps.chart, page);
     const holds = needs.holdIds.length > 0 ? await deps.ledger.lookupTransfers(needs.holdIds) : [];
-    const names = await owners.resolve([...needs.accountIds, ...holds.flatMap((h) => [h.debit_account_id, h.credit_account_id])].filter((id) => !isMarkerless(id)));
+    const names = await owners.resolve([...needs.accountIds, ...holds.flatMap((h) => [h.debit_account_id, h.credit_account_id])]);
     const lines = builder.lines(page, { holds: new Map(holds.map((h) => [h.id, h])), owners: names });
     // One write per page: the sink waits when the reader of the output is slower than the ledger.
     await sink.write(lines.map(o.format === "csv" ? journalCsv : journalJson).join(""));
@@ -49,11 +49,6 @@ export async function exportJournal(deps: FinanceDeps, o: JournalOptions, sink: 
     progress.tick(() => `${count} lines, up to ${isoOfNs(last)}`);
   }
   return count;
-}
-
-/** Account id 0: the "no account" of a foreign record; never looked up. */
-function isMarkerless(id: bigint): boolean {
-  return id === 0n;
 }
 
 // ── trial balance ────────────────────────────────────────────────────────────────────────────
