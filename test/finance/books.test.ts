@@ -5,8 +5,9 @@
 // balances in that user's events; a trial balance at past instants equals the reference model
 // (test/support/model.ts) replayed from the events up to that instant; the trial balance of a file
 // whose transfer was altered behind the engine's back does not balance (exit 1); the real CLI runs
-// each verb, exits 2 naming a bad flag and 1 for a user with no account; and a trial balance taken
-// while a service applies load balances. The TigerBeetle half runs when TB_ADDRESSES is set.
+// each verb, exits 2 naming a bad flag, 1 for a user with no account and 3 when the broker is away;
+// a statement period opens at the balance before it; and a trial balance and an export taken
+// while a service applies load balance. The TigerBeetle half runs when TB_ADDRESSES is set.
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -350,7 +351,7 @@ function suite(driverName: "embedded" | "tigerbeetle"): void {
     expect(bad.stdout.trimEnd().split("\n").pop()).toBe("trial balance: NOT BALANCED");
   }, 60_000);
 
-  it("billing statement prints opening, movements and closing; exits 1 for a user with no account; a bad flag exits 2 with one line naming it; --help prints the usage", async () => {
+  it("billing statement prints opening, movements and closing; exits 1 for a user with no account; a bad flag exits 2 with one line naming it; an unreachable broker exits 3; --help prints the usage", async () => {
     const s = await cli(["statement", users.b]);
     expect(s.code, s.stderr).toBe(0);
     const text = s.stdout.split("\n");
@@ -365,6 +366,9 @@ function suite(driverName: "embedded" | "tigerbeetle"): void {
       expect(r.code).toBe(2);
       expect(r.stderr.trimEnd().split("\n")).toEqual([expect.stringContaining(flag)]); // one line, naming the flag
     }
+    const away = await cli(["trial-balance"], { NATS_URL: "nats://127.0.0.1:1" }); // nothing listens on port 1
+    expect(away.code).toBe(3);
+    expect(away.stderr.trimEnd().split("\n")).toEqual([expect.stringMatching(/^billing trial-balance: /)]);
     const help = await cli(["trial-balance", "--help"]);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^usage: billing trial-balance \[--at <ISO time>\]/);
