@@ -21,8 +21,10 @@ import type { Config } from "../../src/config/schema.ts";
 import { financeVerbs } from "../../src/finance/cli.ts";
 import { isoOfNs } from "../../src/finance/money-text.ts";
 import { u128ToSql } from "../../src/ledger/encoding.ts";
-import { parseOperationId } from "../../src/domain/ids.ts";
-import { startService, type RunningService } from "../../src/service.ts";
+import { formatOperationId, parseOperationId } from "../../src/domain/ids.ts";
+import type { Chart } from "../../src/domain/accounts.ts";
+import { openLedger } from "../../src/ledger/index.ts";
+import { ledgerOptionsOf, readChart, startService, type RunningService } from "../../src/service.ts";
 import { createLogger } from "../../src/lib/log.ts";
 import { BalanceModel } from "../support/model.ts";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
@@ -198,6 +200,51 @@ function suite(driverName: "embedded" | "tigerbeetle"): void {
     return accounts;
   }
 
+  async function deployedChart(): Promise<Chart> {
+    const ledger = await openLedger(ledgerOptionsOf(config));
+    try {
+      return await readChart(config, { js, jsm }, ledger);
+    } finally {
+      ledger.destroy();
+    }
+  }
+
+  /** What an operation's lines do to each owner: +credit −debit, per status ("posted", "pending", …). */
+  function netOf(lines: Row[]): Record<string, string> {
+    const net = new Map<string, bigint>();
+    const add = (key: string, x: bigint) => net.set(key, (net.get(key) ?? 0n) + x);
+    for (const l of lines) {
+      if (l["status"] === "rejection record") continue;
+      const amount = BigInt(l["amount_minor"] as string);
+      add(`${l["status"]} ${l["credit_owner"]}`, amount);
+      add(`${l["status"]} ${l["debit_owner"]}`, -amount);
+    }
+    return Object.fromEntries([...net].filter(([, x]) => x !== 0n).map(([k, x]) => [k, x.toString()]));
+  }
+
+  /** The same, from the event alone. */
+  function expectedNet(e: Event): Record<string, string> {
+    const amount = BigInt(String(e["amount"] ?? "0"));
+    const fee = BigInt(String(e["fee"] ?? "0"));
+    const settlement = `settlement ${String(e["currency"])}`;
+    const user = String(e["userId"]);
+    const pair = (status: string, from: string, to: string, x: bigint) => ({ [`${status} ${from}`]: (-x).toString(), [`${status} ${to}`]: x.toString() });
+    switch (e.event) {
+      case "credited": return pair("posted", settlement, user, amount);
+      case "debited": return pair("posted", user, settlement, amount);
+      case "captured": return pair("posted", user, settlement, amount);
+      case "held": return pair("pending", user, settlement, amount);
+      case "released": return pair("voided", user, settlement, amount);
+      case "expired": return pair("expired", user, settlement, amount);
+      case "transferred": {
+        const net: Record<string, string> = { [`posted ${String(e["fromUserId"])}`]: (-(amount + fee)).toString(), [`posted ${String(e["toUserId"])}`]: amount.toString() };
+        if (fee > 0n) net[`posted fee ${String(e["currency"])}`] = fee.toString();
+        return net;
+      }
+      default: return {};
+    }
+  }
+
   it("export journal: every operation's lines balance, and folded per account they equal the trial balance", async () => {
     const journal = await cli(["export", "journal", "--format", "jsonl"]);
     expect(journal.code, journal.stderr).toBe(0);
@@ -220,6 +267,28 @@ function suite(driverName: "embedded" | "tigerbeetle"): void {
       expect(BigInt(l["amount_minor"] as string) >= 0n).toBe(true);
     }
     for (const op of perOp.values()) expect(op.debit).toBe(op.credit);
+    // Each operation's lines move what its event says, between the accounts it names.
+    const byOp = new Map<string, Row[]>();
+    for (const l of lines) byOp.set(l["operation_id"] as string, [...(byOp.get(l["operation_id"] as string) ?? []), l]);
+    let matched = 0;
+    const chart = await deployedChart();
+    const seen = new Set<string>();
+    for (const e of events) {
+      let id = String(e["operationId"] ?? e["holdId"]);
+      // A rejection recorded under a burned operation id is in the ledger under its burned-marker
+      // id, and only the event names the operation (docs/finance.md).
+      if (!byOp.has(id) && e.event === "rejected") id = formatOperationId(chart.space.burnedMarkerId(parseOperationId(id) as bigint));
+      seen.add(id);
+      const own = (byOp.get(id) ?? []).filter((l) => (e.event === "expired") === (l["status"] === "expired"));
+      expect(own.length, `${e.event} ${id}`).toBeGreaterThan(0);
+      expect(netOf(own), `${e.event} ${id}`).toEqual(expectedNet(e));
+      if (e.event === "rejected") expect(own.map((l) => [l["status"], l["reason"], l["command"]])).toEqual([["rejection record", e["reason"], e["command"]]]);
+      matched += 1;
+    }
+    expect(matched).toBe(events.length);
+    // And no line belongs to no operation (on TigerBeetle the cluster is shared with other runs,
+    // whose transfers are in the journal too).
+    if (driverName === "embedded") expect(lines.filter((l) => !seen.has(l["operation_id"] as string))).toEqual([]);
     expect(perOp.get(`${ids["feeTransfer"]}/EUR/posted`)?.legs).toEqual(["amount", "fee"]);
     const fee = lines.find((l) => l["operation_id"] === ids["feeTransfer"] && l["leg"] === "fee");
     expect(fee).toMatchObject({ debit_owner: users.b, credit_owner: "fee EUR", amount_minor: "3", amount: "0.03", currency: "EUR" });
