@@ -128,7 +128,7 @@ async function withDeps(verb: string, config: Config, flags: Flags, body: (deps:
   } catch (error) {
     const code = exitCodeOf(error);
     if (code === null) throw error;
-    process.stderr.write(`billing ${verb}: ${(error as Error).message.split("\n")[0]}\n`);
+    if (code !== 0) process.stderr.write(`billing ${verb}: ${(error as Error).message.split("\n")[0]}\n`);
     return code;
   } finally {
     deps?.ledger.destroy();
