@@ -20,6 +20,8 @@ export const financeLimits = {
   pageMax: 8189,
   /** User names kept between pages. */
   ownerCacheMax: 65_536,
+  /** Problems a trial balance lists (the rest are counted). */
+  problemsListedMax: 100,
   /** History reads of a trial balance in flight at once (one per account). */
   balanceReadsInFlight: 32,
 };
@@ -82,6 +84,7 @@ export async function trialBalance(deps: FinanceDeps, o: TrialOptions, sink: Lin
       problems.push(...fold.problems);
     }
   }
+  if (problems.length > financeLimits.problemsListedMax) problems.splice(financeLimits.problemsListedMax, Infinity, `… and ${problems.length - financeLimits.problemsListedMax} more`);
   // The pending side of accounts with history: the holds open at the instant.
   for (const h of openHolds.values()) {
     sidesOf(held, h.debit).debits_pending += h.amount;
