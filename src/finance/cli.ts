@@ -6,14 +6,11 @@
 // account, a post or void of a hold that was not open), 2 a usage or configuration error (one line naming the flag), 3 the ledger or the
 // broker unavailable.
 import { existsSync } from "node:fs";
-import { BrokerError, BrokerConfigError } from "../broker/errors.ts";
 import type { Config } from "../config/schema.ts";
 import { currencyByCode, type Chart } from "../domain/accounts.ts";
-import { DeploymentError } from "../deployment.ts";
 import { openLedger } from "../ledger/index.ts";
 import type { Ledger } from "../ledger/port.ts";
-import { LedgerFileError } from "../ledger/schema.ts";
-import { isTransient } from "../lib/failure.ts";
+import { exitCodeOf as cliExitCodeOf, UsageError } from "../cli/exit-code.ts";
 import { connect, ledgerOptionsOf, readChart } from "../service.ts";
 import { isoOfNs, nsOfIso } from "./money-text.ts";
 import { LineSink, Progress } from "./output.ts";
@@ -21,9 +18,6 @@ import { readCut } from "./pages.ts";
 import { exportJournal, statement, trialBalance, type FinanceDeps } from "./run.ts";
 
 /** A bad flag or argument: exit 2 with one line naming it. */
-export class FinanceUsageError extends Error {
-  override name = "FinanceUsageError";
-}
 
 export type FinanceVerb = { usage: string; run: (args: string[], config: Config) => Promise<number> };
 
@@ -58,10 +52,10 @@ export function parseFlags(args: ReadonlyArray<string>, allowed: ReadonlyArray<s
       flags.positional.push(arg);
       continue;
     }
-    if (!allowed.includes(arg)) throw new FinanceUsageError(`unknown flag ${arg} (${allowed.join(", ")})`);
+    if (!allowed.includes(arg)) throw new UsageError(`unknown flag ${arg} (${allowed.join(", ")})`);
     const value = args[i + 1];
-    if (value === undefined || value.startsWith("--")) throw new FinanceUsageError(`${arg} needs a value`);
-    if (flags.values.has(arg)) throw new FinanceUsageError(`${arg} given twice`);
+    if (value === undefined || value.startsWith("--")) throw new UsageError(`${arg} needs a value`);
+    if (flags.values.has(arg)) throw new UsageError(`${arg} given twice`);
     flags.values.set(arg, value);
     i += 1;
   }
@@ -72,13 +66,13 @@ function timeFlag(flags: Flags, name: string): bigint | null {
   const text = flags.values.get(name);
   if (text === undefined) return null;
   const ns = nsOfIso(text);
-  if (ns === null) throw new FinanceUsageError(`${name}: ${JSON.stringify(text)} is not an ISO time (2026-11-30 or 2026-11-30T23:59:59Z)`);
+  if (ns === null) throw new UsageError(`${name}: ${JSON.stringify(text)} is not an ISO time (2026-11-30 or 2026-11-30T23:59:59Z)`);
   return ns;
 }
 
 function formatFlag<F extends string>(flags: Flags, allowed: ReadonlyArray<F>): F {
   const value = flags.values.get("--format") ?? allowed[0];
-  if (!allowed.includes(value as F)) throw new FinanceUsageError(`--format: ${value} is not one of ${allowed.join(", ")}`);
+  if (!allowed.includes(value as F)) throw new UsageError(`--format: ${value} is not one of ${allowed.join(", ")}`);
   return value as F;
 }
 
@@ -88,7 +82,7 @@ const min = (a: bigint, b: bigint) => (a < b ? a : b);
 /** The ledger (deadline-wrapped) and the chart of the deployment; the broker is only asked for the chart. */
 async function openDeps(config: Config): Promise<FinanceDeps> {
   // Opening a missing embedded ledger would create an empty one: books of nothing, and a stray file.
-  if (config.ledger.driver === "embedded" && !existsSync(config.ledger.path)) throw new FinanceUsageError(`no ledger file at ${config.ledger.path} (ledger.path / LEDGER_PATH)`);
+  if (config.ledger.driver === "embedded" && !existsSync(config.ledger.path)) throw new UsageError(`no ledger file at ${config.ledger.path} (ledger.path / LEDGER_PATH)`);
   const ledger: Ledger = await openLedger(ledgerOptionsOf(config));
   try {
     const broker = await connect(config, "billing-finance");
@@ -110,7 +104,7 @@ async function sinkOf(flags: Flags): Promise<LineSink> {
   try {
     return await LineSink.file(path);
   } catch (error) {
-    throw new FinanceUsageError(`--out: cannot write ${path}: ${(error as Error).message}`);
+    throw new UsageError(`--out: cannot write ${path}: ${(error as Error).message}`);
   }
 }
 
@@ -135,40 +129,27 @@ async function withDeps(verb: string, config: Config, flags: Flags, body: (deps:
   }
 }
 
-/** 2 for what the operator must fix, 3 for a ledger or broker that is away; null: a bug, thrown on. */
-export function exitCodeOf(error: unknown): 0 | 2 | 3 | null {
-  if (error instanceof FinanceUsageError || error instanceof DeploymentError || error instanceof LedgerFileError || error instanceof BrokerConfigError) return 2;
-  if (error instanceof BrokerError || isTransient(error)) return 3;
-  const name = (error as Error | null)?.name ?? "";
-  const code = String((error as { code?: unknown } | null)?.code ?? "");
-  if (name === "LedgerUnavailableError" || /CONNECTION_REFUSED|ECONNREFUSED|TIMEOUT/i.test(code)) return 3;
-  if (code === "EPIPE") return 0; // the reader of stdout left (| head): nothing more to say
-  return null;
+/** The CLI's exit code of a failure; a reader of stdout that left (| head) ends the output quietly. */
+function exitCodeOf(error: unknown): number | null {
+  if ((error as { code?: unknown } | null)?.code === "EPIPE") return 0;
+  return cliExitCodeOf(error);
 }
 
 /** One line naming what is wrong; the usage is one `--help` away. */
 function usageFailure(verb: string, error: unknown): number {
-  if (!(error instanceof FinanceUsageError)) throw error;
+  if (!(error instanceof UsageError)) throw error;
   process.stderr.write(`billing ${verb}: ${error.message} (billing ${verb} --help)\n`);
   return 2;
 }
 
-/** `--help` or `-h` anywhere: the usage on stdout, exit 0. */
-function helped(args: ReadonlyArray<string>, usage: string): boolean {
-  if (!args.includes("--help") && !args.includes("-h")) return false;
-  process.stdout.write(`${usage}\n`);
-  return true;
-}
-
 async function runExport(args: string[], config: Config): Promise<number> {
-  if (helped(args, EXPORT_USAGE)) return 0;
   let parsed: { flags: Flags; from: bigint; to: bigint | null; format: "csv" | "jsonl" };
   try {
     const flags = parseFlags(args, ["--from", "--to", "--format", "--out"]);
-    if (flags.positional[0] !== "journal" || flags.positional.length !== 1) throw new FinanceUsageError(`export: what to export? the only kind is journal (got ${flags.positional.join(" ") || "nothing"})`);
+    if (flags.positional[0] !== "journal" || flags.positional.length !== 1) throw new UsageError(`export: what to export? the only kind is journal (got ${flags.positional.join(" ") || "nothing"})`);
     const from = timeFlag(flags, "--from") ?? 1n;
     const to = timeFlag(flags, "--to");
-    if (to !== null && to < from) throw new FinanceUsageError("--to is before --from");
+    if (to !== null && to < from) throw new UsageError("--to is before --from");
     parsed = { flags, from, to, format: formatFlag(flags, ["csv", "jsonl"] as const) };
   } catch (error) {
     return usageFailure("export", error);
@@ -187,25 +168,24 @@ async function runExport(args: string[], config: Config): Promise<number> {
 }
 
 async function runStatement(args: string[], config: Config): Promise<number> {
-  if (helped(args, STATEMENT_USAGE)) return 0;
   let parsed: { flags: Flags; userId: string; currency: string; from: bigint; to: bigint; format: "text" | "csv" | "jsonl" };
   try {
     const flags = parseFlags(args, ["--currency", "--from", "--to", "--format", "--out"]);
     const [userId, extra] = flags.positional;
-    if (userId === undefined) throw new FinanceUsageError("statement: the userId is missing");
-    if (extra !== undefined) throw new FinanceUsageError(`statement: unexpected argument ${extra}`);
+    if (userId === undefined) throw new UsageError("statement: the userId is missing");
+    if (extra !== undefined) throw new UsageError(`statement: unexpected argument ${extra}`);
     const currency = flags.values.get("--currency") ?? config.defaultCurrency;
-    if (!config.currencies.some((c) => c.code === currency)) throw new FinanceUsageError(`--currency: ${currency} is not a configured currency (${config.currencies.map((c) => c.code).join(", ")})`);
+    if (!config.currencies.some((c) => c.code === currency)) throw new UsageError(`--currency: ${currency} is not a configured currency (${config.currencies.map((c) => c.code).join(", ")})`);
     const from = timeFlag(flags, "--from") ?? 1n;
     const to = min(timeFlag(flags, "--to") ?? nowNs(), nowNs());
-    if (to < from) throw new FinanceUsageError("--to is before --from");
+    if (to < from) throw new UsageError("--to is before --from");
     parsed = { flags, userId, currency, from, to, format: formatFlag(flags, ["text", "csv", "jsonl"] as const) };
   } catch (error) {
     return usageFailure("statement", error);
   }
   return withDeps("statement", config, parsed.flags, async (deps, sink) => {
     const currency = currencyByCode(deps.chart, parsed.currency);
-    if (currency === undefined) throw new FinanceUsageError(`--currency: ${parsed.currency} is not a configured currency`);
+    if (currency === undefined) throw new UsageError(`--currency: ${parsed.currency} is not a configured currency`);
     const cut = await readCut(deps.ledger);
     const result = await statement(deps, { userId: parsed.userId, currency, from: parsed.from, to: parsed.to, cut, format: parsed.format }, sink, new Progress("billing statement", true));
     if (result === null) {
@@ -218,13 +198,12 @@ async function runStatement(args: string[], config: Config): Promise<number> {
 }
 
 async function runTrialBalance(args: string[], config: Config): Promise<number> {
-  if (helped(args, TRIAL_USAGE)) return 0;
   let parsed: { flags: Flags; at: bigint; format: "text" | "csv" | "jsonl" };
   try {
     const flags = parseFlags(args, ["--at", "--format", "--out"]);
-    if (flags.positional.length > 0) throw new FinanceUsageError(`trial-balance: unexpected argument ${flags.positional[0]}`);
+    if (flags.positional.length > 0) throw new UsageError(`trial-balance: unexpected argument ${flags.positional[0]}`);
     const at = timeFlag(flags, "--at") ?? nowNs();
-    if (at > nowNs()) throw new FinanceUsageError("--at is in the future");
+    if (at > nowNs()) throw new UsageError("--at is in the future");
     parsed = { flags, at, format: formatFlag(flags, ["text", "csv", "jsonl"] as const) };
   } catch (error) {
     return usageFailure("trial-balance", error);

@@ -443,7 +443,7 @@ function suite(driverName: "embedded" | "tigerbeetle"): void {
     expect(away.stderr.trimEnd().split("\n")).toEqual([expect.stringMatching(/^billing trial-balance: /)]);
     const help = await cli(["trial-balance", "--help"]);
     expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/^usage: billing trial-balance \[--at <ISO time>\]/);
+    expect(help.stdout).toMatch(/^usage:\n  billing trial-balance \[--at <ISO time>\]/);
   }, 120_000);
 
   it("a trial balance taken while a service applies load balances, and reads nothing after its cut", async () => {

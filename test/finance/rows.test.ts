@@ -4,7 +4,8 @@
 // that is not open), and the flag parser's one-line answers.
 import { TransferFlags, type Transfer } from "tigerbeetle-node";
 import { describe, expect, it } from "vitest";
-import { FinanceUsageError, parseFlags } from "../../src/finance/cli.ts";
+import { parseFlags } from "../../src/finance/cli.ts";
+import { UsageError } from "../../src/cli/exit-code.ts";
 import { csvLine, isoOfNs, majorUnits, nsOfIso } from "../../src/finance/money-text.ts";
 import { AccountFold, Totals, trialExitCode, trialFooter, zeroSides, type TrialRow } from "../../src/finance/trial-balance.ts";
 
@@ -86,7 +87,7 @@ describe("finance rows – folding an account without history", () => {
 
 describe("finance rows – flags", () => {
   it("names an unknown flag, a flag without its value and a flag given twice", () => {
-    expect(() => parseFlags(["--form", "csv"], ["--format"])).toThrow(new FinanceUsageError("unknown flag --form (--format)"));
+    expect(() => parseFlags(["--form", "csv"], ["--format"])).toThrow(new UsageError("unknown flag --form (--format)"));
     expect(() => parseFlags(["--format"], ["--format"])).toThrow(/--format needs a value/);
     expect(() => parseFlags(["--at", "x", "--at", "y"], ["--at"])).toThrow(/--at given twice/);
     expect(parseFlags(["journal", "--format", "jsonl"], ["--format"])).toEqual({ positional: ["journal"], values: new Map([["--format", "jsonl"]]) });
