@@ -24,30 +24,37 @@ export class NameBook {
   constructor(private readonly space: IdSpace, private readonly cacheMax: number) {}
 
   async resolve(ledger: Ledger, ids: ReadonlyArray<bigint>): Promise<Map<bigint, string>> {
-    const missing = [...new Set(ids.filter((id) => !this.names.has(id)))];
+    // The answer is built before anything is cached: a call with more new names than the cache
+    // keeps must not lose, to the cache's clearing, names it has just read.
+    const out = new Map<bigint, string>();
+    const missing: bigint[] = [];
+    for (const id of new Set(ids)) {
+      const name = this.names.get(id);
+      if (name === undefined) missing.push(id);
+      else out.set(id, name);
+    }
     if (missing.length > 0) {
       const heads = await ledger.lookupAccounts(missing);
       const continued: Array<{ id: bigint; head: string }> = [];
       for (const a of heads) {
         const { head, continued: more } = decodeUserIdHead(a);
         if (more) continued.push({ id: a.id, head });
-        else this.remember(a.id, head);
+        else out.set(a.id, head);
       }
       if (continued.length > 0) {
         const tails = new Map((await ledger.lookupAccounts(continued.map((c) => userNameAccountId(this.space, c.id)))).map((a) => [a.id, a]));
         for (const c of continued) {
           const tail = tails.get(userNameAccountId(this.space, c.id));
           assert(tail !== undefined, "a continued user name has its name account");
-          this.remember(c.id, c.head + decodeUserIdTail(tail));
+          out.set(c.id, c.head + decodeUserIdTail(tail));
         }
       }
+      for (const id of missing) {
+        const name = out.get(id);
+        if (name !== undefined) this.remember(id, name);
+      }
     }
-    const out = new Map<bigint, string>();
-    for (const id of ids) {
-      const name = this.names.get(id);
-      assert(name !== undefined, `account ${id} is not a user account in the ledger`);
-      out.set(id, name);
-    }
+    for (const id of ids) assert(out.has(id), `account ${id} is not a user account in the ledger`);
     return out;
   }
 

@@ -85,3 +85,14 @@ describe("facts – bounded history reads", () => {
     expect(reads).toBeLessThanOrEqual(Math.ceil(600 / HISTORY_READ_ROWS_MAX) + 1);
   });
 });
+
+describe("facts – the user-name cache", () => {
+  it("names every account of a call even when the call holds more new names than the cache keeps", async () => {
+    // Three users, a cache of two: filling the cache mid-call once cleared names the same call had
+    // just read, and the worker then asserted that a user account was not one (exit 70).
+    await inner.createAccounts(["ann", "bob", "cyd"].flatMap((u) => userAccounts(chart.space, EUR.ledger, u)));
+    const ids = ["ann", "bob", "cyd"].map((u) => userAccountId(chart.space, EUR.ledger, u));
+    const names = await new NameBook(chart.space, 2).resolve(ledger, ids);
+    expect(ids.map((id) => names.get(id))).toEqual(["ann", "bob", "cyd"]);
+  });
+});
