@@ -7,7 +7,8 @@
 // history rows the balance reads ask for per batch (their `limit`s): tigerbeetle-node packs
 // concurrent reads into one message to the cluster only while those limits sum to at most one
 // reply (8189 rows), so this decides how many messages a batch's reads take on TigerBeetle.
-// Not a timing benchmark (the ms column is indicative only: the machine is shared).
+// Not a timing benchmark: the ms and CPU columns are indicative only (the machine is shared; the
+// engine runs in this process, so CPU counts the engine and the worker's ledger side together).
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -27,7 +28,7 @@ import { Workload } from "./../e2e/workload.ts";
 /** TigerBeetle's reply holds at most this many AccountBalance rows (docs/coding/requests.md in tigerbeetle). */
 const REPLY_ROWS_MAX = 8189;
 
-type Tally = { batches: number; calls: Map<string, number>; rowsAsked: number; readMessagesMin: number; ms: number };
+type Tally = { batches: number; commands: number; calls: Map<string, number>; rowsAsked: number; readMessagesMin: number; ms: number; cpuUs: number };
 
 async function run(batch: number, commands: number, users: number): Promise<Tally> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-requests-"));
@@ -40,7 +41,7 @@ async function run(batch: number, commands: number, users: number): Promise<Tall
   await registry.ensure(systemAccounts(chart));
   const names = new NameBook(chart.space, config.worker.accountCacheMax);
   const workload = new Workload({ count: commands, users, seed: 0x5eed, tag: "be7c0001", holdGapMin: 2 * batch });
-  const tally: Tally = { batches: 0, calls: new Map(), rowsAsked: 0, readMessagesMin: 0, ms: 0 };
+  const tally: Tally = { batches: 0, commands: 0, calls: new Map(), rowsAsked: 0, readMessagesMin: 0, ms: 0, cpuUs: 0 };
   const clock = () => ({ nowMs: Date.now(), holdGraceMs: config.worker.holdGraceMs });
   try {
     for (;;) {
@@ -53,6 +54,7 @@ async function run(batch: number, commands: number, users: number): Promise<Tall
       const counted = new CountingLedger(asking);
       rowsAsked = 0;
       const started = process.hrtime.bigint();
+      const cpu = process.cpuUsage();
       // The worker's ledger side of one batch (src/worker/loop.ts resolveBatch).
       const verdicts: Map<bigint, Verdict> = await resolveOperations(counted, registry, chart, ops, clock, config.worker.passesMax, { passes: 0 });
       const applied: Applied[] = [];
@@ -62,6 +64,9 @@ async function run(batch: number, commands: number, users: number): Promise<Tall
       }
       if (applied.length > 0) await appliedFacts(counted, chart, names, applied);
       tally.ms += Number(process.hrtime.bigint() - started) / 1e6;
+      const used = process.cpuUsage(cpu);
+      tally.cpuUs += used.user + used.system;
+      tally.commands += ops.length;
       tally.batches += 1;
       for (const [operation, n] of counted.byOperation) tally.calls.set(operation, (tally.calls.get(operation) ?? 0) + n);
       tally.rowsAsked += rowsAsked;
@@ -79,13 +84,13 @@ async function main(): Promise<void> {
   const users = Number(process.argv[3] ?? 10_000);
   const operations = ["lookupTransfers", "createAccounts", "createTransfers", "lookupAccounts", "getAccountBalances"];
   process.stdout.write(`bench mix, ${commands} commands over ${users} users, embedded engine\n\n`);
-  process.stdout.write(`| batch | batches | requests per batch | ${operations.join(" | ")} | history rows asked per batch | read messages per batch (at least) | ledger ms per batch |\n`);
-  process.stdout.write(`|---:|---:|---:|${operations.map(() => "---:").join("|")}|---:|---:|---:|\n`);
+  process.stdout.write(`| batch | batches | requests per batch | ${operations.join(" | ")} | history rows asked per batch | read messages per batch (at least) | ledger ms per batch | CPU µs per command |\n`);
+  process.stdout.write(`|---:|---:|---:|${operations.map(() => "---:").join("|")}|---:|---:|---:|---:|\n`);
   for (const batch of [100, 1000]) {
     const t = await run(batch, commands, users);
     const per = (n: number) => (n / t.batches).toFixed(1);
     const total = [...t.calls.values()].reduce((a, b) => a + b, 0);
-    process.stdout.write(`| ${batch} | ${t.batches} | ${per(total)} | ${operations.map((o) => per(t.calls.get(o) ?? 0)).join(" | ")} | ${per(t.rowsAsked)} | ${per(t.readMessagesMin)} | ${per(t.ms)} |\n`);
+    process.stdout.write(`| ${batch} | ${t.batches} | ${per(total)} | ${operations.map((o) => per(t.calls.get(o) ?? 0)).join(" | ")} | ${per(t.rowsAsked)} | ${per(t.readMessagesMin)} | ${per(t.ms)} | ${(t.cpuUs / t.commands).toFixed(0)} |\n`);
   }
 }
 
