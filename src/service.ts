@@ -164,7 +164,7 @@ async function startUp(config: Config, log: Logger, ledger: MeteredLedger, close
 
 export async function startService(config: Config, log: Logger): Promise<RunningService> {
   const metrics = createOpsRegistry();
-  const ledger = new MeteredLedger(await openServiceLedger(config), metrics);
+  const ledger = new MeteredLedger(await openServiceLedger(config), metrics, log.child({ component: "ledger" }));
   // What start-up opened, closed in reverse order if a later step fails.
   const opened: Array<() => Promise<void> | void> = [() => ledger.destroy()];
   try {

@@ -3,7 +3,8 @@
 //   1 rejected or a finding: a command the service rejected, a conflict (the operationId belongs
 //     to another command), an audit discrepancy, a refused dead-letter replay;
 //   2 usage or configuration: bad arguments, a bad config or credentials, a ledger file or
-//     deployment that does not match; retrying the same thing cannot help;
+//     deployment that does not match, TigerBeetle addresses the client refuses, a TigerBeetle
+//     cluster that refuses this client's release; retrying the same thing cannot help;
 //   3 unavailable: the broker unreachable, no service answered, a request or the ledger past its
 //     deadline, a command stored whose event did not come in time; the same call may succeed later.
 // Anything else is a bug: its stack is printed and the process exits EXIT_BUG (70).
@@ -14,7 +15,8 @@ import { ConfigError } from "../config/load.ts";
 import { DeploymentError } from "../deployment.ts";
 import { LedgerUnavailableError } from "../ledger/deadline.ts";
 import { LedgerFileError } from "../ledger/schema.ts";
-import { isTransient } from "../lib/failure.ts";
+import { LedgerAddressError } from "../ledger/tigerbeetle.ts";
+import { isRefusal, isTransient } from "../lib/failure.ts";
 
 export const EXIT_DONE = 0;
 export const EXIT_REJECTED = 1;
@@ -33,7 +35,8 @@ export function exitCodeOf(error: unknown): number | null {
   // A first connection that failed: the broker away (3), or its refusal of our credentials (2).
   if (error instanceof BrokerConnectError) return refusedLogin(error) ? EXIT_USAGE : EXIT_UNAVAILABLE;
   if (error instanceof UsageError || error instanceof ConfigError || error instanceof DeploymentError || error instanceof LedgerFileError ||
-    error instanceof InvalidCallError || error instanceof BrokerConfigError || error instanceof BillingClientError) return EXIT_USAGE;
+    error instanceof InvalidCallError || error instanceof BrokerConfigError || error instanceof BillingClientError ||
+    error instanceof LedgerAddressError || isRefusal(error)) return EXIT_USAGE;
   if (isTransient(error) || isRefusedSocket(error)) return EXIT_UNAVAILABLE;
   return null;
 }

@@ -16,6 +16,7 @@ import { authConnectionOptions } from "../broker/connection.ts";
 import { authOf } from "../config/auth.ts";
 import { dlq, DLQ_USAGE } from "../dlq/cli.ts";
 import { AUDIT_USAGE, auditVerb } from "../audit/cli.ts";
+import { financeVerbs } from "../finance/cli.ts";
 import { EXIT_DONE, EXIT_REJECTED, EXIT_USAGE, exitCodeOf, UsageError } from "./exit-code.ts";
 
 export { UsageError } from "./exit-code.ts";
@@ -235,6 +236,7 @@ const verbs: Record<string, VerbEntry> = {
   hold,
   audit: { usage: AUDIT_USAGE, run: auditVerb },
   dlq: { usage: DLQ_USAGE, run: dlq },
+  ...financeVerbs,
 };
 
 /** A verb's usage as listed: without its own "usage:" heading, indented by two spaces. */

@@ -11,7 +11,16 @@
 // the TigerBeetle client is destroyed (its pending requests reject with ERR_CLIENT_CLOSED, which
 // is transient too) and a fresh one is created on the next request. Creating a client does not
 // contact the cluster, so replacing one is cheap. An eviction (ERR_CLIENT_EVICTED: the cluster
-// dropped this client for a newer one) is answered the same way.
+// dropped this session, most often for a newer one when more clients than its session limit
+// registered; docs/reference/sessions.md in tigerbeetle) is answered the same way: an evicted
+// client never runs another request, a new one registers a new session.
+//
+// Three answers no new client can get past, because they are about this process, not the moment:
+// the cluster evicting us for a release it does not accept (ERR_CLIENT_RELEASE_TOO_LOW / _HIGH:
+// tigerbeetle-node must be upgraded or downgraded to match the cluster), and a request larger than
+// the cluster's batch limit (ERR_TOO_MUCH_DATA: a cluster built with a smaller message size). They
+// reject as LedgerRefusedError, the same RequestError with the same code, its message naming the
+// cluster and what to change; src/lib/failure.ts makes them exit 2, not a retry loop.
 //
 // The embedded engine bounds its own wait for another process's write lock (LedgerBusyError,
 // src/ledger/embedded.ts); here it gets a backstop a little later, for a request that runs rather
@@ -26,10 +35,32 @@ export class LedgerTimeoutError extends Error {
   override name = "LedgerTimeoutError";
 }
 
-/** The ledger did not answer at start-up within ledger.startupWaitMs: exit 2, naming it. */
+/** The ledger did not answer at start-up within ledger.startupWaitMs: exit 3 (unavailable), naming it. */
 export class LedgerUnavailableError extends Error {
   override name = "LedgerUnavailableError";
 }
+
+/** tigerbeetle-node's codes that no retry and no new client can get past, with what to change. */
+const REFUSALS: Partial<Record<ErrorCodes, string>> = {
+  [ErrorCodes.ERR_CLIENT_RELEASE_TOO_LOW]: "the cluster evicted this client: its tigerbeetle-node release is older than the cluster accepts; upgrade the service's tigerbeetle-node to the cluster's release",
+  [ErrorCodes.ERR_CLIENT_RELEASE_TOO_HIGH]: "the cluster evicted this client: its tigerbeetle-node release is newer than the cluster's; upgrade the cluster first (or pin tigerbeetle-node to the cluster's release)",
+  [ErrorCodes.ERR_TOO_MUCH_DATA]: "a request is larger than the cluster's batch limit; lower worker.batchMessagesMax (the cluster runs with a smaller message size than the default)",
+};
+
+/**
+ * The cluster refuses this process in a way no retry can get past (REFUSALS above). A RequestError
+ * with the client's code, so callers that match codes see what tigerbeetle-node throws.
+ */
+export class LedgerRefusedError extends RequestError {
+  override name = "LedgerRefusedError";
+  constructor(code: ErrorCodes, what: string) {
+    super(code);
+    this.message = `${what}: ${REFUSALS[code] ?? code} (${code})`;
+  }
+}
+
+/** Why a client was replaced: a request past its deadline, or the cluster evicted its session. */
+export type ReplaceReason = "timeout" | "evicted";
 
 export type DeadlineOptions = {
   /** Bound on one request, from the call to its answer. */
@@ -49,6 +80,8 @@ export class DeadlineLedger implements Ledger {
   private destroyed = false;
   /** Clients replaced after a timeout or an eviction, for tests and logs. */
   replaced = 0;
+  /** Told of every replacement (the metering decorator counts and logs them); at most one listener. */
+  onReplaced: ((reason: ReplaceReason, what: string) => void) | null = null;
 
   constructor(first: Client, private readonly open: () => Client, private readonly options: DeadlineOptions) {
     assert(Number.isInteger(options.timeoutMs) && options.timeoutMs > 0, "a ledger deadline is a positive number of milliseconds");
@@ -77,11 +110,12 @@ export class DeadlineLedger implements Ledger {
   }
 
   /** Retires `client` if it is still the current one; the next request opens a new one. */
-  private retire(client: Client): void {
+  private retire(client: Client, reason: ReplaceReason): void {
     if (!this.options.replaceAfterTimeout || this.current !== client) return;
     this.current = null;
     this.replaced += 1;
     client.destroy();
+    this.onReplaced?.(reason, this.options.what);
   }
 
   private bounded<T>(operation: Operation, call: (client: Client) => Promise<T>): Promise<T> {
@@ -95,7 +129,7 @@ export class DeadlineLedger implements Ledger {
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         reject(new LedgerTimeoutError(`ledger ${operation} did not answer within ${timeoutMs} ms (${what})`));
-        this.retire(client);
+        this.retire(client, "timeout");
       }, timeoutMs);
       call(client).then(
         (value) => {
@@ -104,8 +138,9 @@ export class DeadlineLedger implements Ledger {
         },
         (error: unknown) => {
           clearTimeout(timer);
-          if (error instanceof RequestError && error.code === ErrorCodes.ERR_CLIENT_EVICTED) this.retire(client);
-          reject(error);
+          if (error instanceof RequestError && error.code === ErrorCodes.ERR_CLIENT_EVICTED) this.retire(client, "evicted");
+          const refused = error instanceof RequestError && !(error instanceof LedgerRefusedError) && REFUSALS[error.code] !== undefined;
+          reject(refused ? new LedgerRefusedError(error.code, what) : error);
         },
       );
     });

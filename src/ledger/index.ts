@@ -11,7 +11,8 @@ import { openTigerBeetleLedger } from "./tigerbeetle.ts";
 
 export type { Ledger, LedgerOptions } from "./port.ts";
 export { LedgerBusyError } from "./embedded.ts";
-export { LedgerTimeoutError, LedgerUnavailableError } from "./deadline.ts";
+export { DeadlineLedger, LedgerRefusedError, LedgerTimeoutError, LedgerUnavailableError, type ReplaceReason } from "./deadline.ts";
+export { LedgerAddressError } from "./tigerbeetle.ts";
 export { LedgerFileError } from "./schema.ts";
 
 export async function openLedger(options: LedgerOptions): Promise<Ledger> {

@@ -5,6 +5,10 @@
 //   unreachable, a NATS request that timed out or found no responder). Retrying the same thing
 //   later can succeed without anyone changing anything: the worker naks, the sweeper and the
 //   dead-letter processor try again next round, a query answers "unavailable".
+// - refused: the ledger refuses this process in a way no retry can get past (a TigerBeetle cluster
+//   that evicts our client for its release, or whose batch limit is below our requests). Nothing
+//   in our code is wrong and nothing will change by waiting: the process logs one `fatal` line
+//   naming it and exits 2 (configuration), for an operator to upgrade or reconfigure.
 // - everything else is a bug: an AssertionError, a TypeError, an error nobody named. Retrying it
 //   would repeat it forever (and a TypeError after the ledger applied an operation must not become
 //   an endless redelivery), so the process logs one `fatal` line and exits with EXIT_BUG.
@@ -26,6 +30,9 @@ import type { Logger } from "./log.ts";
 /** Exit code of a process that met a bug (EX_SOFTWARE in sysexits.h; the query and ops servers used it first). */
 export const EXIT_BUG = 70;
 
+/** Exit code of a process the ledger refuses (src/cli/exit-code.ts EXIT_USAGE: retrying cannot help). */
+export const EXIT_REFUSED = 2;
+
 /** JetStream's error code for "JetStream system temporarily unavailable" (nats-server JSClusterNotAvailErr). */
 export const JETSTREAM_TEMPORARILY_UNAVAILABLE = 10008;
 
@@ -42,6 +49,18 @@ const TRANSIENT_NAMES = new Set(["LedgerBusyError", "LedgerTimeoutError", "Deadl
  * clients; a new one registers again). A release mismatch or too much data is not transient.
  */
 const TRANSIENT_LEDGER_CODES = new Set<string>([ErrorCodes.ERR_CLIENT_CLOSED, ErrorCodes.ERR_CLIENT_EVICTED]);
+
+/**
+ * tigerbeetle-node's codes that mean the cluster refuses this process for good: its release is too
+ * old or too new for the cluster, or a request exceeds the cluster's batch limit
+ * (src/ledger/deadline.ts LedgerRefusedError says which, and what to change).
+ */
+const REFUSED_LEDGER_CODES = new Set<string>([ErrorCodes.ERR_CLIENT_RELEASE_TOO_LOW, ErrorCodes.ERR_CLIENT_RELEASE_TOO_HIGH, ErrorCodes.ERR_TOO_MUCH_DATA]);
+
+/** The ledger refuses this process: retrying cannot help and no code of ours is wrong (exit 2). */
+export function isRefusal(error: unknown): boolean {
+  return error instanceof LedgerRequestError && REFUSED_LEDGER_CODES.has(error.code);
+}
 
 /**
  * The embedded engine's SQLite failures that leave nothing applied and can pass by themselves: a
@@ -71,10 +90,15 @@ export function isTransient(error: unknown): boolean {
 }
 
 /**
- * The one way a component ends the process on a bug: one `fatal` line naming where, then exit
- * EXIT_BUG. pino's default destination writes synchronously, so the line is out before exit.
+ * The one way a component ends the process on a failure it cannot retry: one `fatal` line naming
+ * where, then exit EXIT_BUG; a ledger that refuses this process (isRefusal) is no bug and exits
+ * EXIT_REFUSED instead. pino's default destination writes synchronously, so the line is out first.
  */
 export function exitOnBug(log: Logger, error: unknown, where: string): never {
+  if (isRefusal(error)) {
+    log.fatal({ err: error, where, code: (error as LedgerRequestError).code }, `the ledger refuses this process (in ${where}): ${(error as Error).message}; retrying cannot help, exiting`);
+    process.exit(EXIT_REFUSED);
+  }
   log.fatal({ err: error, where }, `bug in ${where}; exiting`);
   process.exit(EXIT_BUG);
 }

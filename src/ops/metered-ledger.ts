@@ -1,10 +1,23 @@
 // The ledger port with a stopwatch: every request's latency goes into one histogram, labelled by
-// operation and result, and the time of the last answer is kept for /readyz. It implements the
-// same `Ledger` interface, so the worker, the queries and the registry never know it is there.
-import { Histogram, type Registry } from "prom-client";
+// operation and result, and the time of the last answer is kept for /readyz. Every failed request
+// is counted by the error it met (a TigerBeetle client code such as ERR_CLIENT_EVICTED, or our
+// error's name such as LedgerTimeoutError), and every TigerBeetle client the deadline wrapper
+// replaced is counted by why and logged once. It implements the same `Ledger` interface, so the
+// worker, the queries and the registry never know it is there.
+import { Counter, Histogram, type Registry } from "prom-client";
+import { DeadlineLedger, type ReplaceReason } from "../ledger/deadline.ts";
 import type { Ledger } from "../ledger/port.ts";
+import type { Logger } from "../lib/log.ts";
 
 export const LEDGER_LATENCY_METRIC = "billing_ledger_request_duration_seconds";
+export const LEDGER_FAILURES_METRIC = "billing_ledger_request_failures_total";
+export const LEDGER_REPLACEMENTS_METRIC = "billing_ledger_client_replacements_total";
+
+/** What a replacement means to an operator, for its log line. */
+const REPLACED_BECAUSE: Record<ReplaceReason, string> = {
+  timeout: "a request passed ledger.requestTimeoutMs; the client may still be working on it, so a new one takes the next request",
+  evicted: "the cluster evicted this client's session (most often: more clients than the cluster's session limit, docs/operations.md); a new client registers on the next request",
+};
 
 /** From 0.5 ms (an embedded SQLite lookup) to 10 s (a TigerBeetle cluster electing a primary). */
 const LATENCY_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -23,8 +36,9 @@ export class MeteredLedger implements Ledger {
   lastFailureAtMs = 0;
   lastFailure = "";
   private readonly latency: Histogram<"operation" | "result">;
+  private readonly failures: Counter<"operation" | "error">;
 
-  constructor(private readonly inner: Ledger, registry: Registry) {
+  constructor(private readonly inner: Ledger, registry: Registry, log?: Logger) {
     const existing = registry.getSingleMetric(LEDGER_LATENCY_METRIC);
     this.latency = existing instanceof Histogram ? (existing as Histogram<"operation" | "result">) : new Histogram({
       name: LEDGER_LATENCY_METRIC,
@@ -33,6 +47,16 @@ export class MeteredLedger implements Ledger {
       buckets: LATENCY_BUCKETS_SECONDS,
       registers: [registry],
     });
+    this.failures = counterOf(registry, LEDGER_FAILURES_METRIC,
+      "Ledger requests that failed, by operation and error: a TigerBeetle client code (ERR_CLIENT_EVICTED, ERR_CLIENT_RELEASE_TOO_LOW, ...) or the error's name (LedgerTimeoutError, LedgerBusyError, ...).",
+      ["operation", "error"]);
+    if (inner instanceof DeadlineLedger) {
+      const replacements = counterOf(registry, LEDGER_REPLACEMENTS_METRIC, "TigerBeetle clients replaced by a new one, by reason: timeout (a request past ledger.requestTimeoutMs), evicted (the cluster ended the session).", ["reason"]);
+      inner.onReplaced = (reason, what) => {
+        replacements.inc({ reason });
+        log?.warn({ reason, ledger: what }, `ledger client replaced: ${REPLACED_BECAUSE[reason]}`);
+      };
+    }
   }
 
   createAccounts(batch: In<"createAccounts">): Out<"createAccounts"> { return this.timed("createAccounts", () => this.inner.createAccounts(batch)); }
@@ -64,9 +88,22 @@ export class MeteredLedger implements Ledger {
       this.lastFailureAtMs = Date.now();
       this.lastFailure = error instanceof Error ? error.message : String(error);
       this.latency.observe({ operation, result: "error" }, secondsSince(started));
+      this.failures.inc({ operation, error: errorLabel(error) });
       throw error;
     }
   }
+}
+
+/** A bounded label: the client's code when it has one (RequestError), else the error's class name. */
+function errorLabel(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && code.startsWith("ERR_")) return code;
+  return error instanceof Error ? error.name : "unknown";
+}
+
+function counterOf<L extends string>(registry: Registry, name: string, help: string, labelNames: L[]): Counter<L> {
+  const existing = registry.getSingleMetric(name);
+  return existing instanceof Counter ? (existing as Counter<L>) : new Counter({ name, help, labelNames, registers: [registry] });
 }
 
 function secondsSince(started: bigint): number {

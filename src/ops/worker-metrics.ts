@@ -76,29 +76,50 @@ function mirror(name: string, read: () => Reading): (counter: Counter<string>) =
   };
 }
 
-/** The worker keeps the last 1024 batch sizes; they are folded in every interval and at every scrape. */
+/**
+ * Ledger requests (client calls) one batch made: a lookup, creates, and the history reads of its
+ * events' balances. Up to 256, far above what a batch of the default size makes (docs/benchmarks.md).
+ */
+const REQUESTS_BUCKETS = [1, 2, 3, 4, 5, 6, 8, 12, 16, 24, 32, 64, 128, 256];
+
+/**
+ * The worker keeps the last 1024 batch sizes and request counts; they are folded in every interval
+ * and at every scrape. Sizes that left the list unsampled are counted (requests: the same batches).
+ */
 function registerBatchHistogram(registry: Registry, stats: WorkerStats, intervalMs: number): () => void {
   const unsampled = new Counter({
     name: "billing_batch_sizes_unsampled_total", registers: [registry],
     help: "Batches whose size left the worker's bounded list of recent sizes before it was sampled (more than 1024 batches in one sample interval).",
   });
-  let seen = stats.batches;
-  const fold = (histogram: Histogram): void => {
-    const fresh = stats.batches - seen;
-    assert(fresh >= 0, "WorkerStats.batches never decreases");
-    const kept = stats.batchSizes.values;
-    const take = Math.min(fresh, kept.length);
-    for (let i = kept.length - take; i < kept.length; i += 1) histogram.observe(kept[i] as number);
-    if (fresh > take) unsampled.inc(fresh - take);
-    seen = stats.batches;
-  };
+  const sizes = folding(() => stats.batches, stats.batchSizes.values, (lost) => unsampled.inc(lost));
+  const requests = folding(() => stats.ledgerCountedBatches, stats.requestsPerBatch.values, () => undefined);
   const histogram = new Histogram({
     name: "billing_batch_size_messages", help: "Messages per batch taken from the commands consumer.",
-    buckets: BATCH_BUCKETS_MESSAGES, registers: [registry], collect() { fold(this); },
+    buckets: BATCH_BUCKETS_MESSAGES, registers: [registry], collect() { sizes(this); },
   });
-  const sampler = setInterval(() => fold(histogram), intervalMs);
+  const perBatch = new Histogram({
+    name: "billing_ledger_requests_per_batch", registers: [registry], buckets: REQUESTS_BUCKETS, collect() { requests(this); },
+    help: "Ledger requests (client calls: lookups, creates, history reads for the events' balances) per batch the ledger resolved.",
+  });
+  const sampler = setInterval(() => {
+    sizes(histogram);
+    requests(perBatch);
+  }, intervalMs);
   sampler.unref();
   return () => clearInterval(sampler);
+}
+
+/** Observes the values pushed since the last fold (the newest `kept` ones), and reports those lost. */
+function folding(count: () => number, kept: ReadonlyArray<number>, lost: (n: number) => void): (histogram: Histogram) => void {
+  let seen = count();
+  return (histogram) => {
+    const fresh = count() - seen;
+    assert(fresh >= 0, "a worker's batch count never decreases");
+    const take = Math.min(fresh, kept.length);
+    for (let i = kept.length - take; i < kept.length; i += 1) histogram.observe(kept[i] as number);
+    if (fresh > take) lost(fresh - take);
+    seen += fresh;
+  };
 }
 
 /** Backlog gauges. One consumer-info request per scrape, shared by the four gauges, bounded in time. */

@@ -9,12 +9,13 @@ export class AccountRegistry {
 
   constructor(private readonly ledger: Ledger, private readonly cacheMax: number) {}
 
-  async ensure(accounts: ReadonlyArray<Account>): Promise<void> {
+  /** `ledger`: the same ledger seen through a per-batch wrapper (the worker counts requests per batch). */
+  async ensure(accounts: ReadonlyArray<Account>, ledger: Ledger = this.ledger): Promise<void> {
     const fresh = new Map<bigint, Account>();
     for (const a of accounts) if (!this.known.has(a.id)) fresh.set(a.id, a);
     if (fresh.size === 0) return;
     const batch = [...fresh.values()];
-    const results = await this.ledger.createAccounts(batch);
+    const results = await ledger.createAccounts(batch);
     assert(results.length === batch.length, "one result per account");
     results.forEach((r, i) => {
       const ok = r.status === CreateAccountStatus.created || r.status === CreateAccountStatus.exists;

@@ -24,30 +24,37 @@ export class NameBook {
   constructor(private readonly space: IdSpace, private readonly cacheMax: number) {}
 
   async resolve(ledger: Ledger, ids: ReadonlyArray<bigint>): Promise<Map<bigint, string>> {
-    const missing = [...new Set(ids.filter((id) => !this.names.has(id)))];
+    // The answer is built before anything is cached: a call with more new names than the cache
+    // keeps must not lose, to the cache's clearing, names it has just read.
+    const out = new Map<bigint, string>();
+    const missing: bigint[] = [];
+    for (const id of new Set(ids)) {
+      const name = this.names.get(id);
+      if (name === undefined) missing.push(id);
+      else out.set(id, name);
+    }
     if (missing.length > 0) {
       const heads = await ledger.lookupAccounts(missing);
       const continued: Array<{ id: bigint; head: string }> = [];
       for (const a of heads) {
         const { head, continued: more } = decodeUserIdHead(a);
         if (more) continued.push({ id: a.id, head });
-        else this.remember(a.id, head);
+        else out.set(a.id, head);
       }
       if (continued.length > 0) {
         const tails = new Map((await ledger.lookupAccounts(continued.map((c) => userNameAccountId(this.space, c.id)))).map((a) => [a.id, a]));
         for (const c of continued) {
           const tail = tails.get(userNameAccountId(this.space, c.id));
           assert(tail !== undefined, "a continued user name has its name account");
-          this.remember(c.id, c.head + decodeUserIdTail(tail));
+          out.set(c.id, c.head + decodeUserIdTail(tail));
         }
       }
+      for (const id of missing) {
+        const name = out.get(id);
+        if (name !== undefined) this.remember(id, name);
+      }
     }
-    const out = new Map<bigint, string>();
-    for (const id of ids) {
-      const name = this.names.get(id);
-      assert(name !== undefined, `account ${id} is not a user account in the ledger`);
-      out.set(id, name);
-    }
+    for (const id of ids) assert(out.has(id), `account ${id} is not a user account in the ledger`);
     return out;
   }
 
@@ -109,7 +116,22 @@ function decidedIn(chart: Chart, a: Applied, decoded: Currency, fields: CommandF
  */
 export const HISTORY_READ_ROWS_MAX = 256;
 
+/** Rows of one account an operation's range can hold: its legs (a transfer and a fee or a post). */
+const RANGE_ROWS_MAX = 2;
+
 type Range = { lo: bigint; hi: bigint };
+
+/**
+ * The limit of a history read whose open ranges are `open`: the rows those ranges can hold, plus
+ * one, so a page shorter than its limit proves nothing is left. Why not always the maximum: the
+ * TigerBeetle client packs concurrent reads into one message to the cluster only while the sum of
+ * their limits fits one reply (8189 rows); at 256 rows each, 31 accounts fill a message, while
+ * a batch's own operations, applied in one request, leave no foreign row between their ranges, so
+ * the exact bound answers every range in one read and a whole batch's reads share one message.
+ */
+function readLimit(open: number): number {
+  return Math.min(HISTORY_READ_ROWS_MAX, RANGE_ROWS_MAX * open + 1);
+}
 
 /**
  * The account's history rows inside the ranges (among them, the last row in [lo, hi] answers each
@@ -124,16 +146,17 @@ async function history(ledger: Ledger, account: bigint, ranges: Range[]): Promis
   const to = (ranges[ranges.length - 1] as Range).hi;
   const rows: AccountBalance[] = [];
   for (let open = 0, kept = 0, min = (ranges[0] as Range).lo; ;) {
+    const limit = readLimit(ranges.length - open);
     const page = await ledger.getAccountBalances({
       account_id: account, user_data_128: 0n, user_data_64: 0n, user_data_32: 0, code: 0,
-      timestamp_min: min, timestamp_max: to, limit: HISTORY_READ_ROWS_MAX, flags: AccountFilterFlags.debits | AccountFilterFlags.credits,
+      timestamp_min: min, timestamp_max: to, limit, flags: AccountFilterFlags.debits | AccountFilterFlags.credits,
     });
     for (const row of page) {
       while (kept < ranges.length && (ranges[kept] as Range).hi < row.timestamp) kept += 1;
       if (kept < ranges.length && (ranges[kept] as Range).lo <= row.timestamp) rows.push(row);
     }
     const last = page[page.length - 1];
-    if (page.length < HISTORY_READ_ROWS_MAX || last === undefined) return rows;
+    if (page.length < limit || last === undefined) return rows;
     while (open < ranges.length && (ranges[open] as Range).hi <= last.timestamp) open += 1;
     if (open === ranges.length) return rows;
     const next = (ranges[open] as Range).lo;
@@ -154,7 +177,6 @@ function rowIn(rows: ReadonlyArray<AccountBalance>, lo: bigint, hi: bigint): Acc
 export async function appliedFacts(ledger: Ledger, chart: Chart, names: NameBook, applied: ReadonlyArray<Applied>): Promise<Map<bigint, AppliedFacts>> {
   const plans = applied.map((a) => ({ a, ...touches(chart, a) }));
   const unnamed = plans.flatMap((p) => p.touches.filter((t) => t.userId === null).map((t) => t.account));
-  const named = unnamed.length > 0 ? await names.resolve(ledger, unnamed) : new Map<bigint, string>();
   const ranges = new Map<bigint, Range[]>();
   for (const p of plans) {
     const ts = p.a.verdict.timestamps;
@@ -165,8 +187,13 @@ export async function appliedFacts(ledger: Ledger, chart: Chart, names: NameBook
       else ranges.set(t.account, [range]);
     }
   }
+  // Every read at once, the names' lookup among them: the TigerBeetle client sends one request and
+  // queues the rest, packing those of one operation into one message (see readLimit).
   const rows = new Map<bigint, AccountBalance[]>();
-  await Promise.all([...ranges].map(async ([account, r]) => rows.set(account, await history(ledger, account, r))));
+  const [named] = await Promise.all([
+    unnamed.length > 0 ? names.resolve(ledger, unnamed) : Promise.resolve(new Map<bigint, string>()),
+    ...[...ranges].map(async ([account, r]) => rows.set(account, await history(ledger, account, r))),
+  ]);
   const out = new Map<bigint, AppliedFacts>();
   for (const p of plans) {
     const ts = p.a.verdict.timestamps;

@@ -11,6 +11,7 @@ import { decodeMessage, type DecodeLimits, type Decoded } from "../domain/comman
 import { appliedEvent, rejectedEvent, type OutboundEvent } from "../domain/events.ts";
 import { formatOperationId } from "../domain/ids.ts";
 import type { Operation, Verdict } from "../domain/resolve.ts";
+import { CountingLedger } from "../ledger/counting.ts";
 import type { Ledger } from "../ledger/port.ts";
 import { assert, AssertionError } from "../lib/assert.ts";
 import { isTransient } from "../lib/failure.ts";
@@ -114,8 +115,12 @@ export async function processBatch(deps: WorkerDeps, msgs: ReadonlyArray<JsMsg>,
     }
     let resolved: Awaited<ReturnType<typeof resolveBatch>>;
     const decoded = Date.now();
+    const counted = new CountingLedger(deps.ledger); // this batch's requests only, whatever else is in flight
     try {
-      resolved = await resolveBatch(deps, [...leaders.values()]);
+      resolved = await resolveBatch({ ...deps, ledger: counted }, [...leaders.values()]);
+      deps.stats.ledgerCountedBatches += 1;
+      deps.stats.ledgerRequests += counted.total;
+      deps.stats.requestsPerBatch.push(counted.total);
     } catch (error) {
       // Only a named transient failure (ledger busy or past its deadline, broker away) is retried;
       // anything else is a bug that a redelivery would repeat: the batch fails, the process exits.
@@ -134,7 +139,7 @@ export async function processBatch(deps: WorkerDeps, msgs: ReadonlyArray<JsMsg>,
     const ledgered = Date.now();
     const delivered = deliver(deps, items, settlements, ledgered, stop).then(() => {
       const now = Date.now();
-      deps.log.info({ messages: msgs.length, operations: leaders.size, ms: now - started, decodeMs: decoded - started, ledgerMs: ledgered - decoded, publishMs: now - ledgered }, "batch settled");
+      deps.log.info({ messages: msgs.length, operations: leaders.size, ledgerRequests: counted.total, ms: now - started, decodeMs: decoded - started, ledgerMs: ledgered - decoded, publishMs: now - ledgered }, "batch settled");
     }).finally(stopHeartbeat);
     return { delivered };
   } catch (error) {

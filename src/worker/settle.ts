@@ -8,7 +8,7 @@ import { decide, lookupIds, planRequest, settleMarkers, settlePlans, type Clock,
 import type { Ledger } from "../ledger/port.ts";
 import type { AccountRegistry } from "./accounts.ts";
 
-export type LedgerCounters = { requests: number; passes: number };
+export type LedgerCounters = { passes: number };
 
 export async function resolveOperations(
   ledger: Ledger, registry: AccountRegistry, chart: Chart, ops: ReadonlyArray<Operation>, clock: () => Clock, passesMax: number, counters: LedgerCounters,
@@ -19,15 +19,13 @@ export async function resolveOperations(
     counters.passes += 1;
     const found = new Map<bigint, Transfer>();
     for (const t of await ledger.lookupTransfers(lookupIds(chart, open))) found.set(t.id, t);
-    counters.requests += 1;
     const decision = decide(chart, open, found, clock());
     for (const [id, v] of decision.verdicts) verdicts.set(id, v);
     const retry: Operation[] = [...decision.retry];
     const markers = [...decision.markers];
     if (decision.plans.length > 0) {
-      await registry.ensure(decision.plans.flatMap((p) => (p.op.decoded.kind === "command" ? touchedUsers(p.op.decoded.command) : [])).flatMap((u) => userAccounts(chart.space, u.ledger, u.userId)));
+      await registry.ensure(decision.plans.flatMap((p) => (p.op.decoded.kind === "command" ? touchedUsers(p.op.decoded.command) : [])).flatMap((u) => userAccounts(chart.space, u.ledger, u.userId)), ledger);
       const results = await ledger.createTransfers(planRequest(decision.plans));
-      counters.requests += 2;
       const settled = settlePlans(chart, decision.plans, results);
       for (const [id, v] of settled.verdicts) verdicts.set(id, v);
       markers.push(...settled.markers);
@@ -36,7 +34,6 @@ export async function resolveOperations(
     // A marker can lead to one more marker (under the burned-marker id); that ends it.
     for (let round = 0; round < 2 && markers.length > 0; round += 1) {
       const results = await ledger.createTransfers(markers.map((m) => m.transfer));
-      counters.requests += 1;
       const settled = settleMarkers(chart, markers, results);
       for (const [id, v] of settled.verdicts) verdicts.set(id, v);
       retry.push(...settled.retry);

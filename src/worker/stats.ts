@@ -3,7 +3,11 @@ import type { Decoded } from "../domain/commands.ts";
 
 export class WorkerStats {
   batches = 0;
-  requests = 0;
+  /** Batches whose ledger requests were counted (those the ledger resolved) and their requests. */
+  ledgerCountedBatches = 0;
+  ledgerRequests = 0;
+  /** Ledger requests of recent counted batches, bounded. */
+  readonly requestsPerBatch = new BoundedList(1024);
   passes = 0;
   naks = 0;
   eventsPublished = 0;

@@ -1,6 +1,6 @@
 // Proves the operations endpoints end to end against a real nats-server and a real in-process
 // service on a SQLite ledger file: /metrics counts what the service settled (by type and outcome),
-// its dead letters, events and batches, with the consumer's backlog and the process metrics; the
+// its dead letters, events, batches and ledger requests per batch, with the consumer's backlog and the process metrics; the
 // service description on $SRV names the ops URL actually bound, also when a second process on the
 // same machine finds the configured port taken; /readyz turns 503 when nats-server is killed and
 // 200 again once it is back. Until the composition root starts the ops endpoint itself, the test
@@ -78,6 +78,10 @@ test("ops – /metrics counts the commands a real service settled, by type and o
   expect(batches).toBeGreaterThan(0);
   expect(sample(m, "billing_batch_size_messages_count")).toBe(batches);
   expect(sample(m, "billing_batch_size_messages_sum")).toBe(5);
+  // Every batch the ledger resolved reports its requests: a lookup and creates, a history read per account.
+  expect(sample(m, "billing_ledger_requests_per_batch_count")).toBe(batches);
+  expect(sample(m, "billing_ledger_requests_per_batch_sum")).toBeGreaterThanOrEqual(4 * 3);
+  expect(sample(m, "billing_ledger_requests_per_batch_sum")).toBeLessThanOrEqual(8 * batches);
   expect(sample(m, "billing_consumer_pending_messages")).toBe(0);
   expect(sample(m, "billing_consumer_ack_pending_messages")).toBe(0);
   expect(sample(m, "billing_consumer_info_up")).toBe(1);
