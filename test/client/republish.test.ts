@@ -4,8 +4,8 @@
 // the same operationId when its event is late, and the ledger applies it once. Also what the
 // broker does that forces a new Nats-Msg-Id for the copy (2.9.10: a deleted message keeps its id
 // in the duplicate window), that a command still stored is not copied, and that copies published
-// blindly (a publisher that cannot read the stream) are still applied once. Real nats-server,
-// real service, real SQLite ledger.
+// blindly (a publisher that cannot read the stream) are still applied once; and the same through
+// `billing send` (node bin/billing.js). Real nats-server, real service, real SQLite ledger.
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
@@ -13,6 +13,7 @@ import { BillingClient } from "@billing-ledger/client";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
 import { startInProcess, workspace } from "../support/service.ts";
 import { storedEvents, storedMessages, waitFor, waitIdle } from "../support/streams.ts";
+import { billing } from "../cli/support.ts";
 
 let nats: NatsServer;
 let client: BillingClient;
@@ -85,6 +86,29 @@ describe("client – the event is the acknowledgement", () => {
       expect((await storedMessages(jsm, "BILLING_COMMANDS")).filter((m) => m.header?.get("Nats-Msg-Id")?.startsWith(id))).toHaveLength(1);
     } finally {
       await service.stop();
+    }
+  });
+
+  it("billing send: a command deleted before any worker took it is published again; exit 0 with the event, applied once", async () => {
+    const id = randomUUID();
+    // The CLI waits nats.requestTimeoutMs (8 s here) and republishes after half of it.
+    const cliWs = workspace({ nats: { requestTimeoutMs: 8_000 } });
+    try {
+      const sending = billing(["send", "credit", JSON.stringify({ operationId: id, userId: "rp-cli", amount: "11" })], { NATS_URL: nats.url, BILLING_CONFIG: cliWs.configPath });
+      expect(await jsm.streams.deleteMessage("BILLING_COMMANDS", await commandSeq(id))).toBe(true);
+      const service = await startInProcess(nats.url, ws.ledgerPath, ws.configPath);
+      try {
+        const run = await sending;
+        expect(run.stderr).toBe("");
+        expect(run.code).toBe(0);
+        expect(JSON.parse(run.stdout)).toMatchObject({ event: "credited", operationId: id, amount: "11", balances: [{ userId: "rp-cli", posted: "11" }] });
+        expect(await eventsOf(id)).toHaveLength(1);
+        expect(await client.balance("rp-cli")).toMatchObject({ posted: "11" });
+      } finally {
+        await service.stop();
+      }
+    } finally {
+      cliWs.cleanup();
     }
   });
 
