@@ -106,7 +106,8 @@ export class EventRecovery {
       // Anchored on the newest decision, not on the wall clock: while the broker was down nothing
       // was decided, so the window covers what came just before the outage, however long it was.
       const issued = await ledgerIssued(ledger);
-      const start = issued - BigInt(limits.windowMs) * NS_PER_MS;
+      const back = issued - BigInt(limits.windowMs) * NS_PER_MS;
+      const start = back > 1n ? back : 1n; // a young (or empty: 0) ledger from its first timestamp
       this.cursor = this.target !== null && this.cursor < start ? this.cursor : start;
       this.target = issued;
     }
