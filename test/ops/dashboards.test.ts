@@ -10,10 +10,9 @@
 // No YAML parser is installed: the rules file keeps each expression on one `expr: '...'` line,
 // and the test reads only those lines (and fails on a rule whose expr is not written so).
 import { readFileSync } from "node:fs";
-import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BillingClient } from "@billing-ledger/client";
-import { startNats, type NatsServer } from "../support/nats-server.ts";
+import { freePort, startNats, type NatsServer } from "../support/nats-server.ts";
 import { spawnService, workspace, type ServiceProcess } from "../support/service.ts";
 import { waitFor } from "../support/streams.ts";
 import { get, sample } from "./fixture.ts";
@@ -66,14 +65,6 @@ function exposition(text: string): Map<string, Set<string>> {
     out.set(m[1] as string, labels);
   }
   return out;
-}
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
 }
 
 describe("ops – the Grafana dashboard and the Prometheus alerts", () => {

@@ -7,7 +7,6 @@
 // real in-process service on a SQLite file, and an ops endpoint on the service's WorkerStats with a
 // short readiness limit (the service's own uses opsLimits.eventsUnstoredAgeMaxMs).
 import { afterAll, beforeAll, expect, test } from "vitest";
-import net from "node:net";
 import { randomUUID } from "node:crypto";
 import { DiscardPolicy } from "@nats-io/jetstream";
 import { BillingClient } from "@billing-ledger/client";
@@ -16,7 +15,7 @@ import { openLedger } from "../../src/ledger/index.ts";
 import { createOpsRegistry, MeteredLedger, readinessOf, startOpsServer, type OpsServer } from "../../src/ops/index.ts";
 import { opsLimits } from "../../src/ops/limits.ts";
 import type { RunningService } from "../../src/service.ts";
-import { startNats, type NatsServer } from "../support/nats-server.ts";
+import { freePort, startNats, type NatsServer } from "../support/nats-server.ts";
 import { startInProcess, workspace } from "../support/service.ts";
 import { waitFor, waitIdle } from "../support/streams.ts";
 import { capturingLogger, get, sample } from "./fixture.ts";
@@ -100,15 +99,3 @@ test("ops – an event the full events stream refuses is retried in hand, counte
   expect((JSON.parse(ready.body) as Ready).checks["events"]).toEqual({ ok: true, detail: "every decided operation's event is stored" });
   expect(await client.balance("backlog-a", "EUR")).toMatchObject({ posted: "105" });
 }, 60_000);
-
-async function freePort(): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const a = srv.address();
-      const port = typeof a === "object" && a !== null ? a.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}

@@ -9,7 +9,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startNats, type NatsServer } from "../support/nats-server.ts";
+import { freePort, startNats, type NatsServer } from "../support/nats-server.ts";
 import { spawnService, workspace, type ServiceProcess } from "../support/service.ts";
 import { get } from "./fixture.ts";
 
@@ -19,14 +19,6 @@ const BIN = new URL("../../bin/billing.js", import.meta.url).pathname;
 function loggedUrl(output: string): string | undefined {
   const line = output.split("\n").find((l) => l.includes('"msg":"operations endpoint listening"'));
   return line === undefined ? undefined : (JSON.parse(line) as { url: string }).url;
-}
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
 }
 
 describe("ops – the metrics port of several processes on one machine", () => {

@@ -13,7 +13,7 @@ import { readinessOf } from "../../src/ops/readiness.ts";
 import { startOpsServer, type OpsServer, type OpsServerDeps } from "../../src/ops/server.ts";
 import type { ConsumerSample } from "../../src/ops/worker-metrics.ts";
 import { WorkerStats } from "../../src/worker/stats.ts";
-import { startNats, type NatsServer } from "../support/nats-server.ts";
+import { freePort, startNats, type NatsServer } from "../support/nats-server.ts";
 import { capturingLogger, emptyLedger, get, sample, stalledLedger } from "./fixture.ts";
 
 let nats: NatsServer;
@@ -168,11 +168,3 @@ test("ops – /readyz is 200 when NATS answers and the ledger answered a probe",
   const again = JSON.parse((await get(`${server.url}/readyz`)).body) as { checks: Record<string, { detail: string }> };
   expect(again.checks["ledger"]?.detail).toMatch(/answered \d+ ms ago/);
 });
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}

@@ -6,7 +6,6 @@
 // 200 again once it is back. Until the composition root starts the ops endpoint itself, the test
 // starts it with the service's WorkerStats, its own NATS connection and a metered ledger on the same file.
 import { afterAll, beforeAll, expect, test } from "vitest";
-import net from "node:net";
 import { Empty } from "@nats-io/transport-node";
 import { BillingClient } from "@billing-ledger/client";
 import { connectBroker, type Broker } from "../../src/broker/connection.ts";
@@ -15,7 +14,7 @@ import { openLedger } from "../../src/ledger/index.ts";
 import { createOpsRegistry, MeteredLedger, QueryMeter, startOperations, type Operations } from "../../src/ops/index.ts";
 import { QUERY_HANDLERS } from "../../src/query/server.ts";
 import type { RunningService } from "../../src/service.ts";
-import { startNats, type NatsServer } from "../support/nats-server.ts";
+import { freePort, startNats, type NatsServer } from "../support/nats-server.ts";
 import { startInProcess, testConfig, workspace } from "../support/service.ts";
 import { waitFor, waitIdle } from "../support/streams.ts";
 import { capturingLogger, get, sample } from "./fixture.ts";
@@ -134,11 +133,3 @@ test("ops – /readyz turns 503 naming NATS when nats-server is killed, and 200 
   const r = await client.credit({ userId: "ops-b", amount: 1 }, { wait: true, timeoutMs: 60_000 });
   expect(r.event).toMatchObject({ event: "credited" });
 }, 120_000);
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}

@@ -240,8 +240,8 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
 }
 
 // Asks the kernel for a free port. Another process may take it before nats-server binds it;
-// startFresh() retries on a new port in that case.
-async function freePort(): Promise<number> {
+// startFresh() retries on a new port in that case. Tests use it for other listeners too.
+export async function freePort(): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     const srv = net.createServer();
     srv.once("error", reject);
