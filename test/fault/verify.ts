@@ -71,7 +71,7 @@ export async function settle(env: FaultEnv, workload: Workload): Promise<void> {
 }
 
 export async function audit(env: FaultEnv, options: { settleMs: number } = { settleMs: 0 }): Promise<AuditReport> {
-  const config = testConfig(env.nats.url, env.ledgerPath, env.ws.configPath);
+  const config = testConfig(env.broker.url, env.ledgerPath, env.ws.configPath);
   const ledger = await openLedger({ driver: "embedded", path: env.ledgerPath });
   try {
     return await runAudit({ ledger, js: env.js, jsm: env.jsm, chart: await readChart(config, env, ledger), eventsStream: config.streams.events, shared: config.ledger.shared }, options);
