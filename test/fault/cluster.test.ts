@@ -41,8 +41,9 @@ const SIZE = FULL
   : { users: 150, rate: 100, minimum: 1_000, maximum: 6_000, nodeFaults: 2, stops: 1, rounds: 1, workerKills: 1, timeoutMs: 180_000 };
 const LANES = 16;
 
-type NodeFault = { kind: string; node: string; atMs: number };
-type Stall = { fault: string; node: string; commands: number; p50Ms: number; p99Ms: number; maxMs: number };
+/** electedAfterMs: for a leader kill, how long until the stream reported another leader. */
+type NodeFault = { kind: string; node: string; atMs: number; electedAfterMs?: number };
+type Stall = { fault: string; node: string; electedAfterMs?: number; commands: number; p50Ms: number; p99Ms: number; maxMs: number };
 type ClusterRow = Row & { stalls: Stall[]; baselineP99Ms: number };
 
 const rows: ClusterRow[] = [];
@@ -103,15 +104,15 @@ function stalls(w: Workload, storedAtMs: ReadonlyMap<string, number>, faults: Re
   const near = (t: number, f: NodeFault): boolean => t >= f.atMs - STALL_BEFORE_MS && t <= f.atMs + STALL_AFTER_MS;
   const out = faults.map((f) => {
     const around = latencies.filter((l) => near(l.sentAtMs, f)).map((l) => l.ms);
-    return { fault: f.kind, node: f.node, commands: around.length, p50Ms: percentile(around, 0.5), p99Ms: percentile(around, 0.99), maxMs: Math.max(0, ...around) };
+    return { fault: f.kind, node: f.node, ...(f.electedAfterMs === undefined ? {} : { electedAfterMs: f.electedAfterMs }), commands: around.length, p50Ms: percentile(around, 0.5), p99Ms: percentile(around, 0.99), maxMs: Math.max(0, ...around) };
   });
   const calm = latencies.filter((l) => !faults.some((f) => near(l.sentAtMs, f))).map((l) => l.ms);
   return { stalls: out, baselineP99Ms: percentile(calm, 0.99) };
 }
 
 function stallTable(all: ReadonlyArray<ClusterRow>): string {
-  const header = ["scenario", "node fault", "node", "commands around it", "p50 publish→event ms", "p99 ms", "max ms", "p99 away from node faults ms"];
-  const lines = all.flatMap((r) => r.stalls.map((s) => [r.scenario, s.fault, s.node, String(s.commands), String(s.p50Ms), String(s.p99Ms), String(s.maxMs), String(r.baselineP99Ms)]));
+  const header = ["scenario", "node fault", "node", "new leader after ms", "commands around it", "p50 publish→event ms", "p99 ms", "max ms", "p99 away from node faults ms"];
+  const lines = all.flatMap((r) => r.stalls.map((s) => [r.scenario, s.fault, s.node, s.electedAfterMs === undefined ? "" : String(s.electedAfterMs), String(s.commands), String(s.p50Ms), String(s.p99Ms), String(s.maxMs), String(r.baselineP99Ms)]));
   return formatTable([header, ...lines]);
 }
 
@@ -187,10 +188,12 @@ async function killAndRestart(env: FaultEnv, node: NatsClusterNode, random: () =
 /** SIGKILLs the node leading `stream`, waits for the survivors to elect another, restarts it. */
 async function killLeader(env: FaultEnv, stream: string, faults: NodeFault[], random: () => number): Promise<void> {
   const leader = await streamLeader(env.jsm, stream);
-  faults.push({ kind: `SIGKILL ${stream} leader`, node: leader, atMs: Date.now() });
+  const fault: NodeFault = { kind: `SIGKILL ${stream} leader`, node: leader, atMs: Date.now() };
+  faults.push(fault);
   const node = env.cluster.node(leader);
   await node.kill("SIGKILL");
   await newStreamLeader(env.jsm, stream, leader);
+  fault.electedAfterMs = Date.now() - fault.atMs;
   await sleep(DOWN_MS[0] + random() * (DOWN_MS[1] - DOWN_MS[0]));
   await node.restart();
   await healed(env);
@@ -231,10 +234,14 @@ describe("cluster fault suite – exactly once on R3 streams while nodes fail", 
         // Every other stop takes the commands stream's leader, so that its followers must elect another while it sleeps.
         const name = k % 2 === 0 ? await streamLeader(env.jsm, COMMANDS) : (env.cluster.nodes[Math.floor(random() * env.cluster.nodes.length)] as NatsClusterNode).name;
         const node = env.cluster.node(name);
-        faults.push({ kind: k % 2 === 0 ? "SIGSTOP commands leader" : "SIGSTOP a node", node: name, atMs: Date.now() });
+        const fault: NodeFault = { kind: k % 2 === 0 ? "SIGSTOP commands leader" : "SIGSTOP a node", node: name, atMs: Date.now() };
+        faults.push(fault);
         process.kill(node.pid, "SIGSTOP"); // only the pid we spawned
         try {
-          await sleep(STOP_PAST_ELECTION_MS);
+          if (k % 2 === 0) {
+            await newStreamLeader(env.jsm, COMMANDS, name, STOP_PAST_ELECTION_MS).then(() => (fault.electedAfterMs = Date.now() - fault.atMs), () => undefined);
+          }
+          await sleep(fault.atMs + STOP_PAST_ELECTION_MS - Date.now());
         } finally {
           process.kill(node.pid, "SIGCONT");
         }
