@@ -5,6 +5,7 @@ import type { StoredMsg } from "@nats-io/jetstream";
 import { runAudit } from "../../src/audit/audit.ts";
 import { eventPages, lastEventSequence } from "../../src/audit/sources.ts";
 import type { AuditReport } from "../../src/audit/report.ts";
+import { formatOperationId, parseOperationId } from "../../src/domain/ids.ts";
 import { openLedger } from "../../src/ledger/index.ts";
 import { readChart } from "../../src/service.ts";
 import { BalanceModel } from "../support/model.ts";
@@ -85,6 +86,11 @@ async function missingDetail(env: FaultEnv, workload: Workload, lastRead: unknow
   const missing = [...workload.published.values()].filter((p) => !ids.has(p.operationId));
   const notExpired = expiring(workload, events).filter((id) => !expired.has(id));
   const lines = [`${events.length} events read; ${missing.length} operations without an event; ${notExpired.length} due holds without an expired event`];
+  // Decided in the ledger (a transfer or a rejection marker under the operation id) but no event: acknowledged without its event. Not there: never processed.
+  const ledger = await openLedger({ driver: "embedded", path: env.ledgerPath });
+  const decided = missing.length === 0 ? [] : await ledger.lookupTransfers(missing.map((p) => parseOperationId(p.operationId)).filter((id): id is bigint => typeof id === "bigint")).finally(() => ledger.destroy());
+  const decidedIds = new Set(decided.map((t) => formatOperationId(t.id)));
+  lines.push(`  ${missing.filter((p) => decidedIds.has(p.operationId)).length} of them decided in the ledger, ${missing.filter((p) => !decidedIds.has(p.operationId)).length} not`);
   for (const p of missing.slice(0, 10)) {
     const stored = await Promise.all(p.sequences.map(async (seq) => {
       const m = (await env.jsm.streams.getMessage("BILLING_COMMANDS", { seq }).catch((e: unknown) => String(e))) ?? "not found";
