@@ -121,6 +121,8 @@ async function runSuite(which: "quick" | "full" | "targets"): Promise<void> {
   for (let rep = 0; rep < plan.reps; rep += 1) {
     await measure(suite, "raw-1", spec(`raw ceiling ×1 #${rep + 1}`, { pipeline: "raw", load: burst, count: plan.throughputCount }, every));
     await measure(suite, "service-1", spec(`service ×1 #${rep + 1}`, { load: burst, count: plan.throughputCount }, every));
+    // The same on three clustered nodes with every stream R3: what replication costs (R1 vs R3).
+    await measure(suite, "r3-service-1", spec(`service ×1, R3 cluster #${rep + 1}`, { broker: "cluster", load: burst, count: plan.throughputCount }, every));
     await measure(suite, "raw-2", spec(`raw ceiling ×2 #${rep + 1}`, { pipeline: "raw", processes: 2, load: burst, count: plan.throughputCount }, every));
     await measure(suite, "service-2", spec(`service ×2 #${rep + 1}`, { processes: 2, load: burst, count: plan.throughputCount }, every));
     // The conventional design: one message, one ledger transaction, one ack, nothing overlapped.
@@ -134,6 +136,7 @@ async function runSuite(which: "quick" | "full" | "targets"): Promise<void> {
     for (const rate of plan.openRates.filter((r) => rep === 0 || r === TARGET_RATE_PER_S)) {
       await measure(suite, `open-${rate}`, spec(`open loop ${rate}/s ×1 #${rep + 1}`, { load: { kind: "open", ratePerS: rate, durationS: plan.openDurationS }, count: 0 }, every));
     }
+    await measure(suite, `r3-open-${TARGET_RATE_PER_S}`, spec(`open loop ${TARGET_RATE_PER_S}/s ×1, R3 cluster #${rep + 1}`, { broker: "cluster", load: { kind: "open", ratePerS: TARGET_RATE_PER_S, durationS: plan.openDurationS }, count: 0 }, every));
     if (rep > 0) continue;
     await measure(suite, "closed-1", spec(`closed loop c=${plan.closedConcurrency} ×1 #${rep + 1}`, {
       load: { kind: "closed", concurrency: plan.closedConcurrency, durationS: plan.closedDurationS }, count: plan.closedDurationS * 20_000,

@@ -232,7 +232,15 @@ export function writeReport(suite: Suite, dir: string): string[] {
     "",
     latencyTable(suite, Object.keys(g).filter((k) => k.startsWith("open-") || k === "closed-1")),
     "",
+    "Every row above runs on one nats-server (R1 streams); the cluster's figures are in the R1 against R3 section below.",
+    "",
   ];
+  if (g["r3-service-1"] !== undefined || g["r3-open-2000"] !== undefined) {
+    page.push("## R1 against R3: one nats-server, or three clustered nodes with every stream replicated (same run, same load)", "",
+      throughputTable(suite, [["service, 1 process, R1 (one node)", "service-1", null], ["service, 1 process, R3 (three nodes)", "r3-service-1", "service-1"]]), "",
+      latencyTable(suite, ["open-2000", "r3-open-2000"]), "",
+      "On the cluster the three nodes run on the same cores as everything else; their CPU is summed in the nats-server column.", "");
+  }
   const sweep = Object.keys(g).filter((k) => k.startsWith("sweep-")).sort((a, b) => Number(a.slice(6)) - Number(b.slice(6)));
   if (sweep.length > 0) {
     page.push("## Batch size (1 process, one run per size)", "", throughputTable(suite, sweep.map((k) => [`batchMessagesMax ${k.slice(6)}`, k, "raw-1"] as [string, string, string])), "");

@@ -5,7 +5,8 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { ensureTopology } from "../../src/broker/topology.ts";
 import { loadConfig } from "../../src/config/load.ts";
-import { startNats } from "../../test/support/nats-server.ts";
+import { waitForJetStream } from "../../test/support/cluster.ts";
+import { startNats, startNatsCluster, type NatsCluster, type NatsServer } from "../../test/support/nats-server.ts";
 import { CpuMeter, runDir, SERVICE_ROOT, RssSampler, spawnRaw, spawnService, type Proc, type RssSeries } from "./cluster.ts";
 import { closedLoop, Collector, publishBurst, publishOpenLoop } from "./load.ts";
 import { summarize, type Percentiles } from "./stats.ts";
@@ -41,6 +42,8 @@ export type RunSpec = {
   root?: string;
   /** Extra config merged over the run's config (deep-merged by the service's loader). */
   config?: Record<string, unknown>;
+  /** One nats-server with R1 streams (default), or three clustered nodes with every stream R3. */
+  broker?: "single" | "cluster";
 };
 
 export type RunResult = {
@@ -75,9 +78,13 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
 }
 
+/** Replicas of every stream on the three-node cluster. */
+const CLUSTER_REPLICAS = 3;
+
 function runConfig(spec: RunSpec): Record<string, unknown> {
   return {
     ...spec.config,
+    ...(spec.broker === "cluster" ? { streams: { replicas: CLUSTER_REPLICAS, ...((spec.config?.["streams"] as object | undefined) ?? {}) } } : {}),
     worker: { batchMessagesMax: spec.batch, batchWaitMs: spec.batchWaitMs, ...((spec.config?.["worker"] as object | undefined) ?? {}) },
     ops: { port: 0 },
   };
@@ -93,11 +100,32 @@ function latenciesOf(seenAt: Float64Array, from: Float64Array, n: number): Float
   return out.subarray(0, k).sort();
 }
 
+/** The run's broker: its URL(s) and the nats-server processes whose CPU counts as the broker's. */
+type Broker = { url: string; servers: string[]; pids: Array<{ name: string; pid: number }>; stop(): Promise<void> };
+
+async function startBroker(kind: "single" | "cluster"): Promise<Broker> {
+  if (kind === "single") {
+    const nats: NatsServer = await startNats();
+    return { url: nats.url, servers: [nats.url], pids: [{ name: "nats-server", pid: nats.pid }], stop: () => nats.stop() };
+  }
+  const cluster: NatsCluster = await startNatsCluster();
+  return { url: cluster.url, servers: [...cluster.urls], pids: cluster.nodes.map((n) => ({ name: `nats-server-${n.name}`, pid: n.pid })), stop: () => cluster.stop() };
+}
+
+/** The cluster's nodes' CPU as one "nats-server" figure (% of one core, summed), as the single server reports it. */
+function brokerCpu(cpu: Record<string, number>): Record<string, number> {
+  const nodes = Object.keys(cpu).filter((k) => k.startsWith("nats-server-"));
+  if (nodes.length === 0) return cpu;
+  const out: Record<string, number> = { "nats-server": nodes.reduce((sum, k) => sum + (cpu[k] ?? 0), 0) };
+  for (const [k, v] of Object.entries(cpu)) if (!k.startsWith("nats-server-")) out[k] = v;
+  return out;
+}
+
 export async function runOne(spec: RunSpec): Promise<RunResult> {
-  const nats = await startNats();
+  const nats = await startBroker(spec.broker ?? "single");
   const dir = runDir(runConfig(spec));
   const procs: Proc[] = [];
-  const nc = await connect({ servers: nats.url, name: "billing-bench", maxReconnectAttempts: -1 });
+  const nc = await connect({ servers: nats.servers, name: "billing-bench", maxReconnectAttempts: -1 });
   const count = spec.load.kind === "open" ? Math.round(spec.load.ratePerS * spec.load.durationS) : spec.count;
   const workload = new Workload({ count, users: spec.users, seed: 0x5eed + spec.processes * 31 + spec.batch, tag: randomTag(), holdGapMin: 5_000 });
   const result: RunResult = {
@@ -110,6 +138,8 @@ export async function runOne(spec: RunSpec): Promise<RunResult> {
       copyFileSync(spec.ledgerFrom, dir.ledgerPath);
     }
     const config = loadConfig({ BILLING_CONFIG: dir.configPath, NATS_URL: nats.url });
+    // A cluster's JetStream answers once its nodes have elected a meta leader.
+    if (spec.broker === "cluster") await waitForJetStream(nc);
     const js = jetstream(nc, { timeout: 30_000 });
     const jsm = await jetstreamManager(nc);
     await ensureTopology(jsm, topologyOf(config));
@@ -124,7 +154,7 @@ export async function runOne(spec: RunSpec): Promise<RunResult> {
     procs.push(...(await Promise.all(Array.from({ length: spec.processes }, (_, index) =>
       spawnOne({ natsUrl: nats.url, run: dir, index, ...(spec.cpuProfDir ? { cpuProfDir: spec.cpuProfDir } : {}), ...(spec.root ? { root: spec.root } : {}) })))));
     const rss = new RssSampler(procs, spec.rssEveryMs).start();
-    const cpu = new CpuMeter([...procs, { name: "nats-server", pid: nats.pid }]);
+    const cpu = new CpuMeter([...procs, ...nats.pids]);
     const deadline = deadlineMs(count);
     let from: Float64Array;
     let firstPublish: number;
@@ -163,7 +193,7 @@ export async function runOne(spec: RunSpec): Promise<RunResult> {
     result.elapsedMs = last - firstPublish;
     result.throughput = n / ((last - firstPublish) / 1000);
     result.drainRate = n / ((last - collector.firstSeenOf(n)) / 1000);
-    result.cpu = cpu.read();
+    result.cpu = brokerCpu(cpu.read());
     const used = cpu.seconds();
     result.cpuUsPerCommand = (procs.reduce((sum, p) => sum + (used[p.name] ?? 0), 0) / n) * 1e6;
     result.rss = rss.stop();

@@ -17,7 +17,7 @@ import { readChart } from "../../src/service.ts";
 import { testConfig } from "../support/service.ts";
 import { afterAll, describe, expect, it } from "vitest";
 import { rng } from "../support/workload.ts";
-import { ACK_WAIT_MS, DUPLICATE_WINDOW_MS, FaultEnv, FULL, SERVICES, sleep } from "./harness.ts";
+import { ACK_WAIT_MS, DUPLICATE_WINDOW_MS, FaultEnv, FULL, killAtRandom, SERVICES, sleep } from "./harness.ts";
 import { audit, formatTable, ROW_HEADER, rowCells, verify, type ExpectedDeadLetter, type Row } from "./verify.ts";
 import { Workload, type Published } from "./workload.ts";
 
@@ -54,24 +54,6 @@ async function scenario(body: (env: FaultEnv, started: number) => Promise<Row>):
   } finally {
     await env.stop();
   }
-}
-
-/** Kills running processes at random gaps, restarting each in the background; at most SERVICES − 1 down. */
-async function killAtRandom(env: FaultEnv, kills: number, seed: number, gapMs: [number, number]): Promise<void> {
-  const random = rng(seed);
-  const restarts: Array<Promise<unknown>> = [];
-  for (let k = 0; k < kills; k += 1) {
-    await sleep(gapMs[0] + random() * (gapMs[1] - gapMs[0]));
-    const up = env.procs.map((p, i) => (p ? i : -1)).filter((i) => i >= 0);
-    if (up.length <= 1) await Promise.all(restarts);
-    const i = up[Math.floor(random() * up.length)] ?? 0;
-    await env.killService(i);
-    env.faults += 1;
-    const restart = sleep(random() * 800).then(() => env.restartService(i));
-    restart.catch(() => undefined); // awaited below; this only marks the rejection as handled
-    restarts.push(restart);
-  }
-  await Promise.all(restarts);
 }
 
 describe("fault suite – exactly once under faults", () => {
@@ -233,7 +215,7 @@ describe("fault suite – exactly once under faults", () => {
   it("hostile operation ids aimed at the ids the service derives stop no worker: unkeyed guesses apply normally, a keyed hit is a conflict letter", async () => {
     await scenario(async (env, started) => {
       const w = new Workload(601, SIZE.users, "hostile");
-      const config = testConfig(env.nats.url, env.ledgerPath, env.ws.configPath);
+      const config = testConfig(env.broker.url, env.ledgerPath, env.ws.configPath);
       const ledger = await openLedger({ driver: "embedded", path: env.ledgerPath });
       const space = (await readChart(config, env, ledger).finally(() => ledger.destroy())).space;
       const dead: ExpectedDeadLetter[] = [];
@@ -428,7 +410,7 @@ async function malformed(env: FaultEnv, k: number): Promise<ExpectedDeadLetter> 
 /** Runs `billing start` on this environment's NATS with another ledger file, until it exits. */
 async function startToExit(env: FaultEnv, ledgerPath: string): Promise<{ code: number | null; output: string }> {
   const child = spawn(process.execPath, [BIN, "start"], {
-    env: { ...process.env, NATS_URL: env.nats.url, LEDGER_PATH: ledgerPath, BILLING_CONFIG: env.ws.configPath, LOG_LEVEL: "warn" },
+    env: { ...process.env, NATS_URL: env.broker.url, LEDGER_PATH: ledgerPath, BILLING_CONFIG: env.ws.configPath, LOG_LEVEL: "warn" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

@@ -1,11 +1,14 @@
 // The fault suite's environment: one real nats-server (killable with SIGKILL, restartable on its
-// store), SERVICES real `billing start` processes on one embedded ledger file, and a client that
-// publishes until the broker has stored each command (through outages too).
+// store) or a cluster of three (every stream R3, each node killable and restartable), SERVICES
+// real `billing start` processes on one embedded ledger file, connected to every node, and a
+// client that publishes until the broker has stored each command (through outages too).
 import { spawnSync } from "node:child_process";
 import { jetstreamManager, jetstream, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { BillingClient, type Sent } from "@billing-ledger/client";
-import { startNats, type NatsServer } from "../support/nats-server.ts";
+import { startNats, startNatsCluster, type NatsCluster, type NatsServer } from "../support/nats-server.ts";
+import { waitForJetStream } from "../support/cluster.ts";
 import { spawnService, workspace, type Overrides, type ServiceProcess } from "../support/service.ts";
+import { rng } from "../support/workload.ts";
 
 /** `npm run test:fault` sets FAULT_SUITE=full; `npm test` runs the short form. */
 export const FULL = process.env["FAULT_SUITE"] === "full";
@@ -46,7 +49,8 @@ export class FaultEnv {
   readonly selfExits: string[] = [];
 
   private constructor(
-    readonly nats: NatsServer,
+    /** One nats-server, or a cluster (FaultEnv.start with `{ cluster: true }`). */
+    readonly broker: NatsServer | NatsCluster,
     readonly ws: ReturnType<typeof workspace>,
     readonly client: BillingClient,
     readonly js: JetStreamClient,
@@ -55,22 +59,40 @@ export class FaultEnv {
     readonly ledgerPath: string,
   ) {}
 
-  static async start(overrides: Overrides = {}, ledgerPath?: string): Promise<FaultEnv> {
-    const nats = await startNats();
-    const ws = workspace(merge(FAULT_OVERRIDES, overrides));
-    const client = await BillingClient.connect({ servers: nats.url, timeoutMs: 30_000 });
-    const env = new FaultEnv(nats, ws, client, jetstream(client.nc, { timeout: 10_000 }), await jetstreamManager(client.nc, { timeout: 10_000 }), ledgerPath ?? ws.ledgerPath);
+  static async start(overrides: Overrides = {}, ledgerPath?: string, options: { cluster?: boolean } = {}): Promise<FaultEnv> {
+    const broker = options.cluster === true ? await startNatsCluster() : await startNats();
+    // On a cluster every stream the topology creates is R3.
+    const ws = workspace(merge(merge(FAULT_OVERRIDES, options.cluster === true ? { streams: { replicas: 3 } } : {}), overrides));
+    const servers = "nodes" in broker ? [...broker.urls] : broker.url;
+    const client = await BillingClient.connect({ servers, timeoutMs: 30_000 });
+    if ("nodes" in broker) await waitForJetStream(client.nc);
+    const env = new FaultEnv(broker, ws, client, jetstream(client.nc, { timeout: 10_000 }), await jetstreamManager(client.nc, { timeout: 10_000 }), ledgerPath ?? ws.ledgerPath);
     // Another deployment's ledger (shared): these fresh streams join it on purpose, once.
     if (ledgerPath !== undefined) env.addDeployment();
+    // On a fresh 2.9.10 cluster, three processes creating the same R3 stream at once all got no
+    // answer (TimeoutError) and started ~30 s later on a retry; one `billing setup` first, as
+    // docs/operations.md says for a cluster, and the processes find their streams in place.
+    else if ("nodes" in broker) env.setup([]);
     await Promise.all(Array.from({ length: SERVICES }, (_, i) => env.restartService(i)));
     return env;
+  }
+
+  /** The single nats-server; a scenario written for one server never runs on a cluster. */
+  get nats(): NatsServer {
+    if ("nodes" in this.broker) throw new Error("this environment runs a NATS cluster: use env.cluster");
+    return this.broker;
+  }
+
+  get cluster(): NatsCluster {
+    if (!("nodes" in this.broker)) throw new Error("this environment runs one nats-server: use env.nats");
+    return this.broker;
   }
 
   /** Starts process i; a start that fails (it exits, or is not ready in time) is noted and tried again. */
   async restartService(i: number): Promise<ServiceProcess> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        const p = await spawnService(this.nats.url, this.ledgerPath, this.ws.configPath);
+        const p = await spawnService(this.broker.url, this.ledgerPath, this.ws.configPath);
         // A restart fired without waiting (a scenario's `void restartService`) may finish after
         // stop(): then nobody would ever kill this process.
         if (this.stopped) await p.kill("SIGKILL");
@@ -94,11 +116,16 @@ export class FaultEnv {
 
   /** `billing setup --new-deployment`: binds this environment's fresh streams to a shared ledger. */
   addDeployment(): void {
-    const r = spawnSync(process.execPath, [BIN, "setup", "--new-deployment"], {
-      env: { ...process.env, NATS_URL: this.nats.url, LEDGER_PATH: this.ledgerPath, BILLING_CONFIG: this.ws.configPath, LOG_LEVEL: "warn" },
+    this.setup(["--new-deployment"]);
+  }
+
+  /** Runs `billing setup` with this environment's configuration; fails the test if it does not exit 0. */
+  setup(args: string[]): void {
+    const r = spawnSync(process.execPath, [BIN, "setup", ...args], {
+      env: { ...process.env, NATS_URL: this.broker.url, LEDGER_PATH: this.ledgerPath, BILLING_CONFIG: this.ws.configPath, LOG_LEVEL: "warn" },
       encoding: "utf8", timeout: 60_000,
     });
-    if (r.status !== 0) throw new Error(`billing setup --new-deployment exited ${String(r.status)}: ${r.stderr}`);
+    if (r.status !== 0) throw new Error(`billing setup ${args.join(" ")} exited ${String(r.status)}: ${r.stderr}`);
   }
 
   /** SIGKILLs process i (only the pid we spawned) and waits for it to be gone. */
@@ -143,9 +170,27 @@ export class FaultEnv {
     this.stopped = true;
     await this.client.close().catch(() => undefined);
     for (let i = 0; i < this.procs.length; i += 1) await this.killService(i);
-    await this.nats.stop();
+    await this.broker.stop();
     this.ws.cleanup();
   }
+}
+
+/** Kills running processes at random gaps, restarting each in the background; at most SERVICES − 1 down. */
+export async function killAtRandom(env: FaultEnv, kills: number, seed: number, gapMs: [number, number]): Promise<void> {
+  const random = rng(seed);
+  const restarts: Array<Promise<unknown>> = [];
+  for (let k = 0; k < kills; k += 1) {
+    await sleep(gapMs[0] + random() * (gapMs[1] - gapMs[0]));
+    const up = env.procs.map((p, i) => (p ? i : -1)).filter((i) => i >= 0);
+    if (up.length <= 1) await Promise.all(restarts);
+    const i = up[Math.floor(random() * up.length)] ?? 0;
+    await env.killService(i);
+    env.faults += 1;
+    const restart = sleep(random() * 800).then(() => env.restartService(i));
+    restart.catch(() => undefined); // awaited below; this only marks the rejection as handled
+    restarts.push(restart);
+  }
+  await Promise.all(restarts);
 }
 
 /** The end of a process's output, for a note: its last fatal/error line, or its last line. */

@@ -5,6 +5,7 @@ import type { StoredMsg } from "@nats-io/jetstream";
 import { runAudit } from "../../src/audit/audit.ts";
 import { eventPages, lastEventSequence } from "../../src/audit/sources.ts";
 import type { AuditReport } from "../../src/audit/report.ts";
+import { formatOperationId, parseOperationId } from "../../src/domain/ids.ts";
 import { openLedger } from "../../src/ledger/index.ts";
 import { readChart } from "../../src/service.ts";
 import { BalanceModel } from "../support/model.ts";
@@ -60,18 +61,52 @@ async function idle(env: FaultEnv): Promise<void> {
 export async function settle(env: FaultEnv, workload: Workload): Promise<void> {
   await env.ensureServices();
   await idle(env);
+  let lastRead: unknown = null;
   await waitFor("every published operation's event and every due hold's expired event", async () => {
-    const events = await readEvents(env).catch(() => null);
+    const events = await readEvents(env).catch((error: unknown) => {
+      lastRead = error;
+      return null;
+    });
     if (events === null) return false;
     const ids = new Set(events.map((e) => String(e.payload["operationId"] ?? "")));
     const expired = new Set(events.filter((e) => e.payload.event === "expired").map((e) => String(e.payload["holdId"])));
     return [...workload.published.keys()].every((id) => ids.has(id)) && expiring(workload, events).every((id) => expired.has(id));
-  }, SETTLE_TIMEOUT_MS, 500);
+  }, SETTLE_TIMEOUT_MS, 500).catch(async (error: unknown) => {
+    throw new Error(`${(error as Error).message}\n${await missingDetail(env, workload, lastRead)}`);
+  });
   await idle(env);
 }
 
+/** What is missing when settling times out: which operations, and where their commands are. */
+async function missingDetail(env: FaultEnv, workload: Workload, lastRead: unknown): Promise<string> {
+  const events = await readEvents(env).catch((error: unknown) => `the events could not be read: ${String(error)}`);
+  if (typeof events === "string") return `${events}; last read error: ${String(lastRead)}`;
+  const ids = new Set(events.map((e) => String(e.payload["operationId"] ?? "")));
+  const expired = new Set(events.filter((e) => e.payload.event === "expired").map((e) => String(e.payload["holdId"])));
+  const missing = [...workload.published.values()].filter((p) => !ids.has(p.operationId));
+  const notExpired = expiring(workload, events).filter((id) => !expired.has(id));
+  const lines = [`${events.length} events read; ${missing.length} operations without an event; ${notExpired.length} due holds without an expired event`];
+  // Decided in the ledger (a transfer or a rejection marker under the operation id) but no event: acknowledged without its event. Not there: never processed.
+  const ledger = await openLedger({ driver: "embedded", path: env.ledgerPath });
+  const decided = missing.length === 0 ? [] : await ledger.lookupTransfers(missing.map((p) => parseOperationId(p.operationId)).filter((id): id is bigint => typeof id === "bigint")).finally(() => ledger.destroy());
+  const decidedIds = new Set(decided.map((t) => formatOperationId(t.id)));
+  lines.push(`  ${missing.filter((p) => decidedIds.has(p.operationId)).length} of them decided in the ledger, ${missing.filter((p) => !decidedIds.has(p.operationId)).length} not`);
+  for (const p of missing.slice(0, 10)) {
+    const stored = await Promise.all(p.sequences.map(async (seq) => {
+      const m = (await env.jsm.streams.getMessage("BILLING_COMMANDS", { seq }).catch((e: unknown) => String(e))) ?? "not found";
+      return typeof m === "string" ? `#${seq}: ${m}` : `#${seq}: ${m.subject} msgId ${m.header?.get("Nats-Msg-Id") ?? "-"}${m.header?.get("Nats-Msg-Id") === p.operationId ? "" : " (another message!)"}`;
+    }));
+    lines.push(`  ${p.subject} ${p.operationId}: ${stored.join("; ")}`);
+  }
+  const consumer = await env.jsm.consumers.info("BILLING_COMMANDS", "billing-worker").catch((e: unknown) => String(e));
+  const stream = await env.jsm.streams.info("BILLING_COMMANDS").catch((e: unknown) => String(e));
+  lines.push(`  consumer: ${typeof consumer === "string" ? consumer : JSON.stringify({ delivered: consumer.delivered, ack_floor: consumer.ack_floor, pending: consumer.num_pending, ack_pending: consumer.num_ack_pending })}`);
+  lines.push(`  commands stream: ${typeof stream === "string" ? stream : JSON.stringify(stream.state)}`);
+  return lines.join("\n");
+}
+
 export async function audit(env: FaultEnv, options: { settleMs: number } = { settleMs: 0 }): Promise<AuditReport> {
-  const config = testConfig(env.nats.url, env.ledgerPath, env.ws.configPath);
+  const config = testConfig(env.broker.url, env.ledgerPath, env.ws.configPath);
   const ledger = await openLedger({ driver: "embedded", path: env.ledgerPath });
   try {
     return await runAudit({ ledger, js: env.js, jsm: env.jsm, chart: await readChart(config, env, ledger), eventsStream: config.streams.events, shared: config.ledger.shared }, options);

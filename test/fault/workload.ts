@@ -11,6 +11,8 @@ export type Published = {
   operationId: string; subject: string; body: Record<string, unknown>; data: Uint8Array;
   /** Stream sequences of the stored copies (a re-publish outside the window stores another). */
   sequences: number[];
+  /** When its first publish began (ms since the epoch): the start of its publish→event latency. */
+  sentAtMs: number;
 };
 
 const encoder = new TextEncoder();
@@ -90,8 +92,9 @@ export class Workload {
   /** Publishes one command until stored and records it. */
   async publishOne(env: FaultEnv, c: { subject: string; body: Record<string, unknown>; operationId: string }): Promise<Published> {
     const data = encoder.encode(JSON.stringify(c.body));
+    const sentAtMs = Date.now();
     const sent = await env.publish(c.subject, data, c.operationId);
-    const p: Published = { operationId: c.operationId, subject: c.subject, body: c.body, data, sequences: [sent.streamSequence] };
+    const p: Published = { operationId: c.operationId, subject: c.subject, body: c.body, data, sequences: [sent.streamSequence], sentAtMs };
     this.published.set(c.operationId, p);
     return p;
   }
