@@ -115,6 +115,20 @@ function serviceConfig(name: string): ReturnType<typeof loadConfig> {
 }
 
 describe("docker-compose – the single node and the cluster profile match what the code creates", () => {
+  it("every service on TigerBeetle names the replica by the fixed address compose gives it (the client refuses host names) and shares its network", () => {
+    const text = readFileSync(join(ROOT, "docker-compose.yml"), "utf8");
+    const address = /ipv4_address:\s*([0-9.]+)/.exec(text)?.[1];
+    expect(address, "the tigerbeetle service's fixed address").toBeDefined();
+    const tbNetworks = Object.keys((compose["tigerbeetle"] as Service)["networks"] as Record<string, string>);
+    const users = Object.entries(compose).filter(([, s]) => (s["environment"] as Record<string, string> | undefined)?.["TB_ADDRESSES"] !== undefined);
+    expect(users.map(([n]) => n).sort()).toEqual(["billing", "billing-cluster"]);
+    for (const [name, s] of users) {
+      const value = ((s["environment"] as Record<string, string>)["TB_ADDRESSES"] as string).replace(/\s+#.*$/, "");
+      for (const a of value.split(",")) expect({ name, address: a.split(":")[0] }).toEqual({ name, address });
+      expect({ name, shared: (s["networks"] as string[]).some((n) => tbNetworks.includes(n)) }).toEqual({ name, shared: true });
+    }
+  });
+
   it("three NATS nodes in the cluster profile, the single node's image, each with a config file nats-server 2.9.10 accepts", () => {
     const single = compose["nats"] as Service;
     for (const name of NODES) {
