@@ -3,8 +3,8 @@
 // its dead letters, events, batches and ledger requests per batch, with the consumer's backlog and the process metrics; the
 // service description on $SRV names the ops URL actually bound, also when a second process on the
 // same machine finds the configured port taken; /readyz turns 503 when nats-server is killed and
-// 200 again once it is back. Until the composition root starts the ops endpoint itself, the test
-// starts it with the service's WorkerStats, its own NATS connection and a metered ledger on the same file.
+// 200 again once it is back. Beside the service's own endpoint, the test starts one on a port it
+// chooses, with the service's WorkerStats, its own NATS connection and a metered ledger on the same file.
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { Empty } from "@nats-io/transport-node";
 import { BillingClient } from "@billing-ledger/client";
