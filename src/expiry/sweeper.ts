@@ -12,7 +12,7 @@ import { clockProbe, expiryMarker, holdDeadline, probeVerdict, voidProbe } from 
 import { TransferCode } from "../domain/plan.ts";
 import type { Ledger } from "../ledger/port.ts";
 import { assert } from "../lib/assert.ts";
-import { exitOnBug, isTransient } from "../lib/failure.ts";
+import { runPeriodically } from "../lib/periodic.ts";
 import { MinHeap } from "../lib/heap.ts";
 import type { Logger } from "../lib/log.ts";
 import type { NameBook } from "../worker/facts.ts";
@@ -188,29 +188,12 @@ export class ExpirySweeper {
 
   /** Sweeps every interval until stopped; a failed sweep is logged and retried next time. */
   start(): { stop(): Promise<void> } {
-    let stopped = false;
-    let timer: NodeJS.Timeout | undefined;
-    let running: Promise<void> = Promise.resolve();
-    const tick = (): void => {
-      running = this.sweep().then(
-        (n) => void (n > 0 && this.deps.log.info({ expired: n }, "holds expired")),
-        (error: unknown) => {
-          // A transient failure is retried next interval; anything else would fail the same way
-          // every interval (or, rethrown here, end the process as an unhandled rejection, unlogged).
-          if (!isTransient(error)) exitOnBug(this.deps.log, error, "the expiry sweeper");
-          this.deps.log.warn({ err: error }, "expiry sweep failed; retrying next interval");
-        },
-      ).finally(() => {
-        if (!stopped) timer = setTimeout(tick, this.deps.limits.sweepIntervalMs);
-      });
-    };
-    tick();
-    return {
-      stop: async () => {
-        stopped = true;
-        clearTimeout(timer);
-        await running.catch(() => undefined);
+    return runPeriodically({
+      where: "the expiry sweeper", what: "expiry sweep", intervalMs: this.deps.limits.sweepIntervalMs, log: this.deps.log,
+      run: async () => {
+        const n = await this.sweep();
+        if (n > 0) this.deps.log.info({ expired: n }, "holds expired");
       },
-    };
+    });
   }
 }

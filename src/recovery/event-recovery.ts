@@ -23,7 +23,7 @@ import { formatOperationId } from "../domain/ids.ts";
 import type { HoldFacts } from "../domain/plan.ts";
 import type { Operation } from "../domain/resolve.ts";
 import type { Ledger } from "../ledger/port.ts";
-import { exitOnBug, isTransient } from "../lib/failure.ts";
+import { runPeriodically } from "../lib/periodic.ts";
 import type { Logger } from "../lib/log.ts";
 import { ledgerIssued } from "../expiry/sweeper.ts";
 import { appliedFacts, type Applied, type NameBook } from "../worker/facts.ts";
@@ -269,27 +269,9 @@ export class EventRecovery {
 
   /** Scans every intervalMs until stopped; a failed scan is logged and retried next interval. */
   start(): { stop(): Promise<void> } {
-    let stopped = false;
-    let timer: NodeJS.Timeout | undefined;
-    let running: Promise<void> = Promise.resolve();
-    const tick = (): void => {
-      running = this.scan().then(
-        () => undefined,
-        (error: unknown) => {
-          if (!isTransient(error)) exitOnBug(this.deps.log, error, "the event recovery");
-          this.deps.log.warn({ err: error }, "event recovery scan failed; retrying next interval");
-        },
-      ).finally(() => {
-        if (!stopped) timer = setTimeout(tick, this.deps.limits.intervalMs);
-      });
-    };
-    tick();
-    return {
-      stop: async () => {
-        stopped = true;
-        clearTimeout(timer);
-        await running.catch(() => undefined);
-      },
-    };
+    return runPeriodically({
+      where: "the event recovery", what: "event recovery scan", intervalMs: this.deps.limits.intervalMs, log: this.deps.log,
+      run: async () => void (await this.scan()),
+    });
   }
 }
