@@ -106,6 +106,8 @@ export async function processBatch(deps: WorkerDeps, msgs: ReadonlyArray<JsMsg>,
   const started = Date.now();
   const heartbeat = setInterval(() => msgs.forEach((m) => m.working()), Math.max(100, Math.floor(deps.limits.ackWaitMs / 3)));
   const stopHeartbeat = () => clearInterval(heartbeat);
+  // Evidence for the fault suite (test/fault, FAULT_SERVICE_LOGS): which stream sequences reached this process.
+  if (deps.log.isLevelEnabled("debug")) deps.log.debug({ seqs: msgs.map((m) => m.info.streamSequence) }, "batch received");
   try {
     const items: Item[] = msgs.map((m) => ({ m, decoded: decodeMessage(m.subject, m.data, deps.chart, deps.limits) }));
     const leaders = new Map<bigint, Operation>();

@@ -3,6 +3,8 @@
 // real `billing start` processes on one embedded ledger file, connected to every node, and a
 // client that publishes until the broker has stored each command (through outages too).
 import { spawnSync } from "node:child_process";
+import { createWriteStream, existsSync, mkdirSync, readdirSync } from "node:fs";
+import { join } from "node:path";
 import { jetstreamManager, jetstream, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { BillingClient, type Sent } from "@billing-ledger/client";
 import { startNats, startNatsCluster, type NatsCluster, type NatsServer } from "../support/nats-server.ts";
@@ -92,7 +94,8 @@ export class FaultEnv {
   async restartService(i: number): Promise<ServiceProcess> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        const p = await spawnService(this.broker.url, this.ledgerPath, this.ws.configPath);
+        const p = await spawnService(this.broker.url, this.ledgerPath, this.ws.configPath, this.logDir === null ? {} : { LOG_LEVEL: "debug" });
+        if (this.logDir !== null) this.keepOutput(p, i, attempt);
         // A restart fired without waiting (a scenario's `void restartService`) may finish after
         // stop(): then nobody would ever kill this process.
         if (this.stopped) await p.kill("SIGKILL");
@@ -112,6 +115,33 @@ export class FaultEnv {
         if (attempt >= START_ATTEMPTS_MAX) throw error;
       }
     }
+  }
+
+  /**
+   * FAULT_SERVICE_LOGS=1: every service process runs at LOG_LEVEL=debug (one line per batch received
+   * and per message settled, with stream sequences) and its output goes to a file under the
+   * workspace, kept after the test; verify.ts reads them when settling times out.
+   */
+  get logDir(): string | null {
+    return process.env["FAULT_SERVICE_LOGS"] === "1" ? join(this.ws.dir, "service-logs") : null;
+  }
+  private logFiles = 0;
+
+  private keepOutput(p: ServiceProcess, i: number, attempt: number): void {
+    if (this.logDir === null) return;
+    mkdirSync(this.logDir, { recursive: true });
+    this.logFiles += 1;
+    const file = createWriteStream(join(this.logDir, `service-${i}-${this.logFiles}-${attempt}.log`));
+    file.write(p.output()); // what it said before it was ready
+    p.child.stdout?.on("data", (chunk: Buffer) => file.write(chunk));
+    p.child.stderr?.on("data", (chunk: Buffer) => file.write(chunk));
+    p.child.once("close", () => file.end()); // after its last output, unlike "exit"
+  }
+
+  /** Every service log file kept so far (FAULT_SERVICE_LOGS=1), else none. */
+  serviceLogs(): string[] {
+    if (this.logDir === null || !existsSync(this.logDir)) return [];
+    return readdirSync(this.logDir).map((f) => join(this.logDir as string, f));
   }
 
   /** `billing setup --new-deployment`: binds this environment's fresh streams to a shared ledger. */
@@ -171,7 +201,8 @@ export class FaultEnv {
     await this.client.close().catch(() => undefined);
     for (let i = 0; i < this.procs.length; i += 1) await this.killService(i);
     await this.broker.stop();
-    this.ws.cleanup();
+    if (this.logDir === null) this.ws.cleanup();
+    else console.log(`service logs kept in ${this.logDir}`);
   }
 }
 

@@ -1,6 +1,7 @@
 // How a fault scenario is judged once the faults stop: wait until every command is settled and every
 // due hold has expired, then compare what went in (the published commands) with what came out (the
 // events, the dead letters, the balances) and run the finance audit over the ledger and the events.
+import { readFileSync } from "node:fs";
 import type { StoredMsg } from "@nats-io/jetstream";
 import { runAudit } from "../../src/audit/audit.ts";
 import { eventPages, lastEventSequence } from "../../src/audit/sources.ts";
@@ -102,7 +103,61 @@ async function missingDetail(env: FaultEnv, workload: Workload, lastRead: unknow
   const stream = await env.jsm.streams.info("BILLING_COMMANDS").catch((e: unknown) => String(e));
   lines.push(`  consumer: ${typeof consumer === "string" ? consumer : JSON.stringify({ delivered: consumer.delivered, ack_floor: consumer.ack_floor, pending: consumer.num_pending, ack_pending: consumer.num_ack_pending })}`);
   lines.push(`  commands stream: ${typeof stream === "string" ? stream : JSON.stringify(stream.state)}`);
+  if (typeof consumer !== "string") lines.push(...(await serviceLogEvidence(env, workload, missing, consumer.ack_floor.stream_seq, consumer.delivered.stream_seq)));
   return lines.join("\n");
+}
+
+/** Examples of each kind printed by serviceLogEvidence. */
+const EVIDENCE_EXAMPLES_MAX = 5;
+
+/**
+ * With FAULT_SERVICE_LOGS=1: for each missing operation's command (its stream sequences), whether
+ * any service process logged it received ("batch received") or settled ("message settled", with
+ * the verdict), grouped by where it sits against the consumer (below its ack floor, between the
+ * floor and its delivered sequence, beyond that). Acked with no event would be the service's bug;
+ * below the floor and never received, the consumer's.
+ */
+async function serviceLogEvidence(env: FaultEnv, workload: Workload, missing: ReadonlyArray<{ operationId: string; sequences: number[] }>, ackFloor: number, delivered: number): Promise<string[]> {
+  const files = env.serviceLogs();
+  if (files.length === 0) return ["  service logs: not kept (run with FAULT_SERVICE_LOGS=1)"];
+  const received = new Map<number, number>();
+  const settled = new Map<number, string[]>();
+  for (const file of files) {
+    for (const line of readFileSync(file, "utf8").split("\n")) {
+      if (!line.includes("batch received") && !line.includes("message settled")) continue;
+      let entry: { msg?: string; seqs?: number[]; seq?: number; verdict?: string; deliveries?: number; operationId?: string };
+      try {
+        entry = JSON.parse(line) as typeof entry;
+      } catch {
+        continue;
+      }
+      if (entry.msg === "batch received") for (const seq of entry.seqs ?? []) received.set(seq, (received.get(seq) ?? 0) + 1);
+      if (entry.msg === "message settled" && entry.seq !== undefined) settled.set(entry.seq, [...(settled.get(entry.seq) ?? []), `${entry.verdict ?? "?"}@${entry.deliveries ?? "?"} as ${entry.operationId ?? "?"}`]);
+    }
+  }
+  const groups = new Map<string, string[]>();
+  for (const p of missing) {
+    for (const seq of p.sequences) {
+      const place = seq <= ackFloor ? "at or below the ack floor" : seq <= delivered ? "above the ack floor, delivered" : "beyond the delivered sequence";
+      const verdicts = settled.get(seq) ?? [];
+      // A settled line names the operation the service decoded from what it was delivered under this sequence.
+      const others = [...new Set(verdicts.map((v) => v.split(" as ")[1] ?? "?").filter((id) => id !== p.operationId))];
+      const seen = others.length > 0 ? "settled by a service as ANOTHER operation (the delivered message under this sequence was not the stream's)" : verdicts.some((v) => v.startsWith("ack@")) ? "acked by a service" : verdicts.length > 0 ? "settled (not acked) by a service" : (received.get(seq) ?? 0) > 0 ? "received, never settled" : "never received by any service";
+      const key = `${place}: ${seen}`;
+      const elsewhere = await Promise.all(others.map(async (id) => {
+        const seqs = workload.published.get(id)?.sequences ?? [];
+        const at = await Promise.all(seqs.map(async (q) => {
+          const m = await env.jsm.streams.getMessage("BILLING_COMMANDS", { seq: q }).catch((e: unknown) => String(e));
+          return typeof m === "string" || m === null ? `#${q}: ${String(m)}` : `#${q} holds ${m.header?.get("Nats-Msg-Id") ?? "-"}`;
+        }));
+        return `${id} published at [${at.join(", ")}]`;
+      }));
+      groups.set(key, [...(groups.get(key) ?? []), `#${seq} ${p.operationId} received ${received.get(seq) ?? 0}x settled [${verdicts.join(",")}]${elsewhere.length > 0 ? ` (${elsewhere.join("; ")})` : ""}`]);
+    }
+  }
+  const out = [`  service logs (${files.length} files, ${received.size} sequences received, ${settled.size} settled); missing commands by consumer position and log evidence (ack floor ${ackFloor}, delivered ${delivered}):`];
+  for (const [key, items] of groups) out.push(`    ${key}: ${items.length}; e.g. ${items.slice(0, EVIDENCE_EXAMPLES_MAX).join("; ")}`);
+  return out;
 }
 
 export async function audit(env: FaultEnv, options: { settleMs: number } = { settleMs: 0 }): Promise<AuditReport> {
