@@ -3,7 +3,7 @@
 // recently (or, when it has been quiet, answers one small probe now), and no decided operation has
 // waited too long for its event to be stored (the events stream accepts writes).
 import type { NatsConnection } from "@nats-io/transport-node";
-import { describe, within } from "./deadline.ts";
+import { describe, within } from "../lib/deadline.ts";
 import { opsLimits, type OpsLimits } from "./limits.ts";
 import type { MeteredLedger } from "./metered-ledger.ts";
 import type { UnstoredOutcomes } from "../worker/stats.ts";

@@ -12,7 +12,7 @@ import { AssertionError } from "../lib/assert.ts";
 import { exitOnBug } from "../lib/failure.ts";
 import type { Logger } from "../lib/log.ts";
 import type { WorkerStats } from "../worker/stats.ts";
-import { describe, within } from "./deadline.ts";
+import { describe, within } from "../lib/deadline.ts";
 import { opsLimits } from "./limits.ts";
 import type { ReadyReport } from "./readiness.ts";
 import { registerWorkerMetrics, type ConsumerInfo } from "./worker-metrics.ts";

@@ -5,7 +5,7 @@ import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { assert } from "../lib/assert.ts";
 import type { Logger } from "../lib/log.ts";
 import type { WorkerStats } from "../worker/stats.ts";
-import { describe, within } from "./deadline.ts";
+import { describe, within } from "../lib/deadline.ts";
 import { opsLimits, type OpsLimits } from "./limits.ts";
 
 export type ConsumerSample = { num_pending: number; num_ack_pending: number; num_redelivered: number };
