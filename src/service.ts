@@ -23,9 +23,9 @@ import { advisoryVerdictCounter, createOpsRegistry, MeteredLedger, QueryMeter, r
 import { EventRecovery } from "./recovery/event-recovery.ts";
 import { ExpirySweeper } from "./expiry/sweeper.ts";
 import { startAdvisoryProcessor } from "./dlq/processor.ts";
-import { AccountRegistry } from "./worker/accounts.ts";
+import { AccountRegistry } from "./ledger-facts/account-registry.ts";
 import { Batcher } from "./worker/batcher.ts";
-import { NameBook } from "./worker/facts.ts";
+import { NameBook } from "./ledger-facts/name-book.ts";
 import { runWorker, type WorkerDeps } from "./worker/loop.ts";
 import { WorkerStats } from "./worker/stats.ts";
 

@@ -1,4 +1,4 @@
-// Event publishing and event lookup.
+// Event publishing (the lookup of a stored event is src/broker/last-by-subject.ts).
 //
 // The contract fixes one event per operationId on billing.evt.<event>.<operationId>, published
 // with Nats-Msg-Id and the expectation that the subject holds no message yet (expected last
@@ -11,7 +11,7 @@
 // publishEvents (the expiry sweeper) throws one BrokerUnavailableError once all publishes of the
 // batch settled, and the next sweep republishes everything, the stored ones counting as done.
 
-import { JetStreamApiCodes, JetStreamApiError, PubHeaders, type JetStreamClient, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, PubHeaders, type JetStreamClient } from "@nats-io/jetstream";
 import { createInbox, headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { assert } from "../lib/assert.ts";
 import { BrokerUnavailableError, describeError } from "./errors.ts";
@@ -182,16 +182,4 @@ function pubAcksOf(js: JetStreamClient): PubAcks {
     pubAcks.set(nc, acks);
   }
   return acks;
-}
-
-// The last message stored on a subject (for an event subject: the operation's one event), or
-// null when there is none. Uses the direct-get API (allow_direct is set on our streams), which
-// any server holding the stream can answer. No answer → BrokerUnavailableError.
-export async function getLastBySubject(jsm: JetStreamManager, stream: string, subject: string): Promise<StoredMsg | null> {
-  assert(!/[\s*>]/.test(subject) && subject.length > 0, `getLastBySubject: not a concrete subject: "${subject}"`);
-  try {
-    return await jsm.direct.getMessage(stream, { last_by_subj: subject });
-  } catch (err) {
-    throw new BrokerUnavailableError(`get last message of ${stream} on ${subject}: ${describeError(err)}`, { cause: err });
-  }
 }

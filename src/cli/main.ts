@@ -8,7 +8,7 @@ import { BillingClient, commandSchemas, operationIdSchema, validate, type Billin
 import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { createLogger } from "../lib/log.ts";
-import { AccountRegistry } from "../worker/accounts.ts";
+import { AccountRegistry } from "../ledger-facts/account-registry.ts";
 import { connect, openServiceLedger, setup, startService } from "../service.ts";
 import { EXIT_BUG, exitOnBug } from "../lib/failure.ts";
 import { onStopSignals } from "../lib/stop-signals.ts";

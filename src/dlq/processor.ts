@@ -8,19 +8,19 @@
 //
 // Exactly one letter per command, even when the advisory comes twice (the server emits it again
 // after a crash rolled its consumer state back; shared notes §3/§5), or is handled by two processes:
-// 1. A marker subject per command, billing.dlq.marker.max_deliveries.<commandSeq>, in the
+// 1. A claim subject per command, billing.dlq.marker.max_deliveries.<commandSeq>, in the
 //    dead-letter stream. If it holds a message, the command was dead-lettered: ack, done. One
 //    get of the last message on a concrete subject, answered by the stream leader.
 // 2. Otherwise read the command by its stream sequence and dead-letter it (src/broker/dead-letter.ts):
 //    its msgId dlq:max_deliveries:<commandSeq> makes a concurrent or retried copy inside the
 //    duplicate window a no-op.
-// 3. Write the marker, expecting the subject to be empty (last subject sequence 0); "wrong last
+// 3. Write the claim, expecting the subject to be empty (last subject sequence 0); "wrong last
 //    sequence" means another process wrote it first, which is as good.
 // 4. Ack the advisory.
 // A crash between 2 and 3 leaves the advisory unacked; it is redelivered after ackWaitMs, inside
 // the dead-letter stream's duplicate window as long as that window (dlqWindowMs: the longer of
 // dlqDuplicateWindowMs and duplicateWindowMs) > ackWaitMs + retryDelayMs (warned at start).
-// We chose a marker over a KV bucket (one more stream to create and secure) and over scanning the
+// We chose a claim over a KV bucket (one more stream to create and secure) and over scanning the
 // letters for a Billing-Original-Sequence (cost grows with the stream).
 //
 // A command deleted from the commands stream before we read it is never silently dropped: it gets
@@ -50,7 +50,7 @@ import {
   type StoredMsg,
 } from "@nats-io/jetstream";
 import type { Transfer } from "tigerbeetle-node";
-import { deadLetter, type DeadLetterReason, type DeadLetterSource } from "../broker/dead-letter.ts";
+import { deadLetter, isClaimed, writeClaim, type DeadLetterSource } from "../broker/dead-letter.ts";
 import type { Chart } from "../domain/accounts.ts";
 import { decodeMessage, type DecodeLimits } from "../domain/commands.ts";
 import { decide, lookupIds, type Operation } from "../domain/resolve.ts";
@@ -63,7 +63,7 @@ import { assert } from "../lib/assert.ts";
 import { exitOnBug, isTransient } from "../lib/failure.ts";
 import type { Logger } from "../lib/log.ts";
 import { parseAdvisory, type MaxDeliverAdvisory } from "./advisory.ts";
-import { markerHeaders, markerMsgId, markerSubject, unknownOriginalSubject } from "./layout.ts";
+import { unknownOriginalSubject } from "./layout.ts";
 
 export interface AdvisoryProcessorDeps {
   js: JetStreamClient;
@@ -196,26 +196,10 @@ export function advisoryContextOf(deps: Pick<AdvisoryProcessorDeps, "js" | "jsm"
   return { ...ctx, decisions: { ...deps.decisions, decode, holdGraceMs: c.worker.holdGraceMs } };
 }
 
-export type DeadLetterContext = Pick<AdvisoryContext, "js" | "jsm" | "dlqStream" | "publishTimeoutMs">;
-
-/**
- * At most one letter per (reason, command sequence), whatever is redelivered or resurrected after a
- * broker crash, and for longer than the duplicate window: the marker says it was stored. Returns
- * false when it already was. A crash between the letter and its marker is covered by the letter's
- * msgID inside the duplicate window.
- */
-export async function deadLetterOnce(ctx: DeadLetterContext, source: DeadLetterSource, reason: DeadLetterReason, error: string): Promise<boolean> {
-  const seq = source.streamSequence;
-  if ((await lastOn(ctx.jsm, ctx.dlqStream, markerSubject(reason, seq))) !== null) return false;
-  await deadLetter(ctx.js, source, reason, error, ctx.publishTimeoutMs);
-  await writeMarker(ctx, reason, seq);
-  return true;
-}
-
 // One advisory → at most one letter. Throws only on transient failures (and assertions).
 export async function handleAdvisory(ctx: AdvisoryContext, advisory: MaxDeliverAdvisory): Promise<AdvisoryOutcome> {
   const seq = advisory.streamSequence;
-  if ((await lastOn(ctx.jsm, ctx.dlqStream, markerSubject("max_deliveries", seq))) !== null) return "already_dead_lettered";
+  if (await isClaimed(ctx, "max_deliveries", seq)) return "already_dead_lettered";
   const command = await getCommand(ctx.jsm, ctx.commandsStream, seq);
   const decided = command !== null && ctx.decisions !== undefined && (await isDecided(ctx.decisions, command));
   const round = command === null ? 0 : roundOf(command);
@@ -231,7 +215,7 @@ export async function handleAdvisory(ctx: AdvisoryContext, advisory: MaxDeliverA
       "its replay fails every time; fix the cause (the workers' logs), then replay this letter"
     : letterError(advisory, ctx.commandsStream, command !== null);
   await deadLetter(ctx.js, source, "max_deliveries", error, ctx.publishTimeoutMs);
-  await writeMarker(ctx, "max_deliveries", seq);
+  await writeClaim(ctx, "max_deliveries", seq);
   return command === null ? "command_missing" : "dead_lettered";
 }
 
@@ -278,33 +262,6 @@ function letterError(a: MaxDeliverAdvisory, commandsStream: string, found: boole
     `have applied it: check the operation before replaying`;
 }
 
-async function writeMarker(ctx: DeadLetterContext, reason: DeadLetterReason, seq: number): Promise<void> {
-  const h = headers();
-  h.set(markerHeaders.originalSequence, String(seq));
-  h.set(markerHeaders.reason, reason);
-  try {
-    await ctx.js.publish(markerSubject(reason, seq), new Uint8Array(0), {
-      msgID: markerMsgId(reason, seq),
-      expect: { lastSubjectSequence: 0 },
-      headers: h,
-      timeout: ctx.publishTimeoutMs,
-      retries: 1, // one attempt: the advisory's redelivery is our retry
-    });
-  } catch (err) {
-    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) return;
-    throw new BrokerUnavailableError(`marker for command #${seq}: ${describeError(err)}`, { cause: err });
-  }
-}
-
-// The stream leader answers (not a direct get), so a marker just written by another process is seen.
-async function lastOn(jsm: JetStreamManager, stream: string, subject: string): Promise<StoredMsg | null> {
-  try {
-    return await jsm.streams.getMessage(stream, { last_by_subj: subject });
-  } catch (err) {
-    throw new BrokerUnavailableError(`last message of ${stream} on ${subject}: ${describeError(err)}`, { cause: err });
-  }
-}
-
 async function getCommand(jsm: JetStreamManager, stream: string, seq: number): Promise<StoredMsg | null> {
   try {
     return await jsm.streams.getMessage(stream, { seq });
@@ -322,7 +279,7 @@ export function startAdvisoryProcessor(deps: AdvisoryProcessorDeps): AdvisoryPro
   const letterWindowMs = dlqWindowMs(topologyOf(config));
   if (letterWindowMs <= retryWindowMs) {
     log.warn({ dlqDuplicateWindowMs: letterWindowMs, retryWindowMs },
-      "duplicate window shorter than the advisory retry: a crash between a dead letter and its marker could store the letter twice");
+      "duplicate window shorter than the advisory retry: a crash between a dead letter and its claim could store the letter twice");
   }
   const state: LoopState = { stopping: false, messages: null, wake: () => undefined };
   const done = runLoop(deps, state);

@@ -3,13 +3,13 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { z } from "zod";
-import { getLastBySubject } from "../broker/publisher.ts";
+import { getLastBySubject } from "../broker/last-by-subject.ts";
 import { AccountFilterFlags, TransferFlags, type Transfer } from "tigerbeetle-node";
 import { LEDGER_EVENTS_MAX } from "../config/schema.ts";
 import { currencyByCode, currencyByLedger, userAccountId, type Chart } from "../domain/accounts.ts";
 import { EXPIRY_MARKER_CODE, isDue } from "../domain/expiry.ts";
-import { ledgerIssued } from "../expiry/sweeper.ts";
-import type { NameBook } from "../worker/facts.ts";
+import { ledgerIssued } from "../ledger/clock.ts";
+import type { NameBook } from "../ledger-facts/name-book.ts";
 import { COMMAND_CODES, userIdSchema, uuidSchema, type CommandType } from "../domain/commands.ts";
 import { EVENT_OF } from "../domain/events.ts";
 import { formatOperationId, parseOperationId } from "../domain/ids.ts";

@@ -14,7 +14,8 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { TransferFlags, type Transfer } from "tigerbeetle-node";
 import { classify } from "../audit/operations.ts";
-import { getLastBySubject, storeEvents } from "../broker/publisher.ts";
+import { getLastBySubject } from "../broker/last-by-subject.ts";
+import { storeEvents } from "../broker/publisher.ts";
 import { BrokerUnavailableError, describeError } from "../broker/errors.ts";
 import { currencyByLedger, type Chart } from "../domain/accounts.ts";
 import type { Command, CommandFields, CommandType } from "../domain/commands.ts";
@@ -25,8 +26,9 @@ import type { Operation } from "../domain/resolve.ts";
 import type { Ledger } from "../ledger/port.ts";
 import { runPeriodically } from "../lib/periodic.ts";
 import type { Logger } from "../lib/log.ts";
-import { ledgerIssued } from "../expiry/sweeper.ts";
-import { appliedFacts, type Applied, type NameBook } from "../worker/facts.ts";
+import { ledgerIssued } from "../ledger/clock.ts";
+import { appliedFacts, type Applied } from "../ledger-facts/applied-facts.ts";
+import type { NameBook } from "../ledger-facts/name-book.ts";
 
 export type RecoveryLimits = {
   /** How far back (ledger time, before its newest transfer) a rescan starts: at start and after each reconnection. */

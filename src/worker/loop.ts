@@ -2,8 +2,7 @@
 // publish events and dead letters, then settle every message (ack / nak with delay / term).
 // A command is acked only after its outcome is in the ledger and its event is stored.
 import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
-import type { DeadLetterReason, DeadLetterSource } from "../broker/dead-letter.ts";
-import { deadLetterOnce } from "../dlq/processor.ts";
+import { deadLetterOnce, type DeadLetterReason, type DeadLetterSource } from "../broker/dead-letter.ts";
 import { describeError } from "../broker/errors.ts";
 import { storeEvents } from "../broker/publisher.ts";
 import type { Chart } from "../domain/accounts.ts";
@@ -18,9 +17,10 @@ import { isTransient } from "../lib/failure.ts";
 import type { Logger } from "../lib/log.ts";
 import { pauseUnlessAborted, unlessAborted } from "../lib/signal.ts";
 import { publishRetryDelayMs } from "./backoff.ts";
-import type { AccountRegistry } from "./accounts.ts";
-import { appliedFacts, type Applied, type NameBook } from "./facts.ts";
-import { resolveOperations } from "./settle.ts";
+import type { AccountRegistry } from "../ledger-facts/account-registry.ts";
+import { appliedFacts, type Applied } from "../ledger-facts/applied-facts.ts";
+import type { NameBook } from "../ledger-facts/name-book.ts";
+import { resolveOperations } from "./ledger-passes.ts";
 import type { WorkerStats } from "./stats.ts";
 import type { Batcher } from "./batcher.ts";
 

@@ -15,9 +15,9 @@ import { advisoryVerdictCounter, createOpsRegistry } from "../../src/telemetry/i
 import { sample } from "../telemetry/fixture.ts";
 import type { Ledger } from "../../src/ledger/port.ts";
 import { LedgerTimeoutError } from "../../src/ledger/deadline.ts";
-import { AccountRegistry } from "../../src/worker/accounts.ts";
+import { AccountRegistry } from "../../src/ledger-facts/account-registry.ts";
 import { Batcher } from "../../src/worker/batcher.ts";
-import { NameBook } from "../../src/worker/facts.ts";
+import { NameBook } from "../../src/ledger-facts/name-book.ts";
 import { runWorker, type WorkerDeps } from "../../src/worker/loop.ts";
 import { WorkerStats } from "../../src/worker/stats.ts";
 import { startNats, type NatsServer } from "../support/nats-server.ts";

@@ -17,7 +17,7 @@ import { ExpirySweeper, HEAP_SLACK } from "../../src/expiry/sweeper.ts";
 import { openLedger, type Ledger } from "../../src/ledger/index.ts";
 import { createLogger } from "../../src/lib/log.ts";
 import { holdQuery, type QueryDeps } from "../../src/query/server.ts";
-import { NameBook } from "../../src/worker/facts.ts";
+import { NameBook } from "../../src/ledger-facts/name-book.ts";
 import { chart, EUR } from "../domain/fixture.ts";
 import { tempDir } from "../ledger/support/drivers.ts";
 import { startNats, type NatsServer } from "../support/nats-server.ts";

@@ -14,7 +14,7 @@ import { createLogger } from "../../src/lib/log.ts";
 import type { Ledger } from "../../src/ledger/port.ts";
 import { EventRecovery, SCAN_PAGES_MAX, type RecoveryLimits } from "../../src/recovery/event-recovery.ts";
 import { connect, openServiceLedger, readChart, startService, topologyOf } from "../../src/service.ts";
-import { NameBook } from "../../src/worker/facts.ts";
+import { NameBook } from "../../src/ledger-facts/name-book.ts";
 import type { Broker } from "../../src/broker/connection.ts";
 import type { Chart } from "../../src/domain/accounts.ts";
 import type { Config } from "../../src/config/schema.ts";

@@ -12,7 +12,7 @@ import { connectBroker, type Broker } from "../../src/broker/connection.ts";
 import { announceService, packageInfo, type Announcement, type ServiceDescription } from "../../src/telemetry/discovery.ts";
 import { QueryMeter } from "../../src/telemetry/query-meter.ts";
 import { QUERY_HANDLERS, serveQueries } from "../../src/query/server.ts";
-import { NameBook } from "../../src/worker/facts.ts";
+import { NameBook } from "../../src/ledger-facts/name-book.ts";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
 import { capturingLogger, emptyLedger, sample } from "./fixture.ts";
 

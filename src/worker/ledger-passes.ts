@@ -6,7 +6,7 @@ import { userAccounts } from "../domain/accounts.ts";
 import { touchedUsers } from "../domain/plan.ts";
 import { decide, lookupIds, planRequest, settleMarkers, settlePlans, type Clock, type Operation, type Verdict } from "../domain/resolve.ts";
 import type { Ledger } from "../ledger/port.ts";
-import type { AccountRegistry } from "./accounts.ts";
+import type { AccountRegistry } from "../ledger-facts/account-registry.ts";
 
 export type LedgerCounters = { passes: number };
 
