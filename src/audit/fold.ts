@@ -40,10 +40,6 @@ export function zeroBalances(): Balances {
   return { debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 0n };
 }
 
-export function sameBalances(a: Balances, b: Balances): boolean {
-  return a.debits_pending === b.debits_pending && a.debits_posted === b.debits_posted && a.credits_pending === b.credits_pending && a.credits_posted === b.credits_posted;
-}
-
 export function balancesOf(a: Balances): Balances {
   return { debits_pending: a.debits_pending, debits_posted: a.debits_posted, credits_pending: a.credits_pending, credits_posted: a.credits_posted };
 }

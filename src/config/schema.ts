@@ -8,8 +8,6 @@ const u32 = z.number().int().min(1).max(0xffff_ffff);
 export const LEDGER_EVENTS_MAX = 8189;
 /** Ledger ids looked up per operation in a pass: own id, burned marker, fee leg, hold, hold's burned marker. */
 export const LOOKUPS_PER_OPERATION = 5;
-/** Accounts an operation may create: two users, each with a name account. */
-export const ACCOUNTS_PER_OPERATION = 4;
 
 export const configSchema = z.strictObject({
   nats: z.strictObject({

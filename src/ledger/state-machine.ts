@@ -159,10 +159,6 @@ const transferKind: CreateKind<Transfer, TS> = {
   transient: (status) => transientTransferStatuses.has(status),
 };
 
-export function isTransientTransferStatus(status: TS): boolean {
-  return transientTransferStatuses.has(status);
-}
-
 function has(flags: number, flag: number): boolean {
   return (flags & flag) !== 0;
 }
