@@ -12,7 +12,8 @@
 //   deployment (code 30, 31) on the marker ledger: which deployment this ledger serves, with its
 //                        key (src/deployment.ts); never moves money
 // Every id is derived in the deployment's id space (a keyed hash, src/domain/ids.ts).
-import { AccountFlags, type Account } from "tigerbeetle-node";
+import type { Account } from "tigerbeetle-node";
+import { AccountFlags } from "./ledger-codes.ts";
 import type { IdSpace } from "./ids.ts";
 import { encodeUserId } from "./user-name.ts";
 

@@ -9,11 +9,12 @@
 //   - nothing, but a marker under the burned-marker id: the id was burned by a transient failure;
 //   - nothing at all: new, submit its plan.
 // Races between workers show up as `exists*` results and are resolved by the next pass's lookup.
-import { CreateTransferStatus as S, type CreateTransferResult, type Transfer } from "tigerbeetle-node";
+import type { CreateTransferResult, Transfer } from "tigerbeetle-node";
 import { assert } from "../lib/assert.ts";
 import type { Chart } from "./accounts.ts";
 import { commandOf, type Command, type Decoded } from "./commands.ts";
 import { isHold, isMarker, isOwn, markerTransfer, planTransfers, type HoldFacts } from "./plan.ts";
+import { CreateTransferStatus as S, transferStatusName } from "./ledger-codes.ts";
 import { BURN_REASON, burnsId, REASON_DETAIL, reasonOfMarkerCode, reasonOfStatus, type Reason } from "./reasons.ts";
 
 export type Operation = {
@@ -187,7 +188,7 @@ function settlePlan(chart: Chart, plan: Plan, legs: ReadonlyArray<CreateTransfer
   if (main.status === S.id_already_failed || burnsId(main.status)) {
     // The operation id is burned: record the rejection under the derived id, with its fingerprint.
     const reason = main.status === S.id_already_failed ? BURN_REASON[type] : reasonOfStatus(main.status);
-    assert(reason !== undefined && reason !== null, `${type} burned by ${S[main.status]}`);
+    assert(reason !== undefined && reason !== null, `${type} burned by ${transferStatusName(main.status)}`);
     out.markers.push(rejection(chart, op, chart.space.burnedMarkerId(op.id), reason, REASON_DETAIL[reason], true));
     return;
   }
@@ -204,14 +205,14 @@ function settlePlan(chart: Chart, plan: Plan, legs: ReadonlyArray<CreateTransfer
     // A status no plan of ours can cause by itself: the ledger holds something under one of the
     // operation's ids that this deployment did not plan (a derived id taken, a foreign transfer).
     // The command cannot be carried out as sent; it is answered, never asserted on.
-    out.verdicts.set(op.id, { kind: "conflict", detail: `the ledger refused leg ${index + 1} of ${legs.length} with ${S[failed.status] ?? failed.status}` });
+    out.verdicts.set(op.id, { kind: "conflict", detail: `the ledger refused leg ${index + 1} of ${legs.length} with ${transferStatusName(failed.status) ?? failed.status}` });
     return;
   }
   out.markers.push(rejection(chart, op, op.id, reason, REASON_DETAIL[reason], false));
 }
 
 function isExistsWithDifferent(status: number): boolean {
-  return (S[status] ?? "").startsWith("exists_with_different_");
+  return (transferStatusName(status) ?? "").startsWith("exists_with_different_");
 }
 
 /**
@@ -236,7 +237,7 @@ export function settleMarkers(chart: Chart, markers: ReadonlyArray<MarkerPlan>, 
       settled.retry.push(m.op); // Recorded by another worker meanwhile: the next lookup decides.
     } else {
       // Our own marker refused for a reason no marker of ours can cause: answered, never asserted on.
-      settled.verdicts.set(m.op.id, { kind: "conflict", detail: `the ledger refused the rejection marker with ${S[status] ?? status}` });
+      settled.verdicts.set(m.op.id, { kind: "conflict", detail: `the ledger refused the rejection marker with ${transferStatusName(status) ?? status}` });
     }
   });
   return settled;

@@ -12,6 +12,7 @@ import {
   type CreateTransferResult,
   type Transfer,
 } from "tigerbeetle-node";
+import { idBurningTransferStatuses } from "../domain/ledger-codes.ts";
 import { assert } from "../lib/assert.ts";
 import { nsPerSecond, timestampMax, u128Max } from "./limits.ts";
 import { PendingStatus, type RequestState } from "./request-state.ts";
@@ -133,16 +134,6 @@ const accountKind: CreateKind<Account, AS> = {
   transient: () => false,
 };
 
-const transientTransferStatuses = new Set<TS>([
-  TS.debit_account_not_found,
-  TS.credit_account_not_found,
-  TS.pending_transfer_not_found,
-  TS.exceeds_credits,
-  TS.exceeds_debits,
-  TS.debit_account_already_closed,
-  TS.credit_account_already_closed,
-]);
-
 const transferKind: CreateKind<Transfer, TS> = {
   importedFlag: TF.imported,
   statuses: {
@@ -156,7 +147,7 @@ const transferKind: CreateKind<Transfer, TS> = {
     importedMustNotAdvance: TS.imported_event_timestamp_must_not_advance,
   },
   create: createTransfer,
-  transient: (status) => transientTransferStatuses.has(status),
+  transient: (status) => idBurningTransferStatuses.has(status),
 };
 
 function has(flags: number, flag: number): boolean {
