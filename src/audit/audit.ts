@@ -116,7 +116,7 @@ class AuditRun {
     const totals = this.cutTotals();
     const holds = this.openHolds();
     await this.verifyAccounts();
-    await this.settleEvents();
+    await this.checkLeftoverEvents();
     return this.report(totals, holds, Date.now() - started);
   }
 
@@ -490,9 +490,9 @@ class AuditRun {
     return pages;
   }
 
-  // ── events the scan did not settle ────────────────────────────────────────────────────────
+  // ── events the scan did not match ─────────────────────────────────────────────────────────
 
-  private async settleEvents(): Promise<void> {
+  private async checkLeftoverEvents(): Promise<void> {
     await this.unmatchedEvents();
     await this.recheckMissing();
     await this.doubleOutcomes();

@@ -120,7 +120,7 @@ export function streamConfigs(t: Topology): StreamSettings[] {
     // delete or purge it through the API (only max_age retires events). One-way on the server.
     stream(t.eventsStream, eventsSubjects, t.eventsMaxAgeMs, true),
     // Operators read and then purge dead letters.
-    // Its window covers a crash between a letter and its marker (src/dlq/processor.ts).
+    // Its window covers a crash between a letter and its claim (src/broker/dead-letter.ts).
     stream(t.dlqStream, dlqSubjects, t.dlqMaxAgeMs, false, dlqWindowMs(t)),
     stream(t.advisoriesStream, maxDeliveriesAdvisorySubject(t), t.dlqMaxAgeMs, false),
     // Which ledger serves these streams: one message, kept forever, never deleted or purged.

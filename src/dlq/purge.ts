@@ -1,4 +1,4 @@
-// Purging dead letters older than a given time, with their replay records. Markers stay: they are
+// Purging dead letters older than a given time, with their replay records. Claims stay: they are
 // the processor's memory that a command was dead-lettered, so that a late duplicate advisory does
 // not bring a purged letter back (they are tiny, and the stream's max age retires them).
 //

@@ -71,7 +71,7 @@ export class ExpirySweeper {
     }
     if (batch.length === 0) return 0;
     try {
-      return await this.settle(batch);
+      return await this.expireDue(batch);
     } catch (error) {
       for (const hold of batch) this.watch(hold); // try again next sweep
       throw error;
@@ -135,7 +135,7 @@ export class ExpirySweeper {
     }
   }
 
-  private async settle(batch: ReadonlyArray<Transfer>): Promise<number> {
+  private async expireDue(batch: ReadonlyArray<Transfer>): Promise<number> {
     const { ledger, chart, names, js, limits } = this.deps;
     const probes = await ledger.createTransfers(batch.map((h) => voidProbe(chart, h)));
     const expired = batch.filter((_, i) => probeVerdict((probes[i] as { status: number }).status) === "expired");
