@@ -22,6 +22,7 @@ import { deploymentSubject } from "./broker/topology.ts";
 import { BrokerUnavailableError, describeError } from "./broker/errors.ts";
 import { AccountCode } from "./domain/accounts.ts";
 import { formatOperationId, hashId, IdSpace, parseOperationId, U128_MAX } from "./domain/ids.ts";
+import { DEPLOYMENTS_LISTED_MAX } from "./config/limits.ts";
 import type { Ledger } from "./ledger/port.ts";
 
 /** The subject of the deployment record, in the deployment stream (src/broker/topology.ts). */
@@ -30,8 +31,6 @@ export const DEPLOYMENT_SUBJECT = deploymentSubject;
 /** JetStream's "wrong last sequence": another process stored the record first. */
 const WRONG_LAST_SEQUENCE = JetStreamApiCodes.StreamWrongLastSequence;
 
-/** Deployments listed in a refusal at most; a ledger serving more is named by count. */
-const LISTED_MAX = 16;
 
 /** A ledger and a set of streams that do not belong together, or a record that cannot be read. Exit 2. */
 export class DeploymentError extends Error {
@@ -179,14 +178,14 @@ async function deploymentAccount(deps: Omit<DeploymentDeps, "shared">, id: bigin
 async function servedDeployments(deps: Pick<DeploymentDeps, "ledger" | "markerLedger">): Promise<bigint[]> {
   const accounts = await deps.ledger.queryAccounts({
     user_data_128: 0n, user_data_64: 0n, user_data_32: 0, ledger: deps.markerLedger, code: AccountCode.deploymentBound,
-    timestamp_min: 0n, timestamp_max: 0n, limit: LISTED_MAX + 1, flags: 0,
+    timestamp_min: 0n, timestamp_max: 0n, limit: DEPLOYMENTS_LISTED_MAX + 1, flags: 0,
   });
   return accounts.map((a) => a.user_data_128);
 }
 
 function listed(ids: ReadonlyArray<bigint>): string {
-  const shown = ids.slice(0, LISTED_MAX).map(formatOperationId).join(", ");
-  return ids.length > LISTED_MAX ? `${shown} and more` : shown;
+  const shown = ids.slice(0, DEPLOYMENTS_LISTED_MAX).map(formatOperationId).join(", ");
+  return ids.length > DEPLOYMENTS_LISTED_MAX ? `${shown} and more` : shown;
 }
 
 async function holdsTransfers(ledger: Ledger): Promise<boolean> {

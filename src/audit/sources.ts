@@ -3,6 +3,7 @@
 // (no ack state on the server, removed when idle). Nothing here writes anything.
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { QueryFilterFlags, type Account, type Transfer } from "tigerbeetle-node";
+import { AUDIT_EMPTY_FETCHES_MAX, AUDIT_FETCH_EXPIRES_MS } from "../config/limits.ts";
 import type { Ledger } from "../ledger/port.ts";
 import { assert } from "../lib/assert.ts";
 import type { StoredEvent } from "./event-index.ts";
@@ -49,17 +50,14 @@ export async function lastEventSequence(jsm: JetStreamManager, stream: string): 
   return { first: info.state.first_seq, last: info.state.last_seq, messages: info.state.messages };
 }
 
-/** Empty fetches tolerated in a row before the stream is taken as read (a message deleted at the end). */
-const EMPTY_FETCHES_MAX = 3;
-const FETCH_EXPIRES_MS = 2_000;
 
 /** Stored events with sequence ≤ `last`, in sequence order, `pageMax` at a time. */
 export async function* eventPages(js: JetStreamClient, stream: string, first: number, last: number, pageMax: number): AsyncGenerator<StoredEvent[]> {
   if (last < first || last === 0) return;
   const consumer = await js.consumers.get(stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, first) });
   let done = false;
-  for (let empty = 0; !done && empty < EMPTY_FETCHES_MAX;) {
-    const batch = await consumer.fetch({ max_messages: pageMax, expires: FETCH_EXPIRES_MS });
+  for (let empty = 0; !done && empty < AUDIT_EMPTY_FETCHES_MAX;) {
+    const batch = await consumer.fetch({ max_messages: pageMax, expires: AUDIT_FETCH_EXPIRES_MS });
     const page: StoredEvent[] = [];
     for await (const m of batch) {
       if (m.seq <= last) page.push({ seq: m.seq, subject: m.subject, data: m.data });

@@ -13,6 +13,7 @@
 
 import { JetStreamApiCodes, JetStreamApiError, PubHeaders, type JetStreamClient } from "@nats-io/jetstream";
 import { createInbox, headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import { publishInFlightMax } from "../config/limits.ts";
 import { assert } from "../lib/assert.ts";
 import { BrokerUnavailableError, describeError } from "./errors.ts";
 
@@ -21,10 +22,6 @@ export interface OutgoingEvent {
   msgId: string;
   data: Uint8Array;
 }
-
-// Publishes awaiting their PubAck at once. The shared notes (§4) measured windows of 100 and 1000
-// at 18.8k and 21.9k msg/s; 256 keeps most of that while bounding client memory and server load.
-export const publishInFlightMax = 256;
 
 // Subjects we publish to: concrete (no wildcards, no spaces) and under billing.evt.
 const eventSubject = /^billing\.evt\.[^.\s*>]+(\.[^.\s*>]+)+$/;

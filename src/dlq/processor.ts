@@ -57,6 +57,7 @@ import { decide, lookupIds, type Operation } from "../domain/resolve.ts";
 import type { Ledger } from "../ledger/port.ts";
 import { BrokerConfigError, BrokerError, BrokerUnavailableError, describeError } from "../broker/errors.ts";
 import { consumerMaxWaiting, dlqWindowMs, maxDeliveriesAdvisorySubject } from "../broker/topology.ts";
+import { advisoryProcessorDefaults, REDELIVERY_ROUNDS_MAX } from "../config/limits.ts";
 import { topologyOf } from "../config/topology.ts";
 import type { Config } from "../config/schema.ts";
 import { assert } from "../lib/assert.ts";
@@ -82,23 +83,6 @@ export interface AdvisoryProcessor {
   // Settles when the processor has stopped; rejects only on an assertion (a programmer error).
   done: Promise<void>;
 }
-
-export const advisoryProcessorDefaults = {
-  // Handling one advisory is at most 2 API requests and 2 publishes, each bounded by its timeout;
-  // the ack wait allows twice that before another process gets the advisory.
-  ackWaitFactor: 2,
-  // After a transient failure (broker unavailable) the advisory comes back after this delay.
-  retryDelayMs: 5_000,
-  // Pull requests of consume() expire and are renewed after this long (the client's own default,
-  // named here); the server's idle heartbeats come every half of it.
-  pullExpiresMs: 30_000,
-  // After the subscription itself failed (stream or consumer missing, connection closed), wait
-  // before creating the consumer and subscribing again: this long at first, doubling up to the max.
-  resubscribeDelayMs: 1_000,
-  resubscribeDelayMaxMs: 30_000,
-  // max_ack_pending = advisoriesBatchMax × this many processes pulling at once.
-  processesMax: 16,
-} as const;
 
 export function advisoryConsumerName(config: Config): string {
   return `${config.consumer.name}-dlq`;
@@ -165,14 +149,6 @@ export const redeliveryOfHeader = "Billing-Redelivery-Of";
 
 /** How many times the processor has published this command again (absent: never). */
 export const redeliveryRoundHeader = "Billing-Redelivery-Round";
-
-/**
- * Republishes of one command at most. Past it the command is dead-lettered after all, naming the
- * decision: a decided command that keeps reaching max deliveries is not a broker outage (those
- * are retried in hand) but a replay that fails every time (a bug, a currency removed from the
- * config), and publishing it again forever would take every worker down with it, round after round.
- */
-export const REDELIVERY_ROUNDS_MAX = 3;
 
 export function redeliveryMsgId(commandSeq: number): string {
   return `redeliver:${commandSeq}`;

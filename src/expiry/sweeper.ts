@@ -5,6 +5,7 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { CreateTransferStatus as S, TransferFlags, type Transfer } from "tigerbeetle-node";
 import { publishEvents } from "../broker/publisher.ts";
+import { EXPIRY_SCAN_PAGES_MAX, HEAP_SLACK, OPEN_HOLDS_MAX } from "../config/limits.ts";
 import { currencyByLedger, type Chart } from "../domain/accounts.ts";
 import { COMMAND_CODES } from "../domain/commands.ts";
 import { expiredEvent } from "../domain/events.ts";
@@ -21,15 +22,6 @@ import type { NameBook } from "../ledger-facts/name-book.ts";
 export type ExpiryLimits = { sweepIntervalMs: number; holdsPerSweepMax: number; holdTimeoutSecondsMax: number; publishTimeoutMs: number };
 export type ExpiryDeps = { ledger: Ledger; js: JetStreamClient; chart: Chart; names: NameBook; log: Logger; limits: ExpiryLimits };
 
-/** Timed holds kept in memory at most; past it the scan pauses until some resolve. */
-export const OPEN_HOLDS_MAX = 1_000_000;
-/**
- * Deadline entries of resolved holds the heap may keep beyond twice the open holds before it is
- * rebuilt: its size stays at most 2 × open holds + HEAP_SLACK.
- */
-export const HEAP_SLACK = 64;
-/** Query pages read per sweep, so one sweep stays short. */
-const SCAN_PAGES_MAX = 16;
 const NS_PER_MS = 1_000_000n;
 
 export class ExpirySweeper {
@@ -113,7 +105,7 @@ export class ExpirySweeper {
   private async scan(now: bigint): Promise<void> {
     const windowNs = BigInt(this.deps.limits.holdTimeoutSecondsMax) * 1_000_000_000n;
     this.cursor ??= now > windowNs ? now - windowNs : 1n;
-    for (let page = 0; page < SCAN_PAGES_MAX && this.cursor <= now && this.open.size < OPEN_HOLDS_MAX; page += 1) {
+    for (let page = 0; page < EXPIRY_SCAN_PAGES_MAX && this.cursor <= now && this.open.size < OPEN_HOLDS_MAX; page += 1) {
       // This deployment's holds and their captures and releases (which inherit the hold's code).
       const found = await this.deps.ledger.queryTransfers({
         user_data_128: 0n, user_data_64: this.deps.chart.space.tag, user_data_32: 0, ledger: 0, code: TransferCode.hold,

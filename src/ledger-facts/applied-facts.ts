@@ -10,7 +10,7 @@ import { userBalance } from "../domain/money.ts";
 import type { Operation, Verdict } from "../domain/resolve.ts";
 import type { Ledger } from "../ledger/port.ts";
 import type { NameBook } from "./name-book.ts";
-import { LEDGER_EVENTS_MAX } from "../config/schema.ts";
+import { HISTORY_READ_ROWS_MAX, LEDGER_EVENTS_MAX } from "../config/limits.ts";
 
 export type Applied = { op: Operation; verdict: Extract<Verdict, { kind: "applied" }> };
 export type AppliedFacts = { fields: CommandFields; balances: BalanceLine[]; ledgerTimestamp: bigint };
@@ -59,15 +59,6 @@ function decidedIn(chart: Chart, a: Applied, decoded: Currency, fields: CommandF
   assert(currency !== undefined, `operation applied on unconfigured ledger ${ledger}`);
   return { currency, fields: { ...fields, currency: currency.code } };
 }
-
-/**
- * Rows one history read returns at most. Each read answers at least the first range still open
- * (an operation's range holds at most its two legs), so the rows read per batch are at most
- * HISTORY_READ_ROWS_MAX × the batch's (operation, account) pairs, whatever the ledger's history
- * holds between them: a days-old replay next to a fresh command on one hot account no longer reads
- * every row in between.
- */
-export const HISTORY_READ_ROWS_MAX = 256;
 
 /** Rows of one account an operation's range can hold: its legs (a transfer and a fee or a post). */
 const RANGE_ROWS_MAX = 2;

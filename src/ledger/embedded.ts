@@ -23,12 +23,12 @@ import { assert, AssertionError, unreachable } from "../lib/assert.ts";
 import { decodeAccount, decodeAccountFilter, decodeBatch, decodeId, decodeQueryFilter, decodeTransfer } from "./input.ts";
 import {
   accountCacheMax,
-  batchEventsMax,
+  LEDGER_EVENTS_MAX,
   expiriesPerPassMax,
   lockRetryDelayMaxMs,
   lockRetryDelayMinMs,
   lockWaitTotalMs,
-} from "./limits.ts";
+} from "../config/limits.ts";
 import { Reads } from "./reads.ts";
 import { RequestState } from "./request-state.ts";
 import { isBusy, openLedgerDatabase } from "./schema.ts";
@@ -181,10 +181,10 @@ export class EmbeddedLedger {
    * Runs requests in order, after the ones before them, and answers each one: one write
    * transaction per write request; a run of consecutive reads shares one snapshot (one meta read,
    * one due check, one BEGIN/COMMIT instead of one each), a serial order TigerBeetle could also
-   * have given them. Bounded by the caller: at most batchEventsMax requests.
+   * have given them. Bounded by the caller: at most LEDGER_EVENTS_MAX requests.
    */
   executeAll(requests: ReadonlyArray<Request>): Promise<Outcome[]> {
-    assert(requests.length <= batchEventsMax, `at most ${batchEventsMax} requests at once`);
+    assert(requests.length <= LEDGER_EVENTS_MAX, `at most ${LEDGER_EVENTS_MAX} requests at once`);
     const queuedAt = Date.now();
     const result = this.queue.then(() => this.runAll(requests, queuedAt));
     this.queue = result.catch(() => undefined);

@@ -13,7 +13,7 @@ export type LedgerOptions =
       clock?: () => bigint;
       /**
        * How long a request may wait for another process's write lock before it rejects with
-       * LedgerBusyError (transient). Default 10,000 ms (src/ledger/limits.ts lockWaitTotalMs).
+       * LedgerBusyError (transient). Default 10,000 ms (src/config/limits.ts lockWaitTotalMs).
        */
       lockWaitMs?: number;
       /**

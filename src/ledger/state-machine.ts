@@ -14,7 +14,7 @@ import {
 } from "tigerbeetle-node";
 import { idBurningTransferStatuses } from "../domain/ledger-codes.ts";
 import { assert } from "../lib/assert.ts";
-import { nsPerSecond, timestampMax, u128Max } from "./limits.ts";
+import { nsPerSecond, timestampMax, u128Max } from "../config/limits.ts";
 import { PendingStatus, type RequestState } from "./request-state.ts";
 import type { Balances } from "./encoding.ts";
 

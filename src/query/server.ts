@@ -5,7 +5,7 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import { z } from "zod";
 import { getLastBySubject } from "../broker/last-by-subject.ts";
 import { AccountFilterFlags, TransferFlags, type Transfer } from "tigerbeetle-node";
-import { LEDGER_EVENTS_MAX } from "../config/schema.ts";
+import { LEDGER_EVENTS_MAX } from "../config/limits.ts";
 import { currencyByCode, currencyByLedger, userAccountId, type Chart } from "../domain/accounts.ts";
 import { EXPIRY_MARKER_CODE, isDue } from "../domain/expiry.ts";
 import { ledgerIssued } from "../ledger/clock.ts";

@@ -15,6 +15,7 @@ import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { TransferFlags, type Transfer } from "tigerbeetle-node";
 import { classify } from "../audit/operations.ts";
 import { getLastBySubject } from "../broker/last-by-subject.ts";
+import { RECOVERY_LOOKUPS_IN_FLIGHT_MAX, RECOVERY_SCAN_PAGES_MAX } from "../config/limits.ts";
 import { storeEvents } from "../broker/publisher.ts";
 import { BrokerUnavailableError, describeError } from "../broker/errors.ts";
 import { currencyByLedger, type Chart } from "../domain/accounts.ts";
@@ -50,10 +51,6 @@ export type RecoveryDeps = {
   recovered: (count: number) => void;
 };
 
-/** Query pages one scan reads at most, so one scan stays short; the next continues. */
-export const SCAN_PAGES_MAX = 16;
-/** Direct gets (one per decided operation) awaiting their answer at once. */
-export const LOOKUPS_IN_FLIGHT_MAX = 64;
 const NS_PER_MS = 1_000_000n;
 
 type Candidate = { transfer: Transfer; subject: string } & ({ kind: "applied"; type: CommandType } | { kind: "expiry"; holdId: bigint });
@@ -97,7 +94,7 @@ export class EventRecovery {
   }
 
   /**
-   * One step of the rescan under way, if any: at most SCAN_PAGES_MAX pages from the cursor, never
+   * One step of the rescan under way, if any: at most RECOVERY_SCAN_PAGES_MAX pages from the cursor, never
    * past `lagMs` ago; answers how many events it stored again. Idle (no ledger read at all) when
    * no rescan is under way: the cost is paid after a start or a reconnection, not per operation.
    */
@@ -121,7 +118,7 @@ export class EventRecovery {
     const floor = limits.eventsMaxAgeMs > 0 ? nowNs - BigInt(limits.eventsMaxAgeMs) * NS_PER_MS + 1n : 1n;
     if (this.cursor < floor) this.cursor = floor;
     let stored = 0;
-    for (let page = 0; page < SCAN_PAGES_MAX && this.cursor <= upTo; page += 1) {
+    for (let page = 0; page < RECOVERY_SCAN_PAGES_MAX && this.cursor <= upTo; page += 1) {
       const found = await ledger.queryTransfers({
         user_data_128: 0n, user_data_64: chart.space.tag, user_data_32: 0, ledger: 0, code: 0,
         timestamp_min: this.cursor, timestamp_max: upTo, limit: limits.transfersPerScanMax, flags: 0,
@@ -145,7 +142,7 @@ export class EventRecovery {
     const { deps } = this;
     const candidates = found.flatMap((t) => this.candidate(t));
     if (candidates.length === 0) return 0;
-    const present = await mapBounded(candidates, LOOKUPS_IN_FLIGHT_MAX, async (c) => (await getLastBySubject(deps.jsm, deps.eventsStream, c.subject)) !== null);
+    const present = await mapBounded(candidates, RECOVERY_LOOKUPS_IN_FLIGHT_MAX, async (c) => (await getLastBySubject(deps.jsm, deps.eventsStream, c.subject)) !== null);
     const missing = candidates.filter((_, i) => !present[i]);
     if (missing.length === 0) return 0;
     const events = await this.rebuild(missing);

@@ -11,7 +11,7 @@ import type { WorkerStats } from "../worker/stats.ts";
 import { announceService, packageInfo, SERVICE_NAME, type ServiceDescription } from "./discovery.ts";
 import type { MeteredLedger } from "./metered-ledger.ts";
 import { queryName, type QueryMeter } from "./query-meter.ts";
-import { opsLimits } from "./limits.ts";
+import { opsLimits } from "../config/limits.ts";
 import { readinessOf } from "./readiness.ts";
 import { startOpsServer } from "./server.ts";
 import type { ConsumerInfo } from "./worker-metrics.ts";

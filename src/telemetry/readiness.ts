@@ -4,7 +4,7 @@
 // waited too long for its event to be stored (the events stream accepts writes).
 import type { NatsConnection } from "@nats-io/transport-node";
 import { describe, within } from "../lib/deadline.ts";
-import { opsLimits, type OpsLimits } from "./limits.ts";
+import { opsLimits, type OpsLimits } from "../config/limits.ts";
 import type { MeteredLedger } from "./metered-ledger.ts";
 import type { UnstoredOutcomes } from "../worker/stats.ts";
 

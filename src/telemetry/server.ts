@@ -13,7 +13,7 @@ import { exitOnBug } from "../lib/failure.ts";
 import type { Logger } from "../lib/log.ts";
 import type { WorkerStats } from "../worker/stats.ts";
 import { describe, within } from "../lib/deadline.ts";
-import { opsLimits } from "./limits.ts";
+import { opsLimits } from "../config/limits.ts";
 import type { ReadyReport } from "./readiness.ts";
 import { registerWorkerMetrics, type ConsumerInfo } from "./worker-metrics.ts";
 

@@ -6,7 +6,7 @@ import { assert } from "../lib/assert.ts";
 import type { Logger } from "../lib/log.ts";
 import type { WorkerStats } from "../worker/stats.ts";
 import { describe, within } from "../lib/deadline.ts";
-import { opsLimits, type OpsLimits } from "./limits.ts";
+import { opsLimits, type OpsLimits } from "../config/limits.ts";
 
 export type ConsumerSample = { num_pending: number; num_ack_pending: number; num_redelivered: number };
 export type ConsumerInfo = () => Promise<ConsumerSample>;

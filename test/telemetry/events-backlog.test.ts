@@ -13,7 +13,7 @@ import { BillingClient } from "@billing-ledger/client";
 import { connectBroker, type Broker } from "../../src/broker/connection.ts";
 import { openLedger } from "../../src/ledger/index.ts";
 import { createOpsRegistry, MeteredLedger, readinessOf, startOpsServer, type OpsServer } from "../../src/telemetry/index.ts";
-import { opsLimits } from "../../src/telemetry/limits.ts";
+import { opsLimits } from "../../src/config/limits.ts";
 import type { RunningService } from "../../src/service.ts";
 import { freePort, startNats, type NatsServer } from "../support/nats-server.ts";
 import { startInProcess, workspace } from "../support/service.ts";
