@@ -19,7 +19,8 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
 import { AccountFlags, CreateAccountStatus, QueryFilterFlags, type Account } from "tigerbeetle-node";
 import { deploymentSubject } from "./broker/topology.ts";
-import { BrokerUnavailableError, describeError } from "./broker/errors.ts";
+import { BrokerUnavailableError } from "./broker/errors.ts";
+import { describeFailure } from "./lib/failure.ts";
 import { AccountCode } from "./domain/accounts.ts";
 import { formatOperationId, hashId, IdSpace, parseOperationId, U128_MAX } from "./domain/ids.ts";
 import { DEPLOYMENTS_LISTED_MAX } from "./config/limits.ts";
@@ -204,7 +205,7 @@ async function readRecord(deps: Pick<DeploymentDeps, "jsm" | "stream" | "streams
   try {
     stored = await deps.jsm.direct.getMessage(deps.stream, { seq: 1, next_by_subj: DEPLOYMENT_SUBJECT });
   } catch (error) {
-    throw new BrokerUnavailableError(`read the deployment record of ${deps.stream}: ${describeError(error)}`, { cause: error });
+    throw new BrokerUnavailableError(`read the deployment record of ${deps.stream}: ${describeFailure(error)}`, { cause: error });
   }
   if (stored === null) return null;
   let id: bigint | null = null;
@@ -232,6 +233,6 @@ async function claimRecord(deps: Pick<DeploymentDeps, "js" | "stream">, id: bigi
     return true;
   } catch (error) {
     if (error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE) return false;
-    throw new BrokerUnavailableError(`store the deployment record in ${deps.stream}: ${describeError(error)}`, { cause: error });
+    throw new BrokerUnavailableError(`store the deployment record in ${deps.stream}: ${describeFailure(error)}`, { cause: error });
   }
 }

@@ -23,7 +23,8 @@
 import { headers, Match, type MsgHdrs } from "@nats-io/transport-node";
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { assert } from "../lib/assert.ts";
-import { BrokerUnavailableError, describeError } from "./errors.ts";
+import { BrokerUnavailableError } from "./errors.ts";
+import { describeFailure } from "../lib/failure.ts";
 import { getLastBySubjectFromLeader } from "./last-by-subject.ts";
 
 export type DeadLetterReason = "malformed" | "conflict" | "max_deliveries";
@@ -76,7 +77,7 @@ export async function deadLetter(
     });
   } catch (err) {
     throw new BrokerUnavailableError(
-      `dead letter of ${m.subject} #${m.streamSequence} to ${deadLetterSubject(reason)}: ${describeError(err)}`,
+      `dead letter of ${m.subject} #${m.streamSequence} to ${deadLetterSubject(reason)}: ${describeFailure(err)}`,
       { cause: err },
     );
   }
@@ -163,6 +164,6 @@ export async function writeClaim(ctx: DeadLetterContext, reason: DeadLetterReaso
     });
   } catch (err) {
     if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) return;
-    throw new BrokerUnavailableError(`dead-letter claim for command #${seq}: ${describeError(err)}`, { cause: err });
+    throw new BrokerUnavailableError(`dead-letter claim for command #${seq}: ${describeFailure(err)}`, { cause: err });
   }
 }

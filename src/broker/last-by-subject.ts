@@ -4,7 +4,8 @@
 
 import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import { assert } from "../lib/assert.ts";
-import { BrokerUnavailableError, describeError } from "./errors.ts";
+import { BrokerUnavailableError } from "./errors.ts";
+import { describeFailure } from "../lib/failure.ts";
 
 // The last message stored on a subject (for an event subject: the operation's one event), or
 // null when there is none. Uses the direct-get API (allow_direct is set on our streams), which
@@ -14,7 +15,7 @@ export async function getLastBySubject(jsm: JetStreamManager, stream: string, su
   try {
     return await jsm.direct.getMessage(stream, { last_by_subj: subject });
   } catch (err) {
-    throw new BrokerUnavailableError(`get last message of ${stream} on ${subject}: ${describeError(err)}`, { cause: err });
+    throw new BrokerUnavailableError(`get last message of ${stream} on ${subject}: ${describeFailure(err)}`, { cause: err });
   }
 }
 
@@ -24,6 +25,6 @@ export async function getLastBySubjectFromLeader(jsm: JetStreamManager, stream: 
   try {
     return await jsm.streams.getMessage(stream, { last_by_subj: subject });
   } catch (err) {
-    throw new BrokerUnavailableError(`last message of ${stream} on ${subject}: ${describeError(err)}`, { cause: err });
+    throw new BrokerUnavailableError(`last message of ${stream} on ${subject}: ${describeFailure(err)}`, { cause: err });
   }
 }

@@ -15,7 +15,8 @@ import { JetStreamApiCodes, JetStreamApiError, PubHeaders, type JetStreamClient 
 import { createInbox, headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { publishInFlightMax } from "../config/limits.ts";
 import { assert } from "../lib/assert.ts";
-import { BrokerUnavailableError, describeError } from "./errors.ts";
+import { BrokerUnavailableError } from "./errors.ts";
+import { describeFailure } from "../lib/failure.ts";
 
 export interface OutgoingEvent {
   subject: string;
@@ -38,7 +39,7 @@ export async function publishEvents(
   outcomes.forEach((failure, i) => {
     if (failure === null) return;
     if (failures.length === 0) firstCause = failure;
-    failures.push(`${(events[i] as OutgoingEvent).subject}: ${describeError(failure)}`);
+    failures.push(`${(events[i] as OutgoingEvent).subject}: ${describeFailure(failure)}`);
   });
   if (failures.length > 0) {
     throw new BrokerUnavailableError(

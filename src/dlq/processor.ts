@@ -55,13 +55,13 @@ import type { Chart } from "../domain/accounts.ts";
 import { decodeMessage, type DecodeLimits } from "../domain/commands.ts";
 import { decide, lookupIds, type Operation } from "../domain/resolve.ts";
 import type { Ledger } from "../ledger/port.ts";
-import { BrokerConfigError, BrokerError, BrokerUnavailableError, describeError } from "../broker/errors.ts";
+import { BrokerConfigError, BrokerError, BrokerUnavailableError } from "../broker/errors.ts";
 import { consumerMaxWaiting, dlqWindowMs, maxDeliveriesAdvisorySubject } from "../broker/topology.ts";
 import { advisoryProcessorDefaults, REDELIVERY_ROUNDS_MAX } from "../config/limits.ts";
 import { topologyOf } from "../config/topology.ts";
 import type { Config } from "../config/schema.ts";
 import { assert } from "../lib/assert.ts";
-import { exitOnBug, isTransient } from "../lib/failure.ts";
+import { describeFailure, exitOnBug, isTransient } from "../lib/failure.ts";
 import type { Logger } from "../lib/log.ts";
 import { parseAdvisory, type MaxDeliverAdvisory } from "./advisory.ts";
 import { unknownOriginalSubject } from "./layout.ts";
@@ -124,7 +124,7 @@ export async function ensureAdvisoryConsumer(jsm: JetStreamManager, config: Conf
     if (err instanceof JetStreamApiError) {
       throw new BrokerConfigError(`consumer ${config.streams.advisories}/${want.durable_name ?? "?"}: the server refused our configuration: ${err.message} (code ${err.code})`, { cause: err });
     }
-    throw new BrokerUnavailableError(`consumer ${config.streams.advisories}/${want.durable_name ?? "?"}: ${describeError(err)}`, { cause: err });
+    throw new BrokerUnavailableError(`consumer ${config.streams.advisories}/${want.durable_name ?? "?"}: ${describeFailure(err)}`, { cause: err });
   }
   const got = info.config;
   const keys = ["ack_policy", "deliver_policy", "filter_subject", "ack_wait", "max_deliver", "max_ack_pending", "max_batch"] as const;
@@ -225,7 +225,7 @@ async function redeliver(ctx: AdvisoryContext, command: StoredMsg, round: number
   try {
     await ctx.js.publish(command.subject, command.data, { msgID: redeliveryMsgId(command.seq), headers: h, timeout: ctx.publishTimeoutMs, retries: 1 });
   } catch (err) {
-    throw new BrokerUnavailableError(`command #${command.seq} published again: ${describeError(err)}`, { cause: err });
+    throw new BrokerUnavailableError(`command #${command.seq} published again: ${describeFailure(err)}`, { cause: err });
   }
 }
 
@@ -242,7 +242,7 @@ async function getCommand(jsm: JetStreamManager, stream: string, seq: number): P
   try {
     return await jsm.streams.getMessage(stream, { seq });
   } catch (err) {
-    throw new BrokerUnavailableError(`command #${seq} of ${stream}: ${describeError(err)}`, { cause: err });
+    throw new BrokerUnavailableError(`command #${seq} of ${stream}: ${describeFailure(err)}`, { cause: err });
   }
 }
 
@@ -305,7 +305,7 @@ async function runLoop(deps: AdvisoryProcessorDeps, state: LoopState): Promise<v
       const refused = err instanceof BrokerError || err instanceof JetStreamApiError;
       if (!isTransient(err) && !refused) exitOnBug(log, err, "the dead-letter processor");
       const fatal = err instanceof BrokerError && !err.transient;
-      log[fatal ? "error" : "warn"]({ err: describeError(err), retryInMs: delayMs }, "dead-letter processor: subscription failed; subscribing again");
+      log[fatal ? "error" : "warn"]({ err: describeFailure(err), retryInMs: delayMs }, "dead-letter processor: subscription failed; subscribing again");
     } finally {
       const closing = state.messages?.close().catch(() => undefined);
       if (read) await closing;
@@ -338,7 +338,7 @@ async function settle(ctx: AdvisoryContext, log: Logger, m: JsMsg, counted: (out
     outcome = await handleAdvisory(ctx, a);
   } catch (err) {
     if (!isTransient(err)) throw err; // a bug: runLoop ends the process
-    log.warn({ ...facts, err: describeError(err) }, "advisory not handled; retrying later");
+    log.warn({ ...facts, err: describeFailure(err) }, "advisory not handled; retrying later");
     m.nak(advisoryProcessorDefaults.retryDelayMs);
     return;
   }

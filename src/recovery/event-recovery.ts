@@ -17,7 +17,8 @@ import { classify } from "../audit/operations.ts";
 import { getLastBySubject } from "../broker/last-by-subject.ts";
 import { RECOVERY_LOOKUPS_IN_FLIGHT_MAX, RECOVERY_SCAN_PAGES_MAX } from "../config/limits.ts";
 import { storeEvents } from "../broker/publisher.ts";
-import { BrokerUnavailableError, describeError } from "../broker/errors.ts";
+import { BrokerUnavailableError } from "../broker/errors.ts";
+import { describeFailure } from "../lib/failure.ts";
 import { currencyByLedger, type Chart } from "../domain/accounts.ts";
 import type { Command, CommandFields, CommandType } from "../domain/commands.ts";
 import { appliedEvent, EVENT_OF, expiredEvent, type OutboundEvent } from "../domain/events.ts";
@@ -158,7 +159,7 @@ export class EventRecovery {
         "events missing from the events stream stored again from the ledger");
     }
     if (failed.length > 0) {
-      throw new BrokerUnavailableError(`${failed.length} of ${events.length} recovered events not stored; first: ${describeError(failed[0])}`, { cause: failed[0] });
+      throw new BrokerUnavailableError(`${failed.length} of ${events.length} recovered events not stored; first: ${describeFailure(failed[0])}`, { cause: failed[0] });
     }
     return stored;
   }

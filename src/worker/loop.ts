@@ -3,7 +3,6 @@
 // A command is acked only after its outcome is in the ledger and its event is stored.
 import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import { deadLetterOnce, type DeadLetterReason, type DeadLetterSource } from "../broker/dead-letter.ts";
-import { describeError } from "../broker/errors.ts";
 import { storeEvents } from "../broker/publisher.ts";
 import type { Chart } from "../domain/accounts.ts";
 import { decodeMessage, type DecodeLimits, type Decoded } from "../domain/commands.ts";
@@ -13,7 +12,7 @@ import type { Operation, Verdict } from "../domain/resolve.ts";
 import { CountingLedger } from "../ledger/counting.ts";
 import type { Ledger } from "../ledger/port.ts";
 import { assert, AssertionError } from "../lib/assert.ts";
-import { isTransient } from "../lib/failure.ts";
+import { describeFailure, isTransient } from "../lib/failure.ts";
 import type { Logger } from "../lib/log.ts";
 import { pauseUnlessAborted, unlessAborted } from "../lib/signal.ts";
 import { publishRetryDelayMs } from "./backoff.ts";
@@ -204,7 +203,7 @@ async function storeDecided(deps: WorkerDeps, open: Unstored, decidedAtMs: numbe
       entry.count = open.events.length + open.letters.length;
       if (entry.count === 0) return true;
       const retryInMs = publishRetryDelayMs(attempt, deps.limits.publishRetryMaxMs);
-      deps.log.warn({ err: describeError(failure?.cause), events: open.events.length, letters: open.letters.length, attempt, retryInMs, unstoredMs: Date.now() - decidedAtMs },
+      deps.log.warn({ err: describeFailure(failure?.cause), events: open.events.length, letters: open.letters.length, attempt, retryInMs, unstoredMs: Date.now() - decidedAtMs },
         "events or dead letters of decided operations not stored; retrying, the messages stay leased");
       deps.stats.publishRetries += 1;
       if (!(await pauseUnlessAborted(retryInMs, stop))) return false;
