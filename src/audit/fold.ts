@@ -11,8 +11,8 @@
 // fold never throws on bad data, because bad data is what the audit is looking for.
 import { AccountFlags, TransferFlags, type Account, type Transfer } from "tigerbeetle-node";
 import { Heap } from "../lib/heap.ts";
+import type { Balances } from "../ledger/port.ts";
 
-export type Balances = { debits_pending: bigint; debits_posted: bigint; credits_pending: bigint; credits_posted: bigint };
 
 export const NS_PER_SECOND = 1_000_000_000n;
 

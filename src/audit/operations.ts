@@ -11,7 +11,8 @@ import { formatOperationId, hashId } from "../domain/ids.ts";
 import { userBalance } from "../domain/money.ts";
 import { TransferCode } from "../domain/plan.ts";
 import { reasonOfMarkerCode, type Reason } from "../domain/reasons.ts";
-import type { Balances, FoldHold } from "./fold.ts";
+import type { Balances } from "../ledger/port.ts";
+import type { FoldHold } from "./fold.ts";
 
 export const TYPE_OF_CODE: ReadonlyMap<number, CommandType> = new Map(Object.entries(COMMAND_CODES).map(([t, c]) => [c, t as CommandType]));
 
