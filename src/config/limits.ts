@@ -63,7 +63,7 @@ export const walSizeLimitBytes = 64 * 1024 * 1024;
  * About 1 KB each with their chain, so ~20 MB: room for a busy batch's accounts several times
  * over, small next to the process's memory budget.
  */
-export const accountCacheMax = 20_000;
+export const engineAccountCacheMax = 20_000;
 
 /** Pending transfers released per expiry pass; passes repeat until none is due. */
 export const expiriesPerPassMax = 8189;

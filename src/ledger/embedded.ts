@@ -22,7 +22,7 @@ import {
 import { assert, AssertionError, unreachable } from "../lib/assert.ts";
 import { decodeAccount, decodeAccountFilter, decodeBatch, decodeId, decodeQueryFilter, decodeTransfer } from "./input.ts";
 import {
-  accountCacheMax,
+  engineAccountCacheMax,
   LEDGER_EVENTS_MAX,
   expiriesPerPassMax,
   lockRetryDelayMaxMs,
@@ -349,12 +349,12 @@ export class EmbeddedLedger {
     return this.written.get(id) ?? this.cache.get(id) ?? this.store.accountById(id);
   }
 
-  /** Moves what the committed transaction wrote into the cache; beyond accountCacheMax the oldest entries go. */
+  /** Moves what the committed transaction wrote into the cache; beyond engineAccountCacheMax the oldest entries go. */
   private keepWritten(): void {
     for (const [id, record] of this.written) this.cache.set(id, record);
     this.written.clear();
     for (const id of this.cache.keys()) {
-      if (this.cache.size <= accountCacheMax) break;
+      if (this.cache.size <= engineAccountCacheMax) break;
       this.cache.delete(id);
     }
   }

@@ -79,7 +79,7 @@ export function fromWire(wire: WireError): Error {
 const bootUrl = import.meta.url.endsWith(".js") ? new URL("./thread-main.js", import.meta.url) : new URL("./thread-boot.mjs", import.meta.url);
 
 /**
- * The thread's JavaScript heap. What it keeps is bounded: the account cache (accountCacheMax,
+ * The thread's JavaScript heap. What it keeps is bounded: the account cache (engineAccountCacheMax,
  * ~20 MB) and one request's input and result (≤ LEDGER_EVENTS_MAX records). Without a bound V8 lets
  * the garbage of a busy thread grow the heap far past that (bench: +100 MB resident).
  * Running out is a crash of the thread, which the client turns into an AssertionError.
