@@ -3,12 +3,13 @@
 // id space, so any worker of the deployment computes the same id for the same purpose at any time,
 // and no publisher can.
 import { createHash, createHmac } from "node:crypto";
+import { commandFieldRules } from "@billing-ledger/client/schemas";
 import { assert } from "../lib/assert.ts";
 import { BoundedMemo } from "../lib/bounded-memo.ts";
 
 export const U128_MAX = (1n << 128n) - 1n;
 
-const UUID_PATTERN = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+const UUID_PATTERN = commandFieldRules.uuidPattern;
 
 /** A UUID usable as a ledger id: well formed, and neither 0 nor 2^128 − 1 (both invalid ids). */
 export function parseOperationId(text: unknown): bigint | null {

@@ -1,7 +1,9 @@
 // Money is a bigint count of a currency's minor units, from the edge inward; never a JS number.
 
-/** The contract's largest amount: 2^63 − 1 minor units. */
-export const MONEY_MAX = (1n << 63n) - 1n;
+import { commandFieldRules } from "@billing-ledger/client/schemas";
+
+/** The contract's largest amount: 2^63 − 1 minor units (the client package's field rules). */
+export const MONEY_MAX = commandFieldRules.moneyMax;
 
 export type UserBalance = { posted: bigint; held: bigint; available: bigint };
 
