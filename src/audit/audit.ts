@@ -15,14 +15,15 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { TransferFlags, type Account, type Transfer } from "tigerbeetle-node";
 import { currencyByLedger, userNameAccountId, type Chart } from "../domain/accounts.ts";
+import { COMMAND_TYPE_OF_CODE } from "../domain/commands.ts";
 import { formatOperationId } from "../domain/ids.ts";
 import { TransferCode } from "../domain/plan.ts";
-import type { Ledger } from "../ledger/port.ts";
+import { classify } from "../domain/transfer-kind.ts";
+import type { Balances, Ledger } from "../ledger/port.ts";
 import { checkAccount, isChartUserAccount } from "./chart-check.ts";
 import { EventIndex, hashOf } from "./event-index.ts";
-import type { Balances } from "../ledger/port.ts";
 import { LedgerFold, matchesWithExpiry, predictWithExpiry, zeroBalances, type FoldHold, type Uncertain } from "./fold.ts";
-import { classify, expectedApplied, expectedExpired, TYPE_OF_CODE, type AppliedInput } from "./operations.ts";
+import { expectedApplied, expectedExpired, type AppliedInput } from "./operations.ts";
 import { Findings, type AuditCounts, type AuditReport, type CurrencyTotals, type OpenHold } from "./report.ts";
 import { accountPages, eventPages, lastEventSequence, newestTransferTimestamp, transferPages } from "./sources.ts";
 
@@ -271,7 +272,7 @@ class AuditRun {
   }
 
   private onApplied(main: Transfer, fee: Transfer | null): void {
-    const type = TYPE_OF_CODE.get(main.user_data_32);
+    const type = COMMAND_TYPE_OF_CODE.get(main.user_data_32);
     if (type === undefined) return;
     const hold = type === "capture" || type === "release" ? (this.fold.holds.get(main.pending_id) ?? null) : null;
     const input: AppliedInput = { chart: this.deps.chart, type, main, fee, hold, names: this.names, balanceOf: (a) => this.fold.accounts.get(a)?.bal ?? zeroBalances() };

@@ -16,6 +16,9 @@ export const COMMAND_CODES: Record<CommandType, number> = {
   credit: 1, debit: 2, hold: 3, capture: 4, release: 5, transfer: 6,
 };
 
+/** The command type a transfer's user_data_32 names, or none. */
+export const COMMAND_TYPE_OF_CODE: ReadonlyMap<number, CommandType> = new Map(Object.entries(COMMAND_CODES).map(([t, c]) => [c, t as CommandType]));
+
 export type Command =
   | { type: "credit" | "debit"; operationId: bigint; userId: string; amount: bigint; currency: Currency }
   | { type: "hold"; operationId: bigint; userId: string; amount: bigint; currency: Currency; timeoutSeconds: number }

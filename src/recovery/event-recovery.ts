@@ -13,7 +13,7 @@
 // one under a burned-marker id cannot be traced back to its operation id (docs/guarantees.md).
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { TransferFlags, type Transfer } from "tigerbeetle-node";
-import { classify } from "../audit/operations.ts";
+import { classify } from "../domain/transfer-kind.ts";
 import { getLastBySubject } from "../broker/last-by-subject.ts";
 import { RECOVERY_LOOKUPS_IN_FLIGHT_MAX, RECOVERY_SCAN_PAGES_MAX } from "../config/limits.ts";
 import { storeEvents } from "../broker/publisher.ts";
