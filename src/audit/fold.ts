@@ -12,9 +12,9 @@
 import { AccountFlags, TransferFlags, type Account, type Transfer } from "tigerbeetle-node";
 import { Heap } from "../lib/heap.ts";
 import type { Balances } from "../ledger/port.ts";
+import { NS_PER_SECOND } from "../lib/nanoseconds.ts";
 
 
-export const NS_PER_SECOND = 1_000_000_000n;
 
 export type FoldAccount = { id: bigint; ledger: number; code: number; flags: number; bal: Balances; transfers: number };
 

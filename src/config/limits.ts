@@ -18,9 +18,6 @@ export const u128Max = (1n << 128n) - 1n;
 /** Timestamps are u63 nanoseconds since the epoch: TigerBeetle keeps the top bit of u64 for itself. */
 export const timestampMax = (1n << 63n) - 1n;
 
-/** Nanoseconds per second, for `timeout` (seconds) → `expires_at` (ns). */
-export const nsPerSecond = 1_000_000_000n;
-
 // ── The embedded engine ─────────────────────────────────────────────────────────────────────
 
 /**
@@ -66,7 +63,7 @@ export const walSizeLimitBytes = 64 * 1024 * 1024;
 export const engineAccountCacheMax = 20_000;
 
 /** Pending transfers released per expiry pass; passes repeat until none is due. */
-export const expiriesPerPassMax = 8189;
+export const expiriesPerPassMax = LEDGER_EVENTS_MAX;
 
 /**
  * Rows a batch's id range scan may return before the engine probes ids one by one instead:

@@ -10,11 +10,10 @@ import type { Transfer } from "tigerbeetle-node";
 import { assert } from "../lib/assert.ts";
 import { markerAccountIds, type Chart } from "./accounts.ts";
 import { CreateTransferStatus as S, TransferFlags, transferStatusName } from "./ledger-codes.ts";
+import { NS_PER_SECOND } from "../lib/nanoseconds.ts";
 
 /** The transfer code of expiry markers (rejection markers use 100 and up). */
 export const EXPIRY_MARKER_CODE = 99;
-
-const NS_PER_SECOND = 1_000_000_000n;
 
 export function holdDeadline(hold: Transfer): bigint | null {
   return hold.timeout === 0 ? null : hold.timestamp + BigInt(hold.timeout) * NS_PER_SECOND;

@@ -18,11 +18,11 @@ import { runPeriodically } from "../lib/periodic.ts";
 import { MinHeap } from "../lib/heap.ts";
 import type { Logger } from "../lib/log.ts";
 import type { NameBook } from "../ledger-facts/name-book.ts";
+import { NS_PER_MS, NS_PER_SECOND } from "../lib/nanoseconds.ts";
 
 export type ExpiryLimits = { sweepIntervalMs: number; holdsPerSweepMax: number; holdTimeoutSecondsMax: number; publishTimeoutMs: number };
 export type ExpiryDeps = { ledger: Ledger; js: JetStreamClient; chart: Chart; names: NameBook; log: Logger; limits: ExpiryLimits };
 
-const NS_PER_MS = 1_000_000n;
 
 export class ExpirySweeper {
   private cursor: bigint | null = null;
@@ -103,7 +103,7 @@ export class ExpirySweeper {
    * (docs/benchmarks.md).
    */
   private async scan(now: bigint): Promise<void> {
-    const windowNs = BigInt(this.deps.limits.holdTimeoutSecondsMax) * 1_000_000_000n;
+    const windowNs = BigInt(this.deps.limits.holdTimeoutSecondsMax) * NS_PER_SECOND;
     this.cursor ??= now > windowNs ? now - windowNs : 1n;
     for (let page = 0; page < EXPIRY_SCAN_PAGES_MAX && this.cursor <= now && this.open.size < OPEN_HOLDS_MAX; page += 1) {
       // This deployment's holds and their captures and releases (which inherit the hold's code).

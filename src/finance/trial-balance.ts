@@ -17,6 +17,7 @@
 // so equal totals per currency are a real check of the books, not a tautology.
 import { TransferFlags, type Transfer } from "tigerbeetle-node";
 import { csvLine, majorUnits } from "./money-text.ts";
+import { NS_PER_SECOND } from "../lib/nanoseconds.ts";
 
 export type Sides = { debits_posted: bigint; credits_posted: bigint; debits_pending: bigint; credits_pending: bigint };
 
@@ -24,7 +25,6 @@ export const zeroSides = (): Sides => ({ debits_posted: 0n, credits_posted: 0n, 
 
 export type OpenHold = { id: bigint; debit: bigint; credit: bigint; amount: bigint; /** 0 when it never expires. */ deadline: bigint };
 
-const NS_PER_SECOND = 1_000_000_000n;
 
 export function deadlineOf(t: Transfer): bigint {
   return t.timeout > 0 ? t.timestamp + BigInt(t.timeout) * NS_PER_SECOND : 0n;

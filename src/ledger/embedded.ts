@@ -34,6 +34,7 @@ import { RequestState } from "./request-state.ts";
 import { isBusy, openLedgerDatabase } from "./schema.ts";
 import { createAccounts, createTransfers, expirePendingTransfer } from "./state-machine.ts";
 import { prefetchAccounts, prefetchExpiries, prefetchTransfers, Store, type AccountRecord, type Prefetch } from "./store.ts";
+import { NS_PER_MS } from "../lib/nanoseconds.ts";
 
 /** The write lock stayed taken for `lockWaitMs`: transient, retry later. */
 export class LedgerBusyError extends Error {
@@ -49,7 +50,7 @@ export interface EmbeddedOptions {
 }
 
 export function wallClockNs(): bigint {
-  return BigInt(Date.now()) * 1_000_000n;
+  return BigInt(Date.now()) * NS_PER_MS;
 }
 
 export async function openEmbeddedLedger(options: EmbeddedOptions): Promise<Client> {

@@ -31,6 +31,7 @@ import type { Logger } from "../lib/log.ts";
 import { ledgerIssued } from "../ledger/clock.ts";
 import { appliedFacts, type Applied } from "../ledger-facts/applied-facts.ts";
 import type { NameBook } from "../ledger-facts/name-book.ts";
+import { NS_PER_MS } from "../lib/nanoseconds.ts";
 
 export type RecoveryLimits = {
   /** How far back (ledger time, before its newest transfer) a rescan starts: at start and after each reconnection. */
@@ -52,7 +53,6 @@ export type RecoveryDeps = {
   recovered: (count: number) => void;
 };
 
-const NS_PER_MS = 1_000_000n;
 
 type Candidate = { transfer: Transfer; subject: string } & ({ kind: "applied"; type: CommandType } | { kind: "expiry"; holdId: bigint });
 
