@@ -18,9 +18,8 @@ import type { ConsumerInfo } from "./worker-metrics.ts";
 
 export { MeteredLedger } from "./metered-ledger.ts";
 export { QueryMeter } from "./query-meter.ts";
-export { startOpsServer, type OpsServer, type OpsServerDeps } from "./server.ts";
-export { readinessOf, type ReadyReport } from "./readiness.ts";
-export { announceService, type ServiceDescription } from "./discovery.ts";
+export { startOpsServer, type OpsServer } from "./server.ts";
+export { readinessOf } from "./readiness.ts";
 
 /**
  * A registry with the process metrics (CPU, memory, event loop lag, GC, handles) already in it, and
