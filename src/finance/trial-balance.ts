@@ -2,7 +2,7 @@
 // per ledger (currency) the check that debits equal credits. Pure: the figures come in, rows,
 // totals and the verdict come out.
 //
-// Where the figures come from (src/finance/run-trial-balance.ts reads them):
+// Where the figures come from (`trialBalance` in src/finance/run.ts reads them):
 // - an account with balance history (flags.history: every user account) — posted figures from
 //   its history entry at the instant (get_account_balances), the ledger's own record;
 // - an account without history (settlement, fee, markers) — the fold of its own transfers up to
