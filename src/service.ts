@@ -22,7 +22,7 @@ import { QUERY_HANDLERS, serveQueries } from "./query/server.ts";
 import { advisoryVerdictCounter, createOpsRegistry, MeteredLedger, QueryMeter, recoveredEventsCounter, startOperations } from "./telemetry/index.ts";
 import { EventRecovery } from "./recovery/event-recovery.ts";
 import { ExpirySweeper } from "./expiry/sweeper.ts";
-import { startAdvisoryProcessor } from "./dlq/processor.ts";
+import { startAdvisoryProcessor } from "./dlq/max-deliveries-processor.ts";
 import { AccountRegistry } from "./ledger-facts/account-registry.ts";
 import { Batcher } from "./worker/batcher.ts";
 import { NameBook } from "./ledger-facts/name-book.ts";

@@ -18,7 +18,7 @@
 // claim, billing.dlq.marker.<reason>.<commandSeq> in the dead-letter stream (its subject kept from
 // when claims were called markers; src/dlq/layout.ts lists the stream's subjects), says that the
 // command was dead-lettered. deadLetterOnce (the worker) and the max-deliveries processor
-// (src/dlq/processor.ts) check it before a letter and write it after.
+// (src/dlq/max-deliveries-processor.ts) check it before a letter and write it after.
 
 import { headers, Match, type MsgHdrs } from "@nats-io/transport-node";
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";

@@ -114,7 +114,7 @@ export const RECOVERY_SCAN_PAGES_MAX = 16;
 /** Direct gets (one per decided operation) awaiting their answer at once. */
 export const RECOVERY_LOOKUPS_IN_FLIGHT_MAX = 64;
 
-// ── Dead letters (src/dlq/processor.ts) ─────────────────────────────────────────────────────
+// ── Dead letters (src/dlq/max-deliveries-processor.ts) ─────────────────────────────────────────────────────
 
 /**
  * Republishes of one command at most. Past it the command is dead-lettered after all, naming the

@@ -4,7 +4,7 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
-import type { AdvisoryOutcome } from "../dlq/processor.ts";
+import type { AdvisoryOutcome } from "../dlq/max-deliveries-processor.ts";
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../lib/log.ts";
 import type { WorkerStats } from "../worker/stats.ts";
@@ -34,7 +34,7 @@ export function createOpsRegistry(): Registry {
   return registry;
 }
 
-/** Every verdict of the max-deliveries processor (src/dlq/processor.ts). */
+/** Every verdict of the max-deliveries processor (src/dlq/max-deliveries-processor.ts). */
 const ADVISORY_VERDICTS: ReadonlyArray<AdvisoryOutcome> = ["dead_lettered", "command_missing", "redelivered", "already_dead_lettered"];
 
 /**

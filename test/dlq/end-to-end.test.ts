@@ -10,7 +10,7 @@ import { testSpace } from "../support/space.ts";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Broker } from "../../src/broker/connection.ts";
 import type { Config } from "../../src/config/schema.ts";
-import { advisoryConsumerName, startAdvisoryProcessor } from "../../src/dlq/processor.ts";
+import { advisoryConsumerName, startAdvisoryProcessor } from "../../src/dlq/max-deliveries-processor.ts";
 import { advisoryVerdictCounter, createOpsRegistry } from "../../src/telemetry/index.ts";
 import { sample } from "../telemetry/fixture.ts";
 import type { Ledger } from "../../src/ledger/port.ts";

@@ -13,7 +13,7 @@ import { systemAccounts, userAccounts } from "../../src/domain/accounts.ts";
 import { decodeCommand } from "../../src/domain/commands.ts";
 import { planTransfers } from "../../src/domain/plan.ts";
 import { REDELIVERY_ROUNDS_MAX } from "../../src/config/limits.ts";
-import { advisoryContextOf, handleAdvisory, redeliveryRoundHeader } from "../../src/dlq/processor.ts";
+import { advisoryContextOf, handleAdvisory, redeliveryRoundHeader } from "../../src/dlq/max-deliveries-processor.ts";
 import { openLedger } from "../../src/ledger/index.ts";
 import type { Ledger } from "../../src/ledger/port.ts";
 import { chartOf, topologyOf } from "../../src/service.ts";

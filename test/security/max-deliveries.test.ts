@@ -17,7 +17,7 @@ import { ensureTopology } from "../../src/broker/topology.ts";
 import { BillingClient } from "@billing-ledger/client";
 import { loadConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
-import { advisoryContextOf, handleAdvisory, redeliveryOfHeader, startAdvisoryProcessor } from "../../src/dlq/processor.ts";
+import { advisoryContextOf, handleAdvisory, redeliveryOfHeader, startAdvisoryProcessor } from "../../src/dlq/max-deliveries-processor.ts";
 import { systemAccounts } from "../../src/domain/accounts.ts";
 import { openLedger } from "../../src/ledger/index.ts";
 import type { Ledger } from "../../src/ledger/port.ts";

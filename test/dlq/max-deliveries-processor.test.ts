@@ -19,7 +19,7 @@ import {
   handleAdvisory,
   startAdvisoryProcessor,
   type AdvisoryProcessor,
-} from "../../src/dlq/processor.ts";
+} from "../../src/dlq/max-deliveries-processor.ts";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
 import { storedMessages, waitFor, waitIdle } from "../support/streams.ts";
 import { connectWithTopology, dlqConfig, topologyOf, duplicateLastAdvisory, encode, exhaustDeliveries, memoryLog } from "./fixture.ts";
