@@ -138,7 +138,7 @@ export async function processBatch(deps: WorkerDeps, msgs: ReadonlyArray<JsMsg>,
       return settlementOf(deps, item, leader, id === null ? undefined : resolved.verdicts.get(id), id === null ? undefined : resolved.events.get(id));
     });
     const ledgered = Date.now();
-    const delivered = deliver(deps, items, settlements, ledgered, stop).then(() => {
+    const delivered = storeAndSettle(deps, items, settlements, ledgered, stop).then(() => {
       const now = Date.now();
       deps.log.info({ messages: msgs.length, operations: leaders.size, ledgerRequests: counted.total, ms: now - started, decodeMs: decoded - started, ledgerMs: ledgered - decoded, publishMs: now - ledgered }, "batch settled");
     }).finally(stopHeartbeat);
@@ -155,7 +155,7 @@ export async function processBatch(deps: WorkerDeps, msgs: ReadonlyArray<JsMsg>,
  * by the batch's heartbeat, for as long as it takes; a nak would count a delivery, and max
  * deliveries would dead-letter an operation whose money already moved.
  */
-async function deliver(deps: WorkerDeps, items: ReadonlyArray<Item>, settlements: ReadonlyArray<Settlement>, decidedAtMs: number, stop: AbortSignal): Promise<void> {
+async function storeAndSettle(deps: WorkerDeps, items: ReadonlyArray<Item>, settlements: ReadonlyArray<Settlement>, decidedAtMs: number, stop: AbortSignal): Promise<void> {
   const { limits, stats, log } = deps;
   const unstored: Unstored = { events: [], letters: [] };
   settlements.forEach((s, i) => {
