@@ -14,7 +14,8 @@
 //   window is stored once.
 // - Billing-* headers already on the command are replaced by ours, whatever their case.
 
-import { headers, Match, type MsgHdrs } from "@nats-io/transport-node";
+import { Match, type MsgHdrs } from "@nats-io/transport-node";
+import { copyHeaders } from "./headers.ts";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { assert } from "../lib/assert.ts";
 import { BrokerUnavailableError, describeError } from "./errors.ts";
@@ -78,14 +79,8 @@ export async function deadLetter(
 // The dead letter's headers: a fresh set (js.publish writes Nats-Msg-Id into the set it is given,
 // and the caller's headers must stay as they are).
 export function deadLetterHeaderSet(m: DeadLetterSource, reason: DeadLetterReason, error: string): MsgHdrs {
-  const h = headers();
-  const ours: readonly string[] = Object.values(deadLetterHeaders).map((k) => k.toLowerCase());
+  const h = copyHeaders(m.headers, Object.values(deadLetterHeaders));
   if (m.headers !== undefined) {
-    for (const [key, values] of m.headers) {
-      const lower = key.toLowerCase();
-      if (lower.startsWith("nats-") || ours.includes(lower)) continue;
-      for (const value of values) h.append(key, value);
-    }
     const msgId = m.headers.get(natsMsgIdHeader, Match.IgnoreCase);
     if (msgId !== "") h.set(deadLetterHeaders.originalMsgId, oneLine(msgId, deadLetterErrorCharsMax));
   }

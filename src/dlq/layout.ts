@@ -6,6 +6,8 @@
 //   billing.dlq.<reason>                         a dead letter (the contract; src/broker/dead-letter.ts)
 //   billing.dlq.replayed.<letterSequence>        a replay record: who replayed the letter, when, how
 //   billing.dlq.marker.<reason>.<commandSeq>     "this command was dead-lettered for this reason"
+//   billing.dlq.recovered.<firstCommandSeq>      "this range of commands was checked for commands
+//                                                 without an outcome" (src/recovery/command-recovery.ts)
 //
 // Per-letter and per-command subjects are what make our checks cheap and race-free on 2.9.10:
 // "is there a record/marker?" is one get of the last message on a concrete subject, and "be the
@@ -61,6 +63,11 @@ export function replayRecordSubject(letterSequence: number): string {
 export function markerSubject(reason: DeadLetterReason, commandSequence: number): string {
   assertSequence(commandSequence);
   return `billing.dlq.marker.${reason}.${commandSequence}`;
+}
+
+export function recoveredRangeSubject(firstCommandSequence: number): string {
+  assertSequence(firstCommandSequence);
+  return `billing.dlq.recovered.${firstCommandSequence}`;
 }
 
 export function markerMsgId(reason: DeadLetterReason, commandSequence: number): string {

@@ -35,6 +35,7 @@
 // it; the subject expectation makes that a no-op when the event was stored after all.
 
 import { headers, nanos } from "@nats-io/transport-node";
+import { copyHeaders } from "../broker/headers.ts";
 import {
   AckPolicy,
   DeliverPolicy,
@@ -254,12 +255,7 @@ function roundOf(command: StoredMsg): number {
 }
 
 async function redeliver(ctx: AdvisoryContext, command: StoredMsg, round: number): Promise<void> {
-  const h = headers();
-  for (const [key, values] of command.header ?? []) {
-    const lower = key.toLowerCase();
-    if (lower.startsWith("nats-") || lower === redeliveryOfHeader.toLowerCase() || lower === redeliveryRoundHeader.toLowerCase()) continue;
-    for (const value of values) h.append(key, value);
-  }
+  const h = copyHeaders(command.header, [redeliveryOfHeader, redeliveryRoundHeader]);
   h.set(redeliveryOfHeader, String(command.seq));
   h.set(redeliveryRoundHeader, String(round));
   try {

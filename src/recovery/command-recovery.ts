@@ -1,0 +1,244 @@
+// Commands the broker stored and never delivered, published again. On nats-server 2.9.10 with R3
+// streams, a stream leader stopped past the election timeout and resumed can leave the commands
+// stream's replicas disagreeing about what is at a sequence: the durable consumer then delivers
+// another operation under that sequence, or reports nothing pending while the stream holds more
+// (docs/guarantees.md, "Found by this suite" 4). The consumer's own figures never show it, so no
+// redelivery or max-deliveries advisory ever comes: without this scan such a command would wait
+// forever for an event.
+//
+// The scan walks the commands stream in fixed ranges of sequences (`rangeCommands`), behind the
+// consumer: only sequences the consumer has acknowledged or terminated (at or below its ack floor)
+// or, when it is idle (nothing pending, nothing awaiting an ack), everything the stream holds; and
+// only commands older than `lagMs`. For each range it reads the commands (an ordered consumer), looks
+// up their operations in the ledger (one request per page) and keeps those with no outcome at all:
+// not decided in the ledger, no rejected event, no dead-letter marker. Each of those is published
+// again, byte for byte with its own headers, under Nats-Msg-Id `recover:<sequence>`: a worker takes
+// the copy and the ledger decides once, as for any redelivery. Then a record
+// `billing.dlq.recovered.<firstSequence>` (expected last subject sequence 0) says the range is done,
+// so other processes, and this one after a restart, skip it; two processes that scan the same range
+// at once publish the same msg ids (stored once inside the duplicate window) and, outside it, a copy
+// the ledger answers as a replay.
+//
+// Cost when nothing is lost: each command is read once more from the stream, one ledger lookup per
+// page of commands and one record per range; nothing is published.
+import { headers } from "@nats-io/transport-node";
+import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
+import type { Transfer } from "tigerbeetle-node";
+import { BrokerUnavailableError, describeError } from "../broker/errors.ts";
+import { copyHeaders } from "../broker/headers.ts";
+import { getLastBySubject } from "../broker/publisher.ts";
+import { streamRange, type RangeMessage } from "../broker/stream-range.ts";
+import type { Chart } from "../domain/accounts.ts";
+import { decodeMessage, type DecodeLimits } from "../domain/commands.ts";
+import { formatOperationId } from "../domain/ids.ts";
+import { decide, lookupIds, type Operation, type Verdict } from "../domain/resolve.ts";
+import { markerSubject, recoveredRangeSubject } from "../dlq/layout.ts";
+import { batchEventsMax } from "../ledger/limits.ts";
+import type { Ledger } from "../ledger/port.ts";
+import { assert } from "../lib/assert.ts";
+import type { Logger } from "../lib/log.ts";
+import { runPeriodically } from "../lib/periodic.ts";
+
+export type CommandRecoveryLimits = DecodeLimits & {
+  intervalMs: number;
+  /** Commands younger than this (broker time) are left to the consumer. */
+  lagMs: number;
+  /** Sequences per range: the unit of a scan and of its done-record. */
+  rangeCommands: number;
+  /** Ranges one scan looks at, at most (skipping a done range costs one read). */
+  rangesPerScanMax: number;
+  /** At the first scan, how many ranges behind the consumer's position the walk starts. */
+  rangesBackMax: number;
+  holdGraceMs: number;
+  publishTimeoutMs: number;
+};
+
+export type CommandRecoveryDeps = {
+  js: JetStreamClient; jsm: JetStreamManager; ledger: Ledger; chart: Chart; log: Logger;
+  commandsStream: string; consumer: string; dlqStream: string; eventsStream: string;
+  limits: CommandRecoveryLimits;
+  /** Called with the number of commands each range published again (the metric). */
+  recovered: (count: number) => void;
+};
+
+/** Commands one page reads and one ledger lookup covers (3 ids each, 5 for a capture: within a request). */
+export const PAGE_COMMANDS_MAX = 1_000;
+export const recoveredOfHeader = "Billing-Recovered-Of";
+
+/** What the consumer says it is done with; the scan never looks past it. */
+export type ConsumerPosition = { ackFloor: number; pending: number; ackPending: number; streamLast: number };
+
+/**
+ * The highest sequence the scan may judge: the consumer's ack floor, or, when the consumer is idle,
+ * the stream's last sequence (what it holds beyond the consumer was never offered to anyone).
+ */
+export function horizonOf(p: ConsumerPosition): number {
+  return p.pending === 0 && p.ackPending === 0 ? Math.max(p.ackFloor, p.streamLast) : p.ackFloor;
+}
+
+/** The range holding `seq`: [first, last], ranges aligned on multiples of `size` (1-based). */
+export function rangeOf(seq: number, size: number): { first: number; last: number } {
+  const first = Math.floor((seq - 1) / size) * size + 1;
+  return { first, last: first + size - 1 };
+}
+
+/** What one stored command needs: nothing (it has an outcome), a look at the broker, or a copy. */
+export type Standing =
+  | { kind: "settled" }
+  /** Settled if one of these subjects holds a message (events: a rejection; dead letters: markers). */
+  | { kind: "check"; eventSubjects: string[]; dlqSubjects: string[] }
+  | { kind: "young" };
+
+/**
+ * Pure: a command's standing from its decoding and the ledger's verdict on its operation. A decided
+ * operation (applied or rejected) has its event, or event recovery rebuilds it from the ledger; a
+ * conflict's outcome is its dead letter; an undecided or malformed one may have been answered by a
+ * letter (malformed, max deliveries) or a rejected event only.
+ */
+export function standingOf(m: RangeMessage, operationId: bigint | null, verdict: Verdict | undefined, sameContent: boolean, nowMs: number, lagMs: number): Standing {
+  if (m.storedAtMs > nowMs - lagMs) return { kind: "young" };
+  if (operationId === null) return { kind: "check", eventSubjects: [], dlqSubjects: [markerSubject("malformed", m.seq), markerSubject("max_deliveries", m.seq)] };
+  const decided = verdict?.kind === "applied" || verdict?.kind === "rejected";
+  if (decided && sameContent) return { kind: "settled" };
+  if (decided || verdict?.kind === "conflict") return { kind: "check", eventSubjects: [], dlqSubjects: [markerSubject("conflict", m.seq), markerSubject("max_deliveries", m.seq)] };
+  return { kind: "check", eventSubjects: [`billing.evt.rejected.${formatOperationId(operationId)}`], dlqSubjects: [markerSubject("max_deliveries", m.seq)] };
+}
+
+export class CommandRecovery {
+  /** The first sequence of the next range to look at; null before the first scan. */
+  private next: number | null = null;
+  /** Commands this process published again. */
+  recovered = 0;
+
+  constructor(private readonly deps: CommandRecoveryDeps) {
+    const l = deps.limits;
+    assert(Number.isSafeInteger(l.rangeCommands) && l.rangeCommands > 0, "command recovery: rangeCommands > 0");
+    assert(l.rangesPerScanMax > 0 && l.rangesBackMax >= 0, "command recovery: range limits");
+  }
+
+  /** One scan: at most rangesPerScanMax ranges from where the last one stopped; answers commands published again. */
+  async scan(): Promise<number> {
+    const { limits } = this.deps;
+    const position = await this.position();
+    const horizon = horizonOf(position);
+    if (this.next === null) this.next = rangeOf(Math.max(1, horizon - limits.rangesBackMax * limits.rangeCommands), limits.rangeCommands).first;
+    let published = 0;
+    for (let n = 0; n < limits.rangesPerScanMax && this.next <= horizon; n += 1) {
+      const range = rangeOf(this.next, limits.rangeCommands);
+      const whole = range.last <= horizon;
+      if (whole && (await this.recordOf(range.first)) !== null) {
+        this.next = range.last + 1;
+        continue;
+      }
+      const outcome = await this.reconcile(range.first, Math.min(range.last, horizon));
+      published += outcome.published;
+      // A range is done once every sequence in it is behind the consumer and old enough; the tail
+      // of an idle stream is looked at again next time (new commands may join its range).
+      if (!whole || outcome.young) break;
+      await this.writeRecord(range.first, range.last, outcome.published);
+      this.next = range.last + 1;
+    }
+    return published;
+  }
+
+  private async position(): Promise<ConsumerPosition> {
+    const { jsm, commandsStream, consumer } = this.deps;
+    try {
+      const [c, s] = await Promise.all([jsm.consumers.info(commandsStream, consumer), jsm.streams.info(commandsStream)]);
+      return { ackFloor: c.ack_floor.stream_seq, pending: c.num_pending, ackPending: c.num_ack_pending, streamLast: s.state.last_seq };
+    } catch (err) {
+      throw new BrokerUnavailableError(`position of consumer ${consumer} on ${commandsStream}: ${describeError(err)}`, { cause: err });
+    }
+  }
+
+  /** Commands [first, last] without an outcome, published again; `young`: the scan reached commands younger than lagMs. */
+  private async reconcile(first: number, last: number): Promise<{ published: number; young: boolean }> {
+    const { js, commandsStream } = this.deps;
+    let published = 0;
+    for await (const page of streamRange(js, commandsStream, first, last, PAGE_COMMANDS_MAX)) {
+      const outcome = await this.reconcilePage(page);
+      published += outcome.published;
+      if (outcome.young) return { published, young: true };
+    }
+    return { published, young: false };
+  }
+
+  private async reconcilePage(page: ReadonlyArray<RangeMessage>): Promise<{ published: number; young: boolean }> {
+    const { chart, ledger, limits } = this.deps;
+    const nowMs = Date.now();
+    const decoded = page.map((m) => decodeMessage(m.subject, m.data, chart, limits));
+    const leaders = new Map<bigint, Operation>();
+    decoded.forEach((d, i) => {
+      if (d.kind !== "malformed" && !leaders.has(d.operationId)) leaders.set(d.operationId, { id: d.operationId, decoded: d, publishedAtMs: (page[i] as RangeMessage).storedAtMs });
+    });
+    const ops = [...leaders.values()];
+    const ids = lookupIds(chart, ops);
+    assert(ids.length <= batchEventsMax, "command recovery: one page's lookups fit one ledger request");
+    const found = new Map<bigint, Transfer>();
+    if (ids.length > 0) for (const t of await ledger.lookupTransfers(ids)) found.set(t.id, t);
+    const { verdicts } = decide(chart, ops, found, { nowMs, holdGraceMs: limits.holdGraceMs });
+    let published = 0;
+    for (const [i, m] of page.entries()) {
+      const d = decoded[i];
+      assert(d !== undefined, "command recovery: one decoding per message");
+      const id = d.kind === "malformed" ? null : d.operationId;
+      const leader = id === null ? undefined : leaders.get(id);
+      const sameContent = d.kind === "malformed" || leader === undefined || leader.decoded.fingerprint === d.fingerprint;
+      const standing = standingOf(m, id, id === null ? undefined : verdicts.get(id), sameContent, nowMs, limits.lagMs);
+      if (standing.kind === "young") return { published, young: true };
+      if (standing.kind === "settled" || (await this.answered(standing))) continue;
+      await this.publishAgain(m, id);
+      published += 1;
+    }
+    return { published, young: false };
+  }
+
+  /** Whether one of the subjects holds a message: the command was answered without a ledger record. */
+  private async answered(check: Extract<Standing, { kind: "check" }>): Promise<boolean> {
+    const { jsm, eventsStream, dlqStream } = this.deps;
+    for (const subject of check.eventSubjects) if ((await getLastBySubject(jsm, eventsStream, subject)) !== null) return true;
+    for (const subject of check.dlqSubjects) if ((await getLastBySubject(jsm, dlqStream, subject)) !== null) return true;
+    return false;
+  }
+
+  private async publishAgain(m: RangeMessage, operationId: bigint | null): Promise<void> {
+    const { js, log, limits } = this.deps;
+    const h = copyHeaders(m.headers, [recoveredOfHeader]);
+    h.set(recoveredOfHeader, String(m.seq));
+    try {
+      await js.publish(m.subject, m.data, { msgID: `recover:${m.seq}`, headers: h, timeout: limits.publishTimeoutMs, retries: 1 });
+    } catch (err) {
+      throw new BrokerUnavailableError(`command #${m.seq} published again: ${describeError(err)}`, { cause: err });
+    }
+    this.recovered += 1;
+    this.deps.recovered(1);
+    // Loud: a command the broker stored and the consumer never handed to a worker is a broker fault.
+    log.warn({ seq: m.seq, subject: m.subject, operationId: operationId === null ? undefined : formatOperationId(operationId), storedAtMs: m.storedAtMs },
+      "command stored but never answered (no decision, event or dead letter) published again");
+  }
+
+  private async recordOf(first: number): Promise<StoredMsg | null> {
+    return getLastBySubject(this.deps.jsm, this.deps.dlqStream, recoveredRangeSubject(first));
+  }
+
+  private async writeRecord(first: number, last: number, published: number): Promise<void> {
+    const { js, limits } = this.deps;
+    const h = headers();
+    h.set("Billing-Range-Last", String(last));
+    h.set("Billing-Published-Again", String(published));
+    try {
+      await js.publish(recoveredRangeSubject(first), new Uint8Array(0), { expect: { lastSubjectSequence: 0 }, headers: h, timeout: limits.publishTimeoutMs, retries: 1 });
+    } catch (err) {
+      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) return; // another process recorded it first
+      throw new BrokerUnavailableError(`record of commands #${first}-#${last} checked: ${describeError(err)}`, { cause: err });
+    }
+  }
+
+  /** Scans every intervalMs until stopped; a failed scan is logged and retried next interval. */
+  start(): { stop(): Promise<void> } {
+    return runPeriodically({
+      where: "the command recovery", what: "command recovery scan", intervalMs: this.deps.limits.intervalMs, log: this.deps.log,
+      run: async () => void (await this.scan()),
+    });
+  }
+}
