@@ -1,6 +1,7 @@
 // How a fault scenario is judged once the faults stop: wait until every command is settled and every
 // due hold has expired, then compare what went in (the published commands) with what came out (the
 // events, the dead letters, the balances) and run the finance audit over the ledger and the events.
+import { streamRange } from "../../src/broker/stream-range.ts";
 import { readFileSync } from "node:fs";
 import type { StoredMsg } from "@nats-io/jetstream";
 import { runAudit } from "../../src/audit/audit.ts";
@@ -20,6 +21,8 @@ export type Row = {
   deadLetters: number; seconds: number; audit: AuditReport;
   /** Deliveries beyond one per stored command: redeliveries after crashes, stalls and outages, and naks. */
   redelivered: number;
+  /** Commands the service's command recovery published again (stored, behind the consumer, no outcome). */
+  recovered: number;
   /** What went wrong, one line each (empty when the scenario holds). */
   problems: string[];
   /** What did not go to plan without breaking a guarantee (from the environment). */
@@ -236,18 +239,20 @@ export async function verify(env: FaultEnv, workload: Workload, scenario: string
   const deadLetters = await deadLetterProblems(env, expectedDead, problems);
   const consumer = await env.jsm.consumers.info("BILLING_COMMANDS", "billing-worker");
   const stream = await env.jsm.streams.info("BILLING_COMMANDS");
+  let recovered = 0;
+  for await (const page of streamRange(env.js, "BILLING_COMMANDS", stream.state.first_seq, stream.state.last_seq, 1000)) recovered += page.filter((m) => m.headers?.has("Billing-Recovered-Of") === true).length;
   const report = await audit(env);
   if (!report.ok) problems.push(...report.findings.listed.slice(0, 20).map((f) => `audit: [${f.kind}] ${f.message} ${JSON.stringify(f.ids)}`));
   return {
     scenario, faults: env.faults, published: workload.published.size, lost, appliedTwice, eventsDuplicated: duplicated, deadLetters,
-    redelivered: consumer.delivered.consumer_seq - stream.state.messages, seconds: Math.round((Date.now() - startedMs) / 100) / 10, audit: report, problems, notes: [...env.notes],
+    redelivered: consumer.delivered.consumer_seq - stream.state.messages, recovered, seconds: Math.round((Date.now() - startedMs) / 100) / 10, audit: report, problems, notes: [...env.notes],
   };
 }
 
-export const ROW_HEADER = ["scenario", "faults", "published", "lost", "applied twice", "events duplicated", "dead letters", "redelivered", "audit", "seconds"];
+export const ROW_HEADER = ["scenario", "faults", "published", "lost", "applied twice", "events duplicated", "dead letters", "redelivered", "commands recovered", "audit", "seconds"];
 
 export function rowCells(r: Row): string[] {
-  return [r.scenario, String(r.faults), String(r.published), String(r.lost), String(r.appliedTwice), String(r.eventsDuplicated), String(r.deadLetters), String(r.redelivered), `${r.audit.ok ? "ok" : `${r.audit.findings.total} findings`} (${(r.audit.durationMs / 1000).toFixed(1)} s)`, String(r.seconds)];
+  return [r.scenario, String(r.faults), String(r.published), String(r.lost), String(r.appliedTwice), String(r.eventsDuplicated), String(r.deadLetters), String(r.redelivered), String(r.recovered), `${r.audit.ok ? "ok" : `${r.audit.findings.total} findings`} (${(r.audit.durationMs / 1000).toFixed(1)} s)`, String(r.seconds)];
 }
 
 export function formatTable(rows: ReadonlyArray<ReadonlyArray<string>>): string {

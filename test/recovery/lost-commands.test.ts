@@ -155,7 +155,7 @@ describe("command recovery – rules", () => {
     const now = 100_000;
     const m = { seq: 7, subject: "billing.cmd.credit", data: new Uint8Array(), headers: undefined, storedAtMs: now - 5_000 };
     expect(standingOf({ ...m, storedAtMs: now - 10 }, 1n, undefined, true, now, 1_000)).toEqual({ kind: "young" });
-    const applied = { kind: "applied", replay: true, timestamps: [1n], hold: null } as const;
+    const applied = { kind: "applied" as const, replay: true, timestamps: [1n], hold: null };
     expect(standingOf(m, 1n, applied, true, now, 1_000)).toEqual({ kind: "settled" });
     // same id, other content: its outcome is a conflict letter
     expect(standingOf(m, 1n, applied, false, now, 1_000)).toEqual({ kind: "check", eventSubjects: [], dlqSubjects: ["billing.dlq.marker.conflict.7", "billing.dlq.marker.max_deliveries.7"] });
