@@ -107,6 +107,8 @@ export function standingOf(m: RangeMessage, operationId: bigint | null, verdict:
 export class CommandRecovery {
   /** The first sequence of the next range to look at; null before the first scan. */
   private next: number | null = null;
+  /** Within the range at `next`, every sequence up to this one was judged already (an idle stream's tail, read again each scan otherwise). */
+  private judgedTo = 0;
   /** Commands this process published again. */
   recovered = 0;
 
@@ -130,8 +132,10 @@ export class CommandRecovery {
         this.next = range.last + 1;
         continue;
       }
-      const outcome = await this.reconcile(range.first, Math.min(range.last, horizon));
+      const from = Math.max(range.first, this.judgedTo + 1);
+      const outcome = await this.reconcile(from, Math.min(range.last, horizon));
       published += outcome.published;
+      this.judgedTo = Math.max(this.judgedTo, outcome.judgedTo);
       // A range is done once every sequence in it is behind the consumer and old enough; the tail
       // of an idle stream is looked at again next time (new commands may join its range).
       if (!whole || outcome.young) break;
@@ -151,19 +155,23 @@ export class CommandRecovery {
     }
   }
 
-  /** Commands [first, last] without an outcome, published again; `young`: the scan reached commands younger than lagMs. */
-  private async reconcile(first: number, last: number): Promise<{ published: number; young: boolean }> {
+  /**
+   * Commands [first, last] without an outcome, published again; `young`: the scan reached commands
+   * younger than lagMs; `judgedTo`: every sequence up to it was judged.
+   */
+  private async reconcile(first: number, last: number): Promise<{ published: number; young: boolean; judgedTo: number }> {
     const { js, commandsStream } = this.deps;
     let published = 0;
     for await (const page of streamRange(js, commandsStream, first, last, PAGE_COMMANDS_MAX)) {
       const outcome = await this.reconcilePage(page);
       published += outcome.published;
-      if (outcome.young) return { published, young: true };
+      if (outcome.young !== null) return { published, young: true, judgedTo: outcome.young - 1 };
     }
-    return { published, young: false };
+    return { published, young: false, judgedTo: last };
   }
 
-  private async reconcilePage(page: ReadonlyArray<RangeMessage>): Promise<{ published: number; young: boolean }> {
+  /** `young`: the sequence of the first command younger than lagMs (the page is judged up to it), or null. */
+  private async reconcilePage(page: ReadonlyArray<RangeMessage>): Promise<{ published: number; young: number | null }> {
     const { chart, ledger, limits } = this.deps;
     const nowMs = Date.now();
     const decoded = page.map((m) => decodeMessage(m.subject, m.data, chart, limits));
@@ -185,12 +193,12 @@ export class CommandRecovery {
       const leader = id === null ? undefined : leaders.get(id);
       const sameContent = d.kind === "malformed" || leader === undefined || leader.decoded.fingerprint === d.fingerprint;
       const standing = standingOf(m, id, id === null ? undefined : verdicts.get(id), sameContent, nowMs, limits.lagMs);
-      if (standing.kind === "young") return { published, young: true };
+      if (standing.kind === "young") return { published, young: m.seq };
       if (standing.kind === "settled" || (await this.answered(standing))) continue;
       await this.publishAgain(m, id);
       published += 1;
     }
-    return { published, young: false };
+    return { published, young: null };
   }
 
   /** Whether one of the subjects holds a message: the command was answered without a ledger record. */
