@@ -86,8 +86,13 @@ export function rangeOf(seq: number, size: number): { first: number; last: numbe
 export type Standing =
   | { kind: "settled" }
   /** Settled if one of these subjects holds a message (events: a rejection; dead letters: markers). */
-  | { kind: "check"; eventSubjects: string[]; dlqSubjects: string[] }
-  | { kind: "young" };
+  | { kind: "check"; eventSubjects: string[]; dlqSubjects: string[] };
+
+/** How many of a page's commands (stored in sequence order) are older than `lagMs`: those are judged now. */
+export function oldEnough(page: ReadonlyArray<Pick<RangeMessage, "storedAtMs">>, nowMs: number, lagMs: number): number {
+  const young = page.findIndex((m) => m.storedAtMs > nowMs - lagMs);
+  return young < 0 ? page.length : young;
+}
 
 /**
  * Pure: a command's standing from its decoding and the ledger's verdict on its operation. A decided
@@ -95,8 +100,7 @@ export type Standing =
  * conflict's outcome is its dead letter; an undecided or malformed one may have been answered by a
  * letter (malformed, max deliveries) or a rejected event only.
  */
-export function standingOf(m: RangeMessage, operationId: bigint | null, verdict: Verdict | undefined, sameContent: boolean, nowMs: number, lagMs: number): Standing {
-  if (m.storedAtMs > nowMs - lagMs) return { kind: "young" };
+export function standingOf(m: Pick<RangeMessage, "seq">, operationId: bigint | null, verdict: Verdict | undefined, sameContent: boolean): Standing {
   if (operationId === null) return { kind: "check", eventSubjects: [], dlqSubjects: [markerSubject("malformed", m.seq), markerSubject("max_deliveries", m.seq)] };
   const decided = verdict?.kind === "applied" || verdict?.kind === "rejected";
   if (decided && sameContent) return { kind: "settled" };
@@ -174,31 +178,33 @@ export class CommandRecovery {
   private async reconcilePage(page: ReadonlyArray<RangeMessage>): Promise<{ published: number; young: number | null }> {
     const { chart, ledger, limits } = this.deps;
     const nowMs = Date.now();
-    const decoded = page.map((m) => decodeMessage(m.subject, m.data, chart, limits));
+    const judged = page.slice(0, oldEnough(page, nowMs, limits.lagMs));
+    const young = judged.length < page.length ? (page[judged.length] as RangeMessage).seq : null;
+    const decoded = judged.map((m) => decodeMessage(m.subject, m.data, chart, limits));
     const leaders = new Map<bigint, Operation>();
     decoded.forEach((d, i) => {
-      if (d.kind !== "malformed" && !leaders.has(d.operationId)) leaders.set(d.operationId, { id: d.operationId, decoded: d, publishedAtMs: (page[i] as RangeMessage).storedAtMs });
+      if (d.kind !== "malformed" && !leaders.has(d.operationId)) leaders.set(d.operationId, { id: d.operationId, decoded: d, publishedAtMs: (judged[i] as RangeMessage).storedAtMs });
     });
     const ops = [...leaders.values()];
+    if (judged.length === 0) return { published: 0, young };
     const ids = lookupIds(chart, ops);
     assert(ids.length <= batchEventsMax, "command recovery: one page's lookups fit one ledger request");
     const found = new Map<bigint, Transfer>();
     if (ids.length > 0) for (const t of await ledger.lookupTransfers(ids)) found.set(t.id, t);
     const { verdicts } = decide(chart, ops, found, { nowMs, holdGraceMs: limits.holdGraceMs });
     let published = 0;
-    for (const [i, m] of page.entries()) {
+    for (const [i, m] of judged.entries()) {
       const d = decoded[i];
       assert(d !== undefined, "command recovery: one decoding per message");
       const id = d.kind === "malformed" ? null : d.operationId;
       const leader = id === null ? undefined : leaders.get(id);
       const sameContent = d.kind === "malformed" || leader === undefined || leader.decoded.fingerprint === d.fingerprint;
-      const standing = standingOf(m, id, id === null ? undefined : verdicts.get(id), sameContent, nowMs, limits.lagMs);
-      if (standing.kind === "young") return { published, young: m.seq };
+      const standing = standingOf(m, id, id === null ? undefined : verdicts.get(id), sameContent);
       if (standing.kind === "settled" || (await this.answered(standing))) continue;
       await this.publishAgain(m, id);
       published += 1;
     }
-    return { published, young: null };
+    return { published, young };
   }
 
   /** Whether one of the subjects holds a message: the command was answered without a ledger record. */

@@ -11,7 +11,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
-import { horizonOf, rangeOf, standingOf } from "../../src/recovery/command-recovery.ts";
+import { horizonOf, oldEnough, rangeOf, standingOf } from "../../src/recovery/command-recovery.ts";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
 import { startInProcess, workspace } from "../support/service.ts";
 import { storedEvents, storedMessages, waitFor, waitIdle } from "../support/streams.ts";
@@ -151,15 +151,21 @@ describe("command recovery – rules", () => {
     expect(rangeOf(9, 8)).toEqual({ first: 9, last: 16 });
   });
 
-  it("a command's standing: young, decided, or to be checked against events and letters", () => {
+  it("only commands older than the lag are judged: a page is cut at its first young command", () => {
     const now = 100_000;
-    const m = { seq: 7, subject: "billing.cmd.credit", data: new Uint8Array(), headers: undefined, storedAtMs: now - 5_000 };
-    expect(standingOf({ ...m, storedAtMs: now - 10 }, 1n, undefined, true, now, 1_000)).toEqual({ kind: "young" });
+    expect(oldEnough([{ storedAtMs: now - 5_000 }, { storedAtMs: now - 1_000 }, { storedAtMs: now - 999 }, { storedAtMs: now - 5_000 }], now, 1_000)).toBe(2);
+    expect(oldEnough([{ storedAtMs: now - 10 }], now, 1_000)).toBe(0);
+    expect(oldEnough([], now, 1_000)).toBe(0);
+  });
+
+  it("a command's standing: decided, or to be checked against events and letters", () => {
+    const m = { seq: 7 };
     const applied = { kind: "applied" as const, replay: true, timestamps: [1n], hold: null };
-    expect(standingOf(m, 1n, applied, true, now, 1_000)).toEqual({ kind: "settled" });
+    expect(standingOf(m, 1n, applied, true)).toEqual({ kind: "settled" });
+    expect(standingOf(m, 1n, { kind: "rejected", replay: true, reason: "insufficient_funds", detail: "" }, true)).toEqual({ kind: "settled" });
     // same id, other content: its outcome is a conflict letter
-    expect(standingOf(m, 1n, applied, false, now, 1_000)).toEqual({ kind: "check", eventSubjects: [], dlqSubjects: ["billing.dlq.marker.conflict.7", "billing.dlq.marker.max_deliveries.7"] });
-    expect(standingOf(m, null, undefined, true, now, 1_000)).toEqual({ kind: "check", eventSubjects: [], dlqSubjects: ["billing.dlq.marker.malformed.7", "billing.dlq.marker.max_deliveries.7"] });
-    expect(standingOf(m, 1n, undefined, true, now, 1_000).kind).toBe("check");
+    expect(standingOf(m, 1n, applied, false)).toEqual({ kind: "check", eventSubjects: [], dlqSubjects: ["billing.dlq.marker.conflict.7", "billing.dlq.marker.max_deliveries.7"] });
+    expect(standingOf(m, null, undefined, true)).toEqual({ kind: "check", eventSubjects: [], dlqSubjects: ["billing.dlq.marker.malformed.7", "billing.dlq.marker.max_deliveries.7"] });
+    expect(standingOf(m, 1n, undefined, true)).toEqual({ kind: "check", eventSubjects: ["billing.evt.rejected.00000000-0000-0000-0000-000000000001"], dlqSubjects: ["billing.dlq.marker.max_deliveries.7"] });
   });
 });
