@@ -127,6 +127,8 @@ export class CommandRecovery {
     const { limits } = this.deps;
     const position = await this.position();
     const horizon = horizonOf(position);
+    // A stream shorter than where the walk is (deleted and created again: sequences start over).
+    if (this.next !== null && position.streamLast + 1 < this.next) this.next = null;
     if (this.next === null) this.next = rangeOf(Math.max(1, horizon - limits.rangesBackMax * limits.rangeCommands), limits.rangeCommands).first;
     let published = 0;
     for (let n = 0; n < limits.rangesPerScanMax && this.next <= horizon; n += 1) {
