@@ -11,16 +11,21 @@
 // or, when it is idle (nothing pending, nothing awaiting an ack), everything the stream holds; and
 // only commands older than `lagMs`. For each range it reads the commands (an ordered consumer), looks
 // up their operations in the ledger (one request per page) and keeps those with no outcome at all:
-// not decided in the ledger, no rejected event, no dead-letter marker. Each of those is published
-// again, byte for byte with its own headers, under Nats-Msg-Id `recover:<sequence>`: a worker takes
-// the copy and the ledger decides once, as for any redelivery. Then a record
-// `billing.dlq.recovered.<firstSequence>` (expected last subject sequence 0) says the range is done,
-// so other processes, and this one after a restart, skip it; two processes that scan the same range
-// at once publish the same msg ids (stored once inside the duplicate window) and, outside it, a copy
-// the ledger answers as a replay.
+// not decided in the ledger, no rejected event, no dead-letter marker, no copy published before.
+// Each of those is published again, byte for byte with its own headers, under Nats-Msg-Id
+// `recover:<sequence>:<digest>` (the digest of its subject and payload: replicas that disagree may
+// hand two processes two different commands under one sequence, and a msg id by sequence alone
+// made the second copy a "duplicate" of the first, observed on the cluster), then recorded on
+// `billing.dlq.recovered.<sequence>.<digest>`, so the next scan does not copy it again while the
+// copy waits for a worker. A worker takes the copy and the ledger decides once, as for any
+// redelivery. A record `billing.dlq.checked.<firstSequence>` (expected last subject sequence 0)
+// says a range is done, so other processes, and this one after a restart, skip it; two processes
+// that judge the same range at once publish the same msg ids (stored once inside the duplicate
+// window) and, outside it, a copy the ledger answers as a replay.
 //
 // Cost when nothing is lost: each command is read once more from the stream, one ledger lookup per
 // page of commands and one record per range; nothing is published.
+import { createHash } from "node:crypto";
 import { headers } from "@nats-io/transport-node";
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
 import type { Transfer } from "tigerbeetle-node";
@@ -32,7 +37,7 @@ import type { Chart } from "../domain/accounts.ts";
 import { decodeMessage, type DecodeLimits } from "../domain/commands.ts";
 import { formatOperationId } from "../domain/ids.ts";
 import { decide, lookupIds, type Operation, type Verdict } from "../domain/resolve.ts";
-import { markerSubject, recoveredRangeSubject } from "../dlq/layout.ts";
+import { checkedRangeSubject, markerSubject, recoveredCommandSubject } from "../dlq/layout.ts";
 import { batchEventsMax } from "../ledger/limits.ts";
 import type { Ledger } from "../ledger/port.ts";
 import { assert } from "../lib/assert.ts";
@@ -202,30 +207,41 @@ export class CommandRecovery {
       const leader = id === null ? undefined : leaders.get(id);
       const sameContent = d.kind === "malformed" || leader === undefined || leader.decoded.fingerprint === d.fingerprint;
       const standing = standingOf(m, id, id === null ? undefined : verdicts.get(id), sameContent);
-      if (standing.kind === "settled" || (await this.answered(standing))) continue;
-      await this.publishAgain(m, id);
+      if (standing.kind === "settled") continue;
+      const digest = digestOf(m);
+      if (await this.answered(standing, recoveredCommandSubject(m.seq, digest))) continue;
+      await this.publishAgain(m, id, digest);
       published += 1;
     }
     return { published, young };
   }
 
-  /** Whether one of the subjects holds a message: the command was answered without a ledger record. */
-  private async answered(check: Extract<Standing, { kind: "check" }>): Promise<boolean> {
+  /**
+   * Whether one of the subjects holds a message: the command was answered without a ledger record,
+   * or its copy was published already (`copied`).
+   */
+  private async answered(check: Extract<Standing, { kind: "check" }>, copied: string): Promise<boolean> {
     const { jsm, eventsStream, dlqStream } = this.deps;
     for (const subject of check.eventSubjects) if ((await getLastBySubject(jsm, eventsStream, subject)) !== null) return true;
-    for (const subject of check.dlqSubjects) if ((await getLastBySubject(jsm, dlqStream, subject)) !== null) return true;
+    for (const subject of [...check.dlqSubjects, copied]) if ((await getLastBySubject(jsm, dlqStream, subject)) !== null) return true;
     return false;
   }
 
-  private async publishAgain(m: RangeMessage, operationId: bigint | null): Promise<void> {
+  /** The copy, then its record (a crash between the two costs one more copy next scan, a replay). */
+  private async publishAgain(m: RangeMessage, operationId: bigint | null, digest: string): Promise<void> {
     const { js, log, limits } = this.deps;
     const h = copyHeaders(m.headers, [recoveredOfHeader]);
     h.set(recoveredOfHeader, String(m.seq));
+    let copy: number;
     try {
-      await js.publish(m.subject, m.data, { msgID: `recover:${m.seq}`, headers: h, timeout: limits.publishTimeoutMs, retries: 1 });
+      copy = (await js.publish(m.subject, m.data, { msgID: `recover:${m.seq}:${digest}`, headers: h, timeout: limits.publishTimeoutMs, retries: 1 })).seq;
     } catch (err) {
       throw new BrokerUnavailableError(`command #${m.seq} published again: ${describeError(err)}`, { cause: err });
     }
+    const record = headers();
+    record.set(recoveredOfHeader, String(m.seq));
+    record.set("Billing-Copy-Sequence", String(copy));
+    await this.writeOnce(recoveredCommandSubject(m.seq, digest), record, `record of command #${m.seq} published again`);
     this.recovered += 1;
     this.deps.recovered(1);
     // Loud: a command the broker stored and the consumer never handed to a worker is a broker fault.
@@ -234,19 +250,23 @@ export class CommandRecovery {
   }
 
   private async recordOf(first: number): Promise<StoredMsg | null> {
-    return getLastBySubject(this.deps.jsm, this.deps.dlqStream, recoveredRangeSubject(first));
+    return getLastBySubject(this.deps.jsm, this.deps.dlqStream, checkedRangeSubject(first));
   }
 
   private async writeRecord(first: number, last: number, published: number): Promise<void> {
-    const { js, limits } = this.deps;
     const h = headers();
     h.set("Billing-Range-Last", String(last));
     h.set("Billing-Published-Again", String(published));
+    await this.writeOnce(checkedRangeSubject(first), h, `record of commands #${first}-#${last} checked`);
+  }
+
+  /** A headers-only record on a subject of its own, written once (expected last subject sequence 0). */
+  private async writeOnce(subject: string, h: ReturnType<typeof headers>, what: string): Promise<void> {
     try {
-      await js.publish(recoveredRangeSubject(first), new Uint8Array(0), { expect: { lastSubjectSequence: 0 }, headers: h, timeout: limits.publishTimeoutMs, retries: 1 });
+      await this.deps.js.publish(subject, new Uint8Array(0), { expect: { lastSubjectSequence: 0 }, headers: h, timeout: this.deps.limits.publishTimeoutMs, retries: 1 });
     } catch (err) {
-      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) return; // another process recorded it first
-      throw new BrokerUnavailableError(`record of commands #${first}-#${last} checked: ${describeError(err)}`, { cause: err });
+      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) return; // another process wrote it first
+      throw new BrokerUnavailableError(`${what}: ${describeError(err)}`, { cause: err });
     }
   }
 
@@ -257,4 +277,9 @@ export class CommandRecovery {
       run: async () => void (await this.scan()),
     });
   }
+}
+
+/** Hex of the first 64 bits of SHA-256 over subject and payload: which command a copy is of. */
+export function digestOf(m: Pick<RangeMessage, "subject" | "data">): string {
+  return createHash("sha256").update(m.subject).update("\n").update(m.data).digest("hex").slice(0, 16);
 }

@@ -11,7 +11,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
-import { horizonOf, oldEnough, rangeOf, standingOf } from "../../src/recovery/command-recovery.ts";
+import { digestOf, horizonOf, oldEnough, rangeOf, standingOf } from "../../src/recovery/command-recovery.ts";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
 import { startInProcess, workspace } from "../support/service.ts";
 import { storedEvents, storedMessages, waitFor, waitIdle } from "../support/streams.ts";
@@ -110,10 +110,13 @@ describe("command recovery – commands stored but never delivered", () => {
       await waitIdle(jsm);
       const last = answered[answered.length - 1] as number;
       await waitFor("every whole range recorded", async () => {
-        const records = (await storedMessages(jsm, "BILLING_DLQ")).filter((m) => m.subject.startsWith("billing.dlq.recovered."));
+        const records = (await storedMessages(jsm, "BILLING_DLQ")).filter((m) => m.subject.startsWith("billing.dlq.checked."));
         return records.length >= Math.floor(last / RANGE);
       }, 20_000);
       expect((await copiesOf(skippedSeqs)).sort((a, b) => a - b)).toEqual(skippedSeqs);
+      // Each copy recorded once, by sequence and content, so the next scan does not copy it again.
+      const copyRecords = (await storedMessages(jsm, "BILLING_DLQ")).filter((m) => m.subject.startsWith("billing.dlq.recovered."));
+      expect(copyRecords.map((m) => Number(m.subject.split(".")[3])).sort((a, b) => a - b)).toEqual(skippedSeqs);
       expect(await copiesOf(answered)).toEqual([]);
       expect(await allCopies()).toBe(skippedSeqs.length);
       const letters = (await storedMessages(jsm, "BILLING_DLQ")).filter((m) => /^billing\.dlq\.(malformed|conflict)$/.test(m.subject));
@@ -143,6 +146,14 @@ describe("command recovery – rules", () => {
     expect(horizonOf({ ackFloor: 10, pending: 0, ackPending: 2, streamLast: 20 })).toBe(10);
     // finding 4: nothing pending, nothing unacknowledged, and the stream holds more
     expect(horizonOf({ ackFloor: 10, pending: 0, ackPending: 0, streamLast: 20 })).toBe(20);
+  });
+
+  it("a copy is named by its sequence and its content: two commands replicas disagree on at one sequence get two copies", () => {
+    const credit = { subject: "billing.cmd.credit", data: utf8.encode('{"operationId":"a"}') };
+    expect(digestOf(credit)).toMatch(/^[0-9a-f]{16}$/);
+    expect(digestOf(credit)).toBe(digestOf({ ...credit }));
+    expect(digestOf({ ...credit, data: utf8.encode('{"operationId":"b"}') })).not.toBe(digestOf(credit));
+    expect(digestOf({ ...credit, subject: "billing.cmd.debit" })).not.toBe(digestOf(credit));
   });
 
   it("ranges are aligned on multiples of their size", () => {
