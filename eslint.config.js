@@ -21,6 +21,8 @@ export default tseslint.config(
       ".smoke/",
     ],
   },
+  // A disable comment that no longer disables anything is an error, so none outlives its reason.
+  { linterOptions: { reportUnusedDisableDirectives: "error" } },
   js.configs.recommended,
   {
     files: ["**/*.ts"],

@@ -164,8 +164,7 @@ function suite(driverName: "embedded" | "tigerbeetle"): void {
   /** Folds journal lines per account under the two-phase rules, as the ledger applies them. */
   function foldJournal(lines: Row[]): Map<string, Sides> {
     const accounts = new Map<string, Sides>();
-    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- the rule misreads the right of `??` (tsc needs it)
-    const of = (id: string) => accounts.get(id) ?? (accounts.set(id, zero()), accounts.get(id) as Sides);
+    const of = (id: string): Sides => accounts.get(id) ?? (accounts.set(id, zero()), accounts.get(id) as Sides);
     for (const l of lines) {
       const amount = BigInt(l["amount_minor"] as string);
       const dr = of(l["debit_account"] as string);
