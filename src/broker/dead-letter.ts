@@ -91,9 +91,12 @@ export function deadLetterHeaderSet(m: DeadLetterSource, reason: DeadLetterReaso
   return h;
 }
 
+// eslint-disable-next-line no-control-regex -- control characters are what this matches
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]+/g;
+
 // Control characters (newlines included) become spaces, runs of spaces one space, then the line is
 // cut to maxChars, ending in "..." (ASCII, as header values should be).
 export function oneLine(text: string, maxChars: number): string {
-  const flat = text.replace(/[\u0000-\u001f\u007f]+/g, " ").replace(/ {2,}/g, " ").trim();
+  const flat = text.replace(CONTROL_CHARACTERS, " ").replace(/ {2,}/g, " ").trim();
   return flat.length <= maxChars ? flat : `${flat.slice(0, maxChars - 3)}...`;
 }

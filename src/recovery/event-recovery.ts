@@ -26,7 +26,7 @@ import type { Ledger } from "../ledger/port.ts";
 import { runPeriodically } from "../lib/periodic.ts";
 import type { Logger } from "../lib/log.ts";
 import { ledgerIssued } from "../expiry/sweeper.ts";
-import { appliedFacts, type Applied, type NameBook } from "../worker/facts.ts";
+import { appliedFacts, type Applied, type AppliedFacts, type NameBook } from "../worker/facts.ts";
 
 export type RecoveryLimits = {
   /** How far back (ledger time, before its newest transfer) a rescan starts: at start and after each reconnection. */
@@ -197,7 +197,7 @@ export class EventRecovery {
       if (a) applied.push(a);
       else log.warn({ operationId: formatOperationId(c.transfer.id), command: c.type }, "a decided operation the ledger does not describe fully (currency, hold or fee leg missing); its event is not rebuilt");
     }
-    const facts = applied.length > 0 ? await appliedFacts(ledger, chart, names, applied) : new Map();
+    const facts = applied.length > 0 ? await appliedFacts(ledger, chart, names, applied) : new Map<bigint, AppliedFacts>();
     for (const a of applied) {
       const f = facts.get(a.op.id);
       if (f) events.push(appliedEvent(a.op.id, a.op.decoded.type, f.fields, f.balances, f.ledgerTimestamp));

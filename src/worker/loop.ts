@@ -19,7 +19,7 @@ import type { Logger } from "../lib/log.ts";
 import { pauseUnlessAborted, unlessAborted } from "../lib/signal.ts";
 import { publishRetryDelayMs } from "./backoff.ts";
 import type { AccountRegistry } from "./accounts.ts";
-import { appliedFacts, type Applied, type NameBook } from "./facts.ts";
+import { appliedFacts, type Applied, type AppliedFacts, type NameBook } from "./facts.ts";
 import { resolveOperations } from "./settle.ts";
 import type { WorkerStats } from "./stats.ts";
 import type { Batcher } from "./batcher.ts";
@@ -62,7 +62,7 @@ async function resolveBatch(deps: WorkerDeps, leaders: ReadonlyArray<Operation>)
     const v = verdicts.get(op.id);
     if (v?.kind === "applied") applied.push({ op, verdict: v });
   }
-  const facts = applied.length > 0 ? await appliedFacts(ledger, chart, deps.names, applied) : new Map();
+  const facts = applied.length > 0 ? await appliedFacts(ledger, chart, deps.names, applied) : new Map<bigint, AppliedFacts>();
   const events = new Map<bigint, OutboundEvent>();
   for (const op of leaders) {
     const v = verdicts.get(op.id);

@@ -168,7 +168,7 @@ export class FaultEnv {
   }
 
   async ensureServices(): Promise<void> {
-    await Promise.all(this.procs.map((p, i) => (p === null || p.child.exitCode !== null || p.child.signalCode !== null ? this.restartService(i) : p)));
+    await Promise.all(this.procs.map((p, i) => (p === null || p.child.exitCode !== null || p.child.signalCode !== null ? this.restartService(i) : Promise.resolve())));
   }
 
   /** Publishes until JetStream has stored the message (same msgId on every attempt). */
