@@ -19,7 +19,8 @@ import type { Ledger, LedgerOptions } from "./ledger/port.ts";
 import type { Logger } from "./lib/log.ts";
 import type { Config } from "./config/schema.ts";
 import { QUERY_HANDLERS, serveQueries } from "./query/server.ts";
-import { advisoryVerdictCounter, createOpsRegistry, MeteredLedger, QueryMeter, recoveredEventsCounter, startOperations } from "./telemetry/index.ts";
+import { advisoryVerdictCounter, createOpsRegistry, MeteredLedger, QueryMeter, recoveredCommandsCounter, recoveredEventsCounter, startOperations } from "./telemetry/index.ts";
+import { CommandRecovery } from "./recovery/command-recovery.ts";
 import { EventRecovery } from "./recovery/event-recovery.ts";
 import { ExpirySweeper } from "./expiry/sweeper.ts";
 import { startAdvisoryProcessor } from "./dlq/max-deliveries-processor.ts";
@@ -208,6 +209,12 @@ async function run(config: Config, log: Logger, metrics: ReturnType<typeof creat
     recovered: recoveredEventsCounter(metrics),
   });
   const recovering = recovery.start();
+  const commandRecovery = new CommandRecovery({
+    js: broker.js, jsm: broker.jsm, ledger, chart, log: log.child({ component: "command-recovery" }),
+    commandsStream: config.streams.commands, consumer: config.consumer.name, dlqStream: config.streams.dlq, eventsStream: config.streams.events,
+    limits: { ...config.commandRecovery, holdTimeoutSecondsMax: w.holdTimeoutSecondsMax, payloadBytesMax: w.payloadBytesMax, holdGraceMs: w.holdGraceMs, publishTimeoutMs: w.publishTimeoutMs },
+    recovered: recoveredCommandsCounter(metrics),
+  }).start();
   // A broker that comes back may have lost what it acknowledged before it went down.
   void (async () => {
     for await (const s of broker.nc.status()) if (s.type === "reconnect") recovery.rewind();
@@ -222,7 +229,7 @@ async function run(config: Config, log: Logger, metrics: ReturnType<typeof creat
         // Hand buffered, untouched messages back at once rather than after ack_wait.
         for (const m of await batcher.drainBuffered()) m.nak();
         await messages.close();
-        await Promise.all([sweeper.stop(), recovering.stop(), deadLetters.stop(), ops.close()]);
+        await Promise.all([sweeper.stop(), recovering.stop(), commandRecovery.stop(), deadLetters.stop(), ops.close()]);
         for (const q of queries) q.unsubscribe();
         await broker.close();
       })();

@@ -82,7 +82,7 @@ export async function ensurePreloadedLedger(users: number): Promise<string> {
     const random = prng(PRELOAD.seed);
     for (let done = 0; done < PRELOAD.transfers;) {
       const size = Math.min(LEDGER_EVENTS_MAX, PRELOAD.transfers - done);
-      const batch: Transfer[] = new Array(size);
+      const batch = new Array<Transfer>(size);
       for (let j = 0; j < size; j += 1) {
         const from = Math.floor(random() * users);
         const to = (from + 1 + Math.floor(random() * (users - 1))) % users;

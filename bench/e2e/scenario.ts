@@ -84,8 +84,8 @@ const CLUSTER_REPLICAS = 3;
 function runConfig(spec: RunSpec): Record<string, unknown> {
   return {
     ...spec.config,
-    ...(spec.broker === "cluster" ? { streams: { replicas: CLUSTER_REPLICAS, ...((spec.config?.["streams"] as object | undefined) ?? {}) } } : {}),
-    worker: { batchMessagesMax: spec.batch, batchWaitMs: spec.batchWaitMs, ...((spec.config?.["worker"] as object | undefined) ?? {}) },
+    ...(spec.broker === "cluster" ? { streams: { replicas: CLUSTER_REPLICAS, ...(spec.config?.["streams"] ?? {}) } } : {}),
+    worker: { batchMessagesMax: spec.batch, batchWaitMs: spec.batchWaitMs, ...(spec.config?.["worker"] ?? {}) },
     ops: { port: 0 },
   };
 }

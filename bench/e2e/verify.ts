@@ -107,7 +107,7 @@ class Problems {
 /** Every stored event of the stream, parsed, by command index. */
 async function readEvents(js: JetStreamClient, jsm: JetStreamManager, stream: string, workload: Workload, problems: Problems): Promise<Array<Payload | undefined>> {
   const total = (await jsm.streams.info(stream)).state.messages;
-  const byIndex: Array<Payload | undefined> = new Array(workload.generated);
+  const byIndex = new Array<Payload | undefined>(workload.generated);
   if (total === 0) return byIndex;
   const reader = await js.consumers.get(stream);
   const messages = await reader.consume({ max_messages: 5_000 });

@@ -19,7 +19,6 @@ import { COMMAND_CODES } from "../../src/domain/commands.ts";
 import { TransferCode } from "../../src/domain/plan.ts";
 import { isoOfNs } from "../../src/finance/money-text.ts";
 import { readCut, transferPages } from "../../src/finance/pages.ts";
-import { openLedger } from "../../src/ledger/index.ts";
 import { connect, openServiceLedger, setup } from "../../src/service.ts";
 import { AccountRegistry } from "../../src/ledger-facts/account-registry.ts";
 import { startNats } from "../../test/support/nats-server.ts";

@@ -297,7 +297,7 @@ class AuditRun {
     const now = this.fold.now;
     const uncertain = this.fold.uncertain(now - this.lagNs, now);
     if (uncertain.length === 0) return [];
-    let combos: Array<Map<bigint, Balances>> = [new Map()];
+    let combos: Array<Map<bigint, Balances>> = [new Map<bigint, Balances>()];
     for (const account of touched) {
       const fold = this.fold.accounts.get(account);
       if (!fold) return [];

@@ -1,9 +1,9 @@
 // The audit's reads, all bounded: ledger accounts and transfers in pages ordered by timestamp
 // (through the ledger port only), and the events stream in pages through an ordered consumer
 // (no ack state on the server, removed when idle). Nothing here writes anything.
-import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { QueryFilterFlags, type Account, type Transfer } from "tigerbeetle-node";
-import { AUDIT_EMPTY_FETCHES_MAX, AUDIT_FETCH_EXPIRES_MS } from "../config/limits.ts";
+import { streamRange } from "../broker/stream-range.ts";
 import type { Ledger } from "../ledger/port.ts";
 import { assert } from "../lib/assert.ts";
 import type { StoredEvent } from "./event-index.ts";
@@ -50,23 +50,7 @@ export async function lastEventSequence(jsm: JetStreamManager, stream: string): 
   return { first: info.state.first_seq, last: info.state.last_seq, messages: info.state.messages };
 }
 
-
 /** Stored events with sequence ≤ `last`, in sequence order, `pageMax` at a time. */
 export async function* eventPages(js: JetStreamClient, stream: string, first: number, last: number, pageMax: number): AsyncGenerator<StoredEvent[]> {
-  if (last < first || last === 0) return;
-  const consumer = await js.consumers.get(stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, first) });
-  let done = false;
-  for (let empty = 0; !done && empty < AUDIT_EMPTY_FETCHES_MAX;) {
-    const batch = await consumer.fetch({ max_messages: pageMax, expires: AUDIT_FETCH_EXPIRES_MS });
-    const page: StoredEvent[] = [];
-    for await (const m of batch) {
-      if (m.seq <= last) page.push({ seq: m.seq, subject: m.subject, data: m.data });
-      // info.pending: messages still in the stream after this one; none left means nothing to wait for.
-      done ||= m.seq >= last || m.info.pending === 0;
-      if (done) break; // the rest of this fetch would only wait for its expiry
-    }
-    empty = page.length === 0 ? empty + 1 : 0;
-    if (page.length > 0) yield page;
-  }
-  await consumer.delete().catch(() => undefined);
+  for await (const page of streamRange(js, stream, first, last, pageMax)) yield page.map((m) => ({ seq: m.seq, subject: m.subject, data: m.data }));
 }

@@ -22,6 +22,7 @@
 
 import { headers, Match, type MsgHdrs } from "@nats-io/transport-node";
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { copyHeaders } from "./headers.ts";
 import { assert } from "../lib/assert.ts";
 import { BrokerUnavailableError } from "./errors.ts";
 import { describeFailure } from "../lib/failure.ts";
@@ -86,14 +87,8 @@ export async function deadLetter(
 // The dead letter's headers: a fresh set (js.publish writes Nats-Msg-Id into the set it is given,
 // and the caller's headers must stay as they are).
 export function deadLetterHeaderSet(m: DeadLetterSource, reason: DeadLetterReason, error: string): MsgHdrs {
-  const h = headers();
-  const ours: readonly string[] = Object.values(deadLetterHeaders).map((k) => k.toLowerCase());
+  const h = copyHeaders(m.headers, Object.values(deadLetterHeaders));
   if (m.headers !== undefined) {
-    for (const [key, values] of m.headers) {
-      const lower = key.toLowerCase();
-      if (lower.startsWith("nats-") || ours.includes(lower)) continue;
-      for (const value of values) h.append(key, value);
-    }
     const msgId = m.headers.get(natsMsgIdHeader, Match.IgnoreCase);
     if (msgId !== "") h.set(deadLetterHeaders.originalMsgId, oneLine(msgId, deadLetterErrorCharsMax));
   }
@@ -104,10 +99,13 @@ export function deadLetterHeaderSet(m: DeadLetterSource, reason: DeadLetterReaso
   return h;
 }
 
+// eslint-disable-next-line no-control-regex -- control characters are what this matches
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]+/g;
+
 // Control characters (newlines included) become spaces, runs of spaces one space, then the line is
 // cut to maxChars, ending in "..." (ASCII, as header values should be).
 export function oneLine(text: string, maxChars: number): string {
-  const flat = text.replace(/[\u0000-\u001f\u007f]+/g, " ").replace(/ {2,}/g, " ").trim();
+  const flat = text.replace(CONTROL_CHARACTERS, " ").replace(/ {2,}/g, " ").trim();
   return flat.length <= maxChars ? flat : `${flat.slice(0, maxChars - 3)}...`;
 }
 

@@ -45,6 +45,7 @@ export class ResubscribingSource implements AsyncIterator<JsMsg> {
   }
 
   private async reopen(error: unknown): Promise<IteratorResult<JsMsg>> {
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what the iterator threw
     if (error !== null && !isTransient(error)) throw error;
     let delayMs = resubscribeDelayMinMs;
     let last = error;

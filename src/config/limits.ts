@@ -114,6 +114,11 @@ export const RECOVERY_SCAN_PAGES_MAX = 16;
 /** Direct gets (one per decided operation) awaiting their answer at once. */
 export const RECOVERY_LOOKUPS_IN_FLIGHT_MAX = 64;
 
+// ── Command recovery (src/recovery/command-recovery.ts) ─────────────────────────────────────
+
+/** Commands one page reads and one ledger lookup covers (3 ids each, 5 for a capture: within a request). */
+export const COMMAND_RECOVERY_PAGE_COMMANDS_MAX = 1_000;
+
 // ── Dead letters (src/dlq/max-deliveries-processor.ts) ─────────────────────────────────────────────────────
 
 /**
@@ -175,10 +180,11 @@ export type OpsLimits = { readonly [K in keyof typeof opsLimits]: number };
 
 // ── Tools and start-up ──────────────────────────────────────────────────────────────────────
 
-/** The audit's stream reads (src/audit/sources.ts): empty fetches tolerated in a row before the
- *  stream is taken as read (a message deleted at the end), and how long one fetch waits. */
-export const AUDIT_EMPTY_FETCHES_MAX = 3;
-export const AUDIT_FETCH_EXPIRES_MS = 2_000;
+/** Reads of a stretch of a stream (src/broker/stream-range.ts: the audit's events, command
+ *  recovery's commands): empty fetches tolerated in a row before the range is taken as read
+ *  (messages deleted at its end), and how long one fetch waits. */
+export const STREAM_RANGE_EMPTY_FETCHES_MAX = 3;
+export const STREAM_RANGE_FETCH_EXPIRES_MS = 2_000;
 
 /** Deployments listed in a refusal at most (src/deployment.ts); a ledger serving more is named by count. */
 export const DEPLOYMENTS_LISTED_MAX = 16;

@@ -2,7 +2,7 @@
 // contract's environment variables. Any problem is a ConfigError naming the field.
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { z } from "zod";
+import type { z } from "zod";
 import { configSchema, crossCheck, type Config } from "./schema.ts";
 
 export class ConfigError extends Error {

@@ -116,6 +116,21 @@ export const configSchema = z.strictObject({
     /** Ledger transfers one scan query reads. */
     transfersPerScanMax: z.number().int().min(1).max(LEDGER_EVENTS_MAX),
   }),
+  /**
+   * Commands the broker stored and never delivered to a worker, published again
+   * (src/recovery/command-recovery.ts, docs/guarantees.md).
+   */
+  commandRecovery: z.strictObject({
+    intervalMs: ms(3_600_000),
+    /** Commands younger than this are left to the consumer; longer than a worker needs to answer one. */
+    lagMs: z.number().int().min(0).max(86_400_000),
+    /** Commands stream sequences per range: a scan's unit, and one done-record each in the dead-letter stream. */
+    rangeCommands: z.number().int().min(1).max(100_000),
+    /** Ranges one scan looks at, at most. */
+    rangesPerScanMax: z.number().int().min(1).max(10_000),
+    /** At start, how many ranges behind the consumer's ack floor the walk begins (ranges already recorded cost one read each). */
+    rangesBackMax: z.number().int().min(0).max(1_000_000),
+  }),
   dlq: z.strictObject({
     advisoriesBatchMax: z.number().int().min(1).max(10_000),
     listMax: z.number().int().min(1).max(100_000),

@@ -7,6 +7,9 @@
 //   billing.dlq.replayed.<letterSequence>        a replay record: who replayed the letter, when, how
 //   billing.dlq.marker.<reason>.<commandSeq>     a claim: "this command was dead-lettered for this
 //                                                reason" (src/broker/dead-letter.ts)
+//   billing.dlq.checked.<firstCommandSeq>        "this range of commands was checked for commands
+//                                                 without an outcome" (src/recovery/command-recovery.ts)
+//   billing.dlq.recovered.<commandSeq>.<digest>  "this command, with this content, was published again"
 //
 // Per-letter and per-command subjects are what make our checks cheap and race-free on 2.9.10:
 // "is there a record/claim?" is one get of the last message on a concrete subject, and "be the
@@ -52,6 +55,18 @@ export function letterSubject(reason: DeadLetterReason): string {
 export function replayRecordSubject(letterSequence: number): string {
   assertSequence(letterSequence);
   return `billing.dlq.replayed.${letterSequence}`;
+}
+
+export function checkedRangeSubject(firstCommandSequence: number): string {
+  assertSequence(firstCommandSequence);
+  return `billing.dlq.checked.${firstCommandSequence}`;
+}
+
+/** `digest`: hex of the command's content, since replicas that disagree may hold two commands at one sequence. */
+export function recoveredCommandSubject(commandSequence: number, digest: string): string {
+  assertSequence(commandSequence);
+  assert(/^[0-9a-f]{1,64}$/.test(digest), "dlq layout: a hex digest");
+  return `billing.dlq.recovered.${commandSequence}.${digest}`;
 }
 
 export function isDeadLetterReason(value: string): value is DeadLetterReason {

@@ -1,5 +1,6 @@
 // Dead letters and replay records as values: parsed from stored messages, never trusted. Pure.
-import { headers, Match, type MsgHdrs } from "@nats-io/transport-node";
+import { Match, type MsgHdrs } from "@nats-io/transport-node";
+import { copyHeaders } from "../broker/headers.ts";
 import type { StoredMsg } from "@nats-io/jetstream";
 import { deadLetterHeaders } from "../broker/dead-letter.ts";
 import { replayHeaders, replayStatuses, type ReplayStatus } from "./layout.ts";
@@ -72,14 +73,7 @@ export function recordOf(m: StoredMsg): ReplayRecord | null {
 // added. That is the command's original headers without its Nats-Msg-Id, which the dead letter
 // kept as Billing-Original-Msg-Id; the caller sets it again for --same-id.
 export function replayHeaderSet(letter: Letter): MsgHdrs {
-  const added: readonly string[] = Object.values(deadLetterHeaders).map((k) => k.toLowerCase());
-  const h = headers();
-  for (const [key, values] of letter.headers) {
-    const lower = key.toLowerCase();
-    if (lower.startsWith("nats-") || added.includes(lower)) continue;
-    for (const value of values) h.append(key, value);
-  }
-  return h;
+  return copyHeaders(letter.headers, Object.values(deadLetterHeaders));
 }
 
 // The payload as text when it is UTF-8, else null (then show payloadBase64).

@@ -34,11 +34,11 @@
 // A worker takes the copy, finds the decision in the ledger, rebuilds the same event and stores
 // it; the subject expectation makes that a no-op when the event was stored after all.
 
-import { headers, nanos } from "@nats-io/transport-node";
+import { nanos } from "@nats-io/transport-node";
+import { copyHeaders } from "../broker/headers.ts";
 import {
   AckPolicy,
   DeliverPolicy,
-  JetStreamApiCodes,
   JetStreamApiError,
   ReplayPolicy,
   type ConsumerConfig,
@@ -214,12 +214,7 @@ function roundOf(command: StoredMsg): number {
 }
 
 async function redeliver(ctx: AdvisoryContext, command: StoredMsg, round: number): Promise<void> {
-  const h = headers();
-  for (const [key, values] of command.header ?? []) {
-    const lower = key.toLowerCase();
-    if (lower.startsWith("nats-") || lower === redeliveryOfHeader.toLowerCase() || lower === redeliveryRoundHeader.toLowerCase()) continue;
-    for (const value of values) h.append(key, value);
-  }
+  const h = copyHeaders(command.header, [redeliveryOfHeader, redeliveryRoundHeader]);
   h.set(redeliveryOfHeader, String(command.seq));
   h.set(redeliveryRoundHeader, String(round));
   try {

@@ -221,7 +221,7 @@ export function decodeCommand(subject: string, data: Uint8Array, chart: Chart, l
     const fingerprint = hashId("raw", commandType, canonicalJson(content));
     decoded = { kind: "rejected", operationId, type: commandType, reason: "invalid_command", detail: issueText(parsed.error, raw), fields: {}, fingerprint };
   } else {
-    decoded = interpret(commandType, operationId, parsed.data as Parsed, chart, limits);
+    decoded = interpret(commandType, operationId, parsed.data, chart, limits);
   }
   if (oversize === null) return decoded;
   // Same fingerprint as the content decoded under a larger limit: a replay if it was decided then.

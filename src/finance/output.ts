@@ -23,15 +23,20 @@ export class LineSink {
   }
 
   async write(text: string): Promise<void> {
-    if (this.failure) throw this.failure;
+    this.throwIfFailed();
     if (!this.stream.write(text)) await Promise.race([once(this.stream, "drain"), once(this.stream, "error")]);
-    if (this.failure) throw this.failure;
+    this.throwIfFailed();
   }
 
   async close(): Promise<void> {
     if (!this.owned) return;
     this.stream.end();
     await once(this.stream, "finish").catch(() => undefined);
+    this.throwIfFailed();
+  }
+
+  /** A method, not an inline check: the stream's 'error' listener sets `failure` during an await. */
+  private throwIfFailed(): void {
     if (this.failure) throw this.failure;
   }
 }

@@ -52,7 +52,7 @@ function executeCreate<E extends { id: bigint; flags: number; timestamp: bigint 
   kind: CreateKind<E, S>,
 ): Array<{ timestamp: bigint; status: S }> {
   const s = kind.statuses;
-  const results: Array<{ timestamp: bigint; status: S }> = new Array(events.length);
+  const results = new Array<{ timestamp: bigint; status: S }>(events.length);
   const batchImported = events.length > 0 && ((events[0] as E).flags & kind.importedFlag) !== 0;
   let chainStart: number | null = null;
   let chainBroken = false;

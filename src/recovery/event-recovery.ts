@@ -29,7 +29,7 @@ import type { Ledger } from "../ledger/port.ts";
 import { runPeriodically } from "../lib/periodic.ts";
 import type { Logger } from "../lib/log.ts";
 import { ledgerIssued } from "../ledger/clock.ts";
-import { appliedFacts, type Applied } from "../ledger-facts/applied-facts.ts";
+import { appliedFacts, type Applied, type AppliedFacts } from "../ledger-facts/applied-facts.ts";
 import type { NameBook } from "../ledger-facts/name-book.ts";
 import { NS_PER_MS } from "../lib/nanoseconds.ts";
 
@@ -197,7 +197,7 @@ export class EventRecovery {
       if (a) applied.push(a);
       else log.warn({ operationId: formatOperationId(c.transfer.id), command: c.type }, "a decided operation the ledger does not describe fully (currency, hold or fee leg missing); its event is not rebuilt");
     }
-    const facts = applied.length > 0 ? await appliedFacts(ledger, chart, names, applied) : new Map();
+    const facts = applied.length > 0 ? await appliedFacts(ledger, chart, names, applied) : new Map<bigint, AppliedFacts>();
     for (const a of applied) {
       const f = facts.get(a.op.id);
       if (f) events.push(appliedEvent(a.op.id, a.op.decoded.type, f.fields, f.balances, f.ledgerTimestamp));

@@ -65,6 +65,15 @@ export function recoveredEventsCounter(registry: Registry): (count: number) => v
   return (count) => counter.inc(count);
 }
 
+export function recoveredCommandsCounter(registry: Registry): (count: number) => void {
+  const counter = new Counter({
+    name: "billing_commands_recovered_total", registers: [registry],
+    help: "Commands this process found stored in the commands stream, behind the consumer and with no outcome (no decision, event or dead letter), and published again.",
+  });
+  counter.inc(0);
+  return (count) => counter.inc(count);
+}
+
 export type OperationsDeps = {
   config: Config;
   nc: NatsConnection;

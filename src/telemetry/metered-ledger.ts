@@ -40,7 +40,7 @@ export class MeteredLedger implements Ledger {
 
   constructor(private readonly inner: Ledger, registry: Registry, log?: Logger) {
     const existing = registry.getSingleMetric(LEDGER_LATENCY_METRIC);
-    this.latency = existing instanceof Histogram ? (existing as Histogram<"operation" | "result">) : new Histogram({
+    this.latency = existing instanceof Histogram ? existing : new Histogram({
       name: LEDGER_LATENCY_METRIC,
       help: "Latency of one ledger request (one batch), by operation and result (ok, error).",
       labelNames: ["operation", "result"],
@@ -103,7 +103,7 @@ function errorLabel(error: unknown): string {
 
 function counterOf<L extends string>(registry: Registry, name: string, help: string, labelNames: L[]): Counter<L> {
   const existing = registry.getSingleMetric(name);
-  return existing instanceof Counter ? (existing as Counter<L>) : new Counter({ name, help, labelNames, registers: [registry] });
+  return existing instanceof Counter ? existing : new Counter({ name, help, labelNames, registers: [registry] });
 }
 
 function secondsSince(started: bigint): number {

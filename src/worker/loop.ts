@@ -17,7 +17,7 @@ import type { Logger } from "../lib/log.ts";
 import { pauseUnlessAborted, unlessAborted } from "../lib/signal.ts";
 import { publishRetryDelayMs } from "./backoff.ts";
 import type { AccountRegistry } from "../ledger-facts/account-registry.ts";
-import { appliedFacts, type Applied } from "../ledger-facts/applied-facts.ts";
+import { appliedFacts, type Applied, type AppliedFacts } from "../ledger-facts/applied-facts.ts";
 import type { NameBook } from "../ledger-facts/name-book.ts";
 import { resolveOperations } from "./ledger-passes.ts";
 import type { WorkerStats } from "./stats.ts";
@@ -61,7 +61,7 @@ async function resolveBatch(deps: WorkerDeps, leaders: ReadonlyArray<Operation>)
     const v = verdicts.get(op.id);
     if (v?.kind === "applied") applied.push({ op, verdict: v });
   }
-  const facts = applied.length > 0 ? await appliedFacts(ledger, chart, deps.names, applied) : new Map();
+  const facts = applied.length > 0 ? await appliedFacts(ledger, chart, deps.names, applied) : new Map<bigint, AppliedFacts>();
   const events = new Map<bigint, OutboundEvent>();
   for (const op of leaders) {
     const v = verdicts.get(op.id);

@@ -6,7 +6,7 @@ import { pino } from "pino";
 import type { MsgHdrs } from "@nats-io/transport-node";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { connectBroker, type Broker } from "../../src/broker/connection.ts";
-import { ensureTopology, maxDeliveriesAdvisorySubject, type Topology } from "../../src/broker/topology.ts";
+import { ensureTopology, maxDeliveriesAdvisorySubject } from "../../src/broker/topology.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
 import type { Logger } from "../../src/lib/log.ts";

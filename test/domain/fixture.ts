@@ -30,7 +30,8 @@ export function bytes(payload: unknown): Uint8Array {
   return encoder.encode(typeof payload === "string" ? payload : JSON.stringify(payload));
 }
 
-export function decode(type: CommandType | string, payload: unknown): Decoded {
+/** Decodes a payload sent as `type`: a command type ("credit"), or a whole subject when it has a dot. */
+export function decode(type: string, payload: unknown): Decoded {
   const subject = type.includes(".") ? type : `billing.cmd.${type}`;
   return decodeCommand(subject, bytes(payload), chart, limits);
 }

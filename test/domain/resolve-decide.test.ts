@@ -13,7 +13,7 @@ import type { Command } from "../../src/domain/commands.ts";
 import { formatOperationId } from "../../src/domain/ids.ts";
 import { markerTransfer, planTransfers, TransferCode, type HoldFacts } from "../../src/domain/plan.ts";
 import { REASON_DETAIL } from "../../src/domain/reasons.ts";
-import { decide, lookupIds, planRequest, type Clock, type Operation } from "../../src/domain/resolve.ts";
+import { decide, lookupIds, type Clock, type Operation } from "../../src/domain/resolve.ts";
 import { at, chart, idOf, operation, stored, uuid } from "./fixture.ts";
 
 const GRACE_MS = 5_000;

@@ -9,7 +9,6 @@
 import { CreateTransferStatus as S, type CreateTransferResult, type Transfer } from "tigerbeetle-node";
 import { describe, expect, it } from "vitest";
 import { userAccountId } from "../../src/domain/accounts.ts";
-import type { CommandType } from "../../src/domain/commands.ts";
 
 import { markerTransfer, planTransfers, type HoldFacts } from "../../src/domain/plan.ts";
 import { REASON_DETAIL, type Reason } from "../../src/domain/reasons.ts";

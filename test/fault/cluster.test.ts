@@ -219,7 +219,7 @@ describe("cluster fault suite – exactly once on R3 streams while nodes fail", 
         const leaders = new Set([await streamLeader(env.jsm, COMMANDS), await streamLeader(env.jsm, EVENTS)]);
         const candidates = env.cluster.nodes.filter((n) => !leaders.has(n.name));
         // Both leaders on two nodes leave one that leads neither; one node leading both leaves two.
-        const node = candidates[Math.floor(random() * candidates.length)] ?? env.cluster.nodes[0] as NatsClusterNode;
+        const node: NatsClusterNode = candidates[Math.floor(random() * candidates.length)] ?? env.cluster.nodes[0] as NatsClusterNode;
         faults.push({ kind: "SIGKILL non-leader", node: node.name, atMs: Date.now() });
         await killAndRestart(env, node, random);
         await healed(env);

@@ -27,6 +27,8 @@ export const FAULT_OVERRIDES: Overrides = {
   // A capture may wait for its hold up to 10 s (its hold can sit with a killed process for an ack wait).
   worker: { holdGraceMs: 10_000, holdWaitNakMs: 500 },
   expiry: { delayMs: 1_000, sweepIntervalMs: 200 },
+  // Checked behind the consumer every second, commands older than 10 s: well inside settling.
+  commandRecovery: { intervalMs: 1_000, lagMs: 10_000, rangeCommands: 1_000, rangesPerScanMax: 64, rangesBackMax: 100 },
   ops: { port: 0 },
 };
 
@@ -166,7 +168,7 @@ export class FaultEnv {
   }
 
   async ensureServices(): Promise<void> {
-    await Promise.all(this.procs.map((p, i) => (p === null || p.child.exitCode !== null || p.child.signalCode !== null ? this.restartService(i) : p)));
+    await Promise.all(this.procs.map((p, i) => (p === null || p.child.exitCode !== null || p.child.signalCode !== null ? this.restartService(i) : Promise.resolve())));
   }
 
   /** Publishes until JetStream has stored the message (same msgId on every attempt). */

@@ -1,6 +1,7 @@
 // How a fault scenario is judged once the faults stop: wait until every command is settled and every
 // due hold has expired, then compare what went in (the published commands) with what came out (the
 // events, the dead letters, the balances) and run the finance audit over the ledger and the events.
+import { streamRange } from "../../src/broker/stream-range.ts";
 import { readFileSync } from "node:fs";
 import type { StoredMsg } from "@nats-io/jetstream";
 import { runAudit } from "../../src/audit/audit.ts";
@@ -20,6 +21,14 @@ export type Row = {
   deadLetters: number; seconds: number; audit: AuditReport;
   /** Deliveries beyond one per stored command: redeliveries after crashes, stalls and outages, and naks. */
   redelivered: number;
+  /** Commands the service's command recovery published again (stored, behind the consumer, no outcome). */
+  recovered: number;
+  /**
+   * Commands the broker acknowledged and then no longer held (nowhere in the commands stream) with
+   * no event: sent again by their publisher with the same operationId, as the contract asks of a
+   * publisher whose event does not come (the client's `wait` does it by itself).
+   */
+  resent: number;
   /** What went wrong, one line each (empty when the scenario holds). */
   problems: string[];
   /** What did not go to plan without breaking a guarantee (from the environment). */
@@ -58,10 +67,31 @@ async function idle(env: FaultEnv): Promise<void> {
   }, SETTLE_TIMEOUT_MS, 200);
 }
 
-/** Every service up, the consumer idle, and every due hold's expired event stored. */
-export async function settle(env: FaultEnv, workload: Workload): Promise<void> {
+/**
+ * How long after the consumer is idle a publisher waits for its events before it acts on a missing
+ * one: longer than command recovery needs for commands the stream still holds (FAULT_OVERRIDES:
+ * 10 s lag, a scan every second).
+ */
+const PUBLISHER_PATIENCE_MS = 60_000;
+
+/**
+ * Every service up, the consumer idle, and every due hold's expired event stored. A command whose
+ * event has not come after PUBLISHER_PATIENCE_MS and that the commands stream no longer holds at
+ * all was lost by the broker after its PubAck: its publisher sends it again with the same
+ * operationId (counted; answers how many). A command the stream still holds is never sent again
+ * here: answering it is the service's job, and settling fails if it does not.
+ */
+export async function settle(env: FaultEnv, workload: Workload): Promise<number> {
   await env.ensureServices();
   await idle(env);
+  const complete = async (): Promise<boolean> => {
+    const events = await readEvents(env).catch(() => null);
+    if (events === null) return false;
+    const ids = new Set(events.map((e) => String(e.payload["operationId"] ?? "")));
+    const expired = new Set(events.filter((e) => e.payload.event === "expired").map((e) => String(e.payload["holdId"])));
+    return [...workload.published.keys()].every((id) => ids.has(id)) && expiring(workload, events).every((id) => expired.has(id));
+  };
+  const resent = await waitFor("events", complete, PUBLISHER_PATIENCE_MS, 500).then(() => 0, async () => resendLost(env, workload));
   let lastRead: unknown = null;
   await waitFor("every published operation's event and every due hold's expired event", async () => {
     const events = await readEvents(env).catch((error: unknown) => {
@@ -73,9 +103,38 @@ export async function settle(env: FaultEnv, workload: Workload): Promise<void> {
     const expired = new Set(events.filter((e) => e.payload.event === "expired").map((e) => String(e.payload["holdId"])));
     return [...workload.published.keys()].every((id) => ids.has(id)) && expiring(workload, events).every((id) => expired.has(id));
   }, SETTLE_TIMEOUT_MS, 500).catch(async (error: unknown) => {
-    throw new Error(`${(error as Error).message}\n${await missingDetail(env, workload, lastRead)}`);
+    throw new Error(`${(error as Error).message}\n${await missingDetail(env, workload, lastRead)}${resent > 0 ? `\n  (${resent} commands the broker no longer held were sent again by their publishers)` : ""}`);
   });
   await idle(env);
+  return resent;
+}
+
+/** Operation ids of every command the commands stream holds now (any copy, any Nats-Msg-Id). */
+async function operationsInStream(env: FaultEnv): Promise<Set<string>> {
+  const info = await env.jsm.streams.info("BILLING_COMMANDS");
+  const ids = new Set<string>();
+  for await (const page of streamRange(env.js, "BILLING_COMMANDS", info.state.first_seq, info.state.last_seq, 1000)) {
+    for (const m of page) {
+      try {
+        const id = (JSON.parse(decoder.decode(m.data)) as { operationId?: unknown }).operationId;
+        if (typeof id === "string") ids.add(id);
+      } catch {
+        // a malformed command of the workload
+      }
+    }
+  }
+  return ids;
+}
+
+/** Sends again, under a new Nats-Msg-Id, each command without its event that the stream no longer holds. */
+async function resendLost(env: FaultEnv, workload: Workload): Promise<number> {
+  const events = await readEvents(env);
+  const answered = new Set(events.map((e) => String(e.payload["operationId"] ?? "")));
+  const stored = await operationsInStream(env);
+  const lost = [...workload.published.values()].filter((p) => !answered.has(p.operationId) && !stored.has(p.operationId));
+  for (const p of lost) await workload.republish(env, p, `${p.operationId}:resent`);
+  if (lost.length > 0) env.notes.push(`${lost.length} commands acknowledged by the broker were no longer in the commands stream and had no event; their publishers sent them again (e.g. ${lost.slice(0, 3).map((p) => `${p.operationId} first stored at #${p.sequences[0] ?? "?"}`).join(", ")})`);
+  return lost.length;
 }
 
 /** What is missing when settling times out: which operations, and where their commands are. */
@@ -228,7 +287,7 @@ async function deadLetterProblems(env: FaultEnv, expected: ReadonlyArray<Expecte
 }
 
 export async function verify(env: FaultEnv, workload: Workload, scenario: string, startedMs: number, expectedDead: ReadonlyArray<ExpectedDeadLetter> = []): Promise<Row> {
-  await settle(env, workload);
+  const resent = await settle(env, workload);
   const problems: string[] = [];
   const events = await readEvents(env);
   const { lost, duplicated } = countEvents(workload, events, problems);
@@ -236,18 +295,20 @@ export async function verify(env: FaultEnv, workload: Workload, scenario: string
   const deadLetters = await deadLetterProblems(env, expectedDead, problems);
   const consumer = await env.jsm.consumers.info("BILLING_COMMANDS", "billing-worker");
   const stream = await env.jsm.streams.info("BILLING_COMMANDS");
+  let recovered = 0;
+  for await (const page of streamRange(env.js, "BILLING_COMMANDS", stream.state.first_seq, stream.state.last_seq, 1000)) recovered += page.filter((m) => m.headers?.has("Billing-Recovered-Of") === true).length;
   const report = await audit(env);
   if (!report.ok) problems.push(...report.findings.listed.slice(0, 20).map((f) => `audit: [${f.kind}] ${f.message} ${JSON.stringify(f.ids)}`));
   return {
     scenario, faults: env.faults, published: workload.published.size, lost, appliedTwice, eventsDuplicated: duplicated, deadLetters,
-    redelivered: consumer.delivered.consumer_seq - stream.state.messages, seconds: Math.round((Date.now() - startedMs) / 100) / 10, audit: report, problems, notes: [...env.notes],
+    redelivered: consumer.delivered.consumer_seq - stream.state.messages, recovered, resent, seconds: Math.round((Date.now() - startedMs) / 100) / 10, audit: report, problems, notes: [...env.notes],
   };
 }
 
-export const ROW_HEADER = ["scenario", "faults", "published", "lost", "applied twice", "events duplicated", "dead letters", "redelivered", "audit", "seconds"];
+export const ROW_HEADER = ["scenario", "faults", "published", "lost", "applied twice", "events duplicated", "dead letters", "redelivered", "commands recovered", "lost by the broker, resent", "audit", "seconds"];
 
 export function rowCells(r: Row): string[] {
-  return [r.scenario, String(r.faults), String(r.published), String(r.lost), String(r.appliedTwice), String(r.eventsDuplicated), String(r.deadLetters), String(r.redelivered), `${r.audit.ok ? "ok" : `${r.audit.findings.total} findings`} (${(r.audit.durationMs / 1000).toFixed(1)} s)`, String(r.seconds)];
+  return [r.scenario, String(r.faults), String(r.published), String(r.lost), String(r.appliedTwice), String(r.eventsDuplicated), String(r.deadLetters), String(r.redelivered), String(r.recovered), String(r.resent), `${r.audit.ok ? "ok" : `${r.audit.findings.total} findings`} (${(r.audit.durationMs / 1000).toFixed(1)} s)`, String(r.seconds)];
 }
 
 export function formatTable(rows: ReadonlyArray<ReadonlyArray<string>>): string {

@@ -164,7 +164,7 @@ function suite(driverName: "embedded" | "tigerbeetle"): void {
   /** Folds journal lines per account under the two-phase rules, as the ledger applies them. */
   function foldJournal(lines: Row[]): Map<string, Sides> {
     const accounts = new Map<string, Sides>();
-    const of = (id: string) => accounts.get(id) ?? (accounts.set(id, zero()), accounts.get(id) as Sides);
+    const of = (id: string): Sides => accounts.get(id) ?? (accounts.set(id, zero()), accounts.get(id) as Sides);
     for (const l of lines) {
       const amount = BigInt(l["amount_minor"] as string);
       const dr = of(l["debit_account"] as string);
@@ -426,7 +426,7 @@ function suite(driverName: "embedded" | "tigerbeetle"): void {
     const text = s.stdout.split("\n");
     expect(text[0]).toMatch(new RegExp(`^statement of ${users.b} in EUR from the first movement to `));
     expect(text[1]).toBe("opening  posted 0.00  held 0.00  available 0.00");
-    expect(s.stdout).toMatch(/\nclosing  posted [\d.]+  held [\d.]+  available [\d.]+  \(\d+ movements\)\n$/);
+    expect(s.stdout).toMatch(/\nclosing {2}posted [\d.]+ {2}held [\d.]+ {2}available [\d.]+ {2}\(\d+ movements\)\n$/);
     const none = await cli(["statement", `fin-${run}-nobody`]);
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/has no EUR account/);
@@ -440,7 +440,7 @@ function suite(driverName: "embedded" | "tigerbeetle"): void {
     expect(away.stderr.trimEnd().split("\n")).toEqual([expect.stringMatching(/^billing trial-balance: /)]);
     const help = await cli(["trial-balance", "--help"]);
     expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/^usage:\n  billing trial-balance \[--at <ISO time>\]/);
+    expect(help.stdout).toMatch(/^usage:\n {2}billing trial-balance \[--at <ISO time>\]/);
   }, 120_000);
 
   it("a trial balance taken while a service applies load balances, and reads nothing after its cut", async () => {

@@ -143,7 +143,7 @@ describe("ledger history – account queries over a long history", () => {
           .sort((x, y) => (reversed ? Number(y.timestamp - x.timestamp) : Number(x.timestamp - y.timestamp)))
           .slice(0, filter.limit);
         const found = await ledger.getAccountTransfers(filter);
-        expect(found.map((t) => t.id), JSON.stringify(filter, (_, v) => (typeof v === "bigint" ? String(v) : v))).toEqual(expected.map((t) => t.id));
+        expect(found.map((t) => t.id), JSON.stringify(filter, (_, v: unknown) => (typeof v === "bigint" ? String(v) : v))).toEqual(expected.map((t) => t.id));
         const balances = await ledger.getAccountBalances(filter);
         expect(balances.map((row) => row.timestamp)).toEqual(expected.map((t) => t.timestamp));
       }

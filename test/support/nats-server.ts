@@ -306,7 +306,7 @@ export async function startNatsCluster(opts: StartNatsClusterOptions = {}): Prom
       mkdirSync(dir);
       const configFile = join(dir, "server.conf");
       writeFileSync(configFile, clusterNodeConfig(name, routePorts[i] as number, routePorts));
-      const node = Object.assign(new Instance(dir, configFile, [], ports[i] as number), { name }) as Instance & { name: string };
+      const node = Object.assign(new Instance(dir, configFile, [], ports[i] as number), { name });
       live.add(node);
       return node;
     });

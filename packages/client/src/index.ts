@@ -130,7 +130,7 @@ export function differencesOf(command: CommandName, sent: Record<string, unknown
   const own = Object.keys(commandSchemas[command].shape);
   for (const field of EVENT_FIELDS.filter((f) => own.includes(f))) {
     const mine = textOf(sent[field], field);
-    const theirs = typeof event[field] === "string" ? (event[field] as string) : null;
+    const theirs = typeof event[field] === "string" ? event[field] : null;
     if (mine === theirs) continue;
     if (field === "currency" && mine === null) continue; // left out: whatever the default was
     if (field !== "fee" && theirs === null) continue; // not carried by this event: cannot tell

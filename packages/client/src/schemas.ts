@@ -86,7 +86,7 @@ export function validate<C extends CommandName>(command: C, input: unknown): Rec
   if (input === null || typeof input !== "object" || Array.isArray(input)) throw new InvalidCallError(`${command}: the command must be a JSON object`);
   const r = commandSchemas[command].safeParse(input);
   if (!r.success) throw new InvalidCallError(`${command}: ${issueText(r.error, input as Record<string, unknown>)}`);
-  return r.data as Record<string, unknown>;
+  return r.data;
 }
 
 function issueText(error: z.ZodError, input: Record<string, unknown>): string {

@@ -182,7 +182,7 @@ class CaseRun {
    */
   private filter<F>(wire: WireFilter<AccountFilter> | WireFilter<QueryFilter>, bounded = false): F {
     const { timestamp_min, timestamp_max, ...rest } = wire;
-    const filter = this.object<Record<string, unknown>>(rest as Record<string, string | number>);
+    const filter = this.object<Record<string, unknown>>(rest);
     filter["timestamp_min"] = this.timestamp(timestamp_min);
     filter["timestamp_max"] = this.timestamp(timestamp_max);
     if (bounded && filter["timestamp_min"] === 0n) filter["timestamp_min"] = this.caseStart;

@@ -17,7 +17,7 @@ import { settlementId, userId } from "./workload-ids.ts";
 const amountMax = (1n << 128n) - 1n;
 
 function report(file: string, events: Transfer[], results: Array<{ timestamp: bigint; status: number }>): void {
-  const line = JSON.stringify({ events, results }, (_, v) => (typeof v === "bigint" ? v.toString() : v));
+  const line = JSON.stringify({ events, results }, (_, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
   fs.appendFileSync(file, `${line}\n`);
 }
 
