@@ -9,9 +9,6 @@
 /** Events per create/lookup request, and the largest query `limit` (TigerBeetle 0.17, 1 MiB messages; spec §3). */
 export const LEDGER_EVENTS_MAX = 8189;
 
-/** Ledger ids looked up per operation in a pass: own id, burned marker, fee leg, hold, hold's burned marker. */
-export const LOOKUPS_PER_OPERATION = 5;
-
 /** u128 all-ones: `amount_max` in tigerbeetle-node; an invalid id, and "as much as possible" for amounts. */
 export const u128Max = (1n << 128n) - 1n;
 
@@ -80,6 +77,12 @@ export const ascendingWalkMax = 32;
 // ── The worker and the readers of its results ───────────────────────────────────────────────
 
 /**
+ * Ledger ids looked up per operation in a pass: own id, burned marker, fee leg, hold, hold's burned
+ * marker (so worker.batchMessagesMax ≤ LEDGER_EVENTS_MAX / LOOKUPS_PER_OPERATION, src/config/schema.ts).
+ */
+export const LOOKUPS_PER_OPERATION = 5;
+
+/**
  * Rows one history read returns at most (src/ledger-facts/applied-facts.ts). Each read answers at
  * least the first range still open (an operation's range holds at most its two legs), so the rows
  * read per batch are at most HISTORY_READ_ROWS_MAX × the batch's (operation, account) pairs,
@@ -119,7 +122,7 @@ export const RECOVERY_LOOKUPS_IN_FLIGHT_MAX = 64;
 /** Commands one page reads and one ledger lookup covers (3 ids each, 5 for a capture: within a request). */
 export const COMMAND_RECOVERY_PAGE_COMMANDS_MAX = 1_000;
 
-// ── Dead letters (src/dlq/max-deliveries-processor.ts) ─────────────────────────────────────────────────────
+// ── Dead letters (src/dlq/max-deliveries-processor.ts) ───────────────────────────────────────────
 
 /**
  * Republishes of one command at most. Past it the command is dead-lettered after all, naming the
