@@ -5,7 +5,6 @@ import { LEDGER_EVENTS_MAX, LOOKUPS_PER_OPERATION } from "./limits.ts";
 const ms = (max: number) => z.number().int().min(1).max(max);
 const u32 = z.number().int().min(1).max(0xffff_ffff);
 
-
 export const configSchema = z.strictObject({
   nats: z.strictObject({
     servers: z.array(z.string().min(1)).min(1).max(32),
