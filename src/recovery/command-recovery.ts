@@ -23,6 +23,12 @@
 // that judge the same range at once publish the same msg ids (stored once inside the duplicate
 // window) and, outside it, a copy the ledger answers as a replay.
 //
+// A record holds the commands stream's leader it was judged under. On the cluster, what a range
+// holds was seen to change with the leader (the new leader's store had other commands at some
+// sequences, and commands the old one had delivered elsewhere): so when a process sees another
+// leader than at its last scan, it walks back `rangesBackMax` ranges again, and a record made under
+// another leader no longer counts: the range is judged again and recorded anew.
+//
 // Cost when nothing is lost: each command is read once more from the stream, one ledger lookup per
 // page of commands and one record per range; nothing is published.
 import { createHash } from "node:crypto";
@@ -70,14 +76,19 @@ export type CommandRecoveryDeps = {
 
 export const recoveredOfHeader = "Billing-Recovered-Of";
 
-/** What the consumer says it is done with; the scan never looks past it. */
-export type ConsumerPosition = { ackFloor: number; pending: number; ackPending: number; streamLast: number };
+/**
+ * What the consumer says it is done with (the scan never looks past it), and the commands stream's
+ * leader ("" on a single server).
+ */
+export type ConsumerPosition = { ackFloor: number; pending: number; ackPending: number; streamLast: number; leader: string };
+
+export const checkedLeaderHeader = "Billing-Checked-Leader";
 
 /**
  * The highest sequence the scan may judge: the consumer's ack floor, or, when the consumer is idle,
  * the stream's last sequence (what it holds beyond the consumer was never offered to anyone).
  */
-export function horizonOf(p: ConsumerPosition): number {
+export function horizonOf(p: Omit<ConsumerPosition, "leader">): number {
   return p.pending === 0 && p.ackPending === 0 ? Math.max(p.ackFloor, p.streamLast) : p.ackFloor;
 }
 
@@ -118,6 +129,8 @@ export class CommandRecovery {
   private next: number | null = null;
   /** Within the range at `next`, every sequence up to this one was judged already (an idle stream's tail, read again each scan otherwise). */
   private judgedTo = 0;
+  /** The commands stream's leader at the last scan; null before the first. */
+  private leader: string | null = null;
   /** Commands this process published again. */
   recovered = 0;
 
@@ -132,14 +145,22 @@ export class CommandRecovery {
     const { limits } = this.deps;
     const position = await this.position();
     const horizon = horizonOf(position);
-    // A stream shorter than where the walk is (deleted and created again: sequences start over).
-    if (this.next !== null && position.streamLast + 1 < this.next) this.next = null;
+    // A stream shorter than where the walk is (deleted and created again: sequences start over), or
+    // a new leader, whose store may differ from what earlier scans read: walk back.
+    const newLeader = this.leader !== null && this.leader !== position.leader;
+    if (newLeader) this.deps.log.info({ from: this.leader, to: position.leader }, "commands stream has a new leader; checking the recent ranges again");
+    if (newLeader || (this.next !== null && position.streamLast + 1 < this.next)) {
+      this.next = null;
+      this.judgedTo = 0;
+    }
+    this.leader = position.leader;
     if (this.next === null) this.next = rangeOf(Math.max(1, horizon - limits.rangesBackMax * limits.rangeCommands), limits.rangeCommands).first;
     let published = 0;
     for (let n = 0; n < limits.rangesPerScanMax && this.next <= horizon; n += 1) {
       const range = rangeOf(this.next, limits.rangeCommands);
       const whole = range.last <= horizon;
-      if (whole && (await this.recordOf(range.first)) !== null) {
+      const record = whole ? await this.recordOf(range.first) : null;
+      if (record !== null && (record.header?.get(checkedLeaderHeader) ?? "") === position.leader) {
         this.next = range.last + 1;
         continue;
       }
@@ -150,7 +171,7 @@ export class CommandRecovery {
       // A range is done once every sequence in it is behind the consumer and old enough; the tail
       // of an idle stream is looked at again next time (new commands may join its range).
       if (!whole || outcome.young) break;
-      await this.writeRecord(range.first, range.last, outcome.published);
+      await this.writeRecord(range.first, range.last, outcome.published, position.leader, record?.seq ?? 0);
       this.next = range.last + 1;
     }
     return published;
@@ -160,7 +181,7 @@ export class CommandRecovery {
     const { jsm, commandsStream, consumer } = this.deps;
     try {
       const [c, s] = await Promise.all([jsm.consumers.info(commandsStream, consumer), jsm.streams.info(commandsStream)]);
-      return { ackFloor: c.ack_floor.stream_seq, pending: c.num_pending, ackPending: c.num_ack_pending, streamLast: s.state.last_seq };
+      return { ackFloor: c.ack_floor.stream_seq, pending: c.num_pending, ackPending: c.num_ack_pending, streamLast: s.state.last_seq, leader: s.cluster?.leader ?? "" };
     } catch (err) {
       throw new BrokerUnavailableError(`position of consumer ${consumer} on ${commandsStream}: ${describeFailure(err)}`, { cause: err });
     }
@@ -253,17 +274,22 @@ export class CommandRecovery {
     return getLastBySubject(this.deps.jsm, this.deps.dlqStream, checkedRangeSubject(first));
   }
 
-  private async writeRecord(first: number, last: number, published: number): Promise<void> {
+  /** `replaces`: the stream sequence of the record made under another leader (0: none). */
+  private async writeRecord(first: number, last: number, published: number, leader: string, replaces: number): Promise<void> {
     const h = headers();
     h.set("Billing-Range-Last", String(last));
     h.set("Billing-Published-Again", String(published));
-    await this.writeOnce(checkedRangeSubject(first), h, `record of commands #${first}-#${last} checked`);
+    h.set(checkedLeaderHeader, leader);
+    await this.writeOnce(checkedRangeSubject(first), h, `record of commands #${first}-#${last} checked`, replaces);
   }
 
-  /** A headers-only record on a subject of its own, written once (expected last subject sequence 0). */
-  private async writeOnce(subject: string, h: ReturnType<typeof headers>, what: string): Promise<void> {
+  /**
+   * A headers-only record on a subject of its own, written once: expecting the subject's last
+   * sequence to be `after` (0: empty), so of two processes writing at once one stores it.
+   */
+  private async writeOnce(subject: string, h: ReturnType<typeof headers>, what: string, after = 0): Promise<void> {
     try {
-      await this.deps.js.publish(subject, new Uint8Array(0), { expect: { lastSubjectSequence: 0 }, headers: h, timeout: this.deps.limits.publishTimeoutMs, retries: 1 });
+      await this.deps.js.publish(subject, new Uint8Array(0), { expect: { lastSubjectSequence: after }, headers: h, timeout: this.deps.limits.publishTimeoutMs, retries: 1 });
     } catch (err) {
       if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) return; // another process wrote it first
       throw new BrokerUnavailableError(`${what}: ${describeFailure(err)}`, { cause: err });
