@@ -7,7 +7,11 @@ export default defineConfig({
   resolve: {
     // The client is imported by its package name; tests read its sources (as tsc and tsx do through
     // tsconfig's `paths`), not packages/client/dist.
-    alias: { "@billing-ledger/client": fileURLToPath(new URL("./packages/client/src/index.ts", import.meta.url)) },
+    // Exact matches: the service's domain imports the subpath `@billing-ledger/client/schemas` too.
+    alias: [
+      { find: /^@billing-ledger\/client$/, replacement: fileURLToPath(new URL("./packages/client/src/index.ts", import.meta.url)) },
+      { find: /^@billing-ledger\/client\/schemas$/, replacement: fileURLToPath(new URL("./packages/client/src/schemas.ts", import.meta.url)) },
+    ],
   },
   test: {
     include: ["test/**/*.test.ts"],

@@ -21,7 +21,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { LEDGER_EVENTS_MAX, LOOKUPS_PER_OPERATION } from "../src/config/schema.ts";
+import { LEDGER_EVENTS_MAX, LOOKUPS_PER_OPERATION } from "../src/config/limits.ts";
 import { SERVICE_ROOT } from "./e2e/cluster.ts";
 import { describeMachine, describeTree } from "./e2e/machine.ts";
 import { ensurePreloadedLedger, PRELOAD } from "./e2e/preload.ts";

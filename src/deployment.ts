@@ -19,9 +19,11 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
 import { AccountFlags, CreateAccountStatus, QueryFilterFlags, type Account } from "tigerbeetle-node";
 import { deploymentSubject } from "./broker/topology.ts";
-import { BrokerUnavailableError, describeError } from "./broker/errors.ts";
+import { BrokerUnavailableError } from "./broker/errors.ts";
+import { describeFailure } from "./lib/failure.ts";
 import { AccountCode } from "./domain/accounts.ts";
 import { formatOperationId, hashId, IdSpace, parseOperationId, U128_MAX } from "./domain/ids.ts";
+import { DEPLOYMENTS_LISTED_MAX } from "./config/limits.ts";
 import type { Ledger } from "./ledger/port.ts";
 
 /** The subject of the deployment record, in the deployment stream (src/broker/topology.ts). */
@@ -30,8 +32,6 @@ export const DEPLOYMENT_SUBJECT = deploymentSubject;
 /** JetStream's "wrong last sequence": another process stored the record first. */
 const WRONG_LAST_SEQUENCE = JetStreamApiCodes.StreamWrongLastSequence;
 
-/** Deployments listed in a refusal at most; a ledger serving more is named by count. */
-const LISTED_MAX = 16;
 
 /** A ledger and a set of streams that do not belong together, or a record that cannot be read. Exit 2. */
 export class DeploymentError extends Error {
@@ -179,14 +179,14 @@ async function deploymentAccount(deps: Omit<DeploymentDeps, "shared">, id: bigin
 async function servedDeployments(deps: Pick<DeploymentDeps, "ledger" | "markerLedger">): Promise<bigint[]> {
   const accounts = await deps.ledger.queryAccounts({
     user_data_128: 0n, user_data_64: 0n, user_data_32: 0, ledger: deps.markerLedger, code: AccountCode.deploymentBound,
-    timestamp_min: 0n, timestamp_max: 0n, limit: LISTED_MAX + 1, flags: 0,
+    timestamp_min: 0n, timestamp_max: 0n, limit: DEPLOYMENTS_LISTED_MAX + 1, flags: 0,
   });
   return accounts.map((a) => a.user_data_128);
 }
 
 function listed(ids: ReadonlyArray<bigint>): string {
-  const shown = ids.slice(0, LISTED_MAX).map(formatOperationId).join(", ");
-  return ids.length > LISTED_MAX ? `${shown} and more` : shown;
+  const shown = ids.slice(0, DEPLOYMENTS_LISTED_MAX).map(formatOperationId).join(", ");
+  return ids.length > DEPLOYMENTS_LISTED_MAX ? `${shown} and more` : shown;
 }
 
 async function holdsTransfers(ledger: Ledger): Promise<boolean> {
@@ -205,7 +205,7 @@ async function readRecord(deps: Pick<DeploymentDeps, "jsm" | "stream" | "streams
   try {
     stored = await deps.jsm.direct.getMessage(deps.stream, { seq: 1, next_by_subj: DEPLOYMENT_SUBJECT });
   } catch (error) {
-    throw new BrokerUnavailableError(`read the deployment record of ${deps.stream}: ${describeError(error)}`, { cause: error });
+    throw new BrokerUnavailableError(`read the deployment record of ${deps.stream}: ${describeFailure(error)}`, { cause: error });
   }
   if (stored === null) return null;
   let id: bigint | null = null;
@@ -233,6 +233,6 @@ async function claimRecord(deps: Pick<DeploymentDeps, "js" | "stream">, id: bigi
     return true;
   } catch (error) {
     if (error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE) return false;
-    throw new BrokerUnavailableError(`store the deployment record in ${deps.stream}: ${describeError(error)}`, { cause: error });
+    throw new BrokerUnavailableError(`store the deployment record in ${deps.stream}: ${describeFailure(error)}`, { cause: error });
   }
 }

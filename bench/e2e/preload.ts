@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { Account, Transfer } from "tigerbeetle-node";
 import { CreateAccountStatus, CreateTransferStatus } from "tigerbeetle-node";
 import { loadConfig } from "../../src/config/load.ts";
-import { LEDGER_EVENTS_MAX } from "../../src/config/schema.ts";
+import { LEDGER_EVENTS_MAX } from "../../src/config/limits.ts";
 import { settlementAccountId, systemAccounts, userAccountId, userAccounts, type Chart } from "../../src/domain/accounts.ts";
 import { COMMAND_CODES } from "../../src/domain/commands.ts";
 import { TransferCode } from "../../src/domain/plan.ts";

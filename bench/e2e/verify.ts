@@ -17,7 +17,7 @@ import type { JetStreamManager, JetStreamClient } from "@nats-io/jetstream";
 import { systemAccounts, userAccountId, type Chart } from "../../src/domain/accounts.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { readChart } from "../../src/service.ts";
-import { LEDGER_EVENTS_MAX } from "../../src/config/schema.ts";
+import { LEDGER_EVENTS_MAX } from "../../src/config/limits.ts";
 import { pathToFileURL } from "node:url";
 import { COMMAND_NAMES, indexOf, Kind, type Workload } from "./workload.ts";
 

@@ -20,7 +20,7 @@ import { TransferCode } from "../../src/domain/plan.ts";
 import { isoOfNs } from "../../src/finance/money-text.ts";
 import { readCut, transferPages } from "../../src/finance/pages.ts";
 import { connect, openServiceLedger, setup } from "../../src/service.ts";
-import { AccountRegistry } from "../../src/worker/accounts.ts";
+import { AccountRegistry } from "../../src/ledger-facts/account-registry.ts";
 import { startNats } from "../../test/support/nats-server.ts";
 
 const TRANSFERS = Number(process.argv[2] ?? 1_000_000);

@@ -20,9 +20,10 @@ import { loadConfig } from "../../src/config/load.ts";
 import { CountingLedger } from "../../src/ledger/counting.ts";
 import { openLedger, type Ledger } from "../../src/ledger/index.ts";
 import { chartOf } from "../../src/service.ts";
-import { AccountRegistry } from "../../src/worker/accounts.ts";
-import { appliedFacts, NameBook, type Applied } from "../../src/worker/facts.ts";
-import { resolveOperations } from "../../src/worker/settle.ts";
+import { AccountRegistry } from "../../src/ledger-facts/account-registry.ts";
+import { appliedFacts, type Applied } from "../../src/ledger-facts/applied-facts.ts";
+import { NameBook } from "../../src/ledger-facts/name-book.ts";
+import { resolveOperations } from "../../src/worker/ledger-passes.ts";
 import { Workload } from "./../e2e/workload.ts";
 
 /** TigerBeetle's reply holds at most this many AccountBalance rows (docs/coding/requests.md in tigerbeetle). */

@@ -15,15 +15,19 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { TransferFlags, type Account, type Transfer } from "tigerbeetle-node";
 import { currencyByLedger, userNameAccountId, type Chart } from "../domain/accounts.ts";
+import { COMMAND_TYPE_OF_CODE } from "../domain/commands.ts";
 import { formatOperationId } from "../domain/ids.ts";
 import { TransferCode } from "../domain/plan.ts";
-import type { Ledger } from "../ledger/port.ts";
+import { classify } from "../domain/transfer-kind.ts";
+import type { Balances, Ledger } from "../ledger/port.ts";
 import { checkAccount, isChartUserAccount } from "./chart-check.ts";
 import { EventIndex, hashOf } from "./event-index.ts";
-import { LedgerFold, matchesWithExpiry, predictWithExpiry, zeroBalances, type Balances, type FoldHold, type Uncertain } from "./fold.ts";
-import { classify, expectedApplied, expectedExpired, TYPE_OF_CODE, type AppliedInput } from "./operations.ts";
+import { LedgerFold, matchesWithExpiry, predictWithExpiry, zeroBalances, type FoldHold, type Uncertain } from "./fold.ts";
+import { expectedApplied, expectedExpired, type AppliedInput } from "./operations.ts";
 import { Findings, type AuditCounts, type AuditReport, type CurrencyTotals, type OpenHold } from "./report.ts";
 import { accountPages, eventPages, lastEventSequence, newestTransferTimestamp, transferPages } from "./sources.ts";
+import { LEDGER_EVENTS_MAX } from "../config/limits.ts";
+import { NS_PER_MS } from "../lib/nanoseconds.ts";
 
 export type AuditDeps = {
   ledger: Ledger; js: JetStreamClient; jsm: JetStreamManager; chart: Chart; eventsStream: string;
@@ -55,14 +59,13 @@ export type AuditOptions = {
 
 export const auditDefaults: AuditOptions = {
   expiryLagMs: 2_000, settleMs: 65_000, eventsMaxAgeMs: 0, holdsListMax: 50, findingsPerKindMax: 100,
-  recheckMax: 10_000, pageMax: 8189, rereadRoundsMax: 8, wallNs: () => BigInt(Date.now()) * 1_000_000n,
+  recheckMax: 10_000, pageMax: LEDGER_EVENTS_MAX, rereadRoundsMax: 8, wallNs: () => BigInt(Date.now()) * NS_PER_MS,
 };
 
 type ReadPage = { a: bigint; b: bigint; w0: bigint; w1: bigint; ids: bigint[] };
 type Missing = { id: bigint; timestamp: bigint; subject: string; hash: string | null; what: string };
 type Watch = { page: ReadPage; suspects: Map<bigint, { stored: Balances; predicted: Balances }> };
 
-const MS = 1_000_000n;
 
 export async function runAudit(deps: AuditDeps, options: Partial<AuditOptions> = {}): Promise<AuditReport> {
   return new AuditRun(deps, { ...auditDefaults, ...options }).run();
@@ -100,8 +103,8 @@ class AuditRun {
     this.findings = new Findings(opts.findingsPerKindMax);
     this.events = new EventIndex(deps.chart.space);
     this.ownTag = deps.shared === true ? deps.chart.space.tag : 0n;
-    this.lagNs = BigInt(opts.expiryLagMs) * MS;
-    this.fold = new LedgerFold(this.lagNs * 4n + 60_000n * MS);
+    this.lagNs = BigInt(opts.expiryLagMs) * NS_PER_MS;
+    this.fold = new LedgerFold(this.lagNs * 4n + 60_000n * NS_PER_MS);
     this.startedNs = opts.wallNs();
   }
 
@@ -116,7 +119,7 @@ class AuditRun {
     const totals = this.cutTotals();
     const holds = this.openHolds();
     await this.verifyAccounts();
-    await this.settleEvents();
+    await this.checkLeftoverEvents();
     return this.report(totals, holds, Date.now() - started);
   }
 
@@ -270,7 +273,7 @@ class AuditRun {
   }
 
   private onApplied(main: Transfer, fee: Transfer | null): void {
-    const type = TYPE_OF_CODE.get(main.user_data_32);
+    const type = COMMAND_TYPE_OF_CODE.get(main.user_data_32);
     if (type === undefined) return;
     const hold = type === "capture" || type === "release" ? (this.fold.holds.get(main.pending_id) ?? null) : null;
     const input: AppliedInput = { chart: this.deps.chart, type, main, fee, hold, names: this.names, balanceOf: (a) => this.fold.accounts.get(a)?.bal ?? zeroBalances() };
@@ -344,15 +347,15 @@ class AuditRun {
   }
 
   private noteMissing(id: bigint, timestamp: bigint, subject: string, hash: string | null, what: string): void {
-    if (this.opts.eventsMaxAgeMs > 0 && timestamp < this.cut - BigInt(this.opts.eventsMaxAgeMs) * MS) return; // retired by max_age
+    if (this.opts.eventsMaxAgeMs > 0 && timestamp < this.cut - BigInt(this.opts.eventsMaxAgeMs) * NS_PER_MS) return; // retired by max_age
     if (this.missing.length < this.opts.recheckMax) this.missing.push({ id, timestamp, subject, hash, what });
-    else if (timestamp <= this.cut - BigInt(this.opts.settleMs) * MS) this.findings.add("missing_event", `${what}, no event on ${subject}`, { id: formatOperationId(id) });
+    else if (timestamp <= this.cut - BigInt(this.opts.settleMs) * NS_PER_MS) this.findings.add("missing_event", `${what}, no event on ${subject}`, { id: formatOperationId(id) });
     else this.counts.inFlight += 1;
   }
 
   /** Holds whose deadline passed long before the cut must have their expiry marker by then. */
   private checkExpiries(): void {
-    const settled = this.cut - BigInt(this.opts.settleMs) * MS;
+    const settled = this.cut - BigInt(this.opts.settleMs) * NS_PER_MS;
     for (const hold of this.fold.holds.values()) {
       if (hold.status === "expired" && hold.expiresAt < settled && hold.code === TransferCode.hold && !this.expiryMarked.has(hold.id)) {
         this.findings.add("missing_expiry", "the hold expired but no expiry marker records it", { holdId: formatOperationId(hold.id), deadline: hold.expiresAt });
@@ -381,7 +384,7 @@ class AuditRun {
     open.sort((x, y) => (x.timestamp < y.timestamp ? -1 : 1));
     const listed = open.slice(0, this.opts.holdsListMax).map((h): OpenHold => ({
       holdId: formatOperationId(h.id), userId: this.names.get(h.debit) ?? "?", currency: currencyByLedger(this.deps.chart, h.ledger)?.code ?? String(h.ledger),
-      amount: h.amount.toString(), ageMs: Number((this.startedNs - h.timestamp) / MS), expiresInMs: h.timeout === 0 ? null : Number((h.expiresAt - this.startedNs) / MS),
+      amount: h.amount.toString(), ageMs: Number((this.startedNs - h.timestamp) / NS_PER_MS), expiresInMs: h.timeout === 0 ? null : Number((h.expiresAt - this.startedNs) / NS_PER_MS),
     }));
     return { total: open.length, listed };
   }
@@ -490,9 +493,9 @@ class AuditRun {
     return pages;
   }
 
-  // ── events the scan did not settle ────────────────────────────────────────────────────────
+  // ── events the scan did not match ─────────────────────────────────────────────────────────
 
-  private async settleEvents(): Promise<void> {
+  private async checkLeftoverEvents(): Promise<void> {
     await this.unmatchedEvents();
     await this.recheckMissing();
     await this.doubleOutcomes();
@@ -518,7 +521,7 @@ class AuditRun {
 
   /** Operations whose event was not in the stream when it was read: look each up once more. */
   private async recheckMissing(): Promise<void> {
-    const settled = this.cut - BigInt(this.opts.settleMs) * MS;
+    const settled = this.cut - BigInt(this.opts.settleMs) * NS_PER_MS;
     for (const m of this.missing) {
       // The stream's own API, not a direct get: it answers whether or not the stream allows direct reads.
       const stored = await this.deps.jsm.streams.getMessage(this.deps.eventsStream, { last_by_subj: m.subject });

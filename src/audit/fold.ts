@@ -10,11 +10,11 @@
 // Transfers are applied in timestamp order. Each breach of the rules is returned as an issue; the
 // fold never throws on bad data, because bad data is what the audit is looking for.
 import { AccountFlags, TransferFlags, type Account, type Transfer } from "tigerbeetle-node";
-import { DeadlineQueue } from "./deadline-queue.ts";
+import { Heap } from "../lib/heap.ts";
+import type { Balances } from "../ledger/port.ts";
+import { NS_PER_SECOND } from "../lib/nanoseconds.ts";
 
-export type Balances = { debits_pending: bigint; debits_posted: bigint; credits_pending: bigint; credits_posted: bigint };
 
-export const NS_PER_SECOND = 1_000_000_000n;
 
 export type FoldAccount = { id: bigint; ledger: number; code: number; flags: number; bal: Balances; transfers: number };
 
@@ -40,18 +40,24 @@ export function zeroBalances(): Balances {
   return { debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 0n };
 }
 
-export function sameBalances(a: Balances, b: Balances): boolean {
-  return a.debits_pending === b.debits_pending && a.debits_posted === b.debits_posted && a.credits_pending === b.credits_pending && a.credits_posted === b.credits_posted;
-}
-
 export function balancesOf(a: Balances): Balances {
   return { debits_pending: a.debits_pending, debits_posted: a.debits_posted, credits_pending: a.credits_pending, credits_posted: a.credits_posted };
+}
+
+function expiresBefore(a: FoldHold, b: FoldHold): boolean {
+  return a.expiresAt < b.expiresAt || (a.expiresAt === b.expiresAt && a.timestamp < b.timestamp);
+}
+
+/** Every hold due at or before `ts`, in expiry order, without removing any. */
+function dueThrough(due: Heap<FoldHold>, ts: bigint): FoldHold[] {
+  return due.topWhere((h) => h.expiresAt <= ts).sort((a, b) => (expiresBefore(a, b) ? -1 : expiresBefore(b, a) ? 1 : 0));
 }
 
 export class LedgerFold {
   readonly accounts = new Map<bigint, FoldAccount>();
   readonly holds = new Map<bigint, FoldHold>();
-  private readonly due = new DeadlineQueue<FoldHold>();
+  /** Open holds by deadline, then creation timestamp (the ledger's own tie-break): the fold expires them in the ledger's order. */
+  private readonly due = new Heap<FoldHold>(expiresBefore);
   /** Holds the fold expired recently, in deadline order; kept for `keepNs` behind the fold's time. */
   private recent: FoldHold[] = [];
   /** The timestamp of the last transfer applied (or of the last expireThrough). */
@@ -168,7 +174,7 @@ export class LedgerFold {
    */
   uncertain(fromNs: bigint, toNs: bigint): Uncertain[] {
     const out: Uncertain[] = this.recent.filter((h) => h.expiresAt > fromNs).map((hold) => ({ hold, expiredInFold: true }));
-    for (const hold of this.due.dueThrough(toNs)) if (hold.status === "open") out.push({ hold, expiredInFold: false });
+    for (const hold of dueThrough(this.due, toNs)) if (hold.status === "open") out.push({ hold, expiredInFold: false });
     return out;
   }
 

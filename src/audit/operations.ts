@@ -1,50 +1,16 @@
-// What a ledger transfer is, in the service's chart of accounts, and the one event it must have.
+// The one event a ledger transfer must have (its kind is src/domain/transfer-kind.ts's classify).
 // Pure: the audit classifies each transfer, checks that its shape is one the service writes (codes,
 // flags, accounts, and the fingerprint in user_data_128 recomputed from the fields the ledger
 // holds), and rebuilds the event byte for byte with the domain's own event builders.
 import { TransferFlags, type Transfer } from "tigerbeetle-node";
-import { currencyByLedger, feeAccountId, markerAccountIds, settlementAccountId, userAccountId, type Chart } from "../domain/accounts.ts";
-import { canonicalJson, COMMAND_CODES, type CommandFields, type CommandType } from "../domain/commands.ts";
+import { currencyByLedger, feeAccountId, settlementAccountId, userAccountId, type Chart } from "../domain/accounts.ts";
+import { canonicalJson, type CommandFields, type CommandType } from "../domain/commands.ts";
 import { appliedEvent, expiredEvent, type BalanceLine, type OutboundEvent } from "../domain/events.ts";
-import { EXPIRY_MARKER_CODE } from "../domain/expiry.ts";
 import { formatOperationId, hashId } from "../domain/ids.ts";
 import { userBalance } from "../domain/money.ts";
 import { TransferCode } from "../domain/plan.ts";
-import { reasonOfMarkerCode, type Reason } from "../domain/reasons.ts";
-import type { Balances, FoldHold } from "./fold.ts";
-
-export const TYPE_OF_CODE: ReadonlyMap<number, CommandType> = new Map(Object.entries(COMMAND_CODES).map(([t, c]) => [c, t as CommandType]));
-
-export type Classified =
-  | { kind: "applied"; type: CommandType }
-  | { kind: "fee_leg" }
-  | { kind: "rejection"; type: CommandType; reason: Reason }
-  | { kind: "expiry"; holdId: bigint }
-  | { kind: "foreign"; detail: string };
-
-/** What kind of record a transfer is, judged by its codes alone (its shape is checked later). */
-export function classify(chart: Chart, t: Transfer): Classified {
-  if (t.ledger === chart.markerLedger) return classifyMarker(chart, t);
-  if (t.code === TransferCode.fee && t.user_data_32 === COMMAND_CODES.transfer) return { kind: "fee_leg" };
-  const type = TYPE_OF_CODE.get(t.user_data_32);
-  if (type === undefined) return { kind: "foreign", detail: `user_data_32 ${t.user_data_32} is no command code` };
-  return { kind: "applied", type };
-}
-
-function classifyMarker(chart: Chart, t: Transfer): Classified {
-  const marker = markerAccountIds(chart.space, chart.markerLedger);
-  if (t.debit_account_id !== marker.debit || t.credit_account_id !== marker.credit || t.amount !== 0n || t.flags !== 0) {
-    return { kind: "foreign", detail: "a marker-ledger transfer that is not a zero-amount marker" };
-  }
-  if (t.code === EXPIRY_MARKER_CODE) {
-    if (t.user_data_32 !== 0 || t.id !== chart.space.expiryMarkerId(t.user_data_128)) return { kind: "foreign", detail: "an expiry marker whose id is not derived from its hold" };
-    return { kind: "expiry", holdId: t.user_data_128 };
-  }
-  const reason = reasonOfMarkerCode(t.code);
-  const type = TYPE_OF_CODE.get(t.user_data_32);
-  if (reason === undefined || type === undefined) return { kind: "foreign", detail: `marker code ${t.code} / command code ${t.user_data_32} unknown` };
-  return { kind: "rejection", type, reason };
-}
+import type { Balances } from "../ledger/port.ts";
+import type { FoldHold } from "./fold.ts";
 
 /** Everything the audit knows around one applied operation. */
 export type AppliedInput = {

@@ -1,5 +1,6 @@
 // The audit's result: a summary first (per-currency totals, counts), then every discrepancy with
 // the ids to look up, then open holds. Rendered as text for people and as JSON for tools.
+import { NS_PER_MS } from "../lib/nanoseconds.ts";
 
 export const FINDING_KINDS = {
   unbalanced_ledger: "the sums of debits and credits of a ledger differ",
@@ -72,7 +73,7 @@ function table(rows: ReadonlyArray<ReadonlyArray<string>>): string {
 function summary(r: AuditReport): string[] {
   const c = r.counts;
   const stamp = BigInt(r.cut.ledgerTimestamp);
-  const when = stamp > 0n ? ` (${new Date(Number(stamp / 1_000_000n)).toISOString()})` : "";
+  const when = stamp > 0n ? ` (${new Date(Number(stamp / NS_PER_MS)).toISOString()})` : "";
   const out = [
     `billing audit: ${r.ok ? "OK" : `FAILED, ${r.findings.total} discrepanc${r.findings.total === 1 ? "y" : "ies"}`}`,
     `cut: ledger timestamp ${r.cut.ledgerTimestamp}${when}, events up to stream sequence ${r.cut.eventsLastSequence}; took ${r.durationMs} ms`,

@@ -26,7 +26,8 @@ import {
   type JetStreamManager,
 } from "@nats-io/jetstream";
 import { assert } from "../lib/assert.ts";
-import { BrokerConfigError, BrokerConnectError, describeError } from "./errors.ts";
+import { BrokerConfigError, BrokerConnectError } from "./errors.ts";
+import { describeFailure } from "../lib/failure.ts";
 
 export interface BrokerTlsOptions {
   caFile?: string;
@@ -91,7 +92,7 @@ export async function connectBroker(options: ConnectBrokerOptions): Promise<Brok
     nc = await connect(connectionOptions);
   } catch (err) {
     throw new BrokerConnectError(
-      `cannot connect to NATS at ${shown.join(", ")} as "${options.name}": ${describeError(err)}`,
+      `cannot connect to NATS at ${shown.join(", ")} as "${options.name}": ${describeFailure(err)}`,
       shown,
       { cause: err },
     );
@@ -105,9 +106,9 @@ export async function connectBroker(options: ConnectBrokerOptions): Promise<Brok
   } catch (err) {
     await nc.close().catch(() => undefined);
     if (isJetStreamDisabled(err)) {
-      throw new BrokerConfigError(`NATS at ${shown.join(", ")}: JetStream is not enabled for this account: ${describeError(err)}`, { cause: err });
+      throw new BrokerConfigError(`NATS at ${shown.join(", ")}: JetStream is not enabled for this account: ${describeFailure(err)}`, { cause: err });
     }
-    throw new BrokerConnectError(`NATS at ${shown.join(", ")}: the JetStream API did not answer: ${describeError(err)}`, shown, { cause: err });
+    throw new BrokerConnectError(`NATS at ${shown.join(", ")}: the JetStream API did not answer: ${describeFailure(err)}`, shown, { cause: err });
   }
   const js = jetstream(nc, { timeout: apiTimeoutMs });
   return { nc, js, jsm, close: () => closeConnection(nc) };
@@ -175,7 +176,7 @@ async function buildAuthenticator(auth: BrokerAuthOptions): Promise<Authenticato
     try {
       creds = await readFile(auth.credsFile);
     } catch (err) {
-      throw new BrokerConfigError(`NATS auth: cannot read credsFile ${auth.credsFile}: ${describeError(err)}`, { cause: err });
+      throw new BrokerConfigError(`NATS auth: cannot read credsFile ${auth.credsFile}: ${describeFailure(err)}`, { cause: err });
     }
     return credsAuthenticator(creds);
   }

@@ -36,12 +36,3 @@ export class BrokerConfigError extends BrokerError {
   override name = "BrokerConfigError";
   readonly transient = false;
 }
-
-// One line describing any thrown value, for error messages and headers.
-export function describeError(err: unknown): string {
-  if (err instanceof Error) {
-    const cause = err.cause instanceof Error ? ` (cause: ${err.cause.name}: ${err.cause.message})` : "";
-    return `${err.name}: ${err.message}${cause}`;
-  }
-  return String(err);
-}

@@ -1,4 +1,4 @@
-// Event publishing and event lookup.
+// Event publishing (the lookup of a stored event is src/broker/last-by-subject.ts).
 //
 // The contract fixes one event per operationId on billing.evt.<event>.<operationId>, published
 // with Nats-Msg-Id and the expectation that the subject holds no message yet (expected last
@@ -11,20 +11,18 @@
 // publishEvents (the expiry sweeper) throws one BrokerUnavailableError once all publishes of the
 // batch settled, and the next sweep republishes everything, the stored ones counting as done.
 
-import { JetStreamApiCodes, JetStreamApiError, PubHeaders, type JetStreamClient, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, PubHeaders, type JetStreamClient } from "@nats-io/jetstream";
 import { createInbox, headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import { publishInFlightMax } from "../config/limits.ts";
 import { assert } from "../lib/assert.ts";
-import { BrokerUnavailableError, describeError } from "./errors.ts";
+import { BrokerUnavailableError } from "./errors.ts";
+import { describeFailure } from "../lib/failure.ts";
 
 export interface OutgoingEvent {
   subject: string;
   msgId: string;
   data: Uint8Array;
 }
-
-// Publishes awaiting their PubAck at once. The shared notes (§4) measured windows of 100 and 1000
-// at 18.8k and 21.9k msg/s; 256 keeps most of that while bounding client memory and server load.
-export const publishInFlightMax = 256;
 
 // Subjects we publish to: concrete (no wildcards, no spaces) and under billing.evt.
 const eventSubject = /^billing\.evt\.[^.\s*>]+(\.[^.\s*>]+)+$/;
@@ -41,7 +39,7 @@ export async function publishEvents(
   outcomes.forEach((failure, i) => {
     if (failure === null) return;
     if (failures.length === 0) firstCause = failure;
-    failures.push(`${(events[i] as OutgoingEvent).subject}: ${describeError(failure)}`);
+    failures.push(`${(events[i] as OutgoingEvent).subject}: ${describeFailure(failure)}`);
   });
   if (failures.length > 0) {
     throw new BrokerUnavailableError(
@@ -182,16 +180,4 @@ function pubAcksOf(js: JetStreamClient): PubAcks {
     pubAcks.set(nc, acks);
   }
   return acks;
-}
-
-// The last message stored on a subject (for an event subject: the operation's one event), or
-// null when there is none. Uses the direct-get API (allow_direct is set on our streams), which
-// any server holding the stream can answer. No answer → BrokerUnavailableError.
-export async function getLastBySubject(jsm: JetStreamManager, stream: string, subject: string): Promise<StoredMsg | null> {
-  assert(!/[\s*>]/.test(subject) && subject.length > 0, `getLastBySubject: not a concrete subject: "${subject}"`);
-  try {
-    return await jsm.direct.getMessage(stream, { last_by_subj: subject });
-  } catch (err) {
-    throw new BrokerUnavailableError(`get last message of ${stream} on ${subject}: ${describeError(err)}`, { cause: err });
-  }
 }

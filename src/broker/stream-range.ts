@@ -1,17 +1,15 @@
 // Reading a stretch of a stream by sequence, in pages, through an ordered consumer: no ack state on
 // the server, removed when idle (inactive_threshold) or deleted when the read ends. Used by the
 // audit (events) and by command recovery (commands). Every fetch has its own expiry, so a read of a
-// range whose end was deleted or aged out ends after EMPTY_FETCHES_MAX empty fetches.
+// range whose end was deleted or aged out ends after STREAM_RANGE_EMPTY_FETCHES_MAX empty fetches.
 import { DeliverPolicy, type JetStreamClient } from "@nats-io/jetstream";
 import type { MsgHdrs } from "@nats-io/transport-node";
+import { STREAM_RANGE_EMPTY_FETCHES_MAX, STREAM_RANGE_FETCH_EXPIRES_MS } from "../config/limits.ts";
 import { assert } from "../lib/assert.ts";
-import { BrokerUnavailableError, describeError } from "./errors.ts";
+import { BrokerUnavailableError } from "./errors.ts";
+import { describeFailure } from "../lib/failure.ts";
 
 export type RangeMessage = { seq: number; subject: string; data: Uint8Array; headers: MsgHdrs | undefined; storedAtMs: number };
-
-/** Empty fetches tolerated in a row before the range is taken as read (messages deleted at its end). */
-export const EMPTY_FETCHES_MAX = 3;
-export const FETCH_EXPIRES_MS = 2_000;
 
 /** Stored messages with first ≤ sequence ≤ last, in sequence order, at most `pageMax` per page. */
 export async function* streamRange(js: JetStreamClient, stream: string, first: number, last: number, pageMax: number): AsyncGenerator<RangeMessage[]> {
@@ -19,12 +17,12 @@ export async function* streamRange(js: JetStreamClient, stream: string, first: n
   if (last < first || last === 0) return;
   const consumer = await js.consumers.get(stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, first) })
     .catch((err: unknown) => {
-      throw new BrokerUnavailableError(`read ${stream} from #${first}: ${describeError(err)}`, { cause: err });
+      throw new BrokerUnavailableError(`read ${stream} from #${first}: ${describeFailure(err)}`, { cause: err });
     });
   try {
     let done = false;
-    for (let empty = 0; !done && empty < EMPTY_FETCHES_MAX;) {
-      const batch = await consumer.fetch({ max_messages: Math.min(pageMax, last - first + 1), expires: FETCH_EXPIRES_MS });
+    for (let empty = 0; !done && empty < STREAM_RANGE_EMPTY_FETCHES_MAX;) {
+      const batch = await consumer.fetch({ max_messages: Math.min(pageMax, last - first + 1), expires: STREAM_RANGE_FETCH_EXPIRES_MS });
       const page: RangeMessage[] = [];
       for await (const m of batch) {
         if (m.seq <= last) page.push({ seq: m.seq, subject: m.subject, data: m.data, headers: m.headers, storedAtMs: Math.floor(m.info.timestampNanos / 1e6) });

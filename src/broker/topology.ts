@@ -29,8 +29,8 @@ import {
   type StreamInfo,
 } from "@nats-io/jetstream";
 import { assert } from "../lib/assert.ts";
-import { BrokerConfigError, BrokerUnavailableError, describeError } from "./errors.ts";
-import { JETSTREAM_TEMPORARILY_UNAVAILABLE } from "../lib/failure.ts";
+import { BrokerConfigError, BrokerUnavailableError } from "./errors.ts";
+import { describeFailure, JETSTREAM_TEMPORARILY_UNAVAILABLE } from "../lib/failure.ts";
 
 export interface Topology {
   commandsStream: string;
@@ -120,7 +120,7 @@ export function streamConfigs(t: Topology): StreamSettings[] {
     // delete or purge it through the API (only max_age retires events). One-way on the server.
     stream(t.eventsStream, eventsSubjects, t.eventsMaxAgeMs, true),
     // Operators read and then purge dead letters.
-    // Its window covers a crash between a letter and its marker (src/dlq/processor.ts).
+    // Its window covers a crash between a letter and its claim (src/broker/dead-letter.ts).
     stream(t.dlqStream, dlqSubjects, t.dlqMaxAgeMs, false, dlqWindowMs(t)),
     stream(t.advisoriesStream, maxDeliveriesAdvisorySubject(t), t.dlqMaxAgeMs, false),
     // Which ledger serves these streams: one message, kept forever, never deleted or purged.
@@ -220,7 +220,7 @@ function toTopologyError(what: string, err: unknown): Error {
   if (err instanceof JetStreamApiError && err.code !== JETSTREAM_TEMPORARILY_UNAVAILABLE) {
     return new BrokerConfigError(`${what}: the server refused our configuration: ${err.message} (code ${err.code})`, { cause: err });
   }
-  return new BrokerUnavailableError(`${what}: ${describeError(err)}`, { cause: err });
+  return new BrokerUnavailableError(`${what}: ${describeFailure(err)}`, { cause: err });
 }
 
 // A server that silently ignored or rewrote an option would leave us running on a configuration

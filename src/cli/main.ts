@@ -5,10 +5,11 @@
 // stored); one line on stderr, prefixed once with `billing <verb>:`.
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { BillingClient, commandSchemas, operationIdSchema, validate, type BillingEvent, type CommandName } from "@billing-ledger/client";
+import { CLIENT_CLOSE_MAX_MS, EXIT_GRACE_MAX_MS } from "../config/limits.ts";
 import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { createLogger } from "../lib/log.ts";
-import { AccountRegistry } from "../worker/accounts.ts";
+import { AccountRegistry } from "../ledger-facts/account-registry.ts";
 import { connect, openServiceLedger, setup, startService } from "../service.ts";
 import { EXIT_BUG, exitOnBug } from "../lib/failure.ts";
 import { onStopSignals } from "../lib/stop-signals.ts";
@@ -21,10 +22,6 @@ import { EXIT_DONE, EXIT_REJECTED, EXIT_USAGE, exitCodeOf, UsageError } from "./
 
 export { UsageError } from "./exit-code.ts";
 
-/** Longest wait, after a stop, for what the stop left open before the process exits anyway. */
-const EXIT_GRACE_MAX_MS = 2_000;
-/** Longest wait for the CLI's connection to drain when it closes (a broker gone meanwhile never answers). */
-const CLIENT_CLOSE_MAX_MS = 2_000;
 
 /** A verb: its usage text (lines starting `  billing …`) and what it does; returns the exit code. */
 export type VerbEntry = { usage: string; run(args: string[], config: Config): Promise<number> };

@@ -1,15 +1,9 @@
 // The configuration: every limit named, with its unit last, validated by zod and cross-checked.
 import { z } from "zod";
+import { LEDGER_EVENTS_MAX, LOOKUPS_PER_OPERATION } from "./limits.ts";
 
 const ms = (max: number) => z.number().int().min(1).max(max);
 const u32 = z.number().int().min(1).max(0xffff_ffff);
-
-/** TigerBeetle refuses requests of more than 8189 events (spec §3). */
-export const LEDGER_EVENTS_MAX = 8189;
-/** Ledger ids looked up per operation in a pass: own id, burned marker, fee leg, hold, hold's burned marker. */
-export const LOOKUPS_PER_OPERATION = 5;
-/** Accounts an operation may create: two users, each with a name account. */
-export const ACCOUNTS_PER_OPERATION = 4;
 
 export const configSchema = z.strictObject({
   nats: z.strictObject({

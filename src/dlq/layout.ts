@@ -5,18 +5,19 @@
 //
 //   billing.dlq.<reason>                         a dead letter (the contract; src/broker/dead-letter.ts)
 //   billing.dlq.replayed.<letterSequence>        a replay record: who replayed the letter, when, how
-//   billing.dlq.marker.<reason>.<commandSeq>     "this command was dead-lettered for this reason"
+//   billing.dlq.marker.<reason>.<commandSeq>     a claim: "this command was dead-lettered for this
+//                                                reason" (src/broker/dead-letter.ts)
 //   billing.dlq.checked.<firstCommandSeq>        "this range of commands was checked for commands
 //                                                 without an outcome" (src/recovery/command-recovery.ts)
 //   billing.dlq.recovered.<commandSeq>.<digest>  "this command, with this content, was published again"
 //
 // Per-letter and per-command subjects are what make our checks cheap and race-free on 2.9.10:
-// "is there a record/marker?" is one get of the last message on a concrete subject, and "be the
+// "is there a record/claim?" is one get of the last message on a concrete subject, and "be the
 // first to write it" is a publish that expects the subject's last sequence (0 = empty), which the
-// stream leader checks atomically for every process at once. Markers and records carry no payload;
+// stream leader checks atomically for every process at once. Claims and records carry no payload;
 // everything is in headers, so that `nats stream view` shows them plainly.
 
-import { deadLetterHeaders, type DeadLetterReason } from "../broker/dead-letter.ts";
+import type { DeadLetterReason } from "../broker/dead-letter.ts";
 import { assert } from "../lib/assert.ts";
 
 export const deadLetterReasons: readonly DeadLetterReason[] = ["malformed", "conflict", "max_deliveries"];
@@ -47,11 +48,6 @@ export const replayHeaders = {
 export type ReplayStatus = "started" | "published" | "duplicate" | "failed";
 export const replayStatuses: readonly ReplayStatus[] = ["started", "published", "duplicate", "failed"];
 
-export const markerHeaders = {
-  originalSequence: deadLetterHeaders.originalSequence,
-  reason: deadLetterHeaders.reason,
-} as const;
-
 export function letterSubject(reason: DeadLetterReason): string {
   return `billing.dlq.${reason}`;
 }
@@ -59,11 +55,6 @@ export function letterSubject(reason: DeadLetterReason): string {
 export function replayRecordSubject(letterSequence: number): string {
   assertSequence(letterSequence);
   return `billing.dlq.replayed.${letterSequence}`;
-}
-
-export function markerSubject(reason: DeadLetterReason, commandSequence: number): string {
-  assertSequence(commandSequence);
-  return `billing.dlq.marker.${reason}.${commandSequence}`;
 }
 
 export function checkedRangeSubject(firstCommandSequence: number): string {
@@ -76,10 +67,6 @@ export function recoveredCommandSubject(commandSequence: number, digest: string)
   assertSequence(commandSequence);
   assert(/^[0-9a-f]{1,64}$/.test(digest), "dlq layout: a hex digest");
   return `billing.dlq.recovered.${commandSequence}.${digest}`;
-}
-
-export function markerMsgId(reason: DeadLetterReason, commandSequence: number): string {
-  return `dlq-marker:${reason}:${commandSequence}`;
 }
 
 export function isDeadLetterReason(value: string): value is DeadLetterReason {

@@ -1,4 +1,4 @@
-// Purging dead letters older than a given time, with their replay records. Markers stay: they are
+// Purging dead letters older than a given time, with their replay records. Claims stay: they are
 // the processor's memory that a command was dead-lettered, so that a late duplicate advisory does
 // not bring a purged letter back (they are tiny, and the stream's max age retires them).
 //
@@ -7,7 +7,8 @@
 // after the cut-off time is found by a binary search over direct gets, O(log n) requests, and one
 // purge per filter removes the rest.
 import type { JetStreamManager } from "@nats-io/jetstream";
-import { BrokerUnavailableError, describeError } from "../broker/errors.ts";
+import { BrokerUnavailableError } from "../broker/errors.ts";
+import { describeFailure } from "../lib/failure.ts";
 import { lettersFilter, replayRecordsFilter } from "./layout.ts";
 import { nextOn } from "./reader.ts";
 
@@ -37,7 +38,7 @@ export async function firstSequenceAtOrAfter(jsm: JetStreamManager, stream: stri
   try {
     state = (await jsm.streams.info(stream)).state;
   } catch (err) {
-    throw new BrokerUnavailableError(`stream ${stream}: ${describeError(err)}`, { cause: err });
+    throw new BrokerUnavailableError(`stream ${stream}: ${describeFailure(err)}`, { cause: err });
   }
   // Invariant: every message below lo is older than time; every message at or above hi is not.
   let lo = Math.max(1, state.first_seq);
@@ -56,6 +57,6 @@ async function purgeBelow(jsm: JetStreamManager, stream: string, filter: string,
   try {
     return (await jsm.streams.purge(stream, { filter, seq })).purged;
   } catch (err) {
-    throw new BrokerUnavailableError(`purge ${stream} on ${filter} below #${seq}: ${describeError(err)}`, { cause: err });
+    throw new BrokerUnavailableError(`purge ${stream} on ${filter} below #${seq}: ${describeFailure(err)}`, { cause: err });
   }
 }

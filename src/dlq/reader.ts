@@ -5,7 +5,8 @@
 // with no consumer to create or clean up; the caller bounds how many. Decisions (is there a replay
 // record already?) read through the stream leader instead, which is never stale.
 import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
-import { BrokerUnavailableError, describeError } from "../broker/errors.ts";
+import { BrokerUnavailableError } from "../broker/errors.ts";
+import { describeFailure } from "../lib/failure.ts";
 import { assert } from "../lib/assert.ts";
 import { letterOf, recordOf, type Letter, type ReplayRecord } from "./letter.ts";
 import { replayRecordsFilter, replayRecordSubject } from "./layout.ts";
@@ -22,7 +23,7 @@ export async function nextOn(jsm: JetStreamManager, stream: string, filter: stri
   try {
     return await jsm.direct.getMessage(stream, { next_by_subj: filter, seq });
   } catch (err) {
-    throw new BrokerUnavailableError(`next message of ${stream} on ${filter} from #${seq}: ${describeError(err)}`, { cause: err });
+    throw new BrokerUnavailableError(`next message of ${stream} on ${filter} from #${seq}: ${describeFailure(err)}`, { cause: err });
   }
 }
 
@@ -72,7 +73,7 @@ export async function getLetter(jsm: JetStreamManager, stream: string, seq: numb
     const m = await jsm.streams.getMessage(stream, { seq });
     return m === null ? null : letterOf(m);
   } catch (err) {
-    throw new BrokerUnavailableError(`dead letter #${seq} of ${stream}: ${describeError(err)}`, { cause: err });
+    throw new BrokerUnavailableError(`dead letter #${seq} of ${stream}: ${describeFailure(err)}`, { cause: err });
   }
 }
 
@@ -83,6 +84,6 @@ export async function lastReplayRecord(jsm: JetStreamManager, stream: string, le
     const m = await jsm.streams.getMessage(stream, { last_by_subj: subject });
     return m === null ? null : { seq: m.seq, record: recordOf(m) };
   } catch (err) {
-    throw new BrokerUnavailableError(`last message of ${stream} on ${subject}: ${describeError(err)}`, { cause: err });
+    throw new BrokerUnavailableError(`last message of ${stream} on ${subject}: ${describeFailure(err)}`, { cause: err });
   }
 }

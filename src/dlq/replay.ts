@@ -13,7 +13,8 @@
 // way the worker's own idempotency (operationId) applies to the replayed command.
 import { headers } from "@nats-io/transport-node";
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager, type PubAck } from "@nats-io/jetstream";
-import { BrokerUnavailableError, describeError } from "../broker/errors.ts";
+import { BrokerUnavailableError } from "../broker/errors.ts";
+import { describeFailure } from "../lib/failure.ts";
 import { oneLine } from "../broker/dead-letter.ts";
 import { commandSubjectPrefix, replayHeaders, replayRecordSubject, type ReplayStatus } from "./layout.ts";
 import { replayHeaderSet, type Letter, type ReplayRecord } from "./letter.ts";
@@ -59,11 +60,11 @@ export async function replayLetter(deps: ReplayDeps, req: ReplayRequest): Promis
   try {
     ack = await publishCommand(deps, letter, req.sameId);
   } catch (err) {
-    await writeRecord(deps, req, "failed", { error: describeError(err) }).catch(() => undefined);
+    await writeRecord(deps, req, "failed", { error: describeFailure(err) }).catch(() => undefined);
     throw err;
   }
   const status: ReplayStatus = ack.duplicate ? "duplicate" : "published";
-  const recordError = await writeRecord(deps, req, status, { commandSequence: ack.seq }).then(() => null, (err: unknown) => describeError(err));
+  const recordError = await writeRecord(deps, req, status, { commandSequence: ack.seq }).then(() => null, (err: unknown) => describeFailure(err));
   return { kind: "replayed", letter, commandSequence: ack.seq, duplicate: ack.duplicate, recordError };
 }
 
@@ -89,7 +90,7 @@ async function publishCommand(deps: ReplayDeps, letter: Letter, sameId: boolean)
       retries: 1,
     });
   } catch (err) {
-    throw new BrokerUnavailableError(`replay of letter #${letter.sequence} to ${letter.originalSubject}: ${describeError(err)}`, { cause: err });
+    throw new BrokerUnavailableError(`replay of letter #${letter.sequence} to ${letter.originalSubject}: ${describeFailure(err)}`, { cause: err });
   }
 }
 
@@ -118,6 +119,6 @@ async function writeRecord(
     return true;
   } catch (err) {
     if (extra.expectLast !== undefined && err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) return false;
-    throw new BrokerUnavailableError(`replay record (${status}) of letter #${req.letterSequence}: ${describeError(err)}`, { cause: err });
+    throw new BrokerUnavailableError(`replay record (${status}) of letter #${req.letterSequence}: ${describeFailure(err)}`, { cause: err });
   }
 }

@@ -12,7 +12,8 @@
 //   deployment (code 30, 31) on the marker ledger: which deployment this ledger serves, with its
 //                        key (src/deployment.ts); never moves money
 // Every id is derived in the deployment's id space (a keyed hash, src/domain/ids.ts).
-import { AccountFlags, type Account } from "tigerbeetle-node";
+import type { Account } from "tigerbeetle-node";
+import { AccountFlags } from "./ledger-codes.ts";
 import type { IdSpace } from "./ids.ts";
 import { encodeUserId } from "./user-name.ts";
 
@@ -39,17 +40,9 @@ export const AccountCode = {
   deploymentBound: 31,
 } as const;
 
-const USER_ID_CACHE_MAX = 65_536;
-
+/** Remembered in the space's own bounded memo: every event and plan names its users' accounts. */
 export function userAccountId(space: IdSpace, ledger: number, userId: string): bigint {
-  const key = `${ledger}/${userId}`;
-  let id = space.accountCache.get(key);
-  if (id === undefined) {
-    id = space.hash("user", ledger, userId);
-    if (space.accountCache.size >= USER_ID_CACHE_MAX) space.accountCache.clear();
-    space.accountCache.set(key, id);
-  }
-  return id;
+  return space.userAccountIds.get(`${ledger}/${userId}`, () => space.hash("user", ledger, userId));
 }
 
 export function userNameAccountId(space: IdSpace, userAccount: bigint): bigint {

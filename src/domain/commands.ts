@@ -1,6 +1,7 @@
 // Commands: the six payloads of the contract, parsed strictly. Decoding never throws: a message is
 // malformed (no operation at all), rejected before the ledger (an operation with a reason), or a
 // command ready to plan.
+import { commandFieldRules } from "@billing-ledger/client/schemas";
 import { z } from "zod";
 import { currencyByCode, type Chart, type Currency } from "./accounts.ts";
 import { formatOperationId, hashId, parseOperationId } from "./ids.ts";
@@ -14,6 +15,9 @@ export type CommandType = (typeof COMMAND_TYPES)[number];
 export const COMMAND_CODES: Record<CommandType, number> = {
   credit: 1, debit: 2, hold: 3, capture: 4, release: 5, transfer: 6,
 };
+
+/** The command type a transfer's user_data_32 names, or none. */
+export const COMMAND_TYPE_OF_CODE: ReadonlyMap<number, CommandType> = new Map(Object.entries(COMMAND_CODES).map(([t, c]) => [c, t as CommandType]));
 
 export type Command =
   | { type: "credit" | "debit"; operationId: bigint; userId: string; amount: bigint; currency: Currency }
@@ -48,13 +52,13 @@ export type DecodeLimits = { holdTimeoutSecondsMax: number; payloadBytesMax: num
  */
 export const PAYLOAD_BYTES_CEILING = 1_048_576;
 /** TigerBeetle's transfer timeout is a u32 of seconds: the largest timeoutSeconds a hold can carry. */
-const TIMEOUT_SECONDS_CEILING = 0xffff_ffff;
+const TIMEOUT_SECONDS_CEILING = commandFieldRules.timeoutSecondsMax;
 
 /** A userId: 1-64 allowed characters, or a non-negative safe integer (normalised to its digits). */
 export const userIdSchema = z.unknown().transform((v, ctx): string => {
-  if (typeof v === "string" && /^[A-Za-z0-9_\-.:]{1,64}$/.test(v)) return v;
+  if (typeof v === "string" && commandFieldRules.userIdPattern.test(v)) return v;
   if (typeof v === "number" && Number.isSafeInteger(v) && v >= 0) return String(v);
-  ctx.addIssue({ code: "custom", message: "must be 1-64 characters of A-Z a-z 0-9 _ - . : or a non-negative safe integer" });
+  ctx.addIssue({ code: "custom", message: commandFieldRules.userIdText });
   return z.NEVER;
 });
 
@@ -68,7 +72,7 @@ function moneySchema(allowZero: boolean) {
     let value: bigint;
     if (typeof v === "string") {
       // A sign is read only to name the range in the detail ("-5" is out of it, not "not digits").
-      if (!/^-?[0-9]{1,40}$/.test(v)) return fail("must be a string of digits or a safe integer");
+      if (!commandFieldRules.moneyDigitsPattern.test(v)) return fail("must be a string of digits or a safe integer");
       value = BigInt(v);
     } else if (typeof v === "number") {
       if (!Number.isInteger(v)) return fail("must be an integer number of minor units");
@@ -84,7 +88,7 @@ function moneySchema(allowZero: boolean) {
 }
 
 export const uuidSchema = z.string().refine((s) => parseOperationId(s) !== null, "must be a UUID");
-const currencySchema = z.string().min(1).max(16).optional();
+const currencySchema = z.string().min(commandFieldRules.currencyCharsMin).max(commandFieldRules.currencyCharsMax).optional();
 
 /**
  * Built once (zod schemas are costly to build) and independent of the configuration: the

@@ -6,14 +6,14 @@
 //      or already posted / voided (captured or released before its deadline);
 //   3. an expired hold gets one expiry marker (a zero-amount transfer, idempotent by id), whose
 //      timestamp is the expired event's ledgerTimestamp, so every worker publishes the same event.
-import { CreateTransferStatus as S, TransferFlags, type Transfer } from "tigerbeetle-node";
+import type { Transfer } from "tigerbeetle-node";
 import { assert } from "../lib/assert.ts";
 import { markerAccountIds, type Chart } from "./accounts.ts";
+import { CreateTransferStatus as S, TransferFlags, transferStatusName } from "./ledger-codes.ts";
+import { NS_PER_SECOND } from "../lib/nanoseconds.ts";
 
 /** The transfer code of expiry markers (rejection markers use 100 and up). */
 export const EXPIRY_MARKER_CODE = 99;
-
-const NS_PER_SECOND = 1_000_000_000n;
 
 export function holdDeadline(hold: Transfer): bigint | null {
   return hold.timeout === 0 ? null : hold.timestamp + BigInt(hold.timeout) * NS_PER_SECOND;
@@ -44,7 +44,7 @@ export function probeVerdict(status: number): ProbeVerdict {
   if (status === S.pending_transfer_already_voided) return "released";
   // `created` would mean the ledger's clock ran backwards; the void then released a hold whose
   // deadline had passed, which is what expiry does, but it is a broken invariant: crash loudly.
-  assert(false, `void probe of a due hold answered ${S[status]}`);
+  assert(false, `void probe of a due hold answered ${transferStatusName(status)}`);
 }
 
 export function expiryMarker(chart: Chart, hold: Transfer): Transfer {

@@ -3,11 +3,13 @@
 // id space, so any worker of the deployment computes the same id for the same purpose at any time,
 // and no publisher can.
 import { createHash, createHmac } from "node:crypto";
+import { commandFieldRules } from "@billing-ledger/client/schemas";
 import { assert } from "../lib/assert.ts";
+import { BoundedMemo } from "../lib/bounded-memo.ts";
 
 export const U128_MAX = (1n << 128n) - 1n;
 
-const UUID_PATTERN = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+const UUID_PATTERN = commandFieldRules.uuidPattern;
 
 /** A UUID usable as a ledger id: well formed, and neither 0 nor 2^128 − 1 (both invalid ids). */
 export function parseOperationId(text: unknown): bigint | null {
@@ -33,8 +35,14 @@ export function hashId(...parts: ReadonlyArray<string | bigint | number>): bigin
   return id;
 }
 
-/** Derived ids an id space remembers; hashing is a visible share of a batch's CPU time. */
-const DERIVED_CACHE_MAX = 65_536;
+/**
+ * Entries each of an id space's two memos keeps at most (derived ids by operation id, user account
+ * ids by ledger and userId): hashing is a visible share of a batch's CPU time, and a batch touches
+ * at most a few thousand of each. About 100 bytes an entry, so under 7 MB per memo; past the bound
+ * a memo is cleared (src/lib/bounded-memo.ts). The memos live in the IdSpace the composition root
+ * makes, not in a module, so two spaces (tests, two deployments) never share one.
+ */
+export const ID_MEMO_ENTRIES_MAX = 65_536;
 
 /** 2^64 − 1: a deployment tag is a non-zero u64 (a zero filter field means "any" in the ledger). */
 const U64_MAX = (1n << 64n) - 1n;
@@ -50,14 +58,16 @@ const U64_MAX = (1n << 64n) - 1n;
  */
 export class IdSpace {
   private readonly key: Buffer;
-  private readonly derivedCache = new Map<bigint, { fee: bigint; burned: bigint }>();
-  /** Account ids by (ledger, userId): the accounts module's memo, one per space. */
-  readonly accountCache = new Map<string, bigint>();
+  private readonly derivedIds: BoundedMemo<bigint, { fee: bigint; burned: bigint }>;
+  /** User account ids by `${ledger}/${userId}` (src/domain/accounts.ts userAccountId). */
+  readonly userAccountIds: BoundedMemo<string, bigint>;
 
-  constructor(key: bigint, readonly tag: bigint) {
+  constructor(key: bigint, readonly tag: bigint, memoEntriesMax: number = ID_MEMO_ENTRIES_MAX) {
     assert(key > 0n && key <= U128_MAX, "a deployment key is a non-zero u128");
     assert(tag > 0n && tag <= U64_MAX, "a deployment tag is a non-zero u64");
     this.key = Buffer.from(key.toString(16).padStart(32, "0"), "hex");
+    this.derivedIds = new BoundedMemo(memoEntriesMax);
+    this.userAccountIds = new BoundedMemo(memoEntriesMax);
   }
 
   /** 128 bits of HMAC-SHA256 under the deployment key, never 0 or 2^128 − 1. */
@@ -71,14 +81,12 @@ export class IdSpace {
 
   /** Both ids derived from an operation id, from one HMAC: the first and the last 128 bits. */
   private derived(operationId: bigint): { fee: bigint; burned: bigint } {
-    let ids = this.derivedCache.get(operationId);
-    if (ids) return ids;
-    const hex = createHmac("sha256", this.key).update(`operation-derived:${operationId}`).digest("hex");
-    ids = { fee: BigInt("0x" + hex.slice(0, 32)), burned: BigInt("0x" + hex.slice(32)) };
-    assert(ids.fee !== 0n && ids.fee !== U128_MAX && ids.burned !== 0n && ids.burned !== U128_MAX, "derived id hit a reserved id");
-    if (this.derivedCache.size >= DERIVED_CACHE_MAX) this.derivedCache.clear();
-    this.derivedCache.set(operationId, ids);
-    return ids;
+    return this.derivedIds.get(operationId, () => {
+      const hex = createHmac("sha256", this.key).update(`operation-derived:${operationId}`).digest("hex");
+      const ids = { fee: BigInt("0x" + hex.slice(0, 32)), burned: BigInt("0x" + hex.slice(32)) };
+      assert(ids.fee !== 0n && ids.fee !== U128_MAX && ids.burned !== 0n && ids.burned !== U128_MAX, "derived id hit a reserved id");
+      return ids;
+    });
   }
 
   /** The fee leg of a transfer with a fee. */

@@ -1,7 +1,8 @@
 // The plan of an operation: the ledger transfers that carry it out, or the marker that records its
 // rejection. Every transfer of an operation carries the command's fingerprint in user_data_128, the
 // deployment's tag in user_data_64 and its command code in user_data_32, so a later copy is recognised as the same or a conflict.
-import { TransferFlags, type Transfer } from "tigerbeetle-node";
+import type { Transfer } from "tigerbeetle-node";
+import { TransferFlags } from "./ledger-codes.ts";
 import { assert } from "../lib/assert.ts";
 import { feeAccountId, markerAccountIds, settlementAccountId, userAccountId, type Chart } from "./accounts.ts";
 import { COMMAND_CODES, type Command, type CommandType } from "./commands.ts";

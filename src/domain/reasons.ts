@@ -1,5 +1,5 @@
 // Why an operation was not applied: the contract's reason codes, and where each comes from.
-import { CreateTransferStatus as S } from "tigerbeetle-node";
+import { CreateTransferStatus as S, idBurningTransferStatuses } from "./ledger-codes.ts";
 import type { CommandType } from "./commands.ts";
 
 export const REASONS = [
@@ -62,18 +62,8 @@ export function reasonOfStatus(status: number): Reason | undefined {
 }
 
 /** TigerBeetle burns the id of a transfer that fails with one of these (spec §5.4). */
-const TRANSIENT: ReadonlySet<number> = new Set<number>([
-  S.debit_account_not_found,
-  S.credit_account_not_found,
-  S.pending_transfer_not_found,
-  S.exceeds_credits,
-  S.exceeds_debits,
-  S.debit_account_already_closed,
-  S.credit_account_already_closed,
-]);
-
 export function burnsId(status: number): boolean {
-  return TRANSIENT.has(status);
+  return idBurningTransferStatuses.has(status);
 }
 
 export const REASON_DETAIL: Record<Reason, string> = {

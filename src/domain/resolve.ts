@@ -1,5 +1,5 @@
 // Exactly-once, decided in the ledger. A batch of operations is resolved in passes; each pass is
-//   lookup(ids)  →  decide()  →  createTransfers(plans)  →  settlePlans()  →  createTransfers(markers)  →  settleMarkers()
+//   lookup(ids)  →  decide()  →  createTransfers(plans)  →  verdictsOfPlans()  →  createTransfers(markers)  →  verdictsOfMarkers()
 // and every function here is pure: the worker does the I/O in between.
 //
 // What the ledger holds under an operation id decides everything:
@@ -9,11 +9,12 @@
 //   - nothing, but a marker under the burned-marker id: the id was burned by a transient failure;
 //   - nothing at all: new, submit its plan.
 // Races between workers show up as `exists*` results and are resolved by the next pass's lookup.
-import { CreateTransferStatus as S, type CreateTransferResult, type Transfer } from "tigerbeetle-node";
+import type { CreateTransferResult, Transfer } from "tigerbeetle-node";
 import { assert } from "../lib/assert.ts";
 import type { Chart } from "./accounts.ts";
 import { commandOf, type Command, type Decoded } from "./commands.ts";
 import { isHold, isMarker, isOwn, markerTransfer, planTransfers, type HoldFacts } from "./plan.ts";
+import { CreateTransferStatus as S, transferStatusName } from "./ledger-codes.ts";
 import { BURN_REASON, burnsId, REASON_DETAIL, reasonOfMarkerCode, reasonOfStatus, type Reason } from "./reasons.ts";
 
 export type Operation = {
@@ -155,22 +156,22 @@ export function planRequest(plans: ReadonlyArray<Plan>): Transfer[] {
   return plans.flatMap((p) => p.transfers);
 }
 
-export type Settled = { verdicts: Map<bigint, Verdict>; markers: MarkerPlan[]; retry: Operation[] };
+export type ResultVerdicts = { verdicts: Map<bigint, Verdict>; markers: MarkerPlan[]; retry: Operation[] };
 
 /** Reads the results of the plans' request: applied, a rejection to record, or another pass. */
-export function settlePlans(chart: Chart, plans: ReadonlyArray<Plan>, results: ReadonlyArray<CreateTransferResult>): Settled {
-  const settled: Settled = { verdicts: new Map(), markers: [], retry: [] };
+export function verdictsOfPlans(chart: Chart, plans: ReadonlyArray<Plan>, results: ReadonlyArray<CreateTransferResult>): ResultVerdicts {
+  const out: ResultVerdicts = { verdicts: new Map(), markers: [], retry: [] };
   assert(results.length === planRequest(plans).length, "one result per planned transfer");
   let at = 0;
   for (const plan of plans) {
     const legs = results.slice(at, at + plan.transfers.length);
     at += plan.transfers.length;
-    settlePlan(chart, plan, legs, settled);
+    verdictOfPlan(chart, plan, legs, out);
   }
-  return settled;
+  return out;
 }
 
-function settlePlan(chart: Chart, plan: Plan, legs: ReadonlyArray<CreateTransferResult>, out: Settled): void {
+function verdictOfPlan(chart: Chart, plan: Plan, legs: ReadonlyArray<CreateTransferResult>, out: ResultVerdicts): void {
   const { op } = plan;
   const main = legs[0];
   assert(main !== undefined, "a plan has a first leg");
@@ -187,7 +188,7 @@ function settlePlan(chart: Chart, plan: Plan, legs: ReadonlyArray<CreateTransfer
   if (main.status === S.id_already_failed || burnsId(main.status)) {
     // The operation id is burned: record the rejection under the derived id, with its fingerprint.
     const reason = main.status === S.id_already_failed ? BURN_REASON[type] : reasonOfStatus(main.status);
-    assert(reason !== undefined && reason !== null, `${type} burned by ${S[main.status]}`);
+    assert(reason !== undefined && reason !== null, `${type} burned by ${transferStatusName(main.status)}`);
     out.markers.push(rejection(chart, op, chart.space.burnedMarkerId(op.id), reason, REASON_DETAIL[reason], true));
     return;
   }
@@ -204,14 +205,14 @@ function settlePlan(chart: Chart, plan: Plan, legs: ReadonlyArray<CreateTransfer
     // A status no plan of ours can cause by itself: the ledger holds something under one of the
     // operation's ids that this deployment did not plan (a derived id taken, a foreign transfer).
     // The command cannot be carried out as sent; it is answered, never asserted on.
-    out.verdicts.set(op.id, { kind: "conflict", detail: `the ledger refused leg ${index + 1} of ${legs.length} with ${S[failed.status] ?? failed.status}` });
+    out.verdicts.set(op.id, { kind: "conflict", detail: `the ledger refused leg ${index + 1} of ${legs.length} with ${transferStatusName(failed.status) ?? failed.status}` });
     return;
   }
   out.markers.push(rejection(chart, op, op.id, reason, REASON_DETAIL[reason], false));
 }
 
 function isExistsWithDifferent(status: number): boolean {
-  return (S[status] ?? "").startsWith("exists_with_different_");
+  return (transferStatusName(status) ?? "").startsWith("exists_with_different_");
 }
 
 /**
@@ -219,25 +220,25 @@ function isExistsWithDifferent(status: number): boolean {
  * (a crash after a transient failure, before its marker): the rejection then moves to the
  * burned-marker id, with the reason a burn of this command type means, in the next request.
  */
-export function settleMarkers(chart: Chart, markers: ReadonlyArray<MarkerPlan>, results: ReadonlyArray<CreateTransferResult>): Settled {
-  const settled: Settled = { verdicts: new Map(), markers: [], retry: [] };
+export function verdictsOfMarkers(chart: Chart, markers: ReadonlyArray<MarkerPlan>, results: ReadonlyArray<CreateTransferResult>): ResultVerdicts {
+  const out: ResultVerdicts = { verdicts: new Map(), markers: [], retry: [] };
   assert(results.length === markers.length, "one result per marker");
   markers.forEach((m, i) => {
     const status = (results[i] as CreateTransferResult).status;
     const burnReason = BURN_REASON[m.op.decoded.type];
     if (status === S.created || status === S.exists) {
-      settled.verdicts.set(m.op.id, { kind: "rejected", replay: status === S.exists, reason: m.reason, detail: m.detail });
+      out.verdicts.set(m.op.id, { kind: "rejected", replay: status === S.exists, reason: m.reason, detail: m.detail });
     } else if (status === S.id_already_failed && !m.burned && (m.op.decoded.kind === "rejected" || burnReason === null)) {
       // Rejected before the ledger, or a type that never burns: only a different command burned it.
-      settled.verdicts.set(m.op.id, { kind: "conflict", detail: "operationId was burned by a command with different content" });
+      out.verdicts.set(m.op.id, { kind: "conflict", detail: "operationId was burned by a command with different content" });
     } else if (status === S.id_already_failed && !m.burned && burnReason !== null) {
-      settled.markers.push(rejection(chart, m.op, chart.space.burnedMarkerId(m.op.id), burnReason, REASON_DETAIL[burnReason], true));
+      out.markers.push(rejection(chart, m.op, chart.space.burnedMarkerId(m.op.id), burnReason, REASON_DETAIL[burnReason], true));
     } else if (isExistsWithDifferent(status)) {
-      settled.retry.push(m.op); // Recorded by another worker meanwhile: the next lookup decides.
+      out.retry.push(m.op); // Recorded by another worker meanwhile: the next lookup decides.
     } else {
       // Our own marker refused for a reason no marker of ours can cause: answered, never asserted on.
-      settled.verdicts.set(m.op.id, { kind: "conflict", detail: `the ledger refused the rejection marker with ${S[status] ?? status}` });
+      out.verdicts.set(m.op.id, { kind: "conflict", detail: `the ledger refused the rejection marker with ${transferStatusName(status) ?? status}` });
     }
   });
-  return settled;
+  return out;
 }

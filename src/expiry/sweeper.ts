@@ -3,59 +3,26 @@
 // `expired` event. Every service process runs one; they agree because the ledger decides and the
 // event subject takes one message. See src/domain/expiry.ts for why a probe cannot release early.
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { CreateTransferStatus as S, QueryFilterFlags, TransferFlags, type Transfer } from "tigerbeetle-node";
+import { CreateTransferStatus as S, TransferFlags, type Transfer } from "tigerbeetle-node";
 import { publishEvents } from "../broker/publisher.ts";
+import { EXPIRY_SCAN_PAGES_MAX, HEAP_SLACK, OPEN_HOLDS_MAX } from "../config/limits.ts";
 import { currencyByLedger, type Chart } from "../domain/accounts.ts";
 import { COMMAND_CODES } from "../domain/commands.ts";
 import { expiredEvent } from "../domain/events.ts";
-import { clockProbe, expiryMarker, holdDeadline, probeVerdict, voidProbe } from "../domain/expiry.ts";
+import { expiryMarker, holdDeadline, probeVerdict, voidProbe } from "../domain/expiry.ts";
 import { TransferCode } from "../domain/plan.ts";
+import { ledgerIssued, ledgerNow } from "../ledger/clock.ts";
 import type { Ledger } from "../ledger/port.ts";
 import { assert } from "../lib/assert.ts";
 import { runPeriodically } from "../lib/periodic.ts";
 import { MinHeap } from "../lib/heap.ts";
 import type { Logger } from "../lib/log.ts";
-import type { NameBook } from "../worker/facts.ts";
+import type { NameBook } from "../ledger-facts/name-book.ts";
+import { NS_PER_MS, NS_PER_SECOND } from "../lib/nanoseconds.ts";
 
 export type ExpiryLimits = { sweepIntervalMs: number; holdsPerSweepMax: number; holdTimeoutSecondsMax: number; publishTimeoutMs: number };
 export type ExpiryDeps = { ledger: Ledger; js: JetStreamClient; chart: Chart; names: NameBook; log: Logger; limits: ExpiryLimits };
 
-/** Timed holds kept in memory at most; past it the scan pauses until some resolve. */
-export const OPEN_HOLDS_MAX = 1_000_000;
-/**
- * Deadline entries of resolved holds the heap may keep beyond twice the open holds before it is
- * rebuilt: its size stays at most 2 × open holds + HEAP_SLACK.
- */
-export const HEAP_SLACK = 64;
-/** Query pages read per sweep, so one sweep stays short. */
-const SCAN_PAGES_MAX = 16;
-const NS_PER_MS = 1_000_000n;
-
-/**
- * The ledger's current time: the slot it assigns to a transfer it refuses (id 0 is invalid). A
- * write (an fsync, and every other process's account cache is invalidated): the sweeper takes it
- * at most once per sweep, only when a hold is due by the wall clock but not yet by ledgerIssued.
- */
-export async function ledgerNow(ledger: Ledger): Promise<bigint> {
-  const [result] = await ledger.createTransfers([clockProbe()]);
-  assert(result !== undefined && result.status === S.id_must_not_be_zero, "the clock probe is refused as id_must_not_be_zero");
-  return result.timestamp;
-}
-
-/**
- * A read-only lower bound of the ledger's clock: the newest transfer's timestamp (0 on an empty
- * ledger), which the ledger has issued, so every later ledger event is past it. Any transfer will
- * do, whoever wrote it: a timestamp issued is issued. One reversed query with an all-zero filter
- * (TigerBeetle's query_transfers matches everything then); the embedded engine answers it from the
- * end of the transfers table's timestamp key.
- */
-export async function ledgerIssued(ledger: Ledger): Promise<bigint> {
-  const [newest] = await ledger.queryTransfers({
-    user_data_128: 0n, user_data_64: 0n, user_data_32: 0, ledger: 0, code: 0,
-    timestamp_min: 0n, timestamp_max: 0n, limit: 1, flags: QueryFilterFlags.reversed,
-  });
-  return newest?.timestamp ?? 0n;
-}
 
 export class ExpirySweeper {
   private cursor: bigint | null = null;
@@ -96,7 +63,7 @@ export class ExpirySweeper {
     }
     if (batch.length === 0) return 0;
     try {
-      return await this.settle(batch);
+      return await this.expireDue(batch);
     } catch (error) {
       for (const hold of batch) this.watch(hold); // try again next sweep
       throw error;
@@ -136,9 +103,9 @@ export class ExpirySweeper {
    * (docs/benchmarks.md).
    */
   private async scan(now: bigint): Promise<void> {
-    const windowNs = BigInt(this.deps.limits.holdTimeoutSecondsMax) * 1_000_000_000n;
+    const windowNs = BigInt(this.deps.limits.holdTimeoutSecondsMax) * NS_PER_SECOND;
     this.cursor ??= now > windowNs ? now - windowNs : 1n;
-    for (let page = 0; page < SCAN_PAGES_MAX && this.cursor <= now && this.open.size < OPEN_HOLDS_MAX; page += 1) {
+    for (let page = 0; page < EXPIRY_SCAN_PAGES_MAX && this.cursor <= now && this.open.size < OPEN_HOLDS_MAX; page += 1) {
       // This deployment's holds and their captures and releases (which inherit the hold's code).
       const found = await this.deps.ledger.queryTransfers({
         user_data_128: 0n, user_data_64: this.deps.chart.space.tag, user_data_32: 0, ledger: 0, code: TransferCode.hold,
@@ -160,7 +127,7 @@ export class ExpirySweeper {
     }
   }
 
-  private async settle(batch: ReadonlyArray<Transfer>): Promise<number> {
+  private async expireDue(batch: ReadonlyArray<Transfer>): Promise<number> {
     const { ledger, chart, names, js, limits } = this.deps;
     const probes = await ledger.createTransfers(batch.map((h) => voidProbe(chart, h)));
     const expired = batch.filter((_, i) => probeVerdict((probes[i] as { status: number }).status) === "expired");

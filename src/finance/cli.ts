@@ -16,6 +16,7 @@ import { isoOfNs, nsOfIso } from "./money-text.ts";
 import { LineSink, Progress } from "./output.ts";
 import { readCut } from "./pages.ts";
 import { exportJournal, statement, trialBalance, type FinanceDeps } from "./run.ts";
+import { NS_PER_MS } from "../lib/nanoseconds.ts";
 
 /** A bad flag or argument: exit 2 with one line naming it. */
 
@@ -76,7 +77,7 @@ function formatFlag<F extends string>(flags: Flags, allowed: ReadonlyArray<F>): 
   return value as F;
 }
 
-const nowNs = () => BigInt(Date.now()) * 1_000_000n;
+const nowNs = () => BigInt(Date.now()) * NS_PER_MS;
 const min = (a: bigint, b: bigint) => (a < b ? a : b);
 
 /** The ledger (deadline-wrapped) and the chart of the deployment; the broker is only asked for the chart. */

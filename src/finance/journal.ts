@@ -8,7 +8,7 @@
 // transfer; the line carries the hold's accounts and amount so the pending totals add up) and
 // "rejection record" (a zero-amount marker on the marker ledger: no money moved).
 import { TransferFlags, type Transfer } from "tigerbeetle-node";
-import { classify } from "../audit/operations.ts";
+import { classify } from "../domain/transfer-kind.ts";
 import { currencyByLedger, type Chart } from "../domain/accounts.ts";
 import { formatOperationId } from "../domain/ids.ts";
 import { csvLine, isoOfNs, majorUnits } from "./money-text.ts";

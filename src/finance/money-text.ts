@@ -1,6 +1,7 @@
 // How finance reads amounts: minor units (the ledger's integers) and major units per the
 // currency's scale (EUR scale 2: 12345 → "123.45"). Pure; bigint in, decimal string out, so no
 // amount ever passes through a JS number.
+import { NS_PER_MS } from "../lib/nanoseconds.ts";
 
 /** `minor` in major units with exactly `scale` decimals ("-0.05" for -5 at scale 2). */
 export function majorUnits(minor: bigint, scale: number): string {
@@ -9,8 +10,6 @@ export function majorUnits(minor: bigint, scale: number): string {
   const digits = (minor < 0n ? -minor : minor).toString().padStart(scale + 1, "0");
   return `${sign}${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
 }
-
-const NS_PER_MS = 1_000_000n;
 
 /** A ledger timestamp (ns since the epoch) as ISO time with its nanoseconds: 2026-12-07T17:01:02.123456789Z. */
 export function isoOfNs(ns: bigint): string {

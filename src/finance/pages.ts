@@ -5,11 +5,10 @@
 // Nothing here writes. Each call has the ledger's own deadline (ledger.requestTimeoutMs, the
 // port opened by openLedger(ledgerOptionsOf(config)) is deadline-wrapped).
 import { AccountFilterFlags, QueryFilterFlags, type Account, type AccountBalance, type Transfer } from "tigerbeetle-node";
+import { LEDGER_EVENTS_MAX } from "../config/limits.ts";
 import type { Ledger } from "../ledger/port.ts";
 import { assert } from "../lib/assert.ts";
 
-/** The ledger's largest batch, and so the largest page (TigerBeetle's 8189 per request). */
-export const PAGE_MAX = 8189;
 
 function query(timestampMin: bigint, timestampMax: bigint, limit: number, flags: number) {
   return { user_data_128: 0n, user_data_64: 0n, user_data_32: 0, ledger: 0, code: 0, timestamp_min: timestampMin, timestamp_max: timestampMax, limit, flags };
@@ -30,7 +29,7 @@ export async function transferBefore(ledger: Ledger, timestamp: bigint): Promise
 
 /** Pages by timestamp: `read(min)` returns up to pageMax records with timestamp ≥ min, ascending. */
 async function* byTimestamp<T extends { timestamp: bigint }>(from: bigint, to: bigint, pageMax: number, read: (min: bigint) => Promise<T[]>): AsyncGenerator<T[]> {
-  assert(pageMax > 0 && pageMax <= PAGE_MAX, "a page holds 1..8189 records");
+  assert(pageMax > 0 && pageMax <= LEDGER_EVENTS_MAX, "a page holds 1..8189 records");
   for (let min = from < 1n ? 1n : from; min <= to;) {
     const page = await read(min);
     if (page.length > 0) yield page;

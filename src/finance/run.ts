@@ -12,12 +12,13 @@ import { accountBalancePages, accountPages, accountTransferPages, balanceAt, tra
 import { StatementFold, statementClosing, statementOpening, statementRow, type StatementFormat } from "./statement.ts";
 import { AccountFold, expiredAt, Totals, trialExitCode, trialFooter, trialHeader, trialRow, zeroSides, type OpenHold, type Sides, type TrialFormat } from "./trial-balance.ts";
 import { isoOfNs } from "./money-text.ts";
+import { LEDGER_EVENTS_MAX } from "../config/limits.ts";
 
 export type FinanceDeps = { ledger: Ledger; chart: Chart };
 
 export const financeLimits = {
   /** Records per ledger read (the ledger's batch limit). */
-  pageMax: 8189,
+  pageMax: LEDGER_EVENTS_MAX,
   /** User names kept between pages. */
   ownerCacheMax: 65_536,
   /** Problems a trial balance lists (the rest are counted). */

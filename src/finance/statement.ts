@@ -9,7 +9,7 @@
 // deadline), so the statement adds an "expired" row at the deadline: held − amount, available +
 // amount. The next transfer's row is again the ledger's own figure.
 import { TransferFlags, type AccountBalance, type Transfer } from "tigerbeetle-node";
-import { classify } from "../audit/operations.ts";
+import { classify } from "../domain/transfer-kind.ts";
 import type { Chart } from "../domain/accounts.ts";
 import { formatOperationId } from "../domain/ids.ts";
 import { assert } from "../lib/assert.ts";

@@ -2,7 +2,7 @@
 // per ledger (currency) the check that debits equal credits. Pure: the figures come in, rows,
 // totals and the verdict come out.
 //
-// Where the figures come from (src/finance/run-trial-balance.ts reads them):
+// Where the figures come from (`trialBalance` in src/finance/run.ts reads them):
 // - an account with balance history (flags.history: every user account) — posted figures from
 //   its history entry at the instant (get_account_balances), the ledger's own record;
 // - an account without history (settlement, fee, markers) — the fold of its own transfers up to
@@ -17,6 +17,7 @@
 // so equal totals per currency are a real check of the books, not a tautology.
 import { TransferFlags, type Transfer } from "tigerbeetle-node";
 import { csvLine, majorUnits } from "./money-text.ts";
+import { NS_PER_SECOND } from "../lib/nanoseconds.ts";
 
 export type Sides = { debits_posted: bigint; credits_posted: bigint; debits_pending: bigint; credits_pending: bigint };
 
@@ -24,7 +25,6 @@ export const zeroSides = (): Sides => ({ debits_posted: 0n, credits_posted: 0n, 
 
 export type OpenHold = { id: bigint; debit: bigint; credit: bigint; amount: bigint; /** 0 when it never expires. */ deadline: bigint };
 
-const NS_PER_SECOND = 1_000_000_000n;
 
 export function deadlineOf(t: Transfer): bigint {
   return t.timeout > 0 ? t.timestamp + BigInt(t.timeout) * NS_PER_SECOND : 0n;

@@ -22,18 +22,19 @@ import {
 import { assert, AssertionError, unreachable } from "../lib/assert.ts";
 import { decodeAccount, decodeAccountFilter, decodeBatch, decodeId, decodeQueryFilter, decodeTransfer } from "./input.ts";
 import {
-  accountCacheMax,
-  batchEventsMax,
+  engineAccountCacheMax,
+  LEDGER_EVENTS_MAX,
   expiriesPerPassMax,
   lockRetryDelayMaxMs,
   lockRetryDelayMinMs,
   lockWaitTotalMs,
-} from "./limits.ts";
+} from "../config/limits.ts";
 import { Reads } from "./reads.ts";
 import { RequestState } from "./request-state.ts";
 import { isBusy, openLedgerDatabase } from "./schema.ts";
 import { createAccounts, createTransfers, expirePendingTransfer } from "./state-machine.ts";
 import { prefetchAccounts, prefetchExpiries, prefetchTransfers, Store, type AccountRecord, type Prefetch } from "./store.ts";
+import { NS_PER_MS } from "../lib/nanoseconds.ts";
 
 /** The write lock stayed taken for `lockWaitMs`: transient, retry later. */
 export class LedgerBusyError extends Error {
@@ -49,7 +50,7 @@ export interface EmbeddedOptions {
 }
 
 export function wallClockNs(): bigint {
-  return BigInt(Date.now()) * 1_000_000n;
+  return BigInt(Date.now()) * NS_PER_MS;
 }
 
 export async function openEmbeddedLedger(options: EmbeddedOptions): Promise<Client> {
@@ -181,10 +182,10 @@ export class EmbeddedLedger {
    * Runs requests in order, after the ones before them, and answers each one: one write
    * transaction per write request; a run of consecutive reads shares one snapshot (one meta read,
    * one due check, one BEGIN/COMMIT instead of one each), a serial order TigerBeetle could also
-   * have given them. Bounded by the caller: at most batchEventsMax requests.
+   * have given them. Bounded by the caller: at most LEDGER_EVENTS_MAX requests.
    */
   executeAll(requests: ReadonlyArray<Request>): Promise<Outcome[]> {
-    assert(requests.length <= batchEventsMax, `at most ${batchEventsMax} requests at once`);
+    assert(requests.length <= LEDGER_EVENTS_MAX, `at most ${LEDGER_EVENTS_MAX} requests at once`);
     const queuedAt = Date.now();
     const result = this.queue.then(() => this.runAll(requests, queuedAt));
     this.queue = result.catch(() => undefined);
@@ -349,12 +350,12 @@ export class EmbeddedLedger {
     return this.written.get(id) ?? this.cache.get(id) ?? this.store.accountById(id);
   }
 
-  /** Moves what the committed transaction wrote into the cache; beyond accountCacheMax the oldest entries go. */
+  /** Moves what the committed transaction wrote into the cache; beyond engineAccountCacheMax the oldest entries go. */
   private keepWritten(): void {
     for (const [id, record] of this.written) this.cache.set(id, record);
     this.written.clear();
     for (const id of this.cache.keys()) {
-      if (this.cache.size <= accountCacheMax) break;
+      if (this.cache.size <= engineAccountCacheMax) break;
       this.cache.delete(id);
     }
   }

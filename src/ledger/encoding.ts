@@ -6,6 +6,7 @@
 // - u64: the INTEGER with the same 64 bits (two's complement), as SQLite integers are signed.
 // - u32/u16: plain INTEGER.
 import { assert } from "../lib/assert.ts";
+import type { Balances } from "./port.ts";
 
 const int63Limit = 1n << 63n;
 const u64Mask = (1n << 64n) - 1n;
@@ -48,12 +49,7 @@ export function intFromSql(value: unknown): number {
  * Four balances after a transfer (history accounts), as one BLOB: 32 bytes (four big-endian
  * int64) when all four are below 2^63, as they nearly always are, else 64 bytes (four u128).
  */
-export interface Balances {
-  debits_pending: bigint;
-  debits_posted: bigint;
-  credits_pending: bigint;
-  credits_posted: bigint;
-}
+export type { Balances };
 
 export function balancesToSql(b: Balances): Buffer {
   if (b.debits_pending < int63Limit && b.debits_posted < int63Limit && b.credits_pending < int63Limit && b.credits_posted < int63Limit) {

@@ -4,7 +4,7 @@ import type { Client } from "tigerbeetle-node";
 import { assert } from "../lib/assert.ts";
 import { DeadlineLedger } from "./deadline.ts";
 import { openEmbeddedLedger } from "./embedded.ts";
-import { deadlineBackstopMs } from "./limits.ts";
+import { deadlineBackstopMs } from "../config/limits.ts";
 import type { Ledger, LedgerOptions } from "./port.ts";
 import { openThreadedLedger } from "./thread.ts";
 import { openTigerBeetleLedger } from "./tigerbeetle.ts";

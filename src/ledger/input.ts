@@ -12,7 +12,7 @@ import {
   type QueryFilter,
   type Transfer,
 } from "tigerbeetle-node";
-import { batchEventsMax } from "./limits.ts";
+import { LEDGER_EVENTS_MAX } from "../config/limits.ts";
 
 type Fields = Record<string, unknown>;
 
@@ -123,7 +123,7 @@ export function decodeQueryFilter(value: unknown): QueryFilter {
 
 /** The real client refuses a larger limit once registered with a cluster; the engine always is. */
 function checkedLimit<F extends { limit: number }>(filter: F): F {
-  if (filter.limit > batchEventsMax) throw new RequestError(ErrorCodes.ERR_TOO_MUCH_DATA);
+  if (filter.limit > LEDGER_EVENTS_MAX) throw new RequestError(ErrorCodes.ERR_TOO_MUCH_DATA);
   return filter;
 }
 
@@ -134,7 +134,7 @@ export function decodeId(value: unknown): bigint {
 /** The batch checks of `request()` in node.zig: an array, then its length, then each element. */
 export function decodeBatch<T>(batch: unknown, decode: (value: unknown) => T): T[] {
   if (!Array.isArray(batch)) throw new Error("Array argument must be an [object Array].");
-  if (batch.length > batchEventsMax) throw new RequestError(ErrorCodes.ERR_TOO_MUCH_DATA);
+  if (batch.length > LEDGER_EVENTS_MAX) throw new RequestError(ErrorCodes.ERR_TOO_MUCH_DATA);
   const events: T[] = new Array<T>(batch.length);
   for (let i = 0; i < batch.length; i++) events[i] = decode(batch[i]);
   return events;

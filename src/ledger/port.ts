@@ -1,8 +1,11 @@
 // The ledger port: exactly the tigerbeetle-node `Client` surface. The service depends on this type
 // only; the embedded engine and the TigerBeetle adapter both implement it.
-import type { Client } from "tigerbeetle-node";
+import type { AccountBalance, Client } from "tigerbeetle-node";
 
 export type Ledger = Client;
+
+/** An account's four totals, as an account and each row of its balance history carry them. */
+export type Balances = Omit<AccountBalance, "timestamp">;
 
 export type LedgerOptions =
   | {
@@ -13,7 +16,7 @@ export type LedgerOptions =
       clock?: () => bigint;
       /**
        * How long a request may wait for another process's write lock before it rejects with
-       * LedgerBusyError (transient). Default 10,000 ms (src/ledger/limits.ts lockWaitTotalMs).
+       * LedgerBusyError (transient). Default 10,000 ms (src/config/limits.ts lockWaitTotalMs).
        */
       lockWaitMs?: number;
       /**

@@ -19,7 +19,7 @@ import {
 } from "tigerbeetle-node";
 import { balancesFromSql, intFromSql, u128FromSql, u128ToSql, u64FromSql, u64ToSql, type SqlU128 } from "./encoding.ts";
 import { atSeq, chainFromSql, lastAtOrBefore, type Chain, type Link } from "./history.ts";
-import { ascendingWalkMax, timestampMax, u128Max } from "./limits.ts";
+import { ascendingWalkMax, timestampMax, u128Max } from "../config/limits.ts";
 import { accountColumns, accountFromRow, transferByIdSql, transferColumns, transferFromRow } from "./store.ts";
 
 type Row = unknown[];

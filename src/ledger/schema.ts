@@ -16,7 +16,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { sqliteBusyTimeoutMs, sqliteCacheKib, walAutocheckpointPages, walSizeLimitBytes } from "./limits.ts";
+import { sqliteBusyTimeoutMs, sqliteCacheKib, walAutocheckpointPages, walSizeLimitBytes } from "../config/limits.ts";
 
 /** "TBLG" in the database header: a cheap first test that a file is a ledger. */
 export const applicationId = 0x54424c47;

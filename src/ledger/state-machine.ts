@@ -12,8 +12,10 @@ import {
   type CreateTransferResult,
   type Transfer,
 } from "tigerbeetle-node";
+import { idBurningTransferStatuses } from "../domain/ledger-codes.ts";
 import { assert } from "../lib/assert.ts";
-import { nsPerSecond, timestampMax, u128Max } from "./limits.ts";
+import { timestampMax, u128Max } from "../config/limits.ts";
+import { NS_PER_SECOND } from "../lib/nanoseconds.ts";
 import { PendingStatus, type RequestState } from "./request-state.ts";
 import type { Balances } from "./encoding.ts";
 
@@ -133,16 +135,6 @@ const accountKind: CreateKind<Account, AS> = {
   transient: () => false,
 };
 
-const transientTransferStatuses = new Set<TS>([
-  TS.debit_account_not_found,
-  TS.credit_account_not_found,
-  TS.pending_transfer_not_found,
-  TS.exceeds_credits,
-  TS.exceeds_debits,
-  TS.debit_account_already_closed,
-  TS.credit_account_already_closed,
-]);
-
 const transferKind: CreateKind<Transfer, TS> = {
   importedFlag: TF.imported,
   statuses: {
@@ -156,12 +148,8 @@ const transferKind: CreateKind<Transfer, TS> = {
     importedMustNotAdvance: TS.imported_event_timestamp_must_not_advance,
   },
   create: createTransfer,
-  transient: (status) => transientTransferStatuses.has(status),
+  transient: (status) => idBurningTransferStatuses.has(status),
 };
-
-export function isTransientTransferStatus(status: TS): boolean {
-  return transientTransferStatuses.has(status);
-}
 
 function has(flags: number, flag: number): boolean {
   return (flags & flag) !== 0;
@@ -301,7 +289,7 @@ function balanceRefusal(t: Transfer, dr: Account, cr: Account, amount: bigint, t
     const overflow = overflowRefusal(t, dr, cr, amount);
     if (overflow !== null) return overflow;
   }
-  if (t.timeout !== 0 && timestampActual + BigInt(t.timeout) * nsPerSecond > timestampMax) return TS.overflows_timeout;
+  if (t.timeout !== 0 && timestampActual + BigInt(t.timeout) * NS_PER_SECOND > timestampMax) return TS.overflows_timeout;
   if (has(dr.flags, AccountFlags.debits_must_not_exceed_credits) && dr.debits_pending + dr.debits_posted + amount > dr.credits_posted) {
     return TS.exceeds_credits;
   }
@@ -331,7 +319,7 @@ function applyTransfer(state: RequestState, t: Transfer, dr: Account, cr: Accoun
   if (pending) {
     drNext.debits_pending += t.amount;
     crNext.credits_pending += t.amount;
-    const expiresAt = t.timeout > 0 ? t.timestamp + BigInt(t.timeout) * nsPerSecond : 0n;
+    const expiresAt = t.timeout > 0 ? t.timestamp + BigInt(t.timeout) * NS_PER_SECOND : 0n;
     state.setPending(t.timestamp, { status: PendingStatus.pending, expiresAt });
   } else {
     drNext.debits_posted += t.amount;
@@ -444,7 +432,7 @@ function postOrVoidRefusal(state: RequestState, timestampEvent: bigint, t: Trans
   if (record.status === PendingStatus.posted) return TS.pending_transfer_already_posted;
   if (record.status === PendingStatus.voided) return TS.pending_transfer_already_voided;
   if (record.status === PendingStatus.expired) return TS.pending_transfer_expired;
-  if (p.timeout > 0 && p.timestamp + BigInt(p.timeout) * nsPerSecond <= timestampEvent) return TS.pending_transfer_expired;
+  if (p.timeout > 0 && p.timestamp + BigInt(p.timeout) * NS_PER_SECOND <= timestampEvent) return TS.pending_transfer_expired;
   return null;
 }
 

@@ -13,7 +13,7 @@ import {
   u64ToSql,
 } from "./encoding.ts";
 import { append, chainFromSql, chainToSql, emptyChain, type Chain } from "./history.ts";
-import { batchIdRangeRowsMax, u128Max } from "./limits.ts";
+import { batchIdRangeRowsMax, u128Max } from "../config/limits.ts";
 import type { CreatedTransfer, PendingRecord, PendingStatus, Prefetched, RequestState } from "./request-state.ts";
 
 type Row = unknown[];

@@ -14,7 +14,7 @@ import { Worker } from "node:worker_threads";
 import { ErrorCodes, RequestError, type Client } from "tigerbeetle-node";
 import { assert, AssertionError } from "../lib/assert.ts";
 import { clientOf, LedgerBusyError, type RequestName } from "./embedded.ts";
-import { batchEventsMax } from "./limits.ts";
+import { LEDGER_EVENTS_MAX } from "../config/limits.ts";
 import { LedgerFileError } from "./schema.ts";
 
 export interface ThreadOptions {
@@ -34,7 +34,7 @@ export type Answer = { id: number; ok: true; value: unknown } | { id: number; ok
 
 /**
  * What crosses to the engine's thread: the requests made in one turn of the caller's event loop
- * (at most batchEventsMax, one message instead of one each), or the order to close.
+ * (at most LEDGER_EVENTS_MAX, one message instead of one each), or the order to close.
  */
 export type ThreadRequest = { kind: "requests"; requests: Array<{ id: number; name: RequestName; input: unknown }> } | { kind: "close" };
 
@@ -79,8 +79,8 @@ export function fromWire(wire: WireError): Error {
 const bootUrl = import.meta.url.endsWith(".js") ? new URL("./thread-main.js", import.meta.url) : new URL("./thread-boot.mjs", import.meta.url);
 
 /**
- * The thread's JavaScript heap. What it keeps is bounded: the account cache (accountCacheMax,
- * ~20 MB) and one request's input and result (≤ batchEventsMax records). Without a bound V8 lets
+ * The thread's JavaScript heap. What it keeps is bounded: the account cache (engineAccountCacheMax,
+ * ~20 MB) and one request's input and result (≤ LEDGER_EVENTS_MAX records). Without a bound V8 lets
  * the garbage of a busy thread grow the heap far past that (bench: +100 MB resident).
  * Running out is a crash of the thread, which the client turns into an AssertionError.
  */
@@ -135,7 +135,7 @@ class ThreadClient {
     if (this.pending.size === 1) this.worker.ref();
     this.outbox.push({ id, name, input });
     if (this.outbox.length === 1) queueMicrotask(() => this.post());
-    else if (this.outbox.length === batchEventsMax) this.post();
+    else if (this.outbox.length === LEDGER_EVENTS_MAX) this.post();
     return answer;
   }
 

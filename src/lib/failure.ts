@@ -144,9 +144,13 @@ export async function retryStartup<T>(step: StartupStep, attempt: () => Promise<
   }
 }
 
-/** One line for a log field: name and message, and the cause's when there is one. */
+/**
+ * The one description of anything thrown, one line for a log field, an error message, a header or
+ * a JSON body: name and message (the name alone when the message is empty), and the cause's when
+ * there is one.
+ */
 export function describeFailure(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const cause = error.cause instanceof Error ? ` (cause: ${error.cause.name}: ${error.cause.message})` : "";
-  return `${error.name}: ${error.message}${cause}`;
+  return `${error.message === "" ? error.name : `${error.name}: ${error.message}`}${cause}`;
 }

@@ -1,27 +1,27 @@
-// A binary min-heap: the smallest key first. Used for hold deadlines.
-export class MinHeap<T> {
-  private readonly items: Array<{ key: bigint; value: T }> = [];
+// The one binary heap: the item `before` puts first is on top. The expiry sweeper orders hold
+// ids by deadline (MinHeap), the audit's fold orders open holds by deadline then timestamp.
+export class Heap<T> {
+  private readonly items: T[] = [];
+
+  constructor(private readonly before: (a: T, b: T) => boolean) {}
 
   get size(): number {
     return this.items.length;
   }
 
-  peekKey(): bigint | undefined {
-    return this.items[0]?.key;
-  }
-
   peek(): T | undefined {
-    return this.items[0]?.value;
+    return this.items[0];
   }
 
-  push(key: bigint, value: T): void {
+  push(item: T): void {
     const items = this.items;
-    items.push({ key, value });
-    let i = items.length - 1;
-    while (i > 0) {
+    items.push(item);
+    for (let i = items.length - 1; i > 0;) {
       const parent = (i - 1) >> 1;
-      if ((items[parent] as { key: bigint }).key <= key) break;
-      [items[i], items[parent]] = [items[parent] as { key: bigint; value: T }, items[i] as { key: bigint; value: T }];
+      const p = items[parent] as T;
+      if (!this.before(item, p)) break;
+      items[i] = p;
+      items[parent] = item;
       i = parent;
     }
   }
@@ -30,18 +30,64 @@ export class MinHeap<T> {
     const items = this.items;
     const top = items[0];
     const last = items.pop();
-    if (top === undefined || last === undefined || items.length === 0) return top?.value;
+    if (top === undefined || last === undefined || items.length === 0) return top;
     items[0] = last;
     for (let i = 0; ;) {
       const l = 2 * i + 1;
       const r = l + 1;
       let m = i;
-      if (l < items.length && (items[l] as { key: bigint }).key < (items[m] as { key: bigint }).key) m = l;
-      if (r < items.length && (items[r] as { key: bigint }).key < (items[m] as { key: bigint }).key) m = r;
-      if (m === i) break;
-      [items[i], items[m]] = [items[m] as { key: bigint; value: T }, items[i] as { key: bigint; value: T }];
+      if (l < items.length && this.before(items[l] as T, items[m] as T)) m = l;
+      if (r < items.length && this.before(items[r] as T, items[m] as T)) m = r;
+      if (m === i) return top;
+      const swap = items[i] as T;
+      items[i] = items[m] as T;
+      items[m] = swap;
       i = m;
     }
-    return top.value;
+  }
+
+  /**
+   * Every item `inTop` accepts, without removing any, in no particular order. `inTop` must accept
+   * an item's parent whenever it accepts the item (e.g. "due by t" on a deadline heap), so the walk
+   * visits only the accepted part of the heap and the children of its edge.
+   */
+  topWhere(inTop: (item: T) => boolean): T[] {
+    const out: T[] = [];
+    const stack = [0];
+    while (stack.length > 0) {
+      const i = stack.pop() as number;
+      const item = this.items[i];
+      if (item === undefined || !inTop(item)) continue;
+      out.push(item);
+      stack.push(2 * i + 1, 2 * i + 2);
+    }
+    return out;
+  }
+}
+
+type Keyed<T> = { key: bigint; value: T };
+
+/** Values by a bigint key, the smallest key first. */
+export class MinHeap<T> {
+  private readonly heap = new Heap<Keyed<T>>((a, b) => a.key < b.key);
+
+  get size(): number {
+    return this.heap.size;
+  }
+
+  peekKey(): bigint | undefined {
+    return this.heap.peek()?.key;
+  }
+
+  peek(): T | undefined {
+    return this.heap.peek()?.value;
+  }
+
+  push(key: bigint, value: T): void {
+    this.heap.push({ key, value });
+  }
+
+  pop(): T | undefined {
+    return this.heap.pop()?.value;
   }
 }

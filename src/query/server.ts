@@ -3,14 +3,14 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { z } from "zod";
-import { getLastBySubject } from "../broker/publisher.ts";
+import { getLastBySubject } from "../broker/last-by-subject.ts";
 import { AccountFilterFlags, TransferFlags, type Transfer } from "tigerbeetle-node";
-import { LEDGER_EVENTS_MAX } from "../config/schema.ts";
+import { LEDGER_EVENTS_MAX } from "../config/limits.ts";
 import { currencyByCode, currencyByLedger, userAccountId, type Chart } from "../domain/accounts.ts";
 import { EXPIRY_MARKER_CODE, isDue } from "../domain/expiry.ts";
-import { ledgerIssued } from "../expiry/sweeper.ts";
-import type { NameBook } from "../worker/facts.ts";
-import { COMMAND_CODES, userIdSchema, uuidSchema, type CommandType } from "../domain/commands.ts";
+import { ledgerIssued } from "../ledger/clock.ts";
+import type { NameBook } from "../ledger-facts/name-book.ts";
+import { COMMAND_TYPE_OF_CODE, userIdSchema, uuidSchema } from "../domain/commands.ts";
 import { EVENT_OF } from "../domain/events.ts";
 import { formatOperationId, parseOperationId } from "../domain/ids.ts";
 import { userBalance } from "../domain/money.ts";
@@ -52,7 +52,6 @@ export const balanceQuery: Handler = async (deps, body) => {
   return { userId: q.userId, currency: code, posted: b.posted.toString(), held: b.held.toString(), available: b.available.toString() };
 };
 
-const TYPE_OF_CODE = new Map<number, CommandType>(Object.entries(COMMAND_CODES).map(([t, c]) => [c, t as CommandType]));
 
 export const operationQuery: Handler = async (deps, body) => {
   const q = parse(z.strictObject({ operationId: uuidSchema }), body);
@@ -63,7 +62,7 @@ export const operationQuery: Handler = async (deps, body) => {
   // A transfer of another deployment sharing the ledger is not an operation of ours.
   if (!record || !isOwn(deps.chart, record)) return { operationId, status: "unknown" };
   const rejected = isMarker(deps.chart, record);
-  const type = TYPE_OF_CODE.get(record.user_data_32);
+  const type = COMMAND_TYPE_OF_CODE.get(record.user_data_32);
   const event = rejected ? "rejected" : type ? EVENT_OF[type] : undefined;
   const stored = event ? await getLastBySubject(deps.jsm, deps.eventsStream, `billing.evt.${event}.${operationId}`) : null;
   const reply: Record<string, unknown> = { operationId, status: rejected ? "rejected" : "applied" };

@@ -11,7 +11,7 @@
 // or, when it is idle (nothing pending, nothing awaiting an ack), everything the stream holds; and
 // only commands older than `lagMs`. For each range it reads the commands (an ordered consumer), looks
 // up their operations in the ledger (one request per page) and keeps those with no outcome at all:
-// not decided in the ledger, no rejected event, no dead-letter marker, no copy published before.
+// not decided in the ledger, no rejected event, no dead-letter claim, no copy published before.
 // Each of those is published again, byte for byte with its own headers, under Nats-Msg-Id
 // `recover:<sequence>:<digest>` (the digest of its subject and payload: replicas that disagree may
 // hand two processes two different commands under one sequence, and a msg id by sequence alone
@@ -35,18 +35,20 @@ import { createHash } from "node:crypto";
 import { headers } from "@nats-io/transport-node";
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
 import type { Transfer } from "tigerbeetle-node";
-import { BrokerUnavailableError, describeError } from "../broker/errors.ts";
+import { claimSubject } from "../broker/dead-letter.ts";
+import { BrokerUnavailableError } from "../broker/errors.ts";
 import { copyHeaders } from "../broker/headers.ts";
-import { getLastBySubject } from "../broker/publisher.ts";
+import { getLastBySubject } from "../broker/last-by-subject.ts";
 import { streamRange, type RangeMessage } from "../broker/stream-range.ts";
 import type { Chart } from "../domain/accounts.ts";
 import { decodeMessage, type DecodeLimits } from "../domain/commands.ts";
 import { formatOperationId } from "../domain/ids.ts";
 import { decide, lookupIds, type Operation, type Verdict } from "../domain/resolve.ts";
-import { checkedRangeSubject, markerSubject, recoveredCommandSubject } from "../dlq/layout.ts";
-import { batchEventsMax } from "../ledger/limits.ts";
+import { checkedRangeSubject, recoveredCommandSubject } from "../dlq/layout.ts";
+import { COMMAND_RECOVERY_PAGE_COMMANDS_MAX, LEDGER_EVENTS_MAX } from "../config/limits.ts";
 import type { Ledger } from "../ledger/port.ts";
 import { assert } from "../lib/assert.ts";
+import { describeFailure } from "../lib/failure.ts";
 import type { Logger } from "../lib/log.ts";
 import { runPeriodically } from "../lib/periodic.ts";
 
@@ -72,8 +74,6 @@ export type CommandRecoveryDeps = {
   recovered: (count: number) => void;
 };
 
-/** Commands one page reads and one ledger lookup covers (3 ids each, 5 for a capture: within a request). */
-export const PAGE_COMMANDS_MAX = 1_000;
 export const recoveredOfHeader = "Billing-Recovered-Of";
 
 /**
@@ -101,7 +101,7 @@ export function rangeOf(seq: number, size: number): { first: number; last: numbe
 /** What one stored command needs: nothing (it has an outcome), a look at the broker, or a copy. */
 export type Standing =
   | { kind: "settled" }
-  /** Settled if one of these subjects holds a message (events: a rejection; dead letters: markers). */
+  /** Settled if one of these subjects holds a message (events: a rejection; dead letters: claims). */
   | { kind: "check"; eventSubjects: string[]; dlqSubjects: string[] };
 
 /** How many of a page's commands (stored in sequence order) are older than `lagMs`: those are judged now. */
@@ -117,11 +117,11 @@ export function oldEnough(page: ReadonlyArray<Pick<RangeMessage, "storedAtMs">>,
  * letter (malformed, max deliveries) or a rejected event only.
  */
 export function standingOf(m: Pick<RangeMessage, "seq">, operationId: bigint | null, verdict: Verdict | undefined, sameContent: boolean): Standing {
-  if (operationId === null) return { kind: "check", eventSubjects: [], dlqSubjects: [markerSubject("malformed", m.seq), markerSubject("max_deliveries", m.seq)] };
+  if (operationId === null) return { kind: "check", eventSubjects: [], dlqSubjects: [claimSubject("malformed", m.seq), claimSubject("max_deliveries", m.seq)] };
   const decided = verdict?.kind === "applied" || verdict?.kind === "rejected";
   if (decided && sameContent) return { kind: "settled" };
-  if (decided || verdict?.kind === "conflict") return { kind: "check", eventSubjects: [], dlqSubjects: [markerSubject("conflict", m.seq), markerSubject("max_deliveries", m.seq)] };
-  return { kind: "check", eventSubjects: [`billing.evt.rejected.${formatOperationId(operationId)}`], dlqSubjects: [markerSubject("max_deliveries", m.seq)] };
+  if (decided || verdict?.kind === "conflict") return { kind: "check", eventSubjects: [], dlqSubjects: [claimSubject("conflict", m.seq), claimSubject("max_deliveries", m.seq)] };
+  return { kind: "check", eventSubjects: [`billing.evt.rejected.${formatOperationId(operationId)}`], dlqSubjects: [claimSubject("max_deliveries", m.seq)] };
 }
 
 export class CommandRecovery {
@@ -183,7 +183,7 @@ export class CommandRecovery {
       const [c, s] = await Promise.all([jsm.consumers.info(commandsStream, consumer), jsm.streams.info(commandsStream)]);
       return { ackFloor: c.ack_floor.stream_seq, pending: c.num_pending, ackPending: c.num_ack_pending, streamLast: s.state.last_seq, leader: s.cluster?.leader ?? "" };
     } catch (err) {
-      throw new BrokerUnavailableError(`position of consumer ${consumer} on ${commandsStream}: ${describeError(err)}`, { cause: err });
+      throw new BrokerUnavailableError(`position of consumer ${consumer} on ${commandsStream}: ${describeFailure(err)}`, { cause: err });
     }
   }
 
@@ -194,7 +194,7 @@ export class CommandRecovery {
   private async reconcile(first: number, last: number): Promise<{ published: number; young: boolean; judgedTo: number }> {
     const { js, commandsStream } = this.deps;
     let published = 0;
-    for await (const page of streamRange(js, commandsStream, first, last, PAGE_COMMANDS_MAX)) {
+    for await (const page of streamRange(js, commandsStream, first, last, COMMAND_RECOVERY_PAGE_COMMANDS_MAX)) {
       const outcome = await this.reconcilePage(page);
       published += outcome.published;
       if (outcome.young !== null) return { published, young: true, judgedTo: outcome.young - 1 };
@@ -216,7 +216,7 @@ export class CommandRecovery {
     const ops = [...leaders.values()];
     if (judged.length === 0) return { published: 0, young };
     const ids = lookupIds(chart, ops);
-    assert(ids.length <= batchEventsMax, "command recovery: one page's lookups fit one ledger request");
+    assert(ids.length <= LEDGER_EVENTS_MAX, "command recovery: one page's lookups fit one ledger request");
     const found = new Map<bigint, Transfer>();
     if (ids.length > 0) for (const t of await ledger.lookupTransfers(ids)) found.set(t.id, t);
     const { verdicts } = decide(chart, ops, found, { nowMs, holdGraceMs: limits.holdGraceMs });
@@ -257,7 +257,7 @@ export class CommandRecovery {
     try {
       copy = (await js.publish(m.subject, m.data, { msgID: `recover:${m.seq}:${digest}`, headers: h, timeout: limits.publishTimeoutMs, retries: 1 })).seq;
     } catch (err) {
-      throw new BrokerUnavailableError(`command #${m.seq} published again: ${describeError(err)}`, { cause: err });
+      throw new BrokerUnavailableError(`command #${m.seq} published again: ${describeFailure(err)}`, { cause: err });
     }
     const record = headers();
     record.set(recoveredOfHeader, String(m.seq));
@@ -292,7 +292,7 @@ export class CommandRecovery {
       await this.deps.js.publish(subject, new Uint8Array(0), { expect: { lastSubjectSequence: after }, headers: h, timeout: this.deps.limits.publishTimeoutMs, retries: 1 });
     } catch (err) {
       if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) return; // another process wrote it first
-      throw new BrokerUnavailableError(`${what}: ${describeError(err)}`, { cause: err });
+      throw new BrokerUnavailableError(`${what}: ${describeFailure(err)}`, { cause: err });
     }
   }
 

@@ -13,9 +13,12 @@
 // one under a burned-marker id cannot be traced back to its operation id (docs/guarantees.md).
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { TransferFlags, type Transfer } from "tigerbeetle-node";
-import { classify } from "../audit/operations.ts";
-import { getLastBySubject, storeEvents } from "../broker/publisher.ts";
-import { BrokerUnavailableError, describeError } from "../broker/errors.ts";
+import { classify } from "../domain/transfer-kind.ts";
+import { getLastBySubject } from "../broker/last-by-subject.ts";
+import { RECOVERY_LOOKUPS_IN_FLIGHT_MAX, RECOVERY_SCAN_PAGES_MAX } from "../config/limits.ts";
+import { storeEvents } from "../broker/publisher.ts";
+import { BrokerUnavailableError } from "../broker/errors.ts";
+import { describeFailure } from "../lib/failure.ts";
 import { currencyByLedger, type Chart } from "../domain/accounts.ts";
 import type { Command, CommandFields, CommandType } from "../domain/commands.ts";
 import { appliedEvent, EVENT_OF, expiredEvent, type OutboundEvent } from "../domain/events.ts";
@@ -25,8 +28,10 @@ import type { Operation } from "../domain/resolve.ts";
 import type { Ledger } from "../ledger/port.ts";
 import { runPeriodically } from "../lib/periodic.ts";
 import type { Logger } from "../lib/log.ts";
-import { ledgerIssued } from "../expiry/sweeper.ts";
-import { appliedFacts, type Applied, type AppliedFacts, type NameBook } from "../worker/facts.ts";
+import { ledgerIssued } from "../ledger/clock.ts";
+import { appliedFacts, type Applied, type AppliedFacts } from "../ledger-facts/applied-facts.ts";
+import type { NameBook } from "../ledger-facts/name-book.ts";
+import { NS_PER_MS } from "../lib/nanoseconds.ts";
 
 export type RecoveryLimits = {
   /** How far back (ledger time, before its newest transfer) a rescan starts: at start and after each reconnection. */
@@ -48,11 +53,6 @@ export type RecoveryDeps = {
   recovered: (count: number) => void;
 };
 
-/** Query pages one scan reads at most, so one scan stays short; the next continues. */
-export const SCAN_PAGES_MAX = 16;
-/** Direct gets (one per decided operation) awaiting their answer at once. */
-export const LOOKUPS_IN_FLIGHT_MAX = 64;
-const NS_PER_MS = 1_000_000n;
 
 type Candidate = { transfer: Transfer; subject: string } & ({ kind: "applied"; type: CommandType } | { kind: "expiry"; holdId: bigint });
 
@@ -95,7 +95,7 @@ export class EventRecovery {
   }
 
   /**
-   * One step of the rescan under way, if any: at most SCAN_PAGES_MAX pages from the cursor, never
+   * One step of the rescan under way, if any: at most RECOVERY_SCAN_PAGES_MAX pages from the cursor, never
    * past `lagMs` ago; answers how many events it stored again. Idle (no ledger read at all) when
    * no rescan is under way: the cost is paid after a start or a reconnection, not per operation.
    */
@@ -119,7 +119,7 @@ export class EventRecovery {
     const floor = limits.eventsMaxAgeMs > 0 ? nowNs - BigInt(limits.eventsMaxAgeMs) * NS_PER_MS + 1n : 1n;
     if (this.cursor < floor) this.cursor = floor;
     let stored = 0;
-    for (let page = 0; page < SCAN_PAGES_MAX && this.cursor <= upTo; page += 1) {
+    for (let page = 0; page < RECOVERY_SCAN_PAGES_MAX && this.cursor <= upTo; page += 1) {
       const found = await ledger.queryTransfers({
         user_data_128: 0n, user_data_64: chart.space.tag, user_data_32: 0, ledger: 0, code: 0,
         timestamp_min: this.cursor, timestamp_max: upTo, limit: limits.transfersPerScanMax, flags: 0,
@@ -143,7 +143,7 @@ export class EventRecovery {
     const { deps } = this;
     const candidates = found.flatMap((t) => this.candidate(t));
     if (candidates.length === 0) return 0;
-    const present = await mapBounded(candidates, LOOKUPS_IN_FLIGHT_MAX, async (c) => (await getLastBySubject(deps.jsm, deps.eventsStream, c.subject)) !== null);
+    const present = await mapBounded(candidates, RECOVERY_LOOKUPS_IN_FLIGHT_MAX, async (c) => (await getLastBySubject(deps.jsm, deps.eventsStream, c.subject)) !== null);
     const missing = candidates.filter((_, i) => !present[i]);
     if (missing.length === 0) return 0;
     const events = await this.rebuild(missing);
@@ -159,7 +159,7 @@ export class EventRecovery {
         "events missing from the events stream stored again from the ledger");
     }
     if (failed.length > 0) {
-      throw new BrokerUnavailableError(`${failed.length} of ${events.length} recovered events not stored; first: ${describeError(failed[0])}`, { cause: failed[0] });
+      throw new BrokerUnavailableError(`${failed.length} of ${events.length} recovered events not stored; first: ${describeFailure(failed[0])}`, { cause: failed[0] });
     }
     return stored;
   }

@@ -2,9 +2,7 @@
 // publish events and dead letters, then settle every message (ack / nak with delay / term).
 // A command is acked only after its outcome is in the ledger and its event is stored.
 import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
-import type { DeadLetterReason, DeadLetterSource } from "../broker/dead-letter.ts";
-import { deadLetterOnce } from "../dlq/processor.ts";
-import { describeError } from "../broker/errors.ts";
+import { deadLetterOnce, type DeadLetterReason, type DeadLetterSource } from "../broker/dead-letter.ts";
 import { storeEvents } from "../broker/publisher.ts";
 import type { Chart } from "../domain/accounts.ts";
 import { decodeMessage, type DecodeLimits, type Decoded } from "../domain/commands.ts";
@@ -14,13 +12,14 @@ import type { Operation, Verdict } from "../domain/resolve.ts";
 import { CountingLedger } from "../ledger/counting.ts";
 import type { Ledger } from "../ledger/port.ts";
 import { assert, AssertionError } from "../lib/assert.ts";
-import { isTransient } from "../lib/failure.ts";
+import { describeFailure, isTransient } from "../lib/failure.ts";
 import type { Logger } from "../lib/log.ts";
 import { pauseUnlessAborted, unlessAborted } from "../lib/signal.ts";
 import { publishRetryDelayMs } from "./backoff.ts";
-import type { AccountRegistry } from "./accounts.ts";
-import { appliedFacts, type Applied, type AppliedFacts, type NameBook } from "./facts.ts";
-import { resolveOperations } from "./settle.ts";
+import type { AccountRegistry } from "../ledger-facts/account-registry.ts";
+import { appliedFacts, type Applied, type AppliedFacts } from "../ledger-facts/applied-facts.ts";
+import type { NameBook } from "../ledger-facts/name-book.ts";
+import { resolveOperations } from "./ledger-passes.ts";
 import type { WorkerStats } from "./stats.ts";
 import type { Batcher } from "./batcher.ts";
 
@@ -139,7 +138,7 @@ export async function processBatch(deps: WorkerDeps, msgs: ReadonlyArray<JsMsg>,
       return settlementOf(deps, item, leader, id === null ? undefined : resolved.verdicts.get(id), id === null ? undefined : resolved.events.get(id));
     });
     const ledgered = Date.now();
-    const delivered = deliver(deps, items, settlements, ledgered, stop).then(() => {
+    const delivered = storeAndSettle(deps, items, settlements, ledgered, stop).then(() => {
       const now = Date.now();
       deps.log.info({ messages: msgs.length, operations: leaders.size, ledgerRequests: counted.total, ms: now - started, decodeMs: decoded - started, ledgerMs: ledgered - decoded, publishMs: now - ledgered }, "batch settled");
     }).finally(stopHeartbeat);
@@ -156,7 +155,7 @@ export async function processBatch(deps: WorkerDeps, msgs: ReadonlyArray<JsMsg>,
  * by the batch's heartbeat, for as long as it takes; a nak would count a delivery, and max
  * deliveries would dead-letter an operation whose money already moved.
  */
-async function deliver(deps: WorkerDeps, items: ReadonlyArray<Item>, settlements: ReadonlyArray<Settlement>, decidedAtMs: number, stop: AbortSignal): Promise<void> {
+async function storeAndSettle(deps: WorkerDeps, items: ReadonlyArray<Item>, settlements: ReadonlyArray<Settlement>, decidedAtMs: number, stop: AbortSignal): Promise<void> {
   const { limits, stats, log } = deps;
   const unstored: Unstored = { events: [], letters: [] };
   settlements.forEach((s, i) => {
@@ -204,7 +203,7 @@ async function storeDecided(deps: WorkerDeps, open: Unstored, decidedAtMs: numbe
       entry.count = open.events.length + open.letters.length;
       if (entry.count === 0) return true;
       const retryInMs = publishRetryDelayMs(attempt, deps.limits.publishRetryMaxMs);
-      deps.log.warn({ err: describeError(failure?.cause), events: open.events.length, letters: open.letters.length, attempt, retryInMs, unstoredMs: Date.now() - decidedAtMs },
+      deps.log.warn({ err: describeFailure(failure?.cause), events: open.events.length, letters: open.letters.length, attempt, retryInMs, unstoredMs: Date.now() - decidedAtMs },
         "events or dead letters of decided operations not stored; retrying, the messages stay leased");
       deps.stats.publishRetries += 1;
       if (!(await pauseUnlessAborted(retryInMs, stop))) return false;

@@ -3,7 +3,8 @@
 // newest expiries. Pure: transfers in, balances and issues out.
 import { describe, expect, it } from "vitest";
 import { AccountFlags, TransferFlags, type Account, type Transfer } from "tigerbeetle-node";
-import { LedgerFold, matchesWithExpiry, NS_PER_SECOND, predictWithExpiry } from "../../src/audit/fold.ts";
+import { LedgerFold, matchesWithExpiry, predictWithExpiry } from "../../src/audit/fold.ts";
+import { NS_PER_SECOND } from "../../src/lib/nanoseconds.ts";
 
 const USER = 1n;
 const BANK = 2n;

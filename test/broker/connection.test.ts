@@ -13,7 +13,8 @@ import { nkeys } from "@nats-io/transport-node";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
 import { connectBroker, type Broker } from "../../src/broker/connection.ts";
 import { ensureTopology } from "../../src/broker/topology.ts";
-import { getLastBySubject, publishEvents } from "../../src/broker/publisher.ts";
+import { getLastBySubject } from "../../src/broker/last-by-subject.ts";
+import { publishEvents } from "../../src/broker/publisher.ts";
 import { BrokerConnectError, BrokerUnavailableError } from "../../src/broker/errors.ts";
 import { connectTest, decode, encode, testTopology } from "./fixture.ts";
 

@@ -13,7 +13,7 @@ import { describe, expect, it } from "vitest";
 import { consumerConfig, streamConfigs } from "../../src/broker/topology.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { topologyOf } from "../../src/config/topology.ts";
-import { advisoryConsumerConfig } from "../../src/dlq/processor.ts";
+import { advisoryConsumerConfig } from "../../src/dlq/max-deliveries-processor.ts";
 import { NATS_SERVER_BIN } from "../support/nats-server.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;

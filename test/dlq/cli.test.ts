@@ -14,7 +14,7 @@ import type { Broker } from "../../src/broker/connection.ts";
 import { deadLetter } from "../../src/broker/dead-letter.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { dlq, type LetterView } from "../../src/dlq/cli.ts";
-import { advisoryContextOf, handleAdvisory } from "../../src/dlq/processor.ts";
+import { advisoryContextOf, handleAdvisory } from "../../src/dlq/max-deliveries-processor.ts";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
 import { storedMessages } from "../support/streams.ts";
 import { connectWithTopology, dlqConfig, encode, exhaustDeliveries, memoryIo } from "./fixture.ts";

@@ -19,7 +19,7 @@ import { startNats, type NatsServer } from "../support/nats-server.ts";
 import { startInProcess, testConfig, workspace } from "../support/service.ts";
 import { storedEvents, storedMessages, waitFor, waitIdle } from "../support/streams.ts";
 import { advisoryCount, MAX_DELIVER } from "./fixture.ts";
-import { advisoryConsumerName, redeliveryOfHeader } from "../../src/dlq/processor.ts";
+import { advisoryConsumerName, redeliveryOfHeader } from "../../src/dlq/max-deliveries-processor.ts";
 
 let nats: NatsServer;
 let ws: ReturnType<typeof workspace>;

@@ -54,7 +54,7 @@ function repositoryFiles(dir = ROOT): string[] {
 }
 const FILES = repositoryFiles();
 
-/** Bounds named in code rather than config (src/ledger/limits.ts, src/ops/limits.ts): a bare name there is not a config key. */
+/** Bounds named in code rather than config (src/config/limits.ts): a bare name there is not a config key. */
 const CODE_LIMITS = new Set(FILES.filter((f) => /^src\/.*limits\.ts$/.test(f)).flatMap((f) =>
   [...readFileSync(join(ROOT, f), "utf8").matchAll(/^\s*(?:export const )?([a-z][A-Za-z0-9]*)(?::| =)/gm)].map((m) => m[1] as string)));
 

@@ -15,7 +15,7 @@ import { COMMAND_CODES } from "../../src/domain/commands.ts";
 import { TransferCode } from "../../src/domain/plan.ts";
 import { ExpirySweeper } from "../../src/expiry/sweeper.ts";
 import { openLedger, type Ledger } from "../../src/ledger/index.ts";
-import { NameBook } from "../../src/worker/facts.ts";
+import { NameBook } from "../../src/ledger-facts/name-book.ts";
 import { chart, EUR } from "../domain/fixture.ts";
 import { tempDir } from "../ledger/support/drivers.ts";
 import { startNats, type NatsServer } from "../support/nats-server.ts";

@@ -13,11 +13,12 @@ import { settlementAccountId, systemAccounts, userAccountId, userAccounts } from
 import { COMMAND_CODES } from "../../src/domain/commands.ts";
 import { formatOperationId } from "../../src/domain/ids.ts";
 import { TransferCode } from "../../src/domain/plan.ts";
-import { ExpirySweeper, HEAP_SLACK } from "../../src/expiry/sweeper.ts";
+import { HEAP_SLACK } from "../../src/config/limits.ts";
+import { ExpirySweeper } from "../../src/expiry/sweeper.ts";
 import { openLedger, type Ledger } from "../../src/ledger/index.ts";
 import { createLogger } from "../../src/lib/log.ts";
 import { holdQuery, type QueryDeps } from "../../src/query/server.ts";
-import { NameBook } from "../../src/worker/facts.ts";
+import { NameBook } from "../../src/ledger-facts/name-book.ts";
 import { chart, EUR } from "../domain/fixture.ts";
 import { tempDir } from "../ledger/support/drivers.ts";
 import { startNats, type NatsServer } from "../support/nats-server.ts";

@@ -17,7 +17,7 @@ import { ExpirySweeper } from "../../src/expiry/sweeper.ts";
 import { openLedger, type Ledger } from "../../src/ledger/index.ts";
 import { createLogger } from "../../src/lib/log.ts";
 import { chartOf } from "../../src/service.ts";
-import { NameBook } from "../../src/worker/facts.ts";
+import { NameBook } from "../../src/ledger-facts/name-book.ts";
 import { tempDir } from "../ledger/support/drivers.ts";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
 

@@ -8,8 +8,8 @@
 //
 // Found by this suite and fixed: the worker's letters were deduped only by Nats-Msg-Id inside the
 // duplicate window. Now every letter has a per-command marker (checked before, written after,
-// src/dlq/processor.ts deadLetterOnce) and the DLQ stream keeps its own day-long duplicate window
-// for the crash between a letter and its marker, which is exactly where this test kills.
+// src/dlq/max-deliveries-processor.ts deadLetterOnce) and the DLQ stream keeps its own day-long duplicate window
+// for the crash between a letter and its claim, which is exactly where this test kills.
 import { describe, expect, it } from "vitest";
 import { ACK_WAIT_MS, DUPLICATE_WINDOW_MS, FaultEnv, FULL, sleep } from "./harness.ts";
 import { deadLetters } from "./verify.ts";

@@ -13,7 +13,7 @@ import { fromWire, toWire } from "../../src/ledger/thread.ts";
 import { AssertionError } from "../../src/lib/assert.ts";
 import { isTransient, retryStartup } from "../../src/lib/failure.ts";
 import { createLogger } from "../../src/lib/log.ts";
-import { DeadlineError } from "../../src/ops/deadline.ts";
+import { DeadlineError } from "../../src/lib/deadline.ts";
 
 /** What better-sqlite3 throws: a SqliteError with the SQLite result code. */
 function sqliteError(code: string): Error {

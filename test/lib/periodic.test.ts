@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { LedgerBusyError } from "../../src/ledger/index.ts";
 import { runPeriodically } from "../../src/lib/periodic.ts";
-import { capturingLogger } from "../ops/fixture.ts";
+import { capturingLogger } from "../telemetry/fixture.ts";
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -2,7 +2,7 @@
 // real nats-servers: a service applies a workload on broker A; each test then runs the recovery
 // against a fresh broker whose events stream holds nothing (as a stream lost with its disk and
 // recreated), so every applied operation's event is missing there. A scan step reads at most
-// SCAN_PAGES_MAX pages and the rescan ends at the newest decision; the events it stores are byte
+// RECOVERY_SCAN_PAGES_MAX pages and the rescan ends at the newest decision; the events it stores are byte
 // for byte those broker A got from the worker; a second rescan finds nothing missing; a stream
 // that refuses the events leaves the cursor where it was and the next step stores them; events
 // younger than lagMs or older than the events stream's max age are not touched.
@@ -12,9 +12,10 @@ import { BillingClient } from "@billing-ledger/client";
 import { ensureTopology } from "../../src/broker/topology.ts";
 import { createLogger } from "../../src/lib/log.ts";
 import type { Ledger } from "../../src/ledger/port.ts";
-import { EventRecovery, SCAN_PAGES_MAX, type RecoveryLimits } from "../../src/recovery/event-recovery.ts";
+import { RECOVERY_SCAN_PAGES_MAX } from "../../src/config/limits.ts";
+import { EventRecovery, type RecoveryLimits } from "../../src/recovery/event-recovery.ts";
 import { connect, openServiceLedger, readChart, startService, topologyOf } from "../../src/service.ts";
-import { NameBook } from "../../src/worker/facts.ts";
+import { NameBook } from "../../src/ledger-facts/name-book.ts";
 import type { Broker } from "../../src/broker/connection.ts";
 import type { Chart } from "../../src/domain/accounts.ts";
 import type { Config } from "../../src/config/schema.ts";
@@ -128,16 +129,16 @@ describe("recovery – the rescan", () => {
     }
   });
 
-  it("a step reads at most SCAN_PAGES_MAX pages; the rescan goes on until the newest decision, then idles", async () => {
+  it("a step reads at most RECOVERY_SCAN_PAGES_MAX pages; the rescan goes on until the newest decision, then idles", async () => {
     const b = await emptyBroker();
     try {
       // 14 operations and 2 fee legs, in pages of one transfer.
       const recovery = recoveryOn(b.broker, { transfersPerScanMax: 1 });
       const perStep: number[] = [];
       while (recovery.scanning && perStep.length < 10) perStep.push(await recovery.scan());
-      expect(perStep.length).toBe(Math.ceil((OPERATIONS + 2) / SCAN_PAGES_MAX));
+      expect(perStep.length).toBe(Math.ceil((OPERATIONS + 2) / RECOVERY_SCAN_PAGES_MAX));
       expect(perStep.reduce((x, y) => x + y, 0)).toBe(OPERATIONS);
-      expect(perStep[0]).toBeLessThanOrEqual(SCAN_PAGES_MAX);
+      expect(perStep[0]).toBeLessThanOrEqual(RECOVERY_SCAN_PAGES_MAX);
       expect(await recovery.scan()).toBe(0); // idle: no rescan under way
       recovery.rewind();
       expect(recovery.scanning).toBe(true);

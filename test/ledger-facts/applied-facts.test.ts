@@ -13,7 +13,9 @@ import { systemAccounts, userAccountId, userAccounts } from "../../src/domain/ac
 import { planTransfers } from "../../src/domain/plan.ts";
 import type { Operation } from "../../src/domain/resolve.ts";
 import { openLedger, type Ledger } from "../../src/ledger/index.ts";
-import { appliedFacts, HISTORY_READ_ROWS_MAX, NameBook, type Applied } from "../../src/worker/facts.ts";
+import { HISTORY_READ_ROWS_MAX } from "../../src/config/limits.ts";
+import { appliedFacts, type Applied } from "../../src/ledger-facts/applied-facts.ts";
+import { NameBook } from "../../src/ledger-facts/name-book.ts";
 import { chart, EUR, operation, uuid } from "../domain/fixture.ts";
 import { tempDir } from "../ledger/support/drivers.ts";
 

@@ -1,7 +1,7 @@
-// Proves the second half of a resolve pass: settlePlans reads one create_transfers result per
+// Proves the second half of a resolve pass: verdictsOfPlans reads one create_transfers result per
 // planned leg (synthetic CreateTransferResult arrays with real CreateTransferStatus codes) and
 // yields applied verdicts, markers to write (under the operation id, or under the burned-marker id
-// when the ledger burned the operation id, spec §5.4) or operations to retry; settleMarkers reads
+// when the ledger burned the operation id, spec §5.4) or operations to retry; verdictsOfMarkers reads
 // the markers' results into rejected verdicts, conflicts or retries. Linked chains follow spec
 // §3.1 (only the first failing leg keeps its status). Any status the design does not expect is an
 // assertion. The last section drives whole passes against a tiny in-test ledger of markers, to show
@@ -13,7 +13,7 @@ import { userAccountId } from "../../src/domain/accounts.ts";
 import { markerTransfer, planTransfers, type HoldFacts } from "../../src/domain/plan.ts";
 import { REASON_DETAIL, type Reason } from "../../src/domain/reasons.ts";
 import {
-  decide, lookupIds, planRequest, settleMarkers, settlePlans, type Clock, type MarkerPlan, type Operation, type Plan, type Verdict,
+  decide, lookupIds, planRequest, verdictsOfMarkers, verdictsOfPlans, type Clock, type MarkerPlan, type Operation, type Plan, type Verdict,
 } from "../../src/domain/resolve.ts";
 import { at, chart, idOf, operation, stored, uuid } from "./fixture.ts";
 
@@ -60,10 +60,10 @@ function expectMarker(marker: MarkerPlan | undefined, op: Operation, id: bigint,
   expect(marker).toEqual({ op, reason, detail: REASON_DETAIL[reason], burned, transfer: markerTransfer(chart, id, op.decoded.type, reason, op.decoded.fingerprint) });
 }
 
-describe("resolve – settlePlans: applied", () => {
+describe("resolve – verdictsOfPlans: applied", () => {
   it("resolve – a created leg is an applied verdict with its timestamp", () => {
     const op = ops.credit();
-    const s = settlePlans(chart, [planOf(op)], [created(77n)]);
+    const s = verdictsOfPlans(chart, [planOf(op)], [created(77n)]);
     expect(s.verdicts.get(op.id)).toEqual({ kind: "applied", replay: false, timestamps: [77n], hold: null });
     expect(s.markers).toEqual([]);
     expect(s.retry).toEqual([]);
@@ -71,31 +71,31 @@ describe("resolve – settlePlans: applied", () => {
 
   it("resolve – a created chain is applied with the timestamps of both legs", () => {
     const op = ops.transferWithFee();
-    expect(settlePlans(chart, [planOf(op)], [created(80n), created(81n)]).verdicts.get(op.id)).toEqual({ kind: "applied", replay: false, timestamps: [80n, 81n], hold: null });
+    expect(verdictsOfPlans(chart, [planOf(op)], [created(80n), created(81n)]).verdicts.get(op.id)).toEqual({ kind: "applied", replay: false, timestamps: [80n, 81n], hold: null });
   });
 
   it("resolve – a created capture is applied with the facts of its hold", () => {
     const op = ops.capture();
-    expect(settlePlans(chart, [planOf(op)], [created(90n)]).verdicts.get(op.id)).toEqual({ kind: "applied", replay: false, timestamps: [90n], hold: holdFacts });
+    expect(verdictsOfPlans(chart, [planOf(op)], [created(90n)]).verdicts.get(op.id)).toEqual({ kind: "applied", replay: false, timestamps: [90n], hold: holdFacts });
   });
 
   it("resolve – one result per planned leg, or an assertion", () => {
     const plans = [planOf(ops.transferWithFee())];
-    expect(() => settlePlans(chart, plans, [created(1n)])).toThrow(/one result per planned transfer/);
-    expect(() => settlePlans(chart, plans, [created(1n), created(2n), created(3n)])).toThrow(/one result per planned transfer/);
+    expect(() => verdictsOfPlans(chart, plans, [created(1n)])).toThrow(/one result per planned transfer/);
+    expect(() => verdictsOfPlans(chart, plans, [created(1n), created(2n), created(3n)])).toThrow(/one result per planned transfer/);
   });
 
   it("resolve – no plans, no results, nothing settled", () => {
-    expect(settlePlans(chart, [], [])).toEqual({ verdicts: new Map(), markers: [], retry: [] });
+    expect(verdictsOfPlans(chart, [], [])).toEqual({ verdicts: new Map(), markers: [], retry: [] });
   });
 });
 
-describe("resolve – settlePlans: a burned operation id", () => {
+describe("resolve – verdictsOfPlans: a burned operation id", () => {
   it.each([["debit", ops.debit], ["hold", ops.hold], ["transfer", ops.transfer]] as const)(
     "resolve – exceeds_credits on a %s burns its id: an insufficient_funds marker under the burned-marker id",
     (_type, make) => {
       const op = make();
-      const s = settlePlans(chart, [planOf(op)], [result(S.exceeds_credits)]);
+      const s = verdictsOfPlans(chart, [planOf(op)], [result(S.exceeds_credits)]);
       expect(s.verdicts.size).toBe(0);
       expect(s.retry).toEqual([]);
       expect(s.markers).toHaveLength(1);
@@ -105,14 +105,14 @@ describe("resolve – settlePlans: a burned operation id", () => {
 
   it("resolve – exceeds_credits on the main leg of a chain burns the operation id (the fee leg is linked_event_failed)", () => {
     const op = ops.transferWithFee();
-    const s = settlePlans(chart, [planOf(op)], [result(S.exceeds_credits), result(S.linked_event_failed)]);
+    const s = verdictsOfPlans(chart, [planOf(op)], [result(S.exceeds_credits), result(S.linked_event_failed)]);
     expectMarker(s.markers[0], op, chart.space.burnedMarkerId(op.id), "insufficient_funds", true);
   });
 
   it("resolve – a capture or release whose hold is gone (pending_transfer_not_found) burns its id: hold_not_found", () => {
     for (const make of [ops.capture, ops.release]) {
       const op = make();
-      const s = settlePlans(chart, [planOf(op)], [result(S.pending_transfer_not_found)]);
+      const s = verdictsOfPlans(chart, [planOf(op)], [result(S.pending_transfer_not_found)]);
       expectMarker(s.markers[0], op, chart.space.burnedMarkerId(op.id), "hold_not_found", true);
     }
   });
@@ -128,25 +128,25 @@ describe("resolve – settlePlans: a burned operation id", () => {
     const op = make();
     const plan = planOf(op);
     const results = plan.transfers.map((_t, i) => result(i === 0 ? S.id_already_failed : S.linked_event_failed));
-    const s = settlePlans(chart, [plan], results);
+    const s = verdictsOfPlans(chart, [plan], results);
     expect(s.markers).toHaveLength(1);
     expectMarker(s.markers[0], op, chart.space.burnedMarkerId(op.id), reason, true);
   });
 
   it("resolve – id_already_failed on a credit is a conflict: a credit never burns, so another command did", () => {
     const op = ops.credit();
-    expect(settlePlans(chart, [planOf(op)], [result(S.id_already_failed)]).verdicts.get(op.id)).toMatchObject({ kind: "conflict", detail: expect.stringMatching(/burned/) });
+    expect(verdictsOfPlans(chart, [planOf(op)], [result(S.id_already_failed)]).verdicts.get(op.id)).toMatchObject({ kind: "conflict", detail: expect.stringMatching(/burned/) });
   });
 
   it("resolve – a transient status with no reason (debit_account_not_found) is a bug (assertion)", () => {
-    expect(() => settlePlans(chart, [planOf(ops.debit())], [result(S.debit_account_not_found)])).toThrow(/debit burned by debit_account_not_found/);
+    expect(() => verdictsOfPlans(chart, [planOf(ops.debit())], [result(S.debit_account_not_found)])).toThrow(/debit burned by debit_account_not_found/);
   });
 });
 
-describe("resolve – settlePlans: a broken chain with a free operation id", () => {
+describe("resolve – verdictsOfPlans: a broken chain with a free operation id", () => {
   it("resolve – the fee leg's exceeds_credits (main linked_event_failed) is an insufficient_funds marker at the operation id", () => {
     const op = ops.transferWithFee();
-    const s = settlePlans(chart, [planOf(op)], [result(S.linked_event_failed, 5n), result(S.exceeds_credits)]);
+    const s = verdictsOfPlans(chart, [planOf(op)], [result(S.linked_event_failed, 5n), result(S.exceeds_credits)]);
     expect(s.verdicts.size).toBe(0);
     expect(s.retry).toEqual([]);
     expectMarker(s.markers[0], op, op.id, "insufficient_funds", false);
@@ -154,9 +154,9 @@ describe("resolve – settlePlans: a broken chain with a free operation id", () 
 
   it("resolve – a fee leg whose id holds another transfer (exists_with_different_debit_account_id) is a conflict naming the leg and status, never an assertion", () => {
     // Issue 10, item 1: a publisher's credit stored under the id the service derived for this
-    // transfer's fee leg made settlePlan assert and every worker exit, one after the other.
+    // transfer's fee leg made verdictOfPlan assert and every worker exit, one after the other.
     const op = ops.transferWithFee();
-    const s = settlePlans(chart, [planOf(op)], [result(S.linked_event_failed), result(S.exists_with_different_debit_account_id)]);
+    const s = verdictsOfPlans(chart, [planOf(op)], [result(S.linked_event_failed), result(S.exists_with_different_debit_account_id)]);
     expect(s.verdicts.get(op.id)).toEqual({ kind: "conflict", detail: "the ledger refused leg 2 of 2 with exists_with_different_debit_account_id" });
     expect(s.markers).toEqual([]);
     expect(s.retry).toEqual([]);
@@ -164,36 +164,36 @@ describe("resolve – settlePlans: a broken chain with a free operation id", () 
 
   it("resolve – the fee leg's id_already_failed (burned by an earlier attempt) is a marker at the operation id with the burn reason", () => {
     const op = ops.transferWithFee();
-    const s = settlePlans(chart, [planOf(op)], [result(S.linked_event_failed), result(S.id_already_failed)]);
+    const s = verdictsOfPlans(chart, [planOf(op)], [result(S.linked_event_failed), result(S.id_already_failed)]);
     expectMarker(s.markers[0], op, op.id, "insufficient_funds", false);
   });
 
   it("resolve – the fee leg's overflow is amount_overflow at the operation id", () => {
     const op = ops.transferWithFee();
-    const s = settlePlans(chart, [planOf(op)], [result(S.linked_event_failed), result(S.overflows_credits_posted)]);
+    const s = verdictsOfPlans(chart, [planOf(op)], [result(S.linked_event_failed), result(S.overflows_credits_posted)]);
     expectMarker(s.markers[0], op, op.id, "amount_overflow", false);
   });
 });
 
-describe("resolve – settlePlans: races", () => {
+describe("resolve – verdictsOfPlans: races", () => {
   it("resolve – exists on the operation id is a retry (the next lookup decides)", () => {
     const op = ops.debit();
-    const s = settlePlans(chart, [planOf(op)], [result(S.exists, 3n)]);
+    const s = verdictsOfPlans(chart, [planOf(op)], [result(S.exists, 3n)]);
     expect(s).toEqual({ verdicts: new Map(), markers: [], retry: [op] });
   });
 
   it("resolve – a chain that already committed ([exists, linked_event_failed]) is a retry", () => {
     const op = ops.transferWithFee();
-    expect(settlePlans(chart, [planOf(op)], [result(S.exists, 3n), result(S.linked_event_failed, 4n)]).retry).toEqual([op]);
+    expect(verdictsOfPlans(chart, [planOf(op)], [result(S.exists, 3n), result(S.linked_event_failed, 4n)]).retry).toEqual([op]);
   });
 
   it.each(EXISTS_WITH_DIFFERENT.map((s) => [s]))("resolve – %s on the operation id is a retry (the next lookup sees the conflict)", (status) => {
     const op = ops.credit();
-    expect(settlePlans(chart, [planOf(op)], [result(S[status])])).toEqual({ verdicts: new Map(), markers: [], retry: [op] });
+    expect(verdictsOfPlans(chart, [planOf(op)], [result(S[status])])).toEqual({ verdicts: new Map(), markers: [], retry: [op] });
   });
 });
 
-describe("resolve – settlePlans: the hold's state", () => {
+describe("resolve – verdictsOfPlans: the hold's state", () => {
   it.each([
     ["pending_transfer_expired", "hold_expired"],
     ["pending_transfer_already_posted", "hold_already_captured"],
@@ -202,7 +202,7 @@ describe("resolve – settlePlans: the hold's state", () => {
   ] as const)("resolve – %s is a marker at the operation id with %s (the id is not burned)", (status, reason) => {
     for (const make of [ops.capture, ops.release]) {
       const op = make();
-      const s = settlePlans(chart, [planOf(op)], [result(S[status])]);
+      const s = verdictsOfPlans(chart, [planOf(op)], [result(S[status])]);
       expect(s.verdicts.size).toBe(0);
       expect(s.retry).toEqual([]);
       expectMarker(s.markers[0], op, op.id, reason, false);
@@ -213,7 +213,7 @@ describe("resolve – settlePlans: the hold's state", () => {
     "resolve – %s is amount_overflow at the operation id",
     (status) => {
       const op = ops.hold();
-      expectMarker(settlePlans(chart, [planOf(op)], [result(S[status])]).markers[0], op, op.id, "amount_overflow", false);
+      expectMarker(verdictsOfPlans(chart, [planOf(op)], [result(S[status])]).markers[0], op, op.id, "amount_overflow", false);
     },
   );
 
@@ -221,14 +221,14 @@ describe("resolve – settlePlans: the hold's state", () => {
     "resolve – %s on a plan is answered as a conflict naming the status, never an assertion",
     (status) => {
       const op = ops.debit();
-      const s = settlePlans(chart, [planOf(op)], [result(S[status])]);
+      const s = verdictsOfPlans(chart, [planOf(op)], [result(S[status])]);
       expect(s.verdicts.get(op.id)).toEqual({ kind: "conflict", detail: `the ledger refused leg 1 of 1 with ${status}` });
       expect(s.markers).toEqual([]);
     },
   );
 });
 
-describe("resolve – settlePlans: one request, many plans", () => {
+describe("resolve – verdictsOfPlans: one request, many plans", () => {
   it("resolve – results are matched to plans leg by leg, in request order", () => {
     const chain = operation("transfer", { operationId: uuid(62), fromUserId: "alice", toUserId: "bob", amount: "70", fee: "3" });
     const debit = operation("debit", { operationId: uuid(63), userId: "carol", amount: "5" });
@@ -236,7 +236,7 @@ describe("resolve – settlePlans: one request, many plans", () => {
     const credit = operation("credit", { operationId: uuid(64), userId: "dave", amount: "5" });
     const plans = [planOf(chain), planOf(debit), planOf(cap), planOf(credit)];
     expect(planRequest(plans)).toHaveLength(5);
-    const s = settlePlans(chart, plans, [created(10n), created(11n), result(S.exceeds_credits), result(S.pending_transfer_expired), result(S.exists, 2n)]);
+    const s = verdictsOfPlans(chart, plans, [created(10n), created(11n), result(S.exceeds_credits), result(S.pending_transfer_expired), result(S.exists, 2n)]);
     expect(s.verdicts.get(chain.id)).toEqual({ kind: "applied", replay: false, timestamps: [10n, 11n], hold: null });
     expect(s.markers).toHaveLength(2);
     expectMarker(s.markers[0], debit, chart.space.burnedMarkerId(debit.id), "insufficient_funds", true);
@@ -249,11 +249,11 @@ describe("resolve – settlePlans: one request, many plans", () => {
     const c = ops.capture();
     const d = decide(chart, [c, h], new Map(), within);
     expect(d.retry).toEqual([c]);
-    const s = settlePlans(chart, d.plans, [created(20n)]);
+    const s = verdictsOfPlans(chart, d.plans, [created(20n)]);
     expect(s.verdicts.get(h.id)).toEqual({ kind: "applied", replay: false, timestamps: [20n], hold: null });
     const storedHold = { ...at(at(d.plans, 0).transfers, 0), timestamp: 20n };
     const next = decide(chart, [c], new Map([[storedHold.id, storedHold]]), within);
-    const s2 = settlePlans(chart, next.plans, [created(21n)]);
+    const s2 = verdictsOfPlans(chart, next.plans, [created(21n)]);
     expect(s2.verdicts.get(c.id)).toEqual({ kind: "applied", replay: false, timestamps: [21n], hold: holdFacts });
   });
 
@@ -261,7 +261,7 @@ describe("resolve – settlePlans: one request, many plans", () => {
     const h = operation("hold", { operationId: HOLD, userId: "alice", amount: "250" });
     const c = ops.capture();
     const d = decide(chart, [c, h], new Map(), within);
-    const s = settlePlans(chart, d.plans, [result(S.exceeds_credits)]);
+    const s = verdictsOfPlans(chart, d.plans, [result(S.exceeds_credits)]);
     const burned = at(s.markers, 0);
     expectMarker(burned, h, chart.space.burnedMarkerId(h.id), "insufficient_funds", true);
     const next = decide(chart, [c], new Map([[burned.transfer.id, { ...burned.transfer, timestamp: 30n }]]), within);
@@ -269,7 +269,7 @@ describe("resolve – settlePlans: one request, many plans", () => {
   });
 });
 
-describe("resolve – settleMarkers", () => {
+describe("resolve – verdictsOfMarkers", () => {
   const rejectedOp = () => operation("credit", { operationId: OP, userId: "alice", amount: "1", currency: "GBP" });
 
   function markerOf(op: Operation): MarkerPlan {
@@ -279,44 +279,44 @@ describe("resolve – settleMarkers", () => {
   it("resolve – a created marker is a rejected verdict, not a replay", () => {
     const op = rejectedOp();
     const m = markerOf(op);
-    expect(settleMarkers(chart, [m], [created(5n)])).toEqual({
+    expect(verdictsOfMarkers(chart, [m], [created(5n)])).toEqual({
       verdicts: new Map([[op.id, { kind: "rejected", replay: false, reason: "unknown_currency", detail: m.detail }]]), markers: [], retry: [],
     });
   });
 
   it("resolve – an existing identical marker is a rejected replay", () => {
     const op = rejectedOp();
-    expect(settleMarkers(chart, [markerOf(op)], [result(S.exists, 5n)]).verdicts.get(op.id)).toMatchObject({ kind: "rejected", replay: true, reason: "unknown_currency" });
+    expect(verdictsOfMarkers(chart, [markerOf(op)], [result(S.exists, 5n)]).verdicts.get(op.id)).toMatchObject({ kind: "rejected", replay: true, reason: "unknown_currency" });
   });
 
   it("resolve – an existing burned marker is a rejected replay too", () => {
     const op = ops.debit();
-    const m = at(settlePlans(chart, [planOf(op)], [result(S.exceeds_credits)]).markers, 0);
-    expect(settleMarkers(chart, [m], [result(S.exists, 5n)]).verdicts.get(op.id)).toEqual({ kind: "rejected", replay: true, reason: "insufficient_funds", detail: REASON_DETAIL.insufficient_funds });
+    const m = at(verdictsOfPlans(chart, [planOf(op)], [result(S.exceeds_credits)]).markers, 0);
+    expect(verdictsOfMarkers(chart, [m], [result(S.exists, 5n)]).verdicts.get(op.id)).toEqual({ kind: "rejected", replay: true, reason: "insufficient_funds", detail: REASON_DETAIL.insufficient_funds });
   });
 
   it.each(EXISTS_WITH_DIFFERENT.map((s) => [s]))("resolve – a marker meeting %s is a retry", (status) => {
     const op = rejectedOp();
-    expect(settleMarkers(chart, [markerOf(op)], [result(S[status])])).toEqual({ verdicts: new Map(), markers: [], retry: [op] });
+    expect(verdictsOfMarkers(chart, [markerOf(op)], [result(S[status])])).toEqual({ verdicts: new Map(), markers: [], retry: [op] });
   });
 
   it("resolve – id_already_failed for a pre-ledger rejection is a conflict (only another command can have burned its id)", () => {
     const op = rejectedOp();
-    expect(settleMarkers(chart, [markerOf(op)], [result(S.id_already_failed)]).verdicts.get(op.id)).toMatchObject({ kind: "conflict", detail: expect.stringMatching(/burned/) });
+    expect(verdictsOfMarkers(chart, [markerOf(op)], [result(S.id_already_failed)]).verdicts.get(op.id)).toMatchObject({ kind: "conflict", detail: expect.stringMatching(/burned/) });
   });
 
   it.each(["linked_event_failed", "debit_account_not_found", "accounts_must_be_different", "exceeds_credits", "reserved_flag"] as const)(
     "resolve – a marker meeting %s is answered as a conflict naming the status, never an assertion",
     (status) => {
       const op = rejectedOp();
-      const s = settleMarkers(chart, [markerOf(op)], [result(S[status])]);
+      const s = verdictsOfMarkers(chart, [markerOf(op)], [result(S[status])]);
       expect(s.verdicts.get(op.id)).toEqual({ kind: "conflict", detail: `the ledger refused the rejection marker with ${status}` });
       expect(s.retry).toEqual([]);
     },
   );
 
   it("resolve – one result per marker, or an assertion", () => {
-    expect(() => settleMarkers(chart, [markerOf(rejectedOp())], [])).toThrow(/one result per marker/);
+    expect(() => verdictsOfMarkers(chart, [markerOf(rejectedOp())], [])).toThrow(/one result per marker/);
   });
 
   it("resolve – several markers settle independently, in order", () => {
@@ -325,7 +325,7 @@ describe("resolve – settleMarkers", () => {
     const c = operation("release", { operationId: uuid(66), holdId: uuid(67) }, PUBLISHED_MS);
     const markers = decide(chart, [a, b, c], new Map(), after).markers;
     expect(markers).toHaveLength(3);
-    const s = settleMarkers(chart, markers, [created(1n), result(S.exists_with_different_code), result(S.exists, 2n)]);
+    const s = verdictsOfMarkers(chart, markers, [created(1n), result(S.exists_with_different_code), result(S.exists, 2n)]);
     expect(s.verdicts.get(a.id)).toMatchObject({ kind: "rejected", replay: false });
     expect(s.retry).toEqual([b]);
     expect(s.verdicts.get(c.id)).toMatchObject({ kind: "rejected", replay: true, reason: "hold_not_found" });
@@ -377,7 +377,7 @@ function runPasses(ledger: MarkerLedger, op: Operation, clock: Clock, passesMax:
     open = [];
     let markers = decision.markers;
     for (let round = 0; round < passesMax && markers.length > 0; round += 1) {
-      const settled = settleMarkers(chart, markers, ledger.create(markers.map((m) => m.transfer)));
+      const settled = verdictsOfMarkers(chart, markers, ledger.create(markers.map((m) => m.transfer)));
       const verdict = settled.verdicts.get(op.id);
       if (verdict) return verdict;
       markers = settled.markers;
@@ -404,9 +404,9 @@ describe("resolve – whole passes", () => {
 
   it("resolve – a debit refused for funds replays the same rejection after redelivery (burned id, burned marker)", () => {
     const op = ops.debit();
-    const first = settlePlans(chart, [planOf(op)], [result(S.exceeds_credits)]);
+    const first = verdictsOfPlans(chart, [planOf(op)], [result(S.exceeds_credits)]);
     const ledger = new MarkerLedger(new Set([op.id]));
-    const verdict = settleMarkers(chart, first.markers, ledger.create(first.markers.map((m) => m.transfer))).verdicts.get(op.id);
+    const verdict = verdictsOfMarkers(chart, first.markers, ledger.create(first.markers.map((m) => m.transfer))).verdicts.get(op.id);
     expect(verdict).toEqual({ kind: "rejected", replay: false, reason: "insufficient_funds", detail: REASON_DETAIL.insufficient_funds });
     expect(runPasses(ledger, op, after, PASSES_MAX)).toEqual({ kind: "rejected", replay: true, reason: "insufficient_funds", detail: REASON_DETAIL.insufficient_funds });
   });
@@ -415,7 +415,7 @@ describe("resolve – whole passes", () => {
   // burned), so the capture failed pending_transfer_not_found (capture id burned, spec §5.4), and
   // the worker was killed before the markers request. The capture is redelivered after the grace:
   // no transfer under its id, no burned marker, no hold. decide() writes a hold_not_found marker
-  // at the operation id, the ledger answers id_already_failed, and settleMarkers retries, because
+  // at the operation id, the ledger answers id_already_failed, and verdictsOfMarkers retries, because
   // only a pre-ledger rejection turns that into a verdict. Every later pass repeats the same
   // steps, so the operation never gets its one outcome (Guarantee 1; contract "killed at any
   // instruction"). It should be recorded under the burned-marker id instead. Fails today.

@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { nuid, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { z } from "zod";
 import { assert } from "../lib/assert.ts";
-import { within } from "./deadline.ts";
+import { within } from "../lib/deadline.ts";
 
 /** Bound on the announcement's flush (a PING round trip; the JetStream API's own default bound). */
 const ANNOUNCE_FLUSH_TIMEOUT_MS = 5_000;

@@ -5,8 +5,9 @@ import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { assert } from "../lib/assert.ts";
 import type { Logger } from "../lib/log.ts";
 import type { WorkerStats } from "../worker/stats.ts";
-import { describe, within } from "./deadline.ts";
-import { opsLimits, type OpsLimits } from "./limits.ts";
+import { within } from "../lib/deadline.ts";
+import { describeFailure } from "../lib/failure.ts";
+import { opsLimits, type OpsLimits } from "../config/limits.ts";
 
 export type ConsumerSample = { num_pending: number; num_ack_pending: number; num_redelivered: number };
 export type ConsumerInfo = () => Promise<ConsumerSample>;
@@ -128,7 +129,7 @@ function registerConsumerGauges(registry: Registry, consumerInfo: ConsumerInfo, 
   const sample = (): Promise<ConsumerSample | null> => {
     inFlight ??= within(consumerInfo(), timeoutMs, "consumer info")
       .catch((error: unknown) => {
-        log.warn({ err: describe(error) }, "consumer info unavailable for /metrics");
+        log.warn({ err: describeFailure(error) }, "consumer info unavailable for /metrics");
         return null;
       })
       .finally(() => {

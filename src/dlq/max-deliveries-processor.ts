@@ -8,19 +8,19 @@
 //
 // Exactly one letter per command, even when the advisory comes twice (the server emits it again
 // after a crash rolled its consumer state back; shared notes §3/§5), or is handled by two processes:
-// 1. A marker subject per command, billing.dlq.marker.max_deliveries.<commandSeq>, in the
+// 1. A claim subject per command, billing.dlq.marker.max_deliveries.<commandSeq>, in the
 //    dead-letter stream. If it holds a message, the command was dead-lettered: ack, done. One
 //    get of the last message on a concrete subject, answered by the stream leader.
 // 2. Otherwise read the command by its stream sequence and dead-letter it (src/broker/dead-letter.ts):
 //    its msgId dlq:max_deliveries:<commandSeq> makes a concurrent or retried copy inside the
 //    duplicate window a no-op.
-// 3. Write the marker, expecting the subject to be empty (last subject sequence 0); "wrong last
+// 3. Write the claim, expecting the subject to be empty (last subject sequence 0); "wrong last
 //    sequence" means another process wrote it first, which is as good.
 // 4. Ack the advisory.
 // A crash between 2 and 3 leaves the advisory unacked; it is redelivered after ackWaitMs, inside
 // the dead-letter stream's duplicate window as long as that window (dlqWindowMs: the longer of
 // dlqDuplicateWindowMs and duplicateWindowMs) > ackWaitMs + retryDelayMs (warned at start).
-// We chose a marker over a KV bucket (one more stream to create and secure) and over scanning the
+// We chose a claim over a KV bucket (one more stream to create and secure) and over scanning the
 // letters for a Billing-Original-Sequence (cost grows with the stream).
 //
 // A command deleted from the commands stream before we read it is never silently dropped: it gets
@@ -34,12 +34,11 @@
 // A worker takes the copy, finds the decision in the ledger, rebuilds the same event and stores
 // it; the subject expectation makes that a no-op when the event was stored after all.
 
-import { headers, nanos } from "@nats-io/transport-node";
+import { nanos } from "@nats-io/transport-node";
 import { copyHeaders } from "../broker/headers.ts";
 import {
   AckPolicy,
   DeliverPolicy,
-  JetStreamApiCodes,
   JetStreamApiError,
   ReplayPolicy,
   type ConsumerConfig,
@@ -51,20 +50,21 @@ import {
   type StoredMsg,
 } from "@nats-io/jetstream";
 import type { Transfer } from "tigerbeetle-node";
-import { deadLetter, type DeadLetterReason, type DeadLetterSource } from "../broker/dead-letter.ts";
+import { deadLetter, isClaimed, writeClaim, type DeadLetterSource } from "../broker/dead-letter.ts";
 import type { Chart } from "../domain/accounts.ts";
 import { decodeMessage, type DecodeLimits } from "../domain/commands.ts";
 import { decide, lookupIds, type Operation } from "../domain/resolve.ts";
 import type { Ledger } from "../ledger/port.ts";
-import { BrokerConfigError, BrokerError, BrokerUnavailableError, describeError } from "../broker/errors.ts";
+import { BrokerConfigError, BrokerError, BrokerUnavailableError } from "../broker/errors.ts";
 import { consumerMaxWaiting, dlqWindowMs, maxDeliveriesAdvisorySubject } from "../broker/topology.ts";
+import { advisoryProcessorDefaults, REDELIVERY_ROUNDS_MAX } from "../config/limits.ts";
 import { topologyOf } from "../config/topology.ts";
 import type { Config } from "../config/schema.ts";
 import { assert } from "../lib/assert.ts";
-import { exitOnBug, isTransient } from "../lib/failure.ts";
+import { describeFailure, exitOnBug, isTransient } from "../lib/failure.ts";
 import type { Logger } from "../lib/log.ts";
 import { parseAdvisory, type MaxDeliverAdvisory } from "./advisory.ts";
-import { markerHeaders, markerMsgId, markerSubject, unknownOriginalSubject } from "./layout.ts";
+import { unknownOriginalSubject } from "./layout.ts";
 
 export interface AdvisoryProcessorDeps {
   js: JetStreamClient;
@@ -83,23 +83,6 @@ export interface AdvisoryProcessor {
   // Settles when the processor has stopped; rejects only on an assertion (a programmer error).
   done: Promise<void>;
 }
-
-export const advisoryProcessorDefaults = {
-  // Handling one advisory is at most 2 API requests and 2 publishes, each bounded by its timeout;
-  // the ack wait allows twice that before another process gets the advisory.
-  ackWaitFactor: 2,
-  // After a transient failure (broker unavailable) the advisory comes back after this delay.
-  retryDelayMs: 5_000,
-  // Pull requests of consume() expire and are renewed after this long (the client's own default,
-  // named here); the server's idle heartbeats come every half of it.
-  pullExpiresMs: 30_000,
-  // After the subscription itself failed (stream or consumer missing, connection closed), wait
-  // before creating the consumer and subscribing again: this long at first, doubling up to the max.
-  resubscribeDelayMs: 1_000,
-  resubscribeDelayMaxMs: 30_000,
-  // max_ack_pending = advisoriesBatchMax × this many processes pulling at once.
-  processesMax: 16,
-} as const;
 
 export function advisoryConsumerName(config: Config): string {
   return `${config.consumer.name}-dlq`;
@@ -141,7 +124,7 @@ export async function ensureAdvisoryConsumer(jsm: JetStreamManager, config: Conf
     if (err instanceof JetStreamApiError) {
       throw new BrokerConfigError(`consumer ${config.streams.advisories}/${want.durable_name ?? "?"}: the server refused our configuration: ${err.message} (code ${err.code})`, { cause: err });
     }
-    throw new BrokerUnavailableError(`consumer ${config.streams.advisories}/${want.durable_name ?? "?"}: ${describeError(err)}`, { cause: err });
+    throw new BrokerUnavailableError(`consumer ${config.streams.advisories}/${want.durable_name ?? "?"}: ${describeFailure(err)}`, { cause: err });
   }
   const got = info.config;
   const keys = ["ack_policy", "deliver_policy", "filter_subject", "ack_wait", "max_deliver", "max_ack_pending", "max_batch"] as const;
@@ -167,14 +150,6 @@ export const redeliveryOfHeader = "Billing-Redelivery-Of";
 /** How many times the processor has published this command again (absent: never). */
 export const redeliveryRoundHeader = "Billing-Redelivery-Round";
 
-/**
- * Republishes of one command at most. Past it the command is dead-lettered after all, naming the
- * decision: a decided command that keeps reaching max deliveries is not a broker outage (those
- * are retried in hand) but a replay that fails every time (a bug, a currency removed from the
- * config), and publishing it again forever would take every worker down with it, round after round.
- */
-export const REDELIVERY_ROUNDS_MAX = 3;
-
 export function redeliveryMsgId(commandSeq: number): string {
   return `redeliver:${commandSeq}`;
 }
@@ -197,26 +172,10 @@ export function advisoryContextOf(deps: Pick<AdvisoryProcessorDeps, "js" | "jsm"
   return { ...ctx, decisions: { ...deps.decisions, decode, holdGraceMs: c.worker.holdGraceMs } };
 }
 
-export type DeadLetterContext = Pick<AdvisoryContext, "js" | "jsm" | "dlqStream" | "publishTimeoutMs">;
-
-/**
- * At most one letter per (reason, command sequence), whatever is redelivered or resurrected after a
- * broker crash, and for longer than the duplicate window: the marker says it was stored. Returns
- * false when it already was. A crash between the letter and its marker is covered by the letter's
- * msgID inside the duplicate window.
- */
-export async function deadLetterOnce(ctx: DeadLetterContext, source: DeadLetterSource, reason: DeadLetterReason, error: string): Promise<boolean> {
-  const seq = source.streamSequence;
-  if ((await lastOn(ctx.jsm, ctx.dlqStream, markerSubject(reason, seq))) !== null) return false;
-  await deadLetter(ctx.js, source, reason, error, ctx.publishTimeoutMs);
-  await writeMarker(ctx, reason, seq);
-  return true;
-}
-
 // One advisory → at most one letter. Throws only on transient failures (and assertions).
 export async function handleAdvisory(ctx: AdvisoryContext, advisory: MaxDeliverAdvisory): Promise<AdvisoryOutcome> {
   const seq = advisory.streamSequence;
-  if ((await lastOn(ctx.jsm, ctx.dlqStream, markerSubject("max_deliveries", seq))) !== null) return "already_dead_lettered";
+  if (await isClaimed(ctx, "max_deliveries", seq)) return "already_dead_lettered";
   const command = await getCommand(ctx.jsm, ctx.commandsStream, seq);
   const decided = command !== null && ctx.decisions !== undefined && (await isDecided(ctx.decisions, command));
   const round = command === null ? 0 : roundOf(command);
@@ -232,7 +191,7 @@ export async function handleAdvisory(ctx: AdvisoryContext, advisory: MaxDeliverA
       "its replay fails every time; fix the cause (the workers' logs), then replay this letter"
     : letterError(advisory, ctx.commandsStream, command !== null);
   await deadLetter(ctx.js, source, "max_deliveries", error, ctx.publishTimeoutMs);
-  await writeMarker(ctx, "max_deliveries", seq);
+  await writeClaim(ctx, "max_deliveries", seq);
   return command === null ? "command_missing" : "dead_lettered";
 }
 
@@ -261,7 +220,7 @@ async function redeliver(ctx: AdvisoryContext, command: StoredMsg, round: number
   try {
     await ctx.js.publish(command.subject, command.data, { msgID: redeliveryMsgId(command.seq), headers: h, timeout: ctx.publishTimeoutMs, retries: 1 });
   } catch (err) {
-    throw new BrokerUnavailableError(`command #${command.seq} published again: ${describeError(err)}`, { cause: err });
+    throw new BrokerUnavailableError(`command #${command.seq} published again: ${describeFailure(err)}`, { cause: err });
   }
 }
 
@@ -274,38 +233,11 @@ function letterError(a: MaxDeliverAdvisory, commandsStream: string, found: boole
     `have applied it: check the operation before replaying`;
 }
 
-async function writeMarker(ctx: DeadLetterContext, reason: DeadLetterReason, seq: number): Promise<void> {
-  const h = headers();
-  h.set(markerHeaders.originalSequence, String(seq));
-  h.set(markerHeaders.reason, reason);
-  try {
-    await ctx.js.publish(markerSubject(reason, seq), new Uint8Array(0), {
-      msgID: markerMsgId(reason, seq),
-      expect: { lastSubjectSequence: 0 },
-      headers: h,
-      timeout: ctx.publishTimeoutMs,
-      retries: 1, // one attempt: the advisory's redelivery is our retry
-    });
-  } catch (err) {
-    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) return;
-    throw new BrokerUnavailableError(`marker for command #${seq}: ${describeError(err)}`, { cause: err });
-  }
-}
-
-// The stream leader answers (not a direct get), so a marker just written by another process is seen.
-async function lastOn(jsm: JetStreamManager, stream: string, subject: string): Promise<StoredMsg | null> {
-  try {
-    return await jsm.streams.getMessage(stream, { last_by_subj: subject });
-  } catch (err) {
-    throw new BrokerUnavailableError(`last message of ${stream} on ${subject}: ${describeError(err)}`, { cause: err });
-  }
-}
-
 async function getCommand(jsm: JetStreamManager, stream: string, seq: number): Promise<StoredMsg | null> {
   try {
     return await jsm.streams.getMessage(stream, { seq });
   } catch (err) {
-    throw new BrokerUnavailableError(`command #${seq} of ${stream}: ${describeError(err)}`, { cause: err });
+    throw new BrokerUnavailableError(`command #${seq} of ${stream}: ${describeFailure(err)}`, { cause: err });
   }
 }
 
@@ -318,7 +250,7 @@ export function startAdvisoryProcessor(deps: AdvisoryProcessorDeps): AdvisoryPro
   const letterWindowMs = dlqWindowMs(topologyOf(config));
   if (letterWindowMs <= retryWindowMs) {
     log.warn({ dlqDuplicateWindowMs: letterWindowMs, retryWindowMs },
-      "duplicate window shorter than the advisory retry: a crash between a dead letter and its marker could store the letter twice");
+      "duplicate window shorter than the advisory retry: a crash between a dead letter and its claim could store the letter twice");
   }
   const state: LoopState = { stopping: false, messages: null, wake: () => undefined };
   const done = runLoop(deps, state);
@@ -368,7 +300,7 @@ async function runLoop(deps: AdvisoryProcessorDeps, state: LoopState): Promise<v
       const refused = err instanceof BrokerError || err instanceof JetStreamApiError;
       if (!isTransient(err) && !refused) exitOnBug(log, err, "the dead-letter processor");
       const fatal = err instanceof BrokerError && !err.transient;
-      log[fatal ? "error" : "warn"]({ err: describeError(err), retryInMs: delayMs }, "dead-letter processor: subscription failed; subscribing again");
+      log[fatal ? "error" : "warn"]({ err: describeFailure(err), retryInMs: delayMs }, "dead-letter processor: subscription failed; subscribing again");
     } finally {
       const closing = state.messages?.close().catch(() => undefined);
       if (read) await closing;
@@ -401,7 +333,7 @@ async function settle(ctx: AdvisoryContext, log: Logger, m: JsMsg, counted: (out
     outcome = await handleAdvisory(ctx, a);
   } catch (err) {
     if (!isTransient(err)) throw err; // a bug: runLoop ends the process
-    log.warn({ ...facts, err: describeError(err) }, "advisory not handled; retrying later");
+    log.warn({ ...facts, err: describeFailure(err) }, "advisory not handled; retrying later");
     m.nak(advisoryProcessorDefaults.retryDelayMs);
     return;
   }

@@ -3,8 +3,9 @@
 // recently (or, when it has been quiet, answers one small probe now), and no decided operation has
 // waited too long for its event to be stored (the events stream accepts writes).
 import type { NatsConnection } from "@nats-io/transport-node";
-import { describe, within } from "./deadline.ts";
-import { opsLimits, type OpsLimits } from "./limits.ts";
+import { within } from "../lib/deadline.ts";
+import { describeFailure } from "../lib/failure.ts";
+import { opsLimits, type OpsLimits } from "../config/limits.ts";
 import type { MeteredLedger } from "./metered-ledger.ts";
 import type { UnstoredOutcomes } from "../worker/stats.ts";
 
@@ -43,7 +44,7 @@ async function natsCheck(nc: NatsConnection, timeoutMs: number): Promise<Check> 
     const ms = await within(nc.rtt(), timeoutMs, "NATS PING");
     return { ok: true, detail: `connected to ${nc.getServer()}, round trip ${ms} ms` };
   } catch (error) {
-    return { ok: false, detail: `NATS does not answer: ${describe(error)}` };
+    return { ok: false, detail: `NATS does not answer: ${describeFailure(error)}` };
   }
 }
 
@@ -68,7 +69,7 @@ function ledgerCheckOf(ledger: MeteredLedger, limits: ReadinessLimits): () => Pr
       await within(probing, limits.ledgerProbeTimeoutMs, "the ledger probe");
       return { ok: true, detail: `the ledger answered a probe in ${Date.now() - started} ms` };
     } catch (error) {
-      return { ok: false, detail: `the ledger does not answer: ${describe(error)}` };
+      return { ok: false, detail: `the ledger does not answer: ${describeFailure(error)}` };
     }
   };
 }

@@ -19,9 +19,3 @@ export async function within<T>(promise: Promise<T>, timeoutMs: number, what: st
     clearTimeout(timer);
   }
 }
-
-/** A one-line description of anything thrown, for logs and JSON bodies. */
-export function describe(error: unknown): string {
-  if (error instanceof Error) return error.message === "" ? error.name : `${error.name}: ${error.message}`;
-  return String(error);
-}

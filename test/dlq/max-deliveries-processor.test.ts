@@ -12,14 +12,14 @@ import type { Broker } from "../../src/broker/connection.ts";
 import { connectBroker } from "../../src/broker/connection.ts";
 import { ensureTopology, maxDeliveriesAdvisorySubject } from "../../src/broker/topology.ts";
 import type { Config } from "../../src/config/schema.ts";
-import { markerSubject } from "../../src/dlq/layout.ts";
+import { claimSubject } from "../../src/broker/dead-letter.ts";
 import {
   advisoryConsumerName,
   advisoryContextOf,
   handleAdvisory,
   startAdvisoryProcessor,
   type AdvisoryProcessor,
-} from "../../src/dlq/processor.ts";
+} from "../../src/dlq/max-deliveries-processor.ts";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
 import { storedMessages, waitFor, waitIdle } from "../support/streams.ts";
 import { connectWithTopology, dlqConfig, topologyOf, duplicateLastAdvisory, encode, exhaustDeliveries, memoryLog } from "./fixture.ts";
@@ -101,7 +101,7 @@ describe("dlq processor – max deliveries", () => {
       expect(got?.get("X-Trace-Id")).toBe("trace-7");
       expect(got?.get("Nats-Msg-Id")).toBe(`dlq:max_deliveries:${seq}`);
       expect(got?.get("Billing-Error")).toContain(`delivered ${config.consumer.maxDeliver} times`);
-      const marker = await broker.jsm.streams.getMessage(config.streams.dlq, { last_by_subj: markerSubject("max_deliveries", seq) });
+      const marker = await broker.jsm.streams.getMessage(config.streams.dlq, { last_by_subj: claimSubject("max_deliveries", seq) });
       expect(marker?.header.get("Billing-Original-Sequence")).toBe(String(seq));
     } finally {
       await processor.stop();
@@ -154,7 +154,7 @@ describe("dlq processor – max deliveries", () => {
     ]);
     expect(outcomes).toEqual(["dead_lettered", "dead_lettered"]);
     expect(await lettersOf(seq)).toHaveLength(1);
-    const markers = (await storedMessages(broker.jsm, config.streams.dlq)).filter((m) => m.subject === markerSubject("max_deliveries", seq));
+    const markers = (await storedMessages(broker.jsm, config.streams.dlq)).filter((m) => m.subject === claimSubject("max_deliveries", seq));
     expect(markers).toHaveLength(1);
     // The server's own advisory for this command is still in the stream: let a processor take it.
     const processor = start(broker);

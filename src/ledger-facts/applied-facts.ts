@@ -3,66 +3,19 @@
 // read from the account history at the operation's own timestamps, so a replay reads the same.
 import { AccountFilterFlags, type AccountBalance } from "tigerbeetle-node";
 import { assert } from "../lib/assert.ts";
-import { currencyByLedger, userAccountId, userNameAccountId, type Chart, type Currency } from "../domain/accounts.ts";
+import { currencyByLedger, userAccountId, type Chart, type Currency } from "../domain/accounts.ts";
 import { commandOf, type CommandFields } from "../domain/commands.ts";
-import type { IdSpace } from "../domain/ids.ts";
 import type { BalanceLine } from "../domain/events.ts";
 import { userBalance } from "../domain/money.ts";
 import type { Operation, Verdict } from "../domain/resolve.ts";
-import { decodeUserIdHead, decodeUserIdTail } from "../domain/user-name.ts";
 import type { Ledger } from "../ledger/port.ts";
-import { LEDGER_EVENTS_MAX } from "../config/schema.ts";
+import type { NameBook } from "./name-book.ts";
+import { HISTORY_READ_ROWS_MAX, LEDGER_EVENTS_MAX } from "../config/limits.ts";
 
 export type Applied = { op: Operation; verdict: Extract<Verdict, { kind: "applied" }> };
 export type AppliedFacts = { fields: CommandFields; balances: BalanceLine[]; ledgerTimestamp: bigint };
 
 type Touch = { account: bigint; userId: string | null; currency: string };
-
-/** Remembers account id → userId (bounded); accounts never change owner. */
-export class NameBook {
-  private readonly names = new Map<bigint, string>();
-  constructor(private readonly space: IdSpace, private readonly cacheMax: number) {}
-
-  async resolve(ledger: Ledger, ids: ReadonlyArray<bigint>): Promise<Map<bigint, string>> {
-    // The answer is built before anything is cached: a call with more new names than the cache
-    // keeps must not lose, to the cache's clearing, names it has just read.
-    const out = new Map<bigint, string>();
-    const missing: bigint[] = [];
-    for (const id of new Set(ids)) {
-      const name = this.names.get(id);
-      if (name === undefined) missing.push(id);
-      else out.set(id, name);
-    }
-    if (missing.length > 0) {
-      const heads = await ledger.lookupAccounts(missing);
-      const continued: Array<{ id: bigint; head: string }> = [];
-      for (const a of heads) {
-        const { head, continued: more } = decodeUserIdHead(a);
-        if (more) continued.push({ id: a.id, head });
-        else out.set(a.id, head);
-      }
-      if (continued.length > 0) {
-        const tails = new Map((await ledger.lookupAccounts(continued.map((c) => userNameAccountId(this.space, c.id)))).map((a) => [a.id, a]));
-        for (const c of continued) {
-          const tail = tails.get(userNameAccountId(this.space, c.id));
-          assert(tail !== undefined, "a continued user name has its name account");
-          out.set(c.id, c.head + decodeUserIdTail(tail));
-        }
-      }
-      for (const id of missing) {
-        const name = out.get(id);
-        if (name !== undefined) this.remember(id, name);
-      }
-    }
-    for (const id of ids) assert(out.has(id), `account ${id} is not a user account in the ledger`);
-    return out;
-  }
-
-  private remember(id: bigint, name: string): void {
-    if (this.names.size >= this.cacheMax) this.names.clear();
-    this.names.set(id, name);
-  }
-}
 
 function touches(chart: Chart, a: Applied): { touches: Touch[]; fields: CommandFields } {
   const d = a.op.decoded;
@@ -106,15 +59,6 @@ function decidedIn(chart: Chart, a: Applied, decoded: Currency, fields: CommandF
   assert(currency !== undefined, `operation applied on unconfigured ledger ${ledger}`);
   return { currency, fields: { ...fields, currency: currency.code } };
 }
-
-/**
- * Rows one history read returns at most. Each read answers at least the first range still open
- * (an operation's range holds at most its two legs), so the rows read per batch are at most
- * HISTORY_READ_ROWS_MAX × the batch's (operation, account) pairs, whatever the ledger's history
- * holds between them: a days-old replay next to a fresh command on one hot account no longer reads
- * every row in between.
- */
-export const HISTORY_READ_ROWS_MAX = 256;
 
 /** Rows of one account an operation's range can hold: its legs (a transfer and a fee or a post). */
 const RANGE_ROWS_MAX = 2;

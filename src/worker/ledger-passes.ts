@@ -1,12 +1,12 @@
-// The ledger side of a batch: passes of lookup → decide → create → settle until every operation
+// The ledger side of a batch: passes of lookup → decide → create → verdicts of the results until every operation
 // has a verdict (or is left for redelivery). Decisions are the domain's; this file only does I/O.
 import type { Transfer } from "tigerbeetle-node";
 import type { Chart } from "../domain/accounts.ts";
 import { userAccounts } from "../domain/accounts.ts";
 import { touchedUsers } from "../domain/plan.ts";
-import { decide, lookupIds, planRequest, settleMarkers, settlePlans, type Clock, type Operation, type Verdict } from "../domain/resolve.ts";
+import { decide, lookupIds, planRequest, verdictsOfMarkers, verdictsOfPlans, type Clock, type Operation, type Verdict } from "../domain/resolve.ts";
 import type { Ledger } from "../ledger/port.ts";
-import type { AccountRegistry } from "./accounts.ts";
+import type { AccountRegistry } from "../ledger-facts/account-registry.ts";
 
 export type LedgerCounters = { passes: number };
 
@@ -26,18 +26,18 @@ export async function resolveOperations(
     if (decision.plans.length > 0) {
       await registry.ensure(decision.plans.flatMap((p) => (p.op.decoded.kind === "command" ? touchedUsers(p.op.decoded.command) : [])).flatMap((u) => userAccounts(chart.space, u.ledger, u.userId)), ledger);
       const results = await ledger.createTransfers(planRequest(decision.plans));
-      const settled = settlePlans(chart, decision.plans, results);
-      for (const [id, v] of settled.verdicts) verdicts.set(id, v);
-      markers.push(...settled.markers);
-      retry.push(...settled.retry);
+      const judged = verdictsOfPlans(chart, decision.plans, results);
+      for (const [id, v] of judged.verdicts) verdicts.set(id, v);
+      markers.push(...judged.markers);
+      retry.push(...judged.retry);
     }
     // A marker can lead to one more marker (under the burned-marker id); that ends it.
     for (let round = 0; round < 2 && markers.length > 0; round += 1) {
       const results = await ledger.createTransfers(markers.map((m) => m.transfer));
-      const settled = settleMarkers(chart, markers, results);
-      for (const [id, v] of settled.verdicts) verdicts.set(id, v);
-      retry.push(...settled.retry);
-      markers.splice(0, markers.length, ...settled.markers);
+      const judged = verdictsOfMarkers(chart, markers, results);
+      for (const [id, v] of judged.verdicts) verdicts.set(id, v);
+      retry.push(...judged.retry);
+      markers.splice(0, markers.length, ...judged.markers);
     }
     retry.push(...markers.map((m) => m.op));
     open = retry;

@@ -12,8 +12,9 @@ import { AssertionError } from "../lib/assert.ts";
 import { exitOnBug } from "../lib/failure.ts";
 import type { Logger } from "../lib/log.ts";
 import type { WorkerStats } from "../worker/stats.ts";
-import { describe, within } from "./deadline.ts";
-import { opsLimits } from "./limits.ts";
+import { within } from "../lib/deadline.ts";
+import { describeFailure } from "../lib/failure.ts";
+import { opsLimits } from "../config/limits.ts";
 import type { ReadyReport } from "./readiness.ts";
 import { registerWorkerMetrics, type ConsumerInfo } from "./worker-metrics.ts";
 
@@ -44,8 +45,8 @@ export async function startOpsServer(deps: OpsServerDeps): Promise<OpsServer | n
   const server = createServer({ requestTimeout: opsLimits.httpRequestTimeoutMs, headersTimeout: opsLimits.httpRequestTimeoutMs, keepAliveTimeout: opsLimits.httpKeepAliveMs }, (req, res) => {
     void route(deps, req, res).catch((error: unknown) => {
       if (error instanceof AssertionError) exitOnBug(deps.log, error, "the operations endpoint");
-      deps.log.warn({ err: describe(error), url: req.url }, "operations request failed");
-      if (!res.headersSent) send(res, 500, "text/plain; charset=utf-8", `${describe(error)}\n`);
+      deps.log.warn({ err: describeFailure(error), url: req.url }, "operations request failed");
+      if (!res.headersSent) send(res, 500, "text/plain; charset=utf-8", `${describeFailure(error)}\n`);
       else res.destroy();
     });
   });
@@ -83,7 +84,7 @@ async function listen(server: Server, host: string, port: number, portInUse: "ep
     return await listenOnce(server, host, port);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code !== "EADDRINUSE") throw new ConfigError(`ops.host ${host}, ops.port (OPS_PORT) ${port}: cannot serve the operations endpoint there: ${code ?? describe(error)}`, { cause: error });
+    if (code !== "EADDRINUSE") throw new ConfigError(`ops.host ${host}, ops.port (OPS_PORT) ${port}: cannot serve the operations endpoint there: ${code ?? describeFailure(error)}`, { cause: error });
     if (portInUse === "exit") throw new ConfigError(`ops.port (OPS_PORT) ${port} on ${host} is in use by another process, and ops.portInUse is "exit"`, { cause: error });
     const actual = await listenOnce(server, host, 0);
     log.warn({ host, configuredPort: port, port: actual }, "operations port in use (another service process on this machine?); bound an ephemeral port instead");
@@ -124,7 +125,7 @@ async function route(deps: OpsServerDeps, req: IncomingMessage, res: ServerRespo
     case "/readyz": {
       const report = await within(deps.ready(), opsLimits.readyTimeoutMs, "the readiness check").catch((error: unknown): ReadyReport => {
         if (error instanceof AssertionError) throw error;
-        return { ready: false, checks: { readiness: { ok: false, detail: describe(error) } } };
+        return { ready: false, checks: { readiness: { ok: false, detail: describeFailure(error) } } };
       });
       send(res, report.ready ? 200 : 503, "application/json", `${JSON.stringify(report)}\n`);
       return;

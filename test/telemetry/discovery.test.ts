@@ -9,10 +9,10 @@ import { Empty, type NatsConnection } from "@nats-io/transport-node";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { connectBroker, type Broker } from "../../src/broker/connection.ts";
-import { announceService, packageInfo, type Announcement, type ServiceDescription } from "../../src/ops/discovery.ts";
-import { QueryMeter } from "../../src/ops/query-meter.ts";
+import { announceService, packageInfo, type Announcement, type ServiceDescription } from "../../src/telemetry/discovery.ts";
+import { QueryMeter } from "../../src/telemetry/query-meter.ts";
 import { QUERY_HANDLERS, serveQueries } from "../../src/query/server.ts";
-import { NameBook } from "../../src/worker/facts.ts";
+import { NameBook } from "../../src/ledger-facts/name-book.ts";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
 import { capturingLogger, emptyLedger, sample } from "./fixture.ts";
 

@@ -11,7 +11,7 @@ import { BillingClient } from "@billing-ledger/client";
 import { connectBroker, type Broker } from "../../src/broker/connection.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { openLedger } from "../../src/ledger/index.ts";
-import { createOpsRegistry, MeteredLedger, QueryMeter, startOperations, type Operations } from "../../src/ops/index.ts";
+import { createOpsRegistry, MeteredLedger, QueryMeter, startOperations, type Operations } from "../../src/telemetry/index.ts";
 import { QUERY_HANDLERS } from "../../src/query/server.ts";
 import type { RunningService } from "../../src/service.ts";
 import { freePort, startNats, type NatsServer } from "../support/nats-server.ts";

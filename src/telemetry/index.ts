@@ -4,23 +4,22 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
-import type { AdvisoryOutcome } from "../dlq/processor.ts";
+import type { AdvisoryOutcome } from "../dlq/max-deliveries-processor.ts";
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../lib/log.ts";
 import type { WorkerStats } from "../worker/stats.ts";
 import { announceService, packageInfo, SERVICE_NAME, type ServiceDescription } from "./discovery.ts";
 import type { MeteredLedger } from "./metered-ledger.ts";
 import { queryName, type QueryMeter } from "./query-meter.ts";
-import { opsLimits } from "./limits.ts";
+import { opsLimits } from "../config/limits.ts";
 import { readinessOf } from "./readiness.ts";
 import { startOpsServer } from "./server.ts";
 import type { ConsumerInfo } from "./worker-metrics.ts";
 
 export { MeteredLedger } from "./metered-ledger.ts";
 export { QueryMeter } from "./query-meter.ts";
-export { startOpsServer, type OpsServer, type OpsServerDeps } from "./server.ts";
-export { readinessOf, type ReadyReport } from "./readiness.ts";
-export { announceService, type ServiceDescription } from "./discovery.ts";
+export { startOpsServer, type OpsServer } from "./server.ts";
+export { readinessOf } from "./readiness.ts";
 
 /**
  * A registry with the process metrics (CPU, memory, event loop lag, GC, handles) already in it, and
@@ -35,7 +34,7 @@ export function createOpsRegistry(): Registry {
   return registry;
 }
 
-/** Every verdict of the max-deliveries processor (src/dlq/processor.ts). */
+/** Every verdict of the max-deliveries processor (src/dlq/max-deliveries-processor.ts). */
 const ADVISORY_VERDICTS: ReadonlyArray<AdvisoryOutcome> = ["dead_lettered", "command_missing", "redelivered", "already_dead_lettered"];
 
 /**
