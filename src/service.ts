@@ -19,7 +19,7 @@ import type { Ledger, LedgerOptions } from "./ledger/port.ts";
 import type { Logger } from "./lib/log.ts";
 import type { Config } from "./config/schema.ts";
 import { QUERY_HANDLERS, serveQueries } from "./query/server.ts";
-import { advisoryVerdictCounter, createOpsRegistry, MeteredLedger, QueryMeter, recoveredCommandsCounter, recoveredEventsCounter, startOperations } from "./telemetry/index.ts";
+import { advisoryVerdictCounter, createMetricsRegistry, MeteredLedger, QueryMeter, recoveredCommandsCounter, recoveredEventsCounter, startTelemetry } from "./telemetry/index.ts";
 import { CommandRecovery } from "./recovery/command-recovery.ts";
 import { EventRecovery } from "./recovery/event-recovery.ts";
 import { ExpirySweeper } from "./expiry/sweeper.ts";
@@ -164,7 +164,7 @@ async function startUp(config: Config, log: Logger, ledger: MeteredLedger, close
 }
 
 export async function startService(config: Config, log: Logger): Promise<RunningService> {
-  const metrics = createOpsRegistry();
+  const metrics = createMetricsRegistry();
   const ledger = new MeteredLedger(await openServiceLedger(config), metrics, log.child({ component: "ledger" }));
   // What start-up opened, closed in reverse order if a later step fails.
   const opened: Array<() => Promise<void> | void> = [() => ledger.destroy()];
@@ -179,12 +179,12 @@ export async function startService(config: Config, log: Logger): Promise<Running
   }
 }
 
-async function run(config: Config, log: Logger, metrics: ReturnType<typeof createOpsRegistry>, ledger: MeteredLedger, opened: Array<() => Promise<void> | void>): Promise<RunningService> {
+async function run(config: Config, log: Logger, metrics: ReturnType<typeof createMetricsRegistry>, ledger: MeteredLedger, opened: Array<() => Promise<void> | void>): Promise<RunningService> {
   const { broker, registry, messages, onNats, chart, deploymentId } = await startUp(config, log, ledger, opened);
   const names = new NameBook(chart.space, config.worker.accountCacheMax);
   const queryMeter = new QueryMeter(metrics);
   const stats = new WorkerStats();
-  const ops = await retryStartup(onNats("service announcement"), () => startOperations({
+  const ops = await retryStartup(onNats("service announcement"), () => startTelemetry({
     config, nc: broker.nc, jsm: broker.jsm, ledger, stats, queries: queryMeter, querySubjects: Object.keys(QUERY_HANDLERS), registry: metrics, log: log.child({ component: "ops" }),
   }));
   // From here on nothing fails: the parts below retry by themselves while the broker is away.

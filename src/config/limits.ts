@@ -153,7 +153,7 @@ export const advisoryProcessorDefaults = {
 // ── Telemetry: the operations endpoints (src/telemetry/) ────────────────────────────────────
 // Each is small enough that a slow dependency (a NATS outage, a TigerBeetle cluster without
 // quorum) costs a scrape or a probe only this long.
-export const opsLimits = {
+export const telemetryLimits = {
   /** A scrape waits at most this long for the commands consumer's info; then the gauges are absent. */
   consumerInfoTimeoutMs: 2_000,
   /** The NATS check of /readyz: a PING/PONG round trip must finish within this. */
@@ -179,7 +179,7 @@ export const opsLimits = {
 } as const;
 
 /** The same names with any values, for tests that need shorter bounds. */
-export type OpsLimits = { readonly [K in keyof typeof opsLimits]: number };
+export type OpsLimits = { readonly [K in keyof typeof telemetryLimits]: number };
 
 // ── Tools and start-up ──────────────────────────────────────────────────────────────────────
 

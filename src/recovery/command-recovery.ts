@@ -100,7 +100,7 @@ export function rangeOf(seq: number, size: number): { first: number; last: numbe
 
 /** What one stored command needs: nothing (it has an outcome), a look at the broker, or a copy. */
 export type Standing =
-  | { kind: "settled" }
+  | { kind: "decided" }
   /** Settled if one of these subjects holds a message (events: a rejection; dead letters: claims). */
   | { kind: "check"; eventSubjects: string[]; dlqSubjects: string[] };
 
@@ -119,7 +119,7 @@ export function oldEnough(page: ReadonlyArray<Pick<RangeMessage, "storedAtMs">>,
 export function standingOf(m: Pick<RangeMessage, "seq">, operationId: bigint | null, verdict: Verdict | undefined, sameContent: boolean): Standing {
   if (operationId === null) return { kind: "check", eventSubjects: [], dlqSubjects: [claimSubject("malformed", m.seq), claimSubject("max_deliveries", m.seq)] };
   const decided = verdict?.kind === "applied" || verdict?.kind === "rejected";
-  if (decided && sameContent) return { kind: "settled" };
+  if (decided && sameContent) return { kind: "decided" };
   if (decided || verdict?.kind === "conflict") return { kind: "check", eventSubjects: [], dlqSubjects: [claimSubject("conflict", m.seq), claimSubject("max_deliveries", m.seq)] };
   return { kind: "check", eventSubjects: [`billing.evt.rejected.${formatOperationId(operationId)}`], dlqSubjects: [claimSubject("max_deliveries", m.seq)] };
 }
@@ -228,7 +228,7 @@ export class CommandRecovery {
       const leader = id === null ? undefined : leaders.get(id);
       const sameContent = d.kind === "malformed" || leader === undefined || leader.decoded.fingerprint === d.fingerprint;
       const standing = standingOf(m, id, id === null ? undefined : verdicts.get(id), sameContent);
-      if (standing.kind === "settled") continue;
+      if (standing.kind === "decided") continue;
       const digest = digestOf(m);
       if (await this.answered(standing, recoveredCommandSubject(m.seq, digest))) continue;
       await this.publishAgain(m, id, digest);

@@ -1,4 +1,4 @@
-// Operations for one service process, wired in one call: the HTTP endpoint (/metrics, /healthz,
+// Telemetry for one service process, wired in one call: the HTTP endpoint (/metrics, /healthz,
 // /readyz) and the service description on NATS. The composition root owns the registry, the
 // metered ledger and the query meter, because the ledger and the queries are created before this.
 import type { JetStreamManager } from "@nats-io/jetstream";
@@ -11,14 +11,14 @@ import type { WorkerStats } from "../worker/stats.ts";
 import { announceService, packageInfo, SERVICE_NAME, type ServiceDescription } from "./discovery.ts";
 import type { MeteredLedger } from "./metered-ledger.ts";
 import { queryName, type QueryMeter } from "./query-meter.ts";
-import { opsLimits } from "../config/limits.ts";
+import { telemetryLimits } from "../config/limits.ts";
 import { readinessOf } from "./readiness.ts";
-import { startOpsServer } from "./server.ts";
+import { startTelemetryServer } from "./server.ts";
 import type { ConsumerInfo } from "./worker-metrics.ts";
 
 export { MeteredLedger } from "./metered-ledger.ts";
 export { QueryMeter } from "./query-meter.ts";
-export { startOpsServer, type OpsServer } from "./server.ts";
+export { startTelemetryServer, type TelemetryServer } from "./server.ts";
 export { readinessOf } from "./readiness.ts";
 
 /**
@@ -26,7 +26,7 @@ export { readinessOf } from "./readiness.ts";
  * billing_build_info: one series per process, so `count(billing_build_info)` is the number of
  * processes Prometheus scrapes, and the version label shows a rolling upgrade.
  */
-export function createOpsRegistry(): Registry {
+export function createMetricsRegistry(): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const info = new Gauge({ name: "billing_build_info", help: "Always 1, one series per process; the label is the package version.", labelNames: ["version"], registers: [registry] });
@@ -74,7 +74,7 @@ export function recoveredCommandsCounter(registry: Registry): (count: number) =>
   return (count) => counter.inc(count);
 }
 
-export type OperationsDeps = {
+export type TelemetryDeps = {
   config: Config;
   nc: NatsConnection;
   jsm: JetStreamManager;
@@ -87,7 +87,7 @@ export type OperationsDeps = {
   log: Logger;
 };
 
-export type Operations = {
+export type Telemetry = {
   /** The ops endpoint's base URL, null when config.ops.port is 0. */
   url: string | null;
   /** This process's id on the $SRV subjects. */
@@ -95,11 +95,11 @@ export type Operations = {
   close(): Promise<void>;
 };
 
-export async function startOperations(deps: OperationsDeps): Promise<Operations> {
+export async function startTelemetry(deps: TelemetryDeps): Promise<Telemetry> {
   const { config, log } = deps;
-  const server = await startOpsServer({
+  const server = await startTelemetryServer({
     host: config.ops.host, port: config.ops.port, portInUse: config.ops.portInUse, stats: deps.stats, registry: deps.registry,
-    ready: readinessOf(deps.nc, deps.ledger, opsLimits, { unstored: deps.stats.unstored, ageMaxMs: opsLimits.eventsUnstoredAgeMaxMs }), consumerInfo: consumerInfoOf(deps.jsm, config.streams.commands, config.consumer.name), log,
+    ready: readinessOf(deps.nc, deps.ledger, telemetryLimits, { unstored: deps.stats.unstored, ageMaxMs: telemetryLimits.eventsUnstoredAgeMaxMs }), consumerInfo: consumerInfoOf(deps.jsm, config.streams.commands, config.consumer.name), log,
   });
   const url = server?.url ?? null;
   try {

@@ -5,7 +5,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { within } from "../lib/deadline.ts";
 import { describeFailure } from "../lib/failure.ts";
-import { opsLimits, type OpsLimits } from "../config/limits.ts";
+import { telemetryLimits, type OpsLimits } from "../config/limits.ts";
 import type { MeteredLedger } from "./metered-ledger.ts";
 import type { UnstoredOutcomes } from "../worker/stats.ts";
 
@@ -17,8 +17,8 @@ export type ReadinessLimits = Pick<OpsLimits, "natsRttTimeoutMs" | "ledgerFreshM
 /** The events a worker holds unstored, and the age past which the process is not ready. */
 export type UnstoredEvents = { unstored: UnstoredOutcomes; ageMaxMs: number };
 
-/** The readiness check of one service process, for startOpsServer's `ready`. */
-export function readinessOf(nc: NatsConnection, ledger: MeteredLedger, limits: ReadinessLimits = opsLimits, events?: UnstoredEvents): () => Promise<ReadyReport> {
+/** The readiness check of one service process, for startTelemetryServer's `ready`. */
+export function readinessOf(nc: NatsConnection, ledger: MeteredLedger, limits: ReadinessLimits = telemetryLimits, events?: UnstoredEvents): () => Promise<ReadyReport> {
   const ledgerCheck = ledgerCheckOf(ledger, limits);
   return async () => {
     const [nats, ledgerResult] = await Promise.all([natsCheck(nc, limits.natsRttTimeoutMs), ledgerCheck()]);

@@ -14,13 +14,13 @@ import type { Logger } from "../lib/log.ts";
 import type { WorkerStats } from "../worker/stats.ts";
 import { within } from "../lib/deadline.ts";
 import { describeFailure } from "../lib/failure.ts";
-import { opsLimits } from "../config/limits.ts";
+import { telemetryLimits } from "../config/limits.ts";
 import type { ReadyReport } from "./readiness.ts";
 import { registerWorkerMetrics, type ConsumerInfo } from "./worker-metrics.ts";
 
-export type OpsServerDeps = {
+export type TelemetryServerDeps = {
   host: string;
-  /** 0 disables the server: startOpsServer returns null. */
+  /** 0 disables the server: startTelemetryServer returns null. */
   port: number;
   /** When the port is taken: bind a free one and warn (the default), or fail with a ConfigError. */
   portInUse?: "ephemeral" | "exit";
@@ -31,7 +31,7 @@ export type OpsServerDeps = {
   log: Logger;
 };
 
-export type OpsServer = {
+export type TelemetryServer = {
   /** The port actually bound: the configured one, or an ephemeral one when it was in use. */
   port: number;
   /** http://<host>:<port>, with this machine's name when bound to every interface. */
@@ -39,10 +39,10 @@ export type OpsServer = {
   close(): Promise<void>;
 };
 
-export async function startOpsServer(deps: OpsServerDeps): Promise<OpsServer | null> {
+export async function startTelemetryServer(deps: TelemetryServerDeps): Promise<TelemetryServer | null> {
   if (deps.port === 0) return null;
   const metrics = registerWorkerMetrics(deps.registry, deps.stats, deps.consumerInfo, deps.log);
-  const server = createServer({ requestTimeout: opsLimits.httpRequestTimeoutMs, headersTimeout: opsLimits.httpRequestTimeoutMs, keepAliveTimeout: opsLimits.httpKeepAliveMs }, (req, res) => {
+  const server = createServer({ requestTimeout: telemetryLimits.httpRequestTimeoutMs, headersTimeout: telemetryLimits.httpRequestTimeoutMs, keepAliveTimeout: telemetryLimits.httpKeepAliveMs }, (req, res) => {
     void route(deps, req, res).catch((error: unknown) => {
       if (error instanceof AssertionError) exitOnBug(deps.log, error, "the operations endpoint");
       deps.log.warn({ err: describeFailure(error), url: req.url }, "operations request failed");
@@ -50,7 +50,7 @@ export async function startOpsServer(deps: OpsServerDeps): Promise<OpsServer | n
       else res.destroy();
     });
   });
-  server.maxConnections = opsLimits.httpConnectionsMax;
+  server.maxConnections = telemetryLimits.httpConnectionsMax;
   let port: number;
   try {
     port = await listen(server, deps.host, deps.port, deps.portInUse ?? "ephemeral", deps.log);
@@ -108,7 +108,7 @@ function urlHost(host: string): string {
   return host.includes(":") ? `[${host}]` : host;
 }
 
-async function route(deps: OpsServerDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function route(deps: TelemetryServerDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = (req.url ?? "/").split("?")[0];
   if (req.method !== "GET" && req.method !== "HEAD") {
     res.setHeader("allow", "GET, HEAD");
@@ -123,7 +123,7 @@ async function route(deps: OpsServerDeps, req: IncomingMessage, res: ServerRespo
       send(res, 200, "application/json", `${JSON.stringify({ alive: true, uptimeSeconds: Math.floor(process.uptime()) })}\n`);
       return;
     case "/readyz": {
-      const report = await within(deps.ready(), opsLimits.readyTimeoutMs, "the readiness check").catch((error: unknown): ReadyReport => {
+      const report = await within(deps.ready(), telemetryLimits.readyTimeoutMs, "the readiness check").catch((error: unknown): ReadyReport => {
         if (error instanceof AssertionError) throw error;
         return { ready: false, checks: { readiness: { ok: false, detail: describeFailure(error) } } };
       });

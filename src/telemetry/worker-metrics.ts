@@ -7,7 +7,7 @@ import type { Logger } from "../lib/log.ts";
 import type { WorkerStats } from "../worker/stats.ts";
 import { within } from "../lib/deadline.ts";
 import { describeFailure } from "../lib/failure.ts";
-import { opsLimits, type OpsLimits } from "../config/limits.ts";
+import { telemetryLimits, type OpsLimits } from "../config/limits.ts";
 
 export type ConsumerSample = { num_pending: number; num_ack_pending: number; num_redelivered: number };
 export type ConsumerInfo = () => Promise<ConsumerSample>;
@@ -18,7 +18,7 @@ type Limits = Pick<OpsLimits, "consumerInfoTimeoutMs" | "batchSampleIntervalMs">
 const BATCH_BUCKETS_MESSAGES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048];
 
 /** Registers the worker's metrics in `registry`; unregister() removes exactly these again. */
-export function registerWorkerMetrics(registry: Registry, stats: WorkerStats, consumerInfo: ConsumerInfo, log: Logger, limits: Limits = opsLimits): WorkerMetrics {
+export function registerWorkerMetrics(registry: Registry, stats: WorkerStats, consumerInfo: ConsumerInfo, log: Logger, limits: Limits = telemetryLimits): WorkerMetrics {
   const before = new Set(registry.getMetricsAsArray().map((m) => m.name));
   registerSettlementCounters(registry, stats);
   const stopSampler = registerBatchHistogram(registry, stats, limits.batchSampleIntervalMs);

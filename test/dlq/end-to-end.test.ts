@@ -11,7 +11,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Broker } from "../../src/broker/connection.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { advisoryConsumerName, startAdvisoryProcessor } from "../../src/dlq/max-deliveries-processor.ts";
-import { advisoryVerdictCounter, createOpsRegistry } from "../../src/telemetry/index.ts";
+import { advisoryVerdictCounter, createMetricsRegistry } from "../../src/telemetry/index.ts";
 import { sample } from "../telemetry/fixture.ts";
 import type { Ledger } from "../../src/ledger/port.ts";
 import { LedgerTimeoutError } from "../../src/ledger/deadline.ts";
@@ -59,7 +59,7 @@ it("dlq – a command the worker keeps naking reaches max deliveries and is dead
   const stopSignal = new Promise<void>((resolve) => (requestStop = resolve));
   const worker = runWorker(deps, new Batcher(messages[Symbol.asyncIterator]()), stopSignal);
   const processorLog = memoryLog();
-  const metrics = createOpsRegistry();
+  const metrics = createMetricsRegistry();
   const processor = startAdvisoryProcessor({ js: broker.js, jsm: broker.jsm, config, log: processorLog.log, counted: advisoryVerdictCounter(metrics) });
   try {
     const operationId = randomUUID();

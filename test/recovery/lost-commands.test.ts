@@ -172,8 +172,8 @@ describe("command recovery – rules", () => {
   it("a command's standing: decided, or to be checked against events and letters", () => {
     const m = { seq: 7 };
     const applied = { kind: "applied" as const, replay: true, timestamps: [1n], hold: null };
-    expect(standingOf(m, 1n, applied, true)).toEqual({ kind: "settled" });
-    expect(standingOf(m, 1n, { kind: "rejected", replay: true, reason: "insufficient_funds", detail: "" }, true)).toEqual({ kind: "settled" });
+    expect(standingOf(m, 1n, applied, true)).toEqual({ kind: "decided" });
+    expect(standingOf(m, 1n, { kind: "rejected", replay: true, reason: "insufficient_funds", detail: "" }, true)).toEqual({ kind: "decided" });
     // same id, other content: its outcome is a conflict letter
     expect(standingOf(m, 1n, applied, false)).toEqual({ kind: "check", eventSubjects: [], dlqSubjects: ["billing.dlq.marker.conflict.7", "billing.dlq.marker.max_deliveries.7"] });
     expect(standingOf(m, null, undefined, true)).toEqual({ kind: "check", eventSubjects: [], dlqSubjects: ["billing.dlq.marker.malformed.7", "billing.dlq.marker.max_deliveries.7"] });

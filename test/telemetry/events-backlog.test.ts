@@ -5,15 +5,15 @@
 // turns 503 naming the age once it passes the limit; when the stream takes writes again the event is
 // stored within the capped backoff, the backlog is 0 and /readyz is 200. How: a real nats-server, a
 // real in-process service on a SQLite file, and an ops endpoint on the service's WorkerStats with a
-// short readiness limit (the service's own uses opsLimits.eventsUnstoredAgeMaxMs).
+// short readiness limit (the service's own uses telemetryLimits.eventsUnstoredAgeMaxMs).
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { randomUUID } from "node:crypto";
 import { DiscardPolicy } from "@nats-io/jetstream";
 import { BillingClient } from "@billing-ledger/client";
 import { connectBroker, type Broker } from "../../src/broker/connection.ts";
 import { openLedger } from "../../src/ledger/index.ts";
-import { createOpsRegistry, MeteredLedger, readinessOf, startOpsServer, type OpsServer } from "../../src/telemetry/index.ts";
-import { opsLimits } from "../../src/config/limits.ts";
+import { createMetricsRegistry, MeteredLedger, readinessOf, startTelemetryServer, type TelemetryServer } from "../../src/telemetry/index.ts";
+import { telemetryLimits } from "../../src/config/limits.ts";
 import type { RunningService } from "../../src/service.ts";
 import { freePort, startNats, type NatsServer } from "../support/nats-server.ts";
 import { startInProcess, workspace } from "../support/service.ts";
@@ -29,7 +29,7 @@ let service: RunningService;
 let client: BillingClient;
 let broker: Broker;
 let ledger: MeteredLedger;
-let ops: OpsServer;
+let ops: TelemetryServer;
 
 beforeAll(async () => {
   nats = await startNats();
@@ -37,16 +37,16 @@ beforeAll(async () => {
   service = await startInProcess(nats.url, ws.ledgerPath, ws.configPath);
   client = await BillingClient.connect({ servers: nats.url, timeoutMs: 15_000 });
   broker = await connectBroker({ servers: [nats.url], name: "events-backlog-test", connectTimeoutMs: 2_000, apiTimeoutMs: 2_000 });
-  const registry = createOpsRegistry();
+  const registry = createMetricsRegistry();
   ledger = new MeteredLedger(await openLedger({ driver: "embedded", path: ws.ledgerPath }), registry);
-  ops = (await startOpsServer({
+  ops = (await startTelemetryServer({
     host: "127.0.0.1", port: await freePort(), stats: service.stats, registry, log: capturingLogger().log,
-    ready: readinessOf(broker.nc, ledger, opsLimits, { unstored: service.stats.unstored, ageMaxMs: READY_AGE_MAX_MS }),
+    ready: readinessOf(broker.nc, ledger, telemetryLimits, { unstored: service.stats.unstored, ageMaxMs: READY_AGE_MAX_MS }),
     consumerInfo: async () => {
       const i = await broker.jsm.consumers.info("BILLING_COMMANDS", "billing-worker");
       return { num_pending: i.num_pending, num_ack_pending: i.num_ack_pending, num_redelivered: i.num_redelivered };
     },
-  })) as OpsServer;
+  })) as TelemetryServer;
 });
 
 afterAll(async () => {

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 import { connectBroker, type Broker } from "../../src/broker/connection.ts";
 import { MeteredLedger } from "../../src/telemetry/metered-ledger.ts";
 import { readinessOf } from "../../src/telemetry/readiness.ts";
-import { startOpsServer, type OpsServer, type OpsServerDeps } from "../../src/telemetry/server.ts";
+import { startTelemetryServer, type TelemetryServer, type TelemetryServerDeps } from "../../src/telemetry/server.ts";
 import type { ConsumerSample } from "../../src/telemetry/worker-metrics.ts";
 import { WorkerStats } from "../../src/worker/stats.ts";
 import { freePort, startNats, type NatsServer } from "../support/nats-server.ts";
@@ -18,7 +18,7 @@ import { capturingLogger, emptyLedger, get, sample, stalledLedger } from "./fixt
 
 let nats: NatsServer;
 let broker: Broker;
-const open: OpsServer[] = [];
+const open: TelemetryServer[] = [];
 
 beforeAll(async () => {
   nats = await startNats();
@@ -33,10 +33,10 @@ afterAll(async () => {
 
 const idle: ConsumerSample = { num_pending: 7, num_ack_pending: 3, num_redelivered: 1 };
 
-async function start(overrides: Partial<OpsServerDeps> = {}): Promise<OpsServer> {
+async function start(overrides: Partial<TelemetryServerDeps> = {}): Promise<TelemetryServer> {
   const registry = new Registry();
   const ledger = new MeteredLedger(emptyLedger(), registry);
-  const server = await startOpsServer({
+  const server = await startTelemetryServer({
     host: "127.0.0.1", port: await freePort(), stats: new WorkerStats(), registry,
     ready: readinessOf(broker.nc, ledger), consumerInfo: () => Promise.resolve(idle), log: capturingLogger().log, ...overrides,
   });
@@ -47,7 +47,7 @@ async function start(overrides: Partial<OpsServerDeps> = {}): Promise<OpsServer>
 
 test("ops – port 0 disables the endpoint: no server, no port bound", async () => {
   const registry = new Registry();
-  const server = await startOpsServer({
+  const server = await startTelemetryServer({
     host: "127.0.0.1", port: 0, stats: new WorkerStats(), registry, ready: readinessOf(broker.nc, new MeteredLedger(emptyLedger(), registry)),
     consumerInfo: () => Promise.resolve(idle), log: capturingLogger().log,
   });
@@ -136,7 +136,7 @@ test("ops – a consumer info that hangs costs a scrape its bound only: the gaug
   expect(Date.now() - started).toBeLessThan(4_000);
   expect(sample(res.body, "billing_consumer_info_up")).toBe(0);
   expect(sample(res.body, "billing_consumer_pending_messages")).toBeNaN();
-  expect(sample(res.body, "process_cpu_user_seconds_total")).toBeUndefined(); // process metrics come from createOpsRegistry
+  expect(sample(res.body, "process_cpu_user_seconds_total")).toBeUndefined(); // process metrics come from createMetricsRegistry
   expect(lines().some((l) => String(l["msg"]).includes("consumer info unavailable"))).toBe(true);
 });
 

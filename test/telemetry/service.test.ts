@@ -11,7 +11,7 @@ import { BillingClient } from "@billing-ledger/client";
 import { connectBroker, type Broker } from "../../src/broker/connection.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { openLedger } from "../../src/ledger/index.ts";
-import { createOpsRegistry, MeteredLedger, QueryMeter, startOperations, type Operations } from "../../src/telemetry/index.ts";
+import { createMetricsRegistry, MeteredLedger, QueryMeter, startTelemetry, type Telemetry } from "../../src/telemetry/index.ts";
 import { QUERY_HANDLERS } from "../../src/query/server.ts";
 import type { RunningService } from "../../src/service.ts";
 import { freePort, startNats, type NatsServer } from "../support/nats-server.ts";
@@ -26,7 +26,7 @@ let client: BillingClient;
 let broker: Broker;
 let ledger: MeteredLedger;
 let config: Config;
-let ops: Operations;
+let ops: Telemetry;
 let opsPort: number;
 
 beforeAll(async () => {
@@ -38,9 +38,9 @@ beforeAll(async () => {
   client = await BillingClient.connect({ servers: nats.url, timeoutMs: 15_000 });
   config = { ...testConfig(nats.url, ws.ledgerPath, ws.configPath), ops: { host: "127.0.0.1", port: opsPort, portInUse: "ephemeral" } };
   broker = await connectBroker({ servers: [nats.url], name: "ops-service-test", connectTimeoutMs: 2_000, apiTimeoutMs: 2_000 });
-  const registry = createOpsRegistry();
+  const registry = createMetricsRegistry();
   ledger = new MeteredLedger(await openLedger({ driver: "embedded", path: ws.ledgerPath }), registry);
-  ops = await startOperations({
+  ops = await startTelemetry({
     config, nc: broker.nc, jsm: broker.jsm, ledger, stats: service.stats, queries: new QueryMeter(registry),
     querySubjects: Object.keys(QUERY_HANDLERS), registry, log: capturingLogger().log,
   });
@@ -89,9 +89,9 @@ test("ops – /metrics counts the commands a real service settled, by type and o
 });
 
 test("ops – $SRV.PING is answered and INFO names the URL actually bound, also for a second process that found the port taken", async () => {
-  const second = await startOperations({
-    config, nc: broker.nc, jsm: broker.jsm, ledger, stats: service.stats, queries: new QueryMeter(createOpsRegistry()),
-    querySubjects: Object.keys(QUERY_HANDLERS), registry: createOpsRegistry(), log: capturingLogger().log,
+  const second = await startTelemetry({
+    config, nc: broker.nc, jsm: broker.jsm, ledger, stats: service.stats, queries: new QueryMeter(createMetricsRegistry()),
+    querySubjects: Object.keys(QUERY_HANDLERS), registry: createMetricsRegistry(), log: capturingLogger().log,
   });
   try {
     expect(ops.url).toBe(`http://127.0.0.1:${opsPort}`);
