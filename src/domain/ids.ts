@@ -4,10 +4,12 @@
 // and no publisher can.
 import { createHash, createHmac } from "node:crypto";
 import { commandFieldRules } from "@billing-ledger/client/schemas";
+import { u128Max as U128_MAX } from "../config/limits.ts";
 import { assert } from "../lib/assert.ts";
 import { BoundedMemo } from "../lib/bounded-memo.ts";
 
-export const U128_MAX = (1n << 128n) - 1n;
+/** The reserved all-ones id; defined once, with the ledger's limits. */
+export { U128_MAX };
 
 const UUID_PATTERN = commandFieldRules.uuidPattern;
 
