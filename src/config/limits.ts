@@ -121,6 +121,8 @@ export const RECOVERY_LOOKUPS_IN_FLIGHT_MAX = 64;
 
 /** Commands one page reads and one ledger lookup covers (3 ids each, 5 for a capture: within a request). */
 export const COMMAND_RECOVERY_PAGE_COMMANDS_MAX = 1_000;
+/** Message gets to the commands stream's leader in flight at once, when ranges are read from it. */
+export const COMMAND_RECOVERY_LEADER_GETS_IN_FLIGHT_MAX = 64;
 
 // ── Dead letters (src/dlq/max-deliveries-processor.ts) ───────────────────────────────────────────
 

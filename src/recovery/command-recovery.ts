@@ -27,7 +27,11 @@
 // holds was seen to change with the leader (the new leader's store had other commands at some
 // sequences, and commands the old one had delivered elsewhere): so when a process sees another
 // leader than at its last scan, it walks back `rangesBackMax` ranges again, and a record made under
-// another leader no longer counts: the range is judged again and recorded anew.
+// another leader no longer counts: the range is judged again and recorded anew. Those ranges (and,
+// on a cluster, the ones a process walks back over when it starts) are read from the leader, one
+// message get per sequence: ordered consumers were seen served from a replica that disagreed with
+// the leader about what a sequence holds. Between leader changes, ranges are read through an
+// ordered consumer, at a fraction of the cost.
 //
 // Cost when nothing is lost: each command is read once more from the stream, one ledger lookup per
 // page of commands and one record per range; nothing is published.
@@ -39,13 +43,13 @@ import { claimSubject } from "../broker/dead-letter.ts";
 import { BrokerUnavailableError } from "../broker/errors.ts";
 import { copyHeaders } from "../broker/headers.ts";
 import { getLastBySubject } from "../broker/last-by-subject.ts";
-import { streamRange, type RangeMessage } from "../broker/stream-range.ts";
+import { leaderRange, streamRange, type RangeMessage } from "../broker/stream-range.ts";
 import type { Chart } from "../domain/accounts.ts";
 import { decodeMessage, type DecodeLimits } from "../domain/commands.ts";
 import { formatOperationId } from "../domain/ids.ts";
 import { decide, lookupIds, type Operation, type Verdict } from "../domain/resolve.ts";
 import { checkedRangeSubject, recoveredCommandSubject } from "../dlq/layout.ts";
-import { COMMAND_RECOVERY_PAGE_COMMANDS_MAX, LEDGER_EVENTS_MAX } from "../config/limits.ts";
+import { COMMAND_RECOVERY_LEADER_GETS_IN_FLIGHT_MAX, COMMAND_RECOVERY_PAGE_COMMANDS_MAX, LEDGER_EVENTS_MAX } from "../config/limits.ts";
 import type { Ledger } from "../ledger/port.ts";
 import { assert } from "../lib/assert.ts";
 import { describeFailure } from "../lib/failure.ts";
@@ -131,6 +135,8 @@ export class CommandRecovery {
   private judgedTo = 0;
   /** The commands stream's leader at the last scan; null before the first. */
   private leader: string | null = null;
+  /** Ranges starting at or below this sequence are read from the leader (see the header). */
+  private leaderReadsThrough = 0;
   /** Commands this process published again. */
   recovered = 0;
 
@@ -153,6 +159,8 @@ export class CommandRecovery {
       this.next = null;
       this.judgedTo = 0;
     }
+    // On a cluster: what this process walks back over after a new leader, or when it starts.
+    if ((newLeader || this.leader === null) && position.leader !== "") this.leaderReadsThrough = position.streamLast;
     this.leader = position.leader;
     if (this.next === null) this.next = rangeOf(Math.max(1, horizon - limits.rangesBackMax * limits.rangeCommands), limits.rangeCommands).first;
     let published = 0;
@@ -165,7 +173,7 @@ export class CommandRecovery {
         continue;
       }
       const from = Math.max(range.first, this.judgedTo + 1);
-      const outcome = await this.reconcile(from, Math.min(range.last, horizon));
+      const outcome = await this.reconcile(from, Math.min(range.last, horizon), range.first <= this.leaderReadsThrough);
       published += outcome.published;
       this.judgedTo = Math.max(this.judgedTo, outcome.judgedTo);
       // A range is done once every sequence in it is behind the consumer and old enough; the tail
@@ -191,10 +199,13 @@ export class CommandRecovery {
    * Commands [first, last] without an outcome, published again; `young`: the scan reached commands
    * younger than lagMs; `judgedTo`: every sequence up to it was judged.
    */
-  private async reconcile(first: number, last: number): Promise<{ published: number; young: boolean; judgedTo: number }> {
-    const { js, commandsStream } = this.deps;
+  private async reconcile(first: number, last: number, fromLeader: boolean): Promise<{ published: number; young: boolean; judgedTo: number }> {
+    const { js, jsm, commandsStream } = this.deps;
     let published = 0;
-    for await (const page of streamRange(js, commandsStream, first, last, COMMAND_RECOVERY_PAGE_COMMANDS_MAX)) {
+    const pages = fromLeader
+      ? leaderRange(jsm, commandsStream, first, last, COMMAND_RECOVERY_PAGE_COMMANDS_MAX, COMMAND_RECOVERY_LEADER_GETS_IN_FLIGHT_MAX)
+      : streamRange(js, commandsStream, first, last, COMMAND_RECOVERY_PAGE_COMMANDS_MAX);
+    for await (const page of pages) {
       const outcome = await this.reconcilePage(page);
       published += outcome.published;
       if (outcome.young !== null) return { published, young: true, judgedTo: outcome.young - 1 };

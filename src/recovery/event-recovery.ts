@@ -26,6 +26,7 @@ import { formatOperationId } from "../domain/ids.ts";
 import type { HoldFacts } from "../domain/plan.ts";
 import type { Operation } from "../domain/resolve.ts";
 import type { Ledger } from "../ledger/port.ts";
+import { mapBounded } from "../lib/map-bounded.ts";
 import { runPeriodically } from "../lib/periodic.ts";
 import type { Logger } from "../lib/log.ts";
 import { ledgerIssued } from "../ledger/clock.ts";
@@ -56,19 +57,6 @@ export type RecoveryDeps = {
 
 type Candidate = { transfer: Transfer; subject: string } & ({ kind: "applied"; type: CommandType } | { kind: "expiry"; holdId: bigint });
 
-/** Runs `work` over `items` with at most `limit` in flight; answers in order. */
-async function mapBounded<T, R>(items: ReadonlyArray<T>, limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array<R>(items.length);
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await work(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return out;
-}
 
 export class EventRecovery {
   /** The next ledger timestamp to look at in the current rescan. */

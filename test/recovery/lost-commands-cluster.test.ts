@@ -3,9 +3,10 @@
 // sequences than the old one had delivered (docs/guarantees.md, finding 4), so a range checked under
 // one leader is not taken as checked under the next. Here: three real nats-servers, R3 streams, one
 // service; commands acked on the service's consumer by another client (so no worker sees them) are
-// published again once, every range is recorded under the leader it was checked under; after a
-// leader stepdown every recent range is recorded again naming the new leader, and nothing is copied
-// twice (each copy has its own record).
+// published again once (on a cluster, a starting process reads the ranges it walks back over from
+// the stream's leader, one message get each), every range is recorded under the leader it was
+// checked under; after a leader stepdown every recent range is recorded again naming the new
+// leader, and nothing is copied twice (each copy has its own record).
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
