@@ -1,7 +1,7 @@
 // How a fault scenario is judged once the faults stop: wait until every command is settled and every
 // due hold has expired, then compare what went in (the published commands) with what came out (the
 // events, the dead letters, the balances) and run the finance audit over the ledger and the events.
-import { streamRange } from "../../src/broker/stream-range.ts";
+import { leaderRange, streamRange } from "../../src/broker/stream-range.ts";
 import { readFileSync } from "node:fs";
 import type { StoredMsg } from "@nats-io/jetstream";
 import { runAudit } from "../../src/audit/audit.ts";
@@ -109,11 +109,14 @@ export async function settle(env: FaultEnv, workload: Workload): Promise<number>
   return resent;
 }
 
-/** Operation ids of every command the commands stream holds now (any copy, any Nats-Msg-Id). */
+/**
+ * Operation ids of every command the commands stream holds now (any copy, any Nats-Msg-Id), as its
+ * leader has them: on a cluster an ordered consumer may be served from a replica that disagrees.
+ */
 async function operationsInStream(env: FaultEnv): Promise<Set<string>> {
   const info = await env.jsm.streams.info("BILLING_COMMANDS");
   const ids = new Set<string>();
-  for await (const page of streamRange(env.js, "BILLING_COMMANDS", info.state.first_seq, info.state.last_seq, 1000)) {
+  for await (const page of leaderRange(env.jsm, "BILLING_COMMANDS", info.state.first_seq, info.state.last_seq, 1000, 64)) {
     for (const m of page) {
       try {
         const id = (JSON.parse(decoder.decode(m.data)) as { operationId?: unknown }).operationId;
