@@ -56,16 +56,34 @@ export function userNameAccountId(space: IdSpace, userAccount: bigint): bigint {
   return space.hash("user-name", userAccount);
 }
 
+/**
+ * System accounts remembered per (purpose, ledger). Every plan names one, and an HMAC each time was
+ * ~3 % of a busy worker's main thread (bench/results, issue 13). Callers pass configured ledgers, but
+ * the audit passes whatever ledger a transfer names: the memo is bounded anyway.
+ */
+const SYSTEM_ID_CACHE_MAX = 1_024;
+
+function systemAccountId(space: IdSpace, purpose: "settlement" | "fee" | "marker-debit" | "marker-credit", ledger: number): bigint {
+  const key = `${purpose}/${ledger}`;
+  let id = space.systemCache.get(key);
+  if (id === undefined) {
+    id = space.hash(purpose, ledger);
+    if (space.systemCache.size >= SYSTEM_ID_CACHE_MAX) space.systemCache.clear();
+    space.systemCache.set(key, id);
+  }
+  return id;
+}
+
 export function settlementAccountId(space: IdSpace, ledger: number): bigint {
-  return space.hash("settlement", ledger);
+  return systemAccountId(space, "settlement", ledger);
 }
 
 export function feeAccountId(space: IdSpace, ledger: number): bigint {
-  return space.hash("fee", ledger);
+  return systemAccountId(space, "fee", ledger);
 }
 
 export function markerAccountIds(space: IdSpace, markerLedger: number): { debit: bigint; credit: bigint } {
-  return { debit: space.hash("marker-debit", markerLedger), credit: space.hash("marker-credit", markerLedger) };
+  return { debit: systemAccountId(space, "marker-debit", markerLedger), credit: systemAccountId(space, "marker-credit", markerLedger) };
 }
 
 function account(id: bigint, ledger: number, code: number, flags: number, data?: Pick<Account, "user_data_128" | "user_data_64" | "user_data_32">): Account {

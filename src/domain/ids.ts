@@ -53,6 +53,8 @@ export class IdSpace {
   private readonly derivedCache = new Map<bigint, { fee: bigint; burned: bigint }>();
   /** Account ids by (ledger, userId): the accounts module's memo, one per space. */
   readonly accountCache = new Map<string, bigint>();
+  /** Ids of the per-ledger system accounts (settlement, fee, markers) by purpose and ledger: the accounts module's memo. */
+  readonly systemCache = new Map<string, bigint>();
 
   constructor(key: bigint, readonly tag: bigint) {
     assert(key > 0n && key <= U128_MAX, "a deployment key is a non-zero u128");
