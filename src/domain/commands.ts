@@ -146,6 +146,26 @@ export function canonicalJson(value: unknown): string {
   return out.join("");
 }
 
+/**
+ * canonicalJson({ ...fields, timeoutSeconds }), written out: the same text (keys in sorted order,
+ * values as JSON.stringify writes them) without the generic walk's entries, sort and frames, which
+ * were a visible share of decoding a batch (issue 13). The audit recomputes fingerprints with
+ * canonicalJson; test/domain/fingerprint.test.ts holds the two equal.
+ */
+export function fingerprintJson(fields: CommandFields, timeoutSeconds: number): string {
+  // Sorted: amount < currency < fee < fromUserId < holdId < timeoutSeconds < toUserId < userId.
+  let out = "";
+  if (fields.amount !== undefined) out += `,"amount":${JSON.stringify(fields.amount)}`;
+  if (fields.currency !== undefined) out += `,"currency":${JSON.stringify(fields.currency)}`;
+  if (fields.fee !== undefined) out += `,"fee":${JSON.stringify(fields.fee)}`;
+  if (fields.fromUserId !== undefined) out += `,"fromUserId":${JSON.stringify(fields.fromUserId)}`;
+  if (fields.holdId !== undefined) out += `,"holdId":${JSON.stringify(fields.holdId)}`;
+  out += `,"timeoutSeconds":${JSON.stringify(timeoutSeconds)}`;
+  if (fields.toUserId !== undefined) out += `,"toUserId":${JSON.stringify(fields.toUserId)}`;
+  if (fields.userId !== undefined) out += `,"userId":${JSON.stringify(fields.userId)}`;
+  return `{${out.slice(1)}}`;
+}
+
 function fieldsOf(p: Parsed, currencyCode: string | undefined): CommandFields {
   const f: CommandFields = {};
   if (p.userId !== undefined) f.userId = p.userId;
@@ -238,7 +258,7 @@ function interpret(type: CommandType, operationId: bigint, p: Parsed, chart: Cha
   // absent in it (not today's default), so a change of the default cannot turn a redelivery into
   // a conflict. A command that names its currency hashes exactly as it always did.
   const named = fieldsOf(p, p.currency);
-  const fingerprint = hashId("command", type, canonicalJson({ ...named, timeoutSeconds: p.timeoutSeconds ?? 0 }));
+  const fingerprint = hashId("command", type, fingerprintJson(named, p.timeoutSeconds ?? 0));
   const code = type === "capture" || type === "release" ? undefined : (p.currency ?? chart.defaultCurrency);
   const fields: CommandFields = code === undefined || code === p.currency ? named : { ...named, currency: code };
   const reject = (reason: Reason, detail: string): Extract<Decoded, { kind: "rejected" }> => ({ kind: "rejected", operationId, type, reason, detail, fields, fingerprint });

@@ -24,11 +24,17 @@ export function formatOperationId(id: bigint): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
+/** What a hash covers: each part as "type:text" and a NUL, so parts' types and boundaries differ. */
+function hashInput(parts: ReadonlyArray<string | bigint | number>): string {
+  let text = "";
+  for (const part of parts) text += `${typeof part}:${String(part)}\u0000`;
+  return text;
+}
+
 /** 128 bits of SHA-256 over the parts, never 0 or 2^128 − 1. */
 export function hashId(...parts: ReadonlyArray<string | bigint | number>): bigint {
-  const hash = createHash("sha256");
-  for (const part of parts) hash.update(`${typeof part}:${String(part)}\u0000`);
-  const id = BigInt("0x" + hash.digest("hex").slice(0, 32));
+  // One update of the parts' texts joined: the same bytes as an update per part, fewer calls.
+  const id = BigInt("0x" + createHash("sha256").update(hashInput(parts)).digest("hex").slice(0, 32));
   assert(id !== 0n && id !== U128_MAX, "hashId hit a reserved id");
   return id;
 }
@@ -64,9 +70,7 @@ export class IdSpace {
 
   /** 128 bits of HMAC-SHA256 under the deployment key, never 0 or 2^128 − 1. */
   hash(...parts: ReadonlyArray<string | bigint | number>): bigint {
-    const mac = createHmac("sha256", this.key);
-    for (const part of parts) mac.update(`${typeof part}:${String(part)}\u0000`);
-    const id = BigInt("0x" + mac.digest("hex").slice(0, 32));
+    const id = BigInt("0x" + createHmac("sha256", this.key).update(hashInput(parts)).digest("hex").slice(0, 32));
     assert(id !== 0n && id !== U128_MAX, "hash hit a reserved id");
     return id;
   }
