@@ -3,12 +3,12 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { assert } from "../lib/assert.ts";
 import { openEmbeddedEngine } from "./embedded.ts";
-import { packMessage, requestsOf, toWire, transferList, type Answer, type Item, type ThreadReply, type ThreadRequest } from "./thread.ts";
+import { toWire, type Answer, type ThreadReply, type ThreadRequest } from "./thread.ts";
 
 const port = parentPort;
 assert(port !== null, "src/ledger/thread-main.ts runs on a worker thread");
 const options = workerData as { path: string; lockWaitMs?: number };
-const post = (reply: ThreadReply) => port.postMessage(reply, reply.kind === "answers" ? transferList(reply.answers) : []);
+const post = (reply: ThreadReply) => port.postMessage(reply);
 
 try {
   const engine = await openEmbeddedEngine({ path: options.path, ...(options.lockWaitMs !== undefined ? { lockWaitMs: options.lockWaitMs } : {}) });
@@ -18,14 +18,16 @@ try {
       port.close();
       return;
     }
-    const requests = requestsOf(message.requests);
+    const { requests } = message;
     void engine.executeAll(requests).then((outcomes) => {
       assert(outcomes.length === requests.length, "one outcome per request");
-      const answers = outcomes.map((o, i): Item<Answer> => {
-        const { id, name } = requests[i] as (typeof requests)[number];
-        return { id, name, value: o.ok ? o.value : undefined, packable: o.ok, plain: () => (o.ok ? { id, ok: true, value: o.value } : { id, ok: false, error: toWire(o.error) }) };
+      post({
+        kind: "answers",
+        answers: outcomes.map((o, i): Answer => {
+          const id = (requests[i] as { id: number }).id;
+          return o.ok ? { id, ok: true, value: o.value } : { id, ok: false, error: toWire(o.error) };
+        }),
       });
-      post({ kind: "answers", answers: packMessage(answers) });
     });
   });
   post({ kind: "ready" });

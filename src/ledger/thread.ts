@@ -15,7 +15,6 @@ import { ErrorCodes, RequestError, type Client } from "tigerbeetle-node";
 import { assert, AssertionError } from "../lib/assert.ts";
 import { clientOf, LedgerBusyError, type RequestName } from "./embedded.ts";
 import { batchEventsMax } from "./limits.ts";
-import { readRef, RecordPacker, REF_SLOTS, unpack, writeRef, type PackedArrays } from "./record-pack.ts";
 import { LedgerFileError } from "./schema.ts";
 
 export interface ThreadOptions {
@@ -29,74 +28,15 @@ export interface ThreadOptions {
 export type ThreadReply =
   | { kind: "ready" }
   | { kind: "failed"; error: WireError }
-  | { kind: "answers"; answers: PackedMessage<Answer> };
+  | { kind: "answers"; answers: Answer[] };
 
 export type Answer = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: WireError };
-
-/**
- * The items of one message (src/ledger/record-pack.ts): per item, a row of the table (its id, its
- * request name's index, then where its packed value lies); an item whose row says "not packed" is
- * the next of `plain`, as it is.
- */
-export type PackedMessage<T> = { count: number; table: Float64Array; plain: T[]; packed: PackedArrays };
-
-const ROW_SLOTS = 2 + REF_SLOTS;
-const REQUEST_NAMES: ReadonlyArray<RequestName> = [
-  "createAccounts", "createTransfers", "lookupAccounts", "lookupTransfers", "getAccountTransfers", "getAccountBalances", "queryAccounts", "queryTransfers",
-];
-
-/** One item to send: its value is packed when it can be, or else `plain()` travels as it is. */
-export type Item<T> = { id: number; name: RequestName; value: unknown; packable: boolean; plain: () => T };
-
-export function packMessage<T>(items: ReadonlyArray<Item<T>>): PackedMessage<T> {
-  const packer = new RecordPacker();
-  const table = new Float64Array(items.length * ROW_SLOTS);
-  const plain: T[] = [];
-  items.forEach((item, i) => {
-    const at = i * ROW_SLOTS;
-    table[at] = item.id;
-    table[at + 1] = REQUEST_NAMES.indexOf(item.name);
-    const ref = item.packable ? packer.pack(item.value) : null;
-    writeRef(table, at + 2, ref);
-    if (ref === null) plain.push(item.plain());
-  });
-  return { count: items.length, table, plain, packed: packer.finish() };
-}
-
-/** Each item of a message: its row's id and name, and either its value unpacked or its plain item. */
-export function unpackMessage<T>(message: PackedMessage<T>): Array<{ id: number; name: RequestName; value: unknown } | { plain: T }> {
-  const out: Array<{ id: number; name: RequestName; value: unknown } | { plain: T }> = [];
-  let next = 0;
-  for (let i = 0; i < message.count; i++) {
-    const at = i * ROW_SLOTS;
-    const ref = readRef(message.table, at + 2);
-    if (ref === null) {
-      assert(next < message.plain.length, "a message's plain items match its table");
-      out.push({ plain: message.plain[next++] as T });
-    } else {
-      out.push({ id: message.table[at] as number, name: REQUEST_NAMES[message.table[at + 1] as number] as RequestName, value: unpack(ref, message.packed) });
-    }
-  }
-  return out;
-}
 
 /**
  * What crosses to the engine's thread: the requests made in one turn of the caller's event loop
  * (at most batchEventsMax, one message instead of one each), or the order to close.
  */
-export type ThreadRequest = { kind: "requests"; requests: PackedMessage<WireRequest> } | { kind: "close" };
-
-export type WireRequest = { id: number; name: RequestName; input: unknown };
-
-/** The buffers to transfer with a message, not copy: its table's and its packed arrays'. */
-export function transferList(message: PackedMessage<unknown>): ArrayBuffer[] {
-  return [message.table.buffer as ArrayBuffer, message.packed.words.buffer as ArrayBuffer, message.packed.numbers.buffer as ArrayBuffer];
-}
-
-/** The requests of a message as the engine takes them, inputs unpacked. */
-export function requestsOf(message: PackedMessage<WireRequest>): WireRequest[] {
-  return unpackMessage(message).map((r) => ("plain" in r ? r.plain : { id: r.id, name: r.name, input: r.value }));
-}
+export type ThreadRequest = { kind: "requests"; requests: Array<{ id: number; name: RequestName; input: unknown }> } | { kind: "close" };
 
 export type WireError = { name: string; message: string; code?: string; stack?: string };
 
@@ -201,16 +141,14 @@ class ThreadClient {
 
   private post(): void {
     if (this.outbox.length === 0 || this.closed || this.lost !== null) return;
-    const outbox = this.outbox;
+    const requests = this.outbox;
     this.outbox = [];
-    const requests = packMessage(outbox.map((r): Item<WireRequest> => ({ id: r.id, name: r.name, value: r.input, packable: true, plain: () => r })));
-    this.worker.postMessage({ kind: "requests", requests } satisfies ThreadRequest, transferList(requests));
+    this.worker.postMessage({ kind: "requests", requests } satisfies ThreadRequest);
   }
 
   private settle(reply: ThreadReply): void {
     assert(reply.kind === "answers", `ledger thread: unexpected message ${reply.kind}`);
-    for (const item of unpackMessage(reply.answers)) {
-      const answer: Answer = "plain" in item ? item.plain : { id: item.id, ok: true, value: item.value };
+    for (const answer of reply.answers) {
       const waiter = this.pending.get(answer.id);
       if (waiter === undefined) continue; // rejected already by destroy()
       this.pending.delete(answer.id);
