@@ -19,7 +19,7 @@ import { loadConfig } from "../../src/config/load.ts";
 import { readChart } from "../../src/service.ts";
 import { LEDGER_EVENTS_MAX } from "../../src/config/schema.ts";
 import { pathToFileURL } from "node:url";
-import { COMMAND_NAMES, indexOf, Kind, type Workload } from "./workload.ts";
+import { COMMAND_NAMES, Kind, type Workload } from "./workload.ts";
 
 export type Balance = { posted: bigint; held: bigint };
 export type Verification = {
@@ -115,7 +115,7 @@ async function readEvents(js: JetStreamClient, jsm: JetStreamManager, stream: st
   let read = 0;
   for await (const m of messages) {
     read += 1;
-    const i = indexOf(workload.spec.tag, m.subject);
+    const i = workload.indexOf(m.subject);
     if (i < 0 || i >= workload.generated) problems.add(`foreign event on ${m.subject}`);
     else if (byIndex[i] !== undefined) problems.add(`a second event for command ${i} on ${m.subject}`);
     else byIndex[i] = JSON.parse(decoder.decode(m.data)) as Payload;
