@@ -20,6 +20,10 @@ function finish(event: string, id: string, msgId: string, payload: Record<string
   return { subject: `billing.evt.${event}.${id}`, msgId, payload, data: encoder.encode(JSON.stringify(payload)) };
 }
 
+function balancesJson(lines: ReadonlyArray<BalanceLine>): Array<Record<string, string>> {
+  return lines.map((b) => ({ userId: b.userId, currency: b.currency, posted: b.posted.toString(), held: b.held.toString(), available: b.available.toString() }));
+}
+
 /** Fields in the contract's order: userId / fromUserId / toUserId / holdId, amount, fee, currency. */
 function orderedFields(fields: CommandFields): Record<string, string> {
   const out: Record<string, string> = {};
@@ -30,53 +34,19 @@ function orderedFields(fields: CommandFields): Record<string, string> {
   return out;
 }
 
-/**
- * An event whose JSON text is written directly (the two events of every command): the bytes
- * JSON.stringify gives for the payload object, without building that object, its field and balance
- * objects, and then walking them (issue 13: a few % of a busy worker's main thread, and its
- * garbage). The payload object, which only the audit and tests read, is the text parsed, when asked.
- * Keys and event, command and id values are plain ASCII written as they are; every other string
- * goes through JSON.stringify; amounts are decimal digits. test/domain/events.test.ts holds the
- * bytes equal to JSON.stringify of the payload built field by field.
- */
-function finishJson(event: string, id: string, json: string): OutboundEvent {
-  return {
-    subject: `billing.evt.${event}.${id}`, msgId: id, data: encoder.encode(json),
-    get payload(): Record<string, unknown> {
-      return JSON.parse(json) as Record<string, unknown>;
-    },
-  };
-}
-
-/** `,"key":value` for each field present, in the contract's order (orderedFields). */
-function fieldsJson(fields: CommandFields): string {
-  let out = "";
-  if (fields.userId !== undefined) out += `,"userId":${JSON.stringify(fields.userId)}`;
-  if (fields.fromUserId !== undefined) out += `,"fromUserId":${JSON.stringify(fields.fromUserId)}`;
-  if (fields.toUserId !== undefined) out += `,"toUserId":${JSON.stringify(fields.toUserId)}`;
-  if (fields.holdId !== undefined) out += `,"holdId":${JSON.stringify(fields.holdId)}`;
-  if (fields.amount !== undefined) out += `,"amount":${JSON.stringify(fields.amount)}`;
-  if (fields.fee !== undefined) out += `,"fee":${JSON.stringify(fields.fee)}`;
-  if (fields.currency !== undefined) out += `,"currency":${JSON.stringify(fields.currency)}`;
-  return out;
-}
-
-function balanceJson(b: BalanceLine): string {
-  return `{"userId":${JSON.stringify(b.userId)},"currency":${JSON.stringify(b.currency)},"posted":"${b.posted}","held":"${b.held}","available":"${b.available}"}`;
-}
-
 export function appliedEvent(operationId: bigint, type: CommandType, fields: CommandFields, balances: ReadonlyArray<BalanceLine>, ledgerTimestamp: bigint): OutboundEvent {
   assert(balances.length > 0, "an applied operation touches at least one user account");
   const id = formatOperationId(operationId);
   const event = EVENT_OF[type];
-  let lines = balanceJson(balances[0] as BalanceLine);
-  for (let i = 1; i < balances.length; i++) lines += `,${balanceJson(balances[i] as BalanceLine)}`;
-  return finishJson(event, id, `{"event":"${event}","operationId":"${id}","command":"${type}"${fieldsJson(fields)},"balances":[${lines}],"ledgerTimestamp":"${ledgerTimestamp}"}`);
+  return finish(event, id, id, {
+    event, operationId: id, command: type, ...orderedFields(fields),
+    balances: balancesJson(balances), ledgerTimestamp: ledgerTimestamp.toString(),
+  });
 }
 
 export function rejectedEvent(operationId: bigint, type: CommandType, fields: CommandFields, reason: Reason, detail: string): OutboundEvent {
   const id = formatOperationId(operationId);
-  return finishJson("rejected", id, `{"event":"rejected","operationId":"${id}","command":"${type}"${fieldsJson(fields)},"reason":${JSON.stringify(reason)},"detail":${JSON.stringify(detail)}}`);
+  return finish("rejected", id, id, { event: "rejected", operationId: id, command: type, ...orderedFields(fields), reason, detail });
 }
 
 /**
