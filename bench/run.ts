@@ -102,11 +102,11 @@ function line(r: RunResult): string {
   return `${r.spec.label.padEnd(34)} ${thousands(r.throughput).padStart(7)} cmd/s  ${thousands(r.cpuUsPerCommand).padStart(5)} µs CPU/cmd  (${r.commands} cmds, ${(r.elapsedMs / 1000).toFixed(1)} s)  ${lat}  rss≤${rss.toFixed(0)} MB  cpu ${JSON.stringify(r.cpu)}  ${status}`;
 }
 
-/** BENCH_ONLY=group,group: run only these groups (e.g. to redo some runs and merge them with BENCH_MERGE). */
+/** BENCH_ONLY=group,group: run only these groups (e.g. to redo some runs and merge them with BENCH_MERGE); "open-*": every group with that prefix. */
 const ONLY = process.env["BENCH_ONLY"] ? new Set(process.env["BENCH_ONLY"].split(",")) : null;
 
 async function measure(suite: Suite, group: string, s: RunSpec): Promise<RunResult | null> {
-  if (ONLY !== null && !ONLY.has(group)) return null;
+  if (ONLY !== null && !ONLY.has(group) && ![...ONLY].some((o) => o.endsWith("*") && group.startsWith(o.slice(0, -1)))) return null;
   const r = await runOne(s);
   process.stdout.write(`${line(r)}\n`);
   const stored = { ...r, latencySorted: null, curve: r.latencySorted ? percentileCurve(r.latencySorted) : [] };
