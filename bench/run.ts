@@ -83,8 +83,16 @@ const PLANS: Record<"quick" | "full" | "targets", Plan> = {
   },
 };
 
+/**
+ * BENCH_IDS=v4: every run of a suite sends random UUIDv4 operation ids, as publishers do, and the
+ * groups service-1-ordered / service-2-ordered measure time-ordered ids beside them; unset (or
+ * "ordered"): the other way round (groups service-1-v4, service-2-v4).
+ */
+const SUITE_IDS: "ordered" | "v4" = process.env["BENCH_IDS"] === "v4" ? "v4" : "ordered";
+const OTHER_IDS: "ordered" | "v4" = SUITE_IDS === "v4" ? "ordered" : "v4";
+
 function spec(label: string, over: Partial<RunSpec> & Pick<RunSpec, "load" | "count">, rssEveryMs: number): RunSpec {
-  return { label, pipeline: "service", processes: 1, batch: BATCH, batchWaitMs: BATCH_WAIT_MS, users: USERS, rssEveryMs, ...over };
+  return { label, pipeline: "service", processes: 1, batch: BATCH, batchWaitMs: BATCH_WAIT_MS, users: USERS, rssEveryMs, ids: SUITE_IDS, ...over };
 }
 
 function line(r: RunResult): string {
@@ -94,11 +102,11 @@ function line(r: RunResult): string {
   return `${r.spec.label.padEnd(34)} ${thousands(r.throughput).padStart(7)} cmd/s  ${thousands(r.cpuUsPerCommand).padStart(5)} µs CPU/cmd  (${r.commands} cmds, ${(r.elapsedMs / 1000).toFixed(1)} s)  ${lat}  rss≤${rss.toFixed(0)} MB  cpu ${JSON.stringify(r.cpu)}  ${status}`;
 }
 
-/** BENCH_ONLY=group,group: run only these groups (e.g. to redo some runs and merge them with BENCH_MERGE). */
+/** BENCH_ONLY=group,group: run only these groups (e.g. to redo some runs and merge them with BENCH_MERGE); "open-*": every group with that prefix. */
 const ONLY = process.env["BENCH_ONLY"] ? new Set(process.env["BENCH_ONLY"].split(",")) : null;
 
 async function measure(suite: Suite, group: string, s: RunSpec): Promise<RunResult | null> {
-  if (ONLY !== null && !ONLY.has(group)) return null;
+  if (ONLY !== null && !ONLY.has(group) && ![...ONLY].some((o) => o.endsWith("*") && group.startsWith(o.slice(0, -1)))) return null;
   const r = await runOne(s);
   process.stdout.write(`${line(r)}\n`);
   const stored = { ...r, latencySorted: null, curve: r.latencySorted ? percentileCurve(r.latencySorted) : [] };
@@ -110,7 +118,7 @@ async function runSuite(which: "quick" | "full" | "targets"): Promise<void> {
   const plan = PLANS[which];
   const started = Date.now();
   const suite: Suite = {
-    form: which, machine: describeMachine(), command: which === "quick" ? "npm run bench" : which === "full" ? "npm run bench:full" : "npx tsx bench/run.ts targets",
+    form: which, ids: SUITE_IDS, machine: describeMachine(), command: which === "quick" ? "npm run bench" : which === "full" ? "npm run bench:full" : "npx tsx bench/run.ts targets",
     startedAt: new Date().toISOString(), durationS: 0, users: USERS, batch: BATCH, batchWaitMs: BATCH_WAIT_MS, publishWindow: PUBLISH_WINDOW,
     preload: plan.preloaded ? PRELOAD : null, groups: {}, tree: describeTree(SERVICE_ROOT),
   };
@@ -125,13 +133,23 @@ async function runSuite(which: "quick" | "full" | "targets"): Promise<void> {
     await measure(suite, "r3-service-1", spec(`service ×1, R3 cluster #${rep + 1}`, { broker: "cluster", load: burst, count: plan.throughputCount }, every));
     await measure(suite, "raw-2", spec(`raw ceiling ×2 #${rep + 1}`, { pipeline: "raw", processes: 2, load: burst, count: plan.throughputCount }, every));
     await measure(suite, "service-2", spec(`service ×2 #${rep + 1}`, { processes: 2, load: burst, count: plan.throughputCount }, every));
+    // The other form of operation ids (random UUIDv4 as publishers send them, or time-ordered).
+    await measure(suite, `service-1-${OTHER_IDS}`, spec(`service ×1, ${OTHER_IDS} ids #${rep + 1}`, { load: burst, count: plan.throughputCount, ids: OTHER_IDS }, every));
+    await measure(suite, `service-2-${OTHER_IDS}`, spec(`service ×2, ${OTHER_IDS} ids #${rep + 1}`, { processes: 2, load: burst, count: plan.throughputCount, ids: OTHER_IDS }, every));
     // The conventional design: one message, one ledger transaction, one ack, nothing overlapped.
     await measure(suite, "baseline-1", spec(`one-at-a-time ×1 #${rep + 1}`, { batch: 1, load: burst, count: plan.baselineCount, config: { worker: { pipelineDepth: 1 } } }, every));
     if (ledgerFrom !== undefined) {
       await measure(suite, "preloaded-1", spec(`preloaded ledger ×1 #${rep + 1}`, { load: burst, count: plan.throughputCount, ledgerFrom }, every));
     }
   }
+  // Half the measured maximum rate (the median burst throughput of one process in this suite's id
+  // form), rounded to 100/s; measured in every form beside the target's rate.
+  const maxRate = median((suite.groups["service-1"] ?? []).filter((r) => r.ok).map((r) => r.throughput));
+  const halfMax = Number.isFinite(maxRate) ? Math.max(100, Math.round(maxRate / 2 / 100) * 100) : null;
   for (let rep = 0; rep < plan.latencyReps; rep += 1) {
+    if (halfMax !== null && halfMax !== TARGET_RATE_PER_S) {
+      await measure(suite, `open-${halfMax}`, spec(`open loop ${halfMax}/s (50 % of max) ×1 #${rep + 1}`, { load: { kind: "open", ratePerS: halfMax, durationS: plan.openDurationS }, count: 0 }, every));
+    }
     // The target's rate is repeated for a median; the other rates of the ladder run once.
     for (const rate of plan.openRates.filter((r) => rep === 0 || r === TARGET_RATE_PER_S)) {
       await measure(suite, `open-${rate}`, spec(`open loop ${rate}/s ×1 #${rep + 1}`, { load: { kind: "open", ratePerS: rate, durationS: plan.openDurationS }, count: 0 }, every));
@@ -209,6 +227,8 @@ async function runCompare(): Promise<void> {
   const batch = Number(process.env["BENCH_BATCH"] ?? BATCH);
   const pipeline = (process.env["BENCH_PIPELINE"] ?? "service") as "service" | "raw";
   const rate = Number(process.env["BENCH_RATE"] ?? 0);
+  // BENCH_IDS=v4: publishers' random UUIDv4 operation ids instead of time-ordered ones.
+  const ids = process.env["BENCH_IDS"] === "v4" ? "v4" as const : "ordered" as const;
   // BENCH_PRELOADED=1: every run starts from a copy of the 5,000,000-transfer ledger.
   const ledgerFrom = process.env["BENCH_PRELOADED"] === "1" ? await ensurePreloadedLedger(USERS) : undefined;
   const figures = new Map<string, number[]>();
@@ -216,7 +236,7 @@ async function runCompare(): Promise<void> {
     for (const p of procs) {
       for (const [name, root] of roots) {
         const load = rate > 0 ? { kind: "open", ratePerS: rate, durationS: count / rate } as const : { kind: "burst", window: PUBLISH_WINDOW } as const;
-        const r = await runOne(spec(`${name} ×${p} #${rep + 1}`, { pipeline, processes: p, batch, load, count, root, ...(ledgerFrom ? { ledgerFrom } : {}) }, 500));
+        const r = await runOne(spec(`${name} ×${p} #${rep + 1}`, { pipeline, processes: p, batch, load, count, root, ids, ...(ledgerFrom ? { ledgerFrom } : {}) }, 500));
         process.stdout.write(`${line(r)}\n`);
         const key = `${name} ×${p}`;
         const figure = rate > 0 ? (r.latency?.p99 ?? Number.NaN) : r.throughput;

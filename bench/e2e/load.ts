@@ -10,7 +10,7 @@
 // - closedLoop: `concurrency` clients, each sends a command and waits for its event.
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { indexOf, type Workload } from "./workload.ts";
+import type { Workload } from "./workload.ts";
 
 /** PubAcks awaited per publish before it is an error (a run that stalls this long is broken). */
 const PUBLISH_TIMEOUT_MS = 30_000;
@@ -33,11 +33,10 @@ export class Collector {
   constructor(nc: NatsConnection, private readonly workload: Workload, private readonly expected = workload.spec.count) {
     this.seenAt = new Float64Array(workload.spec.count).fill(Number.NaN);
     this.all = new Promise((resolve) => (this.allSeen = resolve));
-    const tag = workload.spec.tag;
     this.sub = nc.subscribe("billing.evt.>", {
       callback: (_err, m) => {
         const t = performance.now();
-        const i = indexOf(tag, m.subject);
+        const i = workload.indexOf(m.subject);
         if (i < 0 || i >= this.seenAt.length) {
           this.foreign += 1;
           return;

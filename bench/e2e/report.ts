@@ -12,6 +12,8 @@ export type StoredRun = Omit<RunResult, "latencySorted"> & { latencySorted: null
 
 export type Suite = {
   form: "quick" | "full" | "targets";
+  /** Operation ids of the suite's runs (BENCH_IDS); absent in suites from before it: time-ordered. */
+  ids?: "ordered" | "v4";
   machine: Machine;
   command: string;
   startedAt: string;
@@ -222,6 +224,10 @@ export function writeReport(suite: Suite, dir: string): string[] {
       ["service, 1 process", "service-1", "raw-1"],
       ["raw ceiling, 2 processes", "raw-2", null],
       ["service, 2 processes", "service-2", "raw-2"],
+      ["service, 1 process, UUIDv4 operation ids (the other rows: time-ordered)", "service-1-v4", "raw-1"],
+      ["service, 2 processes, UUIDv4 operation ids (the other rows: time-ordered)", "service-2-v4", "raw-2"],
+      ["service, 1 process, time-ordered operation ids (the other rows: UUIDv4)", "service-1-ordered", "raw-1"],
+      ["service, 2 processes, time-ordered operation ids (the other rows: UUIDv4)", "service-2-ordered", "raw-2"],
       ["one-at-a-time (batchMessagesMax 1), 1 process", "baseline-1", "service-1"],
       [`preloaded ledger (${thousands(suite.preload?.transfers ?? 0)} transfers), 1 process`, "preloaded-1", "service-1"],
     ]),

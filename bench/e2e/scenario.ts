@@ -44,6 +44,8 @@ export type RunSpec = {
   config?: Record<string, unknown>;
   /** One nats-server with R1 streams (default), or three clustered nodes with every stream R3. */
   broker?: "single" | "cluster";
+  /** Operation ids as the publisher sends them (bench/e2e/workload.ts): "ordered" (default) or "v4". */
+  ids?: "ordered" | "v4";
 };
 
 export type RunResult = {
@@ -127,7 +129,7 @@ export async function runOne(spec: RunSpec): Promise<RunResult> {
   const procs: Proc[] = [];
   const nc = await connect({ servers: nats.servers, name: "billing-bench", maxReconnectAttempts: -1 });
   const count = spec.load.kind === "open" ? Math.round(spec.load.ratePerS * spec.load.durationS) : spec.count;
-  const workload = new Workload({ count, users: spec.users, seed: 0x5eed + spec.processes * 31 + spec.batch, tag: randomTag(), holdGapMin: 5_000 });
+  const workload = new Workload({ count, users: spec.users, seed: 0x5eed + spec.processes * 31 + spec.batch, tag: randomTag(), holdGapMin: 5_000, ...(spec.ids ? { ids: spec.ids } : {}) });
   const result: RunResult = {
     spec, ok: false, commands: 0, throughput: Number.NaN, drainRate: Number.NaN, elapsedMs: Number.NaN, latency: null, latencySorted: null,
     rss: [], cpu: {}, cpuUsPerCommand: Number.NaN, mix: workload.mix(), verification: null,

@@ -26,6 +26,13 @@ export type WorkloadSpec = {
   tag: string;
   /** A capture or release names a hold at least this many commands earlier. */
   holdGapMin: number;
+  /**
+   * Operation ids: "ordered" (default): the tag, then the index, so ids of a run increase, as
+   * time-ordered ids (UUIDv7, TigerBeetle's id()) do; "v4": UUIDv4s as publishers send them, 74
+   * pseudo-random bits (a hash of the tag and the index) ahead of the index in the last 48 bits, so
+   * they land anywhere in the ledger's id order, among a preloaded ledger's ids too.
+   */
+  ids?: "ordered" | "v4";
 };
 
 export type Encoded = { index: number; subject: string; msgId: string; data: Uint8Array };
@@ -42,6 +49,23 @@ const FEE_SHARE = 0.5;
 
 export function operationId(tag: string, index: number): string {
   return `${tag}-0000-4000-8000-${index.toString(16).padStart(12, "0")}`;
+}
+
+/** A 32-bit integer hash (the "lowbias32" finalizer): the v4 ids' pseudo-random bits. */
+function mix32(x: number): number {
+  let h = x >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** A UUIDv4 (version 4, RFC 4122 variant) whose random-looking bits depend on the tag and the index only. */
+export function v4OperationId(tag: string, index: number): string {
+  const hex = (n: number) => n.toString(16).padStart(8, "0");
+  const a = mix32(Number.parseInt(tag, 16) ^ mix32(index + 1));
+  const b = hex(mix32(a ^ 0x9e3779b9));
+  const c = mix32(a ^ 0x85ebca6b);
+  return `${hex(a)}-${b.slice(0, 4)}-4${b.slice(5, 8)}-${"89ab"[c & 3]}${hex(c).slice(1, 4)}-${index.toString(16).padStart(12, "0")}`;
 }
 
 /** The command index of an operation id or an event subject ending in one; -1 when not ours. */
@@ -92,12 +116,25 @@ export class Workload {
     return this.userId(Math.floor(this.random() * this.spec.users));
   }
 
+  /** The operation id of command `index` in this workload's id form. */
+  operationId(index: number): string {
+    return this.spec.ids === "v4" ? v4OperationId(this.spec.tag, index) : operationId(this.spec.tag, index);
+  }
+
+  /** The command index of an operation id or an event subject ending in one; -1 when not ours. */
+  indexOf(idOrSubject: string): number {
+    if (this.spec.ids !== "v4") return indexOf(this.spec.tag, idOrSubject);
+    const id = idOrSubject.slice(-36);
+    const index = Number.parseInt(id.slice(-12), 16);
+    return Number.isInteger(index) && index >= 0 && index < this.spec.count && v4OperationId(this.spec.tag, index) === id ? index : -1;
+  }
+
   /** The next command, or null after the last one. */
   next(): Encoded | null {
     const index = this.nextIndex;
     if (index >= this.spec.count) return null;
     this.nextIndex += 1;
-    const operation = operationId(this.spec.tag, index);
+    const operation = this.operationId(index);
     const r = this.random();
     let name: CommandName;
     let body: Record<string, unknown>;
@@ -118,7 +155,7 @@ export class Workload {
       name = this.random() < CAPTURE_SHARE ? "capture" : "release";
       this.holdsHead += 1;
       this.holdOf[index] = oldest;
-      body = { operationId: operation, holdId: operationId(this.spec.tag, oldest) };
+      body = { operationId: operation, holdId: this.operationId(oldest) };
     } else {
       name = "transfer";
       const from = Math.floor(this.random() * this.spec.users);

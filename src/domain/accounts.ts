@@ -49,16 +49,24 @@ export function userNameAccountId(space: IdSpace, userAccount: bigint): bigint {
   return space.hash("user-name", userAccount);
 }
 
+/**
+ * System accounts remembered per (purpose, ledger) in the space's bounded memo. Every plan names
+ * one, and an HMAC each time was ~3 % of a busy worker's main thread (bench/results, issue 13).
+ */
+function systemAccountId(space: IdSpace, purpose: "settlement" | "fee" | "marker-debit" | "marker-credit", ledger: number): bigint {
+  return space.systemAccountIds.get(`${purpose}/${ledger}`, () => space.hash(purpose, ledger));
+}
+
 export function settlementAccountId(space: IdSpace, ledger: number): bigint {
-  return space.hash("settlement", ledger);
+  return systemAccountId(space, "settlement", ledger);
 }
 
 export function feeAccountId(space: IdSpace, ledger: number): bigint {
-  return space.hash("fee", ledger);
+  return systemAccountId(space, "fee", ledger);
 }
 
 export function markerAccountIds(space: IdSpace, markerLedger: number): { debit: bigint; credit: bigint } {
-  return { debit: space.hash("marker-debit", markerLedger), credit: space.hash("marker-credit", markerLedger) };
+  return { debit: systemAccountId(space, "marker-debit", markerLedger), credit: systemAccountId(space, "marker-credit", markerLedger) };
 }
 
 function account(id: bigint, ledger: number, code: number, flags: number, data?: Pick<Account, "user_data_128" | "user_data_64" | "user_data_32">): Account {

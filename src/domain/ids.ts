@@ -28,11 +28,17 @@ export function formatOperationId(id: bigint): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
+/** What a hash covers: each part as "type:text" and a NUL, so parts' types and boundaries differ. */
+function hashInput(parts: ReadonlyArray<string | bigint | number>): string {
+  let text = "";
+  for (const part of parts) text += `${typeof part}:${String(part)}\u0000`;
+  return text;
+}
+
 /** 128 bits of SHA-256 over the parts, never 0 or 2^128 − 1. */
 export function hashId(...parts: ReadonlyArray<string | bigint | number>): bigint {
-  const hash = createHash("sha256");
-  for (const part of parts) hash.update(`${typeof part}:${String(part)}\u0000`);
-  const id = BigInt("0x" + hash.digest("hex").slice(0, 32));
+  // One update of the parts' texts joined: the same bytes as an update per part, fewer calls.
+  const id = BigInt("0x" + createHash("sha256").update(hashInput(parts)).digest("hex").slice(0, 32));
   assert(id !== 0n && id !== U128_MAX, "hashId hit a reserved id");
   return id;
 }
@@ -58,11 +64,19 @@ const U64_MAX = (1n << 64n) - 1n;
  * TigerBeetle cluster have different keys, so their accounts and derived transfers never meet,
  * and `tag` (in every transfer's user_data_64) says which deployment wrote a transfer.
  */
+/**
+ * System account ids remembered per space: callers pass configured ledgers, but the audit passes
+ * whatever ledger a transfer names, so the memo is bounded anyway.
+ */
+export const SYSTEM_ACCOUNT_IDS_MAX = 1_024;
+
 export class IdSpace {
   private readonly key: Buffer;
   private readonly derivedIds: BoundedMemo<bigint, { fee: bigint; burned: bigint }>;
   /** User account ids by `${ledger}/${userId}` (src/domain/accounts.ts userAccountId). */
   readonly userAccountIds: BoundedMemo<string, bigint>;
+  /** Ids of the per-ledger system accounts (settlement, fee, markers) by `${purpose}/${ledger}` (src/domain/accounts.ts). */
+  readonly systemAccountIds = new BoundedMemo<string, bigint>(SYSTEM_ACCOUNT_IDS_MAX);
 
   constructor(key: bigint, readonly tag: bigint, memoEntriesMax: number = ID_MEMO_ENTRIES_MAX) {
     assert(key > 0n && key <= U128_MAX, "a deployment key is a non-zero u128");
@@ -74,9 +88,7 @@ export class IdSpace {
 
   /** 128 bits of HMAC-SHA256 under the deployment key, never 0 or 2^128 − 1. */
   hash(...parts: ReadonlyArray<string | bigint | number>): bigint {
-    const mac = createHmac("sha256", this.key);
-    for (const part of parts) mac.update(`${typeof part}:${String(part)}\u0000`);
-    const id = BigInt("0x" + mac.digest("hex").slice(0, 32));
+    const id = BigInt("0x" + createHmac("sha256", this.key).update(hashInput(parts)).digest("hex").slice(0, 32));
     assert(id !== 0n && id !== U128_MAX, "hash hit a reserved id");
     return id;
   }

@@ -4,7 +4,7 @@
 // edge of the contract (amounts, fees, userIds, UUIDs, currencies, timeouts, payload size) is
 // exercised on both sides of its limit. Fingerprints have their own file (fingerprint.test.ts).
 import { describe, expect, it } from "vitest";
-import { decodeCommand } from "../../src/domain/commands.ts";
+import { COMMAND_TYPES, decodeCommand, fastParseForTest, schemaParse } from "../../src/domain/commands.ts";
 import { MONEY_MAX } from "../../src/domain/money.ts";
 import {
   EUR, USD, bytes, chart, decode, decodeCommandOk, decodeMalformed, decodeRejected, idOf, limits, MONEY_MAX_TEXT, MONEY_OVER_TEXT,
@@ -529,5 +529,60 @@ describe("decode – hostile shapes", () => {
   it("decode – a payload nested 100,000 levels deep under the 1 MiB ceiling is answered, never thrown", () => {
     const deep = `{"operationId":"0190a6b2-3c4d-7e8f-9a0b-1c2d3e4f5a6c","x":${"{\"a\":".repeat(100_000)}1${"}".repeat(100_000)}}`;
     expect(() => decode("debit", deep)).not.toThrow();
+  });
+});
+
+describe("decode – the fast path accepts only what the schema accepts, with the same values", () => {
+  // decodeCommand parses valid payloads without zod (src/domain/commands.ts fastParse); anything it
+  // does not vouch for goes to the schema. Seeded random payloads mix valid and invalid values of
+  // every field, unknown keys and missing ones: whenever the fast path answers, the schema accepts
+  // the payload too and gives the same fields; and it does answer for the valid ones.
+  const values: Record<string, unknown[]> = {
+    operationId: [OP, OP.toUpperCase(), "not-a-uuid", 5, "00000000-0000-0000-0000-000000000000"],
+    userId: ["alice", "a".repeat(64), "a".repeat(65), "", "bad id", 0, 42, -1, 1.5, 2 ** 53, null, "x:y.z-_"],
+    amount: ["100", "0", "-5", "0100", MONEY_MAX_TEXT, MONEY_OVER_TEXT, 7, 0, -3, 2.5, 2 ** 53, "1e3", " 1", null, true],
+    fee: ["0", "3", 0, 2, -1, "x", null, MONEY_OVER_TEXT],
+    currency: ["EUR", "USD", "GBP", "", "x".repeat(16), "x".repeat(17), 5, null],
+    timeoutSeconds: [1, 60, 0, -1, 1.5, 0xffff_ffff, 0x1_0000_0000, "60", null, Number.MAX_SAFE_INTEGER],
+    holdId: [HOLD, HOLD.toUpperCase(), "nope", 3, null],
+    extra: [1, "x"],
+  };
+  const keys = Object.keys(values).concat(["__proto__"]);
+
+  it("decode – fast path and schema agree on 20,000 seeded random payloads", () => {
+    const next = seeded(0xfa57);
+    let vouched = 0;
+    for (let i = 0; i < 20_000; i += 1) {
+      const type = COMMAND_TYPES[i % COMMAND_TYPES.length] as (typeof COMMAND_TYPES)[number];
+      // Mostly the type's own fields with valid values, so that both answers are exercised.
+      const own = new Set(["operationId", ...(type === "capture" || type === "release" ? ["holdId"] : type === "transfer" ? ["fromUserId", "toUserId", "amount", "fee", "currency"] : ["userId", "amount", "currency", ...(type === "hold" ? ["timeoutSeconds"] : [])])]);
+      const text = "{" + [...keys, "fromUserId", "toUserId"].filter((k) => next() < (own.has(k) ? 0.9 : 0.04)).map((k) => {
+        // "__proto__" is a key JSON.parse makes an own property (an object literal here would not).
+        const options = k === "__proto__" ? [{}, { amount: "1" }] : Object.hasOwn(values, k) ? (values[k] as unknown[]) : (values["userId"] as unknown[]);
+        const value = next() < 0.75 ? options[randomInt(next, 2)] : options[randomInt(next, options.length)];
+        return `${JSON.stringify(k)}:${JSON.stringify(value)}`;
+      }).join(",") + "}";
+      const raw = JSON.parse(text) as Record<string, unknown>;
+      const fast = fastParseForTest(type, raw);
+      const schema = schemaParse(type, raw);
+      if (fast === null) continue;
+      vouched += 1;
+      expect(schema.success, `${type} ${text}`).toBe(true);
+      // operationId is read before either parse (parseOperationId): the parsed fields leave it out.
+      const defined = Object.fromEntries(Object.entries(schema.data as object).filter(([k, v]) => v !== undefined && k !== "operationId"));
+      expect(fast, `${type} ${text}`).toEqual(defined);
+    }
+    expect(vouched).toBeGreaterThan(2_000);
+  });
+
+  it("decode – the fast path vouches for the valid payloads of every type", () => {
+    const valid: Array<[(typeof COMMAND_TYPES)[number], Record<string, unknown>]> = [
+      ["credit", credit({})], ["debit", credit({ amount: 5, currency: "USD" })], ["hold", credit({ timeoutSeconds: 60 })],
+      ["capture", { operationId: OP, holdId: HOLD }], ["release", { operationId: OP, holdId: HOLD.toUpperCase() }],
+      ["transfer", transfer({ fee: "1" })], ["transfer", transfer({ fee: 0, fromUserId: 12 })],
+    ];
+    for (const [type, payload] of valid) {
+      expect(fastParseForTest(type, JSON.parse(JSON.stringify(payload)) as Record<string, unknown>), `${type} ${JSON.stringify(payload)}`).not.toBeNull();
+    }
   });
 });

@@ -7,7 +7,7 @@
 // may change between two deliveries: test/domain/config-change.test.ts). Pairs are decoded from
 // payloads and compared.
 import { describe, expect, it } from "vitest";
-import type { CommandType } from "../../src/domain/commands.ts";
+import { canonicalJson, fingerprintJson, type CommandFields, type CommandType } from "../../src/domain/commands.ts";
 import { decode, uuid } from "./fixture.ts";
 
 const OP = uuid(10);
@@ -151,5 +151,24 @@ describe("fingerprint – different content, different fingerprint", () => {
   it("fingerprint – a 1-bit change in a long userId changes the fingerprint", () => {
     const long = "u".repeat(63);
     expect(fingerprint("credit", { ...credit, userId: `${long}a` })).not.toBe(fingerprint("credit", { ...credit, userId: `${long}b` }));
+  });
+});
+
+describe("fingerprint – the text hashed is the canonical JSON the audit recomputes", () => {
+  it("fingerprint – fingerprintJson equals canonicalJson of the fields and timeoutSeconds, for every subset of fields", () => {
+    const values: Required<CommandFields> = {
+      userId: "al\"ice\\ \u00e9\u{1F600}\n", fromUserId: "123", toUserId: "b.c:d-e_f", holdId: "0190a6b2-3c4d-7e8f-9a0b-1c2d3e4f5a6b",
+      amount: "9223372036854775807", fee: "1", currency: "EU\u2028R",
+    };
+    const keys = Object.keys(values) as Array<keyof CommandFields>;
+    for (let mask = 0; mask < 1 << keys.length; mask += 1) {
+      const fields: CommandFields = {};
+      keys.forEach((k, i) => {
+        if ((mask & (1 << i)) !== 0) fields[k] = values[k];
+      });
+      for (const timeoutSeconds of [0, 1, 4_294_967_295]) {
+        expect(fingerprintJson(fields, timeoutSeconds)).toBe(canonicalJson({ ...fields, timeoutSeconds }));
+      }
+    }
   });
 });

@@ -3,7 +3,7 @@
 // refused, and every derived id (fee leg, burned marker, hashId purposes) is deterministic,
 // distinct per purpose and never a forbidden id. Derived-id properties run over a seeded sample.
 import { describe, expect, it } from "vitest";
-import { createHash } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { formatOperationId, hashId, IdSpace, parseOperationId, U128_MAX } from "../../src/domain/ids.ts";
 import { chart, randomInt, seeded } from "./fixture.ts";
 
@@ -69,6 +69,18 @@ describe("ids – derived ids", () => {
 
   it("ids – hashId is deterministic", () => {
     expect(hashId("user", 978, "alice")).toBe(hashId("user", 978, "alice"));
+  });
+
+  it("ids – hashId and an id space's hash are SHA-256 / HMAC-SHA256 over each part as type:text and a NUL, in order", () => {
+    // The bytes hashed are fixed: every id and fingerprint already in a ledger depends on them.
+    const parts = ["user", 978, "alice \u00e9\u{1F600}", 5n] as const;
+    const reference = createHash("sha256");
+    for (const part of parts) reference.update(`${typeof part}:${String(part)}\u0000`);
+    expect(hashId(...parts)).toBe(BigInt("0x" + reference.digest("hex").slice(0, 32)));
+    const key = 0x1234n;
+    const mac = createHmac("sha256", Buffer.from(key.toString(16).padStart(32, "0"), "hex"));
+    for (const part of parts) mac.update(`${typeof part}:${String(part)}\u0000`);
+    expect(new IdSpace(key, 1n).hash(...parts)).toBe(BigInt("0x" + mac.digest("hex").slice(0, 32)));
   });
 
   it("ids – hashId tells parts' types and boundaries apart", () => {
