@@ -9,8 +9,14 @@ export default defineConfig({
     // tsconfig's `paths`), not packages/client/dist.
     // Exact matches: the service's domain imports the subpath `@billing-ledger/client/schemas` too.
     alias: [
-      { find: /^@billing-ledger\/client$/, replacement: fileURLToPath(new URL("./packages/client/src/index.ts", import.meta.url)) },
-      { find: /^@billing-ledger\/client\/schemas$/, replacement: fileURLToPath(new URL("./packages/client/src/schemas.ts", import.meta.url)) },
+      {
+        find: /^@billing-ledger\/client$/,
+        replacement: fileURLToPath(new URL("./packages/client/src/index.ts", import.meta.url)),
+      },
+      {
+        find: /^@billing-ledger\/client\/schemas$/,
+        replacement: fileURLToPath(new URL("./packages/client/src/schemas.ts", import.meta.url)),
+      },
     ],
   },
   test: {

@@ -47,7 +47,10 @@ function usage(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   // After "pid (comm) ": field 3 is state, so utime (14) and stime (15) are at 11 and 12, rss (24) at 21.
-  return { cpuS: (Number(fields[11]) + Number(fields[12])) / CLK_TCK, rssBytes: Number(fields[21]) * PAGE_BYTES };
+  return {
+    cpuS: (Number(fields[11]) + Number(fields[12])) / CLK_TCK,
+    rssBytes: Number(fields[21]) * PAGE_BYTES,
+  };
 }
 
 function median(values) {
@@ -58,11 +61,20 @@ function median(values) {
 
 async function startService(variant, env) {
   const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, [join(ROOT, VARIANTS[variant]), "start"], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [join(ROOT, VARIANTS[variant]), "start"], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
-  const exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+  const exited = new Promise((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
   await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${variant}: not ready within ${READY_TIMEOUT_MS} ms:\n${out}`)), READY_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => reject(new Error(`${variant}: not ready within ${READY_TIMEOUT_MS} ms:\n${out}`)),
+      READY_TIMEOUT_MS,
+    );
     const onData = (chunk) => {
       out = (out + chunk.toString()).slice(-20_000);
       if (out.includes('"msg":"service started"')) {
@@ -72,7 +84,9 @@ async function startService(variant, env) {
     };
     child.stdout.on("data", onData);
     child.stderr.on("data", onData);
-    exited.then(({ code, signal }) => reject(new Error(`${variant}: exited (${code ?? signal}) before it was ready:\n${out}`)));
+    exited.then(({ code, signal }) =>
+      reject(new Error(`${variant}: exited (${code ?? signal}) before it was ready:\n${out}`)),
+    );
   });
   const readyMs = Number(process.hrtime.bigint() - started) / 1e6;
   return { child, exited, readyMs };
@@ -94,7 +108,16 @@ async function drive(client, round, variant, count) {
   };
   await Promise.all(Array.from({ length: IN_FLIGHT_MAX }, worker));
   let timer;
-  await Promise.race([allEvents, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`only ${seen}/${count} events`)), EVENTS_TIMEOUT_MS)))]);
+  await Promise.race([
+    allEvents,
+    new Promise(
+      (_, reject) =>
+        (timer = setTimeout(
+          () => reject(new Error(`only ${seen}/${count} events`)),
+          EVENTS_TIMEOUT_MS,
+        )),
+    ),
+  ]);
   clearTimeout(timer);
   sub.unsubscribe();
 }
@@ -121,15 +144,28 @@ async function trial(variant, round, env, client) {
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), "billing-bench-compiled-"));
   const port = await freePort();
-  const nats = spawn(NATS_SERVER_BIN, ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", join(dir, "nats")], { stdio: "ignore" });
+  const nats = spawn(
+    NATS_SERVER_BIN,
+    ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", join(dir, "nats")],
+    { stdio: "ignore" },
+  );
   try {
     const configPath = join(dir, "config.json");
     writeFileSync(configPath, JSON.stringify({ ops: { port: 0 } }));
-    const env = { NATS_URL: `nats://127.0.0.1:${port}`, LEDGER_PATH: join(dir, "ledger.db"), BILLING_CONFIG: configPath, LOG_LEVEL: "info" };
+    const env = {
+      NATS_URL: `nats://127.0.0.1:${port}`,
+      LEDGER_PATH: join(dir, "ledger.db"),
+      BILLING_CONFIG: configPath,
+      LOG_LEVEL: "info",
+    };
     let client;
     for (let attempt = 0; !client; attempt++) {
       try {
-        client = await BillingClient.connect({ servers: env.NATS_URL, timeoutMs: 30_000, maxReconnectAttempts: 0 });
+        client = await BillingClient.connect({
+          servers: env.NATS_URL,
+          timeoutMs: 30_000,
+          maxReconnectAttempts: 0,
+        });
       } catch (error) {
         if (attempt > 50) throw error;
         await new Promise((r) => setTimeout(r, 100));
@@ -141,12 +177,14 @@ async function main() {
       for (const variant of order) {
         const r = await trial(variant, round, env, client);
         results[variant].push(r);
-        process.stderr.write(`round ${round} ${variant}: ${JSON.stringify(r, (_, v) => (typeof v === "number" ? Math.round(v * 10) / 10 : v))}\n`);
+        process.stderr.write(
+          `round ${round} ${variant}: ${JSON.stringify(r, (_, v) => (typeof v === "number" ? Math.round(v * 10) / 10 : v))}\n`,
+        );
       }
     }
     await client.close();
     const rows = [
-      ["start: spawn to \"service started\" (ms)", "readyMs"],
+      ['start: spawn to "service started" (ms)', "readyMs"],
       ["start: CPU time to ready (ms)", "startCpuMs"],
       ["RSS when ready (MiB)", "readyRssMiB"],
       [`RSS after ${COMMANDS} commands (MiB)`, "afterRssMiB"],
@@ -161,7 +199,9 @@ async function main() {
     for (const [label, key] of rows) {
       const c = median(results.compiled.map((r) => r[key]));
       const t = median(results.tsx.map((r) => r[key]));
-      lines.push(`| ${label} | ${c.toFixed(key === "readyMs" || key === "startCpuMs" ? 0 : 1)} | ${t.toFixed(key === "readyMs" || key === "startCpuMs" ? 0 : 1)} | ${(c / t).toFixed(2)} |`);
+      lines.push(
+        `| ${label} | ${c.toFixed(key === "readyMs" || key === "startCpuMs" ? 0 : 1)} | ${t.toFixed(key === "readyMs" || key === "startCpuMs" ? 0 : 1)} | ${(c / t).toFixed(2)} |`,
+      );
     }
     process.stdout.write(lines.join("\n") + "\n");
   } finally {

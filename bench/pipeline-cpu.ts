@@ -26,26 +26,66 @@ type Tree = { name: string; root: string };
 
 /** One run in this process, on `root`'s dist/: CPU µs per command of the service's own work. */
 async function runOne(root: string, commands: number, idKind: string): Promise<number> {
-  const dist = (p: string) => pathToFileURL(path.join(root, "dist", p)).href;
-  const { systemAccounts } = await import(dist("domain/accounts.js"));
-  const { decodeMessage } = await import(dist("domain/commands.js"));
-  const { appliedEvent, rejectedEvent } = await import(dist("domain/events.js"));
-  const { IdSpace } = await import(dist("domain/ids.js"));
-  const { loadConfig } = await import(dist("config/load.js"));
-  const { openLedger } = await import(dist("ledger/index.js"));
-  const { AccountRegistry } = await import(dist("worker/accounts.js"));
-  const { appliedFacts, NameBook } = await import(dist("worker/facts.js"));
-  const { resolveOperations } = await import(dist("worker/settle.js"));
+  // The tree's compiled modules, typed as this tree's sources; older trees kept some files under
+  // other names (src/worker/{accounts,facts,settle}.ts before the layout of issue 15).
+  const load = async <T>(...candidates: string[]): Promise<T> => {
+    for (const c of candidates) {
+      const file = path.join(root, "dist", c);
+      if (fs.existsSync(file)) return (await import(pathToFileURL(file).href)) as T;
+    }
+    throw new Error(`${root}: none of ${candidates.join(", ")} in dist/`);
+  };
+  const { systemAccounts } =
+    await load<typeof import("../src/domain/accounts.ts")>("domain/accounts.js");
+  const { decodeMessage } =
+    await load<typeof import("../src/domain/commands.ts")>("domain/commands.js");
+  const { appliedEvent, rejectedEvent } =
+    await load<typeof import("../src/domain/events.ts")>("domain/events.js");
+  const { IdSpace } = await load<typeof import("../src/domain/ids.ts")>("domain/ids.js");
+  const { loadConfig } = await load<typeof import("../src/config/load.ts")>("config/load.js");
+  const { openLedger } = await load<typeof import("../src/ledger/index.ts")>("ledger/index.js");
+  const { AccountRegistry } = await load<typeof import("../src/ledger-facts/account-registry.ts")>(
+    "ledger-facts/account-registry.js",
+    "worker/accounts.js",
+  );
+  const { appliedFacts } = await load<typeof import("../src/ledger-facts/applied-facts.ts")>(
+    "ledger-facts/applied-facts.js",
+    "worker/facts.js",
+  );
+  const { NameBook } = await load<typeof import("../src/ledger-facts/name-book.ts")>(
+    "ledger-facts/name-book.js",
+    "worker/facts.js",
+  );
+  const { resolveOperations } = await load<typeof import("../src/worker/ledger-passes.ts")>(
+    "worker/ledger-passes.js",
+    "worker/settle.js",
+  );
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-pipeline-"));
   const config = loadConfig({});
   const space = new IdSpace(0xbe7c_0000_0000_0000_0000_0000_0000_0001n, 0x1n);
-  const chart = { currencies: config.currencies, defaultCurrency: config.defaultCurrency, markerLedger: config.markerLedger, space };
-  const ledger = await openLedger({ driver: "embedded", path: path.join(dir, "ledger.db"), thread: true });
+  const chart = {
+    currencies: config.currencies,
+    defaultCurrency: config.defaultCurrency,
+    markerLedger: config.markerLedger,
+    space,
+  };
+  const ledger = await openLedger({
+    driver: "embedded",
+    path: path.join(dir, "ledger.db"),
+    thread: true,
+  });
   try {
     const registry = new AccountRegistry(ledger, config.worker.accountCacheMax);
     await registry.ensure(systemAccounts(chart));
     const names = new NameBook(space, config.worker.accountCacheMax);
-    const workload = new Workload({ count: commands, users: USERS, seed: 0x5eed, tag: "be7c0001", holdGapMin: 2 * BATCH, ...(idKind === "v4" ? { ids: "v4" } : {}) });
+    const workload = new Workload({
+      count: commands,
+      users: USERS,
+      seed: 0x5eed,
+      tag: "be7c0001",
+      holdGapMin: 2 * BATCH,
+      ...(idKind === "v4" ? { ids: "v4" } : {}),
+    });
     const clock = () => ({ nowMs: Date.now(), holdGraceMs: config.worker.holdGraceMs });
     const messages: Array<{ subject: string; data: Uint8Array }> = [];
     for (let e = workload.next(); e !== null; e = workload.next()) messages.push(e);
@@ -55,16 +95,32 @@ async function runOne(root: string, commands: number, idKind: string): Promise<n
       const ops = [];
       for (const m of messages.slice(at, at + BATCH)) {
         const decoded = decodeMessage(m.subject, m.data, chart, config.worker);
-        if (decoded.kind !== "malformed") ops.push({ id: decoded.operationId, decoded, publishedAtMs: Date.now() });
+        if (decoded.kind !== "malformed")
+          ops.push({ id: decoded.operationId, decoded, publishedAtMs: Date.now() });
       }
-      const verdicts = await resolveOperations(ledger, registry, chart, ops, clock, config.worker.passesMax, { passes: 0 });
-      const applied = ops.flatMap((op) => (verdicts.get(op.id)?.kind === "applied" ? [{ op, verdict: verdicts.get(op.id) }] : []));
-      const facts = applied.length > 0 ? await appliedFacts(ledger, chart, names, applied) : new Map();
+      const verdicts = await resolveOperations(
+        ledger,
+        registry,
+        chart,
+        ops,
+        clock,
+        config.worker.passesMax,
+        { passes: 0 },
+      );
+      const applied = ops.flatMap((op) => {
+        const verdict = verdicts.get(op.id);
+        return verdict?.kind === "applied" ? [{ op, verdict }] : [];
+      });
+      const facts = applied.length > 0 ? await appliedFacts(ledger, chart, names, applied) : null;
       for (const op of ops) {
         const v = verdicts.get(op.id);
-        const f = facts.get(op.id);
-        if (v?.kind === "rejected") bytes += rejectedEvent(op.id, op.decoded.type, op.decoded.fields, v.reason, v.detail).data.byteLength;
-        if (v?.kind === "applied" && f) bytes += appliedEvent(op.id, op.decoded.type, f.fields, f.balances, f.ledgerTimestamp).data.byteLength;
+        const f = facts?.get(op.id);
+        if (v?.kind === "rejected")
+          bytes += rejectedEvent(op.id, op.decoded.type, op.decoded.fields, v.reason, v.detail).data
+            .byteLength;
+        if (v?.kind === "applied" && f)
+          bytes += appliedEvent(op.id, op.decoded.type, f.fields, f.balances, f.ledgerTimestamp)
+            .data.byteLength;
       }
     }
     const used = process.cpuUsage(cpu);
@@ -85,31 +141,59 @@ function median(xs: number[]): number {
 
 async function main(): Promise<void> {
   if (process.argv[2] === "--one") {
-    const us = await runOne(process.argv[3] as string, Number(process.argv[4]), process.argv[5] ?? "ordered");
+    const us = await runOne(
+      process.argv[3] as string,
+      Number(process.argv[4]),
+      process.argv[5] ?? "ordered",
+    );
     process.stdout.write(`${us}\n`);
     return;
   }
   const rounds = Number(process.argv[2] ?? 5);
   const commands = Number(process.argv[3] ?? 20_000);
-  const trees: Tree[] = process.argv.slice(4).map((a) => ({ name: a.split("=")[0] as string, root: a.split("=")[1] as string }));
-  if (trees.length === 0) trees.push({ name: "this tree", root: path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..") });
+  const trees: Tree[] = process.argv
+    .slice(4)
+    .map((a) => ({ name: a.split("=")[0] as string, root: a.split("=")[1] as string }));
+  if (trees.length === 0)
+    trees.push({
+      name: "this tree",
+      root: path.resolve(path.dirname(fileURLToPath(import.meta.url)), ".."),
+    });
   const idKind = process.env["BENCH_IDS"] ?? "ordered";
   const runs = new Map<string, number[]>(trees.map((t) => [t.name, []]));
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? trees : [...trees].reverse();
     for (const t of order) {
-      const child = spawnSync(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--one", t.root, String(commands), idKind], { encoding: "utf8" });
+      const child = spawnSync(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          fileURLToPath(import.meta.url),
+          "--one",
+          t.root,
+          String(commands),
+          idKind,
+        ],
+        { encoding: "utf8" },
+      );
       if (child.status !== 0) throw new Error(`${t.name}: ${child.stderr}`);
       const us = Number(child.stdout.trim().split("\n").at(-1));
       runs.get(t.name)?.push(us);
-      process.stdout.write(`round ${round + 1} ${t.name.padEnd(12)} ${us.toFixed(1)} µs CPU per command (load ${os.loadavg()[0]?.toFixed(1)})\n`);
+      process.stdout.write(
+        `round ${round + 1} ${t.name.padEnd(12)} ${us.toFixed(1)} µs CPU per command (load ${os.loadavg()[0]?.toFixed(1)})\n`,
+      );
     }
   }
   const base = median(runs.get(trees[0]?.name as string) ?? []);
-  process.stdout.write(`\nmedians of ${rounds} alternating rounds, ${commands} commands, batch ${BATCH}, ${idKind} ids:\n`);
+  process.stdout.write(
+    `\nmedians of ${rounds} alternating rounds, ${commands} commands, batch ${BATCH}, ${idKind} ids:\n`,
+  );
   for (const t of trees) {
     const m = median(runs.get(t.name) ?? []);
-    process.stdout.write(`  ${t.name.padEnd(12)} ${m.toFixed(1)} µs  (${(m / base).toFixed(3)}× ${trees[0]?.name})  runs ${(runs.get(t.name) ?? []).map((x) => x.toFixed(1)).join(", ")}\n`);
+    process.stdout.write(
+      `  ${t.name.padEnd(12)} ${m.toFixed(1)} µs  (${(m / base).toFixed(3)}× ${trees[0]?.name})  runs ${(runs.get(t.name) ?? []).map((x) => x.toFixed(1)).join(", ")}\n`,
+    );
   }
 }
 

@@ -6,7 +6,9 @@ import { existsSync } from "node:fs";
 
 const entry = new URL("../dist/cli/main.js", import.meta.url);
 if (!existsSync(entry)) {
-  process.stderr.write("billing: dist/ is not built; run `npm run build` (npm ci runs it), or `npm run dev` for the sources\n");
+  process.stderr.write(
+    "billing: dist/ is not built; run `npm run build` (npm ci runs it), or `npm run dev` for the sources\n",
+  );
   process.exit(2);
 }
 const { main } = await import(entry.href);

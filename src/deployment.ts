@@ -16,8 +16,19 @@
 // 0, so two first starts agree on one id), then the confirmation. A crash in between leaves an
 // unconfirmed ledger record that nothing points to, which a later first start ignores.
 import { randomBytes, randomUUID } from "node:crypto";
-import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
-import { AccountFlags, CreateAccountStatus, QueryFilterFlags, type Account } from "tigerbeetle-node";
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+  type StoredMsg,
+} from "@nats-io/jetstream";
+import {
+  AccountFlags,
+  CreateAccountStatus,
+  QueryFilterFlags,
+  type Account,
+} from "tigerbeetle-node";
 import { deploymentSubject } from "./broker/topology.ts";
 import { BrokerUnavailableError } from "./broker/errors.ts";
 import { describeFailure } from "./lib/failure.ts";
@@ -31,7 +42,6 @@ export const DEPLOYMENT_SUBJECT = deploymentSubject;
 
 /** JetStream's "wrong last sequence": another process stored the record first. */
 const WRONG_LAST_SEQUENCE = JetStreamApiCodes.StreamWrongLastSequence;
-
 
 /** A ledger and a set of streams that do not belong together, or a record that cannot be read. Exit 2. */
 export class DeploymentError extends Error {
@@ -77,26 +87,61 @@ export function spaceOf(deploymentId: bigint, key: bigint): IdSpace {
  * ledger before its streams exist (the benchmark's preloaded ledger). They must then store the
  * stream record themselves (`claimDeployment`) before any service starts.
  */
-export async function recordDeployment(ledger: Ledger, markerLedger: number, deploymentId: bigint, key: bigint): Promise<IdSpace> {
+export async function recordDeployment(
+  ledger: Ledger,
+  markerLedger: number,
+  deploymentId: bigint,
+  key: bigint,
+): Promise<IdSpace> {
   const space = spaceOf(deploymentId, key);
   const results = await ledger.createAccounts([
-    systemAccount(deploymentAccountId(deploymentId), markerLedger, AccountCode.deployment, { user_data_128: key, user_data_64: space.tag }),
-    systemAccount(confirmationAccountId(deploymentId), markerLedger, AccountCode.deploymentBound, { user_data_128: deploymentId, user_data_64: space.tag }),
+    systemAccount(deploymentAccountId(deploymentId), markerLedger, AccountCode.deployment, {
+      user_data_128: key,
+      user_data_64: space.tag,
+    }),
+    systemAccount(confirmationAccountId(deploymentId), markerLedger, AccountCode.deploymentBound, {
+      user_data_128: deploymentId,
+      user_data_64: space.tag,
+    }),
   ]);
-  const bad = results.find((r) => r.status !== CreateAccountStatus.created && r.status !== CreateAccountStatus.exists);
-  if (bad) throw new DeploymentError(`the deployment records were refused: ${CreateAccountStatus[bad.status] ?? bad.status}`);
+  const bad = results.find(
+    (r) => r.status !== CreateAccountStatus.created && r.status !== CreateAccountStatus.exists,
+  );
+  if (bad)
+    throw new DeploymentError(
+      `the deployment records were refused: ${CreateAccountStatus[bad.status] ?? bad.status}`,
+    );
   return space;
 }
 
 /** Stores the streams' side of a deployment prepared with recordDeployment; false when one is there. */
-export async function claimDeployment(deps: Pick<DeploymentDeps, "js" | "stream">, deploymentId: bigint): Promise<boolean> {
+export async function claimDeployment(
+  deps: Pick<DeploymentDeps, "js" | "stream">,
+  deploymentId: bigint,
+): Promise<boolean> {
   return claimRecord(deps, deploymentId);
 }
 
-function systemAccount(id: bigint, markerLedger: number, code: number, data: Pick<Account, "user_data_128" | "user_data_64">): Account {
+function systemAccount(
+  id: bigint,
+  markerLedger: number,
+  code: number,
+  data: Pick<Account, "user_data_128" | "user_data_64">,
+): Account {
   return {
-    id, debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 0n, user_data_128: data.user_data_128,
-    user_data_64: data.user_data_64, user_data_32: 1, reserved: 0, ledger: markerLedger, code, flags: AccountFlags.none, timestamp: 0n,
+    id,
+    debits_pending: 0n,
+    debits_posted: 0n,
+    credits_pending: 0n,
+    credits_posted: 0n,
+    user_data_128: data.user_data_128,
+    user_data_64: data.user_data_64,
+    user_data_32: 1,
+    reserved: 0,
+    ledger: markerLedger,
+    code,
+    flags: AccountFlags.none,
+    timestamp: 0n,
   };
 }
 
@@ -106,7 +151,10 @@ function systemAccount(id: bigint, markerLedger: number, code: number, data: Pic
  * asked (`newDeployment`, from `billing setup --new-deployment`): otherwise lost or re-created
  * streams would start a new deployment in silence, every balance reading 0 under its new key.
  */
-export async function bindDeployment(deps: DeploymentDeps, newDeployment = false): Promise<Deployment> {
+export async function bindDeployment(
+  deps: DeploymentDeps,
+  newDeployment = false,
+): Promise<Deployment> {
   const recorded = await readRecord(deps);
   if (recorded !== null) return confirm(deps, recorded);
   const served = await servedDeployments(deps);
@@ -120,29 +168,36 @@ export async function bindDeployment(deps: DeploymentDeps, newDeployment = false
   if (served.length > 0 && deps.shared && !newDeployment) {
     throw new DeploymentError(
       `${deps.ledgerName} is shared and serves deployment ${listed(served)}, but ${deps.streamsName} has no deployment record: ` +
-      "refusing to start a new deployment by itself (lost or re-created streams would do the same). To add a deployment to this " +
-      "shared ledger on purpose, run `billing setup --new-deployment` once with this configuration",
+        "refusing to start a new deployment by itself (lost or re-created streams would do the same). To add a deployment to this " +
+        "shared ledger on purpose, run `billing setup --new-deployment` once with this configuration",
     );
   }
   if (served.length > 0 && !deps.shared) {
     throw new DeploymentError(
       `${deps.ledgerName} already serves deployment ${listed(served)}, but ${deps.streamsName} has no deployment record ` +
-      "(new or re-created streams): refusing to bind a second deployment to it. Point the service at the streams of that " +
-      "deployment, or start over on purpose (docs/operations.md, \"Starting over\"), or set ledger.shared for a TigerBeetle cluster shared by deployments",
+        "(new or re-created streams): refusing to bind a second deployment to it. Point the service at the streams of that " +
+        'deployment, or start over on purpose (docs/operations.md, "Starting over"), or set ledger.shared for a TigerBeetle cluster shared by deployments',
     );
   }
   if (legacy) {
     throw new DeploymentError(
       `${deps.ledgerName} holds transfers but no deployment record (written before deployments were recorded, or by something else): ` +
-      "refusing to bind it to new streams. Start over on purpose (docs/operations.md, \"Starting over\")",
+        'refusing to bind it to new streams. Start over on purpose (docs/operations.md, "Starting over")',
     );
   }
   const id = parseOperationId(randomUUID()) as bigint;
   let key = 0n;
   while (key === 0n || key === U128_MAX) key = BigInt("0x" + randomBytes(16).toString("hex"));
-  const [created] = await deps.ledger.createAccounts([systemAccount(deploymentAccountId(id), deps.markerLedger, AccountCode.deployment, { user_data_128: key, user_data_64: tagOf(id) })]);
+  const [created] = await deps.ledger.createAccounts([
+    systemAccount(deploymentAccountId(id), deps.markerLedger, AccountCode.deployment, {
+      user_data_128: key,
+      user_data_64: tagOf(id),
+    }),
+  ]);
   if (created !== undefined && created.status !== CreateAccountStatus.created) {
-    throw new DeploymentError(`${deps.ledgerName} refused the deployment record: ${CreateAccountStatus[created.status] ?? created.status}`);
+    throw new DeploymentError(
+      `${deps.ledgerName} refused the deployment record: ${CreateAccountStatus[created.status] ?? created.status}`,
+    );
   }
   const won = await claimRecord(deps, id);
   return confirm(deps, won ? id : await readRecordOrFail(deps));
@@ -157,29 +212,58 @@ export async function readDeployment(deps: Omit<DeploymentDeps, "shared">): Prom
 
 async function confirm(deps: DeploymentDeps, id: bigint): Promise<Deployment> {
   const account = await deploymentAccount(deps, id);
-  const [result] = await deps.ledger.createAccounts([systemAccount(confirmationAccountId(id), deps.markerLedger, AccountCode.deploymentBound, { user_data_128: id, user_data_64: account.user_data_64 })]);
-  if (result !== undefined && result.status !== CreateAccountStatus.created && result.status !== CreateAccountStatus.exists) {
-    throw new DeploymentError(`${deps.ledgerName} refused the deployment confirmation: ${CreateAccountStatus[result.status] ?? result.status}`);
+  const [result] = await deps.ledger.createAccounts([
+    systemAccount(confirmationAccountId(id), deps.markerLedger, AccountCode.deploymentBound, {
+      user_data_128: id,
+      user_data_64: account.user_data_64,
+    }),
+  ]);
+  if (
+    result !== undefined &&
+    result.status !== CreateAccountStatus.created &&
+    result.status !== CreateAccountStatus.exists
+  ) {
+    throw new DeploymentError(
+      `${deps.ledgerName} refused the deployment confirmation: ${CreateAccountStatus[result.status] ?? result.status}`,
+    );
   }
   return { id: formatOperationId(id), space: spaceOf(id, account.user_data_128) };
 }
 
-async function deploymentAccount(deps: Omit<DeploymentDeps, "shared">, id: bigint): Promise<Account> {
+async function deploymentAccount(
+  deps: Omit<DeploymentDeps, "shared">,
+  id: bigint,
+): Promise<Account> {
   const [account] = await deps.ledger.lookupAccounts([deploymentAccountId(id)]);
-  if (account !== undefined && account.code === AccountCode.deployment && account.user_data_128 !== 0n && account.user_data_64 !== 0n) return account;
+  if (
+    account !== undefined &&
+    account.code === AccountCode.deployment &&
+    account.user_data_128 !== 0n &&
+    account.user_data_64 !== 0n
+  )
+    return account;
   const served = await servedDeployments(deps);
   throw new DeploymentError(
     `${deps.streamsName} belongs to deployment ${formatOperationId(id)}, but ${deps.ledgerName} has no record of it ` +
-    `(that ledger serves ${served.length === 0 ? "no deployment" : `deployment ${listed(served)}`}): refusing to serve with another deployment's ledger. ` +
-    "Point the service at that deployment's ledger, or start over on purpose (docs/operations.md, \"Starting over\")",
+      `(that ledger serves ${served.length === 0 ? "no deployment" : `deployment ${listed(served)}`}): refusing to serve with another deployment's ledger. ` +
+      'Point the service at that deployment\'s ledger, or start over on purpose (docs/operations.md, "Starting over")',
   );
 }
 
 /** Deployments whose streams were bound to this ledger (confirmed records), oldest first. */
-async function servedDeployments(deps: Pick<DeploymentDeps, "ledger" | "markerLedger">): Promise<bigint[]> {
+async function servedDeployments(
+  deps: Pick<DeploymentDeps, "ledger" | "markerLedger">,
+): Promise<bigint[]> {
   const accounts = await deps.ledger.queryAccounts({
-    user_data_128: 0n, user_data_64: 0n, user_data_32: 0, ledger: deps.markerLedger, code: AccountCode.deploymentBound,
-    timestamp_min: 0n, timestamp_max: 0n, limit: DEPLOYMENTS_LISTED_MAX + 1, flags: 0,
+    user_data_128: 0n,
+    user_data_64: 0n,
+    user_data_32: 0,
+    ledger: deps.markerLedger,
+    code: AccountCode.deploymentBound,
+    timestamp_min: 0n,
+    timestamp_max: 0n,
+    limit: DEPLOYMENTS_LISTED_MAX + 1,
+    flags: 0,
   });
   return accounts.map((a) => a.user_data_128);
 }
@@ -191,7 +275,15 @@ function listed(ids: ReadonlyArray<bigint>): string {
 
 async function holdsTransfers(ledger: Ledger): Promise<boolean> {
   const newest = await ledger.queryTransfers({
-    user_data_128: 0n, user_data_64: 0n, user_data_32: 0, ledger: 0, code: 0, timestamp_min: 0n, timestamp_max: 0n, limit: 1, flags: QueryFilterFlags.reversed,
+    user_data_128: 0n,
+    user_data_64: 0n,
+    user_data_32: 0,
+    ledger: 0,
+    code: 0,
+    timestamp_min: 0n,
+    timestamp_max: 0n,
+    limit: 1,
+    flags: QueryFilterFlags.reversed,
   });
   return newest.length > 0;
 }
@@ -200,12 +292,20 @@ async function holdsTransfers(ledger: Ledger): Promise<boolean> {
  * The first record on the subject: the claim that won (expected last subject sequence 0). A later
  * message there, whoever published it, never rebinds the streams.
  */
-async function readRecord(deps: Pick<DeploymentDeps, "jsm" | "stream" | "streamsName">): Promise<bigint | null> {
+async function readRecord(
+  deps: Pick<DeploymentDeps, "jsm" | "stream" | "streamsName">,
+): Promise<bigint | null> {
   let stored: StoredMsg | null;
   try {
-    stored = await deps.jsm.direct.getMessage(deps.stream, { seq: 1, next_by_subj: DEPLOYMENT_SUBJECT });
+    stored = await deps.jsm.direct.getMessage(deps.stream, {
+      seq: 1,
+      next_by_subj: DEPLOYMENT_SUBJECT,
+    });
   } catch (error) {
-    throw new BrokerUnavailableError(`read the deployment record of ${deps.stream}: ${describeFailure(error)}`, { cause: error });
+    throw new BrokerUnavailableError(
+      `read the deployment record of ${deps.stream}: ${describeFailure(error)}`,
+      { cause: error },
+    );
   }
   if (stored === null) return null;
   let id: bigint | null = null;
@@ -215,24 +315,43 @@ async function readRecord(deps: Pick<DeploymentDeps, "jsm" | "stream" | "streams
   } catch {
     id = null;
   }
-  if (id === null) throw new DeploymentError(`${deps.streamsName}: the deployment record (sequence ${stored.seq}) is not a deployment record`);
+  if (id === null)
+    throw new DeploymentError(
+      `${deps.streamsName}: the deployment record (sequence ${stored.seq}) is not a deployment record`,
+    );
   return id;
 }
 
-async function readRecordOrFail(deps: Pick<DeploymentDeps, "jsm" | "stream" | "streamsName">): Promise<bigint> {
+async function readRecordOrFail(
+  deps: Pick<DeploymentDeps, "jsm" | "stream" | "streamsName">,
+): Promise<bigint> {
   const id = await readRecord(deps);
-  if (id === null) throw new DeploymentError(`${deps.streamsName} has no deployment record: no service has started on these streams yet`);
+  if (id === null)
+    throw new DeploymentError(
+      `${deps.streamsName} has no deployment record: no service has started on these streams yet`,
+    );
   return id;
 }
 
 /** Stores the record unless one is there; false when another process stored one first. */
-async function claimRecord(deps: Pick<DeploymentDeps, "js" | "stream">, id: bigint): Promise<boolean> {
-  const body = JSON.stringify({ deploymentId: formatOperationId(id), createdAt: new Date().toISOString() });
+async function claimRecord(
+  deps: Pick<DeploymentDeps, "js" | "stream">,
+  id: bigint,
+): Promise<boolean> {
+  const body = JSON.stringify({
+    deploymentId: formatOperationId(id),
+    createdAt: new Date().toISOString(),
+  });
   try {
-    await deps.js.publish(DEPLOYMENT_SUBJECT, body, { expect: { lastSubjectSequence: 0, streamName: deps.stream } });
+    await deps.js.publish(DEPLOYMENT_SUBJECT, body, {
+      expect: { lastSubjectSequence: 0, streamName: deps.stream },
+    });
     return true;
   } catch (error) {
     if (error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE) return false;
-    throw new BrokerUnavailableError(`store the deployment record in ${deps.stream}: ${describeFailure(error)}`, { cause: error });
+    throw new BrokerUnavailableError(
+      `store the deployment record in ${deps.stream}: ${describeFailure(error)}`,
+      { cause: error },
+    );
   }
 }

@@ -7,7 +7,9 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 /** Where the service under test lives; BENCH_SERVICE_ROOT points at another tree (a proposal). */
-export const SERVICE_ROOT = resolve(process.env["BENCH_SERVICE_ROOT"] ?? new URL("../..", import.meta.url).pathname);
+export const SERVICE_ROOT = resolve(
+  process.env["BENCH_SERVICE_ROOT"] ?? new URL("../..", import.meta.url).pathname,
+);
 /** The raw worker of a tree: each tree's own, so that a proposal's broker code is its ceiling too. */
 const RAW_WORKER = "bench/e2e/raw-worker.ts";
 /** A cold start (through tsx, as trees older than the compiled build ran) took up to ~8 s on a loaded 2-core box. */
@@ -22,7 +24,12 @@ export function runDir(config: Record<string, unknown>, ledgerPath?: string): Ru
   const dir = mkdtempSync(join(tmpdir(), "billing-bench-"));
   const configPath = join(dir, "config.json");
   writeFileSync(configPath, JSON.stringify(config, null, 2));
-  return { dir, ledgerPath: ledgerPath ?? join(dir, "ledger.db"), configPath, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    dir,
+    ledgerPath: ledgerPath ?? join(dir, "ledger.db"),
+    configPath,
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }
 
 export type Proc = {
@@ -34,19 +41,31 @@ export type Proc = {
   stop(): Promise<number | null>;
 };
 
-type SpawnOptions = { name: string; args: string[]; env: Record<string, string>; logFile: string; readyText: string; root: string };
+type SpawnOptions = {
+  name: string;
+  args: string[];
+  env: Record<string, string>;
+  logFile: string;
+  readyText: string;
+  root: string;
+};
 
 async function spawnReady(o: SpawnOptions): Promise<Proc> {
   // stdout and stderr go to a file, not a pipe: the bench process must not spend its CPU reading
   // the service's log lines during a measurement.
   const fd = openSync(o.logFile, "a");
-  const child: ChildProcess = spawn(process.execPath, o.args, { env: { ...process.env, ...o.env }, stdio: ["ignore", fd, fd], cwd: o.root });
+  const child: ChildProcess = spawn(process.execPath, o.args, {
+    env: { ...process.env, ...o.env },
+    stdio: ["ignore", fd, fd],
+    cwd: o.root,
+  });
   closeSync(fd);
   const exited = new Promise<number | null>((done) => child.once("exit", (code) => done(code)));
   const log = () => readFileSync(o.logFile, "utf8");
   const started = Date.now();
   while (!log().includes(o.readyText)) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${o.name} exited before it was ready:\n${log().slice(-4000)}`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`${o.name} exited before it was ready:\n${log().slice(-4000)}`);
     if (Date.now() - started > READY_TIMEOUT_MS) {
       child.kill("SIGKILL");
       throw new Error(`${o.name} not ready within ${READY_TIMEOUT_MS} ms:\n${log().slice(-4000)}`);
@@ -64,7 +83,9 @@ async function spawnReady(o: SpawnOptions): Promise<Proc> {
       if (child.exitCode !== null || child.signalCode !== null) return exited;
       child.kill("SIGTERM");
       const timer = setTimeout(() => {
-        process.stderr.write(`  ! ${o.name} (pid ${pid}) did not stop within ${STOP_TIMEOUT_MS} ms: SIGKILL\n`);
+        process.stderr.write(
+          `  ! ${o.name} (pid ${pid}) did not stop within ${STOP_TIMEOUT_MS} ms: SIGKILL\n`,
+        );
         child.kill("SIGKILL");
       }, STOP_TIMEOUT_MS);
       const code = await exited;
@@ -74,16 +95,33 @@ async function spawnReady(o: SpawnOptions): Promise<Proc> {
   };
 }
 
-export type ServiceOptions = { natsUrl: string; run: RunDir; index: number; cpuProfDir?: string; logLevel?: string; root?: string };
+export type ServiceOptions = {
+  natsUrl: string;
+  run: RunDir;
+  index: number;
+  cpuProfDir?: string;
+  logLevel?: string;
+  root?: string;
+};
 
 /** `node bin/billing.js start` with the run's config, ready when it logged "service started". */
 export function spawnService(o: ServiceOptions): Promise<Proc> {
   const prof = o.cpuProfDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${o.cpuProfDir}`];
   return spawnReady({
     name: `service-${o.index}`,
-    args: [...prof, ...(process.env["BENCH_SERVICE_NODE_ARGS"] ?? "").split(" ").filter(Boolean), join(o.root ?? SERVICE_ROOT, "bin/billing.js"), "start"],
+    args: [
+      ...prof,
+      ...(process.env["BENCH_SERVICE_NODE_ARGS"] ?? "").split(" ").filter(Boolean),
+      join(o.root ?? SERVICE_ROOT, "bin/billing.js"),
+      "start",
+    ],
     root: o.root ?? SERVICE_ROOT,
-    env: { NATS_URL: o.natsUrl, LEDGER_PATH: o.run.ledgerPath, BILLING_CONFIG: o.run.configPath, LOG_LEVEL: o.logLevel ?? "info" },
+    env: {
+      NATS_URL: o.natsUrl,
+      LEDGER_PATH: o.run.ledgerPath,
+      BILLING_CONFIG: o.run.configPath,
+      LOG_LEVEL: o.logLevel ?? "info",
+    },
     logFile: join(o.run.dir, `service-${o.index}.log`),
     readyText: "service started",
   });
@@ -127,7 +165,11 @@ export function cpuSeconds(pid: number): number | null {
   }
 }
 
-export type RssSeries = { name: string; pid: number; points: Array<{ tMs: number; rssBytes: number }> };
+export type RssSeries = {
+  name: string;
+  pid: number;
+  points: Array<{ tMs: number; rssBytes: number }>;
+};
 
 /** Samples VmRSS of the given processes every `everyMs` until stopped. */
 export class RssSampler {
@@ -135,7 +177,10 @@ export class RssSampler {
   private readonly t0 = performance.now();
   readonly series: RssSeries[];
 
-  constructor(procs: ReadonlyArray<{ name: string; pid: number }>, private readonly everyMs: number) {
+  constructor(
+    procs: ReadonlyArray<{ name: string; pid: number }>,
+    private readonly everyMs: number,
+  ) {
     this.series = procs.map((p) => ({ name: p.name, pid: p.pid, points: [] }));
   }
 
@@ -201,7 +246,10 @@ export class CpuMeter {
     const self = process.cpuUsage(this.self0);
     const selfS = (self.user + self.system) / 1e6;
     out["bench"] = Math.round((selfS / s) * 100);
-    out["other"] = Math.max(0, Math.round(((machineBusySeconds() - this.machine0 - ours - selfS) / s) * 100));
+    out["other"] = Math.max(
+      0,
+      Math.round(((machineBusySeconds() - this.machine0 - ours - selfS) / s) * 100),
+    );
     return out;
   }
 }

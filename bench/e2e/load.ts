@@ -30,7 +30,11 @@ export class Collector {
   /** Resolves when every command of the workload has an event. */
   readonly all: Promise<void>;
 
-  constructor(nc: NatsConnection, private readonly workload: Workload, private readonly expected = workload.spec.count) {
+  constructor(
+    nc: NatsConnection,
+    private readonly workload: Workload,
+    private readonly expected = workload.spec.count,
+  ) {
     this.seenAt = new Float64Array(workload.spec.count).fill(Number.NaN);
     this.all = new Promise((resolve) => (this.allSeen = resolve));
     this.sub = nc.subscribe("billing.evt.>", {
@@ -87,14 +91,26 @@ export class Collector {
   }
 }
 
-export type Published = { sentAt: Float64Array; firstPublishMs: number; lastAckMs: number; count: number };
+export type Published = {
+  sentAt: Float64Array;
+  firstPublishMs: number;
+  lastAckMs: number;
+  count: number;
+};
 
-function publishOne(js: JetStreamClient, c: { subject: string; msgId: string; data: Uint8Array }): Promise<unknown> {
+function publishOne(
+  js: JetStreamClient,
+  c: { subject: string; msgId: string; data: Uint8Array },
+): Promise<unknown> {
   return js.publish(c.subject, c.data, { msgID: c.msgId, timeout: PUBLISH_TIMEOUT_MS });
 }
 
 /** Publishes the whole workload with at most `window` PubAcks outstanding. */
-export async function publishBurst(js: JetStreamClient, workload: Workload, window: number): Promise<Published> {
+export async function publishBurst(
+  js: JetStreamClient,
+  workload: Workload,
+  window: number,
+): Promise<Published> {
   const sentAt = new Float64Array(workload.spec.count).fill(Number.NaN);
   let inFlight = 0;
   let failure: unknown = null;
@@ -106,15 +122,17 @@ export async function publishBurst(js: JetStreamClient, workload: Workload, wind
     if (failure !== null) throw failure;
     sentAt[c.index] = performance.now();
     inFlight += 1;
-    publishOne(js, c).then(
-      () => undefined,
-      (e: unknown) => (failure ??= e),
-    ).finally(() => {
-      inFlight -= 1;
-      const w = wake;
-      wake = null;
-      w?.();
-    });
+    publishOne(js, c)
+      .then(
+        () => undefined,
+        (e: unknown) => (failure ??= e),
+      )
+      .finally(() => {
+        inFlight -= 1;
+        const w = wake;
+        wake = null;
+        w?.();
+      });
   }
   while (inFlight > 0) await new Promise<void>((r) => (wake = r));
   // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what a publish rejected with
@@ -125,7 +143,11 @@ export async function publishBurst(js: JetStreamClient, workload: Workload, wind
 export type OpenLoop = Published & { intendedAt: Float64Array; ratePerS: number; lagMaxMs: number };
 
 /** Offers the workload at `ratePerS` from now on; resolves when every PubAck is in. */
-export async function publishOpenLoop(js: JetStreamClient, workload: Workload, ratePerS: number): Promise<OpenLoop> {
+export async function publishOpenLoop(
+  js: JetStreamClient,
+  workload: Workload,
+  ratePerS: number,
+): Promise<OpenLoop> {
   const n = workload.spec.count;
   const sentAt = new Float64Array(n).fill(Number.NaN);
   const intendedAt = new Float64Array(n).fill(Number.NaN);
@@ -145,20 +167,43 @@ export async function publishOpenLoop(js: JetStreamClient, workload: Workload, r
       const t = performance.now();
       sentAt[c.index] = t;
       lagMaxMs = Math.max(lagMaxMs, t - intended);
-      if (inFlight >= OPEN_LOOP_IN_FLIGHT_MAX) throw new Error(`open loop at ${ratePerS}/s: ${inFlight} publishes without PubAck; the broker is overloaded`);
+      if (inFlight >= OPEN_LOOP_IN_FLIGHT_MAX)
+        throw new Error(
+          `open loop at ${ratePerS}/s: ${inFlight} publishes without PubAck; the broker is overloaded`,
+        );
       inFlight += 1;
       pending.push(publishOne(js, c).finally(() => (inFlight -= 1)));
     }
     if (i < n) await new Promise((r) => setTimeout(r, TICK_MS));
   }
   await Promise.all(pending);
-  return { sentAt, intendedAt, firstPublishMs: start, lastAckMs: performance.now(), count: n, ratePerS, lagMaxMs };
+  return {
+    sentAt,
+    intendedAt,
+    firstPublishMs: start,
+    lastAckMs: performance.now(),
+    count: n,
+    ratePerS,
+    lagMaxMs,
+  };
 }
 
-export type ClosedLoop = { sentAt: Float64Array; latencies: number[]; completed: number; elapsedMs: number; concurrency: number };
+export type ClosedLoop = {
+  sentAt: Float64Array;
+  latencies: number[];
+  completed: number;
+  elapsedMs: number;
+  concurrency: number;
+};
 
 /** `concurrency` clients, each: publish, await its event, next; for `durationMs` or the workload. */
-export async function closedLoop(js: JetStreamClient, workload: Workload, collector: Collector, concurrency: number, durationMs: number): Promise<ClosedLoop> {
+export async function closedLoop(
+  js: JetStreamClient,
+  workload: Workload,
+  collector: Collector,
+  concurrency: number,
+  durationMs: number,
+): Promise<ClosedLoop> {
   const sentAt = new Float64Array(workload.spec.count).fill(Number.NaN);
   const latencies: number[] = [];
   const start = performance.now();
@@ -174,5 +219,11 @@ export async function closedLoop(js: JetStreamClient, workload: Workload, collec
     }
   };
   await Promise.all(Array.from({ length: concurrency }, client));
-  return { sentAt, latencies, completed: latencies.length, elapsedMs: performance.now() - start, concurrency };
+  return {
+    sentAt,
+    latencies,
+    completed: latencies.length,
+    elapsedMs: performance.now() - start,
+    concurrency,
+  };
 }

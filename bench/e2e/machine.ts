@@ -6,12 +6,22 @@ import { join } from "node:path";
 import { availableParallelism } from "node:os";
 import { NATS_SERVER_BIN } from "../../test/support/nats-server.ts";
 
-export type Machine = { nproc: number; cpuModel: string; memoryGiB: number; node: string; natsServer: string; kernel: string; date: string };
+export type Machine = {
+  nproc: number;
+  cpuModel: string;
+  memoryGiB: number;
+  node: string;
+  natsServer: string;
+  kernel: string;
+  date: string;
+};
 
 export function describeMachine(): Machine {
   let natsServer = "unknown";
   try {
-    natsServer = execFileSync(NATS_SERVER_BIN, ["--version"], { encoding: "utf8" }).trim().replace(/^nats-server:\s*/, "");
+    natsServer = execFileSync(NATS_SERVER_BIN, ["--version"], { encoding: "utf8" })
+      .trim()
+      .replace(/^nats-server:\s*/, "");
   } catch {
     // Reported as unknown; every run needs the binary anyway and fails loudly without it.
   }
@@ -40,8 +50,14 @@ export function describeTree(root: string): string {
     // Not a snapshot: ask git.
   }
   try {
-    const head = execFileSync("git", ["-C", root, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
-    const dirty = execFileSync("git", ["-C", root, "status", "--porcelain", "--", "src", "bin", "config"], { encoding: "utf8" }).trim();
+    const head = execFileSync("git", ["-C", root, "rev-parse", "--short", "HEAD"], {
+      encoding: "utf8",
+    }).trim();
+    const dirty = execFileSync(
+      "git",
+      ["-C", root, "status", "--porcelain", "--", "src", "bin", "config"],
+      { encoding: "utf8" },
+    ).trim();
     return `${head}${dirty ? " with uncommitted changes in src/bin/config" : ""}`;
   } catch {
     return "unknown";

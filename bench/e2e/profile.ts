@@ -5,10 +5,23 @@ import { readFileSync } from "node:fs";
 
 type CallFrame = { functionName: string; url: string; lineNumber: number };
 type ProfileNode = { id: number; callFrame: CallFrame; children?: number[] };
-type CpuProfile = { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number };
+type CpuProfile = {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+};
 
 export type Row = { name: string; ms: number; share: number };
-export type ProfileSummary = { file: string; wallMs: number; busyMs: number; areas: Row[]; self: Row[]; inclusive: Row[] };
+export type ProfileSummary = {
+  file: string;
+  wallMs: number;
+  busyMs: number;
+  areas: Row[];
+  self: Row[];
+  inclusive: Row[];
+};
 
 const ROWS_MAX = 25;
 
@@ -23,26 +36,40 @@ export function areaOf(f: CallFrame): string {
   }
   if (u.includes("node_modules/@nats-io/")) return "nats client";
   if (u.includes("node_modules/zod/")) return "zod (decode)";
-  if (u.includes("node_modules/better-sqlite3/") || u.includes("/src/ledger/")) return "ledger engine";
-  if (u.includes("node_modules/pino") || u.includes("node_modules/sonic-boom") || u.includes("node_modules/thread-stream")) return "logging";
+  if (u.includes("node_modules/better-sqlite3/") || u.includes("/src/ledger/"))
+    return "ledger engine";
+  if (
+    u.includes("node_modules/pino") ||
+    u.includes("node_modules/sonic-boom") ||
+    u.includes("node_modules/thread-stream")
+  )
+    return "logging";
   if (u.includes("node_modules/tigerbeetle-node/")) return "tigerbeetle-node";
   if (u.includes("node_modules/")) return "other dependencies";
-  for (const area of ["domain", "worker", "broker", "query", "expiry", "audit", "lib", "config"]) if (u.includes(`/src/${area}/`)) return `src/${area}`;
+  for (const area of ["domain", "worker", "broker", "query", "expiry", "audit", "lib", "config"])
+    if (u.includes(`/src/${area}/`)) return `src/${area}`;
   if (u.includes("/src/")) return "src (other)";
-  if (u.startsWith("node:internal/crypto") || u.includes("internal/crypto")) return "crypto (hashId)";
+  if (u.startsWith("node:internal/crypto") || u.includes("internal/crypto"))
+    return "crypto (hashId)";
   if (u.startsWith("node:")) return "node core";
   return "other";
 }
 
 function label(f: CallFrame): string {
-  const file = f.url.replace(/^file:\/\//, "").replace(/^.*\/node_modules\//, "~/").replace(/^.*\/(src|bench)\//, "$1/");
+  const file = f.url
+    .replace(/^file:\/\//, "")
+    .replace(/^.*\/node_modules\//, "~/")
+    .replace(/^.*\/(src|bench)\//, "$1/");
   // Project files run through tsx, whose output keeps no line numbers worth showing.
   const line = f.url.includes("/node_modules/") ? `:${f.lineNumber + 1}` : "";
   return `${f.functionName || "(anonymous)"} ${file ? `${file}${line}` : ""}`.trim();
 }
 
 function rows(map: Map<string, number>, busyMs: number, max = ROWS_MAX): Row[] {
-  return [...map].sort((a, b) => b[1] - a[1]).slice(0, max).map(([name, us]) => ({ name, ms: us / 1000, share: us / 1000 / busyMs }));
+  return [...map]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, max)
+    .map(([name, us]) => ({ name, ms: us / 1000, share: us / 1000 / busyMs }));
 }
 
 export function summarizeProfile(file: string): ProfileSummary {
@@ -74,14 +101,23 @@ export function summarizeProfile(file: string): ProfileSummary {
   const busyMs = busyUs / 1000;
   area.delete("idle");
   return {
-    file, wallMs: (p.endTime - p.startTime) / 1000, busyMs,
-    areas: rows(area, busyMs, 50), self: rows(self, busyMs), inclusive: rows(inclusive, busyMs),
+    file,
+    wallMs: (p.endTime - p.startTime) / 1000,
+    busyMs,
+    areas: rows(area, busyMs, 50),
+    self: rows(self, busyMs),
+    inclusive: rows(inclusive, busyMs),
   };
 }
 
 export function profileMarkdown(s: ProfileSummary, title: string): string {
   const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
-  const table = (head: string, rs: Row[]) => [`| ${head} | ms | share of busy CPU |`, "|---|---:|---:|", ...rs.map((r) => `| \`${r.name}\` | ${Math.round(r.ms)} | ${pct(r.share)} |`)].join("\n");
+  const table = (head: string, rs: Row[]) =>
+    [
+      `| ${head} | ms | share of busy CPU |`,
+      "|---|---:|---:|",
+      ...rs.map((r) => `| \`${r.name}\` | ${Math.round(r.ms)} | ${pct(r.share)} |`),
+    ].join("\n");
   return [
     `### ${title}`,
     "",

@@ -16,25 +16,42 @@ import { topologyOf } from "./topology.ts";
 /** Bytes of a typical event of the mix (a transferred event with two balance lines is ~420). */
 const EVENT_BYTES = 360;
 const EVENT_OF: Record<string, string> = {
-  credit: "credited", debit: "debited", hold: "held", capture: "captured", release: "released", transfer: "transferred",
+  credit: "credited",
+  debit: "debited",
+  hold: "held",
+  capture: "captured",
+  release: "released",
+  transfer: "transferred",
 };
 
 function eventOf(m: JsMsg, payload: Uint8Array): OutgoingEvent {
   const operationId = m.headers?.get("Nats-Msg-Id") ?? "";
   const command = m.subject.slice("billing.cmd.".length);
-  return { subject: `billing.evt.${EVENT_OF[command] ?? "rejected"}.${operationId}`, msgId: operationId, data: payload };
+  return {
+    subject: `billing.evt.${EVENT_OF[command] ?? "rejected"}.${operationId}`,
+    msgId: operationId,
+    data: payload,
+  };
 }
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const broker = await connectBroker({
-    servers: config.nats.servers, name: "billing-raw", connectTimeoutMs: config.nats.connectTimeoutMs, apiTimeoutMs: config.nats.requestTimeoutMs,
+    servers: config.nats.servers,
+    name: "billing-raw",
+    connectTimeoutMs: config.nats.connectTimeoutMs,
+    apiTimeoutMs: config.nats.requestTimeoutMs,
   });
   await ensureTopology(broker.jsm, topologyOf(config));
   const consumer = await broker.js.consumers.get(config.streams.commands, config.consumer.name);
-  const messages = await consumer.consume({ max_messages: config.worker.batchMessagesMax, expires: 30_000 });
+  const messages = await consumer.consume({
+    max_messages: config.worker.batchMessagesMax,
+    expires: 30_000,
+  });
   const batcher = new Batcher(messages[Symbol.asyncIterator]());
-  const payload = new TextEncoder().encode(JSON.stringify({ event: "raw", pad: "x".repeat(EVENT_BYTES - 24) }));
+  const payload = new TextEncoder().encode(
+    JSON.stringify({ event: "raw", pad: "x".repeat(EVENT_BYTES - 24) }),
+  );
   const stop = new AbortController();
   process.once("SIGTERM", () => stop.abort());
   process.once("SIGINT", () => stop.abort());
@@ -43,7 +60,11 @@ async function main(): Promise<void> {
   for (;;) {
     const batch = await batcher.take(w.batchMessagesMax, w.batchWaitMs, stop.signal);
     if (batch === null) break;
-    await publishEvents(broker.js, batch.map((m) => eventOf(m, payload)), w.publishTimeoutMs);
+    await publishEvents(
+      broker.js,
+      batch.map((m) => eventOf(m, payload)),
+      w.publishTimeoutMs,
+    );
     for (const m of batch) m.ack();
   }
   for (const m of await batcher.drainBuffered()) m.nak();

@@ -6,8 +6,22 @@ import { connect } from "@nats-io/transport-node";
 import { ensureTopology } from "../../src/broker/topology.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { waitForJetStream } from "../../test/support/cluster.ts";
-import { startNats, startNatsCluster, type NatsCluster, type NatsServer } from "../../test/support/nats-server.ts";
-import { CpuMeter, runDir, SERVICE_ROOT, RssSampler, spawnRaw, spawnService, type Proc, type RssSeries } from "./cluster.ts";
+import {
+  startNats,
+  startNatsCluster,
+  type NatsCluster,
+  type NatsServer,
+} from "../../test/support/nats-server.ts";
+import {
+  CpuMeter,
+  runDir,
+  SERVICE_ROOT,
+  RssSampler,
+  spawnRaw,
+  spawnService,
+  type Proc,
+  type RssSeries,
+} from "./cluster.ts";
 import { closedLoop, Collector, publishBurst, publishOpenLoop } from "./load.ts";
 import { summarize, type Percentiles } from "./stats.ts";
 import { topologyOf } from "./topology.ts";
@@ -77,7 +91,13 @@ function deadlineMs(count: number): number {
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([
+    p,
+    new Promise<never>(
+      (_, reject) =>
+        (timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms)),
+    ),
+  ]).finally(() => clearTimeout(timer));
 }
 
 /** Replicas of every stream on the three-node cluster. */
@@ -86,8 +106,14 @@ const CLUSTER_REPLICAS = 3;
 function runConfig(spec: RunSpec): Record<string, unknown> {
   return {
     ...spec.config,
-    ...(spec.broker === "cluster" ? { streams: { replicas: CLUSTER_REPLICAS, ...(spec.config?.["streams"] ?? {}) } } : {}),
-    worker: { batchMessagesMax: spec.batch, batchWaitMs: spec.batchWaitMs, ...(spec.config?.["worker"] ?? {}) },
+    ...(spec.broker === "cluster"
+      ? { streams: { replicas: CLUSTER_REPLICAS, ...(spec.config?.["streams"] ?? {}) } }
+      : {}),
+    worker: {
+      batchMessagesMax: spec.batch,
+      batchWaitMs: spec.batchWaitMs,
+      ...(spec.config?.["worker"] ?? {}),
+    },
     ops: { port: 0 },
   };
 }
@@ -103,22 +129,39 @@ function latenciesOf(seenAt: Float64Array, from: Float64Array, n: number): Float
 }
 
 /** The run's broker: its URL(s) and the nats-server processes whose CPU counts as the broker's. */
-type Broker = { url: string; servers: string[]; pids: Array<{ name: string; pid: number }>; stop(): Promise<void> };
+type Broker = {
+  url: string;
+  servers: string[];
+  pids: Array<{ name: string; pid: number }>;
+  stop(): Promise<void>;
+};
 
 async function startBroker(kind: "single" | "cluster"): Promise<Broker> {
   if (kind === "single") {
     const nats: NatsServer = await startNats();
-    return { url: nats.url, servers: [nats.url], pids: [{ name: "nats-server", pid: nats.pid }], stop: () => nats.stop() };
+    return {
+      url: nats.url,
+      servers: [nats.url],
+      pids: [{ name: "nats-server", pid: nats.pid }],
+      stop: () => nats.stop(),
+    };
   }
   const cluster: NatsCluster = await startNatsCluster();
-  return { url: cluster.url, servers: [...cluster.urls], pids: cluster.nodes.map((n) => ({ name: `nats-server-${n.name}`, pid: n.pid })), stop: () => cluster.stop() };
+  return {
+    url: cluster.url,
+    servers: [...cluster.urls],
+    pids: cluster.nodes.map((n) => ({ name: `nats-server-${n.name}`, pid: n.pid })),
+    stop: () => cluster.stop(),
+  };
 }
 
 /** The cluster's nodes' CPU as one "nats-server" figure (% of one core, summed), as the single server reports it. */
 function brokerCpu(cpu: Record<string, number>): Record<string, number> {
   const nodes = Object.keys(cpu).filter((k) => k.startsWith("nats-server-"));
   if (nodes.length === 0) return cpu;
-  const out: Record<string, number> = { "nats-server": nodes.reduce((sum, k) => sum + (cpu[k] ?? 0), 0) };
+  const out: Record<string, number> = {
+    "nats-server": nodes.reduce((sum, k) => sum + (cpu[k] ?? 0), 0),
+  };
   for (const [k, v] of Object.entries(cpu)) if (!k.startsWith("nats-server-")) out[k] = v;
   return out;
 }
@@ -127,16 +170,40 @@ export async function runOne(spec: RunSpec): Promise<RunResult> {
   const nats = await startBroker(spec.broker ?? "single");
   const dir = runDir(runConfig(spec));
   const procs: Proc[] = [];
-  const nc = await connect({ servers: nats.servers, name: "billing-bench", maxReconnectAttempts: -1 });
-  const count = spec.load.kind === "open" ? Math.round(spec.load.ratePerS * spec.load.durationS) : spec.count;
-  const workload = new Workload({ count, users: spec.users, seed: 0x5eed + spec.processes * 31 + spec.batch, tag: randomTag(), holdGapMin: 5_000, ...(spec.ids ? { ids: spec.ids } : {}) });
+  const nc = await connect({
+    servers: nats.servers,
+    name: "billing-bench",
+    maxReconnectAttempts: -1,
+  });
+  const count =
+    spec.load.kind === "open" ? Math.round(spec.load.ratePerS * spec.load.durationS) : spec.count;
+  const workload = new Workload({
+    count,
+    users: spec.users,
+    seed: 0x5eed + spec.processes * 31 + spec.batch,
+    tag: randomTag(),
+    holdGapMin: 5_000,
+    ...(spec.ids ? { ids: spec.ids } : {}),
+  });
   const result: RunResult = {
-    spec, ok: false, commands: 0, throughput: Number.NaN, drainRate: Number.NaN, elapsedMs: Number.NaN, latency: null, latencySorted: null,
-    rss: [], cpu: {}, cpuUsPerCommand: Number.NaN, mix: workload.mix(), verification: null,
+    spec,
+    ok: false,
+    commands: 0,
+    throughput: Number.NaN,
+    drainRate: Number.NaN,
+    elapsedMs: Number.NaN,
+    latency: null,
+    latencySorted: null,
+    rss: [],
+    cpu: {},
+    cpuUsPerCommand: Number.NaN,
+    mix: workload.mix(),
+    verification: null,
   };
   try {
     if (spec.ledgerFrom !== undefined) {
-      if (!existsSync(spec.ledgerFrom)) throw new Error(`prepared ledger ${spec.ledgerFrom} is missing`);
+      if (!existsSync(spec.ledgerFrom))
+        throw new Error(`prepared ledger ${spec.ledgerFrom} is missing`);
       copyFileSync(spec.ledgerFrom, dir.ledgerPath);
     }
     const config = loadConfig({ BILLING_CONFIG: dir.configPath, NATS_URL: nats.url });
@@ -146,15 +213,34 @@ export async function runOne(spec: RunSpec): Promise<RunResult> {
     const jsm = await jetstreamManager(nc);
     await ensureTopology(jsm, topologyOf(config));
     // A copied ledger already belongs to the preloaded deployment: its fresh streams say so first.
-    if (spec.ledgerFrom !== undefined) await claimDeployment({ js, stream: config.streams.deployment }, PRELOAD_DEPLOYMENT.id);
+    if (spec.ledgerFrom !== undefined)
+      await claimDeployment({ js, stream: config.streams.deployment }, PRELOAD_DEPLOYMENT.id);
     const chart = chartOfConfig(config, spaceOf(PRELOAD_DEPLOYMENT.id, PRELOAD_DEPLOYMENT.key));
-    const initial = spec.pipeline === "service" && spec.ledgerFrom !== undefined ? await readBalances(spec.root ?? SERVICE_ROOT, dir.ledgerPath, chart, workload) : new Map<string, Balance>();
-    const collector = new Collector(nc, workload, spec.load.kind === "closed" ? Number.POSITIVE_INFINITY : count);
+    const initial =
+      spec.pipeline === "service" && spec.ledgerFrom !== undefined
+        ? await readBalances(spec.root ?? SERVICE_ROOT, dir.ledgerPath, chart, workload)
+        : new Map<string, Balance>();
+    const collector = new Collector(
+      nc,
+      workload,
+      spec.load.kind === "closed" ? Number.POSITIVE_INFINITY : count,
+    );
     let backlog: Awaited<ReturnType<typeof publishBurst>> | null = null;
     if (spec.load.kind === "backlog") backlog = await publishBurst(js, workload, spec.load.window);
     const spawnOne = spec.pipeline === "service" ? spawnService : spawnRaw;
-    procs.push(...(await Promise.all(Array.from({ length: spec.processes }, (_, index) =>
-      spawnOne({ natsUrl: nats.url, run: dir, index, ...(spec.cpuProfDir ? { cpuProfDir: spec.cpuProfDir } : {}), ...(spec.root ? { root: spec.root } : {}) })))));
+    procs.push(
+      ...(await Promise.all(
+        Array.from({ length: spec.processes }, (_, index) =>
+          spawnOne({
+            natsUrl: nats.url,
+            run: dir,
+            index,
+            ...(spec.cpuProfDir ? { cpuProfDir: spec.cpuProfDir } : {}),
+            ...(spec.root ? { root: spec.root } : {}),
+          }),
+        ),
+      )),
+    );
     const rss = new RssSampler(procs, spec.rssEveryMs).start();
     const cpu = new CpuMeter([...procs, ...nats.pids]);
     const deadline = deadlineMs(count);
@@ -162,28 +248,54 @@ export async function runOne(spec: RunSpec): Promise<RunResult> {
     let firstPublish: number;
     switch (spec.load.kind) {
       case "burst": {
-        const p = await withTimeout(publishBurst(js, workload, spec.load.window), deadline, "publish");
-        await withTimeout(collector.all, deadline, `events (${collector.distinct} of ${count} seen)`);
+        const p = await withTimeout(
+          publishBurst(js, workload, spec.load.window),
+          deadline,
+          "publish",
+        );
+        await withTimeout(
+          collector.all,
+          deadline,
+          `events (${collector.distinct} of ${count} seen)`,
+        );
         from = p.sentAt;
         firstPublish = p.firstPublishMs;
         break;
       }
       case "backlog": {
-        await withTimeout(collector.all, deadline, `events (${collector.distinct} of ${count} seen)`);
+        await withTimeout(
+          collector.all,
+          deadline,
+          `events (${collector.distinct} of ${count} seen)`,
+        );
         from = (backlog as NonNullable<typeof backlog>).sentAt;
         firstPublish = (backlog as NonNullable<typeof backlog>).firstPublishMs;
         break;
       }
       case "open": {
-        const p = await withTimeout(publishOpenLoop(js, workload, spec.load.ratePerS), deadline, "publish");
-        await withTimeout(collector.all, deadline, `events (${collector.distinct} of ${count} seen)`);
+        const p = await withTimeout(
+          publishOpenLoop(js, workload, spec.load.ratePerS),
+          deadline,
+          "publish",
+        );
+        await withTimeout(
+          collector.all,
+          deadline,
+          `events (${collector.distinct} of ${count} seen)`,
+        );
         from = p.intendedAt;
         firstPublish = p.firstPublishMs;
         result.publisherLagMaxMs = p.lagMaxMs;
         break;
       }
       case "closed": {
-        const c = await closedLoop(js, workload, collector, spec.load.concurrency, spec.load.durationS * 1000);
+        const c = await closedLoop(
+          js,
+          workload,
+          collector,
+          spec.load.concurrency,
+          spec.load.durationS * 1000,
+        );
         from = c.sentAt;
         firstPublish = performance.now() - c.elapsedMs;
         break;
@@ -208,16 +320,43 @@ export async function runOne(spec: RunSpec): Promise<RunResult> {
       if (code !== 0) throw new Error(`${p.name} exited with ${code}:\n${p.log().slice(-3000)}`);
     }
     if (spec.pipeline === "service") {
-      const streams = { commands: config.streams.commands, events: config.streams.events, dlq: config.streams.dlq, consumer: config.consumer.name };
-      result.verification = await verifyRun({ js, jsm, streams, workload, ledgerPath: dir.ledgerPath, configPath: dir.configPath, natsUrl: nats.url, initial, root: spec.root ?? SERVICE_ROOT, audit: spec.ledgerFrom === undefined });
+      const streams = {
+        commands: config.streams.commands,
+        events: config.streams.events,
+        dlq: config.streams.dlq,
+        consumer: config.consumer.name,
+      };
+      result.verification = await verifyRun({
+        js,
+        jsm,
+        streams,
+        workload,
+        ledgerPath: dir.ledgerPath,
+        configPath: dir.configPath,
+        natsUrl: nats.url,
+        initial,
+        root: spec.root ?? SERVICE_ROOT,
+        audit: spec.ledgerFrom === undefined,
+      });
     } else {
       const events = (await jsm.streams.info(config.streams.events)).state.messages;
       const ci = await jsm.consumers.info(config.streams.commands, config.consumer.name);
       const problems = [
         ...(events === n ? [] : [`events stream holds ${events}, expected ${n}`]),
-        ...(ci.num_pending === 0 && ci.num_ack_pending === 0 ? [] : [`consumer not idle: ${ci.num_pending} pending, ${ci.num_ack_pending} unacknowledged`]),
+        ...(ci.num_pending === 0 && ci.num_ack_pending === 0
+          ? []
+          : [`consumer not idle: ${ci.num_pending} pending, ${ci.num_ack_pending} unacknowledged`]),
       ];
-      result.verification = { ok: problems.length === 0, problems, commands: n, events, applied: 0, rejected: {}, redelivered: ci.num_redelivered, audit: "raw pipeline: event count only" };
+      result.verification = {
+        ok: problems.length === 0,
+        problems,
+        commands: n,
+        events,
+        applied: 0,
+        rejected: {},
+        redelivered: ci.num_redelivered,
+        audit: "raw pipeline: event count only",
+      };
     }
     result.ok = result.verification.ok;
   } catch (error) {

@@ -1,7 +1,14 @@
 // Summaries of measured samples: percentiles of latencies, medians of repeated runs, rates.
 // Pure functions; the harness does the measuring.
 
-export type Percentiles = { count: number; p50: number; p90: number; p99: number; max: number; mean: number };
+export type Percentiles = {
+  count: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  mean: number;
+};
 
 /** Nearest-rank percentile of an ascending array; q in [0, 1]. */
 export function percentile(sorted: ArrayLike<number>, q: number): number {
@@ -52,10 +59,17 @@ export function thousands(value: number): string {
 export function slope(xs: ReadonlyArray<number>, ys: ReadonlyArray<number>): number {
   const n = Math.min(xs.length, ys.length);
   if (n < 2) return 0;
-  let sx = 0, sy = 0, sxx = 0, sxy = 0;
+  let sx = 0,
+    sy = 0,
+    sxx = 0,
+    sxy = 0;
   for (let i = 0; i < n; i += 1) {
-    const x = xs[i] as number, y = ys[i] as number;
-    sx += x; sy += y; sxx += x * x; sxy += x * y;
+    const x = xs[i] as number,
+      y = ys[i] as number;
+    sx += x;
+    sy += y;
+    sxx += x * x;
+    sxy += x * y;
   }
   const d = n * sxx - sx * sx;
   return d === 0 ? 0 : (n * sxy - sx * sy) / d;

@@ -42,7 +42,12 @@ const AUDIT_RUN = "bench/e2e/audit-run.ts";
 export type RunStreams = { commands: string; events: string; dlq: string; consumer: string };
 
 /** The chart of the run's deployment: its id space is in the ledger, named by the run's streams. */
-export async function chartOf(root: string, configPath: string, ledgerPath: string, broker: { js: JetStreamClient; jsm: JetStreamManager }): Promise<Chart> {
+export async function chartOf(
+  root: string,
+  configPath: string,
+  ledgerPath: string,
+  broker: { js: JetStreamClient; jsm: JetStreamManager },
+): Promise<Chart> {
   const config = loadConfig({ BILLING_CONFIG: configPath, LEDGER_PATH: ledgerPath });
   const ledger = await openLedgerOf(root, ledgerPath);
   try {
@@ -70,18 +75,25 @@ async function openLedgerOf(root: string, path: string): ReturnType<LedgerModule
 }
 
 /** Posted and held balances of the workload's users, read through the ledger port. */
-export async function readBalances(root: string, ledgerPath: string, chart: Chart, workload: Workload): Promise<Map<string, Balance>> {
+export async function readBalances(
+  root: string,
+  ledgerPath: string,
+  chart: Chart,
+  workload: Workload,
+): Promise<Map<string, Balance>> {
   const ledger = await openLedgerOf(root, ledgerPath);
   try {
     const ledgerNo = ledgerOfDefault(chart);
     const byId = new Map<bigint, string>();
-    for (let k = 0; k < workload.spec.users; k += 1) byId.set(userAccountId(chart.space, ledgerNo, workload.userId(k)), workload.userId(k));
+    for (let k = 0; k < workload.spec.users; k += 1)
+      byId.set(userAccountId(chart.space, ledgerNo, workload.userId(k)), workload.userId(k));
     const ids = [...byId.keys()];
     const out = new Map<string, Balance>();
     for (let at = 0; at < ids.length; at += LEDGER_EVENTS_MAX) {
       for (const a of await ledger.lookupAccounts(ids.slice(at, at + LEDGER_EVENTS_MAX))) {
         const user = byId.get(a.id);
-        if (user !== undefined) out.set(user, { posted: a.credits_posted - a.debits_posted, held: a.debits_pending });
+        if (user !== undefined)
+          out.set(user, { posted: a.credits_posted - a.debits_posted, held: a.debits_pending });
       }
     }
     return out;
@@ -90,7 +102,10 @@ export async function readBalances(root: string, ledgerPath: string, chart: Char
   }
 }
 
-type Payload = Record<string, unknown> & { event: string; balances?: Array<Record<string, string>> };
+type Payload = Record<string, unknown> & {
+  event: string;
+  balances?: Array<Record<string, string>>;
+};
 
 class Problems {
   readonly shown: string[] = [];
@@ -100,12 +115,20 @@ class Problems {
     if (this.shown.length < PROBLEMS_SHOWN_MAX) this.shown.push(text);
   }
   list(): string[] {
-    return this.count > this.shown.length ? [...this.shown, `… and ${this.count - this.shown.length} more`] : this.shown;
+    return this.count > this.shown.length
+      ? [...this.shown, `… and ${this.count - this.shown.length} more`]
+      : this.shown;
   }
 }
 
 /** Every stored event of the stream, parsed, by command index. */
-async function readEvents(js: JetStreamClient, jsm: JetStreamManager, stream: string, workload: Workload, problems: Problems): Promise<Array<Payload | undefined>> {
+async function readEvents(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  stream: string,
+  workload: Workload,
+  problems: Problems,
+): Promise<Array<Payload | undefined>> {
   const total = (await jsm.streams.info(stream)).state.messages;
   const byIndex = new Array<Payload | undefined>(workload.generated);
   if (total === 0) return byIndex;
@@ -117,7 +140,8 @@ async function readEvents(js: JetStreamClient, jsm: JetStreamManager, stream: st
     read += 1;
     const i = workload.indexOf(m.subject);
     if (i < 0 || i >= workload.generated) problems.add(`foreign event on ${m.subject}`);
-    else if (byIndex[i] !== undefined) problems.add(`a second event for command ${i} on ${m.subject}`);
+    else if (byIndex[i] !== undefined)
+      problems.add(`a second event for command ${i} on ${m.subject}`);
     else byIndex[i] = JSON.parse(decoder.decode(m.data)) as Payload;
     if (read >= total) break;
   }
@@ -140,28 +164,60 @@ function apply(model: Map<string, Balance>, p: Payload): void {
   };
   const amount = amountOf(p, "amount");
   switch (p.event) {
-    case "credited": get(p["userId"]).posted += amount; break;
-    case "debited": get(p["userId"]).posted -= amount; break;
-    case "held": get(p["userId"]).held += amount; break;
-    case "captured": { const b = get(p["userId"]); b.posted -= amount; b.held -= amount; break; }
-    case "released": get(p["userId"]).held -= amount; break;
-    case "transferred": get(p["fromUserId"]).posted -= amount + amountOf(p, "fee"); get(p["toUserId"]).posted += amount; break;
-    default: throw new Error(`not an applied event: ${p.event}`);
+    case "credited":
+      get(p["userId"]).posted += amount;
+      break;
+    case "debited":
+      get(p["userId"]).posted -= amount;
+      break;
+    case "held":
+      get(p["userId"]).held += amount;
+      break;
+    case "captured": {
+      const b = get(p["userId"]);
+      b.posted -= amount;
+      b.held -= amount;
+      break;
+    }
+    case "released":
+      get(p["userId"]).held -= amount;
+      break;
+    case "transferred":
+      get(p["fromUserId"]).posted -= amount + amountOf(p, "fee");
+      get(p["toUserId"]).posted += amount;
+      break;
+    default:
+      throw new Error(`not an applied event: ${p.event}`);
   }
 }
 
 function checkLines(model: Map<string, Balance>, p: Payload, i: number, problems: Problems): void {
   for (const line of p.balances ?? []) {
     const b = model.get(String(line["userId"])) ?? { posted: 0n, held: 0n };
-    const want = { posted: b.posted.toString(), held: b.held.toString(), available: (b.posted - b.held).toString() };
-    if (line["posted"] !== want.posted || line["held"] !== want.held || line["available"] !== want.available) {
-      problems.add(`command ${i} (${p.event}): balance of ${line["userId"]} is ${line["posted"]}/${line["held"]}/${line["available"]}, model ${want.posted}/${want.held}/${want.available}`);
+    const want = {
+      posted: b.posted.toString(),
+      held: b.held.toString(),
+      available: (b.posted - b.held).toString(),
+    };
+    if (
+      line["posted"] !== want.posted ||
+      line["held"] !== want.held ||
+      line["available"] !== want.available
+    ) {
+      problems.add(
+        `command ${i} (${p.event}): balance of ${line["userId"]} is ${line["posted"]}/${line["held"]}/${line["available"]}, model ${want.posted}/${want.held}/${want.available}`,
+      );
     }
-    if (BigInt(line["available"] ?? "0") < 0n) problems.add(`command ${i}: available below 0 for ${line["userId"]}`);
+    if (BigInt(line["available"] ?? "0") < 0n)
+      problems.add(`command ${i}: available below 0 for ${line["userId"]}`);
   }
 }
 
-function checkOutcomes(workload: Workload, events: ReadonlyArray<Payload | undefined>, problems: Problems): { applied: Array<{ i: number; p: Payload; ts: bigint }>; rejected: Record<string, number> } {
+function checkOutcomes(
+  workload: Workload,
+  events: ReadonlyArray<Payload | undefined>,
+  problems: Problems,
+): { applied: Array<{ i: number; p: Payload; ts: bigint }>; rejected: Record<string, number> } {
   const applied: Array<{ i: number; p: Payload; ts: bigint }> = [];
   const rejected: Record<string, number> = {};
   let missing = 0;
@@ -177,13 +233,26 @@ function checkOutcomes(workload: Workload, events: ReadonlyArray<Payload | undef
       rejected[reason] = (rejected[reason] ?? 0) + 1;
       const hold = workload.holdOf[i] as number;
       const holdRejected = hold >= 0 && events[hold]?.event === "rejected";
-      const allowed = kind === Kind.capture || kind === Kind.release ? (holdRejected ? "hold_not_found" : null) : kind === Kind.credit ? null : "insufficient_funds";
-      if (reason !== allowed) problems.add(`command ${i} (${COMMAND_NAMES[kind]}) rejected as ${reason}${holdRejected ? " (its hold was rejected)" : ""}`);
+      const allowed =
+        kind === Kind.capture || kind === Kind.release
+          ? holdRejected
+            ? "hold_not_found"
+            : null
+          : kind === Kind.credit
+            ? null
+            : "insufficient_funds";
+      if (reason !== allowed)
+        problems.add(
+          `command ${i} (${COMMAND_NAMES[kind]}) rejected as ${reason}${holdRejected ? " (its hold was rejected)" : ""}`,
+        );
     } else if (p.event !== EVENT_NAME[kind]) {
       problems.add(`command ${i} (${COMMAND_NAMES[kind]}) has event ${p.event}`);
     } else {
       const hold = workload.holdOf[i] as number;
-      if (hold >= 0 && events[hold]?.event !== "held") problems.add(`command ${i} (${p.event}) applied although its hold is ${events[hold]?.event ?? "missing"}`);
+      if (hold >= 0 && events[hold]?.event !== "held")
+        problems.add(
+          `command ${i} (${p.event}) applied although its hold is ${events[hold]?.event ?? "missing"}`,
+        );
       applied.push({ i, p, ts: BigInt(String(p["ledgerTimestamp"])) });
     }
   }
@@ -192,22 +261,35 @@ function checkOutcomes(workload: Workload, events: ReadonlyArray<Payload | undef
 }
 
 /** Debits equal credits (posted and pending) on every ledger, over every account the run can have. */
-async function balancedLedger(root: string, ledgerPath: string, chart: Chart, workload: Workload, problems: Problems): Promise<void> {
+async function balancedLedger(
+  root: string,
+  ledgerPath: string,
+  chart: Chart,
+  workload: Workload,
+  problems: Problems,
+): Promise<void> {
   const ledger = await openLedgerOf(root, ledgerPath);
   try {
     const ids = systemAccounts(chart).map((a) => a.id);
-    for (const c of chart.currencies) for (let k = 0; k < workload.spec.users; k += 1) ids.push(userAccountId(chart.space, c.ledger, workload.userId(k)));
+    for (const c of chart.currencies)
+      for (let k = 0; k < workload.spec.users; k += 1)
+        ids.push(userAccountId(chart.space, c.ledger, workload.userId(k)));
     const sums = new Map<number, { dp: bigint; cp: bigint; dq: bigint; cq: bigint }>();
     for (let at = 0; at < ids.length; at += LEDGER_EVENTS_MAX) {
       for (const a of await ledger.lookupAccounts(ids.slice(at, at + LEDGER_EVENTS_MAX))) {
         const s = sums.get(a.ledger) ?? { dp: 0n, cp: 0n, dq: 0n, cq: 0n };
-        s.dp += a.debits_posted; s.cp += a.credits_posted; s.dq += a.debits_pending; s.cq += a.credits_pending;
+        s.dp += a.debits_posted;
+        s.cp += a.credits_posted;
+        s.dq += a.debits_pending;
+        s.cq += a.credits_pending;
         sums.set(a.ledger, s);
       }
     }
     for (const [ledgerNo, s] of sums) {
-      if (s.dp !== s.cp) problems.add(`ledger ${ledgerNo}: posted debits ${s.dp} ≠ posted credits ${s.cp}`);
-      if (s.dq !== s.cq) problems.add(`ledger ${ledgerNo}: pending debits ${s.dq} ≠ pending credits ${s.cq}`);
+      if (s.dp !== s.cp)
+        problems.add(`ledger ${ledgerNo}: posted debits ${s.dp} ≠ posted credits ${s.cp}`);
+      if (s.dq !== s.cq)
+        problems.add(`ledger ${ledgerNo}: pending debits ${s.dq} ≠ pending credits ${s.cq}`);
     }
   } finally {
     ledger.destroy();
@@ -215,12 +297,27 @@ async function balancedLedger(root: string, ledgerPath: string, chart: Chart, wo
 }
 
 /** The finance audit (auditVerb, what `billing audit` runs), when it exists in the tree under test. */
-function financeAudit(root: string, ledgerPath: string, configPath: string, natsUrl: string, problems: Problems): string {
-  if (!existsSync(join(root, "src/audit/cli.ts"))) return "debits = credits (ledger port); the audit verb does not exist yet";
+function financeAudit(
+  root: string,
+  ledgerPath: string,
+  configPath: string,
+  natsUrl: string,
+  problems: Problems,
+): string {
+  if (!existsSync(join(root, "src/audit/cli.ts")))
+    return "debits = credits (ledger port); the audit verb does not exist yet";
   const run = spawnSync(process.execPath, ["--import", "tsx", join(root, AUDIT_RUN)], {
     cwd: root,
-    env: { ...process.env, NATS_URL: natsUrl, LEDGER_PATH: ledgerPath, BILLING_CONFIG: configPath, LOG_LEVEL: "warn" },
-    encoding: "utf8", timeout: AUDIT_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024,
+    env: {
+      ...process.env,
+      NATS_URL: natsUrl,
+      LEDGER_PATH: ledgerPath,
+      BILLING_CONFIG: configPath,
+      LOG_LEVEL: "warn",
+    },
+    encoding: "utf8",
+    timeout: AUDIT_TIMEOUT_MS,
+    maxBuffer: 64 * 1024 * 1024,
   });
   if (run.status === 0) return "debits = credits (ledger port); billing audit passed";
   const text = `${run.stdout ?? ""}${run.stderr ?? ""}`.trim().split("\n").slice(-6).join(" | ");
@@ -229,8 +326,14 @@ function financeAudit(root: string, ledgerPath: string, configPath: string, nats
 }
 
 export type VerifyInput = {
-  js: JetStreamClient; jsm: JetStreamManager; streams: RunStreams; workload: Workload;
-  ledgerPath: string; configPath: string; natsUrl: string; initial: Map<string, Balance>;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  streams: RunStreams;
+  workload: Workload;
+  ledgerPath: string;
+  configPath: string;
+  natsUrl: string;
+  initial: Map<string, Balance>;
   /** The tree under test (its audit verb runs). */
   root: string;
   /**
@@ -245,14 +348,18 @@ export async function verifyRun(v: VerifyInput): Promise<Verification> {
   const problems = new Problems();
   const n = v.workload.generated;
   const commands = (await v.jsm.streams.info(v.streams.commands)).state.messages;
-  if (commands !== n) problems.add(`commands stream holds ${commands} messages, ${n} were published`);
+  if (commands !== n)
+    problems.add(`commands stream holds ${commands} messages, ${n} were published`);
   // Dead letters only (billing.dlq.<reason>): the stream also holds the service's bookkeeping
   // (claims, and command recovery's records of the ranges it checked), which is no failure.
   const dlqInfo = await v.jsm.streams.info(v.streams.dlq, { subjects_filter: "billing.dlq.*" });
   const dlq = Object.values(dlqInfo.state.subjects ?? {}).reduce((n, count) => n + count, 0);
   if (dlq !== 0) problems.add(`${dlq} dead letters`);
   const consumer = await v.jsm.consumers.info(v.streams.commands, v.streams.consumer);
-  if (consumer.num_pending !== 0 || consumer.num_ack_pending !== 0) problems.add(`consumer not idle: ${consumer.num_pending} pending, ${consumer.num_ack_pending} unacknowledged`);
+  if (consumer.num_pending !== 0 || consumer.num_ack_pending !== 0)
+    problems.add(
+      `consumer not idle: ${consumer.num_pending} pending, ${consumer.num_ack_pending} unacknowledged`,
+    );
   const events = await readEvents(v.js, v.jsm, v.streams.events, v.workload, problems);
   const { applied, rejected } = checkOutcomes(v.workload, events, problems);
   applied.sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
@@ -266,17 +373,27 @@ export async function verifyRun(v: VerifyInput): Promise<Verification> {
   const final = await readBalances(v.root, v.ledgerPath, chart, v.workload);
   for (const [u, b] of model) {
     const l = final.get(u) ?? { posted: 0n, held: 0n };
-    if (l.posted !== b.posted || l.held !== b.held) problems.add(`ledger balance of ${u} is ${l.posted}/${l.held}, model ${b.posted}/${b.held}`);
+    if (l.posted !== b.posted || l.held !== b.held)
+      problems.add(`ledger balance of ${u} is ${l.posted}/${l.held}, model ${b.posted}/${b.held}`);
   }
   for (const [u, l] of final) {
     // An account is created before its first transfer is tried, so a user whose every command was
     // rejected has one, at zero.
-    if (!model.has(u) && (l.posted !== 0n || l.held !== 0n)) problems.add(`ledger balance of ${u} is ${l.posted}/${l.held}, but no event moved it`);
+    if (!model.has(u) && (l.posted !== 0n || l.held !== 0n))
+      problems.add(`ledger balance of ${u} is ${l.posted}/${l.held}, but no event moved it`);
   }
   await balancedLedger(v.root, v.ledgerPath, chart, v.workload, problems);
-  const audit = v.audit ? financeAudit(v.root, v.ledgerPath, v.configPath, v.natsUrl, problems) : "debits = credits (ledger port); billing audit not run: the preloaded transfers have no events by construction";
+  const audit = v.audit
+    ? financeAudit(v.root, v.ledgerPath, v.configPath, v.natsUrl, problems)
+    : "debits = credits (ledger port); billing audit not run: the preloaded transfers have no events by construction";
   return {
-    ok: problems.count === 0, problems: problems.list(), commands, events: events.filter((e) => e !== undefined).length,
-    applied: applied.length, rejected, redelivered: consumer.num_redelivered, audit,
+    ok: problems.count === 0,
+    problems: problems.list(),
+    commands,
+    events: events.filter((e) => e !== undefined).length,
+    applied: applied.length,
+    rejected,
+    redelivered: consumer.num_redelivered,
+    audit,
   };
 }

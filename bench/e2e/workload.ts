@@ -46,7 +46,6 @@ const SPEND_AMOUNT = [100, 1_500] as const;
 const FEE_AMOUNT = [1, 10] as const;
 const FEE_SHARE = 0.5;
 
-
 export function operationId(tag: string, index: number): string {
   return `${tag}-0000-4000-8000-${index.toString(16).padStart(12, "0")}`;
 }
@@ -76,7 +75,9 @@ export function indexOf(tag: string, idOrSubject: string): number {
 }
 
 export function randomTag(): string {
-  return Math.floor(Math.random() * 0xffffffff).toString(16).padStart(8, "0");
+  return Math.floor(Math.random() * 0xffffffff)
+    .toString(16)
+    .padStart(8, "0");
 }
 
 export class Workload {
@@ -92,8 +93,10 @@ export class Workload {
   private readonly encoder = new TextEncoder();
 
   constructor(readonly spec: WorkloadSpec) {
-    if (!/^[0-9a-f]{8}$/.test(spec.tag)) throw new Error(`workload tag must be 8 lower-case hex digits: ${spec.tag}`);
-    if (spec.count < 1 || spec.count > 0xffff_ffff_ffff) throw new Error("workload count out of range");
+    if (!/^[0-9a-f]{8}$/.test(spec.tag))
+      throw new Error(`workload tag must be 8 lower-case hex digits: ${spec.tag}`);
+    if (spec.count < 1 || spec.count > 0xffff_ffff_ffff)
+      throw new Error("workload count out of range");
     this.kinds = new Uint8Array(spec.count);
     this.holdOf = new Int32Array(spec.count).fill(-1);
     this.holds = new Int32Array(spec.count);
@@ -118,7 +121,9 @@ export class Workload {
 
   /** The operation id of command `index` in this workload's id form. */
   operationId(index: number): string {
-    return this.spec.ids === "v4" ? v4OperationId(this.spec.tag, index) : operationId(this.spec.tag, index);
+    return this.spec.ids === "v4"
+      ? v4OperationId(this.spec.tag, index)
+      : operationId(this.spec.tag, index);
   }
 
   /** The command index of an operation id or an event subject ending in one; -1 when not ours. */
@@ -126,7 +131,12 @@ export class Workload {
     if (this.spec.ids !== "v4") return indexOf(this.spec.tag, idOrSubject);
     const id = idOrSubject.slice(-36);
     const index = Number.parseInt(id.slice(-12), 16);
-    return Number.isInteger(index) && index >= 0 && index < this.spec.count && v4OperationId(this.spec.tag, index) === id ? index : -1;
+    return Number.isInteger(index) &&
+      index >= 0 &&
+      index < this.spec.count &&
+      v4OperationId(this.spec.tag, index) === id
+      ? index
+      : -1;
   }
 
   /** The next command, or null after the last one. */
@@ -140,10 +150,19 @@ export class Workload {
     let body: Record<string, unknown>;
     const oldest = this.holdsHead < this.holdsTail ? (this.holds[this.holdsHead] as number) : -1;
     const settleReady = oldest >= 0 && oldest <= index - this.spec.holdGapMin;
-    if (r < MIX.credit || (r >= MIX.credit + MIX.debit + MIX.hold && r < MIX.credit + MIX.debit + MIX.hold + MIX.settle && !settleReady)) {
+    if (
+      r < MIX.credit ||
+      (r >= MIX.credit + MIX.debit + MIX.hold &&
+        r < MIX.credit + MIX.debit + MIX.hold + MIX.settle &&
+        !settleReady)
+    ) {
       // A settle slot with no hold old enough yet becomes a credit (only at the start of a run).
       name = "credit";
-      body = { operationId: operation, userId: this.anyUser(), amount: this.between(CREDIT_AMOUNT) };
+      body = {
+        operationId: operation,
+        userId: this.anyUser(),
+        amount: this.between(CREDIT_AMOUNT),
+      };
     } else if (r < MIX.credit + MIX.debit) {
       name = "debit";
       body = { operationId: operation, userId: this.anyUser(), amount: this.between(SPEND_AMOUNT) };
@@ -160,17 +179,28 @@ export class Workload {
       name = "transfer";
       const from = Math.floor(this.random() * this.spec.users);
       const to = (from + 1 + Math.floor(this.random() * (this.spec.users - 1))) % this.spec.users;
-      body = { operationId: operation, fromUserId: this.userId(from), toUserId: this.userId(to), amount: this.between(SPEND_AMOUNT) };
+      body = {
+        operationId: operation,
+        fromUserId: this.userId(from),
+        toUserId: this.userId(to),
+        amount: this.between(SPEND_AMOUNT),
+      };
       if (this.random() < FEE_SHARE) body["fee"] = this.between(FEE_AMOUNT);
     }
     this.kinds[index] = Kind[name];
-    return { index, subject: `billing.cmd.${name}`, msgId: operation, data: this.encoder.encode(JSON.stringify(body)) };
+    return {
+      index,
+      subject: `billing.cmd.${name}`,
+      msgId: operation,
+      data: this.encoder.encode(JSON.stringify(body)),
+    };
   }
 
   /** How many commands of each kind were generated so far. */
   mix(): Record<CommandName, number> {
     const out = { credit: 0, debit: 0, hold: 0, capture: 0, release: 0, transfer: 0 };
-    for (let i = 0; i < this.nextIndex; i += 1) out[COMMAND_NAMES[this.kinds[i] as number] as CommandName] += 1;
+    for (let i = 0; i < this.nextIndex; i += 1)
+      out[COMMAND_NAMES[this.kinds[i] as number] as CommandName] += 1;
     return out;
   }
 }

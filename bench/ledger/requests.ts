@@ -29,7 +29,15 @@ import { Workload } from "./../e2e/workload.ts";
 /** TigerBeetle's reply holds at most this many AccountBalance rows (docs/coding/requests.md in tigerbeetle). */
 const REPLY_ROWS_MAX = 8189;
 
-type Tally = { batches: number; commands: number; calls: Map<string, number>; rowsAsked: number; readMessagesMin: number; ms: number; cpuUs: number };
+type Tally = {
+  batches: number;
+  commands: number;
+  calls: Map<string, number>;
+  rowsAsked: number;
+  readMessagesMin: number;
+  ms: number;
+  cpuUs: number;
+};
 
 async function run(batch: number, commands: number, users: number): Promise<Tally> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-requests-"));
@@ -37,19 +45,40 @@ async function run(batch: number, commands: number, users: number): Promise<Tall
   const chart = chartOf(config, new IdSpace(0xbe7c_0000_0000_0000_0000_0000_0000_0001n, 0x1n));
   const engine = await openLedger({ driver: "embedded", path: path.join(dir, "ledger.db") });
   let rowsAsked = 0;
-  const asking: Ledger = { ...engine, getAccountBalances: (filter) => ((rowsAsked += filter.limit), engine.getAccountBalances(filter)) };
+  const asking: Ledger = {
+    ...engine,
+    getAccountBalances: (filter) => (
+      (rowsAsked += filter.limit),
+      engine.getAccountBalances(filter)
+    ),
+  };
   const registry = new AccountRegistry(engine, config.worker.accountCacheMax);
   await registry.ensure(systemAccounts(chart));
   const names = new NameBook(chart.space, config.worker.accountCacheMax);
-  const workload = new Workload({ count: commands, users, seed: 0x5eed, tag: "be7c0001", holdGapMin: 2 * batch });
-  const tally: Tally = { batches: 0, commands: 0, calls: new Map(), rowsAsked: 0, readMessagesMin: 0, ms: 0, cpuUs: 0 };
+  const workload = new Workload({
+    count: commands,
+    users,
+    seed: 0x5eed,
+    tag: "be7c0001",
+    holdGapMin: 2 * batch,
+  });
+  const tally: Tally = {
+    batches: 0,
+    commands: 0,
+    calls: new Map(),
+    rowsAsked: 0,
+    readMessagesMin: 0,
+    ms: 0,
+    cpuUs: 0,
+  };
   const clock = () => ({ nowMs: Date.now(), holdGraceMs: config.worker.holdGraceMs });
   try {
     for (;;) {
       const ops: Operation[] = [];
       for (let e = workload.next(); e !== null; e = ops.length < batch ? workload.next() : null) {
         const decoded = decodeMessage(e.subject, e.data, chart, config.worker);
-        if (decoded.kind !== "malformed") ops.push({ id: decoded.operationId, decoded, publishedAtMs: Date.now() });
+        if (decoded.kind !== "malformed")
+          ops.push({ id: decoded.operationId, decoded, publishedAtMs: Date.now() });
       }
       if (ops.length === 0) break;
       const counted = new CountingLedger(asking);
@@ -57,7 +86,15 @@ async function run(batch: number, commands: number, users: number): Promise<Tall
       const started = process.hrtime.bigint();
       const cpu = process.cpuUsage();
       // The worker's ledger side of one batch (src/worker/loop.ts resolveBatch).
-      const verdicts: Map<bigint, Verdict> = await resolveOperations(counted, registry, chart, ops, clock, config.worker.passesMax, { passes: 0 });
+      const verdicts: Map<bigint, Verdict> = await resolveOperations(
+        counted,
+        registry,
+        chart,
+        ops,
+        clock,
+        config.worker.passesMax,
+        { passes: 0 },
+      );
       const applied: Applied[] = [];
       for (const op of ops) {
         const v = verdicts.get(op.id);
@@ -69,7 +106,8 @@ async function run(batch: number, commands: number, users: number): Promise<Tall
       tally.cpuUs += used.user + used.system;
       tally.commands += ops.length;
       tally.batches += 1;
-      for (const [operation, n] of counted.byOperation) tally.calls.set(operation, (tally.calls.get(operation) ?? 0) + n);
+      for (const [operation, n] of counted.byOperation)
+        tally.calls.set(operation, (tally.calls.get(operation) ?? 0) + n);
       tally.rowsAsked += rowsAsked;
       tally.readMessagesMin += Math.ceil(rowsAsked / REPLY_ROWS_MAX);
     }
@@ -83,15 +121,27 @@ async function run(batch: number, commands: number, users: number): Promise<Tall
 async function main(): Promise<void> {
   const commands = Number(process.argv[2] ?? 20_000);
   const users = Number(process.argv[3] ?? 10_000);
-  const operations = ["lookupTransfers", "createAccounts", "createTransfers", "lookupAccounts", "getAccountBalances"];
+  const operations = [
+    "lookupTransfers",
+    "createAccounts",
+    "createTransfers",
+    "lookupAccounts",
+    "getAccountBalances",
+  ];
   process.stdout.write(`bench mix, ${commands} commands over ${users} users, embedded engine\n\n`);
-  process.stdout.write(`| batch | batches | requests per batch | ${operations.join(" | ")} | history rows asked per batch | read messages per batch (at least) | ledger ms per batch | CPU µs per command |\n`);
-  process.stdout.write(`|---:|---:|---:|${operations.map(() => "---:").join("|")}|---:|---:|---:|---:|\n`);
+  process.stdout.write(
+    `| batch | batches | requests per batch | ${operations.join(" | ")} | history rows asked per batch | read messages per batch (at least) | ledger ms per batch | CPU µs per command |\n`,
+  );
+  process.stdout.write(
+    `|---:|---:|---:|${operations.map(() => "---:").join("|")}|---:|---:|---:|---:|\n`,
+  );
   for (const batch of [100, 1000]) {
     const t = await run(batch, commands, users);
     const per = (n: number) => (n / t.batches).toFixed(1);
     const total = [...t.calls.values()].reduce((a, b) => a + b, 0);
-    process.stdout.write(`| ${batch} | ${t.batches} | ${per(total)} | ${operations.map((o) => per(t.calls.get(o) ?? 0)).join(" | ")} | ${per(t.rowsAsked)} | ${per(t.readMessagesMin)} | ${per(t.ms)} | ${(t.cpuUs / t.commands).toFixed(0)} |\n`);
+    process.stdout.write(
+      `| ${batch} | ${t.batches} | ${per(total)} | ${operations.map((o) => per(t.calls.get(o) ?? 0)).join(" | ")} | ${per(t.rowsAsked)} | ${per(t.readMessagesMin)} | ${per(t.ms)} | ${(t.cpuUs / t.commands).toFixed(0)} |\n`,
+    );
   }
 }
 

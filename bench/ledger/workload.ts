@@ -19,8 +19,19 @@ export function newId(scheme: IdScheme): bigint {
 
 export function account(id: bigint, flags: number): Account {
   return {
-    id, debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 0n,
-    user_data_128: 0n, user_data_64: 0n, user_data_32: 0, reserved: 0, ledger: ledgerId, code: flags === 0 ? 1 : 2, flags, timestamp: 0n,
+    id,
+    debits_pending: 0n,
+    debits_posted: 0n,
+    credits_pending: 0n,
+    credits_posted: 0n,
+    user_data_128: 0n,
+    user_data_64: 0n,
+    user_data_32: 0,
+    reserved: 0,
+    ledger: ledgerId,
+    code: flags === 0 ? 1 : 2,
+    flags,
+    timestamp: 0n,
   };
 }
 
@@ -32,10 +43,27 @@ export function settlementAccount(): Account {
   return account(settlementId, AccountFlags.none);
 }
 
-export function transfer(id: bigint, debit: bigint, credit: bigint, amount: bigint, flags = 0): Transfer {
+export function transfer(
+  id: bigint,
+  debit: bigint,
+  credit: bigint,
+  amount: bigint,
+  flags = 0,
+): Transfer {
   return {
-    id, debit_account_id: debit, credit_account_id: credit, amount, pending_id: 0n,
-    user_data_128: 0n, user_data_64: 0n, user_data_32: 0, timeout: 0, ledger: ledgerId, code: 1, flags, timestamp: 0n,
+    id,
+    debit_account_id: debit,
+    credit_account_id: credit,
+    amount,
+    pending_id: 0n,
+    user_data_128: 0n,
+    user_data_64: 0n,
+    user_data_32: 0,
+    timeout: 0,
+    ledger: ledgerId,
+    code: 1,
+    flags,
+    timestamp: 0n,
   };
 }
 

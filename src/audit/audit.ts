@@ -22,15 +22,38 @@ import { classify } from "../domain/transfer-kind.ts";
 import type { Balances, Ledger } from "../ledger/port.ts";
 import { checkAccount, isChartUserAccount } from "./chart-check.ts";
 import { EventIndex, hashOf } from "./event-index.ts";
-import { LedgerFold, matchesWithExpiry, predictWithExpiry, zeroBalances, type FoldHold, type Uncertain } from "./fold.ts";
+import {
+  LedgerFold,
+  matchesWithExpiry,
+  predictWithExpiry,
+  zeroBalances,
+  type FoldHold,
+  type Uncertain,
+} from "./fold.ts";
 import { expectedApplied, expectedExpired, type AppliedInput } from "./operations.ts";
-import { Findings, type AuditCounts, type AuditReport, type CurrencyTotals, type OpenHold } from "./report.ts";
-import { accountPages, eventPages, lastEventSequence, newestTransferTimestamp, transferPages } from "./sources.ts";
+import {
+  Findings,
+  type AuditCounts,
+  type AuditReport,
+  type CurrencyTotals,
+  type OpenHold,
+} from "./report.ts";
+import {
+  accountPages,
+  eventPages,
+  lastEventSequence,
+  newestTransferTimestamp,
+  transferPages,
+} from "./sources.ts";
 import { LEDGER_EVENTS_MAX } from "../config/limits.ts";
 import { NS_PER_MS } from "../lib/nanoseconds.ts";
 
 export type AuditDeps = {
-  ledger: Ledger; js: JetStreamClient; jsm: JetStreamManager; chart: Chart; eventsStream: string;
+  ledger: Ledger;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  chart: Chart;
+  eventsStream: string;
   /**
    * The ledger serves other deployments too (ledger.shared): audit only this deployment's
    * transfers (its tag) and accounts (ids in its id space); the others' are counted and left out.
@@ -58,16 +81,31 @@ export type AuditOptions = {
 };
 
 export const auditDefaults: AuditOptions = {
-  expiryLagMs: 2_000, settleMs: 65_000, eventsMaxAgeMs: 0, holdsListMax: 50, findingsPerKindMax: 100,
-  recheckMax: 10_000, pageMax: LEDGER_EVENTS_MAX, rereadRoundsMax: 8, wallNs: () => BigInt(Date.now()) * NS_PER_MS,
+  expiryLagMs: 2_000,
+  settleMs: 65_000,
+  eventsMaxAgeMs: 0,
+  holdsListMax: 50,
+  findingsPerKindMax: 100,
+  recheckMax: 10_000,
+  pageMax: LEDGER_EVENTS_MAX,
+  rereadRoundsMax: 8,
+  wallNs: () => BigInt(Date.now()) * NS_PER_MS,
 };
 
 type ReadPage = { a: bigint; b: bigint; w0: bigint; w1: bigint; ids: bigint[] };
-type Missing = { id: bigint; timestamp: bigint; subject: string; hash: string | null; what: string };
+type Missing = {
+  id: bigint;
+  timestamp: bigint;
+  subject: string;
+  hash: string | null;
+  what: string;
+};
 type Watch = { page: ReadPage; suspects: Map<bigint, { stored: Balances; predicted: Balances }> };
 
-
-export async function runAudit(deps: AuditDeps, options: Partial<AuditOptions> = {}): Promise<AuditReport> {
+export async function runAudit(
+  deps: AuditDeps,
+  options: Partial<AuditOptions> = {},
+): Promise<AuditReport> {
   return new AuditRun(deps, { ...auditDefaults, ...options }).run();
 }
 
@@ -78,15 +116,28 @@ class AuditRun {
   /** userId of every user account whose id and data are the chart's. */
   private readonly names = new Map<bigint, string>();
   private readonly stored = new Map<bigint, Balances>();
-  private readonly perLedger = new Map<number, { accounts: number; transfers: number; totals: Balances; diff: Balances }>();
+  private readonly perLedger = new Map<
+    number,
+    { accounts: number; transfers: number; totals: Balances; diff: Balances }
+  >();
   private pages: ReadPage[] = [];
   private readonly missing: Missing[] = [];
   private readonly burnedOps: bigint[] = [];
   private readonly expiryMarked = new Set<bigint>();
   private readonly notes: string[] = [];
   private readonly counts: AuditCounts = {
-    accounts: 0, transfers: 0, applied: 0, rejected: 0, feeLegs: 0, expiryMarkers: 0, events: 0, expiredEvents: 0,
-    accountsVerified: 0, accountsUnverified: 0, inFlight: 0, afterCut: 0,
+    accounts: 0,
+    transfers: 0,
+    applied: 0,
+    rejected: 0,
+    feeLegs: 0,
+    expiryMarkers: 0,
+    events: 0,
+    expiredEvents: 0,
+    accountsVerified: 0,
+    accountsUnverified: 0,
+    inFlight: 0,
+    afterCut: 0,
   };
   private pendingMain: Transfer | null = null;
   private cut = 0n;
@@ -99,7 +150,10 @@ class AuditRun {
   /** Accounts of other deployments left out (shared ledgers only). */
   private otherAccounts = 0;
 
-  constructor(private readonly deps: AuditDeps, private readonly opts: AuditOptions) {
+  constructor(
+    private readonly deps: AuditDeps,
+    private readonly opts: AuditOptions,
+  ) {
     this.findings = new Findings(opts.findingsPerKindMax);
     this.events = new EventIndex(deps.chart.space);
     this.ownTag = deps.shared === true ? deps.chart.space.tag : 0n;
@@ -126,12 +180,25 @@ class AuditRun {
   // ── events ────────────────────────────────────────────────────────────────────────────────
 
   private async readEvents(first: number): Promise<void> {
-    for await (const page of eventPages(this.deps.js, this.deps.eventsStream, first, this.eventsLast, Math.min(this.opts.pageMax, 1000))) {
+    for await (const page of eventPages(
+      this.deps.js,
+      this.deps.eventsStream,
+      first,
+      this.eventsLast,
+      Math.min(this.opts.pageMax, 1000),
+    )) {
       for (const m of page) {
         const problem = this.events.add(m);
-        if (problem?.kind === "malformed_event") this.findings.add("malformed_event", `${problem.subject}: ${problem.detail}`, { seq: problem.seq });
+        if (problem?.kind === "malformed_event")
+          this.findings.add("malformed_event", `${problem.subject}: ${problem.detail}`, {
+            seq: problem.seq,
+          });
         if (problem?.kind === "duplicate_event") {
-          this.findings.add("duplicate_event", `a second event for ${formatOperationId(problem.id)} on ${problem.subject}`, { id: formatOperationId(problem.id), seq: problem.seq, firstSeq: problem.firstSeq });
+          this.findings.add(
+            "duplicate_event",
+            `a second event for ${formatOperationId(problem.id)} on ${problem.subject}`,
+            { id: formatOperationId(problem.id), seq: problem.seq, firstSeq: problem.firstSeq },
+          );
         }
       }
     }
@@ -159,21 +226,33 @@ class AuditRun {
       const tail = tails.get(userNameAccountId(this.deps.chart.space, account.id));
       if (this.deps.shared === true) {
         // Its name account derives in this deployment's id space only if the account is ours.
-        if (tail === undefined || !isChartUserAccount(this.deps.chart, account, head + tail)) this.otherAccounts += 1;
+        if (tail === undefined || !isChartUserAccount(this.deps.chart, account, head + tail))
+          this.otherAccounts += 1;
         else {
           this.include(account);
           this.nameUser(account, head + tail);
         }
-      } else if (tail === undefined) this.findings.add("foreign_account", "a long userId's name account is missing", { accountId: account.id });
+      } else if (tail === undefined)
+        this.findings.add("foreign_account", "a long userId's name account is missing", {
+          accountId: account.id,
+        });
       else this.nameUser(account, head + tail);
     }
-    if (this.otherAccounts > 0) this.notes.push(`${this.otherAccounts} account(s) of other deployments on this shared ledger left out`);
+    if (this.otherAccounts > 0)
+      this.notes.push(
+        `${this.otherAccounts} account(s) of other deployments on this shared ledger left out`,
+      );
   }
 
   private include(account: Account): void {
     this.counts.accounts += 1;
     this.fold.addAccount(account);
-    this.stored.set(account.id, { debits_pending: account.debits_pending, debits_posted: account.debits_posted, credits_pending: account.credits_pending, credits_posted: account.credits_posted });
+    this.stored.set(account.id, {
+      debits_pending: account.debits_pending,
+      debits_posted: account.debits_posted,
+      credits_pending: account.credits_pending,
+      credits_posted: account.credits_posted,
+    });
     this.ledgerOf(account.ledger).accounts += 1;
   }
 
@@ -185,7 +264,11 @@ class AuditRun {
     return isChartUserAccount(this.deps.chart, account, verdict.head.name);
   }
 
-  private addAccount(account: Account, heads: Array<{ account: Account; head: string }>, tails: Map<bigint, string>): void {
+  private addAccount(
+    account: Account,
+    heads: Array<{ account: Account; head: string }>,
+    tails: Map<bigint, string>,
+  ): void {
     const verdict = checkAccount(this.deps.chart, account);
     if (this.deps.shared === true) {
       const own = this.ownAccount(account, verdict);
@@ -200,7 +283,11 @@ class AuditRun {
     }
     this.include(account);
     if ("problem" in verdict) {
-      this.findings.add("foreign_account", verdict.problem, { accountId: account.id, ledger: account.ledger, code: account.code });
+      this.findings.add("foreign_account", verdict.problem, {
+        accountId: account.id,
+        ledger: account.ledger,
+        code: account.code,
+      });
       return;
     }
     if (verdict.tail !== null) tails.set(account.id, verdict.tail);
@@ -211,19 +298,39 @@ class AuditRun {
 
   private nameUser(account: Account, userId: string): void {
     if (isChartUserAccount(this.deps.chart, account, userId)) this.names.set(account.id, userId);
-    else this.findings.add("foreign_account", `a user account that is not the one the service creates for ${JSON.stringify(userId)}`, { accountId: account.id });
+    else
+      this.findings.add(
+        "foreign_account",
+        `a user account that is not the one the service creates for ${JSON.stringify(userId)}`,
+        { accountId: account.id },
+      );
   }
 
-  private ledgerOf(ledger: number): { accounts: number; transfers: number; totals: Balances; diff: Balances } {
+  private ledgerOf(ledger: number): {
+    accounts: number;
+    transfers: number;
+    totals: Balances;
+    diff: Balances;
+  } {
     let entry = this.perLedger.get(ledger);
-    if (!entry) this.perLedger.set(ledger, (entry = { accounts: 0, transfers: 0, totals: zeroBalances(), diff: zeroBalances() }));
+    if (!entry)
+      this.perLedger.set(
+        ledger,
+        (entry = { accounts: 0, transfers: 0, totals: zeroBalances(), diff: zeroBalances() }),
+      );
     return entry;
   }
 
   // ── transfers up to the cut ──────────────────────────────────────────────────────────────
 
   private async scanCut(): Promise<void> {
-    for await (const page of transferPages(this.deps.ledger, 1n, this.cut, this.opts.pageMax, this.ownTag)) {
+    for await (const page of transferPages(
+      this.deps.ledger,
+      1n,
+      this.cut,
+      this.opts.pageMax,
+      this.ownTag,
+    )) {
       for (const t of page) this.onCutTransfer(t);
     }
     if (this.pendingMain) this.brokenChain(this.pendingMain);
@@ -238,23 +345,37 @@ class AuditRun {
     const main = this.pendingMain;
     if (main && t.id !== this.deps.chart.space.feeLegId(main.id)) this.brokenChain(main);
     for (const issue of this.fold.apply(t)) {
-      const ids = { transferId: formatOperationId(t.id), ...(issue.accountId === null ? {} : { accountId: issue.accountId }) };
-      this.findings.add(issue.kind === "limit_exceeded" ? "negative_available" : "invalid_transfer", `${issue.kind}: ${issue.detail}`, ids);
+      const ids = {
+        transferId: formatOperationId(t.id),
+        ...(issue.accountId === null ? {} : { accountId: issue.accountId }),
+      };
+      this.findings.add(
+        issue.kind === "limit_exceeded" ? "negative_available" : "invalid_transfer",
+        `${issue.kind}: ${issue.detail}`,
+        ids,
+      );
     }
     const c = classify(this.deps.chart, t);
     switch (c.kind) {
       case "foreign":
-        this.findings.add("foreign_transfer", c.detail, { transferId: formatOperationId(t.id), timestamp: t.timestamp });
+        this.findings.add("foreign_transfer", c.detail, {
+          transferId: formatOperationId(t.id),
+          timestamp: t.timestamp,
+        });
         return;
       case "fee_leg":
         if (main && t.id === this.deps.chart.space.feeLegId(main.id)) {
           this.pendingMain = null;
           this.counts.feeLegs += 1;
           this.onApplied(main, t);
-        } else this.findings.add("foreign_transfer", "a fee leg that does not follow its transfer", { transferId: formatOperationId(t.id) });
+        } else
+          this.findings.add("foreign_transfer", "a fee leg that does not follow its transfer", {
+            transferId: formatOperationId(t.id),
+          });
         return;
       case "applied":
-        if (c.type === "transfer" && (t.flags & TransferFlags.linked) !== 0) this.pendingMain = t; // linked: its fee leg comes next
+        if (c.type === "transfer" && (t.flags & TransferFlags.linked) !== 0)
+          this.pendingMain = t; // linked: its fee leg comes next
         else this.onApplied(t, null);
         return;
       case "rejection":
@@ -268,28 +389,59 @@ class AuditRun {
 
   private brokenChain(main: Transfer): void {
     this.pendingMain = null;
-    this.findings.add("invalid_transfer", "a linked transfer without its fee leg right after it", { operationId: formatOperationId(main.id) });
+    this.findings.add("invalid_transfer", "a linked transfer without its fee leg right after it", {
+      operationId: formatOperationId(main.id),
+    });
     this.onApplied(main, null);
   }
 
   private onApplied(main: Transfer, fee: Transfer | null): void {
     const type = COMMAND_TYPE_OF_CODE.get(main.user_data_32);
     if (type === undefined) return;
-    const hold = type === "capture" || type === "release" ? (this.fold.holds.get(main.pending_id) ?? null) : null;
-    const input: AppliedInput = { chart: this.deps.chart, type, main, fee, hold, names: this.names, balanceOf: (a) => this.fold.accounts.get(a)?.bal ?? zeroBalances() };
+    const hold =
+      type === "capture" || type === "release"
+        ? (this.fold.holds.get(main.pending_id) ?? null)
+        : null;
+    const input: AppliedInput = {
+      chart: this.deps.chart,
+      type,
+      main,
+      fee,
+      hold,
+      names: this.names,
+      balanceOf: (a) => this.fold.accounts.get(a)?.bal ?? zeroBalances(),
+    };
     const expected = expectedApplied(input);
     if ("problem" in expected) {
-      this.findings.add("foreign_transfer", expected.problem, { transferId: formatOperationId(main.id), timestamp: main.timestamp });
+      this.findings.add("foreign_transfer", expected.problem, {
+        transferId: formatOperationId(main.id),
+        timestamp: main.timestamp,
+      });
       return;
     }
     this.counts.applied += 1;
     const record = this.events.operations.get(main.id);
     const hash = hashOf(expected.event.data);
-    if (!record) return this.noteMissing(main.id, main.timestamp, expected.event.subject, hash, `${type} applied`);
+    if (!record)
+      return this.noteMissing(
+        main.id,
+        main.timestamp,
+        expected.event.subject,
+        hash,
+        `${type} applied`,
+      );
     record.matched = true;
     if (record.hash === hash) return;
-    if (record.event === expected.event.payload["event"] && this.alternatives(input, expected.touched).includes(record.hash)) return;
-    this.findings.add("event_mismatch", `the ${record.event} event differs from the ${type} the ledger records; expected ${JSON.stringify(expected.event.payload)}`, { operationId: formatOperationId(main.id), seq: record.seq });
+    if (
+      record.event === expected.event.payload["event"] &&
+      this.alternatives(input, expected.touched).includes(record.hash)
+    )
+      return;
+    this.findings.add(
+      "event_mismatch",
+      `the ${record.event} event differs from the ${type} the ledger records; expected ${JSON.stringify(expected.event.payload)}`,
+      { operationId: formatOperationId(main.id), seq: record.seq },
+    );
   }
 
   /** Hashes of the event with each balance a reader could have seen, given holds expiring right then. */
@@ -321,12 +473,32 @@ class AuditRun {
     const { operationId, record, burned } = this.events.rejectionOf(t.id);
     if (burned) this.burnedOps.push(operationId);
     const id = formatOperationId(operationId);
-    if (!record) return this.noteMissing(operationId, t.timestamp, `billing.evt.rejected.${id}`, null, `${type} rejected as ${reason} (marker ${formatOperationId(t.id)})`);
+    if (!record)
+      return this.noteMissing(
+        operationId,
+        t.timestamp,
+        `billing.evt.rejected.${id}`,
+        null,
+        `${type} rejected as ${reason} (marker ${formatOperationId(t.id)})`,
+      );
     record.matched = true;
     const r = record.rejected;
-    const why = r === null ? `the event is ${record.event}` : r.command !== type ? `the event names command ${r.command}` : r.reason !== reason ? `the event gives reason ${r.reason}`
-      : r.fingerprints !== null && !r.fingerprints.includes(t.user_data_128) ? "the event's fields are not the rejected command's" : null;
-    if (why !== null) this.findings.add("event_mismatch", `the ledger rejected ${type} as ${reason} but ${why}`, { operationId: id, seq: record.seq, marker: formatOperationId(t.id) });
+    const why =
+      r === null
+        ? `the event is ${record.event}`
+        : r.command !== type
+          ? `the event names command ${r.command}`
+          : r.reason !== reason
+            ? `the event gives reason ${r.reason}`
+            : r.fingerprints !== null && !r.fingerprints.includes(t.user_data_128)
+              ? "the event's fields are not the rejected command's"
+              : null;
+    if (why !== null)
+      this.findings.add("event_mismatch", `the ledger rejected ${type} as ${reason} but ${why}`, {
+        operationId: id,
+        seq: record.seq,
+        marker: formatOperationId(t.id),
+      });
   }
 
   private onExpiryMarker(t: Transfer, holdId: bigint): void {
@@ -334,22 +506,57 @@ class AuditRun {
     this.expiryMarked.add(holdId);
     const hold = this.fold.holds.get(holdId);
     const id = formatOperationId(holdId);
-    if (!hold || hold.code !== TransferCode.hold || hold.timeout === 0 || hold.status !== "expired") {
-      this.findings.add("expiry_mismatch", `an expiry marker for a hold that is ${hold ? (hold.timeout === 0 ? "without a timeout" : hold.status) : "not in the ledger"}`, { holdId: id, marker: formatOperationId(t.id) });
+    if (
+      !hold ||
+      hold.code !== TransferCode.hold ||
+      hold.timeout === 0 ||
+      hold.status !== "expired"
+    ) {
+      this.findings.add(
+        "expiry_mismatch",
+        `an expiry marker for a hold that is ${hold ? (hold.timeout === 0 ? "without a timeout" : hold.status) : "not in the ledger"}`,
+        { holdId: id, marker: formatOperationId(t.id) },
+      );
       return;
     }
     const expected = expectedExpired(this.deps.chart, hold, this.names, t.timestamp);
     const record = this.events.expired.get(holdId);
     if (!expected) return;
-    if (!record) return this.noteMissing(holdId, t.timestamp, expected.subject, hashOf(expected.data), "hold expired");
+    if (!record)
+      return this.noteMissing(
+        holdId,
+        t.timestamp,
+        expected.subject,
+        hashOf(expected.data),
+        "hold expired",
+      );
     record.matched = true;
-    if (record.hash !== hashOf(expected.data)) this.findings.add("event_mismatch", `the expired event differs from the hold and its marker; expected ${JSON.stringify(expected.payload)}`, { holdId: id, seq: record.seq });
+    if (record.hash !== hashOf(expected.data))
+      this.findings.add(
+        "event_mismatch",
+        `the expired event differs from the hold and its marker; expected ${JSON.stringify(expected.payload)}`,
+        { holdId: id, seq: record.seq },
+      );
   }
 
-  private noteMissing(id: bigint, timestamp: bigint, subject: string, hash: string | null, what: string): void {
-    if (this.opts.eventsMaxAgeMs > 0 && timestamp < this.cut - BigInt(this.opts.eventsMaxAgeMs) * NS_PER_MS) return; // retired by max_age
-    if (this.missing.length < this.opts.recheckMax) this.missing.push({ id, timestamp, subject, hash, what });
-    else if (timestamp <= this.cut - BigInt(this.opts.settleMs) * NS_PER_MS) this.findings.add("missing_event", `${what}, no event on ${subject}`, { id: formatOperationId(id) });
+  private noteMissing(
+    id: bigint,
+    timestamp: bigint,
+    subject: string,
+    hash: string | null,
+    what: string,
+  ): void {
+    if (
+      this.opts.eventsMaxAgeMs > 0 &&
+      timestamp < this.cut - BigInt(this.opts.eventsMaxAgeMs) * NS_PER_MS
+    )
+      return; // retired by max_age
+    if (this.missing.length < this.opts.recheckMax)
+      this.missing.push({ id, timestamp, subject, hash, what });
+    else if (timestamp <= this.cut - BigInt(this.opts.settleMs) * NS_PER_MS)
+      this.findings.add("missing_event", `${what}, no event on ${subject}`, {
+        id: formatOperationId(id),
+      });
     else this.counts.inFlight += 1;
   }
 
@@ -357,8 +564,16 @@ class AuditRun {
   private checkExpiries(): void {
     const settled = this.cut - BigInt(this.opts.settleMs) * NS_PER_MS;
     for (const hold of this.fold.holds.values()) {
-      if (hold.status === "expired" && hold.expiresAt < settled && hold.code === TransferCode.hold && !this.expiryMarked.has(hold.id)) {
-        this.findings.add("missing_expiry", "the hold expired but no expiry marker records it", { holdId: formatOperationId(hold.id), deadline: hold.expiresAt });
+      if (
+        hold.status === "expired" &&
+        hold.expiresAt < settled &&
+        hold.code === TransferCode.hold &&
+        !this.expiryMarked.has(hold.id)
+      ) {
+        this.findings.add("missing_expiry", "the hold expired but no expiry marker records it", {
+          holdId: formatOperationId(hold.id),
+          deadline: hold.expiresAt,
+        });
       }
     }
   }
@@ -380,11 +595,16 @@ class AuditRun {
 
   private openHolds(): { total: number; listed: OpenHold[] } {
     const open: FoldHold[] = [];
-    for (const h of this.fold.openHolds()) if (h.timeout === 0 || h.expiresAt > this.startedNs) open.push(h);
+    for (const h of this.fold.openHolds())
+      if (h.timeout === 0 || h.expiresAt > this.startedNs) open.push(h);
     open.sort((x, y) => (x.timestamp < y.timestamp ? -1 : 1));
     const listed = open.slice(0, this.opts.holdsListMax).map((h): OpenHold => ({
-      holdId: formatOperationId(h.id), userId: this.names.get(h.debit) ?? "?", currency: currencyByLedger(this.deps.chart, h.ledger)?.code ?? String(h.ledger),
-      amount: h.amount.toString(), ageMs: Number((this.startedNs - h.timestamp) / NS_PER_MS), expiresInMs: h.timeout === 0 ? null : Number((h.expiresAt - this.startedNs) / NS_PER_MS),
+      holdId: formatOperationId(h.id),
+      userId: this.names.get(h.debit) ?? "?",
+      currency: currencyByLedger(this.deps.chart, h.ledger)?.code ?? String(h.ledger),
+      amount: h.amount.toString(),
+      ageMs: Number((this.startedNs - h.timestamp) / NS_PER_MS),
+      expiresInMs: h.timeout === 0 ? null : Number((h.expiresAt - this.startedNs) / NS_PER_MS),
     }));
     return { total: open.length, listed };
   }
@@ -398,7 +618,9 @@ class AuditRun {
       if (ambiguous.length === 0) return;
       if (round >= this.opts.rereadRoundsMax) {
         this.counts.accountsUnverified += ambiguous.length;
-        this.notes.push(`${ambiguous.length} account(s) moved every time they were read (${round} rounds); not verified this time`);
+        this.notes.push(
+          `${ambiguous.length} account(s) moved every time they were read (${round} rounds); not verified this time`,
+        );
         return;
       }
       pages = await this.reread(ambiguous);
@@ -412,12 +634,20 @@ class AuditRun {
     const watching: Watch[] = [];
     const ambiguous: bigint[] = [];
     if (end > this.forwardedTo) {
-      for await (const page of transferPages(this.deps.ledger, this.forwardedTo + 1n, end, this.opts.pageMax, this.ownTag)) {
+      for await (const page of transferPages(
+        this.deps.ledger,
+        this.forwardedTo + 1n,
+        end,
+        this.opts.pageMax,
+        this.ownTag,
+      )) {
         for (const t of page) {
-          while (queue[0] && queue[0].a < t.timestamp) watching.push(this.compare(queue.shift() as ReadPage));
+          while (queue[0] && queue[0].a < t.timestamp)
+            watching.push(this.compare(queue.shift() as ReadPage));
           this.finish(watching, t.timestamp);
           for (const w of watching) {
-            for (const id of [t.debit_account_id, t.credit_account_id]) if (w.suspects.delete(id)) ambiguous.push(id);
+            for (const id of [t.debit_account_id, t.credit_account_id])
+              if (w.suspects.delete(id)) ambiguous.push(id);
           }
           this.applyForward(t);
         }
@@ -432,7 +662,21 @@ class AuditRun {
   private applyForward(t: Transfer): void {
     for (const id of [t.debit_account_id, t.credit_account_id]) {
       if (id !== 0n && !this.fold.accounts.has(id)) {
-        this.fold.addAccount({ id, ledger: t.ledger, code: 0, flags: 0, debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 0n, user_data_128: 0n, user_data_64: 0n, user_data_32: 0, reserved: 0, timestamp: 0n });
+        this.fold.addAccount({
+          id,
+          ledger: t.ledger,
+          code: 0,
+          flags: 0,
+          debits_pending: 0n,
+          debits_posted: 0n,
+          credits_pending: 0n,
+          credits_posted: 0n,
+          user_data_128: 0n,
+          user_data_64: 0n,
+          user_data_32: 0,
+          reserved: 0,
+          timestamp: 0n,
+        });
       }
     }
     this.fold.apply(t); // issues after the cut belong to the next audit
@@ -442,15 +686,21 @@ class AuditRun {
     const uncertain = this.fold.uncertain(page.w0 - this.lagNs, page.w1 + this.lagNs);
     const byAccount = new Map<bigint, Uncertain[]>();
     for (const u of uncertain) {
-      for (const id of [u.hold.debit, u.hold.credit]) byAccount.set(id, [...(byAccount.get(id) ?? []), u]);
+      for (const id of [u.hold.debit, u.hold.credit])
+        byAccount.set(id, [...(byAccount.get(id) ?? []), u]);
     }
     const watch: Watch = { page, suspects: new Map() };
     for (const id of page.ids) {
       const account = this.fold.accounts.get(id);
       const stored = this.stored.get(id);
       if (!account || !stored) continue;
-      const { predicted, debitSide, creditSide } = predictWithExpiry(account, byAccount.get(id) ?? [], page.w0 - this.lagNs);
-      if (matchesWithExpiry(stored, predicted, debitSide, creditSide)) this.counts.accountsVerified += 1;
+      const { predicted, debitSide, creditSide } = predictWithExpiry(
+        account,
+        byAccount.get(id) ?? [],
+        page.w0 - this.lagNs,
+      );
+      if (matchesWithExpiry(stored, predicted, debitSide, creditSide))
+        this.counts.accountsVerified += 1;
       else watch.suspects.set(id, { stored, predicted });
     }
     return watch;
@@ -469,13 +719,24 @@ class AuditRun {
   private mismatch(id: bigint, stored: Balances, predicted: Balances): void {
     const account = this.fold.accounts.get(id);
     const diff = this.ledgerOf(account?.ledger ?? 0).diff;
-    const fields = ["debits_pending", "debits_posted", "credits_pending", "credits_posted"] as const;
-    const deltas = fields.filter((f) => stored[f] !== predicted[f]).map((f) => {
-      diff[f] += stored[f] - predicted[f];
-      return `${f} ${stored[f]} (transfers give ${predicted[f]})`;
-    });
+    const fields = [
+      "debits_pending",
+      "debits_posted",
+      "credits_pending",
+      "credits_posted",
+    ] as const;
+    const deltas = fields
+      .filter((f) => stored[f] !== predicted[f])
+      .map((f) => {
+        diff[f] += stored[f] - predicted[f];
+        return `${f} ${stored[f]} (transfers give ${predicted[f]})`;
+      });
     const owner = this.names.get(id);
-    this.findings.add("account_mismatch", `stored ${deltas.join(", ")}`, { accountId: id, ...(owner === undefined ? {} : { userId: owner }), ledger: account?.ledger ?? "?" });
+    this.findings.add("account_mismatch", `stored ${deltas.join(", ")}`, {
+      accountId: id,
+      ...(owner === undefined ? {} : { userId: owner }),
+      ledger: account?.ledger ?? "?",
+    });
   }
 
   private async reread(ids: ReadonlyArray<bigint>): Promise<ReadPage[]> {
@@ -487,7 +748,13 @@ class AuditRun {
       const accounts = await this.deps.ledger.lookupAccounts([...chunk]);
       const w1 = this.opts.wallNs();
       const b = await newestTransferTimestamp(this.deps.ledger);
-      for (const x of accounts) this.stored.set(x.id, { debits_pending: x.debits_pending, debits_posted: x.debits_posted, credits_pending: x.credits_pending, credits_posted: x.credits_posted });
+      for (const x of accounts)
+        this.stored.set(x.id, {
+          debits_pending: x.debits_pending,
+          debits_posted: x.debits_posted,
+          credits_pending: x.credits_pending,
+          credits_posted: x.credits_posted,
+        });
       pages.push({ a, b, w0, w1, ids: accounts.map((x) => x.id) });
     }
     return pages;
@@ -504,17 +771,47 @@ class AuditRun {
   /** Events no transfer up to the cut claimed: after the cut, or without a ledger record. */
   private async unmatchedEvents(): Promise<void> {
     const loose: Array<{ id: bigint; seq: number; lookup: bigint[]; what: string }> = [];
-    for (const [id, r] of this.events.operations) if (!r.matched) loose.push({ id, seq: r.seq, lookup: [id, this.deps.chart.space.burnedMarkerId(id)], what: `${r.event} event` });
-    for (const [id, r] of this.events.expired) if (!r.matched) loose.push({ id, seq: r.seq, lookup: [this.deps.chart.space.expiryMarkerId(id)], what: "expired event" });
+    for (const [id, r] of this.events.operations)
+      if (!r.matched)
+        loose.push({
+          id,
+          seq: r.seq,
+          lookup: [id, this.deps.chart.space.burnedMarkerId(id)],
+          what: `${r.event} event`,
+        });
+    for (const [id, r] of this.events.expired)
+      if (!r.matched)
+        loose.push({
+          id,
+          seq: r.seq,
+          lookup: [this.deps.chart.space.expiryMarkerId(id)],
+          what: "expired event",
+        });
     const step = Math.floor(this.opts.pageMax / 2);
     for (let i = 0; i < loose.length; i += step) {
       const chunk = loose.slice(i, i + step);
-      const found = new Map((await this.deps.ledger.lookupTransfers(chunk.flatMap((l) => l.lookup))).map((t) => [t.id, t]));
+      const found = new Map(
+        (await this.deps.ledger.lookupTransfers(chunk.flatMap((l) => l.lookup))).map((t) => [
+          t.id,
+          t,
+        ]),
+      );
       for (const l of chunk) {
-        const records = l.lookup.map((id) => found.get(id)).filter((t): t is Transfer => t !== undefined);
+        const records = l.lookup
+          .map((id) => found.get(id))
+          .filter((t): t is Transfer => t !== undefined);
         if (records.some((t) => t.timestamp > this.cut)) this.counts.afterCut += 1;
-        else if (records.length === 0) this.findings.add("orphan_event", `${withArticle(l.what)} without a ledger record`, { id: formatOperationId(l.id), seq: l.seq });
-        else this.findings.add("orphan_event", `${withArticle(l.what)} whose ledger record is not an operation of the service`, { id: formatOperationId(l.id), seq: l.seq });
+        else if (records.length === 0)
+          this.findings.add("orphan_event", `${withArticle(l.what)} without a ledger record`, {
+            id: formatOperationId(l.id),
+            seq: l.seq,
+          });
+        else
+          this.findings.add(
+            "orphan_event",
+            `${withArticle(l.what)} whose ledger record is not an operation of the service`,
+            { id: formatOperationId(l.id), seq: l.seq },
+          );
       }
     }
   }
@@ -524,44 +821,94 @@ class AuditRun {
     const settled = this.cut - BigInt(this.opts.settleMs) * NS_PER_MS;
     for (const m of this.missing) {
       // The stream's own API, not a direct get: it answers whether or not the stream allows direct reads.
-      const stored = await this.deps.jsm.streams.getMessage(this.deps.eventsStream, { last_by_subj: m.subject });
+      const stored = await this.deps.jsm.streams.getMessage(this.deps.eventsStream, {
+        last_by_subj: m.subject,
+      });
       if (stored) {
-        if (m.hash !== null && hashOf(stored.data) !== m.hash) this.findings.add("event_mismatch", `the late event on ${m.subject} differs from the ledger record`, { id: formatOperationId(m.id), seq: stored.seq });
+        if (m.hash !== null && hashOf(stored.data) !== m.hash)
+          this.findings.add(
+            "event_mismatch",
+            `the late event on ${m.subject} differs from the ledger record`,
+            { id: formatOperationId(m.id), seq: stored.seq },
+          );
       } else if (m.timestamp <= settled) {
-        this.findings.add("missing_event", `${m.what}, but ${m.subject} holds no event`, { id: formatOperationId(m.id), ledgerTimestamp: m.timestamp });
+        this.findings.add("missing_event", `${m.what}, but ${m.subject} holds no event`, {
+          id: formatOperationId(m.id),
+          ledgerTimestamp: m.timestamp,
+        });
       } else {
         this.counts.inFlight += 1;
       }
     }
-    if (this.counts.inFlight > 0) this.notes.push(`${this.counts.inFlight} operation(s) applied within ${this.opts.settleMs} ms of the cut have no event yet (in flight)`);
+    if (this.counts.inFlight > 0)
+      this.notes.push(
+        `${this.counts.inFlight} operation(s) applied within ${this.opts.settleMs} ms of the cut have no event yet (in flight)`,
+      );
   }
 
   /** An operation rejected under its burned-marker id must have nothing under its own id. */
   private async doubleOutcomes(): Promise<void> {
     for (let i = 0; i < this.burnedOps.length; i += this.opts.pageMax) {
-      for (const t of await this.deps.ledger.lookupTransfers(this.burnedOps.slice(i, i + this.opts.pageMax))) {
-        this.findings.add("double_outcome", "a rejection under the burned-marker id, and a transfer under the operation id itself", { operationId: formatOperationId(t.id) });
+      for (const t of await this.deps.ledger.lookupTransfers(
+        this.burnedOps.slice(i, i + this.opts.pageMax),
+      )) {
+        this.findings.add(
+          "double_outcome",
+          "a rejection under the burned-marker id, and a transfer under the operation id itself",
+          { operationId: formatOperationId(t.id) },
+        );
       }
     }
   }
 
   // ── report ────────────────────────────────────────────────────────────────────────────────
 
-  private report(totals: Map<number, Balances>, holds: { total: number; listed: OpenHold[] }, durationMs: number): AuditReport {
+  private report(
+    totals: Map<number, Balances>,
+    holds: { total: number; listed: OpenHold[] },
+    durationMs: number,
+  ): AuditReport {
     const currencies: CurrencyTotals[] = this.deps.chart.currencies.map((c) => {
       const entry = this.ledgerOf(c.ledger);
       const t = totals.get(c.ledger) ?? zeroBalances();
       const d = entry.diff;
-      const sum = { dp: t.debits_posted + d.debits_posted, cp: t.credits_posted + d.credits_posted, dn: t.debits_pending + d.debits_pending, cn: t.credits_pending + d.credits_pending };
+      const sum = {
+        dp: t.debits_posted + d.debits_posted,
+        cp: t.credits_posted + d.credits_posted,
+        dn: t.debits_pending + d.debits_pending,
+        cn: t.credits_pending + d.credits_pending,
+      };
       const balanced = sum.dp === sum.cp && sum.dn === sum.cn;
-      if (!balanced) this.findings.add("unbalanced_ledger", `${c.code}: debits posted ${sum.dp} / credits posted ${sum.cp}, debits pending ${sum.dn} / credits pending ${sum.cn}`, { ledger: c.ledger });
-      return { currency: c.code, ledger: c.ledger, accounts: entry.accounts, transfers: entry.transfers, debitsPosted: String(sum.dp), creditsPosted: String(sum.cp), debitsPending: String(sum.dn), creditsPending: String(sum.cn), balanced };
+      if (!balanced)
+        this.findings.add(
+          "unbalanced_ledger",
+          `${c.code}: debits posted ${sum.dp} / credits posted ${sum.cp}, debits pending ${sum.dn} / credits pending ${sum.cn}`,
+          { ledger: c.ledger },
+        );
+      return {
+        currency: c.code,
+        ledger: c.ledger,
+        accounts: entry.accounts,
+        transfers: entry.transfers,
+        debitsPosted: String(sum.dp),
+        creditsPosted: String(sum.cp),
+        debitsPending: String(sum.dn),
+        creditsPending: String(sum.cn),
+        balanced,
+      };
     });
     return {
       ok: this.findings.total === 0,
       cut: { ledgerTimestamp: this.cut.toString(), eventsLastSequence: this.eventsLast },
-      durationMs, currencies, counts: this.counts, openHolds: holds,
-      findings: { total: this.findings.total, byKind: this.findings.byKind, listed: this.findings.listed },
+      durationMs,
+      currencies,
+      counts: this.counts,
+      openHolds: holds,
+      findings: {
+        total: this.findings.total,
+        byKind: this.findings.byKind,
+        listed: this.findings.listed,
+      },
       notes: this.notes,
     };
   }

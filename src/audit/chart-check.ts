@@ -1,15 +1,32 @@
 // Whether an account is one the chart of accounts (src/domain/accounts.ts) defines: its id derived
 // from what it is, its flags and data as the service creates them. Pure.
 import { AccountFlags, type Account } from "tigerbeetle-node";
-import { AccountCode, currencyByLedger, feeAccountId, markerAccountIds, settlementAccountId, userAccounts, type Chart } from "../domain/accounts.ts";
+import {
+  AccountCode,
+  currencyByLedger,
+  feeAccountId,
+  markerAccountIds,
+  settlementAccountId,
+  userAccounts,
+  type Chart,
+} from "../domain/accounts.ts";
 import { decodeUserIdHead, decodeUserIdTail } from "../domain/user-name.ts";
 
 export type AccountKind = "user" | "user_name" | "settlement" | "fee" | "marker" | "deployment";
 
-export type ChartVerdict = { kind: AccountKind; head: { name: string; continued: boolean } | null; tail: string | null } | { problem: string };
+export type ChartVerdict =
+  | { kind: AccountKind; head: { name: string; continued: boolean } | null; tail: string | null }
+  | { problem: string };
 
 function sameData(a: Account, b: Account): boolean {
-  return a.flags === b.flags && a.user_data_128 === b.user_data_128 && a.user_data_64 === b.user_data_64 && a.user_data_32 === b.user_data_32 && a.code === b.code && a.ledger === b.ledger;
+  return (
+    a.flags === b.flags &&
+    a.user_data_128 === b.user_data_128 &&
+    a.user_data_64 === b.user_data_64 &&
+    a.user_data_32 === b.user_data_32 &&
+    a.code === b.code &&
+    a.ledger === b.ledger
+  );
 }
 
 export function checkAccount(chart: Chart, a: Account): ChartVerdict {
@@ -17,7 +34,8 @@ export function checkAccount(chart: Chart, a: Account): ChartVerdict {
   const marker = markerAccountIds(chart.space, chart.markerLedger);
   switch (a.code) {
     case AccountCode.user: {
-      if (!currency) return { problem: `a user account on ledger ${a.ledger}, which is no configured currency` };
+      if (!currency)
+        return { problem: `a user account on ledger ${a.ledger}, which is no configured currency` };
       let head: { head: string; continued: boolean };
       try {
         head = decodeUserIdHead(a);
@@ -34,17 +52,29 @@ export function checkAccount(chart: Chart, a: Account): ChartVerdict {
       }
     }
     case AccountCode.settlement:
-      return currency && a.id === settlementAccountId(chart.space, a.ledger) && a.flags === AccountFlags.none ? { kind: "settlement", head: null, tail: null } : { problem: "a settlement account that is not the currency's" };
+      return currency &&
+        a.id === settlementAccountId(chart.space, a.ledger) &&
+        a.flags === AccountFlags.none
+        ? { kind: "settlement", head: null, tail: null }
+        : { problem: "a settlement account that is not the currency's" };
     case AccountCode.fee:
-      return currency && a.id === feeAccountId(chart.space, a.ledger) && a.flags === AccountFlags.none ? { kind: "fee", head: null, tail: null } : { problem: "a fee account that is not the currency's" };
+      return currency &&
+        a.id === feeAccountId(chart.space, a.ledger) &&
+        a.flags === AccountFlags.none
+        ? { kind: "fee", head: null, tail: null }
+        : { problem: "a fee account that is not the currency's" };
     case AccountCode.markerDebit:
     case AccountCode.markerCredit: {
       const id = a.code === AccountCode.markerDebit ? marker.debit : marker.credit;
-      return a.ledger === chart.markerLedger && a.id === id ? { kind: "marker", head: null, tail: null } : { problem: "a marker account that is not the chart's" };
+      return a.ledger === chart.markerLedger && a.id === id
+        ? { kind: "marker", head: null, tail: null }
+        : { problem: "a marker account that is not the chart's" };
     }
     case AccountCode.deployment:
     case AccountCode.deploymentBound:
-      return a.ledger === chart.markerLedger ? { kind: "deployment", head: null, tail: null } : { problem: "a deployment record off the marker ledger" };
+      return a.ledger === chart.markerLedger
+        ? { kind: "deployment", head: null, tail: null }
+        : { problem: "a deployment record off the marker ledger" };
     default:
       return { problem: `account code ${a.code} is not in the chart of accounts` };
   }

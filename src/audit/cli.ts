@@ -21,7 +21,12 @@ export const AUDIT_USAGE = `usage: billing audit [--json] [--settle-ms N] [--exp
   --findings N      discrepancies listed per kind (default ${auditDefaults.findingsPerKindMax})`;
 
 const count = z.coerce.number().int().min(0).max(10_000_000);
-const FLAGS = { "--settle-ms": "settleMs", "--expiry-lag-ms": "expiryLagMs", "--holds": "holdsListMax", "--findings": "findingsPerKindMax" } as const;
+const FLAGS = {
+  "--settle-ms": "settleMs",
+  "--expiry-lag-ms": "expiryLagMs",
+  "--holds": "holdsListMax",
+  "--findings": "findingsPerKindMax",
+} as const;
 
 type Parsed = { json: boolean; options: Partial<AuditOptions> };
 
@@ -68,15 +73,29 @@ export async function auditVerb(args: string[], config: Config): Promise<number>
     broker = connected;
     const chart = await readChart(config, connected, opened);
     const report = await runAudit(
-      { ledger: opened, js: connected.js, jsm: connected.jsm, chart, eventsStream: config.streams.events, shared: config.ledger.shared },
-      { settleMs: 2 * config.consumer.ackWaitMs + config.expiry.delayMs, eventsMaxAgeMs: config.streams.eventsMaxAgeMs, ...parsed.options },
+      {
+        ledger: opened,
+        js: connected.js,
+        jsm: connected.jsm,
+        chart,
+        eventsStream: config.streams.events,
+        shared: config.ledger.shared,
+      },
+      {
+        settleMs: 2 * config.consumer.ackWaitMs + config.expiry.delayMs,
+        eventsMaxAgeMs: config.streams.eventsMaxAgeMs,
+        ...parsed.options,
+      },
     );
     process.stdout.write(parsed.json ? `${JSON.stringify(report, null, 2)}\n` : renderText(report));
     return report.ok ? 0 : 1;
   } catch (error) {
     if (error instanceof AssertionError) throw error;
     // The broker or the ledger away is 3, like every verb's; anything else stops the audit as 2.
-    return fail(`cannot complete the audit: ${(error as Error).message}`, exitCodeOf(error) === EXIT_UNAVAILABLE ? EXIT_UNAVAILABLE : EXIT_USAGE);
+    return fail(
+      `cannot complete the audit: ${(error as Error).message}`,
+      exitCodeOf(error) === EXIT_UNAVAILABLE ? EXIT_UNAVAILABLE : EXIT_USAGE,
+    );
   } finally {
     await broker?.close();
     ledger?.destroy();

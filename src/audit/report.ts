@@ -24,15 +24,39 @@ export type FindingKind = keyof typeof FINDING_KINDS;
 export type Finding = { kind: FindingKind; message: string; ids: Record<string, string> };
 
 export type CurrencyTotals = {
-  currency: string; ledger: number; accounts: number; transfers: number;
-  debitsPosted: string; creditsPosted: string; debitsPending: string; creditsPending: string; balanced: boolean;
+  currency: string;
+  ledger: number;
+  accounts: number;
+  transfers: number;
+  debitsPosted: string;
+  creditsPosted: string;
+  debitsPending: string;
+  creditsPending: string;
+  balanced: boolean;
 };
 
-export type OpenHold = { holdId: string; userId: string; currency: string; amount: string; ageMs: number; expiresInMs: number | null };
+export type OpenHold = {
+  holdId: string;
+  userId: string;
+  currency: string;
+  amount: string;
+  ageMs: number;
+  expiresInMs: number | null;
+};
 
 export type AuditCounts = {
-  accounts: number; transfers: number; applied: number; rejected: number; feeLegs: number; expiryMarkers: number;
-  events: number; expiredEvents: number; accountsVerified: number; accountsUnverified: number; inFlight: number; afterCut: number;
+  accounts: number;
+  transfers: number;
+  applied: number;
+  rejected: number;
+  feeLegs: number;
+  expiryMarkers: number;
+  events: number;
+  expiredEvents: number;
+  accountsVerified: number;
+  accountsUnverified: number;
+  inFlight: number;
+  afterCut: number;
 };
 
 export type AuditReport = {
@@ -54,7 +78,11 @@ export class Findings {
 
   constructor(private readonly perKindMax: number) {}
 
-  add(kind: FindingKind, message: string, ids: Record<string, string | bigint | number> = {}): void {
+  add(
+    kind: FindingKind,
+    message: string,
+    ids: Record<string, string | bigint | number> = {},
+  ): void {
     this.total += 1;
     const n = (this.byKind[kind] ?? 0) + 1;
     this.byKind[kind] = n;
@@ -67,7 +95,14 @@ export class Findings {
 
 function table(rows: ReadonlyArray<ReadonlyArray<string>>): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
-  return rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join("  ").trimEnd()).join("\n");
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }
 
 function summary(r: AuditReport): string[] {
@@ -79,21 +114,54 @@ function summary(r: AuditReport): string[] {
     `cut: ledger timestamp ${r.cut.ledgerTimestamp}${when}, events up to stream sequence ${r.cut.eventsLastSequence}; took ${r.durationMs} ms`,
     "",
     table([
-      ["currency", "ledger", "accounts", "transfers", "debits posted", "credits posted", "debits pending", "credits pending", "balanced"],
-      ...r.currencies.map((t) => [t.currency, String(t.ledger), String(t.accounts), String(t.transfers), t.debitsPosted, t.creditsPosted, t.debitsPending, t.creditsPending, t.balanced ? "yes" : "NO"]),
+      [
+        "currency",
+        "ledger",
+        "accounts",
+        "transfers",
+        "debits posted",
+        "credits posted",
+        "debits pending",
+        "credits pending",
+        "balanced",
+      ],
+      ...r.currencies.map((t) => [
+        t.currency,
+        String(t.ledger),
+        String(t.accounts),
+        String(t.transfers),
+        t.debitsPosted,
+        t.creditsPosted,
+        t.debitsPending,
+        t.creditsPending,
+        t.balanced ? "yes" : "NO",
+      ]),
     ]),
     "",
     table([
       ["check", "count"],
-      ["operations applied", String(c.applied)], ["operations rejected", String(c.rejected)], ["fee legs", String(c.feeLegs)],
-      ["expiry markers", String(c.expiryMarkers)], ["events read", String(c.events)], ["expired events", String(c.expiredEvents)],
-      ["accounts verified", String(c.accountsVerified)], ["accounts unverified (moved while read)", String(c.accountsUnverified)],
-      ["operations in flight (event not yet stored)", String(c.inFlight)], ["events after the cut", String(c.afterCut)],
+      ["operations applied", String(c.applied)],
+      ["operations rejected", String(c.rejected)],
+      ["fee legs", String(c.feeLegs)],
+      ["expiry markers", String(c.expiryMarkers)],
+      ["events read", String(c.events)],
+      ["expired events", String(c.expiredEvents)],
+      ["accounts verified", String(c.accountsVerified)],
+      ["accounts unverified (moved while read)", String(c.accountsUnverified)],
+      ["operations in flight (event not yet stored)", String(c.inFlight)],
+      ["events after the cut", String(c.afterCut)],
       ["open holds", String(r.openHolds.total)],
     ]),
   ];
   const kinds = Object.entries(r.findings.byKind);
-  if (kinds.length > 0) out.push("", table([["discrepancy", "count", "meaning"], ...kinds.map(([k, n]) => [k, String(n), FINDING_KINDS[k as FindingKind]])]));
+  if (kinds.length > 0)
+    out.push(
+      "",
+      table([
+        ["discrepancy", "count", "meaning"],
+        ...kinds.map(([k, n]) => [k, String(n), FINDING_KINDS[k as FindingKind]]),
+      ]),
+    );
   return out;
 }
 
@@ -103,17 +171,32 @@ export function renderText(r: AuditReport): string {
     out.push("", "discrepancies:");
     for (const f of r.findings.listed) {
       out.push(`  [${f.kind}] ${f.message}`);
-      const ids = Object.entries(f.ids).map(([k, v]) => `${k}=${v}`).join(" ");
+      const ids = Object.entries(f.ids)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(" ");
       if (ids) out.push(`      ${ids}`);
     }
-    if (r.findings.listed.length < r.findings.total) out.push(`  … ${r.findings.total - r.findings.listed.length} more (see the counts above)`);
+    if (r.findings.listed.length < r.findings.total)
+      out.push(`  … ${r.findings.total - r.findings.listed.length} more (see the counts above)`);
   }
   if (r.openHolds.listed.length > 0) {
     out.push("", `open holds (${r.openHolds.total}, oldest first):`);
-    out.push(table([
-      ["holdId", "userId", "currency", "amount", "age", "expires in"],
-      ...r.openHolds.listed.map((h) => [h.holdId, h.userId, h.currency, h.amount, `${(h.ageMs / 1000).toFixed(1)} s`, h.expiresInMs === null ? "never" : `${(h.expiresInMs / 1000).toFixed(1)} s`]),
-    ]).split("\n").map((l) => `  ${l}`).join("\n"));
+    out.push(
+      table([
+        ["holdId", "userId", "currency", "amount", "age", "expires in"],
+        ...r.openHolds.listed.map((h) => [
+          h.holdId,
+          h.userId,
+          h.currency,
+          h.amount,
+          `${(h.ageMs / 1000).toFixed(1)} s`,
+          h.expiresInMs === null ? "never" : `${(h.expiresInMs / 1000).toFixed(1)} s`,
+        ]),
+      ])
+        .split("\n")
+        .map((l) => `  ${l}`)
+        .join("\n"),
+    );
   }
   if (r.notes.length > 0) out.push("", "notes:", ...r.notes.map((n) => `  - ${n}`));
   return `${out.join("\n")}\n`;

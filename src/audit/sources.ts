@@ -9,7 +9,17 @@ import { assert } from "../lib/assert.ts";
 import type { StoredEvent } from "./event-index.ts";
 
 function filter(timestampMin: bigint, timestampMax: bigint, limit: number, flags: number) {
-  return { user_data_128: 0n, user_data_64: 0n, user_data_32: 0, ledger: 0, code: 0, timestamp_min: timestampMin, timestamp_max: timestampMax, limit, flags };
+  return {
+    user_data_128: 0n,
+    user_data_64: 0n,
+    user_data_32: 0,
+    ledger: 0,
+    code: 0,
+    timestamp_min: timestampMin,
+    timestamp_max: timestampMax,
+    limit,
+    flags,
+  };
 }
 
 /** The newest transfer's timestamp, or 0 for an empty ledger: the audit's cut. */
@@ -22,7 +32,13 @@ export async function newestTransferTimestamp(ledger: Ledger): Promise<bigint> {
  * Transfers with from ≤ timestamp ≤ to, ascending, `pageMax` at a time; with a tag (not 0), only
  * the transfers of that deployment (user_data_64), as on a ledger shared by deployments.
  */
-export async function* transferPages(ledger: Ledger, from: bigint, to: bigint, pageMax: number, tag = 0n): AsyncGenerator<Transfer[]> {
+export async function* transferPages(
+  ledger: Ledger,
+  from: bigint,
+  to: bigint,
+  pageMax: number,
+  tag = 0n,
+): AsyncGenerator<Transfer[]> {
   assert(from > 0n && pageMax > 0, "transferPages: from > 0 and a page size");
   for (let min = from; min <= to;) {
     const page = await ledger.queryTransfers({ ...filter(min, to, pageMax, 0), user_data_64: tag });
@@ -45,12 +61,22 @@ export async function* accountPages(ledger: Ledger, pageMax: number): AsyncGener
 }
 
 /** The events stream's last sequence now: the audit reads no event stored after it. */
-export async function lastEventSequence(jsm: JetStreamManager, stream: string): Promise<{ first: number; last: number; messages: number }> {
+export async function lastEventSequence(
+  jsm: JetStreamManager,
+  stream: string,
+): Promise<{ first: number; last: number; messages: number }> {
   const info = await jsm.streams.info(stream);
   return { first: info.state.first_seq, last: info.state.last_seq, messages: info.state.messages };
 }
 
 /** Stored events with sequence ≤ `last`, in sequence order, `pageMax` at a time. */
-export async function* eventPages(js: JetStreamClient, stream: string, first: number, last: number, pageMax: number): AsyncGenerator<StoredEvent[]> {
-  for await (const page of streamRange(js, stream, first, last, pageMax)) yield page.map((m) => ({ seq: m.seq, subject: m.subject, data: m.data }));
+export async function* eventPages(
+  js: JetStreamClient,
+  stream: string,
+  first: number,
+  last: number,
+  pageMax: number,
+): AsyncGenerator<StoredEvent[]> {
+  for await (const page of streamRange(js, stream, first, last, pageMax))
+    yield page.map((m) => ({ seq: m.seq, subject: m.subject, data: m.data }));
 }

@@ -81,7 +81,10 @@ export const brokerConnectionDefaults = {
 export async function connectBroker(options: ConnectBrokerOptions): Promise<Broker> {
   assert(options.servers.length > 0, "connectBroker: at least one server");
   assert(options.name.length > 0, "connectBroker: a connection name");
-  assert(Number.isInteger(options.connectTimeoutMs) && options.connectTimeoutMs > 0, "connectTimeoutMs > 0");
+  assert(
+    Number.isInteger(options.connectTimeoutMs) && options.connectTimeoutMs > 0,
+    "connectTimeoutMs > 0",
+  );
   const apiTimeoutMs = options.apiTimeoutMs ?? brokerConnectionDefaults.apiTimeoutMs;
   assert(Number.isInteger(apiTimeoutMs) && apiTimeoutMs > 0, "apiTimeoutMs > 0");
   const shown = options.servers.map(redactUrl);
@@ -106,15 +109,24 @@ export async function connectBroker(options: ConnectBrokerOptions): Promise<Brok
   } catch (err) {
     await nc.close().catch(() => undefined);
     if (isJetStreamDisabled(err)) {
-      throw new BrokerConfigError(`NATS at ${shown.join(", ")}: JetStream is not enabled for this account: ${describeFailure(err)}`, { cause: err });
+      throw new BrokerConfigError(
+        `NATS at ${shown.join(", ")}: JetStream is not enabled for this account: ${describeFailure(err)}`,
+        { cause: err },
+      );
     }
-    throw new BrokerConnectError(`NATS at ${shown.join(", ")}: the JetStream API did not answer: ${describeFailure(err)}`, shown, { cause: err });
+    throw new BrokerConnectError(
+      `NATS at ${shown.join(", ")}: the JetStream API did not answer: ${describeFailure(err)}`,
+      shown,
+      { cause: err },
+    );
   }
   const js = jetstream(nc, { timeout: apiTimeoutMs });
   return { nc, js, jsm, close: () => closeConnection(nc) };
 }
 
-async function buildConnectionOptions(options: ConnectBrokerOptions): Promise<NodeConnectionOptions> {
+async function buildConnectionOptions(
+  options: ConnectBrokerOptions,
+): Promise<NodeConnectionOptions> {
   const d = brokerConnectionDefaults;
   const base: NodeConnectionOptions = {
     servers: options.servers,
@@ -148,10 +160,15 @@ async function buildConnectionOptions(options: ConnectBrokerOptions): Promise<No
 }
 
 /** The authenticator and TLS options of a connection; clients (the CLI) use them too. */
-export async function authConnectionOptions(auth: BrokerAuthOptions | undefined): Promise<Pick<NodeConnectionOptions, "authenticator" | "tls">> {
+export async function authConnectionOptions(
+  auth: BrokerAuthOptions | undefined,
+): Promise<Pick<NodeConnectionOptions, "authenticator" | "tls">> {
   if (auth === undefined) return {};
   const authenticator = await buildAuthenticator(auth);
-  return { ...(authenticator === null ? {} : { authenticator }), ...(auth.tls === undefined ? {} : { tls: buildTls(auth.tls) }) };
+  return {
+    ...(authenticator === null ? {} : { authenticator }),
+    ...(auth.tls === undefined ? {} : { tls: buildTls(auth.tls) }),
+  };
 }
 
 // Exactly one authentication method, or none (TLS alone may authenticate by client certificate).
@@ -163,20 +180,26 @@ async function buildAuthenticator(auth: BrokerAuthOptions): Promise<Authenticato
     auth.credsFile !== undefined ? "credsFile" : null,
   ].filter((m): m is string => m !== null);
   if (methods.length > 1) {
-    throw new BrokerConfigError(`NATS auth: choose one of user/pass, token, nkeySeed, credsFile; got ${methods.join(", ")}`);
+    throw new BrokerConfigError(
+      `NATS auth: choose one of user/pass, token, nkeySeed, credsFile; got ${methods.join(", ")}`,
+    );
   }
   if (auth.pass !== undefined && auth.user === undefined) {
     throw new BrokerConfigError("NATS auth: pass is set without user");
   }
   if (auth.user !== undefined) return usernamePasswordAuthenticator(auth.user, auth.pass);
   if (auth.token !== undefined) return tokenAuthenticator(auth.token);
-  if (auth.nkeySeed !== undefined) return nkeyAuthenticator(new TextEncoder().encode(auth.nkeySeed));
+  if (auth.nkeySeed !== undefined)
+    return nkeyAuthenticator(new TextEncoder().encode(auth.nkeySeed));
   if (auth.credsFile !== undefined) {
     let creds: Uint8Array;
     try {
       creds = await readFile(auth.credsFile);
     } catch (err) {
-      throw new BrokerConfigError(`NATS auth: cannot read credsFile ${auth.credsFile}: ${describeFailure(err)}`, { cause: err });
+      throw new BrokerConfigError(
+        `NATS auth: cannot read credsFile ${auth.credsFile}: ${describeFailure(err)}`,
+        { cause: err },
+      );
     }
     return credsAuthenticator(creds);
   }
@@ -212,7 +235,8 @@ async function closeConnection(nc: NatsConnection): Promise<void> {
 
 // No responders on $JS.API (the client names it JetStreamNotEnabled) or the account's error 10039.
 function isJetStreamDisabled(err: unknown): boolean {
-  if (err instanceof JetStreamApiError) return err.code === JetStreamApiCodes.JetStreamNotEnabledForAccount;
+  if (err instanceof JetStreamApiError)
+    return err.code === JetStreamApiCodes.JetStreamNotEnabledForAccount;
   return err instanceof Error && err.name === "JetStreamNotEnabled";
 }
 

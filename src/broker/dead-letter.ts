@@ -21,7 +21,12 @@
 // (src/dlq/max-deliveries-processor.ts) check it before a letter and write it after.
 
 import { headers, Match, type MsgHdrs } from "@nats-io/transport-node";
-import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+} from "@nats-io/jetstream";
 import { copyHeaders } from "./headers.ts";
 import { assert } from "../lib/assert.ts";
 import { BrokerUnavailableError } from "./errors.ts";
@@ -66,7 +71,10 @@ export async function deadLetter(
   error: string,
   timeoutMs: number,
 ): Promise<void> {
-  assert(Number.isSafeInteger(m.streamSequence) && m.streamSequence > 0, "deadLetter: streamSequence > 0");
+  assert(
+    Number.isSafeInteger(m.streamSequence) && m.streamSequence > 0,
+    "deadLetter: streamSequence > 0",
+  );
   assert(Number.isSafeInteger(timeoutMs) && timeoutMs > 0, "deadLetter: timeoutMs > 0");
   const h = deadLetterHeaderSet(m, reason, error);
   try {
@@ -86,11 +94,16 @@ export async function deadLetter(
 
 // The dead letter's headers: a fresh set (js.publish writes Nats-Msg-Id into the set it is given,
 // and the caller's headers must stay as they are).
-export function deadLetterHeaderSet(m: DeadLetterSource, reason: DeadLetterReason, error: string): MsgHdrs {
+export function deadLetterHeaderSet(
+  m: DeadLetterSource,
+  reason: DeadLetterReason,
+  error: string,
+): MsgHdrs {
   const h = copyHeaders(m.headers, Object.values(deadLetterHeaders));
   if (m.headers !== undefined) {
     const msgId = m.headers.get(natsMsgIdHeader, Match.IgnoreCase);
-    if (msgId !== "") h.set(deadLetterHeaders.originalMsgId, oneLine(msgId, deadLetterErrorCharsMax));
+    if (msgId !== "")
+      h.set(deadLetterHeaders.originalMsgId, oneLine(msgId, deadLetterErrorCharsMax));
   }
   h.set(deadLetterHeaders.originalSubject, m.subject);
   h.set(deadLetterHeaders.originalSequence, String(m.streamSequence));
@@ -110,7 +123,12 @@ export function oneLine(text: string, maxChars: number): string {
 }
 
 /** What claiming a letter needs: the dead-letter stream and how long a publish may take. */
-export type DeadLetterContext = { js: JetStreamClient; jsm: JetStreamManager; dlqStream: string; publishTimeoutMs: number };
+export type DeadLetterContext = {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  dlqStream: string;
+  publishTimeoutMs: number;
+};
 
 /** The claim's headers: it carries no payload, so `nats stream view` shows it plainly. */
 export const claimHeaders = {
@@ -119,7 +137,10 @@ export const claimHeaders = {
 } as const;
 
 export function claimSubject(reason: DeadLetterReason, commandSequence: number): string {
-  assert(Number.isSafeInteger(commandSequence) && commandSequence > 0, `claimSubject: a stream sequence > 0, got ${commandSequence}`);
+  assert(
+    Number.isSafeInteger(commandSequence) && commandSequence > 0,
+    `claimSubject: a stream sequence > 0, got ${commandSequence}`,
+  );
   return `billing.dlq.marker.${reason}.${commandSequence}`;
 }
 
@@ -133,7 +154,12 @@ export function claimMsgId(reason: DeadLetterReason, commandSequence: number): s
  * false when it already was. A crash between the letter and its claim is covered by the letter's
  * msgID inside the duplicate window.
  */
-export async function deadLetterOnce(ctx: DeadLetterContext, source: DeadLetterSource, reason: DeadLetterReason, error: string): Promise<boolean> {
+export async function deadLetterOnce(
+  ctx: DeadLetterContext,
+  source: DeadLetterSource,
+  reason: DeadLetterReason,
+  error: string,
+): Promise<boolean> {
   const seq = source.streamSequence;
   if (await isClaimed(ctx, reason, seq)) return false;
   await deadLetter(ctx.js, source, reason, error, ctx.publishTimeoutMs);
@@ -143,12 +169,22 @@ export async function deadLetterOnce(ctx: DeadLetterContext, source: DeadLetterS
 
 /** Whether the command was dead-lettered for this reason. The stream leader answers (not a direct
  *  get), so a claim just written by another process is seen. */
-export async function isClaimed(ctx: Pick<DeadLetterContext, "jsm" | "dlqStream">, reason: DeadLetterReason, seq: number): Promise<boolean> {
-  return (await getLastBySubjectFromLeader(ctx.jsm, ctx.dlqStream, claimSubject(reason, seq))) !== null;
+export async function isClaimed(
+  ctx: Pick<DeadLetterContext, "jsm" | "dlqStream">,
+  reason: DeadLetterReason,
+  seq: number,
+): Promise<boolean> {
+  return (
+    (await getLastBySubjectFromLeader(ctx.jsm, ctx.dlqStream, claimSubject(reason, seq))) !== null
+  );
 }
 
 /** Writes the claim, expecting its subject empty; "wrong last sequence" means another process wrote it first, which is as good. */
-export async function writeClaim(ctx: DeadLetterContext, reason: DeadLetterReason, seq: number): Promise<void> {
+export async function writeClaim(
+  ctx: DeadLetterContext,
+  reason: DeadLetterReason,
+  seq: number,
+): Promise<void> {
   const h = headers();
   h.set(claimHeaders.originalSequence, String(seq));
   h.set(claimHeaders.reason, reason);
@@ -161,7 +197,11 @@ export async function writeClaim(ctx: DeadLetterContext, reason: DeadLetterReaso
       retries: 1, // one attempt: the advisory's redelivery is our retry
     });
   } catch (err) {
-    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) return;
-    throw new BrokerUnavailableError(`dead-letter claim for command #${seq}: ${describeFailure(err)}`, { cause: err });
+    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence)
+      return;
+    throw new BrokerUnavailableError(
+      `dead-letter claim for command #${seq}: ${describeFailure(err)}`,
+      { cause: err },
+    );
   }
 }

@@ -11,7 +11,12 @@
 // publishEvents (the expiry sweeper) throws one BrokerUnavailableError once all publishes of the
 // batch settled, and the next sweep republishes everything, the stored ones counting as done.
 
-import { JetStreamApiCodes, JetStreamApiError, PubHeaders, type JetStreamClient } from "@nats-io/jetstream";
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  PubHeaders,
+  type JetStreamClient,
+} from "@nats-io/jetstream";
 import { createInbox, headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { publishInFlightMax } from "../config/limits.ts";
 import { assert } from "../lib/assert.ts";
@@ -54,11 +59,18 @@ export async function publishEvents(
  * a duplicate or 10071), else why not. Never throws but on a programmer error, so that a caller
  * retrying a batch can publish again only what is not stored.
  */
-export async function storeEvents(js: JetStreamClient, events: ReadonlyArray<OutgoingEvent>, timeoutMs: number): Promise<unknown[]> {
+export async function storeEvents(
+  js: JetStreamClient,
+  events: ReadonlyArray<OutgoingEvent>,
+  timeoutMs: number,
+): Promise<unknown[]> {
   assert(Number.isSafeInteger(timeoutMs) && timeoutMs > 0, "publishEvents: timeoutMs > 0");
   for (const e of events) {
     assert(eventSubject.test(e.subject), `publishEvents: not an event subject: "${e.subject}"`);
-    assert(e.msgId.length > 0 && !/[\r\n]/.test(e.msgId), `publishEvents: bad msgId for ${e.subject}`);
+    assert(
+      e.msgId.length > 0 && !/[\r\n]/.test(e.msgId),
+      `publishEvents: bad msgId for ${e.subject}`,
+    );
   }
   if (events.length === 0) return [];
   return pubAcksOf(js).publishAll(events, timeoutMs);
@@ -100,7 +112,10 @@ class PubAcks {
    * each: null when it is stored (now or before), else why not. After `timeoutMs` whatever has no
    * answer, sent or not, fails with a timeout.
    */
-  async publishAll(events: ReadonlyArray<OutgoingEvent>, timeoutMs: number): Promise<Array<unknown>> {
+  async publishAll(
+    events: ReadonlyArray<OutgoingEvent>,
+    timeoutMs: number,
+  ): Promise<Array<unknown>> {
     const outcomes: unknown[] = new Array(events.length).fill(undefined);
     const tokens: number[] = [];
     let next = 0;
@@ -119,7 +134,9 @@ class PubAcks {
       const event = events[i] as OutgoingEvent;
       const token = this.nextToken++;
       tokens.push(token);
-      this.waiting.set(token, (reply) => settle(i, reply instanceof Error ? reply : outcomeOf(reply)));
+      this.waiting.set(token, (reply) =>
+        settle(i, reply instanceof Error ? reply : outcomeOf(reply)),
+      );
       const h = headers();
       h.set(PubHeaders.MsgIdHdr, event.msgId);
       h.set(PubHeaders.ExpectedLastSubjectSequenceHdr, "0");
@@ -153,7 +170,8 @@ class PubAcks {
 
 /** A PubAck (null: stored, or a duplicate inside the window) or the refusal that means the same, else the error. */
 function outcomeOf(reply: Msg): unknown {
-  if (reply.data.length === 0 && reply.headers?.code === 503) return new Error("no responders: no stream stores this subject");
+  if (reply.data.length === 0 && reply.headers?.code === 503)
+    return new Error("no responders: no stream stores this subject");
   let answer: { error?: { code: number; err_code?: number; description: string }; stream?: string };
   try {
     answer = JSON.parse(decoder.decode(reply.data)) as typeof answer;
@@ -163,9 +181,13 @@ function outcomeOf(reply: Msg): unknown {
   if (answer.error) {
     // Expected last subject sequence 0 refused: the subject holds the event already.
     if (answer.error.err_code === JetStreamApiCodes.StreamWrongLastSequence) return null;
-    return new JetStreamApiError(answer.error as ConstructorParameters<typeof JetStreamApiError>[0]);
+    return new JetStreamApiError(
+      answer.error as ConstructorParameters<typeof JetStreamApiError>[0],
+    );
   }
-  return typeof answer.stream === "string" && answer.stream !== "" ? null : new Error("invalid PubAck: no stream");
+  return typeof answer.stream === "string" && answer.stream !== ""
+    ? null
+    : new Error("invalid PubAck: no stream");
 }
 
 const decoder = new TextDecoder();
@@ -173,7 +195,10 @@ const pubAcks = new WeakMap<NatsConnection, PubAcks>();
 
 function pubAcksOf(js: JetStreamClient): PubAcks {
   const nc = (js as JetStreamClient & { nc?: NatsConnection }).nc;
-  assert(nc !== undefined && typeof nc.publish === "function", "publishEvents: a JetStream client made by jetstream(nc)");
+  assert(
+    nc !== undefined && typeof nc.publish === "function",
+    "publishEvents: a JetStream client made by jetstream(nc)",
+  );
   let acks = pubAcks.get(nc);
   if (acks === undefined) {
     acks = new PubAcks(nc);

@@ -12,23 +12,48 @@ import { BrokerUnavailableError } from "./errors.ts";
 import { describeFailure } from "../lib/failure.ts";
 import { mapBounded } from "../lib/map-bounded.ts";
 
-export type RangeMessage = { seq: number; subject: string; data: Uint8Array; headers: MsgHdrs | undefined; storedAtMs: number };
+export type RangeMessage = {
+  seq: number;
+  subject: string;
+  data: Uint8Array;
+  headers: MsgHdrs | undefined;
+  storedAtMs: number;
+};
 
 /** Stored messages with first ≤ sequence ≤ last, in sequence order, at most `pageMax` per page. */
-export async function* streamRange(js: JetStreamClient, stream: string, first: number, last: number, pageMax: number): AsyncGenerator<RangeMessage[]> {
+export async function* streamRange(
+  js: JetStreamClient,
+  stream: string,
+  first: number,
+  last: number,
+  pageMax: number,
+): AsyncGenerator<RangeMessage[]> {
   assert(Number.isSafeInteger(pageMax) && pageMax > 0, "streamRange: pageMax > 0");
   if (last < first || last === 0) return;
-  const consumer = await js.consumers.get(stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, first) })
+  const consumer = await js.consumers
+    .get(stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, first) })
     .catch((err: unknown) => {
-      throw new BrokerUnavailableError(`read ${stream} from #${first}: ${describeFailure(err)}`, { cause: err });
+      throw new BrokerUnavailableError(`read ${stream} from #${first}: ${describeFailure(err)}`, {
+        cause: err,
+      });
     });
   try {
     let done = false;
     for (let empty = 0; !done && empty < STREAM_RANGE_EMPTY_FETCHES_MAX;) {
-      const batch = await consumer.fetch({ max_messages: Math.min(pageMax, last - first + 1), expires: STREAM_RANGE_FETCH_EXPIRES_MS });
+      const batch = await consumer.fetch({
+        max_messages: Math.min(pageMax, last - first + 1),
+        expires: STREAM_RANGE_FETCH_EXPIRES_MS,
+      });
       const page: RangeMessage[] = [];
       for await (const m of batch) {
-        if (m.seq <= last) page.push({ seq: m.seq, subject: m.subject, data: m.data, headers: m.headers, storedAtMs: Math.floor(m.info.timestampNanos / 1e6) });
+        if (m.seq <= last)
+          page.push({
+            seq: m.seq,
+            subject: m.subject,
+            data: m.data,
+            headers: m.headers,
+            storedAtMs: Math.floor(m.info.timestampNanos / 1e6),
+          });
         // info.pending: messages still in the stream after this one; none left means nothing to wait for.
         done ||= m.seq >= last || m.info.pending === 0;
         if (done) break; // the rest of this fetch would only wait for its expiry
@@ -45,19 +70,40 @@ export async function* streamRange(js: JetStreamClient, stream: string, first: n
  * The same pages as streamRange, each message read with a message get (STREAM.MSG.GET), which the
  * stream's leader answers, `inFlight` at a time; a sequence with no message (deleted) is skipped.
  */
-export async function* leaderRange(jsm: JetStreamManager, stream: string, first: number, last: number, pageMax: number, inFlight: number): AsyncGenerator<RangeMessage[]> {
-  assert(Number.isSafeInteger(pageMax) && pageMax > 0 && inFlight > 0, "leaderRange: pageMax > 0, inFlight > 0");
+export async function* leaderRange(
+  jsm: JetStreamManager,
+  stream: string,
+  first: number,
+  last: number,
+  pageMax: number,
+  inFlight: number,
+): AsyncGenerator<RangeMessage[]> {
+  assert(
+    Number.isSafeInteger(pageMax) && pageMax > 0 && inFlight > 0,
+    "leaderRange: pageMax > 0, inFlight > 0",
+  );
   for (let from = Math.max(1, first); from <= last; from += pageMax) {
     const seqs = Array.from({ length: Math.min(pageMax, last - from + 1) }, (_, i) => from + i);
     const got = await mapBounded(seqs, inFlight, async (seq) => {
       try {
         return await jsm.streams.getMessage(stream, { seq });
       } catch (err) {
-        throw new BrokerUnavailableError(`message #${seq} of ${stream} from its leader: ${describeFailure(err)}`, { cause: err });
+        throw new BrokerUnavailableError(
+          `message #${seq} of ${stream} from its leader: ${describeFailure(err)}`,
+          { cause: err },
+        );
       }
     });
     const page: RangeMessage[] = [];
-    for (const m of got) if (m !== null) page.push({ seq: m.seq, subject: m.subject, data: m.data, headers: m.header, storedAtMs: m.time.getTime() });
+    for (const m of got)
+      if (m !== null)
+        page.push({
+          seq: m.seq,
+          subject: m.subject,
+          data: m.data,
+          headers: m.header,
+          storedAtMs: m.time.getTime(),
+        });
     if (page.length > 0) yield page;
   }
 }

@@ -51,8 +51,19 @@ export class ResubscribingSource implements AsyncIterator<JsMsg> {
     let last = error;
     for (;;) {
       if (this.closed) return ended;
-      if (this.nc.isClosed()) throw new BrokerConnectError(`the NATS connection closed for good; last: ${describeFailure(last)}`, [], { cause: last });
-      this.log.warn({ err: last === null ? "the subscription ended" : describeFailure(last), retryInMs: delayMs }, "commands subscription ended; subscribing again");
+      if (this.nc.isClosed())
+        throw new BrokerConnectError(
+          `the NATS connection closed for good; last: ${describeFailure(last)}`,
+          [],
+          { cause: last },
+        );
+      this.log.warn(
+        {
+          err: last === null ? "the subscription ended" : describeFailure(last),
+          retryInMs: delayMs,
+        },
+        "commands subscription ended; subscribing again",
+      );
       await new Promise((resolve) => setTimeout(resolve, delayMs));
       if (this.closed) return ended;
       try {

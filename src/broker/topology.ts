@@ -69,7 +69,9 @@ const streamNameExistCode = 10058;
 
 // The advisory the server publishes when a command exhausted max_deliver; persisted so that the
 // worker can dead-letter the command later, even if no process was listening at the time.
-export function maxDeliveriesAdvisorySubject(t: Pick<Topology, "commandsStream" | "consumer">): string {
+export function maxDeliveriesAdvisorySubject(
+  t: Pick<Topology, "commandsStream" | "consumer">,
+): string {
   return `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${t.commandsStream}.${t.consumer}`;
 }
 
@@ -80,15 +82,40 @@ export async function ensureTopology(jsm: JetStreamManager, t: Topology): Promis
 }
 
 // The stream options we set, every one of them; the rest of StreamConfig is 2.10+ only.
-export type StreamSettings = Pick<StreamConfig,
-  "name" | "subjects" | "retention" | "storage" | "num_replicas" | "max_consumers" | "max_msgs" | "max_bytes" |
-  "max_msg_size" | "max_msgs_per_subject" | "max_age" | "discard" | "discard_new_per_subject" | "duplicate_window" |
-  "allow_direct" | "mirror_direct" | "allow_rollup_hdrs" | "sealed" | "deny_delete" | "deny_purge"> & { no_ack: boolean };
+export type StreamSettings = Pick<
+  StreamConfig,
+  | "name"
+  | "subjects"
+  | "retention"
+  | "storage"
+  | "num_replicas"
+  | "max_consumers"
+  | "max_msgs"
+  | "max_bytes"
+  | "max_msg_size"
+  | "max_msgs_per_subject"
+  | "max_age"
+  | "discard"
+  | "discard_new_per_subject"
+  | "duplicate_window"
+  | "allow_direct"
+  | "mirror_direct"
+  | "allow_rollup_hdrs"
+  | "sealed"
+  | "deny_delete"
+  | "deny_purge"
+> & { no_ack: boolean };
 
 // The stream configurations, in creation order. Exported for tests and `billing setup` output.
 export function streamConfigs(t: Topology): StreamSettings[] {
   const storage = t.storage === "file" ? StorageType.File : StorageType.Memory;
-  const stream = (name: string, subjects: string, maxAgeMs: number, deny: boolean, windowMs = t.duplicateWindowMs): StreamSettings => ({
+  const stream = (
+    name: string,
+    subjects: string,
+    maxAgeMs: number,
+    deny: boolean,
+    windowMs = t.duplicateWindowMs,
+  ): StreamSettings => ({
     name,
     subjects: [subjects],
     retention: RetentionPolicy.Limits,
@@ -155,23 +182,52 @@ export function consumerConfig(t: Topology): ConsumerConfig {
 }
 
 function assertTopology(t: Topology): void {
-  const names = [t.commandsStream, t.eventsStream, t.dlqStream, t.advisoriesStream, t.deploymentStream];
+  const names = [
+    t.commandsStream,
+    t.eventsStream,
+    t.dlqStream,
+    t.advisoriesStream,
+    t.deploymentStream,
+  ];
   assert(new Set(names).size === names.length, "topology: stream names must differ");
   for (const name of [...names, t.consumer]) {
-    assert(/^[A-Za-z0-9_-]{1,255}$/.test(name), `topology: invalid stream or consumer name "${name}"`);
+    assert(
+      /^[A-Za-z0-9_-]{1,255}$/.test(name),
+      `topology: invalid stream or consumer name "${name}"`,
+    );
   }
-  const positive = { replicas: t.replicas, ackWaitMs: t.ackWaitMs, maxAckPending: t.maxAckPending, maxBatch: t.maxBatch };
+  const positive = {
+    replicas: t.replicas,
+    ackWaitMs: t.ackWaitMs,
+    maxAckPending: t.maxAckPending,
+    maxBatch: t.maxBatch,
+  };
   for (const [key, value] of Object.entries(positive)) {
-    assert(Number.isSafeInteger(value) && value > 0, `topology: ${key} must be a positive integer, got ${value}`);
+    assert(
+      Number.isSafeInteger(value) && value > 0,
+      `topology: ${key} must be a positive integer, got ${value}`,
+    );
   }
-  assert(t.maxDeliver === -1 || (Number.isSafeInteger(t.maxDeliver) && t.maxDeliver > 0), "topology: maxDeliver > 0 or -1");
-  const ages = { commandsMaxAgeMs: t.commandsMaxAgeMs, eventsMaxAgeMs: t.eventsMaxAgeMs, dlqMaxAgeMs: t.dlqMaxAgeMs };
-  assert(Number.isSafeInteger(t.duplicateWindowMs) && t.duplicateWindowMs > 0, "topology: duplicateWindowMs > 0");
+  assert(
+    t.maxDeliver === -1 || (Number.isSafeInteger(t.maxDeliver) && t.maxDeliver > 0),
+    "topology: maxDeliver > 0 or -1",
+  );
+  const ages = {
+    commandsMaxAgeMs: t.commandsMaxAgeMs,
+    eventsMaxAgeMs: t.eventsMaxAgeMs,
+    dlqMaxAgeMs: t.dlqMaxAgeMs,
+  };
+  assert(
+    Number.isSafeInteger(t.duplicateWindowMs) && t.duplicateWindowMs > 0,
+    "topology: duplicateWindowMs > 0",
+  );
   for (const [key, value] of Object.entries(ages)) {
     assert(Number.isSafeInteger(value) && value >= 0, `topology: ${key} must be ≥ 0`);
     // The server refuses a duplicate window longer than max_age; say so in our terms.
     if (value > 0 && t.duplicateWindowMs > value) {
-      throw new BrokerConfigError(`topology: duplicateWindowMs (${t.duplicateWindowMs}) exceeds ${key} (${value})`);
+      throw new BrokerConfigError(
+        `topology: duplicateWindowMs (${t.duplicateWindowMs}) exceeds ${key} (${value})`,
+      );
     }
   }
 }
@@ -192,19 +248,25 @@ async function updateOrAdd(jsm: JetStreamManager, cfg: StreamSettings): Promise<
     // streams.update reads the stored config, merges ours in and sends it: info → update.
     return await jsm.streams.update(name, update);
   } catch (err) {
-    if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
+    if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound))
+      throw err;
   }
   try {
     return await jsm.streams.add(cfg);
   } catch (err) {
     // Another process created it between our update and add; an identical add would have
     // succeeded, so its config differs from ours in some way: bring it to ours.
-    if (err instanceof JetStreamApiError && err.code === streamNameExistCode) return jsm.streams.update(name, update);
+    if (err instanceof JetStreamApiError && err.code === streamNameExistCode)
+      return jsm.streams.update(name, update);
     throw err;
   }
 }
 
-async function ensureConsumer(jsm: JetStreamManager, stream: string, cfg: ConsumerConfig): Promise<void> {
+async function ensureConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  cfg: ConsumerConfig,
+): Promise<void> {
   let info: ConsumerInfo;
   try {
     info = await jsm.consumers.add(stream, cfg);
@@ -218,7 +280,10 @@ async function ensureConsumer(jsm: JetStreamManager, stream: string, cfg: Consum
 function toTopologyError(what: string, err: unknown): Error {
   // "Temporarily unavailable" (a clustered JetStream electing its leader) is an answer, not a refusal.
   if (err instanceof JetStreamApiError && err.code !== JETSTREAM_TEMPORARILY_UNAVAILABLE) {
-    return new BrokerConfigError(`${what}: the server refused our configuration: ${err.message} (code ${err.code})`, { cause: err });
+    return new BrokerConfigError(
+      `${what}: the server refused our configuration: ${err.message} (code ${err.code})`,
+      { cause: err },
+    );
   }
   return new BrokerUnavailableError(`${what}: ${describeFailure(err)}`, { cause: err });
 }
@@ -227,22 +292,47 @@ function toTopologyError(what: string, err: unknown): Error {
 // nobody chose; compare what it reports with what we sent.
 function checkStream(cfg: StreamSettings, info: StreamInfo): void {
   const got = info.config;
-  const keys = ["subjects", "retention", "storage", "num_replicas", "max_age", "duplicate_window", "discard",
-    "allow_direct", "deny_delete", "deny_purge"] as const;
+  const keys = [
+    "subjects",
+    "retention",
+    "storage",
+    "num_replicas",
+    "max_age",
+    "duplicate_window",
+    "discard",
+    "allow_direct",
+    "deny_delete",
+    "deny_purge",
+  ] as const;
   const diffs = keys.filter((k) => JSON.stringify(got[k]) !== JSON.stringify(cfg[k]));
   if (diffs.length > 0) {
-    const detail = diffs.map((k) => `${k}: want ${JSON.stringify(cfg[k])}, got ${JSON.stringify(got[k])}`).join("; ");
+    const detail = diffs
+      .map((k) => `${k}: want ${JSON.stringify(cfg[k])}, got ${JSON.stringify(got[k])}`)
+      .join("; ");
     throw new BrokerConfigError(`stream ${cfg.name} does not have our configuration: ${detail}`);
   }
 }
 
 function checkConsumer(cfg: ConsumerConfig, info: ConsumerInfo): void {
   const got = info.config;
-  const keys = ["ack_policy", "deliver_policy", "replay_policy", "filter_subject", "ack_wait", "max_deliver",
-    "max_ack_pending", "max_waiting", "max_batch"] as const;
+  const keys = [
+    "ack_policy",
+    "deliver_policy",
+    "replay_policy",
+    "filter_subject",
+    "ack_wait",
+    "max_deliver",
+    "max_ack_pending",
+    "max_waiting",
+    "max_batch",
+  ] as const;
   const diffs = keys.filter((k) => got[k] !== cfg[k]);
   if (diffs.length > 0) {
-    const detail = diffs.map((k) => `${k}: want ${String(cfg[k])}, got ${String(got[k])}`).join("; ");
-    throw new BrokerConfigError(`consumer ${info.stream_name}/${info.name} does not have our configuration: ${detail}`);
+    const detail = diffs
+      .map((k) => `${k}: want ${String(cfg[k])}, got ${String(got[k])}`)
+      .join("; ");
+    throw new BrokerConfigError(
+      `consumer ${info.stream_name}/${info.name} does not have our configuration: ${detail}`,
+    );
   }
 }

@@ -8,8 +8,18 @@
 //   3 unavailable: the broker unreachable, no service answered, a request or the ledger past its
 //     deadline, a command stored whose event did not come in time; the same call may succeed later.
 // Anything else is a bug: its stack is printed and the process exits EXIT_BUG (70).
-import { AuthorizationError, PermissionViolationError, UserAuthenticationExpiredError } from "@nats-io/transport-node";
-import { BillingClientError, ConflictError, EventTimeoutError, InvalidCallError, UnavailableError } from "@billing-ledger/client";
+import {
+  AuthorizationError,
+  PermissionViolationError,
+  UserAuthenticationExpiredError,
+} from "@nats-io/transport-node";
+import {
+  BillingClientError,
+  ConflictError,
+  EventTimeoutError,
+  InvalidCallError,
+  UnavailableError,
+} from "@billing-ledger/client";
 import { BrokerConfigError, BrokerConnectError, BrokerUnavailableError } from "../broker/errors.ts";
 import { ConfigError } from "../config/load.ts";
 import { DeploymentError } from "../deployment.ts";
@@ -31,19 +41,44 @@ export class UsageError extends Error {
 /** The exit code an error means, or null for an error nobody named (a bug). */
 export function exitCodeOf(error: unknown): number | null {
   if (error instanceof ConflictError) return EXIT_REJECTED;
-  if (error instanceof UnavailableError || error instanceof EventTimeoutError || error instanceof LedgerUnavailableError || error instanceof BrokerUnavailableError) return EXIT_UNAVAILABLE;
+  if (
+    error instanceof UnavailableError ||
+    error instanceof EventTimeoutError ||
+    error instanceof LedgerUnavailableError ||
+    error instanceof BrokerUnavailableError
+  )
+    return EXIT_UNAVAILABLE;
   // A first connection that failed: the broker away (3), or its refusal of our credentials (2).
-  if (error instanceof BrokerConnectError) return refusedLogin(error) ? EXIT_USAGE : EXIT_UNAVAILABLE;
-  if (error instanceof UsageError || error instanceof ConfigError || error instanceof DeploymentError || error instanceof LedgerFileError ||
-    error instanceof InvalidCallError || error instanceof BrokerConfigError || error instanceof BillingClientError ||
-    error instanceof LedgerAddressError || isRefusal(error)) return EXIT_USAGE;
+  if (error instanceof BrokerConnectError)
+    return refusedLogin(error) ? EXIT_USAGE : EXIT_UNAVAILABLE;
+  if (
+    error instanceof UsageError ||
+    error instanceof ConfigError ||
+    error instanceof DeploymentError ||
+    error instanceof LedgerFileError ||
+    error instanceof InvalidCallError ||
+    error instanceof BrokerConfigError ||
+    error instanceof BillingClientError ||
+    error instanceof LedgerAddressError ||
+    isRefusal(error)
+  )
+    return EXIT_USAGE;
   if (isTransient(error) || isRefusedSocket(error)) return EXIT_UNAVAILABLE;
   return null;
 }
 
 function refusedLogin(error: Error): boolean {
-  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth += 1) {
-    if (e instanceof AuthorizationError || e instanceof UserAuthenticationExpiredError || e instanceof PermissionViolationError) return true;
+  for (
+    let e: unknown = error, depth = 0;
+    e instanceof Error && depth < 8;
+    e = e.cause, depth += 1
+  ) {
+    if (
+      e instanceof AuthorizationError ||
+      e instanceof UserAuthenticationExpiredError ||
+      e instanceof PermissionViolationError
+    )
+      return true;
   }
   return false;
 }

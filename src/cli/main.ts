@@ -4,7 +4,14 @@
 // configuration, 3 unavailable (broker down, no service answered, a timeout with the command
 // stored); one line on stderr, prefixed once with `billing <verb>:`.
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { BillingClient, commandSchemas, operationIdSchema, validate, type BillingEvent, type CommandName } from "@billing-ledger/client";
+import {
+  BillingClient,
+  commandSchemas,
+  operationIdSchema,
+  validate,
+  type BillingEvent,
+  type CommandName,
+} from "@billing-ledger/client";
 import { CLIENT_CLOSE_MAX_MS, EXIT_GRACE_MAX_MS } from "../config/limits.ts";
 import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
@@ -22,24 +29,35 @@ import { EXIT_DONE, EXIT_REJECTED, EXIT_USAGE, exitCodeOf, UsageError } from "./
 
 export { UsageError } from "./exit-code.ts";
 
-
 /** A verb: its usage text (lines starting `  billing …`) and what it does; returns the exit code. */
 export type VerbEntry = { usage: string; run(args: string[], config: Config): Promise<number> };
 
 const COMMANDS = Object.keys(commandSchemas).join(" ");
 
-async function withClient<T>(config: Config, use: (client: BillingClient) => Promise<T>): Promise<T> {
+async function withClient<T>(
+  config: Config,
+  use: (client: BillingClient) => Promise<T>,
+): Promise<T> {
   const auth = await authConnectionOptions(authOf(config));
   const client = await BillingClient.connect({
-    servers: config.nats.servers, name: "billing-cli", timeoutMs: config.nats.requestTimeoutMs, maxReconnectAttempts: 0,
-    eventsStream: config.streams.events, commandsStream: config.streams.commands, commandsConsumer: config.consumer.name, ...auth,
+    servers: config.nats.servers,
+    name: "billing-cli",
+    timeoutMs: config.nats.requestTimeoutMs,
+    maxReconnectAttempts: 0,
+    eventsStream: config.streams.events,
+    commandsStream: config.streams.commands,
+    commandsConsumer: config.consumer.name,
+    ...auth,
   });
   try {
     return await use(client);
   } finally {
     // The answer (or the error) is what matters; a connection that cannot drain must not hide it.
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([client.close().catch(() => undefined), new Promise((r) => (timer = setTimeout(r, CLIENT_CLOSE_MAX_MS)))]);
+    await Promise.race([
+      client.close().catch(() => undefined),
+      new Promise((r) => (timer = setTimeout(r, CLIENT_CLOSE_MAX_MS))),
+    ]);
     clearTimeout(timer);
   }
 }
@@ -51,7 +69,8 @@ function print(value: unknown): void {
 /** An id argument, checked before any connection. */
 function uuidArgument(name: string, value: string | undefined): string {
   if (!value) throw new UsageError(`${name} is missing`);
-  if (!operationIdSchema.safeParse(value).success) throw new UsageError(`${name} must be a UUID, not ${JSON.stringify(value.slice(0, 64))}`);
+  if (!operationIdSchema.safeParse(value).success)
+    throw new UsageError(`${name} must be a UUID, not ${JSON.stringify(value.slice(0, 64))}`);
   return value;
 }
 
@@ -64,7 +83,10 @@ function noMoreArguments(extra: string[]): void {
  * worker.payloadBytesMax (what the service takes at most), so nothing unbounded is read.
  */
 async function commandText(source: string, limitBytes: number): Promise<string> {
-  const over = (what: string, size: string) => new UsageError(`${what} (${size} bytes) is over the limit of ${limitBytes} bytes per command (worker.payloadBytesMax)`);
+  const over = (what: string, size: string) =>
+    new UsageError(
+      `${what} (${size} bytes) is over the limit of ${limitBytes} bytes per command (worker.payloadBytesMax)`,
+    );
   if (source === "-") {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -82,12 +104,18 @@ async function commandText(source: string, limitBytes: number): Promise<string> 
 }
 
 /** A file's text, reading at most limitBytes + 1 bytes (a FIFO or a growing file has no honest size). */
-function fileText(path: string, limitBytes: number, over: (what: string, size: string) => UsageError): string {
+function fileText(
+  path: string,
+  limitBytes: number,
+  over: (what: string, size: string) => UsageError,
+): string {
   let fd: number;
   try {
     fd = openSync(path, "r");
   } catch (error) {
-    throw new UsageError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new UsageError(
+      `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
   try {
     const size = fstatSync(fd).size;
@@ -112,8 +140,10 @@ const send: VerbEntry = {
                                          exit 1 if rejected or a conflict, 3 if no event came)`,
   run: async (args, config) => {
     const [command, source, ...extra] = args;
-    if (command === undefined || !(command in commandSchemas)) throw new UsageError(`unknown command ${command ?? "(none)"}; one of ${COMMANDS}`);
-    if (source === undefined) throw new UsageError("the command's JSON is missing ('<json>', - for stdin, or @file)");
+    if (command === undefined || !(command in commandSchemas))
+      throw new UsageError(`unknown command ${command ?? "(none)"}; one of ${COMMANDS}`);
+    if (source === undefined)
+      throw new UsageError("the command's JSON is missing ('<json>', - for stdin, or @file)");
     noMoreArguments(extra);
     const text = await commandText(source, config.worker.payloadBytesMax);
     let input: unknown;
@@ -123,11 +153,15 @@ const send: VerbEntry = {
       throw new UsageError(`the command is not JSON: ${(error as Error).message}`);
     }
     validate(command as CommandName, input); // a bad command is refused before any connection
-    const outcome = await withClient(config, (c) => c.send(command as CommandName, input as never, { wait: true }));
+    const outcome = await withClient(config, (c) =>
+      c.send(command as CommandName, input as never, { wait: true }),
+    );
     print(outcome.event);
     const event = outcome.event as BillingEvent;
     if (event.event !== "rejected") return EXIT_DONE;
-    process.stderr.write(`billing send: rejected: ${String(event["reason"])}: ${String(event["detail"] ?? "")}\n`);
+    process.stderr.write(
+      `billing send: rejected: ${String(event["reason"])}: ${String(event["detail"] ?? "")}\n`,
+    );
     return EXIT_REJECTED;
   },
 };
@@ -144,25 +178,29 @@ const balance: VerbEntry = {
 };
 
 const op: VerbEntry = {
-  usage: "  billing op <operationId>               print an operation's status and event (a hold's: its status now)",
+  usage:
+    "  billing op <operationId>               print an operation's status and event (a hold's: its status now)",
   run: async (args, config) => {
     const [given, ...extra] = args;
     const operationId = uuidArgument("operationId", given);
     noMoreArguments(extra);
-    print(await withClient(config, async (c) => {
-      const answer = await c.operation(operationId);
-      const event = answer["event"] as BillingEvent | undefined;
-      // A held event stays as it was published; what became of the hold since is the hold query's.
-      if (event?.event !== "held") return answer;
-      const hold = await c.holdStatus(operationId);
-      return { ...answer, hold: { status: hold["status"] } };
-    }));
+    print(
+      await withClient(config, async (c) => {
+        const answer = await c.operation(operationId);
+        const event = answer["event"] as BillingEvent | undefined;
+        // A held event stays as it was published; what became of the hold since is the hold query's.
+        if (event?.event !== "held") return answer;
+        const hold = await c.holdStatus(operationId);
+        return { ...answer, hold: { status: hold["status"] } };
+      }),
+    );
     return EXIT_DONE;
   },
 };
 
 const hold: VerbEntry = {
-  usage: "  billing hold <holdId>                  print a hold's status now (held, captured, released, expired, unknown)",
+  usage:
+    "  billing hold <holdId>                  print a hold's status now (held, captured, released, expired, unknown)",
   run: async (args, config) => {
     const [given, ...extra] = args;
     const holdId = uuidArgument("holdId", given);
@@ -180,15 +218,25 @@ const verbs: Record<string, VerbEntry> = {
       const log = createLogger(config.log.level);
       // The last line of defence: whatever escaped every component's own handling is a bug; it is
       // logged (one fatal line) and ends the process, never silently.
-      process.on("unhandledRejection", (error) => exitOnBug(log, error, "an unhandled promise rejection"));
+      process.on("unhandledRejection", (error) =>
+        exitOnBug(log, error, "an unhandled promise rejection"),
+      );
       process.on("uncaughtException", (error) => exitOnBug(log, error, "an uncaught exception"));
       try {
         const service = await startService(config, log);
         const stop = (signal: string) => {
-          log.info({ signal, drainTimeoutMs: config.worker.drainTimeoutMs }, "stopping: finishing the batch in hand");
+          log.info(
+            { signal, drainTimeoutMs: config.worker.drainTimeoutMs },
+            "stopping: finishing the batch in hand",
+          );
           void service.stop().catch(() => undefined); // its failure is service.done's, handled below
         };
-        onStopSignals(stop, (signal) => log.info({ signal }, "stopping already; a repeated signal changes nothing (worker.drainTimeoutMs bounds the stop)"));
+        onStopSignals(stop, (signal) =>
+          log.info(
+            { signal },
+            "stopping already; a repeated signal changes nothing (worker.drainTimeoutMs bounds the stop)",
+          ),
+        );
         // A failed batch is a bug (transient failures are naked inside): exit, as every component does.
         await service.done.catch((error: unknown) => exitOnBug(log, error, "the worker loop"));
         log.info("stopped");
@@ -200,7 +248,10 @@ const verbs: Record<string, VerbEntry> = {
         // its lock wait) before it closes the file, keeps the process alive by design, and
         // process.exit() racing that thread was seen once to end the process by a signal instead
         // of exit 0. A process with nothing left open exits by itself before this timer.
-        setTimeout(() => process.exit(), Math.min(config.ledger.requestTimeoutMs, EXIT_GRACE_MAX_MS) + 250).unref();
+        setTimeout(
+          () => process.exit(),
+          Math.min(config.ledger.requestTimeoutMs, EXIT_GRACE_MAX_MS) + 250,
+        ).unref();
       }
     },
   },
@@ -210,12 +261,19 @@ const verbs: Record<string, VerbEntry> = {
                                          of a shared ledger, ledger.shared)`,
     run: async (args, config) => {
       const unknown = args.filter((a) => a !== "--new-deployment");
-      if (unknown.length > 0) throw new UsageError(`unknown argument ${unknown[0]}; the only one is --new-deployment`);
+      if (unknown.length > 0)
+        throw new UsageError(`unknown argument ${unknown[0]}; the only one is --new-deployment`);
       const ledger = await openServiceLedger(config);
       try {
         const broker = await connect(config, "billing-setup");
         try {
-          const { deploymentId } = await setup(config, broker, ledger, new AccountRegistry(ledger, 1024), args.includes("--new-deployment"));
+          const { deploymentId } = await setup(
+            config,
+            broker,
+            ledger,
+            new AccountRegistry(ledger, 1024),
+            args.includes("--new-deployment"),
+          );
           process.stdout.write(`deployment ${deploymentId}\n`);
         } finally {
           await broker.close();
@@ -239,7 +297,12 @@ const verbs: Record<string, VerbEntry> = {
 /** A verb's usage as listed: without its own "usage:" heading, indented by two spaces. */
 function usageText(entry: VerbEntry): string {
   const text = entry.usage.replace(/^usage:[ \t]*\n?/, "");
-  return text.startsWith("  ") ? text : text.split("\n").map((line) => `  ${line}`).join("\n");
+  return text.startsWith("  ")
+    ? text
+    : text
+        .split("\n")
+        .map((line) => `  ${line}`)
+        .join("\n");
 }
 
 function usageOf(all: Record<string, VerbEntry>): string {
@@ -284,7 +347,9 @@ export async function main(argv: string[], extra: Record<string, VerbEntry> = {}
     const code = exitCodeOf(error);
     if (code === null) {
       // Nobody named this error: a bug. Its stack is the report; its exit code is none of the above.
-      process.stderr.write(`billing ${verb}: bug: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.stderr.write(
+        `billing ${verb}: bug: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
       return EXIT_BUG;
     }
     process.stderr.write(`billing ${verb}: ${(error as Error).message.split("\n")[0]}\n`);

@@ -49,7 +49,8 @@ export function authOf(config: Config, env: Env = process.env): BrokerAuthOption
   ].filter((m): m is string => m !== null);
   // A token from the file and from the environment is one method, the environment winning.
   const distinct = methods.filter((m) => !(m === authEnv.token && a.tokenFile !== undefined));
-  if (distinct.length > 1) throw new ConfigError(`nats.auth: choose one authentication method; got ${methods.join(", ")}`);
+  if (distinct.length > 1)
+    throw new ConfigError(`nats.auth: choose one authentication method; got ${methods.join(", ")}`);
   if (a.user === undefined && (a.passFile !== undefined || envPassword !== undefined)) {
     const source = envPassword !== undefined ? authEnv.password : "nats.auth.passFile";
     throw new ConfigError(`nats.auth: ${source} is set but nats.auth.user is not`);
@@ -58,23 +59,35 @@ export function authOf(config: Config, env: Env = process.env): BrokerAuthOption
   const auth: BrokerAuthOptions = {};
   if (a.user !== undefined) {
     if (a.user.trim() === "") throw new ConfigError("nats.auth.user: must not be empty");
-    const pass = envPassword ?? (a.passFile !== undefined ? readSecret(a.passFile, "nats.auth.passFile") : undefined);
-    if (pass === undefined) throw new ConfigError(`nats.auth.user needs a password: set nats.auth.passFile or ${authEnv.password}`);
+    const pass =
+      envPassword ??
+      (a.passFile !== undefined ? readSecret(a.passFile, "nats.auth.passFile") : undefined);
+    if (pass === undefined)
+      throw new ConfigError(
+        `nats.auth.user needs a password: set nats.auth.passFile or ${authEnv.password}`,
+      );
     auth.user = a.user;
     auth.pass = pass;
   }
-  const token = envToken ?? (a.tokenFile !== undefined ? readSecret(a.tokenFile, "nats.auth.tokenFile") : undefined);
+  const token =
+    envToken ??
+    (a.tokenFile !== undefined ? readSecret(a.tokenFile, "nats.auth.tokenFile") : undefined);
   if (token !== undefined) auth.token = token;
   if (a.nkeySeedFile !== undefined) {
     const seed = readSecret(a.nkeySeedFile, "nats.auth.nkeySeedFile");
-    if (!userSeedPattern.test(seed)) throw new ConfigError(`nats.auth.nkeySeedFile: ${a.nkeySeedFile} does not hold a user nkey seed (SU…, 58 characters)`);
+    if (!userSeedPattern.test(seed))
+      throw new ConfigError(
+        `nats.auth.nkeySeedFile: ${a.nkeySeedFile} does not hold a user nkey seed (SU…, 58 characters)`,
+      );
     auth.nkeySeed = seed;
   }
   if (a.credsFile !== undefined) {
     // connectBroker reads the file again when it connects; read it here to fail at start-up.
     const creds = readSecret(a.credsFile, "nats.auth.credsFile");
     if (!creds.includes(credsJwtMarker) || !creds.includes(credsSeedMarker)) {
-      throw new ConfigError(`nats.auth.credsFile: ${a.credsFile} is not a NATS user credentials file (no user JWT and nkey seed)`);
+      throw new ConfigError(
+        `nats.auth.credsFile: ${a.credsFile} is not a NATS user credentials file (no user JWT and nkey seed)`,
+      );
     }
     auth.credsFile = a.credsFile;
   }
@@ -100,7 +113,9 @@ function refuseUrlCredentials(servers: readonly string[]): void {
   servers.forEach((server, i) => {
     if (/^[a-z][a-z0-9+.-]*:\/\/[^/@]*@/i.test(server) || /^[^/@]*@/.test(server)) {
       const shown = server.replace(/^((?:[a-z][a-z0-9+.-]*:\/\/)?)[^/@]*@/i, "$1***@");
-      throw new ConfigError(`nats.servers[${i}] (NATS_URL): ${shown}: credentials in a server URL are not accepted; use nats.auth (user with passFile or ${authEnv.password}, tokenFile or ${authEnv.token}, nkeySeedFile, credsFile)`);
+      throw new ConfigError(
+        `nats.servers[${i}] (NATS_URL): ${shown}: credentials in a server URL are not accepted; use nats.auth (user with passFile or ${authEnv.password}, tokenFile or ${authEnv.token}, nkeySeedFile, credsFile)`,
+      );
     }
   });
 }
@@ -113,7 +128,10 @@ function readSecret(path: string, setting: string): string {
   } catch (error) {
     throw new ConfigError(`${setting}: cannot read ${path}: ${errorCode(error)}`);
   }
-  if (bytes.length > secretFileBytesMax) throw new ConfigError(`${setting}: ${path} is larger than ${secretFileBytesMax} bytes; is it the right file?`);
+  if (bytes.length > secretFileBytesMax)
+    throw new ConfigError(
+      `${setting}: ${path} is larger than ${secretFileBytesMax} bytes; is it the right file?`,
+    );
   const text = bytes.toString("utf8").trim();
   if (text === "") throw new ConfigError(`${setting}: ${path} is empty`);
   return text;

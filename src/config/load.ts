@@ -48,10 +48,15 @@ function set(target: Json, path: string[], value: Json): void {
   if (isObject(node)) node[path[path.length - 1] as string] = value;
 }
 
-const list = (v: string): string[] => v.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+const list = (v: string): string[] =>
+  v
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
 
 function applyEnv(raw: Json, env: NodeJS.ProcessEnv): void {
-  const e = (name: string): string | undefined => (env[name] === undefined || env[name] === "" ? undefined : env[name]);
+  const e = (name: string): string | undefined =>
+    env[name] === undefined || env[name] === "" ? undefined : env[name];
   const natsUrl = e("NATS_URL");
   if (natsUrl !== undefined) set(raw, ["nats", "servers"], list(natsUrl));
   const driver = e("LEDGER_DRIVER");
@@ -66,13 +71,18 @@ function applyEnv(raw: Json, env: NodeJS.ProcessEnv): void {
   if (level !== undefined) set(raw, ["log", "level"], level);
   // Digits become a number; anything else is passed as it is, so the schema refuses it naming OPS_PORT.
   const opsPort = e("OPS_PORT");
-  if (opsPort !== undefined) set(raw, ["ops", "port"], /^[0-9]{1,5}$/.test(opsPort) ? Number(opsPort) : opsPort);
+  if (opsPort !== undefined)
+    set(raw, ["ops", "port"], /^[0-9]{1,5}$/.test(opsPort) ? Number(opsPort) : opsPort);
 }
 
 /** The environment variable of each key that has one (also the configuration reference's column). */
 export const ENV_OF: Readonly<Record<string, string>> = {
-  "nats.servers": "NATS_URL", "ledger.driver": "LEDGER_DRIVER", "ledger.path": "LEDGER_PATH",
-  "ledger.tigerbeetle.addresses": "TB_ADDRESSES", "ledger.tigerbeetle.clusterId": "TB_CLUSTER_ID", "log.level": "LOG_LEVEL",
+  "nats.servers": "NATS_URL",
+  "ledger.driver": "LEDGER_DRIVER",
+  "ledger.path": "LEDGER_PATH",
+  "ledger.tigerbeetle.addresses": "TB_ADDRESSES",
+  "ledger.tigerbeetle.clusterId": "TB_CLUSTER_ID",
+  "log.level": "LOG_LEVEL",
   "ops.port": "OPS_PORT",
 };
 
@@ -91,8 +101,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Json
   raw = merge(raw, overrides);
   applyEnv(raw, env);
   const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(`invalid configuration: ${parsed.error.issues.map(describe).join("; ")}`);
+  if (!parsed.success)
+    throw new ConfigError(`invalid configuration: ${parsed.error.issues.map(describe).join("; ")}`);
   const problems = crossCheck(parsed.data);
-  if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.map((p) => `${p.path}: ${p.message}`).join("; ")}`);
+  if (problems.length > 0)
+    throw new ConfigError(
+      `invalid configuration: ${problems.map((p) => `${p.path}: ${p.message}`).join("; ")}`,
+    );
   return parsed.data;
 }

@@ -13,14 +13,22 @@ export const configSchema = z.strictObject({
     requestTimeoutMs: ms(600_000),
     /** How long `billing start` keeps trying to reach NATS and set up its streams before it exits 2. */
     startupWaitMs: ms(3_600_000),
-    auth: z.strictObject({
-      user: z.string().optional(),
-      passFile: z.string().optional(),
-      tokenFile: z.string().optional(),
-      nkeySeedFile: z.string().optional(),
-      credsFile: z.string().optional(),
-      tls: z.strictObject({ caFile: z.string().optional(), certFile: z.string().optional(), keyFile: z.string().optional() }).optional(),
-    }).optional(),
+    auth: z
+      .strictObject({
+        user: z.string().optional(),
+        passFile: z.string().optional(),
+        tokenFile: z.string().optional(),
+        nkeySeedFile: z.string().optional(),
+        credsFile: z.string().optional(),
+        tls: z
+          .strictObject({
+            caFile: z.string().optional(),
+            certFile: z.string().optional(),
+            keyFile: z.string().optional(),
+          })
+          .optional(),
+      })
+      .optional(),
   }),
   ledger: z.strictObject({
     driver: z.enum(["embedded", "tigerbeetle"]),
@@ -44,11 +52,18 @@ export const configSchema = z.strictObject({
       addresses: z.array(z.string().min(1)).min(1).max(6),
     }),
   }),
-  currencies: z.array(z.strictObject({
-    code: z.string().regex(/^[A-Z][A-Z0-9]{1,15}$/, "must be 2-16 upper-case letters or digits"),
-    ledger: u32,
-    scale: z.number().int().min(0).max(18),
-  })).min(1).max(256),
+  currencies: z
+    .array(
+      z.strictObject({
+        code: z
+          .string()
+          .regex(/^[A-Z][A-Z0-9]{1,15}$/, "must be 2-16 upper-case letters or digits"),
+        ledger: u32,
+        scale: z.number().int().min(0).max(18),
+      }),
+    )
+    .min(1)
+    .max(256),
   defaultCurrency: z.string(),
   markerLedger: u32,
   streams: z.strictObject({
@@ -74,7 +89,11 @@ export const configSchema = z.strictObject({
     maxAckPending: z.number().int().min(1).max(1_000_000),
   }),
   worker: z.strictObject({
-    batchMessagesMax: z.number().int().min(1).max(Math.floor(LEDGER_EVENTS_MAX / LOOKUPS_PER_OPERATION)),
+    batchMessagesMax: z
+      .number()
+      .int()
+      .min(1)
+      .max(Math.floor(LEDGER_EVENTS_MAX / LOOKUPS_PER_OPERATION)),
     batchWaitMs: z.number().int().min(0).max(10_000),
     /** Batches between their ledger work and their acknowledgements at once (1 = no overlap). */
     pipelineDepth: z.number().int().min(1).max(8),
@@ -144,7 +163,9 @@ export const configSchema = z.strictObject({
      */
     portInUse: z.enum(["ephemeral", "exit"]),
   }),
-  log: z.strictObject({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]) }),
+  log: z.strictObject({
+    level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
+  }),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -154,14 +175,37 @@ export function crossCheck(c: Config): Array<{ path: string; message: string }> 
   const problems: Array<{ path: string; message: string }> = [];
   const codes = c.currencies.map((x) => x.code);
   const ledgers = c.currencies.map((x) => x.ledger);
-  if (!codes.includes(c.defaultCurrency)) problems.push({ path: "defaultCurrency", message: `${c.defaultCurrency} is not among the configured currencies` });
-  if (new Set(codes).size !== codes.length) problems.push({ path: "currencies", message: "currency codes must be unique" });
-  if (new Set(ledgers).size !== ledgers.length) problems.push({ path: "currencies", message: "ledger numbers must be unique" });
-  if (ledgers.includes(c.markerLedger)) problems.push({ path: "markerLedger", message: "must differ from every currency's ledger" });
-  if (c.consumer.maxAckPending < c.worker.batchMessagesMax * (c.worker.pipelineDepth + 1)) problems.push({ path: "consumer.maxAckPending", message: "must be at least worker.batchMessagesMax × (worker.pipelineDepth + 1)" });
+  if (!codes.includes(c.defaultCurrency))
+    problems.push({
+      path: "defaultCurrency",
+      message: `${c.defaultCurrency} is not among the configured currencies`,
+    });
+  if (new Set(codes).size !== codes.length)
+    problems.push({ path: "currencies", message: "currency codes must be unique" });
+  if (new Set(ledgers).size !== ledgers.length)
+    problems.push({ path: "currencies", message: "ledger numbers must be unique" });
+  if (ledgers.includes(c.markerLedger))
+    problems.push({ path: "markerLedger", message: "must differ from every currency's ledger" });
+  if (c.consumer.maxAckPending < c.worker.batchMessagesMax * (c.worker.pipelineDepth + 1))
+    problems.push({
+      path: "consumer.maxAckPending",
+      message: "must be at least worker.batchMessagesMax × (worker.pipelineDepth + 1)",
+    });
   const waits = Math.ceil(c.worker.holdGraceMs / c.worker.holdWaitNakMs);
-  if (c.consumer.maxDeliver <= waits + 5) problems.push({ path: "consumer.maxDeliver", message: `must exceed holdGraceMs / holdWaitNakMs + 5 (= ${waits + 5}), or a capture waiting for its hold is dropped` });
-  if (c.expiry.sweepIntervalMs > c.expiry.delayMs) problems.push({ path: "expiry.sweepIntervalMs", message: "must not exceed expiry.delayMs, or expired events come late" });
-  if (c.consumer.ackWaitMs < 4 * c.worker.batchWaitMs + 1000) problems.push({ path: "consumer.ackWaitMs", message: "must exceed 4 × worker.batchWaitMs + 1 s" });
+  if (c.consumer.maxDeliver <= waits + 5)
+    problems.push({
+      path: "consumer.maxDeliver",
+      message: `must exceed holdGraceMs / holdWaitNakMs + 5 (= ${waits + 5}), or a capture waiting for its hold is dropped`,
+    });
+  if (c.expiry.sweepIntervalMs > c.expiry.delayMs)
+    problems.push({
+      path: "expiry.sweepIntervalMs",
+      message: "must not exceed expiry.delayMs, or expired events come late",
+    });
+  if (c.consumer.ackWaitMs < 4 * c.worker.batchWaitMs + 1000)
+    problems.push({
+      path: "consumer.ackWaitMs",
+      message: "must exceed 4 × worker.batchWaitMs + 1 s",
+    });
   return problems;
 }

@@ -23,7 +23,8 @@ export interface MaxDeliverAdvisory {
   deliveries: number;
 }
 
-export type ParsedAdvisory = { ok: true; advisory: MaxDeliverAdvisory } | { ok: false; error: string };
+export type ParsedAdvisory =
+  { ok: true; advisory: MaxDeliverAdvisory } | { ok: false; error: string };
 
 export function parseAdvisory(data: Uint8Array): ParsedAdvisory {
   let json: unknown;
@@ -34,8 +35,21 @@ export function parseAdvisory(data: Uint8Array): ParsedAdvisory {
   }
   const parsed = advisorySchema.safeParse(json);
   if (!parsed.success) {
-    return { ok: false, error: parsed.error.issues.map((i) => `${i.path.join(".") || "advisory"}: ${i.message}`).join("; ") };
+    return {
+      ok: false,
+      error: parsed.error.issues
+        .map((i) => `${i.path.join(".") || "advisory"}: ${i.message}`)
+        .join("; "),
+    };
   }
   const a = parsed.data;
-  return { ok: true, advisory: { stream: a.stream, consumer: a.consumer, streamSequence: a.stream_seq, deliveries: a.deliveries } };
+  return {
+    ok: true,
+    advisory: {
+      stream: a.stream,
+      consumer: a.consumer,
+      streamSequence: a.stream_seq,
+      deliveries: a.deliveries,
+    },
+  };
 }

@@ -42,72 +42,122 @@ export const dlq: Verb = async (args, config, io = processIo) => {
   const [sub, ...rest] = args;
   const verb = sub === undefined ? undefined : subVerbs[sub];
   if (verb === undefined) {
-    io.err(`billing dlq: ${sub === undefined ? "a subcommand is missing" : `unknown subcommand ${sub}`}; one of ${Object.keys(subVerbs).join(", ")}\n`);
+    io.err(
+      `billing dlq: ${sub === undefined ? "a subcommand is missing" : `unknown subcommand ${sub}`}; one of ${Object.keys(subVerbs).join(", ")}\n`,
+    );
     return 2;
   }
   return verb(rest, config, io);
 };
 
-export const dlqList: Verb = (args, config, io = processIo) => usage("list", io, async () => {
-  const flags = parseFlags(args, { reason: "value", limit: "value", json: "switch" });
-  if (flags.positional.length > 0) throw new Usage(`unexpected argument ${flags.positional[0] ?? ""}`);
-  const reason = flags.values.get("reason");
-  if (reason !== undefined && !isDeadLetterReason(reason)) throw new Usage(`--reason must be one of ${deadLetterReasons.join(", ")}`);
-  const limit = parseCount(flags.values.get("limit") ?? String(config.dlq.listMax), config.dlq.listMax, "--limit");
-  return () => withBroker(config, async (b) => {
-    const filter = reason === undefined ? lettersFilter : letterSubject(reason);
-    const { letters, more } = await readLetters(b.jsm, config.streams.dlq, filter, limit);
-    const { records, truncated } = await readReplayRecords(b.jsm, config.streams.dlq, new Set(letters.map((l) => l.sequence)));
-    const views = letters.map((l) => letterView(l, records.get(l.sequence) ?? []));
-    if (flags.switches.has("json")) io.out(`${JSON.stringify(views, null, 2)}\n`);
-    else io.out(views.map(formatLetter).join("") + `${letters.length} dead letter${letters.length === 1 ? "" : "s"}${more ? " shown; more exist (use --limit or --reason)" : ""}\n`);
-    if (more && flags.switches.has("json")) io.err(`billing dlq list: more than ${limit} letters; only the oldest ${limit} shown\n`);
-    if (truncated) io.err("billing dlq list: replay history truncated\n");
-    return 0;
+export const dlqList: Verb = (args, config, io = processIo) =>
+  usage("list", io, async () => {
+    const flags = parseFlags(args, { reason: "value", limit: "value", json: "switch" });
+    if (flags.positional.length > 0)
+      throw new Usage(`unexpected argument ${flags.positional[0] ?? ""}`);
+    const reason = flags.values.get("reason");
+    if (reason !== undefined && !isDeadLetterReason(reason))
+      throw new Usage(`--reason must be one of ${deadLetterReasons.join(", ")}`);
+    const limit = parseCount(
+      flags.values.get("limit") ?? String(config.dlq.listMax),
+      config.dlq.listMax,
+      "--limit",
+    );
+    return () =>
+      withBroker(config, async (b) => {
+        const filter = reason === undefined ? lettersFilter : letterSubject(reason);
+        const { letters, more } = await readLetters(b.jsm, config.streams.dlq, filter, limit);
+        const { records, truncated } = await readReplayRecords(
+          b.jsm,
+          config.streams.dlq,
+          new Set(letters.map((l) => l.sequence)),
+        );
+        const views = letters.map((l) => letterView(l, records.get(l.sequence) ?? []));
+        if (flags.switches.has("json")) io.out(`${JSON.stringify(views, null, 2)}\n`);
+        else
+          io.out(
+            views.map(formatLetter).join("") +
+              `${letters.length} dead letter${letters.length === 1 ? "" : "s"}${more ? " shown; more exist (use --limit or --reason)" : ""}\n`,
+          );
+        if (more && flags.switches.has("json"))
+          io.err(`billing dlq list: more than ${limit} letters; only the oldest ${limit} shown\n`);
+        if (truncated) io.err("billing dlq list: replay history truncated\n");
+        return 0;
+      });
   });
-});
 
-export const dlqReplay: Verb = (args, config, io = processIo) => usage("replay", io, async () => {
-  const flags = parseFlags(args, { by: "value", "same-id": "switch", force: "switch" });
-  const [sequence, ...extra] = flags.positional;
-  if (sequence === undefined) throw new Usage("the letter's sequence is missing");
-  if (extra.length > 0) throw new Usage(`unexpected argument ${extra[0] ?? ""}`);
-  const letterSequence = parseCount(sequence, Number.MAX_SAFE_INTEGER, "sequence");
-  const by = flags.values.get("by") ?? io.env["USER"] ?? "";
-  if (by.trim() === "" || /[\r\n]/.test(by)) throw new Usage("who replays is unknown: pass --by NAME or set USER");
-  return () => withBroker(config, async (b) => {
-    const deps = { js: b.js, jsm: b.jsm, dlqStream: config.streams.dlq, commandsStream: config.streams.commands, publishTimeoutMs: config.worker.publishTimeoutMs };
-    const at = new Date();
-    const result = await replayLetter(deps, { letterSequence, by: by.trim(), at, force: flags.switches.has("force"), sameId: flags.switches.has("same-id") });
-    if (result.kind === "refused") {
-      io.err(`billing dlq replay: ${result.why}\n`);
-      return 1;
-    }
-    const l = result.letter;
-    const stored = result.duplicate ? `already stored as command #${result.commandSequence} (same msgId inside the duplicate window)` : `stored as command #${result.commandSequence}`;
-    io.out(`replayed letter #${l.sequence} (${l.reason}) to ${l.originalSubject}: ${stored}; by ${by.trim()} at ${at.toISOString()}\n`);
-    if (result.recordError !== null) io.err(`billing dlq replay: the command is out but its record was not written: ${result.recordError}\n`);
-    return 0;
+export const dlqReplay: Verb = (args, config, io = processIo) =>
+  usage("replay", io, async () => {
+    const flags = parseFlags(args, { by: "value", "same-id": "switch", force: "switch" });
+    const [sequence, ...extra] = flags.positional;
+    if (sequence === undefined) throw new Usage("the letter's sequence is missing");
+    if (extra.length > 0) throw new Usage(`unexpected argument ${extra[0] ?? ""}`);
+    const letterSequence = parseCount(sequence, Number.MAX_SAFE_INTEGER, "sequence");
+    const by = flags.values.get("by") ?? io.env["USER"] ?? "";
+    if (by.trim() === "" || /[\r\n]/.test(by))
+      throw new Usage("who replays is unknown: pass --by NAME or set USER");
+    return () =>
+      withBroker(config, async (b) => {
+        const deps = {
+          js: b.js,
+          jsm: b.jsm,
+          dlqStream: config.streams.dlq,
+          commandsStream: config.streams.commands,
+          publishTimeoutMs: config.worker.publishTimeoutMs,
+        };
+        const at = new Date();
+        const result = await replayLetter(deps, {
+          letterSequence,
+          by: by.trim(),
+          at,
+          force: flags.switches.has("force"),
+          sameId: flags.switches.has("same-id"),
+        });
+        if (result.kind === "refused") {
+          io.err(`billing dlq replay: ${result.why}\n`);
+          return 1;
+        }
+        const l = result.letter;
+        const stored = result.duplicate
+          ? `already stored as command #${result.commandSequence} (same msgId inside the duplicate window)`
+          : `stored as command #${result.commandSequence}`;
+        io.out(
+          `replayed letter #${l.sequence} (${l.reason}) to ${l.originalSubject}: ${stored}; by ${by.trim()} at ${at.toISOString()}\n`,
+        );
+        if (result.recordError !== null)
+          io.err(
+            `billing dlq replay: the command is out but its record was not written: ${result.recordError}\n`,
+          );
+        return 0;
+      });
   });
-});
 
-export const dlqPurge: Verb = (args, config, io = processIo) => usage("purge", io, async () => {
-  const flags = parseFlags(args, { before: "value" });
-  if (flags.positional.length > 0) throw new Usage(`unexpected argument ${flags.positional[0] ?? ""}`);
-  const text = flags.values.get("before");
-  if (text === undefined) throw new Usage("--before <ISO time> is required");
-  const before = parseIsoTime(text);
-  return () => withBroker(config, async (b) => {
-    const r = await purgeBefore(b.jsm, config.streams.dlq, before);
-    io.out(`purged ${r.letters} dead letter${r.letters === 1 ? "" : "s"} stored before ${before.toISOString()} (and ${r.records} replay record${r.records === 1 ? "" : "s"})\n`);
-    return 0;
+export const dlqPurge: Verb = (args, config, io = processIo) =>
+  usage("purge", io, async () => {
+    const flags = parseFlags(args, { before: "value" });
+    if (flags.positional.length > 0)
+      throw new Usage(`unexpected argument ${flags.positional[0] ?? ""}`);
+    const text = flags.values.get("before");
+    if (text === undefined) throw new Usage("--before <ISO time> is required");
+    const before = parseIsoTime(text);
+    return () =>
+      withBroker(config, async (b) => {
+        const r = await purgeBefore(b.jsm, config.streams.dlq, before);
+        io.out(
+          `purged ${r.letters} dead letter${r.letters === 1 ? "" : "s"} stored before ${before.toISOString()} (and ${r.records} replay record${r.records === 1 ? "" : "s"})\n`,
+        );
+        return 0;
+      });
   });
-});
 
 const subVerbs: Record<string, Verb> = { list: dlqList, replay: dlqReplay, purge: dlqPurge };
 
 // Parsing happens first, without a connection; a Usage error becomes one line and exit 2.
-async function usage(sub: string, io: DlqIo, parse: () => Promise<() => Promise<number>>): Promise<number> {
+async function usage(
+  sub: string,
+  io: DlqIo,
+  parse: () => Promise<() => Promise<number>>,
+): Promise<number> {
   let run: () => Promise<number>;
   try {
     run = await parse();
@@ -122,7 +172,10 @@ async function usage(sub: string, io: DlqIo, parse: () => Promise<() => Promise<
 async function withBroker<T>(config: Config, use: (b: Broker) => Promise<T>): Promise<T> {
   const auth = authOf(config);
   const broker = await connectBroker({
-    servers: config.nats.servers, name: "billing-dlq", connectTimeoutMs: config.nats.connectTimeoutMs, apiTimeoutMs: config.nats.requestTimeoutMs,
+    servers: config.nats.servers,
+    name: "billing-dlq",
+    connectTimeoutMs: config.nats.connectTimeoutMs,
+    apiTimeoutMs: config.nats.requestTimeoutMs,
     ...(auth ? { auth } : {}),
   });
   try {
@@ -156,7 +209,8 @@ export function parseFlags(args: readonly string[], kinds: FlagKinds): Flags {
     const name = arg.slice(2, eq === -1 ? undefined : eq);
     const kind = kinds[name];
     if (kind === undefined) throw new Usage(`unknown option --${name}`);
-    if (flags.values.has(name) || flags.switches.has(name)) throw new Usage(`--${name} given twice`);
+    if (flags.values.has(name) || flags.switches.has(name))
+      throw new Usage(`--${name} given twice`);
     if (kind === "switch") {
       if (eq !== -1) throw new Usage(`--${name} takes no value`);
       flags.switches.add(name);
@@ -171,7 +225,8 @@ export function parseFlags(args: readonly string[], kinds: FlagKinds): Flags {
 
 function parseCount(text: string, max: number, what: string): number {
   const n = /^[1-9][0-9]{0,15}$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(n) || n > max) throw new Usage(`${what} must be an integer from 1 to ${max}, got "${text}"`);
+  if (!Number.isSafeInteger(n) || n > max)
+    throw new Usage(`${what} must be an integer from 1 to ${max}, got "${text}"`);
   return n;
 }
 
@@ -181,7 +236,10 @@ const isoTime = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2
 
 export function parseIsoTime(text: string): Date {
   const ms = isoTime.test(text) ? Date.parse(text) : NaN;
-  if (Number.isNaN(ms)) throw new Usage(`--before must be an ISO 8601 date or time with a zone (2024-05-01 or 2024-05-01T12:00:00Z), got "${text}"`);
+  if (Number.isNaN(ms))
+    throw new Usage(
+      `--before must be an ISO 8601 date or time with a zone (2024-05-01 or 2024-05-01T12:00:00Z), got "${text}"`,
+    );
   return new Date(ms);
 }
 

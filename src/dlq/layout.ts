@@ -20,7 +20,11 @@
 import type { DeadLetterReason } from "../broker/dead-letter.ts";
 import { assert } from "../lib/assert.ts";
 
-export const deadLetterReasons: readonly DeadLetterReason[] = ["malformed", "conflict", "max_deliveries"];
+export const deadLetterReasons: readonly DeadLetterReason[] = [
+  "malformed",
+  "conflict",
+  "max_deliveries",
+];
 
 // Selects every dead letter and nothing else (three tokens).
 export const lettersFilter = "billing.dlq.*";
@@ -46,7 +50,12 @@ export const replayHeaders = {
 // command. duplicate: --same-id and the commands stream already held that msgId (nothing new
 // stored). failed: the publish failed; whether the command was stored is unknown.
 export type ReplayStatus = "started" | "published" | "duplicate" | "failed";
-export const replayStatuses: readonly ReplayStatus[] = ["started", "published", "duplicate", "failed"];
+export const replayStatuses: readonly ReplayStatus[] = [
+  "started",
+  "published",
+  "duplicate",
+  "failed",
+];
 
 export function letterSubject(reason: DeadLetterReason): string {
   return `billing.dlq.${reason}`;

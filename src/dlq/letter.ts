@@ -55,7 +55,12 @@ export function recordOf(m: StoredMsg): ReplayRecord | null {
   const h = m.header;
   const letterSequence = sequenceOf(header(h, replayHeaders.of));
   const status = header(h, replayHeaders.status);
-  if (letterSequence === null || status === null || !(replayStatuses as readonly string[]).includes(status)) return null;
+  if (
+    letterSequence === null ||
+    status === null ||
+    !(replayStatuses as readonly string[]).includes(status)
+  )
+    return null;
   return {
     sequence: m.seq,
     letterSequence,

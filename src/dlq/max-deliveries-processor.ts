@@ -56,7 +56,11 @@ import { decodeMessage, type DecodeLimits } from "../domain/commands.ts";
 import { decide, lookupIds, type Operation } from "../domain/resolve.ts";
 import type { Ledger } from "../ledger/port.ts";
 import { BrokerConfigError, BrokerError, BrokerUnavailableError } from "../broker/errors.ts";
-import { consumerMaxWaiting, dlqWindowMs, maxDeliveriesAdvisorySubject } from "../broker/topology.ts";
+import {
+  consumerMaxWaiting,
+  dlqWindowMs,
+  maxDeliveriesAdvisorySubject,
+} from "../broker/topology.ts";
 import { advisoryProcessorDefaults, REDELIVERY_ROUNDS_MAX } from "../config/limits.ts";
 import { topologyOf } from "../config/topology.ts";
 import type { Config } from "../config/schema.ts";
@@ -97,11 +101,15 @@ export function advisoryConsumerConfig(config: Config): ConsumerConfig {
   const batchMax = config.dlq.advisoriesBatchMax;
   return {
     durable_name: advisoryConsumerName(config),
-    description: "billing dead-letter processor: MAX_DELIVERIES advisories of the commands consumer",
+    description:
+      "billing dead-letter processor: MAX_DELIVERIES advisories of the commands consumer",
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     replay_policy: ReplayPolicy.Instant,
-    filter_subject: maxDeliveriesAdvisorySubject({ commandsStream: config.streams.commands, consumer: config.consumer.name }),
+    filter_subject: maxDeliveriesAdvisorySubject({
+      commandsStream: config.streams.commands,
+      consumer: config.consumer.name,
+    }),
     ack_wait: nanos(advisoryAckWaitMs(config)),
     // Never give up on an advisory: a failure is transient (nak with delay) or logged and termed.
     max_deliver: -1,
@@ -122,19 +130,36 @@ export async function ensureAdvisoryConsumer(jsm: JetStreamManager, config: Conf
     info = await jsm.consumers.add(config.streams.advisories, want);
   } catch (err) {
     if (err instanceof JetStreamApiError) {
-      throw new BrokerConfigError(`consumer ${config.streams.advisories}/${want.durable_name ?? "?"}: the server refused our configuration: ${err.message} (code ${err.code})`, { cause: err });
+      throw new BrokerConfigError(
+        `consumer ${config.streams.advisories}/${want.durable_name ?? "?"}: the server refused our configuration: ${err.message} (code ${err.code})`,
+        { cause: err },
+      );
     }
-    throw new BrokerUnavailableError(`consumer ${config.streams.advisories}/${want.durable_name ?? "?"}: ${describeFailure(err)}`, { cause: err });
+    throw new BrokerUnavailableError(
+      `consumer ${config.streams.advisories}/${want.durable_name ?? "?"}: ${describeFailure(err)}`,
+      { cause: err },
+    );
   }
   const got = info.config;
-  const keys = ["ack_policy", "deliver_policy", "filter_subject", "ack_wait", "max_deliver", "max_ack_pending", "max_batch"] as const;
+  const keys = [
+    "ack_policy",
+    "deliver_policy",
+    "filter_subject",
+    "ack_wait",
+    "max_deliver",
+    "max_ack_pending",
+    "max_batch",
+  ] as const;
   const diffs = keys.filter((k) => got[k] !== want[k]);
   if (diffs.length > 0) {
-    throw new BrokerConfigError(`consumer ${info.stream_name}/${info.name} does not have our configuration: ${diffs.join(", ")}`);
+    throw new BrokerConfigError(
+      `consumer ${info.stream_name}/${info.name} does not have our configuration: ${diffs.join(", ")}`,
+    );
   }
 }
 
-export type AdvisoryOutcome = "dead_lettered" | "already_dead_lettered" | "command_missing" | "redelivered";
+export type AdvisoryOutcome =
+  "dead_lettered" | "already_dead_lettered" | "command_missing" | "redelivered";
 
 /** What it takes to ask the ledger whether a command's operation is decided. */
 export interface DecisionLookup {
@@ -164,28 +189,49 @@ export interface AdvisoryContext {
   decisions?: DecisionLookup;
 }
 
-export function advisoryContextOf(deps: Pick<AdvisoryProcessorDeps, "js" | "jsm" | "config" | "decisions">): AdvisoryContext {
+export function advisoryContextOf(
+  deps: Pick<AdvisoryProcessorDeps, "js" | "jsm" | "config" | "decisions">,
+): AdvisoryContext {
   const c = deps.config;
-  const ctx: AdvisoryContext = { js: deps.js, jsm: deps.jsm, commandsStream: c.streams.commands, dlqStream: c.streams.dlq, publishTimeoutMs: c.worker.publishTimeoutMs };
+  const ctx: AdvisoryContext = {
+    js: deps.js,
+    jsm: deps.jsm,
+    commandsStream: c.streams.commands,
+    dlqStream: c.streams.dlq,
+    publishTimeoutMs: c.worker.publishTimeoutMs,
+  };
   if (deps.decisions === undefined) return ctx;
-  const decode = { holdTimeoutSecondsMax: c.worker.holdTimeoutSecondsMax, payloadBytesMax: c.worker.payloadBytesMax };
+  const decode = {
+    holdTimeoutSecondsMax: c.worker.holdTimeoutSecondsMax,
+    payloadBytesMax: c.worker.payloadBytesMax,
+  };
   return { ...ctx, decisions: { ...deps.decisions, decode, holdGraceMs: c.worker.holdGraceMs } };
 }
 
 // One advisory → at most one letter. Throws only on transient failures (and assertions).
-export async function handleAdvisory(ctx: AdvisoryContext, advisory: MaxDeliverAdvisory): Promise<AdvisoryOutcome> {
+export async function handleAdvisory(
+  ctx: AdvisoryContext,
+  advisory: MaxDeliverAdvisory,
+): Promise<AdvisoryOutcome> {
   const seq = advisory.streamSequence;
   if (await isClaimed(ctx, "max_deliveries", seq)) return "already_dead_lettered";
   const command = await getCommand(ctx.jsm, ctx.commandsStream, seq);
-  const decided = command !== null && ctx.decisions !== undefined && (await isDecided(ctx.decisions, command));
+  const decided =
+    command !== null && ctx.decisions !== undefined && (await isDecided(ctx.decisions, command));
   const round = command === null ? 0 : roundOf(command);
   if (decided && round < REDELIVERY_ROUNDS_MAX) {
     await redeliver(ctx, command, round + 1);
     return "redelivered";
   }
-  const source: DeadLetterSource = command === null
-    ? { subject: unknownOriginalSubject, data: new Uint8Array(0), streamSequence: seq }
-    : { subject: command.subject, data: command.data, headers: command.header, streamSequence: seq };
+  const source: DeadLetterSource =
+    command === null
+      ? { subject: unknownOriginalSubject, data: new Uint8Array(0), streamSequence: seq }
+      : {
+          subject: command.subject,
+          data: command.data,
+          headers: command.header,
+          streamSequence: seq,
+        };
   const error = decided
     ? `decided in the ledger, but its event was still not stored after ${round} republishes, each delivered ${advisory.deliveries} times: ` +
       "its replay fails every time; fix the cause (the workers' logs), then replay this letter"
@@ -202,7 +248,10 @@ export async function isDecided(d: DecisionLookup, command: StoredMsg): Promise<
   const op: Operation = { id: decoded.operationId, decoded, publishedAtMs: command.time.getTime() };
   const found = new Map<bigint, Transfer>();
   for (const t of await d.ledger.lookupTransfers(lookupIds(d.chart, [op]))) found.set(t.id, t);
-  const verdict = decide(d.chart, [op], found, { nowMs: Date.now(), holdGraceMs: d.holdGraceMs }).verdicts.get(op.id);
+  const verdict = decide(d.chart, [op], found, {
+    nowMs: Date.now(),
+    holdGraceMs: d.holdGraceMs,
+  }).verdicts.get(op.id);
   return verdict?.kind === "applied" || verdict?.kind === "rejected";
 }
 
@@ -218,26 +267,44 @@ async function redeliver(ctx: AdvisoryContext, command: StoredMsg, round: number
   h.set(redeliveryOfHeader, String(command.seq));
   h.set(redeliveryRoundHeader, String(round));
   try {
-    await ctx.js.publish(command.subject, command.data, { msgID: redeliveryMsgId(command.seq), headers: h, timeout: ctx.publishTimeoutMs, retries: 1 });
+    await ctx.js.publish(command.subject, command.data, {
+      msgID: redeliveryMsgId(command.seq),
+      headers: h,
+      timeout: ctx.publishTimeoutMs,
+      retries: 1,
+    });
   } catch (err) {
-    throw new BrokerUnavailableError(`command #${command.seq} published again: ${describeFailure(err)}`, { cause: err });
+    throw new BrokerUnavailableError(
+      `command #${command.seq} published again: ${describeFailure(err)}`,
+      { cause: err },
+    );
   }
 }
 
 function letterError(a: MaxDeliverAdvisory, commandsStream: string, found: boolean): string {
   if (!found) {
-    return `command #${a.streamSequence} reached max deliveries (${a.deliveries} to consumer ${a.consumer}) but is no longer in ` +
-      `stream ${commandsStream} (deleted or aged out); its subject, headers and payload are lost`;
+    return (
+      `command #${a.streamSequence} reached max deliveries (${a.deliveries} to consumer ${a.consumer}) but is no longer in ` +
+      `stream ${commandsStream} (deleted or aged out); its subject, headers and payload are lost`
+    );
   }
-  return `delivered ${a.deliveries} times to consumer ${a.consumer} without an ack (max deliveries); a late ack may still ` +
-    `have applied it: check the operation before replaying`;
+  return (
+    `delivered ${a.deliveries} times to consumer ${a.consumer} without an ack (max deliveries); a late ack may still ` +
+    `have applied it: check the operation before replaying`
+  );
 }
 
-async function getCommand(jsm: JetStreamManager, stream: string, seq: number): Promise<StoredMsg | null> {
+async function getCommand(
+  jsm: JetStreamManager,
+  stream: string,
+  seq: number,
+): Promise<StoredMsg | null> {
   try {
     return await jsm.streams.getMessage(stream, { seq });
   } catch (err) {
-    throw new BrokerUnavailableError(`command #${seq} of ${stream}: ${describeFailure(err)}`, { cause: err });
+    throw new BrokerUnavailableError(`command #${seq} of ${stream}: ${describeFailure(err)}`, {
+      cause: err,
+    });
   }
 }
 
@@ -249,12 +316,17 @@ export function startAdvisoryProcessor(deps: AdvisoryProcessorDeps): AdvisoryPro
   const retryWindowMs = advisoryAckWaitMs(config) + advisoryProcessorDefaults.retryDelayMs;
   const letterWindowMs = dlqWindowMs(topologyOf(config));
   if (letterWindowMs <= retryWindowMs) {
-    log.warn({ dlqDuplicateWindowMs: letterWindowMs, retryWindowMs },
-      "duplicate window shorter than the advisory retry: a crash between a dead letter and its claim could store the letter twice");
+    log.warn(
+      { dlqDuplicateWindowMs: letterWindowMs, retryWindowMs },
+      "duplicate window shorter than the advisory retry: a crash between a dead letter and its claim could store the letter twice",
+    );
   }
   const state: LoopState = { stopping: false, messages: null, wake: () => undefined };
   const done = runLoop(deps, state);
-  log.info({ consumer: advisoryConsumerName(config), stream: config.streams.advisories }, "dead-letter processor started");
+  log.info(
+    { consumer: advisoryConsumerName(config), stream: config.streams.advisories },
+    "dead-letter processor started",
+  );
   return {
     done,
     stop: async () => {
@@ -284,8 +356,14 @@ async function runLoop(deps: AdvisoryProcessorDeps, state: LoopState): Promise<v
     let read = false;
     try {
       await ensureAdvisoryConsumer(jsm, config);
-      const consumer = await js.consumers.get(config.streams.advisories, advisoryConsumerName(config));
-      state.messages = await consumer.consume({ max_messages: config.dlq.advisoriesBatchMax, expires: advisoryProcessorDefaults.pullExpiresMs });
+      const consumer = await js.consumers.get(
+        config.streams.advisories,
+        advisoryConsumerName(config),
+      );
+      state.messages = await consumer.consume({
+        max_messages: config.dlq.advisoriesBatchMax,
+        expires: advisoryProcessorDefaults.pullExpiresMs,
+      });
       if (state.stopping) break;
       read = true;
       for await (const m of state.messages) {
@@ -300,7 +378,10 @@ async function runLoop(deps: AdvisoryProcessorDeps, state: LoopState): Promise<v
       const refused = err instanceof BrokerError || err instanceof JetStreamApiError;
       if (!isTransient(err) && !refused) exitOnBug(log, err, "the dead-letter processor");
       const fatal = err instanceof BrokerError && !err.transient;
-      log[fatal ? "error" : "warn"]({ err: describeFailure(err), retryInMs: delayMs }, "dead-letter processor: subscription failed; subscribing again");
+      log[fatal ? "error" : "warn"](
+        { err: describeFailure(err), retryInMs: delayMs },
+        "dead-letter processor: subscription failed; subscribing again",
+      );
     } finally {
       const closing = state.messages?.close().catch(() => undefined);
       if (read) await closing;
@@ -313,18 +394,34 @@ async function runLoop(deps: AdvisoryProcessorDeps, state: LoopState): Promise<v
 }
 
 // The one place that acks, naks or terms an advisory.
-async function settle(ctx: AdvisoryContext, log: Logger, m: JsMsg, counted: (outcome: AdvisoryOutcome) => void = () => undefined): Promise<void> {
+async function settle(
+  ctx: AdvisoryContext,
+  log: Logger,
+  m: JsMsg,
+  counted: (outcome: AdvisoryOutcome) => void = () => undefined,
+): Promise<void> {
   const parsed = parseAdvisory(m.data);
   if (!parsed.ok) {
     // Kept in the advisories stream for an operator; handling it again cannot help.
-    log.error({ advisorySequence: m.seq, error: parsed.error }, "advisory not understood; terminated, left in the advisories stream");
+    log.error(
+      { advisorySequence: m.seq, error: parsed.error },
+      "advisory not understood; terminated, left in the advisories stream",
+    );
     m.term();
     return;
   }
   const a = parsed.advisory;
-  const facts = { advisorySequence: m.seq, commandSequence: a.streamSequence, deliveries: a.deliveries, consumer: a.consumer };
+  const facts = {
+    advisorySequence: m.seq,
+    commandSequence: a.streamSequence,
+    deliveries: a.deliveries,
+    consumer: a.consumer,
+  };
   if (a.stream !== ctx.commandsStream) {
-    log.error({ ...facts, stream: a.stream }, "advisory for another stream; acked, left in the advisories stream");
+    log.error(
+      { ...facts, stream: a.stream },
+      "advisory for another stream; acked, left in the advisories stream",
+    );
     m.ack();
     return;
   }
@@ -339,10 +436,23 @@ async function settle(ctx: AdvisoryContext, log: Logger, m: JsMsg, counted: (out
   }
   m.ack();
   counted(outcome);
-  if (outcome === "redelivered") log.warn({ ...facts, verdict: outcome }, "max deliveries: operation decided in the ledger; command published again so that a worker stores its event");
-  else if (outcome === "command_missing") log.error({ ...facts, verdict: outcome }, "max deliveries: command no longer in the stream; explanatory dead letter stored");
-  else if (outcome === "dead_lettered") log.warn({ ...facts, verdict: outcome }, "max deliveries: command dead-lettered");
-  else log.info({ ...facts, verdict: outcome }, "max deliveries: duplicate advisory; already dead-lettered");
+  if (outcome === "redelivered")
+    log.warn(
+      { ...facts, verdict: outcome },
+      "max deliveries: operation decided in the ledger; command published again so that a worker stores its event",
+    );
+  else if (outcome === "command_missing")
+    log.error(
+      { ...facts, verdict: outcome },
+      "max deliveries: command no longer in the stream; explanatory dead letter stored",
+    );
+  else if (outcome === "dead_lettered")
+    log.warn({ ...facts, verdict: outcome }, "max deliveries: command dead-lettered");
+  else
+    log.info(
+      { ...facts, verdict: outcome },
+      "max deliveries: duplicate advisory; already dead-lettered",
+    );
 }
 
 function pause(state: LoopState, ms: number): Promise<void> {

@@ -25,7 +25,11 @@ export interface PurgeResult {
   boundary: number; // every letter below this sequence was purged
 }
 
-export async function purgeBefore(jsm: JetStreamManager, stream: string, before: Date): Promise<PurgeResult> {
+export async function purgeBefore(
+  jsm: JetStreamManager,
+  stream: string,
+  before: Date,
+): Promise<PurgeResult> {
   const boundary = await firstSequenceAtOrAfter(jsm, stream, before);
   const letters = await purgeBelow(jsm, stream, lettersFilter, boundary);
   const records = await purgeBelow(jsm, stream, replayRecordsFilter, boundary);
@@ -33,7 +37,11 @@ export async function purgeBefore(jsm: JetStreamManager, stream: string, before:
 }
 
 // The sequence of the first message stored at or after `time`, or last_seq + 1 when none is.
-export async function firstSequenceAtOrAfter(jsm: JetStreamManager, stream: string, time: Date): Promise<number> {
+export async function firstSequenceAtOrAfter(
+  jsm: JetStreamManager,
+  stream: string,
+  time: Date,
+): Promise<number> {
   let state;
   try {
     state = (await jsm.streams.info(stream)).state;
@@ -44,7 +52,10 @@ export async function firstSequenceAtOrAfter(jsm: JetStreamManager, stream: stri
   let lo = Math.max(1, state.first_seq);
   let hi = state.last_seq + 1;
   for (let probe = 0; lo < hi; probe++) {
-    if (probe >= searchProbesMax) throw new BrokerUnavailableError(`stream ${stream}: no stable cut-off sequence after ${probe} probes`);
+    if (probe >= searchProbesMax)
+      throw new BrokerUnavailableError(
+        `stream ${stream}: no stable cut-off sequence after ${probe} probes`,
+      );
     const mid = lo + Math.floor((hi - lo) / 2);
     const m = await nextOn(jsm, stream, anyDlqMessage, mid);
     if (m === null || m.seq >= hi || m.time.getTime() >= time.getTime()) hi = mid;
@@ -53,10 +64,18 @@ export async function firstSequenceAtOrAfter(jsm: JetStreamManager, stream: stri
   return hi;
 }
 
-async function purgeBelow(jsm: JetStreamManager, stream: string, filter: string, seq: number): Promise<number> {
+async function purgeBelow(
+  jsm: JetStreamManager,
+  stream: string,
+  filter: string,
+  seq: number,
+): Promise<number> {
   try {
     return (await jsm.streams.purge(stream, { filter, seq })).purged;
   } catch (err) {
-    throw new BrokerUnavailableError(`purge ${stream} on ${filter} below #${seq}: ${describeFailure(err)}`, { cause: err });
+    throw new BrokerUnavailableError(
+      `purge ${stream} on ${filter} below #${seq}: ${describeFailure(err)}`,
+      { cause: err },
+    );
   }
 }

@@ -18,17 +18,30 @@ export const replayRecordsScanMax = 100_000;
 export const lettersScanMax = 1_000_000;
 
 // The next stored message on filter at or after seq, or null when there is none.
-export async function nextOn(jsm: JetStreamManager, stream: string, filter: string, seq: number): Promise<StoredMsg | null> {
+export async function nextOn(
+  jsm: JetStreamManager,
+  stream: string,
+  filter: string,
+  seq: number,
+): Promise<StoredMsg | null> {
   assert(Number.isSafeInteger(seq) && seq > 0, "nextOn: seq > 0");
   try {
     return await jsm.direct.getMessage(stream, { next_by_subj: filter, seq });
   } catch (err) {
-    throw new BrokerUnavailableError(`next message of ${stream} on ${filter} from #${seq}: ${describeFailure(err)}`, { cause: err });
+    throw new BrokerUnavailableError(
+      `next message of ${stream} on ${filter} from #${seq}: ${describeFailure(err)}`,
+      { cause: err },
+    );
   }
 }
 
 // The oldest letters on filter, at most limit; more is true when there are others after them.
-export async function readLetters(jsm: JetStreamManager, stream: string, filter: string, limit: number): Promise<{ letters: Letter[]; more: boolean }> {
+export async function readLetters(
+  jsm: JetStreamManager,
+  stream: string,
+  filter: string,
+  limit: number,
+): Promise<{ letters: Letter[]; more: boolean }> {
   assert(Number.isSafeInteger(limit) && limit > 0, "readLetters: limit > 0");
   const letters: Letter[] = [];
   let cursor = 1;
@@ -68,22 +81,35 @@ export async function readReplayRecords(
 }
 
 // The letter at seq, from the stream leader; null when that sequence holds no letter.
-export async function getLetter(jsm: JetStreamManager, stream: string, seq: number): Promise<Letter | null> {
+export async function getLetter(
+  jsm: JetStreamManager,
+  stream: string,
+  seq: number,
+): Promise<Letter | null> {
   try {
     const m = await jsm.streams.getMessage(stream, { seq });
     return m === null ? null : letterOf(m);
   } catch (err) {
-    throw new BrokerUnavailableError(`dead letter #${seq} of ${stream}: ${describeFailure(err)}`, { cause: err });
+    throw new BrokerUnavailableError(`dead letter #${seq} of ${stream}: ${describeFailure(err)}`, {
+      cause: err,
+    });
   }
 }
 
 // The newest replay record of a letter and its sequence, from the stream leader; null when none.
-export async function lastReplayRecord(jsm: JetStreamManager, stream: string, letterSequence: number): Promise<{ seq: number; record: ReplayRecord | null } | null> {
+export async function lastReplayRecord(
+  jsm: JetStreamManager,
+  stream: string,
+  letterSequence: number,
+): Promise<{ seq: number; record: ReplayRecord | null } | null> {
   const subject = replayRecordSubject(letterSequence);
   try {
     const m = await jsm.streams.getMessage(stream, { last_by_subj: subject });
     return m === null ? null : { seq: m.seq, record: recordOf(m) };
   } catch (err) {
-    throw new BrokerUnavailableError(`last message of ${stream} on ${subject}: ${describeFailure(err)}`, { cause: err });
+    throw new BrokerUnavailableError(
+      `last message of ${stream} on ${subject}: ${describeFailure(err)}`,
+      { cause: err },
+    );
   }
 }

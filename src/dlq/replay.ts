@@ -12,11 +12,22 @@
 // duplicate. --same-id keeps it (from Billing-Original-Msg-Id), for when that is wanted. Either
 // way the worker's own idempotency (operationId) applies to the replayed command.
 import { headers } from "@nats-io/transport-node";
-import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager, type PubAck } from "@nats-io/jetstream";
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+  type PubAck,
+} from "@nats-io/jetstream";
 import { BrokerUnavailableError } from "../broker/errors.ts";
 import { describeFailure } from "../lib/failure.ts";
 import { oneLine } from "../broker/dead-letter.ts";
-import { commandSubjectPrefix, replayHeaders, replayRecordSubject, type ReplayStatus } from "./layout.ts";
+import {
+  commandSubjectPrefix,
+  replayHeaders,
+  replayRecordSubject,
+  type ReplayStatus,
+} from "./layout.ts";
 import { replayHeaderSet, type Letter, type ReplayRecord } from "./letter.ts";
 import { getLetter, lastReplayRecord } from "./reader.ts";
 
@@ -37,7 +48,13 @@ export interface ReplayRequest {
 }
 
 export type ReplayResult =
-  | { kind: "replayed"; letter: Letter; commandSequence: number; duplicate: boolean; recordError: string | null }
+  | {
+      kind: "replayed";
+      letter: Letter;
+      commandSequence: number;
+      duplicate: boolean;
+      recordError: string | null;
+    }
   | { kind: "refused"; why: string };
 
 // Bound on the one-line values we write into record headers.
@@ -46,16 +63,29 @@ const recordValueCharsMax = 200;
 export async function replayLetter(deps: ReplayDeps, req: ReplayRequest): Promise<ReplayResult> {
   const seq = req.letterSequence;
   const letter = await getLetter(deps.jsm, deps.dlqStream, seq);
-  if (letter === null) return { kind: "refused", why: `no dead letter at sequence ${seq} of ${deps.dlqStream}` };
+  if (letter === null)
+    return { kind: "refused", why: `no dead letter at sequence ${seq} of ${deps.dlqStream}` };
   if (!isCommandSubject(letter.originalSubject)) {
-    return { kind: "refused", why: `letter #${seq} has no command to replay (original subject "${letter.originalSubject}"): ${letter.error}` };
+    return {
+      kind: "refused",
+      why: `letter #${seq} has no command to replay (original subject "${letter.originalSubject}"): ${letter.error}`,
+    };
   }
-  if (req.sameId && letter.originalMsgId === null) return { kind: "refused", why: `--same-id: letter #${seq} carries no Billing-Original-Msg-Id` };
+  if (req.sameId && letter.originalMsgId === null)
+    return { kind: "refused", why: `--same-id: letter #${seq} carries no Billing-Original-Msg-Id` };
   const last = await lastReplayRecord(deps.jsm, deps.dlqStream, seq);
-  if (last !== null && !req.force) return { kind: "refused", why: `letter #${seq} was already replayed (${describeLast(last.record)}); pass --force to replay it again` };
+  if (last !== null && !req.force)
+    return {
+      kind: "refused",
+      why: `letter #${seq} was already replayed (${describeLast(last.record)}); pass --force to replay it again`,
+    };
 
   const claimed = await writeRecord(deps, req, "started", { expectLast: last?.seq ?? 0 });
-  if (!claimed) return { kind: "refused", why: `another replay of letter #${seq} was recorded meanwhile; list it and try again` };
+  if (!claimed)
+    return {
+      kind: "refused",
+      why: `another replay of letter #${seq} was recorded meanwhile; list it and try again`,
+    };
   let ack: PubAck;
   try {
     ack = await publishCommand(deps, letter, req.sameId);
@@ -64,12 +94,25 @@ export async function replayLetter(deps: ReplayDeps, req: ReplayRequest): Promis
     throw err;
   }
   const status: ReplayStatus = ack.duplicate ? "duplicate" : "published";
-  const recordError = await writeRecord(deps, req, status, { commandSequence: ack.seq }).then(() => null, (err: unknown) => describeFailure(err));
-  return { kind: "replayed", letter, commandSequence: ack.seq, duplicate: ack.duplicate, recordError };
+  const recordError = await writeRecord(deps, req, status, { commandSequence: ack.seq }).then(
+    () => null,
+    (err: unknown) => describeFailure(err),
+  );
+  return {
+    kind: "replayed",
+    letter,
+    commandSequence: ack.seq,
+    duplicate: ack.duplicate,
+    recordError,
+  };
 }
 
 function isCommandSubject(subject: string): boolean {
-  return subject.startsWith(commandSubjectPrefix) && subject.length > commandSubjectPrefix.length && !/[\s*>]/.test(subject);
+  return (
+    subject.startsWith(commandSubjectPrefix) &&
+    subject.length > commandSubjectPrefix.length &&
+    !/[\s*>]/.test(subject)
+  );
 }
 
 function describeLast(r: ReplayRecord | null): string {
@@ -90,7 +133,10 @@ async function publishCommand(deps: ReplayDeps, letter: Letter, sameId: boolean)
       retries: 1,
     });
   } catch (err) {
-    throw new BrokerUnavailableError(`replay of letter #${letter.sequence} to ${letter.originalSubject}: ${describeFailure(err)}`, { cause: err });
+    throw new BrokerUnavailableError(
+      `replay of letter #${letter.sequence} to ${letter.originalSubject}: ${describeFailure(err)}`,
+      { cause: err },
+    );
   }
 }
 
@@ -107,18 +153,30 @@ async function writeRecord(
   h.set(replayHeaders.at, req.at.toISOString());
   h.set(replayHeaders.status, status);
   h.set(replayHeaders.sameId, String(req.sameId));
-  if (extra.commandSequence !== undefined) h.set(replayHeaders.commandSequence, String(extra.commandSequence));
-  if (extra.error !== undefined) h.set(replayHeaders.error, oneLine(extra.error, recordValueCharsMax));
+  if (extra.commandSequence !== undefined)
+    h.set(replayHeaders.commandSequence, String(extra.commandSequence));
+  if (extra.error !== undefined)
+    h.set(replayHeaders.error, oneLine(extra.error, recordValueCharsMax));
   try {
     await deps.js.publish(replayRecordSubject(req.letterSequence), new Uint8Array(0), {
       headers: h,
-      ...(extra.expectLast !== undefined ? { expect: { lastSubjectSequence: extra.expectLast } } : {}),
+      ...(extra.expectLast !== undefined
+        ? { expect: { lastSubjectSequence: extra.expectLast } }
+        : {}),
       timeout: deps.publishTimeoutMs,
       retries: 1,
     });
     return true;
   } catch (err) {
-    if (extra.expectLast !== undefined && err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) return false;
-    throw new BrokerUnavailableError(`replay record (${status}) of letter #${req.letterSequence}: ${describeFailure(err)}`, { cause: err });
+    if (
+      extra.expectLast !== undefined &&
+      err instanceof JetStreamApiError &&
+      err.code === JetStreamApiCodes.StreamWrongLastSequence
+    )
+      return false;
+    throw new BrokerUnavailableError(
+      `replay record (${status}) of letter #${req.letterSequence}: ${describeFailure(err)}`,
+      { cause: err },
+    );
   }
 }

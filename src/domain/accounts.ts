@@ -53,7 +53,11 @@ export function userNameAccountId(space: IdSpace, userAccount: bigint): bigint {
  * System accounts remembered per (purpose, ledger) in the space's bounded memo. Every plan names
  * one, and an HMAC each time was ~3 % of a busy worker's main thread (bench/results, issue 13).
  */
-function systemAccountId(space: IdSpace, purpose: "settlement" | "fee" | "marker-debit" | "marker-credit", ledger: number): bigint {
+function systemAccountId(
+  space: IdSpace,
+  purpose: "settlement" | "fee" | "marker-debit" | "marker-credit",
+  ledger: number,
+): bigint {
   return space.systemAccountIds.get(`${purpose}/${ledger}`, () => space.hash(purpose, ledger));
 }
 
@@ -65,11 +69,23 @@ export function feeAccountId(space: IdSpace, ledger: number): bigint {
   return systemAccountId(space, "fee", ledger);
 }
 
-export function markerAccountIds(space: IdSpace, markerLedger: number): { debit: bigint; credit: bigint } {
-  return { debit: systemAccountId(space, "marker-debit", markerLedger), credit: systemAccountId(space, "marker-credit", markerLedger) };
+export function markerAccountIds(
+  space: IdSpace,
+  markerLedger: number,
+): { debit: bigint; credit: bigint } {
+  return {
+    debit: systemAccountId(space, "marker-debit", markerLedger),
+    credit: systemAccountId(space, "marker-credit", markerLedger),
+  };
 }
 
-function account(id: bigint, ledger: number, code: number, flags: number, data?: Pick<Account, "user_data_128" | "user_data_64" | "user_data_32">): Account {
+function account(
+  id: bigint,
+  ledger: number,
+  code: number,
+  flags: number,
+  data?: Pick<Account, "user_data_128" | "user_data_64" | "user_data_32">,
+): Account {
   return {
     id,
     debits_pending: 0n,
@@ -93,7 +109,10 @@ export function userAccounts(space: IdSpace, ledger: number, userId: string): Ac
   const { head, tail } = encodeUserId(userId);
   const flags = AccountFlags.debits_must_not_exceed_credits | AccountFlags.history;
   const accounts = [account(id, ledger, AccountCode.user, flags, head)];
-  if (tail) accounts.push(account(userNameAccountId(space, id), ledger, AccountCode.userName, AccountFlags.none, tail));
+  if (tail)
+    accounts.push(
+      account(userNameAccountId(space, id), ledger, AccountCode.userName, AccountFlags.none, tail),
+    );
   return accounts;
 }
 
@@ -101,12 +120,30 @@ export function userAccounts(space: IdSpace, ledger: number, userId: string): Ac
 export function systemAccounts(chart: Chart): Account[] {
   const accounts: Account[] = [];
   for (const currency of chart.currencies) {
-    accounts.push(account(settlementAccountId(chart.space, currency.ledger), currency.ledger, AccountCode.settlement, AccountFlags.none));
-    accounts.push(account(feeAccountId(chart.space, currency.ledger), currency.ledger, AccountCode.fee, AccountFlags.none));
+    accounts.push(
+      account(
+        settlementAccountId(chart.space, currency.ledger),
+        currency.ledger,
+        AccountCode.settlement,
+        AccountFlags.none,
+      ),
+    );
+    accounts.push(
+      account(
+        feeAccountId(chart.space, currency.ledger),
+        currency.ledger,
+        AccountCode.fee,
+        AccountFlags.none,
+      ),
+    );
   }
   const marker = markerAccountIds(chart.space, chart.markerLedger);
-  accounts.push(account(marker.debit, chart.markerLedger, AccountCode.markerDebit, AccountFlags.none));
-  accounts.push(account(marker.credit, chart.markerLedger, AccountCode.markerCredit, AccountFlags.none));
+  accounts.push(
+    account(marker.debit, chart.markerLedger, AccountCode.markerDebit, AccountFlags.none),
+  );
+  accounts.push(
+    account(marker.credit, chart.markerLedger, AccountCode.markerCredit, AccountFlags.none),
+  );
   return accounts;
 }
 

@@ -7,46 +7,109 @@ import { formatOperationId } from "./ids.ts";
 import type { Reason } from "./reasons.ts";
 
 export const EVENT_OF: Record<CommandType, string> = {
-  credit: "credited", debit: "debited", hold: "held", capture: "captured", release: "released", transfer: "transferred",
+  credit: "credited",
+  debit: "debited",
+  hold: "held",
+  capture: "captured",
+  release: "released",
+  transfer: "transferred",
 };
 
-export type BalanceLine = { userId: string; currency: string; posted: bigint; held: bigint; available: bigint };
+export type BalanceLine = {
+  userId: string;
+  currency: string;
+  posted: bigint;
+  held: bigint;
+  available: bigint;
+};
 
-export type OutboundEvent = { subject: string; msgId: string; payload: Record<string, unknown>; data: Uint8Array };
+export type OutboundEvent = {
+  subject: string;
+  msgId: string;
+  payload: Record<string, unknown>;
+  data: Uint8Array;
+};
 
 const encoder = new TextEncoder();
 
-function finish(event: string, id: string, msgId: string, payload: Record<string, unknown>): OutboundEvent {
-  return { subject: `billing.evt.${event}.${id}`, msgId, payload, data: encoder.encode(JSON.stringify(payload)) };
+function finish(
+  event: string,
+  id: string,
+  msgId: string,
+  payload: Record<string, unknown>,
+): OutboundEvent {
+  return {
+    subject: `billing.evt.${event}.${id}`,
+    msgId,
+    payload,
+    data: encoder.encode(JSON.stringify(payload)),
+  };
 }
 
 function balancesJson(lines: ReadonlyArray<BalanceLine>): Array<Record<string, string>> {
-  return lines.map((b) => ({ userId: b.userId, currency: b.currency, posted: b.posted.toString(), held: b.held.toString(), available: b.available.toString() }));
+  return lines.map((b) => ({
+    userId: b.userId,
+    currency: b.currency,
+    posted: b.posted.toString(),
+    held: b.held.toString(),
+    available: b.available.toString(),
+  }));
 }
 
 /** Fields in the contract's order: userId / fromUserId / toUserId / holdId, amount, fee, currency. */
 function orderedFields(fields: CommandFields): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const key of ["userId", "fromUserId", "toUserId", "holdId", "amount", "fee", "currency"] as const) {
+  for (const key of [
+    "userId",
+    "fromUserId",
+    "toUserId",
+    "holdId",
+    "amount",
+    "fee",
+    "currency",
+  ] as const) {
     const value = fields[key];
     if (value !== undefined) out[key] = value;
   }
   return out;
 }
 
-export function appliedEvent(operationId: bigint, type: CommandType, fields: CommandFields, balances: ReadonlyArray<BalanceLine>, ledgerTimestamp: bigint): OutboundEvent {
+export function appliedEvent(
+  operationId: bigint,
+  type: CommandType,
+  fields: CommandFields,
+  balances: ReadonlyArray<BalanceLine>,
+  ledgerTimestamp: bigint,
+): OutboundEvent {
   assert(balances.length > 0, "an applied operation touches at least one user account");
   const id = formatOperationId(operationId);
   const event = EVENT_OF[type];
   return finish(event, id, id, {
-    event, operationId: id, command: type, ...orderedFields(fields),
-    balances: balancesJson(balances), ledgerTimestamp: ledgerTimestamp.toString(),
+    event,
+    operationId: id,
+    command: type,
+    ...orderedFields(fields),
+    balances: balancesJson(balances),
+    ledgerTimestamp: ledgerTimestamp.toString(),
   });
 }
 
-export function rejectedEvent(operationId: bigint, type: CommandType, fields: CommandFields, reason: Reason, detail: string): OutboundEvent {
+export function rejectedEvent(
+  operationId: bigint,
+  type: CommandType,
+  fields: CommandFields,
+  reason: Reason,
+  detail: string,
+): OutboundEvent {
   const id = formatOperationId(operationId);
-  return finish("rejected", id, id, { event: "rejected", operationId: id, command: type, ...orderedFields(fields), reason, detail });
+  return finish("rejected", id, id, {
+    event: "rejected",
+    operationId: id,
+    command: type,
+    ...orderedFields(fields),
+    reason,
+    detail,
+  });
 }
 
 /**
@@ -54,9 +117,15 @@ export function rejectedEvent(operationId: bigint, type: CommandType, fields: Co
  * balance history in the ledger, so the event carries no balances: the next operation's event or
  * a balance query shows the released funds.
  */
-export function expiredEvent(holdId: bigint, fields: CommandFields, ledgerTimestamp: bigint): OutboundEvent {
+export function expiredEvent(
+  holdId: bigint,
+  fields: CommandFields,
+  ledgerTimestamp: bigint,
+): OutboundEvent {
   const id = formatOperationId(holdId);
   return finish("expired", id, `expired:${id}`, {
-    event: "expired", ...orderedFields({ ...fields, holdId: id }), ledgerTimestamp: ledgerTimestamp.toString(),
+    event: "expired",
+    ...orderedFields({ ...fields, holdId: id }),
+    ledgerTimestamp: ledgerTimestamp.toString(),
   });
 }

@@ -27,13 +27,30 @@ export function isDue(hold: Transfer, ledgerNow: bigint): boolean {
 /** A transfer that cannot be valid (id 0): the ledger refuses it and reports its clock. */
 export function clockProbe(): Transfer {
   return {
-    id: 0n, debit_account_id: 0n, credit_account_id: 0n, amount: 0n, pending_id: 0n, user_data_128: 0n, user_data_64: 0n,
-    user_data_32: 0, timeout: 0, ledger: 0, code: 0, flags: 0, timestamp: 0n,
+    id: 0n,
+    debit_account_id: 0n,
+    credit_account_id: 0n,
+    amount: 0n,
+    pending_id: 0n,
+    user_data_128: 0n,
+    user_data_64: 0n,
+    user_data_32: 0,
+    timeout: 0,
+    ledger: 0,
+    code: 0,
+    flags: 0,
+    timestamp: 0n,
   };
 }
 
 export function voidProbe(chart: Chart, hold: Transfer): Transfer {
-  return { ...clockProbe(), id: chart.space.expiryProbeId(hold.id), pending_id: hold.id, amount: hold.amount, flags: TransferFlags.void_pending_transfer };
+  return {
+    ...clockProbe(),
+    id: chart.space.expiryProbeId(hold.id),
+    pending_id: hold.id,
+    amount: hold.amount,
+    flags: TransferFlags.void_pending_transfer,
+  };
 }
 
 export type ProbeVerdict = "expired" | "captured" | "released";
@@ -50,7 +67,13 @@ export function probeVerdict(status: number): ProbeVerdict {
 export function expiryMarker(chart: Chart, hold: Transfer): Transfer {
   const marker = markerAccountIds(chart.space, chart.markerLedger);
   return {
-    ...clockProbe(), id: chart.space.expiryMarkerId(hold.id), debit_account_id: marker.debit, credit_account_id: marker.credit,
-    ledger: chart.markerLedger, code: EXPIRY_MARKER_CODE, user_data_128: hold.id, user_data_64: chart.space.tag,
+    ...clockProbe(),
+    id: chart.space.expiryMarkerId(hold.id),
+    debit_account_id: marker.debit,
+    credit_account_id: marker.credit,
+    ledger: chart.markerLedger,
+    code: EXPIRY_MARKER_CODE,
+    user_data_128: hold.id,
+    user_data_64: chart.space.tag,
   };
 }

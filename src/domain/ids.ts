@@ -38,7 +38,9 @@ function hashInput(parts: ReadonlyArray<string | bigint | number>): string {
 /** 128 bits of SHA-256 over the parts, never 0 or 2^128 − 1. */
 export function hashId(...parts: ReadonlyArray<string | bigint | number>): bigint {
   // One update of the parts' texts joined: the same bytes as an update per part, fewer calls.
-  const id = BigInt("0x" + createHash("sha256").update(hashInput(parts)).digest("hex").slice(0, 32));
+  const id = BigInt(
+    "0x" + createHash("sha256").update(hashInput(parts)).digest("hex").slice(0, 32),
+  );
   assert(id !== 0n && id !== U128_MAX, "hashId hit a reserved id");
   return id;
 }
@@ -78,7 +80,11 @@ export class IdSpace {
   /** Ids of the per-ledger system accounts (settlement, fee, markers) by `${purpose}/${ledger}` (src/domain/accounts.ts). */
   readonly systemAccountIds = new BoundedMemo<string, bigint>(SYSTEM_ACCOUNT_IDS_MAX);
 
-  constructor(key: bigint, readonly tag: bigint, memoEntriesMax: number = ID_MEMO_ENTRIES_MAX) {
+  constructor(
+    key: bigint,
+    readonly tag: bigint,
+    memoEntriesMax: number = ID_MEMO_ENTRIES_MAX,
+  ) {
     assert(key > 0n && key <= U128_MAX, "a deployment key is a non-zero u128");
     assert(tag > 0n && tag <= U64_MAX, "a deployment tag is a non-zero u64");
     this.key = Buffer.from(key.toString(16).padStart(32, "0"), "hex");
@@ -88,7 +94,9 @@ export class IdSpace {
 
   /** 128 bits of HMAC-SHA256 under the deployment key, never 0 or 2^128 − 1. */
   hash(...parts: ReadonlyArray<string | bigint | number>): bigint {
-    const id = BigInt("0x" + createHmac("sha256", this.key).update(hashInput(parts)).digest("hex").slice(0, 32));
+    const id = BigInt(
+      "0x" + createHmac("sha256", this.key).update(hashInput(parts)).digest("hex").slice(0, 32),
+    );
     assert(id !== 0n && id !== U128_MAX, "hash hit a reserved id");
     return id;
   }
@@ -96,9 +104,14 @@ export class IdSpace {
   /** Both ids derived from an operation id, from one HMAC: the first and the last 128 bits. */
   private derived(operationId: bigint): { fee: bigint; burned: bigint } {
     return this.derivedIds.get(operationId, () => {
-      const hex = createHmac("sha256", this.key).update(`operation-derived:${operationId}`).digest("hex");
+      const hex = createHmac("sha256", this.key)
+        .update(`operation-derived:${operationId}`)
+        .digest("hex");
       const ids = { fee: BigInt("0x" + hex.slice(0, 32)), burned: BigInt("0x" + hex.slice(32)) };
-      assert(ids.fee !== 0n && ids.fee !== U128_MAX && ids.burned !== 0n && ids.burned !== U128_MAX, "derived id hit a reserved id");
+      assert(
+        ids.fee !== 0n && ids.fee !== U128_MAX && ids.burned !== 0n && ids.burned !== U128_MAX,
+        "derived id hit a reserved id",
+      );
       return ids;
     });
   }

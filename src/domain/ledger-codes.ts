@@ -100,7 +100,9 @@ export const CreateTransferStatus = {
   exceeds_debits: 55,
 } as const;
 
-const transferStatusNames = new Map<number, string>(Object.entries(CreateTransferStatus).map(([name, code]) => [code, name]));
+const transferStatusNames = new Map<number, string>(
+  Object.entries(CreateTransferStatus).map(([name, code]) => [code, name]),
+);
 
 /** A create_transfers status by name, as tigerbeetle-node's enum reverse mapping gives it; undefined for an unknown code. */
 export function transferStatusName(status: number): string | undefined {

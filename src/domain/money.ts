@@ -11,7 +11,11 @@ export type UserBalance = { posted: bigint; held: bigint; available: bigint };
  * A user account is credit-normal: posted = credits − debits that are final, held = open holds
  * (pending debits), available = posted − held. debits_must_not_exceed_credits keeps available ≥ 0.
  */
-export function userBalance(b: { debits_pending: bigint; debits_posted: bigint; credits_posted: bigint }): UserBalance {
+export function userBalance(b: {
+  debits_pending: bigint;
+  debits_posted: bigint;
+  credits_posted: bigint;
+}): UserBalance {
   const posted = b.credits_posted - b.debits_posted;
   return { posted, held: b.debits_pending, available: posted - b.debits_pending };
 }

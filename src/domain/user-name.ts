@@ -8,7 +8,8 @@
 // Bit 223 (the top bit of user_data_32) marks that a name account holds the rest.
 import { assert } from "../lib/assert.ts";
 
-export const USER_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.:";
+export const USER_ID_ALPHABET =
+  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.:";
 const BASE = 67n;
 const CHARS_PER_ACCOUNT = 36;
 const CONTINUED_BIT = 1n << 223n;
@@ -31,7 +32,8 @@ function packChunk(chunk: string, continued: boolean): UserData {
 }
 
 function unpackChunk(data: UserData): { chunk: string; continued: boolean } {
-  let value = data.user_data_128 | (data.user_data_64 << 128n) | (BigInt(data.user_data_32) << 192n);
+  let value =
+    data.user_data_128 | (data.user_data_64 << 128n) | (BigInt(data.user_data_32) << 192n);
   const continued = (value & CONTINUED_BIT) !== 0n;
   value &= CONTINUED_BIT - 1n;
   let chunk = "";
@@ -49,7 +51,10 @@ export function encodeUserId(userId: string): { head: UserData; tail: UserData |
   assert(userId.length >= 1 && userId.length <= 64, "userId length");
   const head = userId.slice(0, CHARS_PER_ACCOUNT);
   const rest = userId.slice(CHARS_PER_ACCOUNT);
-  return { head: packChunk(head, rest.length > 0), tail: rest.length > 0 ? packChunk(rest, false) : null };
+  return {
+    head: packChunk(head, rest.length > 0),
+    tail: rest.length > 0 ? packChunk(rest, false) : null,
+  };
 }
 
 /** Reads the head; `continued` says whether the name account must be read for the rest. */

@@ -20,9 +20,20 @@ import type { Logger } from "../lib/log.ts";
 import type { NameBook } from "../ledger-facts/name-book.ts";
 import { NS_PER_MS, NS_PER_SECOND } from "../lib/nanoseconds.ts";
 
-export type ExpiryLimits = { sweepIntervalMs: number; holdsPerSweepMax: number; holdTimeoutSecondsMax: number; publishTimeoutMs: number };
-export type ExpiryDeps = { ledger: Ledger; js: JetStreamClient; chart: Chart; names: NameBook; log: Logger; limits: ExpiryLimits };
-
+export type ExpiryLimits = {
+  sweepIntervalMs: number;
+  holdsPerSweepMax: number;
+  holdTimeoutSecondsMax: number;
+  publishTimeoutMs: number;
+};
+export type ExpiryDeps = {
+  ledger: Ledger;
+  js: JetStreamClient;
+  chart: Chart;
+  names: NameBook;
+  log: Logger;
+  limits: ExpiryLimits;
+};
 
 export class ExpirySweeper {
   private cursor: bigint | null = null;
@@ -54,9 +65,13 @@ export class ExpirySweeper {
     let now = await ledgerIssued(this.deps.ledger);
     await this.scan(now);
     const next = this.nextDeadline();
-    if (next !== undefined && next > now && next <= BigInt(Date.now()) * NS_PER_MS) now = await ledgerNow(this.deps.ledger);
+    if (next !== undefined && next > now && next <= BigInt(Date.now()) * NS_PER_MS)
+      now = await ledgerNow(this.deps.ledger);
     const batch: Transfer[] = [];
-    while (batch.length < this.deps.limits.holdsPerSweepMax && (this.nextDeadline() ?? now + 1n) <= now) {
+    while (
+      batch.length < this.deps.limits.holdsPerSweepMax &&
+      (this.nextDeadline() ?? now + 1n) <= now
+    ) {
       const hold = this.open.get(this.due.pop() as bigint) as Transfer;
       this.open.delete(hold.id);
       batch.push(hold);
@@ -105,14 +120,26 @@ export class ExpirySweeper {
   private async scan(now: bigint): Promise<void> {
     const windowNs = BigInt(this.deps.limits.holdTimeoutSecondsMax) * NS_PER_SECOND;
     this.cursor ??= now > windowNs ? now - windowNs : 1n;
-    for (let page = 0; page < EXPIRY_SCAN_PAGES_MAX && this.cursor <= now && this.open.size < OPEN_HOLDS_MAX; page += 1) {
+    for (
+      let page = 0;
+      page < EXPIRY_SCAN_PAGES_MAX && this.cursor <= now && this.open.size < OPEN_HOLDS_MAX;
+      page += 1
+    ) {
       // This deployment's holds and their captures and releases (which inherit the hold's code).
       const found = await this.deps.ledger.queryTransfers({
-        user_data_128: 0n, user_data_64: this.deps.chart.space.tag, user_data_32: 0, ledger: 0, code: TransferCode.hold,
-        timestamp_min: this.cursor, timestamp_max: now, limit: this.deps.limits.holdsPerSweepMax, flags: 0,
+        user_data_128: 0n,
+        user_data_64: this.deps.chart.space.tag,
+        user_data_32: 0,
+        ledger: 0,
+        code: TransferCode.hold,
+        timestamp_min: this.cursor,
+        timestamp_max: now,
+        limit: this.deps.limits.holdsPerSweepMax,
+        flags: 0,
       });
       for (const t of found) {
-        if (t.user_data_32 === COMMAND_CODES.hold && (t.flags & TransferFlags.pending) !== 0) this.watch(t);
+        if (t.user_data_32 === COMMAND_CODES.hold && (t.flags & TransferFlags.pending) !== 0)
+          this.watch(t);
         else if (t.pending_id !== 0n) this.open.delete(t.pending_id); // captured or released: it cannot expire
       }
       this.compact();
@@ -130,16 +157,28 @@ export class ExpirySweeper {
   private async expireDue(batch: ReadonlyArray<Transfer>): Promise<number> {
     const { ledger, chart, names, js, limits } = this.deps;
     const probes = await ledger.createTransfers(batch.map((h) => voidProbe(chart, h)));
-    const expired = batch.filter((_, i) => probeVerdict((probes[i] as { status: number }).status) === "expired");
+    const expired = batch.filter(
+      (_, i) => probeVerdict((probes[i] as { status: number }).status) === "expired",
+    );
     if (expired.length === 0) return 0;
     const markers = await ledger.createTransfers(expired.map((h) => expiryMarker(chart, h)));
-    const owners = await names.resolve(ledger, expired.map((h) => h.debit_account_id));
+    const owners = await names.resolve(
+      ledger,
+      expired.map((h) => h.debit_account_id),
+    );
     const events = expired.map((hold, i) => {
       const marker = markers[i];
-      assert(marker !== undefined && (marker.status === S.created || marker.status === S.exists), "an expiry marker is created once and then exists");
+      assert(
+        marker !== undefined && (marker.status === S.created || marker.status === S.exists),
+        "an expiry marker is created once and then exists",
+      );
       const currency = currencyByLedger(chart, hold.ledger);
       assert(currency !== undefined, `hold on unconfigured ledger ${hold.ledger}`);
-      const fields = { userId: owners.get(hold.debit_account_id) as string, amount: hold.amount.toString(), currency: currency.code };
+      const fields = {
+        userId: owners.get(hold.debit_account_id) as string,
+        amount: hold.amount.toString(),
+        currency: currency.code,
+      };
       return expiredEvent(hold.id, fields, marker.timestamp);
     });
     await publishEvents(js, events, limits.publishTimeoutMs);
@@ -156,7 +195,10 @@ export class ExpirySweeper {
   /** Sweeps every interval until stopped; a failed sweep is logged and retried next time. */
   start(): { stop(): Promise<void> } {
     return runPeriodically({
-      where: "the expiry sweeper", what: "expiry sweep", intervalMs: this.deps.limits.sweepIntervalMs, log: this.deps.log,
+      where: "the expiry sweeper",
+      what: "expiry sweep",
+      intervalMs: this.deps.limits.sweepIntervalMs,
+      log: this.deps.log,
       run: async () => {
         const n = await this.sweep();
         if (n > 0) this.deps.log.info({ expired: n }, "holds expired");

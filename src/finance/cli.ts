@@ -20,7 +20,10 @@ import { NS_PER_MS } from "../lib/nanoseconds.ts";
 
 /** A bad flag or argument: exit 2 with one line naming it. */
 
-export type FinanceVerb = { usage: string; run: (args: string[], config: Config) => Promise<number> };
+export type FinanceVerb = {
+  usage: string;
+  run: (args: string[], config: Config) => Promise<number>;
+};
 
 const EXPORT_USAGE = `usage: billing export journal [--from <ISO time>] [--to <ISO time>] [--format csv|jsonl] [--out FILE]
   every ledger transfer with from ≤ ledger time < to as one double-entry line (default: all of them up to
@@ -67,13 +70,17 @@ function timeFlag(flags: Flags, name: string): bigint | null {
   const text = flags.values.get(name);
   if (text === undefined) return null;
   const ns = nsOfIso(text);
-  if (ns === null) throw new UsageError(`${name}: ${JSON.stringify(text)} is not an ISO time (2026-11-30 or 2026-11-30T23:59:59Z)`);
+  if (ns === null)
+    throw new UsageError(
+      `${name}: ${JSON.stringify(text)} is not an ISO time (2026-11-30 or 2026-11-30T23:59:59Z)`,
+    );
   return ns;
 }
 
 function formatFlag<F extends string>(flags: Flags, allowed: ReadonlyArray<F>): F {
   const value = flags.values.get("--format") ?? allowed[0];
-  if (!allowed.includes(value as F)) throw new UsageError(`--format: ${value} is not one of ${allowed.join(", ")}`);
+  if (!allowed.includes(value as F))
+    throw new UsageError(`--format: ${value} is not one of ${allowed.join(", ")}`);
   return value as F;
 }
 
@@ -83,7 +90,8 @@ const min = (a: bigint, b: bigint) => (a < b ? a : b);
 /** The ledger (deadline-wrapped) and the chart of the deployment; the broker is only asked for the chart. */
 async function openDeps(config: Config): Promise<FinanceDeps> {
   // Opening a missing embedded ledger would create an empty one: books of nothing, and a stray file.
-  if (config.ledger.driver === "embedded" && !existsSync(config.ledger.path)) throw new UsageError(`no ledger file at ${config.ledger.path} (ledger.path / LEDGER_PATH)`);
+  if (config.ledger.driver === "embedded" && !existsSync(config.ledger.path))
+    throw new UsageError(`no ledger file at ${config.ledger.path} (ledger.path / LEDGER_PATH)`);
   const ledger: Ledger = await openLedger(ledgerOptionsOf(config));
   try {
     const broker = await connect(config, "billing-finance");
@@ -110,7 +118,12 @@ async function sinkOf(flags: Flags): Promise<LineSink> {
 }
 
 /** Runs a verb's body with the ledger open and its output sink; maps failures to exit codes. */
-async function withDeps(verb: string, config: Config, flags: Flags, body: (deps: FinanceDeps, sink: LineSink) => Promise<number>): Promise<number> {
+async function withDeps(
+  verb: string,
+  config: Config,
+  flags: Flags,
+  body: (deps: FinanceDeps, sink: LineSink) => Promise<number>,
+): Promise<number> {
   let deps: FinanceDeps | null = null;
   try {
     deps = await openDeps(config);
@@ -123,7 +136,8 @@ async function withDeps(verb: string, config: Config, flags: Flags, body: (deps:
   } catch (error) {
     const code = exitCodeOf(error);
     if (code === null) throw error;
-    if (code !== 0) process.stderr.write(`billing ${verb}: ${(error as Error).message.split("\n")[0]}\n`);
+    if (code !== 0)
+      process.stderr.write(`billing ${verb}: ${(error as Error).message.split("\n")[0]}\n`);
     return code;
   } finally {
     deps?.ledger.destroy();
@@ -147,7 +161,10 @@ async function runExport(args: string[], config: Config): Promise<number> {
   let parsed: { flags: Flags; from: bigint; to: bigint | null; format: "csv" | "jsonl" };
   try {
     const flags = parseFlags(args, ["--from", "--to", "--format", "--out"]);
-    if (flags.positional[0] !== "journal" || flags.positional.length !== 1) throw new UsageError(`export: what to export? the only kind is journal (got ${flags.positional.join(" ") || "nothing"})`);
+    if (flags.positional[0] !== "journal" || flags.positional.length !== 1)
+      throw new UsageError(
+        `export: what to export? the only kind is journal (got ${flags.positional.join(" ") || "nothing"})`,
+      );
     const from = timeFlag(flags, "--from") ?? 1n;
     const to = timeFlag(flags, "--to");
     if (to !== null && to < from) throw new UsageError("--to is before --from");
@@ -160,37 +177,76 @@ async function runExport(args: string[], config: Config): Promise<number> {
     // [from, to): a transfer at exactly --to is the next period's, so consecutive exports never overlap.
     const to = parsed.to === null ? cut : min(parsed.to - 1n, cut);
     const progress = new Progress("billing export", true);
-    const lines = await exportJournal(deps, { from: parsed.from, to, format: parsed.format }, sink, progress);
+    const lines = await exportJournal(
+      deps,
+      { from: parsed.from, to, format: parsed.format },
+      sink,
+      progress,
+    );
     const from = parsed.from <= 1n ? "the first transfer" : isoOfNs(parsed.from);
     const until = parsed.to === null ? `the cut ${isoOfNs(cut)}` : `before ${isoOfNs(parsed.to)}`;
-    process.stderr.write(`billing export: ${lines} lines, ledger time from ${from} to ${until} (cut ${cut})\n`);
+    process.stderr.write(
+      `billing export: ${lines} lines, ledger time from ${from} to ${until} (cut ${cut})\n`,
+    );
     return 0;
   });
 }
 
 async function runStatement(args: string[], config: Config): Promise<number> {
-  let parsed: { flags: Flags; userId: string; currency: string; from: bigint; to: bigint; format: "text" | "csv" | "jsonl" };
+  let parsed: {
+    flags: Flags;
+    userId: string;
+    currency: string;
+    from: bigint;
+    to: bigint;
+    format: "text" | "csv" | "jsonl";
+  };
   try {
     const flags = parseFlags(args, ["--currency", "--from", "--to", "--format", "--out"]);
     const [userId, extra] = flags.positional;
     if (userId === undefined) throw new UsageError("statement: the userId is missing");
     if (extra !== undefined) throw new UsageError(`statement: unexpected argument ${extra}`);
     const currency = flags.values.get("--currency") ?? config.defaultCurrency;
-    if (!config.currencies.some((c) => c.code === currency)) throw new UsageError(`--currency: ${currency} is not a configured currency (${config.currencies.map((c) => c.code).join(", ")})`);
+    if (!config.currencies.some((c) => c.code === currency))
+      throw new UsageError(
+        `--currency: ${currency} is not a configured currency (${config.currencies.map((c) => c.code).join(", ")})`,
+      );
     const from = timeFlag(flags, "--from") ?? 1n;
     const to = min(timeFlag(flags, "--to") ?? nowNs(), nowNs());
     if (to < from) throw new UsageError("--to is before --from");
-    parsed = { flags, userId, currency, from, to, format: formatFlag(flags, ["text", "csv", "jsonl"] as const) };
+    parsed = {
+      flags,
+      userId,
+      currency,
+      from,
+      to,
+      format: formatFlag(flags, ["text", "csv", "jsonl"] as const),
+    };
   } catch (error) {
     return usageFailure("statement", error);
   }
   return withDeps("statement", config, parsed.flags, async (deps, sink) => {
     const currency = currencyByCode(deps.chart, parsed.currency);
-    if (currency === undefined) throw new UsageError(`--currency: ${parsed.currency} is not a configured currency`);
+    if (currency === undefined)
+      throw new UsageError(`--currency: ${parsed.currency} is not a configured currency`);
     const cut = await readCut(deps.ledger);
-    const result = await statement(deps, { userId: parsed.userId, currency, from: parsed.from, to: parsed.to, cut, format: parsed.format }, sink, new Progress("billing statement", true));
+    const result = await statement(
+      deps,
+      {
+        userId: parsed.userId,
+        currency,
+        from: parsed.from,
+        to: parsed.to,
+        cut,
+        format: parsed.format,
+      },
+      sink,
+      new Progress("billing statement", true),
+    );
     if (result === null) {
-      process.stderr.write(`billing statement: ${parsed.userId} has no ${currency.code} account in this ledger\n`);
+      process.stderr.write(
+        `billing statement: ${parsed.userId} has no ${currency.code} account in this ledger\n`,
+      );
       return 1;
     }
     for (const problem of result.problems) process.stderr.write(`billing statement: ${problem}\n`);
@@ -202,7 +258,8 @@ async function runTrialBalance(args: string[], config: Config): Promise<number> 
   let parsed: { flags: Flags; at: bigint; format: "text" | "csv" | "jsonl" };
   try {
     const flags = parseFlags(args, ["--at", "--format", "--out"]);
-    if (flags.positional.length > 0) throw new UsageError(`trial-balance: unexpected argument ${flags.positional[0]}`);
+    if (flags.positional.length > 0)
+      throw new UsageError(`trial-balance: unexpected argument ${flags.positional[0]}`);
     const at = timeFlag(flags, "--at") ?? nowNs();
     if (at > nowNs()) throw new UsageError("--at is in the future");
     parsed = { flags, at, format: formatFlag(flags, ["text", "csv", "jsonl"] as const) };
@@ -211,7 +268,12 @@ async function runTrialBalance(args: string[], config: Config): Promise<number> 
   }
   return withDeps("trial-balance", config, parsed.flags, async (deps, sink) => {
     const cut = await readCut(deps.ledger);
-    return trialBalance(deps, { at: parsed.at, cut, format: parsed.format, instantText: isoOfNs(parsed.at) }, sink, new Progress("billing trial-balance", true));
+    return trialBalance(
+      deps,
+      { at: parsed.at, cut, format: parsed.format, instantText: isoOfNs(parsed.at) },
+      sink,
+      new Progress("billing trial-balance", true),
+    );
   });
 }
 

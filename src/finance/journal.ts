@@ -36,15 +36,34 @@ export type JournalLine = {
 };
 
 export const JOURNAL_COLUMNS = [
-  "time", "ledger_timestamp", "operation_id", "command", "leg", "transfer_id", "debit_account", "debit_owner",
-  "credit_account", "credit_owner", "amount_minor", "amount", "currency", "status", "reason",
+  "time",
+  "ledger_timestamp",
+  "operation_id",
+  "command",
+  "leg",
+  "transfer_id",
+  "debit_account",
+  "debit_owner",
+  "credit_account",
+  "credit_owner",
+  "amount_minor",
+  "amount",
+  "currency",
+  "status",
+  "reason",
 ] as const;
 
 /** What a page needs from outside: each expiry marker's hold, and every account's owner. */
-export type PageContext = { holds: ReadonlyMap<bigint, Transfer>; owners: ReadonlyMap<bigint, string> };
+export type PageContext = {
+  holds: ReadonlyMap<bigint, Transfer>;
+  owners: ReadonlyMap<bigint, string>;
+};
 
 /** The accounts and holds a page's lines will name: read them before turning the page into lines. */
-export function pageNeeds(chart: Chart, page: ReadonlyArray<Transfer>): { holdIds: bigint[]; accountIds: bigint[] } {
+export function pageNeeds(
+  chart: Chart,
+  page: ReadonlyArray<Transfer>,
+): { holdIds: bigint[]; accountIds: bigint[] } {
   const holdIds: bigint[] = [];
   const accountIds = new Set<bigint>();
   for (const t of page) {
@@ -91,38 +110,96 @@ export class JournalBuilder {
     const base = (from: Transfer) => {
       const currency = currencyOf(from.ledger);
       return {
-        timestamp: t.timestamp, transferId: t.id, debitAccount: from.debit_account_id, debitOwner: owner(from.debit_account_id),
-        creditAccount: from.credit_account_id, creditOwner: owner(from.credit_account_id), amount: from.amount,
-        currency: currency?.code ?? "", scale: currency?.scale ?? 0, reason: "",
+        timestamp: t.timestamp,
+        transferId: t.id,
+        debitAccount: from.debit_account_id,
+        debitOwner: owner(from.debit_account_id),
+        creditAccount: from.credit_account_id,
+        creditOwner: owner(from.credit_account_id),
+        amount: from.amount,
+        currency: currency?.code ?? "",
+        scale: currency?.scale ?? 0,
+        reason: "",
       };
     };
     const c = classify(this.chart, t);
     switch (c.kind) {
       case "applied":
-        return { ...base(t), operationId: formatOperationId(t.id), command: c.type, leg: "amount", status: statusOfFlags(t.flags) };
+        return {
+          ...base(t),
+          operationId: formatOperationId(t.id),
+          command: c.type,
+          leg: "amount",
+          status: statusOfFlags(t.flags),
+        };
       case "fee_leg": {
-        const main = this.previous !== null && this.chart.space.feeLegId(this.previous.id) === t.id ? this.previous : null;
-        return { ...base(t), operationId: formatOperationId(main?.id ?? t.id), command: "transfer", leg: "fee", status: statusOfFlags(t.flags) };
+        const main =
+          this.previous !== null && this.chart.space.feeLegId(this.previous.id) === t.id
+            ? this.previous
+            : null;
+        return {
+          ...base(t),
+          operationId: formatOperationId(main?.id ?? t.id),
+          command: "transfer",
+          leg: "fee",
+          status: statusOfFlags(t.flags),
+        };
       }
       case "rejection":
         // A rejection recorded under a burned operation id carries the burned-marker id here; its
         // event (billing op) names the operation.
-        return { ...base(t), operationId: formatOperationId(t.id), command: c.type, leg: "marker", status: "rejection record", reason: c.reason };
+        return {
+          ...base(t),
+          operationId: formatOperationId(t.id),
+          command: c.type,
+          leg: "marker",
+          status: "rejection record",
+          reason: c.reason,
+        };
       case "expiry": {
         const hold = context.holds.get(c.holdId);
-        const line = hold === undefined ? base(t) : { ...base(hold), timestamp: t.timestamp, transferId: t.id };
-        return { ...line, operationId: formatOperationId(c.holdId), command: "hold", leg: "expiry", status: "expired" };
+        const line =
+          hold === undefined
+            ? base(t)
+            : { ...base(hold), timestamp: t.timestamp, transferId: t.id };
+        return {
+          ...line,
+          operationId: formatOperationId(c.holdId),
+          command: "hold",
+          leg: "expiry",
+          status: "expired",
+        };
       }
       case "foreign":
-        return { ...base(t), operationId: formatOperationId(t.id), command: "", leg: "foreign", status: statusOfFlags(t.flags), reason: c.detail };
+        return {
+          ...base(t),
+          operationId: formatOperationId(t.id),
+          command: "",
+          leg: "foreign",
+          status: statusOfFlags(t.flags),
+          reason: c.detail,
+        };
     }
   }
 }
 
 function fields(l: JournalLine): string[] {
   return [
-    isoOfNs(l.timestamp), l.timestamp.toString(), l.operationId, l.command, l.leg, l.transferId.toString(), l.debitAccount.toString(), l.debitOwner,
-    l.creditAccount.toString(), l.creditOwner, l.amount.toString(), majorUnits(l.amount, l.scale), l.currency, l.status, l.reason,
+    isoOfNs(l.timestamp),
+    l.timestamp.toString(),
+    l.operationId,
+    l.command,
+    l.leg,
+    l.transferId.toString(),
+    l.debitAccount.toString(),
+    l.debitOwner,
+    l.creditAccount.toString(),
+    l.creditOwner,
+    l.amount.toString(),
+    majorUnits(l.amount, l.scale),
+    l.currency,
+    l.status,
+    l.reason,
   ];
 }
 

@@ -21,7 +21,8 @@ export function isoOfNs(ns: bigint): string {
 /** An ISO time given on the command line, in ns since the epoch; null when it is no time. */
 export function nsOfIso(text: string): bigint | null {
   // Date.parse takes many forms; finance passes dates or date-times, so ask for one of those.
-  if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(text)) return null;
+  if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(text))
+    return null;
   const fraction = /\.(\d{1,9})/.exec(text)?.[1] ?? "";
   const ms = Date.parse(text.replace(/\.\d{1,9}/, ""));
   if (Number.isNaN(ms)) return null;

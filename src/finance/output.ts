@@ -7,7 +7,10 @@ import type { Writable } from "node:stream";
 export class LineSink {
   private failure: Error | null = null;
 
-  private constructor(private readonly stream: Writable, private readonly owned: boolean) {
+  private constructor(
+    private readonly stream: Writable,
+    private readonly owned: boolean,
+  ) {
     stream.on("error", (error: Error) => (this.failure ??= error));
   }
 
@@ -18,13 +21,17 @@ export class LineSink {
   /** Opens (creates or truncates) a file; rejects with the open's error (a missing directory, no permission). */
   static async file(path: string): Promise<LineSink> {
     const stream = createWriteStream(path, { flags: "w" });
-    await Promise.race([once(stream, "open"), once(stream, "error").then(([e]) => Promise.reject(e as Error))]);
+    await Promise.race([
+      once(stream, "open"),
+      once(stream, "error").then(([e]) => Promise.reject(e as Error)),
+    ]);
     return new LineSink(stream, true);
   }
 
   async write(text: string): Promise<void> {
     this.throwIfFailed();
-    if (!this.stream.write(text)) await Promise.race([once(this.stream, "drain"), once(this.stream, "error")]);
+    if (!this.stream.write(text))
+      await Promise.race([once(this.stream, "drain"), once(this.stream, "error")]);
     this.throwIfFailed();
   }
 
@@ -48,7 +55,10 @@ export const PROGRESS_EVERY_MS = 2_000;
 export class Progress {
   private last = Date.now();
 
-  constructor(private readonly what: string, private readonly enabled: boolean) {}
+  constructor(
+    private readonly what: string,
+    private readonly enabled: boolean,
+  ) {}
 
   tick(line: () => string): void {
     if (!this.enabled || Date.now() - this.last < PROGRESS_EVERY_MS) return;

@@ -1,7 +1,14 @@
 // Who owns an account, as finance names it: a user's userId, or the system account's role and
 // currency ("settlement EUR", "fee EUR", "marker debit"). A userId never holds a space (its
 // alphabet, src/domain/user-name.ts), so the two kinds of names cannot collide.
-import { AccountCode, feeAccountId, markerAccountIds, settlementAccountId, userNameAccountId, type Chart } from "../domain/accounts.ts";
+import {
+  AccountCode,
+  feeAccountId,
+  markerAccountIds,
+  settlementAccountId,
+  userNameAccountId,
+  type Chart,
+} from "../domain/accounts.ts";
 import type { Ledger } from "../ledger/port.ts";
 import { decodeUserIdHead, decodeUserIdTail, type UserData } from "../domain/user-name.ts";
 
@@ -21,15 +28,22 @@ export function systemOwners(chart: Chart): Map<bigint, string> {
 /** What a trial balance calls an account that is neither a user's nor a system account. */
 export function kindOfCode(code: number): string {
   switch (code) {
-    case AccountCode.user: return "user";
-    case AccountCode.userName: return "user name";
-    case AccountCode.settlement: return "settlement";
-    case AccountCode.fee: return "fee";
+    case AccountCode.user:
+      return "user";
+    case AccountCode.userName:
+      return "user name";
+    case AccountCode.settlement:
+      return "settlement";
+    case AccountCode.fee:
+      return "fee";
     case AccountCode.markerDebit:
-    case AccountCode.markerCredit: return "marker";
+    case AccountCode.markerCredit:
+      return "marker";
     case AccountCode.deployment:
-    case AccountCode.deploymentBound: return "deployment";
-    default: return `code ${code}`;
+    case AccountCode.deploymentBound:
+      return "deployment";
+    default:
+      return `code ${code}`;
   }
 }
 
@@ -53,7 +67,11 @@ export class OwnerBook {
   private readonly system: Map<bigint, string>;
   private readonly names = new Map<bigint, string>();
 
-  constructor(private readonly ledger: Ledger, private readonly chart: Chart, private readonly cacheMax: number) {
+  constructor(
+    private readonly ledger: Ledger,
+    private readonly chart: Chart,
+    private readonly cacheMax: number,
+  ) {
     this.system = systemOwners(chart);
   }
 
@@ -74,7 +92,13 @@ export class OwnerBook {
         else found.set(a.id, decoded.head);
       }
       if (continued.length > 0) {
-        const tails = new Map((await this.ledger.lookupAccounts(continued.map((c) => userNameAccountId(this.chart.space, c.id)))).map((a) => [a.id, a]));
+        const tails = new Map(
+          (
+            await this.ledger.lookupAccounts(
+              continued.map((c) => userNameAccountId(this.chart.space, c.id)),
+            )
+          ).map((a) => [a.id, a]),
+        );
         for (const c of continued) {
           const tail = tails.get(userNameAccountId(this.chart.space, c.id));
           found.set(c.id, tail === undefined ? `${c.head}…` : c.head + decodeUserIdTail(tail));

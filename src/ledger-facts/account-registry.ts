@@ -7,7 +7,10 @@ import type { Ledger } from "../ledger/port.ts";
 export class AccountRegistry {
   private readonly known = new Set<bigint>();
 
-  constructor(private readonly ledger: Ledger, private readonly cacheMax: number) {}
+  constructor(
+    private readonly ledger: Ledger,
+    private readonly cacheMax: number,
+  ) {}
 
   /** `ledger`: the same ledger seen through a per-batch wrapper (the worker counts requests per batch). */
   async ensure(accounts: ReadonlyArray<Account>, ledger: Ledger = this.ledger): Promise<void> {
@@ -18,7 +21,8 @@ export class AccountRegistry {
     const results = await ledger.createAccounts(batch);
     assert(results.length === batch.length, "one result per account");
     results.forEach((r, i) => {
-      const ok = r.status === CreateAccountStatus.created || r.status === CreateAccountStatus.exists;
+      const ok =
+        r.status === CreateAccountStatus.created || r.status === CreateAccountStatus.exists;
       // Anything else means the chart changed under a running ledger (or an id collided): stop.
       assert(ok, `account ${batch[i]?.id} could not be created: ${CreateAccountStatus[r.status]}`);
     });

@@ -13,7 +13,11 @@ import type { NameBook } from "./name-book.ts";
 import { HISTORY_READ_ROWS_MAX, LEDGER_EVENTS_MAX } from "../config/limits.ts";
 
 export type Applied = { op: Operation; verdict: Extract<Verdict, { kind: "applied" }> };
-export type AppliedFacts = { fields: CommandFields; balances: BalanceLine[]; ledgerTimestamp: bigint };
+export type AppliedFacts = {
+  fields: CommandFields;
+  balances: BalanceLine[];
+  ledgerTimestamp: bigint;
+};
 
 type Touch = { account: bigint; userId: string | null; currency: string };
 
@@ -27,12 +31,25 @@ function touches(chart: Chart, a: Applied): { touches: Touch[]; fields: CommandF
     case "debit":
     case "hold": {
       const { currency, fields } = decidedIn(chart, a, c.currency, d.fields);
-      return { touches: [{ account: userAccountId(chart.space, currency.ledger, c.userId), userId: c.userId, currency: currency.code }], fields };
+      return {
+        touches: [
+          {
+            account: userAccountId(chart.space, currency.ledger, c.userId),
+            userId: c.userId,
+            currency: currency.code,
+          },
+        ],
+        fields,
+      };
     }
     case "transfer": {
       const { currency, fields } = decidedIn(chart, a, c.currency, d.fields);
       return {
-        touches: [c.fromUserId, c.toUserId].map((u) => ({ account: userAccountId(chart.space, currency.ledger, u), userId: u, currency: currency.code })),
+        touches: [c.fromUserId, c.toUserId].map((u) => ({
+          account: userAccountId(chart.space, currency.ledger, u),
+          userId: u,
+          currency: currency.code,
+        })),
         fields,
       };
     }
@@ -42,7 +59,10 @@ function touches(chart: Chart, a: Applied): { touches: Touch[]; fields: CommandF
       assert(hold !== null, "a capture or release is applied with its hold");
       const currency = currencyByLedger(chart, hold.ledger);
       assert(currency !== undefined, `hold on unconfigured ledger ${hold.ledger}`);
-      return { touches: [{ account: hold.debitAccountId, userId: null, currency: currency.code }], fields: { ...d.fields, amount: hold.amount.toString(), currency: currency.code } };
+      return {
+        touches: [{ account: hold.debitAccountId, userId: null, currency: currency.code }],
+        fields: { ...d.fields, amount: hold.amount.toString(), currency: currency.code },
+      };
     }
   }
 }
@@ -52,7 +72,12 @@ function touches(chart: Chart, a: Applied): { touches: Touch[]; fields: CommandF
  * currency took the default of its first decision; the default may have changed since, and the
  * replayed event must be the first one (same currency, balances of the same account).
  */
-function decidedIn(chart: Chart, a: Applied, decoded: Currency, fields: CommandFields): { currency: Currency; fields: CommandFields } {
+function decidedIn(
+  chart: Chart,
+  a: Applied,
+  decoded: Currency,
+  fields: CommandFields,
+): { currency: Currency; fields: CommandFields } {
   const ledger = a.verdict.ledger;
   if (ledger === undefined || ledger === decoded.ledger) return { currency: decoded, fields };
   const currency = currencyByLedger(chart, ledger);
@@ -84,16 +109,30 @@ function readLimit(open: number): number {
  * a range are kept, so memory is bounded by the operations (two legs each), not by the reads.
  * Ranges of distinct operations are disjoint (a chain's legs take consecutive timestamps).
  */
-async function history(ledger: Ledger, account: bigint, ranges: Range[]): Promise<AccountBalance[]> {
-  assert(ranges.length > 0 && HISTORY_READ_ROWS_MAX <= LEDGER_EVENTS_MAX, "a history read has a range and a valid limit");
+async function history(
+  ledger: Ledger,
+  account: bigint,
+  ranges: Range[],
+): Promise<AccountBalance[]> {
+  assert(
+    ranges.length > 0 && HISTORY_READ_ROWS_MAX <= LEDGER_EVENTS_MAX,
+    "a history read has a range and a valid limit",
+  );
   ranges.sort((a, b) => (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0));
   const to = (ranges[ranges.length - 1] as Range).hi;
   const rows: AccountBalance[] = [];
   for (let open = 0, kept = 0, min = (ranges[0] as Range).lo; ;) {
     const limit = readLimit(ranges.length - open);
     const page = await ledger.getAccountBalances({
-      account_id: account, user_data_128: 0n, user_data_64: 0n, user_data_32: 0, code: 0,
-      timestamp_min: min, timestamp_max: to, limit, flags: AccountFilterFlags.debits | AccountFilterFlags.credits,
+      account_id: account,
+      user_data_128: 0n,
+      user_data_64: 0n,
+      user_data_32: 0,
+      code: 0,
+      timestamp_min: min,
+      timestamp_max: to,
+      limit,
+      flags: AccountFilterFlags.debits | AccountFilterFlags.credits,
     });
     for (const row of page) {
       while (kept < ranges.length && (ranges[kept] as Range).hi < row.timestamp) kept += 1;
@@ -109,7 +148,11 @@ async function history(ledger: Ledger, account: bigint, ranges: Range[]): Promis
 }
 
 /** The last row at or before `hi` and at or after `lo`. */
-function rowIn(rows: ReadonlyArray<AccountBalance>, lo: bigint, hi: bigint): AccountBalance | undefined {
+function rowIn(
+  rows: ReadonlyArray<AccountBalance>,
+  lo: bigint,
+  hi: bigint,
+): AccountBalance | undefined {
   let found: AccountBalance | undefined;
   for (const r of rows) {
     if (r.timestamp > hi) break;
@@ -118,9 +161,16 @@ function rowIn(rows: ReadonlyArray<AccountBalance>, lo: bigint, hi: bigint): Acc
   return found;
 }
 
-export async function appliedFacts(ledger: Ledger, chart: Chart, names: NameBook, applied: ReadonlyArray<Applied>): Promise<Map<bigint, AppliedFacts>> {
+export async function appliedFacts(
+  ledger: Ledger,
+  chart: Chart,
+  names: NameBook,
+  applied: ReadonlyArray<Applied>,
+): Promise<Map<bigint, AppliedFacts>> {
   const plans = applied.map((a) => ({ a, ...touches(chart, a) }));
-  const unnamed = plans.flatMap((p) => p.touches.filter((t) => t.userId === null).map((t) => t.account));
+  const unnamed = plans.flatMap((p) =>
+    p.touches.filter((t) => t.userId === null).map((t) => t.account),
+  );
   const ranges = new Map<bigint, Range[]>();
   for (const p of plans) {
     const ts = p.a.verdict.timestamps;
@@ -135,15 +185,22 @@ export async function appliedFacts(ledger: Ledger, chart: Chart, names: NameBook
   // queues the rest, packing those of one operation into one message (see readLimit).
   const rows = new Map<bigint, AccountBalance[]>();
   const [named] = await Promise.all([
-    unnamed.length > 0 ? names.resolve(ledger, unnamed) : Promise.resolve(new Map<bigint, string>()),
-    ...[...ranges].map(async ([account, r]) => rows.set(account, await history(ledger, account, r))),
+    unnamed.length > 0
+      ? names.resolve(ledger, unnamed)
+      : Promise.resolve(new Map<bigint, string>()),
+    ...[...ranges].map(async ([account, r]) =>
+      rows.set(account, await history(ledger, account, r)),
+    ),
   ]);
   const out = new Map<bigint, AppliedFacts>();
   for (const p of plans) {
     const ts = p.a.verdict.timestamps;
     const balances = p.touches.map((t): BalanceLine => {
       const row = rowIn(rows.get(t.account) ?? [], ts[0] as bigint, ts[ts.length - 1] as bigint);
-      assert(row !== undefined, `no history row for account ${t.account} at operation ${p.a.op.id}`);
+      assert(
+        row !== undefined,
+        `no history row for account ${t.account} at operation ${p.a.op.id}`,
+      );
       const userId = t.userId ?? named.get(t.account);
       assert(userId !== undefined, "every touched account has a userId");
       return { userId, currency: t.currency, ...userBalance(row) };

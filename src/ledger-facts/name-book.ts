@@ -11,7 +11,10 @@ import type { Ledger } from "../ledger/port.ts";
 /** Remembers account id → userId (bounded); accounts never change owner. */
 export class NameBook {
   private readonly names = new Map<bigint, string>();
-  constructor(private readonly space: IdSpace, private readonly cacheMax: number) {}
+  constructor(
+    private readonly space: IdSpace,
+    private readonly cacheMax: number,
+  ) {}
 
   async resolve(ledger: Ledger, ids: ReadonlyArray<bigint>): Promise<Map<bigint, string>> {
     // The answer is built before anything is cached: a call with more new names than the cache
@@ -32,7 +35,11 @@ export class NameBook {
         else out.set(a.id, head);
       }
       if (continued.length > 0) {
-        const tails = new Map((await ledger.lookupAccounts(continued.map((c) => userNameAccountId(this.space, c.id)))).map((a) => [a.id, a]));
+        const tails = new Map(
+          (
+            await ledger.lookupAccounts(continued.map((c) => userNameAccountId(this.space, c.id)))
+          ).map((a) => [a.id, a]),
+        );
         for (const c of continued) {
           const tail = tails.get(userNameAccountId(this.space, c.id));
           assert(tail !== undefined, "a continued user name has its name account");

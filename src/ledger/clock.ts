@@ -13,7 +13,10 @@ import type { Ledger } from "./port.ts";
  */
 export async function ledgerNow(ledger: Ledger): Promise<bigint> {
   const [result] = await ledger.createTransfers([clockProbe()]);
-  assert(result !== undefined && result.status === S.id_must_not_be_zero, "the clock probe is refused as id_must_not_be_zero");
+  assert(
+    result !== undefined && result.status === S.id_must_not_be_zero,
+    "the clock probe is refused as id_must_not_be_zero",
+  );
   return result.timestamp;
 }
 
@@ -26,8 +29,15 @@ export async function ledgerNow(ledger: Ledger): Promise<bigint> {
  */
 export async function ledgerIssued(ledger: Ledger): Promise<bigint> {
   const [newest] = await ledger.queryTransfers({
-    user_data_128: 0n, user_data_64: 0n, user_data_32: 0, ledger: 0, code: 0,
-    timestamp_min: 0n, timestamp_max: 0n, limit: 1, flags: QueryFilterFlags.reversed,
+    user_data_128: 0n,
+    user_data_64: 0n,
+    user_data_32: 0,
+    ledger: 0,
+    code: 0,
+    timestamp_min: 0n,
+    timestamp_max: 0n,
+    limit: 1,
+    flags: QueryFilterFlags.reversed,
   });
   return newest?.timestamp ?? 0n;
 }

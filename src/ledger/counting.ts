@@ -17,14 +17,30 @@ export class CountingLedger implements Ledger {
 
   constructor(private readonly inner: Ledger) {}
 
-  createAccounts(batch: In<"createAccounts">): Out<"createAccounts"> { return this.counted("createAccounts").createAccounts(batch); }
-  createTransfers(batch: In<"createTransfers">): Out<"createTransfers"> { return this.counted("createTransfers").createTransfers(batch); }
-  lookupAccounts(batch: In<"lookupAccounts">): Out<"lookupAccounts"> { return this.counted("lookupAccounts").lookupAccounts(batch); }
-  lookupTransfers(batch: In<"lookupTransfers">): Out<"lookupTransfers"> { return this.counted("lookupTransfers").lookupTransfers(batch); }
-  getAccountTransfers(filter: In<"getAccountTransfers">): Out<"getAccountTransfers"> { return this.counted("getAccountTransfers").getAccountTransfers(filter); }
-  getAccountBalances(filter: In<"getAccountBalances">): Out<"getAccountBalances"> { return this.counted("getAccountBalances").getAccountBalances(filter); }
-  queryAccounts(filter: In<"queryAccounts">): Out<"queryAccounts"> { return this.counted("queryAccounts").queryAccounts(filter); }
-  queryTransfers(filter: In<"queryTransfers">): Out<"queryTransfers"> { return this.counted("queryTransfers").queryTransfers(filter); }
+  createAccounts(batch: In<"createAccounts">): Out<"createAccounts"> {
+    return this.counted("createAccounts").createAccounts(batch);
+  }
+  createTransfers(batch: In<"createTransfers">): Out<"createTransfers"> {
+    return this.counted("createTransfers").createTransfers(batch);
+  }
+  lookupAccounts(batch: In<"lookupAccounts">): Out<"lookupAccounts"> {
+    return this.counted("lookupAccounts").lookupAccounts(batch);
+  }
+  lookupTransfers(batch: In<"lookupTransfers">): Out<"lookupTransfers"> {
+    return this.counted("lookupTransfers").lookupTransfers(batch);
+  }
+  getAccountTransfers(filter: In<"getAccountTransfers">): Out<"getAccountTransfers"> {
+    return this.counted("getAccountTransfers").getAccountTransfers(filter);
+  }
+  getAccountBalances(filter: In<"getAccountBalances">): Out<"getAccountBalances"> {
+    return this.counted("getAccountBalances").getAccountBalances(filter);
+  }
+  queryAccounts(filter: In<"queryAccounts">): Out<"queryAccounts"> {
+    return this.counted("queryAccounts").queryAccounts(filter);
+  }
+  queryTransfers(filter: In<"queryTransfers">): Out<"queryTransfers"> {
+    return this.counted("queryTransfers").queryTransfers(filter);
+  }
 
   /** The wrapper borrows the ledger; whoever opened it closes it. */
   destroy(): void {

@@ -42,9 +42,12 @@ export class LedgerUnavailableError extends Error {
 
 /** tigerbeetle-node's codes that no retry and no new client can get past, with what to change. */
 const REFUSALS: Partial<Record<ErrorCodes, string>> = {
-  [ErrorCodes.ERR_CLIENT_RELEASE_TOO_LOW]: "the cluster evicted this client: its tigerbeetle-node release is older than the cluster accepts; upgrade the service's tigerbeetle-node to the cluster's release",
-  [ErrorCodes.ERR_CLIENT_RELEASE_TOO_HIGH]: "the cluster evicted this client: its tigerbeetle-node release is newer than the cluster's; upgrade the cluster first (or pin tigerbeetle-node to the cluster's release)",
-  [ErrorCodes.ERR_TOO_MUCH_DATA]: "a request is larger than the cluster's batch limit; lower worker.batchMessagesMax (the cluster runs with a smaller message size than the default)",
+  [ErrorCodes.ERR_CLIENT_RELEASE_TOO_LOW]:
+    "the cluster evicted this client: its tigerbeetle-node release is older than the cluster accepts; upgrade the service's tigerbeetle-node to the cluster's release",
+  [ErrorCodes.ERR_CLIENT_RELEASE_TOO_HIGH]:
+    "the cluster evicted this client: its tigerbeetle-node release is newer than the cluster's; upgrade the cluster first (or pin tigerbeetle-node to the cluster's release)",
+  [ErrorCodes.ERR_TOO_MUCH_DATA]:
+    "a request is larger than the cluster's batch limit; lower worker.batchMessagesMax (the cluster runs with a smaller message size than the default)",
 };
 
 /**
@@ -83,19 +86,42 @@ export class DeadlineLedger implements Ledger {
   /** Told of every replacement (the metering decorator counts and logs them); at most one listener. */
   onReplaced: ((reason: ReplaceReason, what: string) => void) | null = null;
 
-  constructor(first: Client, private readonly open: () => Client, private readonly options: DeadlineOptions) {
-    assert(Number.isInteger(options.timeoutMs) && options.timeoutMs > 0, "a ledger deadline is a positive number of milliseconds");
+  constructor(
+    first: Client,
+    private readonly open: () => Client,
+    private readonly options: DeadlineOptions,
+  ) {
+    assert(
+      Number.isInteger(options.timeoutMs) && options.timeoutMs > 0,
+      "a ledger deadline is a positive number of milliseconds",
+    );
     this.current = first;
   }
 
-  createAccounts(batch: In<"createAccounts">): Out<"createAccounts"> { return this.bounded("createAccounts", (c) => c.createAccounts(batch)); }
-  createTransfers(batch: In<"createTransfers">): Out<"createTransfers"> { return this.bounded("createTransfers", (c) => c.createTransfers(batch)); }
-  lookupAccounts(batch: In<"lookupAccounts">): Out<"lookupAccounts"> { return this.bounded("lookupAccounts", (c) => c.lookupAccounts(batch)); }
-  lookupTransfers(batch: In<"lookupTransfers">): Out<"lookupTransfers"> { return this.bounded("lookupTransfers", (c) => c.lookupTransfers(batch)); }
-  getAccountTransfers(filter: In<"getAccountTransfers">): Out<"getAccountTransfers"> { return this.bounded("getAccountTransfers", (c) => c.getAccountTransfers(filter)); }
-  getAccountBalances(filter: In<"getAccountBalances">): Out<"getAccountBalances"> { return this.bounded("getAccountBalances", (c) => c.getAccountBalances(filter)); }
-  queryAccounts(filter: In<"queryAccounts">): Out<"queryAccounts"> { return this.bounded("queryAccounts", (c) => c.queryAccounts(filter)); }
-  queryTransfers(filter: In<"queryTransfers">): Out<"queryTransfers"> { return this.bounded("queryTransfers", (c) => c.queryTransfers(filter)); }
+  createAccounts(batch: In<"createAccounts">): Out<"createAccounts"> {
+    return this.bounded("createAccounts", (c) => c.createAccounts(batch));
+  }
+  createTransfers(batch: In<"createTransfers">): Out<"createTransfers"> {
+    return this.bounded("createTransfers", (c) => c.createTransfers(batch));
+  }
+  lookupAccounts(batch: In<"lookupAccounts">): Out<"lookupAccounts"> {
+    return this.bounded("lookupAccounts", (c) => c.lookupAccounts(batch));
+  }
+  lookupTransfers(batch: In<"lookupTransfers">): Out<"lookupTransfers"> {
+    return this.bounded("lookupTransfers", (c) => c.lookupTransfers(batch));
+  }
+  getAccountTransfers(filter: In<"getAccountTransfers">): Out<"getAccountTransfers"> {
+    return this.bounded("getAccountTransfers", (c) => c.getAccountTransfers(filter));
+  }
+  getAccountBalances(filter: In<"getAccountBalances">): Out<"getAccountBalances"> {
+    return this.bounded("getAccountBalances", (c) => c.getAccountBalances(filter));
+  }
+  queryAccounts(filter: In<"queryAccounts">): Out<"queryAccounts"> {
+    return this.bounded("queryAccounts", (c) => c.queryAccounts(filter));
+  }
+  queryTransfers(filter: In<"queryTransfers">): Out<"queryTransfers"> {
+    return this.bounded("queryTransfers", (c) => c.queryTransfers(filter));
+  }
 
   destroy(): void {
     this.destroyed = true;
@@ -128,7 +154,11 @@ export class DeadlineLedger implements Ledger {
     const { timeoutMs, what } = this.options;
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
-        reject(new LedgerTimeoutError(`ledger ${operation} did not answer within ${timeoutMs} ms (${what})`));
+        reject(
+          new LedgerTimeoutError(
+            `ledger ${operation} did not answer within ${timeoutMs} ms (${what})`,
+          ),
+        );
         this.retire(client, "timeout");
       }, timeoutMs);
       call(client).then(
@@ -138,8 +168,12 @@ export class DeadlineLedger implements Ledger {
         },
         (error: unknown) => {
           clearTimeout(timer);
-          if (error instanceof RequestError && error.code === ErrorCodes.ERR_CLIENT_EVICTED) this.retire(client, "evicted");
-          const refused = error instanceof RequestError && !(error instanceof LedgerRefusedError) && REFUSALS[error.code] !== undefined;
+          if (error instanceof RequestError && error.code === ErrorCodes.ERR_CLIENT_EVICTED)
+            this.retire(client, "evicted");
+          const refused =
+            error instanceof RequestError &&
+            !(error instanceof LedgerRefusedError) &&
+            REFUSALS[error.code] !== undefined;
           reject(refused ? new LedgerRefusedError(error.code, what) : error);
         },
       );

@@ -20,7 +20,14 @@ import {
   type Transfer,
 } from "tigerbeetle-node";
 import { assert, AssertionError, unreachable } from "../lib/assert.ts";
-import { decodeAccount, decodeAccountFilter, decodeBatch, decodeId, decodeQueryFilter, decodeTransfer } from "./input.ts";
+import {
+  decodeAccount,
+  decodeAccountFilter,
+  decodeBatch,
+  decodeId,
+  decodeQueryFilter,
+  decodeTransfer,
+} from "./input.ts";
 import {
   engineAccountCacheMax,
   LEDGER_EVENTS_MAX,
@@ -33,7 +40,14 @@ import { Reads } from "./reads.ts";
 import { RequestState } from "./request-state.ts";
 import { isBusy, openLedgerDatabase } from "./schema.ts";
 import { createAccounts, createTransfers, expirePendingTransfer } from "./state-machine.ts";
-import { prefetchAccounts, prefetchExpiries, prefetchTransfers, Store, type AccountRecord, type Prefetch } from "./store.ts";
+import {
+  prefetchAccounts,
+  prefetchExpiries,
+  prefetchTransfers,
+  Store,
+  type AccountRecord,
+  type Prefetch,
+} from "./store.ts";
 import { NS_PER_MS } from "../lib/nanoseconds.ts";
 
 /** The write lock stayed taken for `lockWaitMs`: transient, retry later. */
@@ -60,8 +74,16 @@ export async function openEmbeddedLedger(options: EmbeddedOptions): Promise<Clie
 /** The engine itself, for a client in this thread (`client()`) or one in another (src/ledger/thread.ts). */
 export async function openEmbeddedEngine(options: EmbeddedOptions): Promise<EmbeddedLedger> {
   const lockWaitMs = options.lockWaitMs ?? lockWaitTotalMs;
-  assert(Number.isFinite(lockWaitMs) && lockWaitMs >= 0, "lockWaitMs is a non-negative number of milliseconds");
-  const db = await retryWhileBusy(() => openLedgerDatabase(options.path), () => false, `opening ${options.path}`, lockWaitMs);
+  assert(
+    Number.isFinite(lockWaitMs) && lockWaitMs >= 0,
+    "lockWaitMs is a non-negative number of milliseconds",
+  );
+  const db = await retryWhileBusy(
+    () => openLedgerDatabase(options.path),
+    () => false,
+    `opening ${options.path}`,
+    lockWaitMs,
+  );
   return new EmbeddedLedger(db, options.clock ?? wallClockNs, lockWaitMs);
 }
 
@@ -92,17 +114,23 @@ const requestDecoders: Record<RequestName, (input: unknown) => unknown> = {
  * A Client whose requests check their input now (like the native client, before anything is
  * sent: a bad input rejects without being queued), then go to `send`.
  */
-export function clientOf(send: (name: RequestName, input: unknown) => Promise<unknown>, closed: () => boolean, destroy: () => void): Client {
-  const request = (name: RequestName) => (raw: unknown): Promise<never> => {
-    if (closed()) return Promise.reject(new RequestError(ErrorCodes.ERR_CLIENT_CLOSED));
-    let input: unknown;
-    try {
-      input = requestDecoders[name](raw);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return send(name, input) as Promise<never>;
-  };
+export function clientOf(
+  send: (name: RequestName, input: unknown) => Promise<unknown>,
+  closed: () => boolean,
+  destroy: () => void,
+): Client {
+  const request =
+    (name: RequestName) =>
+    (raw: unknown): Promise<never> => {
+      if (closed()) return Promise.reject(new RequestError(ErrorCodes.ERR_CLIENT_CLOSED));
+      let input: unknown;
+      try {
+        input = requestDecoders[name](raw);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return send(name, input) as Promise<never>;
+    };
   return {
     createAccounts: request("createAccounts"),
     createTransfers: request("createTransfers"),
@@ -125,7 +153,13 @@ function sleep(ms: number): Promise<void> {
  * `lockWaitMs` after `started`: for a request, the time it was queued, so that requests queued
  * behind one that waits for the lock give up with it rather than one `lockWaitMs` after another.
  */
-async function retryWhileBusy<R>(attempt: () => R, closed: () => boolean, what: string, lockWaitMs: number, started = Date.now()): Promise<R> {
+async function retryWhileBusy<R>(
+  attempt: () => R,
+  closed: () => boolean,
+  what: string,
+  lockWaitMs: number,
+  started = Date.now(),
+): Promise<R> {
   let delayMs = lockRetryDelayMinMs;
   for (;;) {
     if (closed()) throw new RequestError(ErrorCodes.ERR_CLIENT_CLOSED);
@@ -135,7 +169,9 @@ async function retryWhileBusy<R>(attempt: () => R, closed: () => boolean, what: 
       if (!isBusy(error)) throw error;
       const waitedMs = Date.now() - started;
       if (waitedMs >= lockWaitMs) {
-        throw new LedgerBusyError(`ledger database busy: gave up ${what} after ${waitedMs} ms (limit ${lockWaitMs} ms)`);
+        throw new LedgerBusyError(
+          `ledger database busy: gave up ${what} after ${waitedMs} ms (limit ${lockWaitMs} ms)`,
+        );
       }
       await sleep(delayMs * (0.5 + Math.random()));
       delayMs = Math.min(delayMs * 2, lockRetryDelayMaxMs);
@@ -160,14 +196,22 @@ export class EmbeddedLedger {
   private readonly written = new Map<bigint, AccountRecord>();
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(db: Database.Database, private readonly clock: () => bigint, private readonly lockWaitMs: number) {
+  constructor(
+    db: Database.Database,
+    private readonly clock: () => bigint,
+    private readonly lockWaitMs: number,
+  ) {
     this.db = db;
     this.store = new Store(db);
     this.reads = new Reads(db);
   }
 
   client(): Client {
-    return clientOf((name, input) => this.execute(name, input), () => this.db === null, () => this.destroy());
+    return clientOf(
+      (name, input) => this.execute(name, input),
+      () => this.db === null,
+      () => this.destroy(),
+    );
   }
 
   /** Runs one request whose input `requestDecoders[name]` already checked, after the ones before it. */
@@ -194,12 +238,20 @@ export class EmbeddedLedger {
 
   private async runAll(requests: ReadonlyArray<Request>, queuedAt: number): Promise<Outcome[]> {
     const outcomes: Outcome[] = [];
-    for (let i = 0; i < requests.length; ) {
+    for (let i = 0; i < requests.length;) {
       let end = i + 1;
-      if (isRead(requests[i] as Request)) while (end < requests.length && isRead(requests[end] as Request)) end += 1;
+      if (isRead(requests[i] as Request))
+        while (end < requests.length && isRead(requests[end] as Request)) end += 1;
       const run = requests.slice(i, end);
       try {
-        const answers = await retryWhileBusy(() => (isRead(run[0] as Request) ? this.readAll(run) : [this.writeOne(run[0] as Request)]), () => this.db === null, "waiting for the write lock", this.lockWaitMs, queuedAt);
+        const answers = await retryWhileBusy(
+          () =>
+            isRead(run[0] as Request) ? this.readAll(run) : [this.writeOne(run[0] as Request)],
+          () => this.db === null,
+          "waiting for the write lock",
+          this.lockWaitMs,
+          queuedAt,
+        );
         outcomes.push(...answers);
       } catch (error) {
         for (let k = 0; k < run.length; k++) outcomes.push({ ok: false, error });
@@ -211,33 +263,45 @@ export class EmbeddedLedger {
 
   private writeOne(request: Request): Outcome {
     switch (request.name) {
-      case "createAccounts": return { ok: true, value: this.createAccounts(request.input as Account[]) };
-      case "createTransfers": return { ok: true, value: this.createTransfers(request.input as Transfer[]) };
-      default: return unreachable(request.name as never, "ledger write request");
+      case "createAccounts":
+        return { ok: true, value: this.createAccounts(request.input as Account[]) };
+      case "createTransfers":
+        return { ok: true, value: this.createTransfers(request.input as Transfer[]) };
+      default:
+        return unreachable(request.name as never, "ledger write request");
     }
   }
 
   /** Reads in one snapshot; an error in one (other than a busy database) answers only that one. */
   private readAll(requests: ReadonlyArray<Request>): Outcome[] {
-    return this.read(() => requests.map((request): Outcome => {
-      try {
-        return { ok: true, value: this.readOne(request) };
-      } catch (error) {
-        if (isBusy(error) || error instanceof AssertionError) throw error;
-        return { ok: false, error };
-      }
-    }));
+    return this.read(() =>
+      requests.map((request): Outcome => {
+        try {
+          return { ok: true, value: this.readOne(request) };
+        } catch (error) {
+          if (isBusy(error) || error instanceof AssertionError) throw error;
+          return { ok: false, error };
+        }
+      }),
+    );
   }
 
   private readOne({ name, input }: Request): unknown {
     switch (name) {
-      case "lookupAccounts": return this.reads.lookupAccounts(input as bigint[]);
-      case "lookupTransfers": return this.reads.lookupTransfers(input as bigint[]);
-      case "getAccountTransfers": return this.reads.getAccountTransfers(input as AccountFilter);
-      case "getAccountBalances": return this.reads.getAccountBalances(input as AccountFilter);
-      case "queryAccounts": return this.reads.queryAccounts(input as QueryFilter);
-      case "queryTransfers": return this.reads.queryTransfers(input as QueryFilter);
-      default: return unreachable(name as never, "ledger read request");
+      case "lookupAccounts":
+        return this.reads.lookupAccounts(input as bigint[]);
+      case "lookupTransfers":
+        return this.reads.lookupTransfers(input as bigint[]);
+      case "getAccountTransfers":
+        return this.reads.getAccountTransfers(input as AccountFilter);
+      case "getAccountBalances":
+        return this.reads.getAccountBalances(input as AccountFilter);
+      case "queryAccounts":
+        return this.reads.queryAccounts(input as QueryFilter);
+      case "queryTransfers":
+        return this.reads.queryTransfers(input as QueryFilter);
+      default:
+        return unreachable(name as never, "ledger read request");
     }
   }
 
@@ -342,7 +406,8 @@ export class EmbeddedLedger {
   }
 
   private flush(state: RequestState, prefetch: Prefetch): void {
-    for (const record of this.store.flush(state, prefetch.chains)) this.written.set(record.account.id, record);
+    for (const record of this.store.flush(state, prefetch.chains))
+      this.written.set(record.account.id, record);
   }
 
   /** An account as of the open transaction: written by it, else cached, else read. */

@@ -52,7 +52,12 @@ export function intFromSql(value: unknown): number {
 export type { Balances };
 
 export function balancesToSql(b: Balances): Buffer {
-  if (b.debits_pending < int63Limit && b.debits_posted < int63Limit && b.credits_pending < int63Limit && b.credits_posted < int63Limit) {
+  if (
+    b.debits_pending < int63Limit &&
+    b.debits_posted < int63Limit &&
+    b.credits_pending < int63Limit &&
+    b.credits_posted < int63Limit
+  ) {
     words[0] = b.debits_pending;
     words[1] = b.debits_posted;
     words[2] = b.credits_pending;
@@ -68,10 +73,18 @@ export function balancesToSql(b: Balances): Buffer {
 }
 
 export function balancesFromSql(value: unknown): Balances {
-  assert(Buffer.isBuffer(value) && (value.length === 32 || value.length === 64), "stored balances are 32 or 64 bytes");
+  assert(
+    Buffer.isBuffer(value) && (value.length === 32 || value.length === 64),
+    "stored balances are 32 or 64 bytes",
+  );
   const at =
     value.length === 32
       ? (i: number) => value.readBigInt64BE(i * 8)
       : (i: number) => (value.readBigUInt64BE(i * 16) << 64n) | value.readBigUInt64BE(i * 16 + 8);
-  return { debits_pending: at(0), debits_posted: at(1), credits_pending: at(2), credits_posted: at(3) };
+  return {
+    debits_pending: at(0),
+    debits_posted: at(1),
+    credits_pending: at(2),
+    credits_posted: at(3),
+  };
 }

@@ -65,10 +65,18 @@ export function append(chain: Chain, timestamp: bigint): { link: Link; next: Cha
   const seq = chain.count + 1;
   const entry: SpineEntry = { seq, timestamp };
   if (p.seq - j1.seq === j1.seq - j2.seq) {
-    const next = { count: seq, spine: [entry, ...chain.spine.slice(2)], bytes: prepend(timestamp, chain.bytes.subarray(16)) };
+    const next = {
+      count: seq,
+      spine: [entry, ...chain.spine.slice(2)],
+      bytes: prepend(timestamp, chain.bytes.subarray(16)),
+    };
     return { link: { timestamp, seq, prev: p.timestamp, jump: j2.timestamp }, next };
   }
-  const next = { count: seq, spine: [entry, ...chain.spine], bytes: prepend(timestamp, chain.bytes) };
+  const next = {
+    count: seq,
+    spine: [entry, ...chain.spine],
+    bytes: prepend(timestamp, chain.bytes),
+  };
   return { link: { timestamp, seq, prev: p.timestamp, jump: p.timestamp }, next };
 }
 
@@ -94,10 +102,20 @@ export function chainToSql(chain: Chain): Buffer {
 }
 
 export function chainFromSql(count: unknown, spine: unknown): Chain {
-  assert(typeof count === "bigint" && Buffer.isBuffer(spine), "a stored chain is a count and a spine");
+  assert(
+    typeof count === "bigint" && Buffer.isBuffer(spine),
+    "a stored chain is a count and a spine",
+  );
   const seqs = spineSeqs(Number(count));
-  assert(spine.length === 8 * seqs.length, "a stored spine has one timestamp per skew-binary term of the count");
-  return { count: Number(count), spine: seqs.map((seq, i) => ({ seq, timestamp: spine.readBigInt64LE(i * 8) })), bytes: spine };
+  assert(
+    spine.length === 8 * seqs.length,
+    "a stored spine has one timestamp per skew-binary term of the count",
+  );
+  return {
+    count: Number(count),
+    spine: seqs.map((seq, i) => ({ seq, timestamp: spine.readBigInt64LE(i * 8) })),
+    bytes: spine,
+  };
 }
 
 /** Reads an account's link in the transfer at `timestamp`. */

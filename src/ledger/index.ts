@@ -11,7 +11,13 @@ import { openTigerBeetleLedger } from "./tigerbeetle.ts";
 
 export type { Ledger, LedgerOptions } from "./port.ts";
 export { LedgerBusyError } from "./embedded.ts";
-export { DeadlineLedger, LedgerRefusedError, LedgerTimeoutError, LedgerUnavailableError, type ReplaceReason } from "./deadline.ts";
+export {
+  DeadlineLedger,
+  LedgerRefusedError,
+  LedgerTimeoutError,
+  LedgerUnavailableError,
+  type ReplaceReason,
+} from "./deadline.ts";
 export { LedgerAddressError } from "./tigerbeetle.ts";
 export { LedgerFileError } from "./schema.ts";
 
@@ -23,16 +29,28 @@ export async function openLedger(options: LedgerOptions): Promise<Ledger> {
       let engine: Client;
       if (options.thread === true) {
         assert(options.clock === undefined, "a ledger on its own thread keeps the wall clock");
-        engine = await openThreadedLedger({ path: options.path, ...(lockWaitMs !== undefined ? { lockWaitMs } : {}) });
+        engine = await openThreadedLedger({
+          path: options.path,
+          ...(lockWaitMs !== undefined ? { lockWaitMs } : {}),
+        });
       } else {
-        engine = await openEmbeddedLedger({ path: options.path, ...(options.clock ? { clock: options.clock } : {}), ...(lockWaitMs !== undefined ? { lockWaitMs } : {}) });
+        engine = await openEmbeddedLedger({
+          path: options.path,
+          ...(options.clock ? { clock: options.clock } : {}),
+          ...(lockWaitMs !== undefined ? { lockWaitMs } : {}),
+        });
       }
       if (timeoutMs === undefined) return engine;
       const backstopMs = Math.max(timeoutMs, lockWaitMs ?? 0) + deadlineBackstopMs;
-      return new DeadlineLedger(engine, () => engine, { timeoutMs: backstopMs, what: `embedded ledger ${options.path}`, replaceAfterTimeout: false });
+      return new DeadlineLedger(engine, () => engine, {
+        timeoutMs: backstopMs,
+        what: `embedded ledger ${options.path}`,
+        replaceAfterTimeout: false,
+      });
     }
     case "tigerbeetle": {
-      const open = () => openTigerBeetleLedger({ clusterId: options.clusterId, addresses: options.addresses });
+      const open = () =>
+        openTigerBeetleLedger({ clusterId: options.clusterId, addresses: options.addresses });
       if (timeoutMs === undefined) return open();
       const what = `TigerBeetle cluster ${options.clusterId} at ${options.addresses.join(",")}`;
       return new DeadlineLedger(open(), open, { timeoutMs, what, replaceAfterTimeout: true });

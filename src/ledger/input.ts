@@ -22,7 +22,8 @@ const u16Max = 0xffff;
 
 function fieldsOf(value: unknown): Fields {
   // N-API property access on null/undefined fails exactly like JavaScript's ToObject.
-  if (value === null || value === undefined) throw new TypeError("Cannot convert undefined or null to object");
+  if (value === null || value === undefined)
+    throw new TypeError("Cannot convert undefined or null to object");
   return value as Fields;
 }
 

@@ -31,7 +31,9 @@ export type LedgerOptions =
       requestTimeoutMs?: number;
     }
   | {
-      driver: "tigerbeetle"; clusterId: bigint; addresses: string[];
+      driver: "tigerbeetle";
+      clusterId: bigint;
+      addresses: string[];
       /** Deadline on every request; after one passes, the client is replaced (src/ledger/deadline.ts). */
       requestTimeoutMs?: number;
     };

@@ -17,10 +17,24 @@ import {
   type QueryFilter,
   type Transfer,
 } from "tigerbeetle-node";
-import { balancesFromSql, intFromSql, u128FromSql, u128ToSql, u64FromSql, u64ToSql, type SqlU128 } from "./encoding.ts";
+import {
+  balancesFromSql,
+  intFromSql,
+  u128FromSql,
+  u128ToSql,
+  u64FromSql,
+  u64ToSql,
+  type SqlU128,
+} from "./encoding.ts";
 import { atSeq, chainFromSql, lastAtOrBefore, type Chain, type Link } from "./history.ts";
 import { ascendingWalkMax, timestampMax, u128Max } from "../config/limits.ts";
-import { accountColumns, accountFromRow, transferByIdSql, transferColumns, transferFromRow } from "./store.ts";
+import {
+  accountColumns,
+  accountFromRow,
+  transferByIdSql,
+  transferColumns,
+  transferFromRow,
+} from "./store.ts";
 
 type Row = unknown[];
 type Order = "ASC" | "DESC";
@@ -29,7 +43,8 @@ type Order = "ASC" | "DESC";
 const entryColumns =
   "debit_account_id, debit_prev, debit_jump, debit_seq, credit_prev, credit_jump, credit_seq, user_data_128, user_data_64, user_data_32, code";
 
-const accountFilterFlagsKnown = AccountFilterFlags.debits | AccountFilterFlags.credits | AccountFilterFlags.reversed;
+const accountFilterFlagsKnown =
+  AccountFilterFlags.debits | AccountFilterFlags.credits | AccountFilterFlags.reversed;
 
 function timestampValid(timestamp: bigint): boolean {
   return timestamp === 0n || timestamp <= timestampMax;
@@ -51,11 +66,23 @@ export function accountFilterValid(f: AccountFilter): boolean {
 }
 
 export function queryFilterValid(f: QueryFilter): boolean {
-  return rangeValid(f.timestamp_min, f.timestamp_max) && f.limit !== 0 && (f.flags & ~QueryFilterFlags.reversed) === 0;
+  return (
+    rangeValid(f.timestamp_min, f.timestamp_max) &&
+    f.limit !== 0 &&
+    (f.flags & ~QueryFilterFlags.reversed) === 0
+  );
 }
 
 /** Named parameters shared by every filtered scan; a zero field is "no filter" (NULL). */
-function filterParams(f: { user_data_128: bigint; user_data_64: bigint; user_data_32: number; code: number; timestamp_min: bigint; timestamp_max: bigint; limit: number }) {
+function filterParams(f: {
+  user_data_128: bigint;
+  user_data_64: bigint;
+  user_data_32: number;
+  code: number;
+  timestamp_min: bigint;
+  timestamp_max: bigint;
+  limit: number;
+}) {
   return {
     min: f.timestamp_min === 0n ? 1n : f.timestamp_min,
     max: f.timestamp_max === 0n ? timestampMax : f.timestamp_max,
@@ -100,7 +127,9 @@ export class Reads {
     if (!accountFilterValid(f)) return [];
     const account = this.s.accountHead.get(u128ToSql(f.account_id)) as Row | undefined;
     if (account === undefined) return [];
-    return this.accountEntries(f, account).map((e) => transferFromRow(this.s.transferAt.get(e.link.timestamp) as Row));
+    return this.accountEntries(f, account).map((e) =>
+      transferFromRow(this.s.transferAt.get(e.link.timestamp) as Row),
+    );
   }
 
   getAccountBalances(f: AccountFilter): AccountBalance[] {
@@ -115,14 +144,24 @@ export class Reads {
 
   queryAccounts(f: QueryFilter): Account[] {
     if (!queryFilterValid(f)) return [];
-    const statement = (f.flags & QueryFilterFlags.reversed) !== 0 ? this.s.queryAccountsDesc : this.s.queryAccountsAsc;
-    return (statement.all({ ...filterParams(f), ledger: f.ledger === 0 ? null : f.ledger }) as Row[]).map(accountFromRow);
+    const statement =
+      (f.flags & QueryFilterFlags.reversed) !== 0
+        ? this.s.queryAccountsDesc
+        : this.s.queryAccountsAsc;
+    return (
+      statement.all({ ...filterParams(f), ledger: f.ledger === 0 ? null : f.ledger }) as Row[]
+    ).map(accountFromRow);
   }
 
   queryTransfers(f: QueryFilter): Transfer[] {
     if (!queryFilterValid(f)) return [];
-    const statement = (f.flags & QueryFilterFlags.reversed) !== 0 ? this.s.queryTransfersDesc : this.s.queryTransfersAsc;
-    return (statement.all({ ...filterParams(f), ledger: f.ledger === 0 ? null : f.ledger }) as Row[]).map(transferFromRow);
+    const statement =
+      (f.flags & QueryFilterFlags.reversed) !== 0
+        ? this.s.queryTransfersDesc
+        : this.s.queryTransfersAsc;
+    return (
+      statement.all({ ...filterParams(f), ledger: f.ledger === 0 ? null : f.ledger }) as Row[]
+    ).map(transferFromRow);
   }
 
   /**
@@ -135,11 +174,24 @@ export class Reads {
     const entryAt = (timestamp: bigint): Entry => {
       const row = this.s.entryAt.get(timestamp) as Row;
       const debit = sameU128(row[0], accountId);
-      return { row, debit, link: { timestamp, prev: row[debit ? 1 : 4] as bigint, jump: row[debit ? 2 : 5] as bigint, seq: Number(row[debit ? 3 : 6]) } };
+      return {
+        row,
+        debit,
+        link: {
+          timestamp,
+          prev: row[debit ? 1 : 4] as bigint,
+          jump: row[debit ? 2 : 5] as bigint,
+          seq: Number(row[debit ? 3 : 6]),
+        },
+      };
     };
-    const range = { min: f.timestamp_min === 0n ? 1n : f.timestamp_min, max: f.timestamp_max === 0n ? timestampMax : f.timestamp_max };
+    const range = {
+      min: f.timestamp_min === 0n ? 1n : f.timestamp_min,
+      max: f.timestamp_max === 0n ? timestampMax : f.timestamp_max,
+    };
     const matches = entryFilter(f);
-    if ((f.flags & AccountFilterFlags.reversed) !== 0) return descending(chain, range, f.limit, entryAt, matches);
+    if ((f.flags & AccountFilterFlags.reversed) !== 0)
+      return descending(chain, range, f.limit, entryAt, matches);
     return ascending(chain, range, f.limit, entryAt, matches);
   }
 }
@@ -154,7 +206,9 @@ interface Entry {
 
 /** Whether a stored u128 is the given encoded value (encodings are canonical). */
 function sameU128(stored: unknown, value: SqlU128): boolean {
-  return typeof value === "bigint" ? stored === value : Buffer.isBuffer(stored) && value.equals(stored);
+  return typeof value === "bigint"
+    ? stored === value
+    : Buffer.isBuffer(stored) && value.equals(stored);
 }
 
 function entryFilter(f: AccountFilter): (e: Entry) => boolean {
@@ -171,10 +225,16 @@ function entryFilter(f: AccountFilter): (e: Entry) => boolean {
 type Range = { min: bigint; max: bigint };
 
 /** Newest first: from the last transfer at or before max, back along `prev` until min or `limit`. */
-function descending(chain: Chain, range: Range, limit: number, entryAt: (ts: bigint) => Entry, matches: (e: Entry) => boolean): Entry[] {
+function descending(
+  chain: Chain,
+  range: Range,
+  limit: number,
+  entryAt: (ts: bigint) => Entry,
+  matches: (e: Entry) => boolean,
+): Entry[] {
   const out: Entry[] = [];
   const start = lastAtOrBefore(chain, range.max, (ts) => entryAt(ts).link);
-  for (let at = start?.timestamp ?? 0n; at >= range.min && at !== 0n && out.length < limit; ) {
+  for (let at = start?.timestamp ?? 0n; at >= range.min && at !== 0n && out.length < limit;) {
     const e = entryAt(at);
     if (matches(e)) out.push(e);
     at = e.link.prev;
@@ -187,7 +247,13 @@ function descending(chain: Chain, range: Range, limit: number, entryAt: (ts: big
  * transfer at or after min: seek the window's last seq, walk back to its first, keep the matches
  * in order. Windows start at `limit` transfers and double, so an unfiltered page costs one window.
  */
-function ascending(chain: Chain, range: Range, limit: number, entryAt: (ts: bigint) => Entry, matches: (e: Entry) => boolean): Entry[] {
+function ascending(
+  chain: Chain,
+  range: Range,
+  limit: number,
+  entryAt: (ts: bigint) => Entry,
+  matches: (e: Entry) => boolean,
+): Entry[] {
   const linkAt = (ts: bigint) => entryAt(ts).link;
   const last = lastAtOrBefore(chain, range.max, linkAt);
   if (last === null) return [];
@@ -196,7 +262,11 @@ function ascending(chain: Chain, range: Range, limit: number, entryAt: (ts: bigi
   const before = range.min > 1n ? lastAtOrBefore(chain, range.min - 1n, linkAt) : null;
   const out: Entry[] = [];
   let window = limit;
-  for (let from = (before?.seq ?? 0) + 1; from <= last.seq && out.length < limit; from += window, window *= 2) {
+  for (
+    let from = (before?.seq ?? 0) + 1;
+    from <= last.seq && out.length < limit;
+    from += window, window *= 2
+  ) {
     const to = Math.min(last.seq, from + window - 1);
     const part: Entry[] = [];
     let at = atSeq(last, to, linkAt).timestamp;
@@ -217,9 +287,14 @@ function ascending(chain: Chain, range: Range, limit: number, entryAt: (ts: bigi
  * batch that just wrote it) has one to three entries at the end of a long chain: this finds them
  * without the two chain seeks below, which cost O(log n) reads each.
  */
-function walkBack(last: Link, min: bigint, stepsMax: number, entryAt: (ts: bigint) => Entry): Entry[] | null {
+function walkBack(
+  last: Link,
+  min: bigint,
+  stepsMax: number,
+  entryAt: (ts: bigint) => Entry,
+): Entry[] | null {
   const out: Entry[] = [];
-  for (let at = last.timestamp; at !== 0n && at >= min; ) {
+  for (let at = last.timestamp; at !== 0n && at >= min;) {
     if (out.length === stepsMax) return null;
     const e = entryAt(at);
     out.push(e);
@@ -242,7 +317,9 @@ function prepareReads(db: Database.Database) {
     );
   return {
     accountById: row(`SELECT ${accountColumns} FROM accounts WHERE id = ?`),
-    accountHead: row("SELECT timestamp, flags, history_count, history_spine FROM accounts WHERE id = ?"),
+    accountHead: row(
+      "SELECT timestamp, flags, history_count, history_spine FROM accounts WHERE id = ?",
+    ),
     transferById: row(transferByIdSql),
     entryAt: row(`SELECT ${entryColumns} FROM transfers WHERE timestamp = ?`),
     transferAt: row(`SELECT ${transferColumns} FROM transfers t WHERE t.timestamp = ?`),

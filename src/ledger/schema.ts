@@ -16,7 +16,12 @@
 import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { sqliteBusyTimeoutMs, sqliteCacheKib, walAutocheckpointPages, walSizeLimitBytes } from "../config/limits.ts";
+import {
+  sqliteBusyTimeoutMs,
+  sqliteCacheKib,
+  walAutocheckpointPages,
+  walSizeLimitBytes,
+} from "../config/limits.ts";
 
 /** "TBLG" in the database header: a cheap first test that a file is a ledger. */
 export const applicationId = 0x54424c47;
@@ -118,14 +123,21 @@ function inspect(db: Database.Database, file: string): "empty" | "ledger" {
   let names: string[];
   try {
     appId = db.pragma("application_id", { simple: true }) as number;
-    names = db.prepare("SELECT name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all() as string[];
+    names = db
+      .prepare("SELECT name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name")
+      .pluck()
+      .all() as string[];
   } catch (error) {
     if (isBusy(error)) throw error;
-    throw new LedgerFileError(`${file} is not a readable ledger database (${describe(error)}); refusing to open it`);
+    throw new LedgerFileError(
+      `${file} is not a readable ledger database (${describe(error)}); refusing to open it`,
+    );
   }
   if (appId === 0 && names.length === 0) return "empty";
   if (appId !== applicationId) {
-    throw new LedgerFileError(`${file} is not a ledger database (application_id ${appId}, expected ${applicationId}); refusing to open it`);
+    throw new LedgerFileError(
+      `${file} is not a ledger database (application_id ${appId}, expected ${applicationId}); refusing to open it`,
+    );
   }
   verifyLedger(db, file, names);
   return "ledger";
@@ -133,7 +145,9 @@ function inspect(db: Database.Database, file: string): "empty" | "ledger" {
 
 function verifyLedger(db: Database.Database, file: string, names: string[]): void {
   if (names.join(",") !== expectedObjects.join(",")) {
-    throw new LedgerFileError(`${file} has an unexpected schema (${names.join(", ")}); refusing to open it`);
+    throw new LedgerFileError(
+      `${file} has an unexpected schema (${names.join(", ")}); refusing to open it`,
+    );
   }
   let meta: { format: string; version: number } | undefined;
   try {
@@ -143,10 +157,14 @@ function verifyLedger(db: Database.Database, file: string, names: string[]): voi
     throw new LedgerFileError(`${file} is damaged (${describe(error)}); refusing to open it`);
   }
   if (meta === undefined || meta.format !== formatName) {
-    throw new LedgerFileError(`${file} has no ledger meta row for format "${formatName}"; refusing to open it`);
+    throw new LedgerFileError(
+      `${file} has no ledger meta row for format "${formatName}"; refusing to open it`,
+    );
   }
   if (meta.version !== formatVersion) {
-    throw new LedgerFileError(`${file} has ledger format version ${meta.version}; this build reads version ${formatVersion}`);
+    throw new LedgerFileError(
+      `${file} has ledger format version ${meta.version}; this build reads version ${formatVersion}`,
+    );
   }
 }
 
@@ -156,7 +174,10 @@ function create(db: Database.Database, file: string, existed: boolean): void {
   db.pragma("journal_mode = WAL");
   db.exec("BEGIN IMMEDIATE");
   try {
-    const names = db.prepare("SELECT name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all() as string[];
+    const names = db
+      .prepare("SELECT name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name")
+      .pluck()
+      .all() as string[];
     if (names.length === 0) {
       db.exec(ddl);
       db.pragma(`application_id = ${applicationId}`);
@@ -176,7 +197,10 @@ function create(db: Database.Database, file: string, existed: boolean): void {
 
 function configure(db: Database.Database): void {
   const mode = db.pragma("journal_mode = WAL", { simple: true });
-  if (mode !== "wal") throw new LedgerFileError(`could not switch the ledger database to WAL mode (got ${String(mode)})`);
+  if (mode !== "wal")
+    throw new LedgerFileError(
+      `could not switch the ledger database to WAL mode (got ${String(mode)})`,
+    );
   // FULL: every commit fsyncs the WAL, so a resolved request survives a power cut.
   db.pragma("synchronous = FULL");
   db.pragma(`cache_size = -${sqliteCacheKib}`);
@@ -197,7 +221,10 @@ function syncDirectory(directory: string): void {
 
 export function isBusy(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" && (code === "SQLITE_BUSY" || code.startsWith("SQLITE_BUSY_") || code === "SQLITE_LOCKED");
+  return (
+    typeof code === "string" &&
+    (code === "SQLITE_BUSY" || code.startsWith("SQLITE_BUSY_") || code === "SQLITE_LOCKED")
+  );
 }
 
 function describe(error: unknown): string {

@@ -45,7 +45,10 @@ interface CreateKind<E, S extends number> {
  * checks, then the per-kind create. `timestamp` is the request's timestamp: event i of n gets the
  * slot timestamp - n + i + 1.
  */
-function executeCreate<E extends { id: bigint; flags: number; timestamp: bigint }, S extends number>(
+function executeCreate<
+  E extends { id: bigint; flags: number; timestamp: bigint },
+  S extends number,
+>(
   state: RequestState,
   events: ReadonlyArray<E>,
   timestamp: bigint,
@@ -69,13 +72,15 @@ function executeCreate<E extends { id: bigint; flags: number; timestamp: bigint 
     let timestampActual = slot;
     if (linked && index === events.length - 1) status = s.chainOpen;
     else if (chainBroken) status = s.linkedEventFailed;
-    else [status, timestampActual] = createChecked(state, slot, timestamp, event, batchImported, kind);
+    else
+      [status, timestampActual] = createChecked(state, slot, timestamp, event, batchImported, kind);
 
     if (status !== s.created) {
       if (chainStart !== null && !chainBroken) {
         chainBroken = true;
         state.rollback();
-        for (let j = chainStart; j < index; j++) (results[j] as { status: S }).status = s.linkedEventFailed;
+        for (let j = chainStart; j < index; j++)
+          (results[j] as { status: S }).status = s.linkedEventFailed;
       }
       if (kind.transient(status)) state.markFailed(event.id);
     }
@@ -101,7 +106,8 @@ function createChecked<E extends { flags: number; timestamp: bigint }, S extends
 ): Outcome<S> {
   const s = kind.statuses;
   const imported = (event.flags & kind.importedFlag) !== 0;
-  if (batchImported !== imported) return [imported ? s.importedNotExpected : s.importedExpected, slot];
+  if (batchImported !== imported)
+    return [imported ? s.importedNotExpected : s.importedExpected, slot];
   if (imported) {
     if (event.timestamp < 1n || event.timestamp > timestampMax) return [s.importedOutOfRange, slot];
     if (event.timestamp >= timestamp) return [s.importedMustNotAdvance, slot];
@@ -111,11 +117,19 @@ function createChecked<E extends { flags: number; timestamp: bigint }, S extends
   return kind.create(state, slot, event);
 }
 
-export function createAccounts(state: RequestState, events: ReadonlyArray<Account>, timestamp: bigint): CreateAccountResult[] {
+export function createAccounts(
+  state: RequestState,
+  events: ReadonlyArray<Account>,
+  timestamp: bigint,
+): CreateAccountResult[] {
   return executeCreate(state, events, timestamp, accountKind);
 }
 
-export function createTransfers(state: RequestState, events: ReadonlyArray<Transfer>, timestamp: bigint): CreateTransferResult[] {
+export function createTransfers(
+  state: RequestState,
+  events: ReadonlyArray<Transfer>,
+  timestamp: bigint,
+): CreateTransferResult[] {
   return executeCreate(state, events, timestamp, transferKind);
 }
 
@@ -165,7 +179,10 @@ function createAccount(state: RequestState, timestampEvent: bigint, a: Account):
     const status = accountExists(a, existing);
     return [status, status === AS.exists ? existing.timestamp : timestampEvent];
   }
-  if (has(a.flags, AccountFlags.debits_must_not_exceed_credits) && has(a.flags, AccountFlags.credits_must_not_exceed_debits)) {
+  if (
+    has(a.flags, AccountFlags.debits_must_not_exceed_credits) &&
+    has(a.flags, AccountFlags.credits_must_not_exceed_debits)
+  ) {
     return [AS.flags_are_mutually_exclusive, timestampEvent];
   }
   if (a.debits_pending !== 0n) return [AS.debits_pending_must_be_zero, timestampEvent];
@@ -181,7 +198,15 @@ function createAccount(state: RequestState, timestampEvent: bigint, a: Account):
     }
     timestampActual = a.timestamp;
   }
-  state.insertAccount({ ...a, debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 0n, reserved: 0, timestamp: timestampActual });
+  state.insertAccount({
+    ...a,
+    debits_pending: 0n,
+    debits_posted: 0n,
+    credits_pending: 0n,
+    credits_posted: 0n,
+    reserved: 0,
+    timestamp: timestampActual,
+  });
   return [AS.created, timestampActual];
 }
 
@@ -216,7 +241,8 @@ function createTransfer(state: RequestState, timestampEvent: bigint, t: Transfer
   const cr = state.account(t.credit_account_id);
   if (cr === undefined) return [TS.credit_account_not_found, timestampEvent];
   if (dr.ledger !== cr.ledger) return [TS.accounts_must_have_the_same_ledger, timestampEvent];
-  if (t.ledger !== dr.ledger) return [TS.transfer_must_have_the_same_ledger_as_accounts, timestampEvent];
+  if (t.ledger !== dr.ledger)
+    return [TS.transfer_must_have_the_same_ledger_as_accounts, timestampEvent];
   let timestampActual = timestampEvent;
   if (has(t.flags, TF.imported)) {
     const imported = importedTransferInvalid(state, t, dr, cr);
@@ -242,14 +268,20 @@ function transferFieldsInvalid(t: Transfer): TS | null {
   if (t.pending_id !== 0n) return TS.pending_id_must_be_zero;
   if (!has(t.flags, TF.pending)) {
     if (t.timeout !== 0) return TS.timeout_reserved_for_pending_transfer;
-    if (has(t.flags, TF.closing_debit) || has(t.flags, TF.closing_credit)) return TS.closing_transfer_must_be_pending;
+    if (has(t.flags, TF.closing_debit) || has(t.flags, TF.closing_credit))
+      return TS.closing_transfer_must_be_pending;
   }
   if (t.ledger === 0) return TS.ledger_must_not_be_zero;
   if (t.code === 0) return TS.code_must_not_be_zero;
   return null;
 }
 
-function importedTransferInvalid(state: RequestState, t: Transfer, dr: Account, cr: Account): TS | null {
+function importedTransferInvalid(
+  state: RequestState,
+  t: Transfer,
+  dr: Account,
+  cr: Account,
+): TS | null {
   if (t.timestamp <= state.transferTimestampMax() || state.accountAt(t.timestamp)) {
     return TS.imported_event_timestamp_must_not_regress;
   }
@@ -281,19 +313,35 @@ function minimum(a: bigint, b: bigint): bigint {
 const overflowFree = 1n << 125n;
 
 /** Overflow, timeout and balance-limit checks, after the amount is known. */
-function balanceRefusal(t: Transfer, dr: Account, cr: Account, amount: bigint, timestampActual: bigint): TS | null {
+function balanceRefusal(
+  t: Transfer,
+  dr: Account,
+  cr: Account,
+  amount: bigint,
+  timestampActual: bigint,
+): TS | null {
   const small =
-    amount < overflowFree && dr.debits_pending < overflowFree && dr.debits_posted < overflowFree &&
-    cr.credits_pending < overflowFree && cr.credits_posted < overflowFree;
+    amount < overflowFree &&
+    dr.debits_pending < overflowFree &&
+    dr.debits_posted < overflowFree &&
+    cr.credits_pending < overflowFree &&
+    cr.credits_posted < overflowFree;
   if (!small) {
     const overflow = overflowRefusal(t, dr, cr, amount);
     if (overflow !== null) return overflow;
   }
-  if (t.timeout !== 0 && timestampActual + BigInt(t.timeout) * NS_PER_SECOND > timestampMax) return TS.overflows_timeout;
-  if (has(dr.flags, AccountFlags.debits_must_not_exceed_credits) && dr.debits_pending + dr.debits_posted + amount > dr.credits_posted) {
+  if (t.timeout !== 0 && timestampActual + BigInt(t.timeout) * NS_PER_SECOND > timestampMax)
+    return TS.overflows_timeout;
+  if (
+    has(dr.flags, AccountFlags.debits_must_not_exceed_credits) &&
+    dr.debits_pending + dr.debits_posted + amount > dr.credits_posted
+  ) {
     return TS.exceeds_credits;
   }
-  if (has(cr.flags, AccountFlags.credits_must_not_exceed_debits) && cr.credits_pending + cr.credits_posted + amount > cr.debits_posted) {
+  if (
+    has(cr.flags, AccountFlags.credits_must_not_exceed_debits) &&
+    cr.credits_pending + cr.credits_posted + amount > cr.debits_posted
+  ) {
     return TS.exceeds_debits;
   }
   return null;
@@ -329,7 +377,11 @@ function applyTransfer(state: RequestState, t: Transfer, dr: Account, cr: Accoun
   if (has(t.flags, TF.closing_credit)) crNext.flags |= AccountFlags.closed;
   state.updateAccount(drNext);
   state.updateAccount(crNext);
-  state.insertTransfer({ transfer: t, debitBalances: historyOf(drNext), creditBalances: historyOf(crNext) });
+  state.insertTransfer({
+    transfer: t,
+    debitBalances: historyOf(drNext),
+    creditBalances: historyOf(crNext),
+  });
 }
 
 /** The account's balances after a transfer, when it keeps history (state objects are never mutated). */
@@ -347,10 +399,12 @@ function transferExists(state: RequestState, t: Transfer, e: Transfer): TS {
     return postOrVoidExists(t, e, p);
   }
   if (t.debit_account_id !== e.debit_account_id) return TS.exists_with_different_debit_account_id;
-  if (t.credit_account_id !== e.credit_account_id) return TS.exists_with_different_credit_account_id;
+  if (t.credit_account_id !== e.credit_account_id)
+    return TS.exists_with_different_credit_account_id;
   // A balancing transfer records the clamped amount, so a retry conflicts only when it asks for less.
   const balancing = has(t.flags, TF.balancing_debit) || has(t.flags, TF.balancing_credit);
-  if (balancing ? t.amount < e.amount : t.amount !== e.amount) return TS.exists_with_different_amount;
+  if (balancing ? t.amount < e.amount : t.amount !== e.amount)
+    return TS.exists_with_different_amount;
   if (t.user_data_128 !== e.user_data_128) return TS.exists_with_different_user_data_128;
   if (t.user_data_64 !== e.user_data_64) return TS.exists_with_different_user_data_64;
   if (t.user_data_32 !== e.user_data_32) return TS.exists_with_different_user_data_32;
@@ -360,22 +414,34 @@ function transferExists(state: RequestState, t: Transfer, e: Transfer): TS {
 }
 
 function postOrVoidExists(t: Transfer, e: Transfer, p: Transfer): TS {
-  if (t.debit_account_id !== 0n && t.debit_account_id !== e.debit_account_id) return TS.exists_with_different_debit_account_id;
-  if (t.credit_account_id !== 0n && t.credit_account_id !== e.credit_account_id) return TS.exists_with_different_credit_account_id;
+  if (t.debit_account_id !== 0n && t.debit_account_id !== e.debit_account_id)
+    return TS.exists_with_different_debit_account_id;
+  if (t.credit_account_id !== 0n && t.credit_account_id !== e.credit_account_id)
+    return TS.exists_with_different_credit_account_id;
   if (has(t.flags, TF.void_pending_transfer)) {
-    if (t.amount === 0n ? e.amount !== p.amount : t.amount !== e.amount) return TS.exists_with_different_amount;
+    if (t.amount === 0n ? e.amount !== p.amount : t.amount !== e.amount)
+      return TS.exists_with_different_amount;
   }
   if (has(t.flags, TF.post_pending_transfer)) {
-    if (t.amount === u128Max ? e.amount !== p.amount : t.amount !== e.amount) return TS.exists_with_different_amount;
+    if (t.amount === u128Max ? e.amount !== p.amount : t.amount !== e.amount)
+      return TS.exists_with_different_amount;
   }
   // A zero user_data on the retry means "inherited from the pending transfer".
-  if (t.user_data_128 === 0n ? e.user_data_128 !== p.user_data_128 : t.user_data_128 !== e.user_data_128) {
+  if (
+    t.user_data_128 === 0n
+      ? e.user_data_128 !== p.user_data_128
+      : t.user_data_128 !== e.user_data_128
+  ) {
     return TS.exists_with_different_user_data_128;
   }
-  if (t.user_data_64 === 0n ? e.user_data_64 !== p.user_data_64 : t.user_data_64 !== e.user_data_64) {
+  if (
+    t.user_data_64 === 0n ? e.user_data_64 !== p.user_data_64 : t.user_data_64 !== e.user_data_64
+  ) {
     return TS.exists_with_different_user_data_64;
   }
-  if (t.user_data_32 === 0 ? e.user_data_32 !== p.user_data_32 : t.user_data_32 !== e.user_data_32) {
+  if (
+    t.user_data_32 === 0 ? e.user_data_32 !== p.user_data_32 : t.user_data_32 !== e.user_data_32
+  ) {
     return TS.exists_with_different_user_data_32;
   }
   if (t.ledger !== 0 && t.ledger !== e.ledger) return TS.exists_with_different_ledger;
@@ -383,9 +449,14 @@ function postOrVoidExists(t: Transfer, e: Transfer, p: Transfer): TS {
   return TS.exists;
 }
 
-const postVoidExclusive = TF.pending | TF.balancing_debit | TF.balancing_credit | TF.closing_debit | TF.closing_credit;
+const postVoidExclusive =
+  TF.pending | TF.balancing_debit | TF.balancing_credit | TF.closing_debit | TF.closing_credit;
 
-function postOrVoidPendingTransfer(state: RequestState, timestampEvent: bigint, t: Transfer): Outcome<TS> {
+function postOrVoidPendingTransfer(
+  state: RequestState,
+  timestampEvent: bigint,
+  t: Transfer,
+): Outcome<TS> {
   const post = has(t.flags, TF.post_pending_transfer);
   if ((post && has(t.flags, TF.void_pending_transfer)) || (t.flags & postVoidExclusive) !== 0) {
     return [TS.flags_are_mutually_exclusive, timestampEvent];
@@ -411,16 +482,25 @@ function postOrVoidPendingTransfer(state: RequestState, timestampEvent: bigint, 
     timestampActual = t.timestamp;
   }
   // The only movement a closed account allows is voiding a pending transfer.
-  if (post && has(dr.flags, AccountFlags.closed)) return [TS.debit_account_already_closed, timestampEvent];
-  if (post && has(cr.flags, AccountFlags.closed)) return [TS.credit_account_already_closed, timestampEvent];
+  if (post && has(dr.flags, AccountFlags.closed))
+    return [TS.debit_account_already_closed, timestampEvent];
+  if (post && has(cr.flags, AccountFlags.closed))
+    return [TS.credit_account_already_closed, timestampEvent];
   applyPostOrVoid(state, { ...t, amount, timestamp: timestampActual }, p, dr, cr);
   return [TS.created, timestampActual];
 }
 
 /** Account/ledger/code mismatches, amount rules, then the pending transfer's state and deadline. */
-function postOrVoidRefusal(state: RequestState, timestampEvent: bigint, t: Transfer, p: Transfer): TS | null {
-  if (t.debit_account_id !== 0n && t.debit_account_id !== p.debit_account_id) return TS.pending_transfer_has_different_debit_account_id;
-  if (t.credit_account_id !== 0n && t.credit_account_id !== p.credit_account_id) return TS.pending_transfer_has_different_credit_account_id;
+function postOrVoidRefusal(
+  state: RequestState,
+  timestampEvent: bigint,
+  t: Transfer,
+  p: Transfer,
+): TS | null {
+  if (t.debit_account_id !== 0n && t.debit_account_id !== p.debit_account_id)
+    return TS.pending_transfer_has_different_debit_account_id;
+  if (t.credit_account_id !== 0n && t.credit_account_id !== p.credit_account_id)
+    return TS.pending_transfer_has_different_credit_account_id;
   if (t.ledger !== 0 && t.ledger !== p.ledger) return TS.pending_transfer_has_different_ledger;
   if (t.code !== 0 && t.code !== p.code) return TS.pending_transfer_has_different_code;
   const post = has(t.flags, TF.post_pending_transfer);
@@ -432,7 +512,8 @@ function postOrVoidRefusal(state: RequestState, timestampEvent: bigint, t: Trans
   if (record.status === PendingStatus.posted) return TS.pending_transfer_already_posted;
   if (record.status === PendingStatus.voided) return TS.pending_transfer_already_voided;
   if (record.status === PendingStatus.expired) return TS.pending_transfer_expired;
-  if (p.timeout > 0 && p.timestamp + BigInt(p.timeout) * NS_PER_SECOND <= timestampEvent) return TS.pending_transfer_expired;
+  if (p.timeout > 0 && p.timestamp + BigInt(p.timeout) * NS_PER_SECOND <= timestampEvent)
+    return TS.pending_transfer_expired;
   return null;
 }
 
@@ -443,10 +524,19 @@ function postOrVoidAmount(t: Transfer, p: Transfer): bigint {
 }
 
 /** The effects of a created post/void. `t` carries the actual amount and timestamp. */
-function applyPostOrVoid(state: RequestState, t: Transfer, p: Transfer, dr: Account, cr: Account): void {
+function applyPostOrVoid(
+  state: RequestState,
+  t: Transfer,
+  p: Transfer,
+  dr: Account,
+  cr: Account,
+): void {
   const post = has(t.flags, TF.post_pending_transfer);
   const record = state.pendingRecord(p.timestamp) as { expiresAt: bigint };
-  state.setPending(p.timestamp, { status: post ? PendingStatus.posted : PendingStatus.voided, expiresAt: record.expiresAt });
+  state.setPending(p.timestamp, {
+    status: post ? PendingStatus.posted : PendingStatus.voided,
+    expiresAt: record.expiresAt,
+  });
   const drNext = { ...dr, debits_pending: dr.debits_pending - p.amount };
   const crNext = { ...cr, credits_pending: cr.credits_pending - p.amount };
   if (post) {
@@ -473,7 +563,11 @@ function applyPostOrVoid(state: RequestState, t: Transfer, p: Transfer, dr: Acco
     flags: t.flags,
     timestamp: t.timestamp,
   };
-  state.insertTransfer({ transfer: stored, debitBalances: historyOf(drNext), creditBalances: historyOf(crNext) });
+  state.insertTransfer({
+    transfer: stored,
+    debitBalances: historyOf(drNext),
+    creditBalances: historyOf(crNext),
+  });
 }
 
 /**
@@ -482,11 +576,17 @@ function applyPostOrVoid(state: RequestState, t: Transfer, p: Transfer, dr: Acco
  */
 export function expirePendingTransfer(state: RequestState, p: Transfer): void {
   const record = state.pendingRecord(p.timestamp);
-  assert(record !== undefined && record.status === PendingStatus.pending, "only a pending transfer expires");
+  assert(
+    record !== undefined && record.status === PendingStatus.pending,
+    "only a pending transfer expires",
+  );
   const dr = state.account(p.debit_account_id);
   const cr = state.account(p.credit_account_id);
   assert(dr !== undefined && cr !== undefined, "an expiring transfer's accounts are prefetched");
-  assert(dr.debits_pending >= p.amount && cr.credits_pending >= p.amount, "a reservation is held until released");
+  assert(
+    dr.debits_pending >= p.amount && cr.credits_pending >= p.amount,
+    "a reservation is held until released",
+  );
   state.setPending(p.timestamp, { status: PendingStatus.expired, expiresAt: record.expiresAt });
   const drNext = { ...dr, debits_pending: dr.debits_pending - p.amount };
   const crNext = { ...cr, credits_pending: cr.credits_pending - p.amount };

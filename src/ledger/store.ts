@@ -14,7 +14,13 @@ import {
 } from "./encoding.ts";
 import { append, chainFromSql, chainToSql, emptyChain, type Chain } from "./history.ts";
 import { batchIdRangeRowsMax, u128Max } from "../config/limits.ts";
-import type { CreatedTransfer, PendingRecord, PendingStatus, Prefetched, RequestState } from "./request-state.ts";
+import type {
+  CreatedTransfer,
+  PendingRecord,
+  PendingStatus,
+  Prefetched,
+  RequestState,
+} from "./request-state.ts";
 
 type Row = unknown[];
 
@@ -164,8 +170,14 @@ export class Store {
       const a = state.account(id) as Account;
       const chain = chains.get(id) as Chain;
       this.s.updateAccount.run(
-        u128ToSql(a.debits_pending), u128ToSql(a.debits_posted), u128ToSql(a.credits_pending), u128ToSql(a.credits_posted),
-        a.flags, chain.count, chainToSql(chain), a.timestamp,
+        u128ToSql(a.debits_pending),
+        u128ToSql(a.debits_posted),
+        u128ToSql(a.credits_pending),
+        u128ToSql(a.credits_posted),
+        a.flags,
+        chain.count,
+        chainToSql(chain),
+        a.timestamp,
       );
     }
     for (const timestamp of state.changedPending) {
@@ -173,14 +185,20 @@ export class Store {
       this.s.upsertPending.run(timestamp, record.expiresAt, record.status);
     }
     for (const id of state.newFailedIds) this.s.insertTransferId.run(u128ToSql(id), 0n);
-    return Array.from(state.knownAccounts(), (account) => ({ account, chain: chains.get(account.id) as Chain }));
+    return Array.from(state.knownAccounts(), (account) => ({
+      account,
+      chain: chains.get(account.id) as Chain,
+    }));
   }
 
   private insertTransfer(chains: Map<bigint, Chain>, created: CreatedTransfer): void {
     const { transfer: t, debitBalances, creditBalances } = created;
     const drChain = chains.get(t.debit_account_id);
     const crChain = chains.get(t.credit_account_id);
-    assert(drChain !== undefined && crChain !== undefined, "a created transfer's accounts are prefetched");
+    assert(
+      drChain !== undefined && crChain !== undefined,
+      "a created transfer's accounts are prefetched",
+    );
     const debit = append(drChain, t.timestamp);
     const credit = append(crChain, t.timestamp);
     chains.set(t.debit_account_id, debit.next);
@@ -188,9 +206,25 @@ export class Store {
     const id = u128ToSql(t.id);
     this.s.insertTransferId.run(id, t.timestamp);
     this.s.insertTransfer.run(
-      t.timestamp, id, u128ToSql(t.debit_account_id), u128ToSql(t.credit_account_id), u128ToSql(t.amount), u128ToSql(t.pending_id),
-      u128ToSql(t.user_data_128), u64ToSql(t.user_data_64), t.user_data_32, t.timeout, t.ledger, t.code, t.flags,
-      debit.link.prev, debit.link.jump, debit.link.seq, credit.link.prev, credit.link.jump, credit.link.seq,
+      t.timestamp,
+      id,
+      u128ToSql(t.debit_account_id),
+      u128ToSql(t.credit_account_id),
+      u128ToSql(t.amount),
+      u128ToSql(t.pending_id),
+      u128ToSql(t.user_data_128),
+      u64ToSql(t.user_data_64),
+      t.user_data_32,
+      t.timeout,
+      t.ledger,
+      t.code,
+      t.flags,
+      debit.link.prev,
+      debit.link.jump,
+      debit.link.seq,
+      credit.link.prev,
+      credit.link.jump,
+      credit.link.seq,
       debitBalances === null ? null : balancesToSql(debitBalances),
       creditBalances === null ? null : balancesToSql(creditBalances),
     );
@@ -199,8 +233,18 @@ export class Store {
 
 function accountRow(a: Account): unknown[] {
   return [
-    a.timestamp, u128ToSql(a.id), u128ToSql(a.debits_pending), u128ToSql(a.debits_posted), u128ToSql(a.credits_pending),
-    u128ToSql(a.credits_posted), u128ToSql(a.user_data_128), u64ToSql(a.user_data_64), a.user_data_32, a.ledger, a.code, a.flags,
+    a.timestamp,
+    u128ToSql(a.id),
+    u128ToSql(a.debits_pending),
+    u128ToSql(a.debits_posted),
+    u128ToSql(a.credits_pending),
+    u128ToSql(a.credits_posted),
+    u128ToSql(a.user_data_128),
+    u64ToSql(a.user_data_64),
+    a.user_data_32,
+    a.ledger,
+    a.code,
+    a.flags,
   ];
 }
 
@@ -211,23 +255,37 @@ function prepare(db: Database.Database) {
     writeMeta: db.prepare("UPDATE meta SET last_timestamp = ?, commit_seq = ? WHERE singleton = 1"),
     accountById: row(`SELECT ${accountRecordColumns} FROM accounts WHERE id = ?`),
     transferIdState: db.prepare("SELECT timestamp FROM transfer_ids WHERE id = ?").pluck(),
-    transferIdsBetween: row("SELECT id, timestamp FROM transfer_ids WHERE id BETWEEN ? AND ? ORDER BY id LIMIT ?"),
+    transferIdsBetween: row(
+      "SELECT id, timestamp FROM transfer_ids WHERE id BETWEEN ? AND ? ORDER BY id LIMIT ?",
+    ),
     transferByTimestamp: row(`SELECT ${transferColumns} FROM transfers t WHERE t.timestamp = ?`),
     pendingByTimestamp: row("SELECT expires_at, status FROM pending_transfers WHERE timestamp = ?"),
-    due: db.prepare(
-      "SELECT timestamp FROM pending_transfers WHERE status = 1 AND expires_at > 0 AND expires_at <= ? ORDER BY expires_at, timestamp LIMIT ?",
-    ).pluck(),
-    anyDue: row("SELECT 1 FROM pending_transfers WHERE status = 1 AND expires_at > 0 AND expires_at <= ? LIMIT 1"),
-    timestampMaxes: row("SELECT (SELECT coalesce(max(timestamp), 0) FROM accounts), (SELECT coalesce(max(timestamp), 0) FROM transfers)"),
+    due: db
+      .prepare(
+        "SELECT timestamp FROM pending_transfers WHERE status = 1 AND expires_at > 0 AND expires_at <= ? ORDER BY expires_at, timestamp LIMIT ?",
+      )
+      .pluck(),
+    anyDue: row(
+      "SELECT 1 FROM pending_transfers WHERE status = 1 AND expires_at > 0 AND expires_at <= ? LIMIT 1",
+    ),
+    timestampMaxes: row(
+      "SELECT (SELECT coalesce(max(timestamp), 0) FROM accounts), (SELECT coalesce(max(timestamp), 0) FROM transfers)",
+    ),
     accountAt: row("SELECT 1 FROM accounts WHERE timestamp = ?"),
     transferAt: row("SELECT 1 FROM transfers WHERE timestamp = ?"),
-    insertAccount: db.prepare(`INSERT INTO accounts (${accountRecordColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    insertAccount: db.prepare(
+      `INSERT INTO accounts (${accountRecordColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
     updateAccount: db.prepare(
       "UPDATE accounts SET debits_pending = ?, debits_posted = ?, credits_pending = ?, credits_posted = ?, flags = ?, " +
         "history_count = ?, history_spine = ? WHERE timestamp = ?",
     ),
-    insertTransfer: db.prepare(`INSERT INTO transfers VALUES (${new Array(21).fill("?").join(", ")})`),
-    upsertPending: db.prepare("INSERT OR REPLACE INTO pending_transfers (timestamp, expires_at, status) VALUES (?, ?, ?)"),
+    insertTransfer: db.prepare(
+      `INSERT INTO transfers VALUES (${new Array(21).fill("?").join(", ")})`,
+    ),
+    upsertPending: db.prepare(
+      "INSERT OR REPLACE INTO pending_transfers (timestamp, expires_at, status) VALUES (?, ?, ?)",
+    ),
     insertTransferId: db.prepare("INSERT INTO transfer_ids (id, timestamp) VALUES (?, ?)"),
   };
 }
@@ -244,7 +302,11 @@ export interface Prefetch {
  * pending transfer with its resolution state, every account either one names, and for imported
  * batches the timestamp facts the imported checks use.
  */
-export function prefetchTransfers(store: Store, events: ReadonlyArray<Transfer>, records: (id: bigint) => AccountRecord | undefined): Prefetch {
+export function prefetchTransfers(
+  store: Store,
+  events: ReadonlyArray<Transfer>,
+  records: (id: bigint) => AccountRecord | undefined,
+): Prefetch {
   const transfers = new Map<bigint, Transfer>();
   const failedIds: bigint[] = [];
   const pending = new Map<bigint, PendingRecord>();
@@ -261,11 +323,16 @@ export function prefetchTransfers(store: Store, events: ReadonlyArray<Transfer>,
     const t = store.transferByTimestamp(timestamp) as Transfer;
     transfers.set(id, t);
     accountIds.push(t.debit_account_id, t.credit_account_id);
-    if ((t.flags & TransferFlags.pending) !== 0) pending.set(t.timestamp, store.pendingRecord(t.timestamp) as PendingRecord);
+    if ((t.flags & TransferFlags.pending) !== 0)
+      pending.set(t.timestamp, store.pendingRecord(t.timestamp) as PendingRecord);
   };
   for (const e of events) {
     lookup(e.id, true);
-    if ((e.flags & (TransferFlags.post_pending_transfer | TransferFlags.void_pending_transfer)) !== 0) lookup(e.pending_id, false);
+    if (
+      (e.flags & (TransferFlags.post_pending_transfer | TransferFlags.void_pending_transfer)) !==
+      0
+    )
+      lookup(e.pending_id, false);
     accountIds.push(e.debit_account_id, e.credit_account_id);
   }
   const imported = events.some((e) => (e.flags & TransferFlags.imported) !== 0);
@@ -294,15 +361,25 @@ function usedIdsOfBatch(store: Store, events: ReadonlyArray<Transfer>): Map<bigi
     if (e.id < min) min = e.id;
     if (e.id > max) max = e.id;
   }
-  return events.length === 0 ? null : store.transferIdsBetween(min, max, Math.min(events.length, batchIdRangeRowsMax));
+  return events.length === 0
+    ? null
+    : store.transferIdsBetween(min, max, Math.min(events.length, batchIdRangeRowsMax));
 }
 
-export function prefetchAccounts(store: Store, events: ReadonlyArray<Account>, records: (id: bigint) => AccountRecord | undefined): Prefetch {
+export function prefetchAccounts(
+  store: Store,
+  events: ReadonlyArray<Account>,
+  records: (id: bigint) => AccountRecord | undefined,
+): Prefetch {
   const imported = events.some((e) => (e.flags & AccountFlags.imported) !== 0);
   const chains = new Map<bigint, Chain>();
   return {
     prefetched: {
-      accounts: loadAccounts(events.map((e) => e.id), records, chains),
+      accounts: loadAccounts(
+        events.map((e) => e.id),
+        records,
+        chains,
+      ),
       transfers: [],
       failedIds: [],
       pending: [],
@@ -313,7 +390,11 @@ export function prefetchAccounts(store: Store, events: ReadonlyArray<Account>, r
 }
 
 /** The accounts and pending records the expiry of `due` (pending transfers) touches. */
-export function prefetchExpiries(store: Store, due: ReadonlyArray<Transfer>, records: (id: bigint) => AccountRecord | undefined): Prefetch {
+export function prefetchExpiries(
+  store: Store,
+  due: ReadonlyArray<Transfer>,
+  records: (id: bigint) => AccountRecord | undefined,
+): Prefetch {
   const ids = due.flatMap((p) => [p.debit_account_id, p.credit_account_id]);
   const chains = new Map<bigint, Chain>();
   return {
@@ -332,7 +413,11 @@ export function prefetchExpiries(store: Store, due: ReadonlyArray<Transfer>, rec
 }
 
 /** Reads each account once: its state for the request, its chain for the flush. */
-function loadAccounts(ids: Iterable<bigint>, records: (id: bigint) => AccountRecord | undefined, chains: Map<bigint, Chain>): Map<bigint, Account> {
+function loadAccounts(
+  ids: Iterable<bigint>,
+  records: (id: bigint) => AccountRecord | undefined,
+  chains: Map<bigint, Chain>,
+): Map<bigint, Account> {
   const loaded = new Map<bigint, Account>();
   for (const id of ids) {
     if (id === 0n || id === u128Max || loaded.has(id)) continue;
@@ -347,7 +432,12 @@ function loadAccounts(ids: Iterable<bigint>, records: (id: bigint) => AccountRec
 /** Only imported batches need these: the newest timestamps and which candidate timestamps are taken. */
 function importFacts(store: Store, candidates: bigint[]) {
   if (candidates.length === 0) {
-    return { accountTimestamps: [], transferTimestamps: [], accountTimestampMax: 0n, transferTimestampMax: 0n };
+    return {
+      accountTimestamps: [],
+      transferTimestamps: [],
+      accountTimestampMax: 0n,
+      transferTimestampMax: 0n,
+    };
   }
   const maxes = store.timestampMaxes();
   const inRange = candidates.filter((ts) => ts > 0n && ts < 1n << 63n);

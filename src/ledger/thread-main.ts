@@ -11,7 +11,10 @@ const options = workerData as { path: string; lockWaitMs?: number };
 const post = (reply: ThreadReply) => port.postMessage(reply);
 
 try {
-  const engine = await openEmbeddedEngine({ path: options.path, ...(options.lockWaitMs !== undefined ? { lockWaitMs: options.lockWaitMs } : {}) });
+  const engine = await openEmbeddedEngine({
+    path: options.path,
+    ...(options.lockWaitMs !== undefined ? { lockWaitMs: options.lockWaitMs } : {}),
+  });
   port.on("message", (message: ThreadRequest) => {
     if (message.kind === "close") {
       engine.destroy();
@@ -25,7 +28,9 @@ try {
         kind: "answers",
         answers: outcomes.map((o, i): Answer => {
           const id = (requests[i] as { id: number }).id;
-          return o.ok ? { id, ok: true, value: o.value } : { id, ok: false, error: toWire(o.error) };
+          return o.ok
+            ? { id, ok: true, value: o.value }
+            : { id, ok: false, error: toWire(o.error) };
         }),
       });
     });

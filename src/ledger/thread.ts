@@ -26,24 +26,30 @@ export interface ThreadOptions {
 
 /** What crosses from the engine's thread: the start-up outcome, or answers in the order asked. */
 export type ThreadReply =
-  | { kind: "ready" }
-  | { kind: "failed"; error: WireError }
-  | { kind: "answers"; answers: Answer[] };
+  { kind: "ready" } | { kind: "failed"; error: WireError } | { kind: "answers"; answers: Answer[] };
 
-export type Answer = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: WireError };
+export type Answer =
+  { id: number; ok: true; value: unknown } | { id: number; ok: false; error: WireError };
 
 /**
  * What crosses to the engine's thread: the requests made in one turn of the caller's event loop
  * (at most LEDGER_EVENTS_MAX, one message instead of one each), or the order to close.
  */
-export type ThreadRequest = { kind: "requests"; requests: Array<{ id: number; name: RequestName; input: unknown }> } | { kind: "close" };
+export type ThreadRequest =
+  | { kind: "requests"; requests: Array<{ id: number; name: RequestName; input: unknown }> }
+  | { kind: "close" };
 
 export type WireError = { name: string; message: string; code?: string; stack?: string };
 
 export function toWire(error: unknown): WireError {
   if (!(error instanceof Error)) return { name: "Error", message: String(error) };
   const code = (error as { code?: unknown }).code;
-  return { name: error.name, message: error.message, ...(typeof code === "string" ? { code } : {}), ...(error.stack ? { stack: error.stack } : {}) };
+  return {
+    name: error.name,
+    message: error.message,
+    ...(typeof code === "string" ? { code } : {}),
+    ...(error.stack ? { stack: error.stack } : {}),
+  };
 }
 
 /** The error a caller in this thread would have seen from the in-thread engine. */
@@ -67,7 +73,8 @@ export function fromWire(wire: WireError): Error {
       error.name = wire.name;
       if (wire.code !== undefined) Object.assign(error, { code: wire.code });
   }
-  if (wire.stack !== undefined) error.stack = `${error.name}: ${error.message}\n    (ledger thread) ${wire.stack}`;
+  if (wire.stack !== undefined)
+    error.stack = `${error.name}: ${error.message}\n    (ledger thread) ${wire.stack}`;
   return error;
 }
 
@@ -76,7 +83,9 @@ export function fromWire(wire: WireError): Error {
  * plain Node. From the sources (tsx, vitest) it is thread-boot.mjs, which registers tsx first: a
  * worker does not inherit the TypeScript loader of the thread that starts it.
  */
-const bootUrl = import.meta.url.endsWith(".js") ? new URL("./thread-main.js", import.meta.url) : new URL("./thread-boot.mjs", import.meta.url);
+const bootUrl = import.meta.url.endsWith(".js")
+  ? new URL("./thread-main.js", import.meta.url)
+  : new URL("./thread-boot.mjs", import.meta.url);
 
 /**
  * The thread's JavaScript heap. What it keeps is bounded: the account cache (engineAccountCacheMax,
@@ -87,9 +96,19 @@ const bootUrl = import.meta.url.endsWith(".js") ? new URL("./thread-main.js", im
 const threadHeapLimits = { maxOldGenerationSizeMb: 160, maxYoungGenerationSizeMb: 16 };
 
 export async function openThreadedLedger(options: ThreadOptions): Promise<Client> {
-  const worker = new Worker(options.entry ?? bootUrl, { workerData: { path: options.path, lockWaitMs: options.lockWaitMs }, resourceLimits: threadHeapLimits });
+  const worker = new Worker(options.entry ?? bootUrl, {
+    workerData: { path: options.path, lockWaitMs: options.lockWaitMs },
+    resourceLimits: threadHeapLimits,
+  });
   const started = await new Promise<ThreadReply>((resolve) => {
-    const onExit = (code: number) => resolve({ kind: "failed", error: { name: "AssertionError", message: `ledger thread exited during start-up (code ${code})` } });
+    const onExit = (code: number) =>
+      resolve({
+        kind: "failed",
+        error: {
+          name: "AssertionError",
+          message: `ledger thread exited during start-up (code ${code})`,
+        },
+      });
     const onError = (error: unknown) => resolve({ kind: "failed", error: toWire(error) });
     worker.once("message", (reply: ThreadReply) => {
       worker.off("exit", onExit);
@@ -101,13 +120,23 @@ export async function openThreadedLedger(options: ThreadOptions): Promise<Client
   });
   if (started.kind !== "ready") {
     await worker.terminate();
-    throw fromWire(started.kind === "failed" ? started.error : { name: "AssertionError", message: `ledger thread: unexpected first message ${started.kind}` });
+    throw fromWire(
+      started.kind === "failed"
+        ? started.error
+        : {
+            name: "AssertionError",
+            message: `ledger thread: unexpected first message ${started.kind}`,
+          },
+    );
   }
   return new ThreadClient(worker).client();
 }
 
 class ThreadClient {
-  private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (value: unknown) => void; reject: (error: Error) => void }
+  >();
   private nextId = 0;
   /** Requests made in this turn of the event loop, posted together at its end. */
   private outbox: Array<{ id: number; name: RequestName; input: unknown }> = [];
@@ -118,20 +147,30 @@ class ThreadClient {
   constructor(private readonly worker: Worker) {
     worker.unref(); // referenced only while a request waits for its answer
     worker.on("message", (reply: ThreadReply) => this.settle(reply));
-    worker.on("error", (error) => this.fail(`ledger thread failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`));
+    worker.on("error", (error) =>
+      this.fail(
+        `ledger thread failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+      ),
+    );
     worker.on("exit", (code) => {
       if (!this.closed) this.fail(`ledger thread exited unexpectedly (code ${code})`);
     });
   }
 
   client(): Client {
-    return clientOf((name, input) => this.send(name, input), () => this.closed, () => this.destroy());
+    return clientOf(
+      (name, input) => this.send(name, input),
+      () => this.closed,
+      () => this.destroy(),
+    );
   }
 
   private send(name: RequestName, input: unknown): Promise<unknown> {
     if (this.lost !== null) return Promise.reject(this.lost);
     const id = this.nextId++;
-    const answer = new Promise<unknown>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    const answer = new Promise<unknown>((resolve, reject) =>
+      this.pending.set(id, { resolve, reject }),
+    );
     if (this.pending.size === 1) this.worker.ref();
     this.outbox.push({ id, name, input });
     if (this.outbox.length === 1) queueMicrotask(() => this.post());

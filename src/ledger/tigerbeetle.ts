@@ -23,7 +23,7 @@ export function openTigerBeetleLedger(options: { clusterId: bigint; addresses: s
     if (!(error instanceof Error) || !REFUSED_ADDRESSES.test(error.message)) throw error;
     throw new LedgerAddressError(
       `TigerBeetle cluster ${options.clusterId} at ${options.addresses.join(",")}: the client refuses these addresses: ${error.message} ` +
-      "(ledger.tigerbeetle.addresses / TB_ADDRESSES: each a port, or an IPv4 or [IPv6] address with a port, no host names; at most 6)",
+        "(ledger.tigerbeetle.addresses / TB_ADDRESSES: each a port, or an IPv4 or [IPv6] address with a port, no host names; at most 6)",
       { cause: error },
     );
   }

@@ -7,7 +7,10 @@ export class BoundedMemo<K, V> {
   private readonly entries = new Map<K, V>();
 
   constructor(readonly entriesMax: number) {
-    assert(Number.isSafeInteger(entriesMax) && entriesMax > 0, `BoundedMemo: entriesMax is a positive integer, got ${entriesMax}`);
+    assert(
+      Number.isSafeInteger(entriesMax) && entriesMax > 0,
+      `BoundedMemo: entriesMax is a positive integer, got ${entriesMax}`,
+    );
   }
 
   get size(): number {

@@ -3,7 +3,10 @@
 
 export class DeadlineError extends Error {
   override name = "DeadlineError";
-  constructor(readonly what: string, readonly timeoutMs: number) {
+  constructor(
+    readonly what: string,
+    readonly timeoutMs: number,
+  ) {
     super(`${what} did not finish within ${timeoutMs} ms`);
   }
 }

@@ -48,14 +48,21 @@ const TRANSIENT_NAMES = new Set(["LedgerBusyError", "LedgerTimeoutError", "Deadl
  * replace it after a deadline, and destroy it at shutdown) or evicted by the cluster (too many
  * clients; a new one registers again). A release mismatch or too much data is not transient.
  */
-const TRANSIENT_LEDGER_CODES = new Set<string>([ErrorCodes.ERR_CLIENT_CLOSED, ErrorCodes.ERR_CLIENT_EVICTED]);
+const TRANSIENT_LEDGER_CODES = new Set<string>([
+  ErrorCodes.ERR_CLIENT_CLOSED,
+  ErrorCodes.ERR_CLIENT_EVICTED,
+]);
 
 /**
  * tigerbeetle-node's codes that mean the cluster refuses this process for good: its release is too
  * old or too new for the cluster, or a request exceeds the cluster's batch limit
  * (src/ledger/deadline.ts LedgerRefusedError says which, and what to change).
  */
-const REFUSED_LEDGER_CODES = new Set<string>([ErrorCodes.ERR_CLIENT_RELEASE_TOO_LOW, ErrorCodes.ERR_CLIENT_RELEASE_TOO_HIGH, ErrorCodes.ERR_TOO_MUCH_DATA]);
+const REFUSED_LEDGER_CODES = new Set<string>([
+  ErrorCodes.ERR_CLIENT_RELEASE_TOO_LOW,
+  ErrorCodes.ERR_CLIENT_RELEASE_TOO_HIGH,
+  ErrorCodes.ERR_TOO_MUCH_DATA,
+]);
 
 /** The ledger refuses this process: retrying cannot help and no code of ours is wrong (exit 2). */
 export function isRefusal(error: unknown): boolean {
@@ -72,7 +79,8 @@ const TRANSIENT_SQLITE_CODE = /^SQLITE_(FULL|IOERR|BUSY|LOCKED|NOMEM|PROTOCOL)/;
 export function isTransient(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (TRANSIENT_NAMES.has(error.name)) return true;
-  if (error.name === "SqliteError") return TRANSIENT_SQLITE_CODE.test(String((error as { code?: unknown }).code));
+  if (error.name === "SqliteError")
+    return TRANSIENT_SQLITE_CODE.test(String((error as { code?: unknown }).code));
   // Our broker errors say themselves (src/broker/errors.ts): unavailable is, config or connect is not.
   const flagged = (error as { transient?: unknown }).transient;
   if (typeof flagged === "boolean") return flagged;
@@ -85,8 +93,14 @@ export function isTransient(error: unknown): boolean {
   // One API answer is the broker being away, not a refusal: a clustered JetStream without a meta
   // leader (an election after a node restart) answers "temporarily unavailable".
   if (error instanceof JetStreamApiError) return error.code === JETSTREAM_TEMPORARILY_UNAVAILABLE;
-  return error instanceof NatsRequestError || error instanceof NatsTimeoutError || error instanceof NoRespondersError ||
-    error instanceof ConnectionError || error instanceof ClosedConnectionError || error instanceof DrainingConnectionError;
+  return (
+    error instanceof NatsRequestError ||
+    error instanceof NatsTimeoutError ||
+    error instanceof NoRespondersError ||
+    error instanceof ConnectionError ||
+    error instanceof ClosedConnectionError ||
+    error instanceof DrainingConnectionError
+  );
 }
 
 /**
@@ -96,7 +110,10 @@ export function isTransient(error: unknown): boolean {
  */
 export function exitOnBug(log: Logger, error: unknown, where: string): never {
   if (isRefusal(error)) {
-    log.fatal({ err: error, where, code: (error as LedgerRequestError).code }, `the ledger refuses this process (in ${where}): ${(error as Error).message}; retrying cannot help, exiting`);
+    log.fatal(
+      { err: error, where, code: (error as LedgerRequestError).code },
+      `the ledger refuses this process (in ${where}): ${(error as Error).message}; retrying cannot help, exiting`,
+    );
     process.exit(EXIT_REFUSED);
   }
   log.fatal({ err: error, where }, `bug in ${where}; exiting`);
@@ -137,7 +154,10 @@ export async function retryStartup<T>(step: StartupStep, attempt: () => Promise<
       const leftMs = step.deadlineMs - Date.now();
       if (leftMs <= 0) throw step.giveUp(error);
       const pauseMs = Math.min(delayMs, leftMs);
-      step.log.warn({ ...step.names, attempt: n, err: describeFailure(error), retryInMs: pauseMs }, `start-up: ${step.what} failed; trying again`);
+      step.log.warn(
+        { ...step.names, attempt: n, err: describeFailure(error), retryInMs: pauseMs },
+        `start-up: ${step.what} failed; trying again`,
+      );
       await new Promise((resolve) => setTimeout(resolve, pauseMs));
       delayMs = Math.min(2 * delayMs, startupRetryDelayMaxMs);
     }
@@ -151,6 +171,7 @@ export async function retryStartup<T>(step: StartupStep, attempt: () => Promise<
  */
 export function describeFailure(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
-  const cause = error.cause instanceof Error ? ` (cause: ${error.cause.name}: ${error.cause.message})` : "";
+  const cause =
+    error.cause instanceof Error ? ` (cause: ${error.cause.name}: ${error.cause.message})` : "";
   return `${error.message === "" ? error.name : `${error.name}: ${error.message}`}${cause}`;
 }

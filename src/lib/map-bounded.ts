@@ -2,7 +2,11 @@
 // never more than a named limit.
 
 /** Runs `work` over `items` with at most `limit` in flight; answers in order. */
-export async function mapBounded<T, R>(items: ReadonlyArray<T>, limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+export async function mapBounded<T, R>(
+  items: ReadonlyArray<T>,
+  limit: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
   const out: R[] = new Array<R>(items.length);
   let next = 0;
   const lane = async (): Promise<void> => {

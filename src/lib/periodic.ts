@@ -5,17 +5,26 @@ import { exitOnBug, isTransient } from "./failure.ts";
 import type { Logger } from "./log.ts";
 
 /** `where` names the component in a bug's fatal line; `what` the run in a transient failure's warning. */
-export function runPeriodically(task: { where: string; what: string; intervalMs: number; log: Logger; run(): Promise<void> }): { stop(): Promise<void> } {
+export function runPeriodically(task: {
+  where: string;
+  what: string;
+  intervalMs: number;
+  log: Logger;
+  run(): Promise<void>;
+}): { stop(): Promise<void> } {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
   const tick = (): void => {
-    running = task.run().catch((error: unknown) => {
-      if (!isTransient(error)) exitOnBug(task.log, error, task.where);
-      task.log.warn({ err: error }, `${task.what} failed; retrying next interval`);
-    }).finally(() => {
-      if (!stopped) timer = setTimeout(tick, task.intervalMs);
-    });
+    running = task
+      .run()
+      .catch((error: unknown) => {
+        if (!isTransient(error)) exitOnBug(task.log, error, task.where);
+        task.log.warn({ err: error }, `${task.what} failed; retrying next interval`);
+      })
+      .finally(() => {
+        if (!stopped) timer = setTimeout(tick, task.intervalMs);
+      });
   };
   tick();
   return {

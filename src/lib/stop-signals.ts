@@ -12,7 +12,10 @@ export const STOP_SIGNALS = ["SIGTERM", "SIGINT"] as const;
 export type StopSignal = (typeof STOP_SIGNALS)[number];
 
 /** Calls `stop` on the first stop signal and `repeated` on each later one; returns the remover. */
-export function onStopSignals(stop: (signal: StopSignal) => void, repeated: (signal: StopSignal) => void): () => void {
+export function onStopSignals(
+  stop: (signal: StopSignal) => void,
+  repeated: (signal: StopSignal) => void,
+): () => void {
   let stopping = false;
   const listeners = STOP_SIGNALS.map((signal) => {
     const listener = (): void => {

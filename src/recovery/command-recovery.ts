@@ -37,7 +37,13 @@
 // page of commands and one record per range; nothing is published.
 import { createHash } from "node:crypto";
 import { headers } from "@nats-io/transport-node";
-import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+  type StoredMsg,
+} from "@nats-io/jetstream";
 import type { Transfer } from "tigerbeetle-node";
 import { claimSubject } from "../broker/dead-letter.ts";
 import { BrokerUnavailableError } from "../broker/errors.ts";
@@ -49,7 +55,11 @@ import { decodeMessage, type DecodeLimits } from "../domain/commands.ts";
 import { formatOperationId } from "../domain/ids.ts";
 import { decide, lookupIds, type Operation, type Verdict } from "../domain/resolve.ts";
 import { checkedRangeSubject, recoveredCommandSubject } from "../dlq/layout.ts";
-import { COMMAND_RECOVERY_LEADER_GETS_IN_FLIGHT_MAX, COMMAND_RECOVERY_PAGE_COMMANDS_MAX, LEDGER_EVENTS_MAX } from "../config/limits.ts";
+import {
+  COMMAND_RECOVERY_LEADER_GETS_IN_FLIGHT_MAX,
+  COMMAND_RECOVERY_PAGE_COMMANDS_MAX,
+  LEDGER_EVENTS_MAX,
+} from "../config/limits.ts";
 import type { Ledger } from "../ledger/port.ts";
 import { assert } from "../lib/assert.ts";
 import { describeFailure } from "../lib/failure.ts";
@@ -71,8 +81,15 @@ export type CommandRecoveryLimits = DecodeLimits & {
 };
 
 export type CommandRecoveryDeps = {
-  js: JetStreamClient; jsm: JetStreamManager; ledger: Ledger; chart: Chart; log: Logger;
-  commandsStream: string; consumer: string; dlqStream: string; eventsStream: string;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  ledger: Ledger;
+  chart: Chart;
+  log: Logger;
+  commandsStream: string;
+  consumer: string;
+  dlqStream: string;
+  eventsStream: string;
   limits: CommandRecoveryLimits;
   /** Called with the number of commands each range published again (the metric). */
   recovered: (count: number) => void;
@@ -84,7 +101,13 @@ export const recoveredOfHeader = "Billing-Recovered-Of";
  * What the consumer says it is done with (the scan never looks past it), and the commands stream's
  * leader ("" on a single server).
  */
-export type ConsumerPosition = { ackFloor: number; pending: number; ackPending: number; streamLast: number; leader: string };
+export type ConsumerPosition = {
+  ackFloor: number;
+  pending: number;
+  ackPending: number;
+  streamLast: number;
+  leader: string;
+};
 
 export const checkedLeaderHeader = "Billing-Checked-Leader";
 
@@ -109,7 +132,11 @@ export type Standing =
   | { kind: "check"; eventSubjects: string[]; dlqSubjects: string[] };
 
 /** How many of a page's commands (stored in sequence order) are older than `lagMs`: those are judged now. */
-export function oldEnough(page: ReadonlyArray<Pick<RangeMessage, "storedAtMs">>, nowMs: number, lagMs: number): number {
+export function oldEnough(
+  page: ReadonlyArray<Pick<RangeMessage, "storedAtMs">>,
+  nowMs: number,
+  lagMs: number,
+): number {
   const young = page.findIndex((m) => m.storedAtMs > nowMs - lagMs);
   return young < 0 ? page.length : young;
 }
@@ -120,12 +147,31 @@ export function oldEnough(page: ReadonlyArray<Pick<RangeMessage, "storedAtMs">>,
  * conflict's outcome is its dead letter; an undecided or malformed one may have been answered by a
  * letter (malformed, max deliveries) or a rejected event only.
  */
-export function standingOf(m: Pick<RangeMessage, "seq">, operationId: bigint | null, verdict: Verdict | undefined, sameContent: boolean): Standing {
-  if (operationId === null) return { kind: "check", eventSubjects: [], dlqSubjects: [claimSubject("malformed", m.seq), claimSubject("max_deliveries", m.seq)] };
+export function standingOf(
+  m: Pick<RangeMessage, "seq">,
+  operationId: bigint | null,
+  verdict: Verdict | undefined,
+  sameContent: boolean,
+): Standing {
+  if (operationId === null)
+    return {
+      kind: "check",
+      eventSubjects: [],
+      dlqSubjects: [claimSubject("malformed", m.seq), claimSubject("max_deliveries", m.seq)],
+    };
   const decided = verdict?.kind === "applied" || verdict?.kind === "rejected";
   if (decided && sameContent) return { kind: "decided" };
-  if (decided || verdict?.kind === "conflict") return { kind: "check", eventSubjects: [], dlqSubjects: [claimSubject("conflict", m.seq), claimSubject("max_deliveries", m.seq)] };
-  return { kind: "check", eventSubjects: [`billing.evt.rejected.${formatOperationId(operationId)}`], dlqSubjects: [claimSubject("max_deliveries", m.seq)] };
+  if (decided || verdict?.kind === "conflict")
+    return {
+      kind: "check",
+      eventSubjects: [],
+      dlqSubjects: [claimSubject("conflict", m.seq), claimSubject("max_deliveries", m.seq)],
+    };
+  return {
+    kind: "check",
+    eventSubjects: [`billing.evt.rejected.${formatOperationId(operationId)}`],
+    dlqSubjects: [claimSubject("max_deliveries", m.seq)],
+  };
 }
 
 export class CommandRecovery {
@@ -142,7 +188,10 @@ export class CommandRecovery {
 
   constructor(private readonly deps: CommandRecoveryDeps) {
     const l = deps.limits;
-    assert(Number.isSafeInteger(l.rangeCommands) && l.rangeCommands > 0, "command recovery: rangeCommands > 0");
+    assert(
+      Number.isSafeInteger(l.rangeCommands) && l.rangeCommands > 0,
+      "command recovery: rangeCommands > 0",
+    );
     assert(l.rangesPerScanMax > 0 && l.rangesBackMax >= 0, "command recovery: range limits");
   }
 
@@ -154,15 +203,24 @@ export class CommandRecovery {
     // A stream shorter than where the walk is (deleted and created again: sequences start over), or
     // a new leader, whose store may differ from what earlier scans read: walk back.
     const newLeader = this.leader !== null && this.leader !== position.leader;
-    if (newLeader) this.deps.log.info({ from: this.leader, to: position.leader }, "commands stream has a new leader; checking the recent ranges again");
+    if (newLeader)
+      this.deps.log.info(
+        { from: this.leader, to: position.leader },
+        "commands stream has a new leader; checking the recent ranges again",
+      );
     if (newLeader || (this.next !== null && position.streamLast + 1 < this.next)) {
       this.next = null;
       this.judgedTo = 0;
     }
     // On a cluster: what this process walks back over after a new leader, or when it starts.
-    if ((newLeader || this.leader === null) && position.leader !== "") this.leaderReadsThrough = position.streamLast;
+    if ((newLeader || this.leader === null) && position.leader !== "")
+      this.leaderReadsThrough = position.streamLast;
     this.leader = position.leader;
-    if (this.next === null) this.next = rangeOf(Math.max(1, horizon - limits.rangesBackMax * limits.rangeCommands), limits.rangeCommands).first;
+    if (this.next === null)
+      this.next = rangeOf(
+        Math.max(1, horizon - limits.rangesBackMax * limits.rangeCommands),
+        limits.rangeCommands,
+      ).first;
     let published = 0;
     for (let n = 0; n < limits.rangesPerScanMax && this.next <= horizon; n += 1) {
       const range = rangeOf(this.next, limits.rangeCommands);
@@ -173,13 +231,23 @@ export class CommandRecovery {
         continue;
       }
       const from = Math.max(range.first, this.judgedTo + 1);
-      const outcome = await this.reconcile(from, Math.min(range.last, horizon), range.first <= this.leaderReadsThrough);
+      const outcome = await this.reconcile(
+        from,
+        Math.min(range.last, horizon),
+        range.first <= this.leaderReadsThrough,
+      );
       published += outcome.published;
       this.judgedTo = Math.max(this.judgedTo, outcome.judgedTo);
       // A range is done once every sequence in it is behind the consumer and old enough; the tail
       // of an idle stream is looked at again next time (new commands may join its range).
       if (!whole || outcome.young) break;
-      await this.writeRecord(range.first, range.last, outcome.published, position.leader, record?.seq ?? 0);
+      await this.writeRecord(
+        range.first,
+        range.last,
+        outcome.published,
+        position.leader,
+        record?.seq ?? 0,
+      );
       this.next = range.last + 1;
     }
     return published;
@@ -188,10 +256,22 @@ export class CommandRecovery {
   private async position(): Promise<ConsumerPosition> {
     const { jsm, commandsStream, consumer } = this.deps;
     try {
-      const [c, s] = await Promise.all([jsm.consumers.info(commandsStream, consumer), jsm.streams.info(commandsStream)]);
-      return { ackFloor: c.ack_floor.stream_seq, pending: c.num_pending, ackPending: c.num_ack_pending, streamLast: s.state.last_seq, leader: s.cluster?.leader ?? "" };
+      const [c, s] = await Promise.all([
+        jsm.consumers.info(commandsStream, consumer),
+        jsm.streams.info(commandsStream),
+      ]);
+      return {
+        ackFloor: c.ack_floor.stream_seq,
+        pending: c.num_pending,
+        ackPending: c.num_ack_pending,
+        streamLast: s.state.last_seq,
+        leader: s.cluster?.leader ?? "",
+      };
     } catch (err) {
-      throw new BrokerUnavailableError(`position of consumer ${consumer} on ${commandsStream}: ${describeFailure(err)}`, { cause: err });
+      throw new BrokerUnavailableError(
+        `position of consumer ${consumer} on ${commandsStream}: ${describeFailure(err)}`,
+        { cause: err },
+      );
     }
   }
 
@@ -199,11 +279,22 @@ export class CommandRecovery {
    * Commands [first, last] without an outcome, published again; `young`: the scan reached commands
    * younger than lagMs; `judgedTo`: every sequence up to it was judged.
    */
-  private async reconcile(first: number, last: number, fromLeader: boolean): Promise<{ published: number; young: boolean; judgedTo: number }> {
+  private async reconcile(
+    first: number,
+    last: number,
+    fromLeader: boolean,
+  ): Promise<{ published: number; young: boolean; judgedTo: number }> {
     const { js, jsm, commandsStream } = this.deps;
     let published = 0;
     const pages = fromLeader
-      ? leaderRange(jsm, commandsStream, first, last, COMMAND_RECOVERY_PAGE_COMMANDS_MAX, COMMAND_RECOVERY_LEADER_GETS_IN_FLIGHT_MAX)
+      ? leaderRange(
+          jsm,
+          commandsStream,
+          first,
+          last,
+          COMMAND_RECOVERY_PAGE_COMMANDS_MAX,
+          COMMAND_RECOVERY_LEADER_GETS_IN_FLIGHT_MAX,
+        )
       : streamRange(js, commandsStream, first, last, COMMAND_RECOVERY_PAGE_COMMANDS_MAX);
     for await (const page of pages) {
       const outcome = await this.reconcilePage(page);
@@ -214,7 +305,9 @@ export class CommandRecovery {
   }
 
   /** `young`: the sequence of the first command younger than lagMs (the page is judged up to it), or null. */
-  private async reconcilePage(page: ReadonlyArray<RangeMessage>): Promise<{ published: number; young: number | null }> {
+  private async reconcilePage(
+    page: ReadonlyArray<RangeMessage>,
+  ): Promise<{ published: number; young: number | null }> {
     const { chart, ledger, limits } = this.deps;
     const nowMs = Date.now();
     const judged = page.slice(0, oldEnough(page, nowMs, limits.lagMs));
@@ -222,12 +315,20 @@ export class CommandRecovery {
     const decoded = judged.map((m) => decodeMessage(m.subject, m.data, chart, limits));
     const leaders = new Map<bigint, Operation>();
     decoded.forEach((d, i) => {
-      if (d.kind !== "malformed" && !leaders.has(d.operationId)) leaders.set(d.operationId, { id: d.operationId, decoded: d, publishedAtMs: (judged[i] as RangeMessage).storedAtMs });
+      if (d.kind !== "malformed" && !leaders.has(d.operationId))
+        leaders.set(d.operationId, {
+          id: d.operationId,
+          decoded: d,
+          publishedAtMs: (judged[i] as RangeMessage).storedAtMs,
+        });
     });
     const ops = [...leaders.values()];
     if (judged.length === 0) return { published: 0, young };
     const ids = lookupIds(chart, ops);
-    assert(ids.length <= LEDGER_EVENTS_MAX, "command recovery: one page's lookups fit one ledger request");
+    assert(
+      ids.length <= LEDGER_EVENTS_MAX,
+      "command recovery: one page's lookups fit one ledger request",
+    );
     const found = new Map<bigint, Transfer>();
     if (ids.length > 0) for (const t of await ledger.lookupTransfers(ids)) found.set(t.id, t);
     const { verdicts } = decide(chart, ops, found, { nowMs, holdGraceMs: limits.holdGraceMs });
@@ -237,7 +338,10 @@ export class CommandRecovery {
       assert(d !== undefined, "command recovery: one decoding per message");
       const id = d.kind === "malformed" ? null : d.operationId;
       const leader = id === null ? undefined : leaders.get(id);
-      const sameContent = d.kind === "malformed" || leader === undefined || leader.decoded.fingerprint === d.fingerprint;
+      const sameContent =
+        d.kind === "malformed" ||
+        leader === undefined ||
+        leader.decoded.fingerprint === d.fingerprint;
       const standing = standingOf(m, id, id === null ? undefined : verdicts.get(id), sameContent);
       if (standing.kind === "decided") continue;
       const digest = digestOf(m);
@@ -252,33 +356,63 @@ export class CommandRecovery {
    * Whether one of the subjects holds a message: the command was answered without a ledger record,
    * or its copy was published already (`copied`).
    */
-  private async answered(check: Extract<Standing, { kind: "check" }>, copied: string): Promise<boolean> {
+  private async answered(
+    check: Extract<Standing, { kind: "check" }>,
+    copied: string,
+  ): Promise<boolean> {
     const { jsm, eventsStream, dlqStream } = this.deps;
-    for (const subject of check.eventSubjects) if ((await getLastBySubject(jsm, eventsStream, subject)) !== null) return true;
-    for (const subject of [...check.dlqSubjects, copied]) if ((await getLastBySubject(jsm, dlqStream, subject)) !== null) return true;
+    for (const subject of check.eventSubjects)
+      if ((await getLastBySubject(jsm, eventsStream, subject)) !== null) return true;
+    for (const subject of [...check.dlqSubjects, copied])
+      if ((await getLastBySubject(jsm, dlqStream, subject)) !== null) return true;
     return false;
   }
 
   /** The copy, then its record (a crash between the two costs one more copy next scan, a replay). */
-  private async publishAgain(m: RangeMessage, operationId: bigint | null, digest: string): Promise<void> {
+  private async publishAgain(
+    m: RangeMessage,
+    operationId: bigint | null,
+    digest: string,
+  ): Promise<void> {
     const { js, log, limits } = this.deps;
     const h = copyHeaders(m.headers, [recoveredOfHeader]);
     h.set(recoveredOfHeader, String(m.seq));
     let copy: number;
     try {
-      copy = (await js.publish(m.subject, m.data, { msgID: `recover:${m.seq}:${digest}`, headers: h, timeout: limits.publishTimeoutMs, retries: 1 })).seq;
+      copy = (
+        await js.publish(m.subject, m.data, {
+          msgID: `recover:${m.seq}:${digest}`,
+          headers: h,
+          timeout: limits.publishTimeoutMs,
+          retries: 1,
+        })
+      ).seq;
     } catch (err) {
-      throw new BrokerUnavailableError(`command #${m.seq} published again: ${describeFailure(err)}`, { cause: err });
+      throw new BrokerUnavailableError(
+        `command #${m.seq} published again: ${describeFailure(err)}`,
+        { cause: err },
+      );
     }
     const record = headers();
     record.set(recoveredOfHeader, String(m.seq));
     record.set("Billing-Copy-Sequence", String(copy));
-    await this.writeOnce(recoveredCommandSubject(m.seq, digest), record, `record of command #${m.seq} published again`);
+    await this.writeOnce(
+      recoveredCommandSubject(m.seq, digest),
+      record,
+      `record of command #${m.seq} published again`,
+    );
     this.recovered += 1;
     this.deps.recovered(1);
     // Loud: a command the broker stored and the consumer never handed to a worker is a broker fault.
-    log.warn({ seq: m.seq, subject: m.subject, operationId: operationId === null ? undefined : formatOperationId(operationId), storedAtMs: m.storedAtMs },
-      "command stored but never answered (no decision, event or dead letter) published again");
+    log.warn(
+      {
+        seq: m.seq,
+        subject: m.subject,
+        operationId: operationId === null ? undefined : formatOperationId(operationId),
+        storedAtMs: m.storedAtMs,
+      },
+      "command stored but never answered (no decision, event or dead letter) published again",
+    );
   }
 
   private async recordOf(first: number): Promise<StoredMsg | null> {
@@ -286,23 +420,48 @@ export class CommandRecovery {
   }
 
   /** `replaces`: the stream sequence of the record made under another leader (0: none). */
-  private async writeRecord(first: number, last: number, published: number, leader: string, replaces: number): Promise<void> {
+  private async writeRecord(
+    first: number,
+    last: number,
+    published: number,
+    leader: string,
+    replaces: number,
+  ): Promise<void> {
     const h = headers();
     h.set("Billing-Range-Last", String(last));
     h.set("Billing-Published-Again", String(published));
     h.set(checkedLeaderHeader, leader);
-    await this.writeOnce(checkedRangeSubject(first), h, `record of commands #${first}-#${last} checked`, replaces);
+    await this.writeOnce(
+      checkedRangeSubject(first),
+      h,
+      `record of commands #${first}-#${last} checked`,
+      replaces,
+    );
   }
 
   /**
    * A headers-only record on a subject of its own, written once: expecting the subject's last
    * sequence to be `after` (0: empty), so of two processes writing at once one stores it.
    */
-  private async writeOnce(subject: string, h: ReturnType<typeof headers>, what: string, after = 0): Promise<void> {
+  private async writeOnce(
+    subject: string,
+    h: ReturnType<typeof headers>,
+    what: string,
+    after = 0,
+  ): Promise<void> {
     try {
-      await this.deps.js.publish(subject, new Uint8Array(0), { expect: { lastSubjectSequence: after }, headers: h, timeout: this.deps.limits.publishTimeoutMs, retries: 1 });
+      await this.deps.js.publish(subject, new Uint8Array(0), {
+        expect: { lastSubjectSequence: after },
+        headers: h,
+        timeout: this.deps.limits.publishTimeoutMs,
+        retries: 1,
+      });
     } catch (err) {
-      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) return; // another process wrote it first
+      if (
+        err instanceof JetStreamApiError &&
+        err.code === JetStreamApiCodes.StreamWrongLastSequence
+      )
+        return; // another process wrote it first
       throw new BrokerUnavailableError(`${what}: ${describeFailure(err)}`, { cause: err });
     }
   }
@@ -310,7 +469,10 @@ export class CommandRecovery {
   /** Scans every intervalMs until stopped; a failed scan is logged and retried next interval. */
   start(): { stop(): Promise<void> } {
     return runPeriodically({
-      where: "the command recovery", what: "command recovery scan", intervalMs: this.deps.limits.intervalMs, log: this.deps.log,
+      where: "the command recovery",
+      what: "command recovery scan",
+      intervalMs: this.deps.limits.intervalMs,
+      log: this.deps.log,
       run: async () => void (await this.scan()),
     });
   }
@@ -318,5 +480,10 @@ export class CommandRecovery {
 
 /** Hex of the first 64 bits of SHA-256 over subject and payload: which command a copy is of. */
 export function digestOf(m: Pick<RangeMessage, "subject" | "data">): string {
-  return createHash("sha256").update(m.subject).update("\n").update(m.data).digest("hex").slice(0, 16);
+  return createHash("sha256")
+    .update(m.subject)
+    .update("\n")
+    .update(m.data)
+    .digest("hex")
+    .slice(0, 16);
 }

@@ -48,15 +48,21 @@ export type RecoveryLimits = {
 };
 
 export type RecoveryDeps = {
-  ledger: Ledger; js: JetStreamClient; jsm: JetStreamManager; eventsStream: string; chart: Chart; names: NameBook; log: Logger;
+  ledger: Ledger;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  eventsStream: string;
+  chart: Chart;
+  names: NameBook;
+  log: Logger;
   limits: RecoveryLimits;
   /** Called with the number of events each page stored again (the metric). */
   recovered: (count: number) => void;
 };
 
-
-type Candidate = { transfer: Transfer; subject: string } & ({ kind: "applied"; type: CommandType } | { kind: "expiry"; holdId: bigint });
-
+type Candidate = { transfer: Transfer; subject: string } & (
+  { kind: "applied"; type: CommandType } | { kind: "expiry"; holdId: bigint }
+);
 
 export class EventRecovery {
   /** The next ledger timestamp to look at in the current rescan. */
@@ -104,23 +110,37 @@ export class EventRecovery {
     const lagged = nowNs - BigInt(limits.lagMs) * NS_PER_MS;
     const upTo = this.target < lagged ? this.target : lagged;
     // Never bring back an event the stream has retired on purpose (max_age), nor look before it.
-    const floor = limits.eventsMaxAgeMs > 0 ? nowNs - BigInt(limits.eventsMaxAgeMs) * NS_PER_MS + 1n : 1n;
+    const floor =
+      limits.eventsMaxAgeMs > 0 ? nowNs - BigInt(limits.eventsMaxAgeMs) * NS_PER_MS + 1n : 1n;
     if (this.cursor < floor) this.cursor = floor;
     let stored = 0;
     for (let page = 0; page < RECOVERY_SCAN_PAGES_MAX && this.cursor <= upTo; page += 1) {
       const found = await ledger.queryTransfers({
-        user_data_128: 0n, user_data_64: chart.space.tag, user_data_32: 0, ledger: 0, code: 0,
-        timestamp_min: this.cursor, timestamp_max: upTo, limit: limits.transfersPerScanMax, flags: 0,
+        user_data_128: 0n,
+        user_data_64: chart.space.tag,
+        user_data_32: 0,
+        ledger: 0,
+        code: 0,
+        timestamp_min: this.cursor,
+        timestamp_max: upTo,
+        limit: limits.transfersPerScanMax,
+        flags: 0,
       });
       // A page whose events are not all stored throws: the cursor stays, the next scan retries it.
       stored += await this.recoverPage(found);
       const last = found[found.length - 1];
       // Every transfer up to `upTo` is in (at most a timestamp the ledger issued; transfers commit
       // in timestamp order): a short page ends the step there.
-      this.cursor = found.length < limits.transfersPerScanMax || last === undefined ? upTo + 1n : last.timestamp + 1n;
+      this.cursor =
+        found.length < limits.transfersPerScanMax || last === undefined
+          ? upTo + 1n
+          : last.timestamp + 1n;
     }
     if (this.cursor > this.target) {
-      this.deps.log.info({ recovered: this.recovered, windowMs: limits.windowMs }, "rescan of the ledger's recent decisions against the events stream finished");
+      this.deps.log.info(
+        { recovered: this.recovered, windowMs: limits.windowMs },
+        "rescan of the ledger's recent decisions against the events stream finished",
+      );
       this.target = null;
     }
     return stored;
@@ -131,7 +151,11 @@ export class EventRecovery {
     const { deps } = this;
     const candidates = found.flatMap((t) => this.candidate(t));
     if (candidates.length === 0) return 0;
-    const present = await mapBounded(candidates, RECOVERY_LOOKUPS_IN_FLIGHT_MAX, async (c) => (await getLastBySubject(deps.jsm, deps.eventsStream, c.subject)) !== null);
+    const present = await mapBounded(
+      candidates,
+      RECOVERY_LOOKUPS_IN_FLIGHT_MAX,
+      async (c) => (await getLastBySubject(deps.jsm, deps.eventsStream, c.subject)) !== null,
+    );
     const missing = candidates.filter((_, i) => !present[i]);
     if (missing.length === 0) return 0;
     const events = await this.rebuild(missing);
@@ -143,19 +167,45 @@ export class EventRecovery {
       deps.recovered(stored);
       const first = missing[0] as Candidate;
       const last = missing[missing.length - 1] as Candidate;
-      deps.log.info({ events: stored, firstSubject: first.subject, fromLedgerTimestamp: String(first.transfer.timestamp), toLedgerTimestamp: String(last.transfer.timestamp) },
-        "events missing from the events stream stored again from the ledger");
+      deps.log.info(
+        {
+          events: stored,
+          firstSubject: first.subject,
+          fromLedgerTimestamp: String(first.transfer.timestamp),
+          toLedgerTimestamp: String(last.transfer.timestamp),
+        },
+        "events missing from the events stream stored again from the ledger",
+      );
     }
     if (failed.length > 0) {
-      throw new BrokerUnavailableError(`${failed.length} of ${events.length} recovered events not stored; first: ${describeFailure(failed[0])}`, { cause: failed[0] });
+      throw new BrokerUnavailableError(
+        `${failed.length} of ${events.length} recovered events not stored; first: ${describeFailure(failed[0])}`,
+        { cause: failed[0] },
+      );
     }
     return stored;
   }
 
   private candidate(t: Transfer): Candidate[] {
     const c = classify(this.deps.chart, t);
-    if (c.kind === "applied") return [{ kind: "applied", type: c.type, transfer: t, subject: `billing.evt.${EVENT_OF[c.type]}.${formatOperationId(t.id)}` }];
-    if (c.kind === "expiry") return [{ kind: "expiry", holdId: c.holdId, transfer: t, subject: `billing.evt.expired.${formatOperationId(c.holdId)}` }];
+    if (c.kind === "applied")
+      return [
+        {
+          kind: "applied",
+          type: c.type,
+          transfer: t,
+          subject: `billing.evt.${EVENT_OF[c.type]}.${formatOperationId(t.id)}`,
+        },
+      ];
+    if (c.kind === "expiry")
+      return [
+        {
+          kind: "expiry",
+          holdId: c.holdId,
+          transfer: t,
+          subject: `billing.evt.expired.${formatOperationId(c.holdId)}`,
+        },
+      ];
     return []; // fee legs (their transfer's event), rejections (not rebuildable: header), foreign
   }
 
@@ -167,52 +217,86 @@ export class EventRecovery {
       const t = c.transfer;
       if (c.kind === "expiry") related.add(c.holdId);
       else if (c.type === "capture" || c.type === "release") related.add(t.pending_id);
-      else if (c.type === "transfer" && (t.flags & TransferFlags.linked) !== 0) related.add(chart.space.feeLegId(t.id));
+      else if (c.type === "transfer" && (t.flags & TransferFlags.linked) !== 0)
+        related.add(chart.space.feeLegId(t.id));
     }
-    const found = new Map((related.size > 0 ? await ledger.lookupTransfers([...related]) : []).map((t) => [t.id, t]));
+    const found = new Map(
+      (related.size > 0 ? await ledger.lookupTransfers([...related]) : []).map((t) => [t.id, t]),
+    );
     const userAccounts = missing.flatMap((c) => this.userAccountsOf(c, found));
-    const named = userAccounts.length > 0 ? await names.resolve(ledger, userAccounts) : new Map<bigint, string>();
+    const named =
+      userAccounts.length > 0
+        ? await names.resolve(ledger, userAccounts)
+        : new Map<bigint, string>();
     const applied: Applied[] = [];
     const events: OutboundEvent[] = [];
     for (const c of missing) {
       if (c.kind === "expiry") {
         const expired = this.expired(c.holdId, c.transfer, found, named);
         if (expired) events.push(expired);
-        else log.warn({ holdId: formatOperationId(c.holdId) }, "an expiry marker whose hold is not a hold of a configured currency; its event is not rebuilt");
+        else
+          log.warn(
+            { holdId: formatOperationId(c.holdId) },
+            "an expiry marker whose hold is not a hold of a configured currency; its event is not rebuilt",
+          );
         continue;
       }
       const a = this.applied(c.type, c.transfer, found, named);
       if (a) applied.push(a);
-      else log.warn({ operationId: formatOperationId(c.transfer.id), command: c.type }, "a decided operation the ledger does not describe fully (currency, hold or fee leg missing); its event is not rebuilt");
+      else
+        log.warn(
+          { operationId: formatOperationId(c.transfer.id), command: c.type },
+          "a decided operation the ledger does not describe fully (currency, hold or fee leg missing); its event is not rebuilt",
+        );
     }
-    const facts = applied.length > 0 ? await appliedFacts(ledger, chart, names, applied) : new Map<bigint, AppliedFacts>();
+    const facts =
+      applied.length > 0
+        ? await appliedFacts(ledger, chart, names, applied)
+        : new Map<bigint, AppliedFacts>();
     for (const a of applied) {
       const f = facts.get(a.op.id);
-      if (f) events.push(appliedEvent(a.op.id, a.op.decoded.type, f.fields, f.balances, f.ledgerTimestamp));
+      if (f)
+        events.push(
+          appliedEvent(a.op.id, a.op.decoded.type, f.fields, f.balances, f.ledgerTimestamp),
+        );
     }
     return events;
   }
 
   private userAccountsOf(c: Candidate, found: ReadonlyMap<bigint, Transfer>): bigint[] {
     const t = c.transfer;
-    if (c.kind === "expiry") return found.has(c.holdId) ? [(found.get(c.holdId) as Transfer).debit_account_id] : [];
+    if (c.kind === "expiry")
+      return found.has(c.holdId) ? [(found.get(c.holdId) as Transfer).debit_account_id] : [];
     switch (c.type) {
-      case "credit": return [t.credit_account_id];
+      case "credit":
+        return [t.credit_account_id];
       case "debit":
-      case "hold": return [t.debit_account_id];
-      case "transfer": return [t.debit_account_id, t.credit_account_id];
+      case "hold":
+        return [t.debit_account_id];
+      case "transfer":
+        return [t.debit_account_id, t.credit_account_id];
       case "capture":
-      case "release": return []; // appliedFacts names the hold's account itself
+      case "release":
+        return []; // appliedFacts names the hold's account itself
     }
   }
 
-  private expired(holdId: bigint, marker: Transfer, found: ReadonlyMap<bigint, Transfer>, named: ReadonlyMap<bigint, string>): OutboundEvent | null {
+  private expired(
+    holdId: bigint,
+    marker: Transfer,
+    found: ReadonlyMap<bigint, Transfer>,
+    named: ReadonlyMap<bigint, string>,
+  ): OutboundEvent | null {
     const hold = found.get(holdId);
     const currency = hold ? currencyByLedger(this.deps.chart, hold.ledger) : undefined;
     const userId = hold ? named.get(hold.debit_account_id) : undefined;
     if (!hold || !currency || userId === undefined) return null;
     // As the sweeper builds it: the hold's owner, amount and currency, the marker's timestamp.
-    return expiredEvent(holdId, { userId, amount: hold.amount.toString(), currency: currency.code }, marker.timestamp);
+    return expiredEvent(
+      holdId,
+      { userId, amount: hold.amount.toString(), currency: currency.code },
+      marker.timestamp,
+    );
   }
 
   /**
@@ -221,7 +305,12 @@ export class EventRecovery {
    * and ledger, so appliedFacts reads the same balances and the event is the first one, byte
    * for byte.
    */
-  private applied(type: CommandType, t: Transfer, found: ReadonlyMap<bigint, Transfer>, named: ReadonlyMap<bigint, string>): Applied | null {
+  private applied(
+    type: CommandType,
+    t: Transfer,
+    found: ReadonlyMap<bigint, Transfer>,
+    named: ReadonlyMap<bigint, string>,
+  ): Applied | null {
     const { chart } = this.deps;
     let command: Command;
     let fields: CommandFields;
@@ -238,27 +327,64 @@ export class EventRecovery {
       if (!currency) return null;
       const base = { amount: t.amount.toString(), currency: currency.code };
       if (type === "transfer") {
-        const fee = (t.flags & TransferFlags.linked) !== 0 ? found.get(chart.space.feeLegId(t.id)) : undefined;
+        const fee =
+          (t.flags & TransferFlags.linked) !== 0
+            ? found.get(chart.space.feeLegId(t.id))
+            : undefined;
         if ((t.flags & TransferFlags.linked) !== 0 && !fee) return null;
         if (fee) timestamps.push(fee.timestamp);
         const fromUserId = named.get(t.debit_account_id) as string;
         const toUserId = named.get(t.credit_account_id) as string;
-        command = { type, operationId: t.id, fromUserId, toUserId, amount: t.amount, fee: fee?.amount ?? 0n, currency };
+        command = {
+          type,
+          operationId: t.id,
+          fromUserId,
+          toUserId,
+          amount: t.amount,
+          fee: fee?.amount ?? 0n,
+          currency,
+        };
         fields = { fromUserId, toUserId, ...base, ...(fee ? { fee: fee.amount.toString() } : {}) };
       } else {
-        const userId = named.get(type === "credit" ? t.credit_account_id : t.debit_account_id) as string;
-        command = type === "hold" ? { type, operationId: t.id, userId, amount: t.amount, currency, timeoutSeconds: t.timeout } : { type, operationId: t.id, userId, amount: t.amount, currency };
+        const userId = named.get(
+          type === "credit" ? t.credit_account_id : t.debit_account_id,
+        ) as string;
+        command =
+          type === "hold"
+            ? {
+                type,
+                operationId: t.id,
+                userId,
+                amount: t.amount,
+                currency,
+                timeoutSeconds: t.timeout,
+              }
+            : { type, operationId: t.id, userId, amount: t.amount, currency };
         fields = { userId, ...base };
       }
     }
-    const op: Operation = { id: t.id, decoded: { kind: "command", operationId: t.id, type, command, fields, fingerprint: t.user_data_128 }, publishedAtMs: 0 };
+    const op: Operation = {
+      id: t.id,
+      decoded: {
+        kind: "command",
+        operationId: t.id,
+        type,
+        command,
+        fields,
+        fingerprint: t.user_data_128,
+      },
+      publishedAtMs: 0,
+    };
     return { op, verdict: { kind: "applied", replay: true, timestamps, hold, ledger: t.ledger } };
   }
 
   /** Scans every intervalMs until stopped; a failed scan is logged and retried next interval. */
   start(): { stop(): Promise<void> } {
     return runPeriodically({
-      where: "the event recovery", what: "event recovery scan", intervalMs: this.deps.limits.intervalMs, log: this.deps.log,
+      where: "the event recovery",
+      what: "event recovery scan",
+      intervalMs: this.deps.limits.intervalMs,
+      log: this.deps.log,
       run: async () => void (await this.scan()),
     });
   }

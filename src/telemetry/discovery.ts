@@ -23,7 +23,8 @@ const VERBS = ["PING", "INFO", "STATS"] as const;
 /** The micro protocol's rule for service and endpoint names. */
 const NAME = /^[A-Za-z0-9_-]+$/;
 /** Semantic version, as the micro protocol's schema requires (semver.org's regex, shortened to its core). */
-const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
+const SEMVER =
+  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
 
 export type Endpoint = { name: string; subject: string; queue_group: string };
 
@@ -41,38 +42,64 @@ export type Announcement = { id: string; stop(): Promise<void> };
 /** Version and description from the project's package.json, the version checked as semver. */
 export function packageInfo(): { version: string; description: string } {
   const text = readFileSync(new URL("../../package.json", import.meta.url), "utf8");
-  return z.object({ version: z.string().regex(SEMVER), description: z.string() }).parse(JSON.parse(text));
+  return z
+    .object({ version: z.string().regex(SEMVER), description: z.string() })
+    .parse(JSON.parse(text));
 }
 
 /** Answers PING, INFO and STATS for this process until stop(). */
-export async function announceService(nc: NatsConnection, description: ServiceDescription, endpointStats: (subject: string) => EndpointStats, log: Logger): Promise<Announcement> {
+export async function announceService(
+  nc: NatsConnection,
+  description: ServiceDescription,
+  endpointStats: (subject: string) => EndpointStats,
+  log: Logger,
+): Promise<Announcement> {
   assert(NAME.test(description.name), `service name ${description.name} must match ${NAME}`);
   assert(SEMVER.test(description.version), `service version ${description.version} must be semver`);
-  for (const e of description.endpoints) assert(NAME.test(e.name), `endpoint name ${e.name} must match ${NAME}`);
+  for (const e of description.endpoints)
+    assert(NAME.test(e.name), `endpoint name ${e.name} must match ${NAME}`);
   const id = nuid.next();
   const started = new Date().toISOString();
-  const identity = { name: description.name, id, version: description.version, metadata: description.metadata };
+  const identity = {
+    name: description.name,
+    id,
+    version: description.version,
+    metadata: description.metadata,
+  };
   const answers: Record<(typeof VERBS)[number], () => Record<string, unknown>> = {
     PING: () => ({ type: "io.nats.micro.v1.ping_response", ...identity }),
-    INFO: () => ({ type: "io.nats.micro.v1.info_response", ...identity, description: description.description, endpoints: description.endpoints.map((e) => ({ ...e, metadata: null })) }),
+    INFO: () => ({
+      type: "io.nats.micro.v1.info_response",
+      ...identity,
+      description: description.description,
+      endpoints: description.endpoints.map((e) => ({ ...e, metadata: null })),
+    }),
     STATS: () => ({
-      type: "io.nats.micro.v1.stats_response", ...identity, started,
+      type: "io.nats.micro.v1.stats_response",
+      ...identity,
+      started,
       endpoints: description.endpoints.map((e) => ({ ...e, ...endpointStats(e.subject) })),
     }),
   };
   const encoder = new TextEncoder();
   const subscriptions: Subscription[] = [];
   for (const verb of VERBS) {
-    for (const subject of [`${API_PREFIX}.${verb}`, `${API_PREFIX}.${verb}.${description.name}`, `${API_PREFIX}.${verb}.${description.name}.${id}`]) {
-      subscriptions.push(nc.subscribe(subject, {
-        callback: (err: Error | null, m: Msg) => {
-          if (err) {
-            log.warn({ err, subject }, "service discovery subscription error");
-            return;
-          }
-          if (m.reply) m.respond(encoder.encode(JSON.stringify(answers[verb]())));
-        },
-      }));
+    for (const subject of [
+      `${API_PREFIX}.${verb}`,
+      `${API_PREFIX}.${verb}.${description.name}`,
+      `${API_PREFIX}.${verb}.${description.name}.${id}`,
+    ]) {
+      subscriptions.push(
+        nc.subscribe(subject, {
+          callback: (err: Error | null, m: Msg) => {
+            if (err) {
+              log.warn({ err, subject }, "service discovery subscription error");
+              return;
+            }
+            if (m.reply) m.respond(encoder.encode(JSON.stringify(answers[verb]())));
+          },
+        }),
+      );
     }
   }
   // The subscriptions are registered with the server before anyone is told the service runs. A
@@ -84,7 +111,10 @@ export async function announceService(nc: NatsConnection, description: ServiceDe
     for (const s of subscriptions) s.unsubscribe();
     throw error;
   }
-  log.info({ name: description.name, id, version: description.version }, "service description announced");
+  log.info(
+    { name: description.name, id, version: description.version },
+    "service description announced",
+  );
   return {
     id,
     stop: async () => {

@@ -8,7 +8,12 @@ import type { AdvisoryOutcome } from "../dlq/max-deliveries-processor.ts";
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../lib/log.ts";
 import type { WorkerStats } from "../worker/stats.ts";
-import { announceService, packageInfo, SERVICE_NAME, type ServiceDescription } from "./discovery.ts";
+import {
+  announceService,
+  packageInfo,
+  SERVICE_NAME,
+  type ServiceDescription,
+} from "./discovery.ts";
 import type { MeteredLedger } from "./metered-ledger.ts";
 import { queryName, type QueryMeter } from "./query-meter.ts";
 import { telemetryLimits } from "../config/limits.ts";
@@ -29,13 +34,23 @@ export { readinessOf } from "./readiness.ts";
 export function createMetricsRegistry(): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const info = new Gauge({ name: "billing_build_info", help: "Always 1, one series per process; the label is the package version.", labelNames: ["version"], registers: [registry] });
+  const info = new Gauge({
+    name: "billing_build_info",
+    help: "Always 1, one series per process; the label is the package version.",
+    labelNames: ["version"],
+    registers: [registry],
+  });
   info.set({ version: packageInfo().version }, 1);
   return registry;
 }
 
 /** Every verdict of the max-deliveries processor (src/dlq/max-deliveries-processor.ts). */
-const ADVISORY_VERDICTS: ReadonlyArray<AdvisoryOutcome> = ["dead_lettered", "command_missing", "redelivered", "already_dead_lettered"];
+const ADVISORY_VERDICTS: ReadonlyArray<AdvisoryOutcome> = [
+  "dead_lettered",
+  "command_missing",
+  "redelivered",
+  "already_dead_lettered",
+];
 
 /**
  * Counts the max-deliveries processor's verdicts: the max_deliveries dead letters, which
@@ -44,7 +59,9 @@ const ADVISORY_VERDICTS: ReadonlyArray<AdvisoryOutcome> = ["dead_lettered", "com
  */
 export function advisoryVerdictCounter(registry: Registry): (outcome: AdvisoryOutcome) => void {
   const counter = new Counter({
-    name: "billing_max_deliveries_advisories_total", registers: [registry], labelNames: ["verdict"],
+    name: "billing_max_deliveries_advisories_total",
+    registers: [registry],
+    labelNames: ["verdict"],
     help: "MAX_DELIVERIES advisories this process handled, by verdict: dead_lettered and command_missing stored a max_deliveries dead letter; redelivered published a decided command again for its event; already_dead_lettered was a duplicate advisory.",
   });
   for (const verdict of ADVISORY_VERDICTS) counter.inc({ verdict }, 0);
@@ -58,7 +75,8 @@ export function advisoryVerdictCounter(registry: Registry): (outcome: AdvisoryOu
  */
 export function recoveredEventsCounter(registry: Registry): (count: number) => void {
   const counter = new Counter({
-    name: "billing_events_recovered_total", registers: [registry],
+    name: "billing_events_recovered_total",
+    registers: [registry],
     help: "Events this process found missing from the events stream for operations the ledger decided, rebuilt from the ledger and stored again.",
   });
   counter.inc(0);
@@ -67,7 +85,8 @@ export function recoveredEventsCounter(registry: Registry): (count: number) => v
 
 export function recoveredCommandsCounter(registry: Registry): (count: number) => void {
   const counter = new Counter({
-    name: "billing_commands_recovered_total", registers: [registry],
+    name: "billing_commands_recovered_total",
+    registers: [registry],
     help: "Commands this process found stored in the commands stream, behind the consumer and with no outcome (no decision, event or dead letter), and published again.",
   });
   counter.inc(0);
@@ -98,12 +117,26 @@ export type Telemetry = {
 export async function startTelemetry(deps: TelemetryDeps): Promise<Telemetry> {
   const { config, log } = deps;
   const server = await startTelemetryServer({
-    host: config.ops.host, port: config.ops.port, portInUse: config.ops.portInUse, stats: deps.stats, registry: deps.registry,
-    ready: readinessOf(deps.nc, deps.ledger, telemetryLimits, { unstored: deps.stats.unstored, ageMaxMs: telemetryLimits.eventsUnstoredAgeMaxMs }), consumerInfo: consumerInfoOf(deps.jsm, config.streams.commands, config.consumer.name), log,
+    host: config.ops.host,
+    port: config.ops.port,
+    portInUse: config.ops.portInUse,
+    stats: deps.stats,
+    registry: deps.registry,
+    ready: readinessOf(deps.nc, deps.ledger, telemetryLimits, {
+      unstored: deps.stats.unstored,
+      ageMaxMs: telemetryLimits.eventsUnstoredAgeMaxMs,
+    }),
+    consumerInfo: consumerInfoOf(deps.jsm, config.streams.commands, config.consumer.name),
+    log,
   });
   const url = server?.url ?? null;
   try {
-    const announcement = await announceService(deps.nc, describeService(config, url, deps.querySubjects), (subject) => deps.queries.endpointStats(subject), log);
+    const announcement = await announceService(
+      deps.nc,
+      describeService(config, url, deps.querySubjects),
+      (subject) => deps.queries.endpointStats(subject),
+      log,
+    );
     return {
       url,
       serviceId: announcement.id,
@@ -118,26 +151,48 @@ export async function startTelemetry(deps: TelemetryDeps): Promise<Telemetry> {
   }
 }
 
-export function consumerInfoOf(jsm: JetStreamManager, stream: string, consumer: string): ConsumerInfo {
+export function consumerInfoOf(
+  jsm: JetStreamManager,
+  stream: string,
+  consumer: string,
+): ConsumerInfo {
   return async () => {
     const info = await jsm.consumers.info(stream, consumer);
-    return { num_pending: info.num_pending, num_ack_pending: info.num_ack_pending, num_redelivered: info.num_redelivered };
+    return {
+      num_pending: info.num_pending,
+      num_ack_pending: info.num_ack_pending,
+      num_redelivered: info.num_redelivered,
+    };
   };
 }
 
-export function describeService(config: Config, url: string | null, querySubjects: ReadonlyArray<string>): ServiceDescription {
+export function describeService(
+  config: Config,
+  url: string | null,
+  querySubjects: ReadonlyArray<string>,
+): ServiceDescription {
   const pkg = packageInfo();
   return {
     name: SERVICE_NAME,
     version: pkg.version,
     description: pkg.description,
     metadata: {
-      ...(url === null ? {} : { metrics_url: `${url}/metrics`, ready_url: `${url}/readyz`, health_url: `${url}/healthz` }),
+      ...(url === null
+        ? {}
+        : {
+            metrics_url: `${url}/metrics`,
+            ready_url: `${url}/readyz`,
+            health_url: `${url}/healthz`,
+          }),
       ledger_driver: config.ledger.driver,
       query_subjects: querySubjects.join(","),
       commands_stream: config.streams.commands,
       consumer: config.consumer.name,
     },
-    endpoints: querySubjects.map((subject) => ({ name: queryName(subject), subject, queue_group: config.queries.queue })),
+    endpoints: querySubjects.map((subject) => ({
+      name: queryName(subject),
+      subject,
+      queue_group: config.queries.queue,
+    })),
   };
 }

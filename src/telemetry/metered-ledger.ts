@@ -15,12 +15,16 @@ export const LEDGER_REPLACEMENTS_METRIC = "billing_ledger_client_replacements_to
 
 /** What a replacement means to an operator, for its log line. */
 const REPLACED_BECAUSE: Record<ReplaceReason, string> = {
-  timeout: "a request passed ledger.requestTimeoutMs; the client may still be working on it, so a new one takes the next request",
-  evicted: "the cluster evicted this client's session (most often: more clients than the cluster's session limit, docs/operations.md); a new client registers on the next request",
+  timeout:
+    "a request passed ledger.requestTimeoutMs; the client may still be working on it, so a new one takes the next request",
+  evicted:
+    "the cluster evicted this client's session (most often: more clients than the cluster's session limit, docs/operations.md); a new client registers on the next request",
 };
 
 /** From 0.5 ms (an embedded SQLite lookup) to 10 s (a TigerBeetle cluster electing a primary). */
-const LATENCY_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const LATENCY_BUCKETS_SECONDS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
 
 type Operation = Exclude<keyof Ledger, "destroy">;
 type In<O extends Operation> = Parameters<Ledger[O]>[0];
@@ -38,20 +42,35 @@ export class MeteredLedger implements Ledger {
   private readonly latency: Histogram<"operation" | "result">;
   private readonly failures: Counter<"operation" | "error">;
 
-  constructor(private readonly inner: Ledger, registry: Registry, log?: Logger) {
+  constructor(
+    private readonly inner: Ledger,
+    registry: Registry,
+    log?: Logger,
+  ) {
     const existing = registry.getSingleMetric(LEDGER_LATENCY_METRIC);
-    this.latency = existing instanceof Histogram ? existing : new Histogram({
-      name: LEDGER_LATENCY_METRIC,
-      help: "Latency of one ledger request (one batch), by operation and result (ok, error).",
-      labelNames: ["operation", "result"],
-      buckets: LATENCY_BUCKETS_SECONDS,
-      registers: [registry],
-    });
-    this.failures = counterOf(registry, LEDGER_FAILURES_METRIC,
+    this.latency =
+      existing instanceof Histogram
+        ? existing
+        : new Histogram({
+            name: LEDGER_LATENCY_METRIC,
+            help: "Latency of one ledger request (one batch), by operation and result (ok, error).",
+            labelNames: ["operation", "result"],
+            buckets: LATENCY_BUCKETS_SECONDS,
+            registers: [registry],
+          });
+    this.failures = counterOf(
+      registry,
+      LEDGER_FAILURES_METRIC,
       "Ledger requests that failed, by operation and error: a TigerBeetle client code (ERR_CLIENT_EVICTED, ERR_CLIENT_RELEASE_TOO_LOW, ...) or the error's name (LedgerTimeoutError, LedgerBusyError, ...).",
-      ["operation", "error"]);
+      ["operation", "error"],
+    );
     if (inner instanceof DeadlineLedger) {
-      const replacements = counterOf(registry, LEDGER_REPLACEMENTS_METRIC, "TigerBeetle clients replaced by a new one, by reason: timeout (a request past ledger.requestTimeoutMs), evicted (the cluster ended the session).", ["reason"]);
+      const replacements = counterOf(
+        registry,
+        LEDGER_REPLACEMENTS_METRIC,
+        "TigerBeetle clients replaced by a new one, by reason: timeout (a request past ledger.requestTimeoutMs), evicted (the cluster ended the session).",
+        ["reason"],
+      );
       inner.onReplaced = (reason, what) => {
         replacements.inc({ reason });
         log?.warn({ reason, ledger: what }, `ledger client replaced: ${REPLACED_BECAUSE[reason]}`);
@@ -59,14 +78,30 @@ export class MeteredLedger implements Ledger {
     }
   }
 
-  createAccounts(batch: In<"createAccounts">): Out<"createAccounts"> { return this.timed("createAccounts", () => this.inner.createAccounts(batch)); }
-  createTransfers(batch: In<"createTransfers">): Out<"createTransfers"> { return this.timed("createTransfers", () => this.inner.createTransfers(batch)); }
-  lookupAccounts(batch: In<"lookupAccounts">): Out<"lookupAccounts"> { return this.timed("lookupAccounts", () => this.inner.lookupAccounts(batch)); }
-  lookupTransfers(batch: In<"lookupTransfers">): Out<"lookupTransfers"> { return this.timed("lookupTransfers", () => this.inner.lookupTransfers(batch)); }
-  getAccountTransfers(filter: In<"getAccountTransfers">): Out<"getAccountTransfers"> { return this.timed("getAccountTransfers", () => this.inner.getAccountTransfers(filter)); }
-  getAccountBalances(filter: In<"getAccountBalances">): Out<"getAccountBalances"> { return this.timed("getAccountBalances", () => this.inner.getAccountBalances(filter)); }
-  queryAccounts(filter: In<"queryAccounts">): Out<"queryAccounts"> { return this.timed("queryAccounts", () => this.inner.queryAccounts(filter)); }
-  queryTransfers(filter: In<"queryTransfers">): Out<"queryTransfers"> { return this.timed("queryTransfers", () => this.inner.queryTransfers(filter)); }
+  createAccounts(batch: In<"createAccounts">): Out<"createAccounts"> {
+    return this.timed("createAccounts", () => this.inner.createAccounts(batch));
+  }
+  createTransfers(batch: In<"createTransfers">): Out<"createTransfers"> {
+    return this.timed("createTransfers", () => this.inner.createTransfers(batch));
+  }
+  lookupAccounts(batch: In<"lookupAccounts">): Out<"lookupAccounts"> {
+    return this.timed("lookupAccounts", () => this.inner.lookupAccounts(batch));
+  }
+  lookupTransfers(batch: In<"lookupTransfers">): Out<"lookupTransfers"> {
+    return this.timed("lookupTransfers", () => this.inner.lookupTransfers(batch));
+  }
+  getAccountTransfers(filter: In<"getAccountTransfers">): Out<"getAccountTransfers"> {
+    return this.timed("getAccountTransfers", () => this.inner.getAccountTransfers(filter));
+  }
+  getAccountBalances(filter: In<"getAccountBalances">): Out<"getAccountBalances"> {
+    return this.timed("getAccountBalances", () => this.inner.getAccountBalances(filter));
+  }
+  queryAccounts(filter: In<"queryAccounts">): Out<"queryAccounts"> {
+    return this.timed("queryAccounts", () => this.inner.queryAccounts(filter));
+  }
+  queryTransfers(filter: In<"queryTransfers">): Out<"queryTransfers"> {
+    return this.timed("queryTransfers", () => this.inner.queryTransfers(filter));
+  }
 
   destroy(): void {
     this.inner.destroy();
@@ -101,9 +136,16 @@ function errorLabel(error: unknown): string {
   return error instanceof Error ? error.name : "unknown";
 }
 
-function counterOf<L extends string>(registry: Registry, name: string, help: string, labelNames: L[]): Counter<L> {
+function counterOf<L extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: L[],
+): Counter<L> {
   const existing = registry.getSingleMetric(name);
-  return existing instanceof Counter ? existing : new Counter({ name, help, labelNames, registers: [registry] });
+  return existing instanceof Counter
+    ? existing
+    : new Counter({ name, help, labelNames, registers: [registry] });
 }
 
 function secondsSince(started: bigint): number {

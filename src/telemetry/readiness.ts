@@ -12,19 +12,34 @@ import type { UnstoredOutcomes } from "../worker/stats.ts";
 export type Check = { ok: boolean; detail: string };
 export type ReadyReport = { ready: boolean; checks: Record<string, Check> };
 
-export type ReadinessLimits = Pick<OpsLimits, "natsRttTimeoutMs" | "ledgerFreshMs" | "ledgerProbeTimeoutMs">;
+export type ReadinessLimits = Pick<
+  OpsLimits,
+  "natsRttTimeoutMs" | "ledgerFreshMs" | "ledgerProbeTimeoutMs"
+>;
 
 /** The events a worker holds unstored, and the age past which the process is not ready. */
 export type UnstoredEvents = { unstored: UnstoredOutcomes; ageMaxMs: number };
 
 /** The readiness check of one service process, for startTelemetryServer's `ready`. */
-export function readinessOf(nc: NatsConnection, ledger: MeteredLedger, limits: ReadinessLimits = telemetryLimits, events?: UnstoredEvents): () => Promise<ReadyReport> {
+export function readinessOf(
+  nc: NatsConnection,
+  ledger: MeteredLedger,
+  limits: ReadinessLimits = telemetryLimits,
+  events?: UnstoredEvents,
+): () => Promise<ReadyReport> {
   const ledgerCheck = ledgerCheckOf(ledger, limits);
   return async () => {
-    const [nats, ledgerResult] = await Promise.all([natsCheck(nc, limits.natsRttTimeoutMs), ledgerCheck()]);
-    if (events === undefined) return { ready: nats.ok && ledgerResult.ok, checks: { nats, ledger: ledgerResult } };
+    const [nats, ledgerResult] = await Promise.all([
+      natsCheck(nc, limits.natsRttTimeoutMs),
+      ledgerCheck(),
+    ]);
+    if (events === undefined)
+      return { ready: nats.ok && ledgerResult.ok, checks: { nats, ledger: ledgerResult } };
     const stored = eventsCheck(events, Date.now());
-    return { ready: nats.ok && ledgerResult.ok && stored.ok, checks: { nats, ledger: ledgerResult, events: stored } };
+    return {
+      ready: nats.ok && ledgerResult.ok && stored.ok,
+      checks: { nats, ledger: ledgerResult, events: stored },
+    };
   };
 }
 
@@ -34,7 +49,10 @@ export function eventsCheck(events: UnstoredEvents, nowMs: number): Check {
   const ageMs = nowMs - since;
   const detail = `${events.unstored.count()} events or dead letters of decided operations not stored, the oldest for ${ageMs} ms`;
   if (ageMs <= events.ageMaxMs) return { ok: true, detail };
-  return { ok: false, detail: `${detail} (more than ${events.ageMaxMs} ms): the events stream refuses writes or does not answer` };
+  return {
+    ok: false,
+    detail: `${detail} (more than ${events.ageMaxMs} ms): the events stream refuses writes or does not answer`,
+  };
 }
 
 async function natsCheck(nc: NatsConnection, timeoutMs: number): Promise<Check> {

@@ -39,17 +39,27 @@ export type TelemetryServer = {
   close(): Promise<void>;
 };
 
-export async function startTelemetryServer(deps: TelemetryServerDeps): Promise<TelemetryServer | null> {
+export async function startTelemetryServer(
+  deps: TelemetryServerDeps,
+): Promise<TelemetryServer | null> {
   if (deps.port === 0) return null;
   const metrics = registerWorkerMetrics(deps.registry, deps.stats, deps.consumerInfo, deps.log);
-  const server = createServer({ requestTimeout: telemetryLimits.httpRequestTimeoutMs, headersTimeout: telemetryLimits.httpRequestTimeoutMs, keepAliveTimeout: telemetryLimits.httpKeepAliveMs }, (req, res) => {
-    void route(deps, req, res).catch((error: unknown) => {
-      if (error instanceof AssertionError) exitOnBug(deps.log, error, "the operations endpoint");
-      deps.log.warn({ err: describeFailure(error), url: req.url }, "operations request failed");
-      if (!res.headersSent) send(res, 500, "text/plain; charset=utf-8", `${describeFailure(error)}\n`);
-      else res.destroy();
-    });
-  });
+  const server = createServer(
+    {
+      requestTimeout: telemetryLimits.httpRequestTimeoutMs,
+      headersTimeout: telemetryLimits.httpRequestTimeoutMs,
+      keepAliveTimeout: telemetryLimits.httpKeepAliveMs,
+    },
+    (req, res) => {
+      void route(deps, req, res).catch((error: unknown) => {
+        if (error instanceof AssertionError) exitOnBug(deps.log, error, "the operations endpoint");
+        deps.log.warn({ err: describeFailure(error), url: req.url }, "operations request failed");
+        if (!res.headersSent)
+          send(res, 500, "text/plain; charset=utf-8", `${describeFailure(error)}\n`);
+        else res.destroy();
+      });
+    },
+  );
   server.maxConnections = telemetryLimits.httpConnectionsMax;
   let port: number;
   try {
@@ -79,15 +89,32 @@ export async function startTelemetryServer(deps: TelemetryServerDeps): Promise<T
  * failure (a host this machine does not have, a port it may not bind) is the configuration's: a
  * ConfigError naming both keys, so `billing start` exits 2 with one line.
  */
-async function listen(server: Server, host: string, port: number, portInUse: "ephemeral" | "exit", log: Logger): Promise<number> {
+async function listen(
+  server: Server,
+  host: string,
+  port: number,
+  portInUse: "ephemeral" | "exit",
+  log: Logger,
+): Promise<number> {
   try {
     return await listenOnce(server, host, port);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code !== "EADDRINUSE") throw new ConfigError(`ops.host ${host}, ops.port (OPS_PORT) ${port}: cannot serve the operations endpoint there: ${code ?? describeFailure(error)}`, { cause: error });
-    if (portInUse === "exit") throw new ConfigError(`ops.port (OPS_PORT) ${port} on ${host} is in use by another process, and ops.portInUse is "exit"`, { cause: error });
+    if (code !== "EADDRINUSE")
+      throw new ConfigError(
+        `ops.host ${host}, ops.port (OPS_PORT) ${port}: cannot serve the operations endpoint there: ${code ?? describeFailure(error)}`,
+        { cause: error },
+      );
+    if (portInUse === "exit")
+      throw new ConfigError(
+        `ops.port (OPS_PORT) ${port} on ${host} is in use by another process, and ops.portInUse is "exit"`,
+        { cause: error },
+      );
     const actual = await listenOnce(server, host, 0);
-    log.warn({ host, configuredPort: port, port: actual }, "operations port in use (another service process on this machine?); bound an ephemeral port instead");
+    log.warn(
+      { host, configuredPort: port, port: actual },
+      "operations port in use (another service process on this machine?); bound an ephemeral port instead",
+    );
     return actual;
   }
 }
@@ -108,7 +135,11 @@ function urlHost(host: string): string {
   return host.includes(":") ? `[${host}]` : host;
 }
 
-async function route(deps: TelemetryServerDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function route(
+  deps: TelemetryServerDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const path = (req.url ?? "/").split("?")[0];
   if (req.method !== "GET" && req.method !== "HEAD") {
     res.setHeader("allow", "GET, HEAD");
@@ -120,12 +151,24 @@ async function route(deps: TelemetryServerDeps, req: IncomingMessage, res: Serve
       send(res, 200, deps.registry.contentType, await deps.registry.metrics());
       return;
     case "/healthz":
-      send(res, 200, "application/json", `${JSON.stringify({ alive: true, uptimeSeconds: Math.floor(process.uptime()) })}\n`);
+      send(
+        res,
+        200,
+        "application/json",
+        `${JSON.stringify({ alive: true, uptimeSeconds: Math.floor(process.uptime()) })}\n`,
+      );
       return;
     case "/readyz": {
-      const report = await within(deps.ready(), telemetryLimits.readyTimeoutMs, "the readiness check").catch((error: unknown): ReadyReport => {
+      const report = await within(
+        deps.ready(),
+        telemetryLimits.readyTimeoutMs,
+        "the readiness check",
+      ).catch((error: unknown): ReadyReport => {
         if (error instanceof AssertionError) throw error;
-        return { ready: false, checks: { readiness: { ok: false, detail: describeFailure(error) } } };
+        return {
+          ready: false,
+          checks: { readiness: { ok: false, detail: describeFailure(error) } },
+        };
       });
       send(res, report.ready ? 200 : 503, "application/json", `${JSON.stringify(report)}\n`);
       return;
@@ -136,6 +179,10 @@ async function route(deps: TelemetryServerDeps, req: IncomingMessage, res: Serve
 }
 
 function send(res: ServerResponse, status: number, contentType: string, body: string): void {
-  res.writeHead(status, { "content-type": contentType, "cache-control": "no-store", "content-length": Buffer.byteLength(body) });
+  res.writeHead(status, {
+    "content-type": contentType,
+    "cache-control": "no-store",
+    "content-length": Buffer.byteLength(body),
+  });
   res.end(res.req.method === "HEAD" ? undefined : body);
 }

@@ -44,7 +44,10 @@ export class Batcher {
   private async ready(): Promise<IteratorResult<JsMsg> | null> {
     const marker = Symbol("later");
     // setImmediate runs after every pending microtask, so a buffered message wins the race.
-    const result = await Promise.race([this.next(), new Promise<symbol>((resolve) => setImmediate(() => resolve(marker)))]);
+    const result = await Promise.race([
+      this.next(),
+      new Promise<symbol>((resolve) => setImmediate(() => resolve(marker))),
+    ]);
     return result === marker ? null : (result as IteratorResult<JsMsg>);
   }
 

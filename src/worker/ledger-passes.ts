@@ -4,14 +4,29 @@ import type { Transfer } from "tigerbeetle-node";
 import type { Chart } from "../domain/accounts.ts";
 import { userAccounts } from "../domain/accounts.ts";
 import { touchedUsers } from "../domain/plan.ts";
-import { decide, lookupIds, planRequest, verdictsOfMarkers, verdictsOfPlans, type Clock, type Operation, type Verdict } from "../domain/resolve.ts";
+import {
+  decide,
+  lookupIds,
+  planRequest,
+  verdictsOfMarkers,
+  verdictsOfPlans,
+  type Clock,
+  type Operation,
+  type Verdict,
+} from "../domain/resolve.ts";
 import type { Ledger } from "../ledger/port.ts";
 import type { AccountRegistry } from "../ledger-facts/account-registry.ts";
 
 export type LedgerCounters = { passes: number };
 
 export async function resolveOperations(
-  ledger: Ledger, registry: AccountRegistry, chart: Chart, ops: ReadonlyArray<Operation>, clock: () => Clock, passesMax: number, counters: LedgerCounters,
+  ledger: Ledger,
+  registry: AccountRegistry,
+  chart: Chart,
+  ops: ReadonlyArray<Operation>,
+  clock: () => Clock,
+  passesMax: number,
+  counters: LedgerCounters,
 ): Promise<Map<bigint, Verdict>> {
   const verdicts = new Map<bigint, Verdict>();
   let open: ReadonlyArray<Operation> = ops;
@@ -24,7 +39,14 @@ export async function resolveOperations(
     const retry: Operation[] = [...decision.retry];
     const markers = [...decision.markers];
     if (decision.plans.length > 0) {
-      await registry.ensure(decision.plans.flatMap((p) => (p.op.decoded.kind === "command" ? touchedUsers(p.op.decoded.command) : [])).flatMap((u) => userAccounts(chart.space, u.ledger, u.userId)), ledger);
+      await registry.ensure(
+        decision.plans
+          .flatMap((p) =>
+            p.op.decoded.kind === "command" ? touchedUsers(p.op.decoded.command) : [],
+          )
+          .flatMap((u) => userAccounts(chart.space, u.ledger, u.userId)),
+        ledger,
+      );
       const results = await ledger.createTransfers(planRequest(decision.plans));
       const judged = verdictsOfPlans(chart, decision.plans, results);
       for (const [id, v] of judged.verdicts) verdicts.set(id, v);

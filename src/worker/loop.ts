@@ -2,7 +2,11 @@
 // publish events and dead letters, then settle every message (ack / nak with delay / term).
 // A command is acked only after its outcome is in the ledger and its event is stored.
 import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
-import { deadLetterOnce, type DeadLetterReason, type DeadLetterSource } from "../broker/dead-letter.ts";
+import {
+  deadLetterOnce,
+  type DeadLetterReason,
+  type DeadLetterSource,
+} from "../broker/dead-letter.ts";
 import { storeEvents } from "../broker/publisher.ts";
 import type { Chart } from "../domain/accounts.ts";
 import { decodeMessage, type DecodeLimits, type Decoded } from "../domain/commands.ts";
@@ -24,15 +28,31 @@ import type { WorkerStats } from "./stats.ts";
 import type { Batcher } from "./batcher.ts";
 
 export type WorkerLimits = DecodeLimits & {
-  batchMessagesMax: number; batchWaitMs: number; passesMax: number; nakDelayMs: number;
-  holdGraceMs: number; holdWaitNakMs: number; publishTimeoutMs: number; publishRetryMaxMs: number; ackWaitMs: number; pipelineDepth: number;
+  batchMessagesMax: number;
+  batchWaitMs: number;
+  passesMax: number;
+  nakDelayMs: number;
+  holdGraceMs: number;
+  holdWaitNakMs: number;
+  publishTimeoutMs: number;
+  publishRetryMaxMs: number;
+  ackWaitMs: number;
+  pipelineDepth: number;
   /** After a stop, how long the batches in hand may take; then their messages are naked. */
   drainTimeoutMs: number;
 };
 
 export type WorkerDeps = {
-  ledger: Ledger; js: JetStreamClient; jsm: JetStreamManager; dlqStream: string; chart: Chart; limits: WorkerLimits; log: Logger;
-  registry: AccountRegistry; names: NameBook; stats: WorkerStats;
+  ledger: Ledger;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  dlqStream: string;
+  chart: Chart;
+  limits: WorkerLimits;
+  log: Logger;
+  registry: AccountRegistry;
+  names: NameBook;
+  stats: WorkerStats;
 };
 
 /** What happens to one message once the batch is resolved. */
@@ -49,49 +69,91 @@ type Unstored = { events: OutboundEvent[]; letters: Letter[] };
 function operationOf(item: Item): Operation | null {
   const d = item.decoded;
   if (d.kind === "malformed") return null;
-  return { id: d.operationId, decoded: d, publishedAtMs: Math.floor(item.m.info.timestampNanos / 1e6) };
+  return {
+    id: d.operationId,
+    decoded: d,
+    publishedAtMs: Math.floor(item.m.info.timestampNanos / 1e6),
+  };
 }
 
-async function resolveBatch(deps: WorkerDeps, leaders: ReadonlyArray<Operation>): Promise<{ verdicts: Map<bigint, Verdict>; events: Map<bigint, OutboundEvent> }> {
+async function resolveBatch(
+  deps: WorkerDeps,
+  leaders: ReadonlyArray<Operation>,
+): Promise<{ verdicts: Map<bigint, Verdict>; events: Map<bigint, OutboundEvent> }> {
   const { ledger, chart, limits, stats } = deps;
   const clock = () => ({ nowMs: Date.now(), holdGraceMs: limits.holdGraceMs });
-  const verdicts = await resolveOperations(ledger, deps.registry, chart, leaders, clock, limits.passesMax, stats);
+  const verdicts = await resolveOperations(
+    ledger,
+    deps.registry,
+    chart,
+    leaders,
+    clock,
+    limits.passesMax,
+    stats,
+  );
   const applied: Applied[] = [];
   for (const op of leaders) {
     const v = verdicts.get(op.id);
     if (v?.kind === "applied") applied.push({ op, verdict: v });
   }
-  const facts = applied.length > 0 ? await appliedFacts(ledger, chart, deps.names, applied) : new Map<bigint, AppliedFacts>();
+  const facts =
+    applied.length > 0
+      ? await appliedFacts(ledger, chart, deps.names, applied)
+      : new Map<bigint, AppliedFacts>();
   const events = new Map<bigint, OutboundEvent>();
   for (const op of leaders) {
     const v = verdicts.get(op.id);
     const d = op.decoded;
-    if (v?.kind === "rejected") events.set(op.id, rejectedEvent(op.id, d.type, d.fields, v.reason, v.detail));
+    if (v?.kind === "rejected")
+      events.set(op.id, rejectedEvent(op.id, d.type, d.fields, v.reason, v.detail));
     const f = facts.get(op.id);
-    if (v?.kind === "applied" && f) events.set(op.id, appliedEvent(op.id, d.type, f.fields, f.balances, f.ledgerTimestamp));
+    if (v?.kind === "applied" && f)
+      events.set(op.id, appliedEvent(op.id, d.type, f.fields, f.balances, f.ledgerTimestamp));
   }
   return { verdicts, events };
 }
 
-function settlementOf(deps: WorkerDeps, item: Item, leader: Operation | undefined, verdict: Verdict | undefined, event: OutboundEvent | undefined): Settlement {
+function settlementOf(
+  deps: WorkerDeps,
+  item: Item,
+  leader: Operation | undefined,
+  verdict: Verdict | undefined,
+  event: OutboundEvent | undefined,
+): Settlement {
   const d = item.decoded;
   if (d.kind === "malformed") return { kind: "dead", reason: "malformed", error: d.error };
   const follower = leader !== undefined && leader.decoded !== d;
   if (follower && leader.decoded.fingerprint !== d.fingerprint) {
-    if (verdict?.kind === "applied" || verdict?.kind === "rejected") return { kind: "dead", reason: "conflict", error: "operationId was already used by a command with different content" };
-    return { kind: "nak", delayMs: deps.limits.nakDelayMs, why: "same operationId with other content in one batch" };
+    if (verdict?.kind === "applied" || verdict?.kind === "rejected")
+      return {
+        kind: "dead",
+        reason: "conflict",
+        error: "operationId was already used by a command with different content",
+      };
+    return {
+      kind: "nak",
+      delayMs: deps.limits.nakDelayMs,
+      why: "same operationId with other content in one batch",
+    };
   }
   switch (verdict?.kind) {
     case "applied":
     case "rejected":
-      assert(follower || event !== undefined, "a decided operation has its event before it is acknowledged");
+      assert(
+        follower || event !== undefined,
+        "a decided operation has its event before it is acknowledged",
+      );
       return { kind: "ack", outcome: verdict.kind, event: follower ? null : (event ?? null) };
     case "conflict":
       return { kind: "dead", reason: "conflict", error: verdict.detail };
     case "wait":
       return { kind: "nak", delayMs: deps.limits.holdWaitNakMs, why: verdict.detail };
     case undefined:
-      return { kind: "nak", delayMs: deps.limits.nakDelayMs, why: "undecided after the configured ledger passes" };
+      return {
+        kind: "nak",
+        delayMs: deps.limits.nakDelayMs,
+        why: "undecided after the configured ledger passes",
+      };
   }
 }
 
@@ -101,14 +163,25 @@ function settlementOf(deps: WorkerDeps, item: Item, leader: Operation | undefine
  * can take the next batch meanwhile; batches are independent (the ledger decides every race).
  * Once `stop` aborts, a batch whose events cannot be stored stops retrying and is naked.
  */
-export async function processBatch(deps: WorkerDeps, msgs: ReadonlyArray<JsMsg>, stop: AbortSignal = new AbortController().signal): Promise<{ delivered: Promise<void> }> {
+export async function processBatch(
+  deps: WorkerDeps,
+  msgs: ReadonlyArray<JsMsg>,
+  stop: AbortSignal = new AbortController().signal,
+): Promise<{ delivered: Promise<void> }> {
   const started = Date.now();
-  const heartbeat = setInterval(() => msgs.forEach((m) => m.working()), Math.max(100, Math.floor(deps.limits.ackWaitMs / 3)));
+  const heartbeat = setInterval(
+    () => msgs.forEach((m) => m.working()),
+    Math.max(100, Math.floor(deps.limits.ackWaitMs / 3)),
+  );
   const stopHeartbeat = () => clearInterval(heartbeat);
   // Evidence for the fault suite (test/fault, FAULT_SERVICE_LOGS): which stream sequences reached this process.
-  if (deps.log.isLevelEnabled("debug")) deps.log.debug({ seqs: msgs.map((m) => m.info.streamSequence) }, "batch received");
+  if (deps.log.isLevelEnabled("debug"))
+    deps.log.debug({ seqs: msgs.map((m) => m.info.streamSequence) }, "batch received");
   try {
-    const items: Item[] = msgs.map((m) => ({ m, decoded: decodeMessage(m.subject, m.data, deps.chart, deps.limits) }));
+    const items: Item[] = msgs.map((m) => ({
+      m,
+      decoded: decodeMessage(m.subject, m.data, deps.chart, deps.limits),
+    }));
     const leaders = new Map<bigint, Operation>();
     for (const item of items) {
       const op = operationOf(item);
@@ -135,13 +208,32 @@ export async function processBatch(deps: WorkerDeps, msgs: ReadonlyArray<JsMsg>,
     const settlements = items.map((item) => {
       const id = item.decoded.kind === "malformed" ? null : item.decoded.operationId;
       const leader = id === null ? undefined : leaders.get(id);
-      return settlementOf(deps, item, leader, id === null ? undefined : resolved.verdicts.get(id), id === null ? undefined : resolved.events.get(id));
+      return settlementOf(
+        deps,
+        item,
+        leader,
+        id === null ? undefined : resolved.verdicts.get(id),
+        id === null ? undefined : resolved.events.get(id),
+      );
     });
     const ledgered = Date.now();
-    const delivered = storeAndSettle(deps, items, settlements, ledgered, stop).then(() => {
-      const now = Date.now();
-      deps.log.info({ messages: msgs.length, operations: leaders.size, ledgerRequests: counted.total, ms: now - started, decodeMs: decoded - started, ledgerMs: ledgered - decoded, publishMs: now - ledgered }, "batch settled");
-    }).finally(stopHeartbeat);
+    const delivered = storeAndSettle(deps, items, settlements, ledgered, stop)
+      .then(() => {
+        const now = Date.now();
+        deps.log.info(
+          {
+            messages: msgs.length,
+            operations: leaders.size,
+            ledgerRequests: counted.total,
+            ms: now - started,
+            decodeMs: decoded - started,
+            ledgerMs: ledgered - decoded,
+            publishMs: now - ledgered,
+          },
+          "batch settled",
+        );
+      })
+      .finally(stopHeartbeat);
     return { delivered };
   } catch (error) {
     stopHeartbeat();
@@ -155,20 +247,34 @@ export async function processBatch(deps: WorkerDeps, msgs: ReadonlyArray<JsMsg>,
  * by the batch's heartbeat, for as long as it takes; a nak would count a delivery, and max
  * deliveries would dead-letter an operation whose money already moved.
  */
-async function storeAndSettle(deps: WorkerDeps, items: ReadonlyArray<Item>, settlements: ReadonlyArray<Settlement>, decidedAtMs: number, stop: AbortSignal): Promise<void> {
+async function storeAndSettle(
+  deps: WorkerDeps,
+  items: ReadonlyArray<Item>,
+  settlements: ReadonlyArray<Settlement>,
+  decidedAtMs: number,
+  stop: AbortSignal,
+): Promise<void> {
   const { limits, stats, log } = deps;
   const unstored: Unstored = { events: [], letters: [] };
   settlements.forEach((s, i) => {
     const m = (items[i] as Item).m;
     if (s.kind === "ack" && s.event) unstored.events.push(s.event);
     if (s.kind === "dead") {
-      const source = { subject: m.subject, data: m.data, streamSequence: m.info.streamSequence, ...(m.headers ? { headers: m.headers } : {}) };
+      const source = {
+        subject: m.subject,
+        data: m.data,
+        streamSequence: m.info.streamSequence,
+        ...(m.headers ? { headers: m.headers } : {}),
+      };
       unstored.letters.push({ source, reason: s.reason, error: s.error });
     }
   });
   const published = unstored.events.length;
   if (!(await storeDecided(deps, unstored, decidedAtMs, stop))) {
-    log.warn({ messages: items.length }, "stopping with events or dead letters not stored; batch naked, its redelivery stores them");
+    log.warn(
+      { messages: items.length },
+      "stopping with events or dead letters not stored; batch naked, its redelivery stores them",
+    );
     items.forEach(({ m }) => m.nak(limits.nakDelayMs));
     stats.naks += items.length;
     return;
@@ -181,8 +287,18 @@ async function storeAndSettle(deps: WorkerDeps, items: ReadonlyArray<Item>, sett
     else m.nak(s.delayMs);
     stats.count(decoded, s);
     if (log.isLevelEnabled("debug")) {
-      const operationId = decoded.kind === "malformed" ? undefined : formatOperationId(decoded.operationId);
-      log.debug({ operationId, seq: m.info.streamSequence, deliveries: m.info.deliveryCount, verdict: s.kind, ...(s.kind === "dead" ? { reason: s.reason } : {}) }, "message settled");
+      const operationId =
+        decoded.kind === "malformed" ? undefined : formatOperationId(decoded.operationId);
+      log.debug(
+        {
+          operationId,
+          seq: m.info.streamSequence,
+          deliveries: m.info.deliveryCount,
+          verdict: s.kind,
+          ...(s.kind === "dead" ? { reason: s.reason } : {}),
+        },
+        "message settled",
+      );
     }
   });
 }
@@ -192,7 +308,12 @@ async function storeAndSettle(deps: WorkerDeps, items: ReadonlyArray<Item>, sett
  * stored: true; false when `stop` aborted first. The first attempt always runs to its end (bounded
  * by publishTimeoutMs), so a stop lets the batches in hand finish; only retries observe it.
  */
-async function storeDecided(deps: WorkerDeps, open: Unstored, decidedAtMs: number, stop: AbortSignal): Promise<boolean> {
+async function storeDecided(
+  deps: WorkerDeps,
+  open: Unstored,
+  decidedAtMs: number,
+  stop: AbortSignal,
+): Promise<boolean> {
   if (open.events.length + open.letters.length === 0) return true;
   const entry = deps.stats.unstored.add(open.events.length + open.letters.length, decidedAtMs);
   try {
@@ -203,8 +324,17 @@ async function storeDecided(deps: WorkerDeps, open: Unstored, decidedAtMs: numbe
       entry.count = open.events.length + open.letters.length;
       if (entry.count === 0) return true;
       const retryInMs = publishRetryDelayMs(attempt, deps.limits.publishRetryMaxMs);
-      deps.log.warn({ err: describeFailure(failure?.cause), events: open.events.length, letters: open.letters.length, attempt, retryInMs, unstoredMs: Date.now() - decidedAtMs },
-        "events or dead letters of decided operations not stored; retrying, the messages stay leased");
+      deps.log.warn(
+        {
+          err: describeFailure(failure?.cause),
+          events: open.events.length,
+          letters: open.letters.length,
+          attempt,
+          retryInMs,
+          unstoredMs: Date.now() - decidedAtMs,
+        },
+        "events or dead letters of decided operations not stored; retrying, the messages stay leased",
+      );
       deps.stats.publishRetries += 1;
       if (!(await pauseUnlessAborted(retryInMs, stop))) return false;
     }
@@ -214,9 +344,17 @@ async function storeDecided(deps: WorkerDeps, open: Unstored, decidedAtMs: numbe
 }
 
 /** One attempt: what is stored leaves `open`; answers the first failure (undefined: none). */
-async function storeOnce(deps: WorkerDeps, open: Unstored): Promise<{ cause: unknown } | undefined> {
+async function storeOnce(
+  deps: WorkerDeps,
+  open: Unstored,
+): Promise<{ cause: unknown } | undefined> {
   const { js, limits } = deps;
-  const ctx = { js, jsm: deps.jsm, dlqStream: deps.dlqStream, publishTimeoutMs: limits.publishTimeoutMs };
+  const ctx = {
+    js,
+    jsm: deps.jsm,
+    dlqStream: deps.dlqStream,
+    publishTimeoutMs: limits.publishTimeoutMs,
+  };
   const [events, letters] = await Promise.all([
     storeEvents(js, open.events, limits.publishTimeoutMs),
     Promise.allSettled(open.letters.map((l) => deadLetterOnce(ctx, l.source, l.reason, l.error))),
@@ -246,15 +384,27 @@ async function storeOnce(deps: WorkerDeps, open: Unstored): Promise<{ cause: unk
  * between them, as it does between processes. A batch that fails (an assertion: never a transient
  * failure, those are naked inside) stops the loop with its error.
  */
-export async function runWorker(deps: WorkerDeps, batcher: Batcher, stop: Promise<void>): Promise<void> {
+export async function runWorker(
+  deps: WorkerDeps,
+  batcher: Batcher,
+  stop: Promise<void>,
+): Promise<void> {
   const inFlight = new Map<Promise<void>, ReadonlyArray<JsMsg>>(); // batch → its messages
   const halt = new AbortController();
   void stop.then(() => halt.abort());
   const failures: unknown[] = []; // batches that failed; the first one's error is thrown
   try {
     for (;;) {
-      while (inFlight.size >= deps.limits.pipelineDepth && failures.length === 0 && !halt.signal.aborted) await unlessAborted(Promise.race(inFlight.keys()), halt.signal);
-      const batch = failures.length === 0 ? await batcher.take(deps.limits.batchMessagesMax, deps.limits.batchWaitMs, halt.signal) : null;
+      while (
+        inFlight.size >= deps.limits.pipelineDepth &&
+        failures.length === 0 &&
+        !halt.signal.aborted
+      )
+        await unlessAborted(Promise.race(inFlight.keys()), halt.signal);
+      const batch =
+        failures.length === 0
+          ? await batcher.take(deps.limits.batchMessagesMax, deps.limits.batchWaitMs, halt.signal)
+          : null;
       if (failures.length > 0) {
         batch?.forEach((m) => m.nak());
         throw failures[0];
@@ -277,15 +427,23 @@ export async function runWorker(deps: WorkerDeps, batcher: Batcher, stop: Promis
 }
 
 /** Waits for the batches in hand, at most drainTimeoutMs; naks the messages of those left. */
-async function drain(deps: WorkerDeps, inFlight: Map<Promise<void>, ReadonlyArray<JsMsg>>): Promise<void> {
+async function drain(
+  deps: WorkerDeps,
+  inFlight: Map<Promise<void>, ReadonlyArray<JsMsg>>,
+): Promise<void> {
   if (inFlight.size === 0) return;
   let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), deps.limits.drainTimeoutMs)));
+  const expired = new Promise<false>(
+    (resolve) => (timer = setTimeout(() => resolve(false), deps.limits.drainTimeoutMs)),
+  );
   const finished = await Promise.race([Promise.all(inFlight.keys()).then(() => true), expired]);
   clearTimeout(timer);
   if (finished) return;
   const left = [...inFlight.values()].flat();
   for (const m of left) m.nak();
   deps.stats.naks += left.length;
-  deps.log.warn({ batches: inFlight.size, messages: left.length, drainTimeoutMs: deps.limits.drainTimeoutMs }, "drain timed out; the unfinished batches' messages are naked for redelivery");
+  deps.log.warn(
+    { batches: inFlight.size, messages: left.length, drainTimeoutMs: deps.limits.drainTimeoutMs },
+    "drain timed out; the unfinished batches' messages are naked for redelivery",
+  );
 }

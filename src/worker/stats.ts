@@ -22,7 +22,10 @@ export class WorkerStats {
 
   count(decoded: Decoded, settlement: { kind: string; reason?: string; outcome?: string }): void {
     const type = decoded.kind === "malformed" ? "malformed" : decoded.type;
-    const outcome = settlement.kind === "dead" ? `dead_${settlement.reason ?? ""}` : (settlement.outcome ?? settlement.kind);
+    const outcome =
+      settlement.kind === "dead"
+        ? `dead_${settlement.reason ?? ""}`
+        : (settlement.outcome ?? settlement.kind);
     const key = `${type}:${outcome}`;
     this.outcomes.set(key, (this.outcomes.get(key) ?? 0) + 1);
   }
@@ -64,7 +67,8 @@ export class UnstoredOutcomes {
   /** When the oldest batch with something unstored was decided; null when nothing is unstored. */
   oldestSinceMs(): number | null {
     let oldest: number | null = null;
-    for (const b of this.batches) if (b.count > 0 && (oldest === null || b.sinceMs < oldest)) oldest = b.sinceMs;
+    for (const b of this.batches)
+      if (b.count > 0 && (oldest === null || b.sinceMs < oldest)) oldest = b.sinceMs;
     return oldest;
   }
 }

@@ -8,7 +8,12 @@
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { jetstreamManager, jetstream, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import {
+  jetstreamManager,
+  jetstream,
+  type JetStreamClient,
+  type JetStreamManager,
+} from "@nats-io/jetstream";
 import { runAudit } from "../../src/audit/audit.ts";
 import { auditVerb } from "../../src/audit/cli.ts";
 import type { StoredEvent } from "../../src/audit/event-index.ts";
@@ -29,7 +34,15 @@ import { startNats, type NatsServer } from "../support/nats-server.ts";
 import { spawnService, startInProcess, testConfig, workspace } from "../support/service.ts";
 import { waitFor, waitIdle } from "../support/streams.ts";
 import { inParallel, mixedWorkload } from "../support/workload.ts";
-import { copyLedger, deleteTransfer, EventsCopy, payloadOf, rawLedger, removeCopies, withPayload } from "./fixture.ts";
+import {
+  copyLedger,
+  deleteTransfer,
+  EventsCopy,
+  payloadOf,
+  rawLedger,
+  removeCopies,
+  withPayload,
+} from "./fixture.ts";
 
 const OVERRIDES = {
   worker: { holdGraceMs: 5_000, holdWaitNakMs: 200 },
@@ -49,26 +62,53 @@ let copy: EventsCopy;
 /** The events as the service stored them, before any damage. */
 let events: StoredEvent[] = [];
 const ids: Record<string, string> = {};
-const users = { a: "aud-a", b: "aud-b", c: "aud-c", broke: "aud-broke", long: `aud-long-${"y".repeat(40)}` };
+const users = {
+  a: "aud-a",
+  b: "aud-b",
+  c: "aud-c",
+  broke: "aud-broke",
+  long: `aud-long-${"y".repeat(40)}`,
+};
 
 async function healthyWorkload(): Promise<void> {
   ids["creditA"] = (await client.credit({ userId: users.a, amount: 100 }, wait)).operationId;
   ids["debitA"] = (await client.debit({ userId: users.a, amount: 80 }, wait)).operationId;
   ids["creditB"] = (await client.credit({ userId: users.b, amount: 1000 }, wait)).operationId;
   ids["openHold"] = (await client.hold({ userId: users.b, amount: 50 }, wait)).operationId;
-  ids["expiringHold"] = (await client.hold({ userId: users.b, amount: 20, timeoutSeconds: 1 }, wait)).operationId;
+  ids["expiringHold"] = (
+    await client.hold({ userId: users.b, amount: 20, timeoutSeconds: 1 }, wait)
+  ).operationId;
   const captured = await client.hold({ userId: users.b, amount: 30 }, wait);
   await client.capture({ holdId: captured.operationId }, wait);
   const released = await client.hold({ userId: users.b, amount: 10 }, wait);
   await client.release({ holdId: released.operationId }, wait);
-  ids["feeTransfer"] = (await client.transfer({ fromUserId: users.b, toUserId: users.c, amount: 40, fee: 3 }, wait)).operationId;
+  ids["feeTransfer"] = (
+    await client.transfer({ fromUserId: users.b, toUserId: users.c, amount: 40, fee: 3 }, wait)
+  ).operationId;
   ids["insufficient"] = (await client.debit({ userId: users.broke, amount: 5 }, wait)).operationId;
   await client.transfer({ fromUserId: users.b, toUserId: users.b, amount: 1 }, wait);
   await client.credit({ userId: users.long, amount: 7, currency: "USD" }, wait);
   const encoder = new TextEncoder();
-  await inParallel(mixedWorkload(400, 20, 42, "aud-w"), 32, async (c) => void (await client.publishRaw(c.subject, encoder.encode(JSON.stringify(c.body)), c.operationId)));
-  await waitFor("the expired event", async () => (await client.holdStatus(ids["expiringHold"] as string))["status"] === "expired"
-    && (await jsm.direct.getMessage(STREAM, { last_by_subj: `billing.evt.expired.${ids["expiringHold"]}` }).catch(() => null)) !== null, 20_000, 100);
+  await inParallel(
+    mixedWorkload(400, 20, 42, "aud-w"),
+    32,
+    async (c) =>
+      void (await client.publishRaw(
+        c.subject,
+        encoder.encode(JSON.stringify(c.body)),
+        c.operationId,
+      )),
+  );
+  await waitFor(
+    "the expired event",
+    async () =>
+      (await client.holdStatus(ids["expiringHold"] as string))["status"] === "expired" &&
+      (await jsm.direct
+        .getMessage(STREAM, { last_by_subj: `billing.evt.expired.${ids["expiringHold"]}` })
+        .catch(() => null)) !== null,
+    20_000,
+    100,
+  );
   await waitIdle(jsm);
 }
 
@@ -117,7 +157,9 @@ async function deployedChart(): Promise<Chart> {
   }
 }
 
-async function audit(o: { ledgerPath?: string; events?: StoredEvent[] } = {}): Promise<AuditReport> {
+async function audit(
+  o: { ledgerPath?: string; events?: StoredEvent[] } = {},
+): Promise<AuditReport> {
   const chart = await deployedChart();
   const ledger = await openLedger({ driver: "embedded", path: o.ledgerPath ?? ws.ledgerPath });
   try {
@@ -149,7 +191,9 @@ function idOf(name: string): bigint {
 }
 
 function eventOf(name: string): StoredEvent {
-  const e = events.find((x) => x.subject.endsWith(`.${ids[name]}`) && !x.subject.includes(".expired."));
+  const e = events.find(
+    (x) => x.subject.endsWith(`.${ids[name]}`) && !x.subject.includes(".expired."),
+  );
   if (!e) throw new Error(`no event for ${name}`);
   return e;
 }
@@ -181,7 +225,12 @@ describe("audit – a healthy ledger", () => {
     expect(r.counts.accountsVerified).toBe(r.counts.accounts);
     expect(r.currencies.every((c) => c.balanced)).toBe(true);
     expect(r.openHolds.listed.map((h) => h.holdId)).toContain(ids["openHold"]);
-    expect(r.openHolds.listed.find((h) => h.holdId === ids["openHold"])).toMatchObject({ userId: users.b, currency: "EUR", amount: "50", expiresInMs: null });
+    expect(r.openHolds.listed.find((h) => h.holdId === ids["openHold"])).toMatchObject({
+      userId: users.b,
+      currency: "EUR",
+      amount: "50",
+      expiresInMs: null,
+    });
   });
 
   it("billing audit prints the summary table first and exits 0; with --json it prints the report", async () => {
@@ -208,7 +257,9 @@ describe("audit – a healthy ledger", () => {
       // A ledger path with no file is refused, naming the path, and no empty ledger is created there.
       const missing = `${ws.ledgerPath}.missing`;
       expect(await auditVerb([], testConfig(nats.url, missing, ws.configPath))).toBe(2);
-      expect(stderr.mock.calls.map((c) => String(c[0])).join("")).toContain(`no ledger file at ${missing}`);
+      expect(stderr.mock.calls.map((c) => String(c[0])).join("")).toContain(
+        `no ledger file at ${missing}`,
+      );
       expect(existsSync(missing)).toBe(false);
     } finally {
       stderr.mockRestore();
@@ -221,17 +272,26 @@ describe("audit – a damaged ledger file", () => {
     const path = copyLedger(ws.ledgerPath);
     const db = rawLedger(path);
     const ledger = await openLedger({ driver: "embedded", path });
-    const [account] = await ledger.lookupAccounts([(await ledger.lookupTransfers([idOf("creditB")]))[0]?.credit_account_id ?? 0n]);
+    const [account] = await ledger.lookupAccounts([
+      (await ledger.lookupTransfers([idOf("creditB")]))[0]?.credit_account_id ?? 0n,
+    ]);
     ledger.destroy();
-    db.prepare("UPDATE accounts SET credits_posted = ? WHERE id = ?").run(u128ToSql((account?.credits_posted ?? 0n) + 1n), u128ToSql(account?.id ?? 0n));
+    db.prepare("UPDATE accounts SET credits_posted = ? WHERE id = ?").run(
+      u128ToSql((account?.credits_posted ?? 0n) + 1n),
+      u128ToSql(account?.id ?? 0n),
+    );
     db.close();
     const r = await audit({ ledgerPath: path });
     expect(kinds(r)).toEqual(["account_mismatch", "unbalanced_ledger"]);
-    expect(r.findings.listed.find((f) => f.kind === "account_mismatch")?.ids).toMatchObject({ userId: users.b });
+    expect(r.findings.listed.find((f) => f.kind === "account_mismatch")?.ids).toMatchObject({
+      userId: users.b,
+    });
     expect(r.currencies.find((c) => c.currency === "EUR")?.balanced).toBe(false);
     const stderr = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
     try {
-      const verb = await captureStdout(() => auditVerb([], testConfig(nats.url, path, ws.configPath)));
+      const verb = await captureStdout(() =>
+        auditVerb([], testConfig(nats.url, path, ws.configPath)),
+      );
       expect(verb.code).toBe(1);
       expect(verb.out).toContain("[account_mismatch]");
     } finally {
@@ -242,9 +302,14 @@ describe("audit – a damaged ledger file", () => {
   it("a transfer's amount changed in the file is found on its accounts and as a transfer the service never wrote", async () => {
     const path = copyLedger(ws.ledgerPath);
     const db = rawLedger(path);
-    db.prepare("UPDATE transfers SET amount = ? WHERE id = ?").run(u128ToSql(1001n), u128ToSql(idOf("creditB")));
+    db.prepare("UPDATE transfers SET amount = ? WHERE id = ?").run(
+      u128ToSql(1001n),
+      u128ToSql(idOf("creditB")),
+    );
     db.close();
-    expect(kinds(await audit({ ledgerPath: path }))).toEqual(expect.arrayContaining(["account_mismatch", "foreign_transfer"]));
+    expect(kinds(await audit({ ledgerPath: path }))).toEqual(
+      expect.arrayContaining(["account_mismatch", "foreign_transfer"]),
+    );
   });
 
   it("a credit deleted from the file leaves a later debit below zero: negative_available", async () => {
@@ -253,15 +318,26 @@ describe("audit – a damaged ledger file", () => {
     deleteTransfer(db, u128ToSql(idOf("creditA")));
     db.close();
     const r = await audit({ ledgerPath: path });
-    expect(kinds(r)).toEqual(expect.arrayContaining(["negative_available", "account_mismatch", "orphan_event"]));
-    expect(r.findings.listed.find((f) => f.kind === "orphan_event")?.ids["id"]).toBe(ids["creditA"]);
+    expect(kinds(r)).toEqual(
+      expect.arrayContaining(["negative_available", "account_mismatch", "orphan_event"]),
+    );
+    expect(r.findings.listed.find((f) => f.kind === "orphan_event")?.ids["id"]).toBe(
+      ids["creditA"],
+    );
   });
 
   it("a transfer written through the port that no command describes is foreign_transfer", async () => {
     const path = await damageWith(async (ledger) => {
       const [credit] = await ledger.lookupTransfers([idOf("creditA")]);
       if (!credit) throw new Error("creditA missing");
-      const results = await ledger.createTransfers([{ ...credit, id: parseOperationId(randomUUID()) as bigint, user_data_128: 12345n, timestamp: 0n }]);
+      const results = await ledger.createTransfers([
+        {
+          ...credit,
+          id: parseOperationId(randomUUID()) as bigint,
+          user_data_128: 12345n,
+          timestamp: 0n,
+        },
+      ]);
       expect(results.map((x) => x.status)).toEqual([0xffffffff]);
     });
     expect(kinds(await audit({ ledgerPath: path }))).toEqual(["foreign_transfer"]);
@@ -270,11 +346,15 @@ describe("audit – a damaged ledger file", () => {
   it("an operation applied in the ledger with no event is missing_event", async () => {
     const operationId = randomUUID();
     const path = await damageWith(async (ledger) => {
-      const data = new TextEncoder().encode(JSON.stringify({ operationId, userId: users.a, amount: 5 }));
+      const data = new TextEncoder().encode(
+        JSON.stringify({ operationId, userId: users.a, amount: 5 }),
+      );
       const chart = await deployedChart();
       const decoded = decodeCommand("billing.cmd.credit", data, chart, config.worker);
       if (decoded.kind !== "command") throw new Error("the credit does not decode");
-      await ledger.createTransfers(planTransfers(chart, decoded.command, decoded.fingerprint, null));
+      await ledger.createTransfers(
+        planTransfers(chart, decoded.command, decoded.fingerprint, null),
+      );
     });
     const r = await audit({ ledgerPath: path });
     expect(kinds(r)).toEqual(["missing_event"]);
@@ -310,27 +390,46 @@ describe("audit – a damaged events stream", () => {
 
   it("an event with a wrong amount is event_mismatch", async () => {
     const bad = eventOf("feeTransfer");
-    const r = await audit({ events: events.map((e) => (e === bad ? withPayload(e, { ...payloadOf(e), amount: "41" }) : e)) });
+    const r = await audit({
+      events: events.map((e) =>
+        e === bad ? withPayload(e, { ...payloadOf(e), amount: "41" }) : e,
+      ),
+    });
     expect(kinds(r)).toEqual(["event_mismatch"]);
     expect(r.findings.listed[0]?.ids["operationId"]).toBe(ids["feeTransfer"]);
   });
 
   it("a rejected event whose reason is not its marker's is event_mismatch", async () => {
     const bad = eventOf("insufficient");
-    const r = await audit({ events: events.map((e) => (e === bad ? withPayload(e, { ...payloadOf(e), reason: "hold_not_found" }) : e)) });
+    const r = await audit({
+      events: events.map((e) =>
+        e === bad ? withPayload(e, { ...payloadOf(e), reason: "hold_not_found" }) : e,
+      ),
+    });
     expect(kinds(r)).toEqual(["event_mismatch"]);
   });
 
   it("a fake event for an operation the ledger never saw is orphan_event, worded 'a credited event'", async () => {
     const id = randomUUID();
     const fake = { ...eventOf("creditA"), subject: `billing.evt.credited.${id}` };
-    const r = await audit({ events: [...events, withPayload(fake, { ...payloadOf(fake), operationId: id, amount: "1000000" })] });
+    const r = await audit({
+      events: [
+        ...events,
+        withPayload(fake, { ...payloadOf(fake), operationId: id, amount: "1000000" }),
+      ],
+    });
     expect(kinds(r)).toEqual(["orphan_event"]);
-    expect(r.findings.listed.find((f) => f.kind === "orphan_event")?.message).toBe("a credited event without a ledger record");
+    expect(r.findings.listed.find((f) => f.kind === "orphan_event")?.message).toBe(
+      "a credited event without a ledger record",
+    );
   });
 
   it("a message on the events stream that is no event is malformed_event", async () => {
-    const junk = { seq: 0, subject: `billing.evt.credited.${randomUUID()}`, data: new TextEncoder().encode("{not json") };
+    const junk = {
+      seq: 0,
+      subject: `billing.evt.credited.${randomUUID()}`,
+      data: new TextEncoder().encode("{not json"),
+    };
     expect(kinds(await audit({ events: [...events, junk] }))).toEqual(["malformed_event"]);
   });
 });
@@ -340,11 +439,28 @@ describe("audit – while the service runs", () => {
     const service = await spawnService(nats.url, ws.ledgerPath, ws.configPath);
     try {
       const encoder = new TextEncoder();
-      const load = inParallel(mixedWorkload(3000, 30, 7, "aud-live"), 8, async (c) => void (await client.publishRaw(c.subject, encoder.encode(JSON.stringify(c.body)), c.operationId)));
-      await waitFor("the load under way", async () => (await lastEventSequence(jsm, STREAM)).last > events.length + 100, 30_000, 50);
+      const load = inParallel(
+        mixedWorkload(3000, 30, 7, "aud-live"),
+        8,
+        async (c) =>
+          void (await client.publishRaw(
+            c.subject,
+            encoder.encode(JSON.stringify(c.body)),
+            c.operationId,
+          )),
+      );
+      await waitFor(
+        "the load under way",
+        async () => (await lastEventSequence(jsm, STREAM)).last > events.length + 100,
+        30_000,
+        50,
+      );
       const ledger = await openLedger({ driver: "embedded", path: ws.ledgerPath });
       try {
-        const r = await runAudit({ ledger, js, jsm, chart: await deployedChart(), eventsStream: STREAM }, { settleMs: 30_000 });
+        const r = await runAudit(
+          { ledger, js, jsm, chart: await deployedChart(), eventsStream: STREAM },
+          { settleMs: 30_000 },
+        );
         expect(r.findings.listed).toEqual([]);
         expect(r.counts.applied).toBeGreaterThan(400);
       } finally {

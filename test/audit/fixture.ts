@@ -4,7 +4,12 @@ import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import {
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+} from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { StoredEvent } from "../../src/audit/event-index.ts";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
@@ -16,7 +21,8 @@ export function copyLedger(path: string): string {
   const dir = mkdtempSync(join(tmpdir(), "billing-audit-"));
   dirs.push(dir);
   const copy = join(dir, "ledger.db");
-  for (const suffix of ["", "-wal", "-shm"]) if (existsSync(path + suffix)) copyFileSync(path + suffix, copy + suffix);
+  for (const suffix of ["", "-wal", "-shm"])
+    if (existsSync(path + suffix)) copyFileSync(path + suffix, copy + suffix);
   return copy;
 }
 
@@ -34,13 +40,21 @@ export function rawLedger(path: string): Database.Database {
 /** Deletes a transfer row (and its id-index row, where the engine keeps one) behind the engine's back. */
 export function deleteTransfer(db: Database.Database, idSql: unknown): void {
   db.prepare("DELETE FROM transfers WHERE id = ?").run(idSql);
-  const indexed = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'transfer_ids'").get() !== undefined;
+  const indexed =
+    db
+      .prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'transfer_ids'")
+      .get() !== undefined;
   if (indexed) db.prepare("DELETE FROM transfer_ids WHERE id = ?").run(idSql);
 }
 
 /** A second nats-server whose events stream is rebuilt, message by message, for each test. */
 export class EventsCopy {
-  private constructor(private readonly server: NatsServer, private readonly nc: NatsConnection, readonly js: JetStreamClient, readonly jsm: JetStreamManager) {}
+  private constructor(
+    private readonly server: NatsServer,
+    private readonly nc: NatsConnection,
+    readonly js: JetStreamClient,
+    readonly jsm: JetStreamManager,
+  ) {}
 
   static async start(): Promise<EventsCopy> {
     const server = await startNats();
@@ -49,7 +63,10 @@ export class EventsCopy {
   }
 
   /** Replaces the copy's events stream with these messages, in this order. */
-  async fill(stream: string, events: ReadonlyArray<{ subject: string; data: Uint8Array }>): Promise<void> {
+  async fill(
+    stream: string,
+    events: ReadonlyArray<{ subject: string; data: Uint8Array }>,
+  ): Promise<void> {
     await this.jsm.streams.delete(stream).catch(() => undefined);
     await this.jsm.streams.add({ name: stream, subjects: ["billing.evt.>"] });
     for (const e of events) await this.js.publish(e.subject, e.data);

@@ -11,11 +11,22 @@
 // stored copies per id from the streams themselves: one each, whatever the leader changes did;
 // then once more under new message ids, as after the window, so that only the subject check
 // can refuse them. The printed table is what docs/guarantees.md ("Across a stream leader change") reports.
-import { jetstream, jetstreamManager, JetStreamApiError, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import {
+  jetstream,
+  jetstreamManager,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+} from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureTopology } from "../../src/broker/topology.ts";
-import { newStreamLeader, streamLeader, waitForJetStream, waitForReplicasCurrent } from "../support/cluster.ts";
+import {
+  newStreamLeader,
+  streamLeader,
+  waitForJetStream,
+  waitForReplicasCurrent,
+} from "../support/cluster.ts";
 import { startNatsCluster, type NatsCluster } from "../support/nats-server.ts";
 import { storedMessages } from "../support/streams.ts";
 import { testTopology } from "./fixture.ts";
@@ -37,19 +48,35 @@ const LANE_PAUSE_MS = 40;
 type Answer = "stored" | "duplicate" | "wrong last sequence";
 type Tally = Record<Answer, number> & { retried: number; retriedAnswers: Record<Answer, number> };
 
-const tally = (): Tally => ({ stored: 0, duplicate: 0, "wrong last sequence": 0, retried: 0, retriedAnswers: { stored: 0, duplicate: 0, "wrong last sequence": 0 } });
+const tally = (): Tally => ({
+  stored: 0,
+  duplicate: 0,
+  "wrong last sequence": 0,
+  retried: 0,
+  retriedAnswers: { stored: 0, duplicate: 0, "wrong last sequence": 0 },
+});
 const encoder = new TextEncoder();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Publishes until the server answers; what it answered, and whether an earlier attempt went unanswered. */
-async function publishUntilAnswered(js: JetStreamClient, subject: string, msgId: string, expectEmpty: boolean): Promise<{ answer: Answer; retried: boolean }> {
+async function publishUntilAnswered(
+  js: JetStreamClient,
+  subject: string,
+  msgId: string,
+  expectEmpty: boolean,
+): Promise<{ answer: Answer; retried: boolean }> {
   const deadline = Date.now() + PERSIST_MS;
   for (let attempt = 0; ; attempt += 1) {
     try {
-      const ack = await js.publish(subject, encoder.encode(msgId), { msgID: msgId, timeout: ATTEMPT_MS, ...(expectEmpty ? { expect: { lastSubjectSequence: 0 } } : {}) });
+      const ack = await js.publish(subject, encoder.encode(msgId), {
+        msgID: msgId,
+        timeout: ATTEMPT_MS,
+        ...(expectEmpty ? { expect: { lastSubjectSequence: 0 } } : {}),
+      });
       return { answer: ack.duplicate ? "duplicate" : "stored", retried: attempt > 0 };
     } catch (error) {
-      if (error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE) return { answer: "wrong last sequence", retried: attempt > 0 };
+      if (error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE)
+        return { answer: "wrong last sequence", retried: attempt > 0 };
       if (Date.now() > deadline) throw error;
       await sleep(50);
     }
@@ -65,7 +92,12 @@ function count(t: Tally, r: { answer: Answer; retried: boolean }): void {
 }
 
 /** One command and its event, as the publisher and the worker send them. */
-async function publishPair(js: JetStreamClient, id: string, commands: Tally, events: Tally): Promise<void> {
+async function publishPair(
+  js: JetStreamClient,
+  id: string,
+  commands: Tally,
+  events: Tally,
+): Promise<void> {
   const [c, e] = await Promise.all([
     publishUntilAnswered(js, "billing.cmd.credit", id, false),
     publishUntilAnswered(js, `billing.evt.credited.${id}`, id, true),
@@ -75,7 +107,11 @@ async function publishPair(js: JetStreamClient, id: string, commands: Tally, eve
 }
 
 /** SIGKILLs the node leading `stream`, waits for another leader, restarts it and waits until every stream is whole. */
-async function killLeader(cluster: NatsCluster, jsm: JetStreamManager, stream: string): Promise<string> {
+async function killLeader(
+  cluster: NatsCluster,
+  jsm: JetStreamManager,
+  stream: string,
+): Promise<string> {
   const leader = await streamLeader(jsm, stream);
   await cluster.node(leader).kill("SIGKILL");
   const next = await newStreamLeader(jsm, stream, leader);
@@ -92,7 +128,11 @@ describe("broker – duplicate guards across a stream leader change (three nodes
 
   beforeAll(async () => {
     cluster = await startNatsCluster();
-    nc = await connect({ servers: [...cluster.urls], maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    nc = await connect({
+      servers: [...cluster.urls],
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 100,
+    });
     await waitForJetStream(nc);
     jsm = await jetstreamManager(nc, { timeout: 5_000 });
     await ensureTopology(jsm, testTopology({ replicas: 3 }));
@@ -128,25 +168,37 @@ describe("broker – duplicate guards across a stream leader change (three nodes
     for (const id of before) await publishPair(js, id, again.commands, again.events);
     // As after the window: the same events under new message ids, so only the subject check can refuse them.
     const late = tally();
-    for (const id of before) count(late, await publishUntilAnswered(js, `billing.evt.credited.${id}`, `late-${id}`, true));
+    for (const id of before)
+      count(late, await publishUntilAnswered(js, `billing.evt.credited.${id}`, `late-${id}`, true));
 
-    const perId = (msgs: Awaited<ReturnType<typeof storedMessages>>, key: (m: (typeof msgs)[number]) => string): Map<string, number> => {
+    const perId = (
+      msgs: Awaited<ReturnType<typeof storedMessages>>,
+      key: (m: (typeof msgs)[number]) => string,
+    ): Map<string, number> => {
       const m = new Map<string, number>();
       for (const msg of msgs) m.set(key(msg), (m.get(key(msg)) ?? 0) + 1);
       return m;
     };
-    const commands = perId(await storedMessages(jsm, COMMANDS), (m) => m.header?.get("Nats-Msg-Id") ?? "");
+    const commands = perId(
+      await storedMessages(jsm, COMMANDS),
+      (m) => m.header?.get("Nats-Msg-Id") ?? "",
+    );
     const events = perId(await storedMessages(jsm, EVENTS), (m) => m.subject);
     const published = BEFORE + next;
-    const row = (name: string, t: Tally): string => `| ${name} | ${t.stored} | ${t.duplicate} | ${t["wrong last sequence"]} | ${t.retried} | ${t.retriedAnswers.stored} / ${t.retriedAnswers.duplicate} / ${t.retriedAnswers["wrong last sequence"]} |`;
-    console.log([
-      `leader changes: ${changes.join("; ")}; ${published} ids published to each stream`,
-      "| publishes | stored | duplicate | wrong last sequence | retried after no answer | retried: stored / duplicate / wrong last seq |",
-      row("commands, live", live.commands), row("events, live", live.events),
-      row("commands, again after both changes", again.commands), row("events, again after both changes", again.events),
-      row("events, again with new msg ids", late),
-      `stored copies: commands ${commands.size} ids, ${[...commands.values()].filter((n) => n > 1).length} with more than one; events ${events.size} subjects, ${[...events.values()].filter((n) => n > 1).length} with more than one`,
-    ].join("\n"));
+    const row = (name: string, t: Tally): string =>
+      `| ${name} | ${t.stored} | ${t.duplicate} | ${t["wrong last sequence"]} | ${t.retried} | ${t.retriedAnswers.stored} / ${t.retriedAnswers.duplicate} / ${t.retriedAnswers["wrong last sequence"]} |`;
+    console.log(
+      [
+        `leader changes: ${changes.join("; ")}; ${published} ids published to each stream`,
+        "| publishes | stored | duplicate | wrong last sequence | retried after no answer | retried: stored / duplicate / wrong last seq |",
+        row("commands, live", live.commands),
+        row("events, live", live.events),
+        row("commands, again after both changes", again.commands),
+        row("events, again after both changes", again.events),
+        row("events, again with new msg ids", late),
+        `stored copies: commands ${commands.size} ids, ${[...commands.values()].filter((n) => n > 1).length} with more than one; events ${events.size} subjects, ${[...events.values()].filter((n) => n > 1).length} with more than one`,
+      ].join("\n"),
+    );
 
     expect(commands.size).toBe(published);
     expect([...commands.values()].filter((n) => n !== 1)).toEqual([]);

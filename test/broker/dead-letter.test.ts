@@ -37,18 +37,28 @@ test("broker – a dead letter carries the payload byte for byte, the original h
   h.append("X-Multi", "a");
   h.append("X-Multi", "b");
   h.set("billing-reason", "forged by the publisher"); // replaced by ours, whatever its case
-  const pa = await broker.js.publish("billing.cmd.credit", payload, { msgID: "op-malformed-1", headers: h });
+  const pa = await broker.js.publish("billing.cmd.credit", payload, {
+    msgID: "op-malformed-1",
+    headers: h,
+  });
 
   const consumer = await broker.js.consumers.get(t.commandsStream, t.consumer);
   const m = await consumer.next({ expires: 2_000 });
   expect(m?.seq).toBe(pa.seq);
   if (m === null) return;
   const error = 'Unexpected token \u00ff in JSON at position 0\nwhile parsing\r\n  "payload"';
-  const source = { subject: m.subject, data: m.data, headers: m.headers ?? headers(), streamSequence: m.seq };
+  const source = {
+    subject: m.subject,
+    data: m.data,
+    headers: m.headers ?? headers(),
+    streamSequence: m.seq,
+  };
   await deadLetter(broker.js, source, "malformed", error, 2_000);
   m.term();
 
-  const dl = await broker.jsm.streams.getMessage(t.dlqStream, { last_by_subj: "billing.dlq.malformed" });
+  const dl = await broker.jsm.streams.getMessage(t.dlqStream, {
+    last_by_subj: "billing.dlq.malformed",
+  });
   expect(dl).not.toBeNull();
   expect(Buffer.from(dl?.data ?? []).equals(Buffer.from(payload))).toBe(true);
   const got = dl?.header;
@@ -58,7 +68,9 @@ test("broker – a dead letter carries the payload byte for byte, the original h
   expect(got?.get("Billing-Original-Sequence")).toBe(String(pa.seq));
   expect(got?.get("Billing-Reason")).toBe("malformed");
   expect(got?.has("billing-reason")).toBe(false);
-  expect(got?.get("Billing-Error")).toBe('Unexpected token \u00ff in JSON at position 0 while parsing "payload"');
+  expect(got?.get("Billing-Error")).toBe(
+    'Unexpected token \u00ff in JSON at position 0 while parsing "payload"',
+  );
   // The command's own msgId is kept for operators; the copy's msgId is the dead letter's own.
   expect(got?.get("Billing-Original-Msg-Id")).toBe("op-malformed-1");
   expect(got?.get("Nats-Msg-Id")).toBe(`dlq:malformed:${pa.seq}`);
@@ -68,11 +80,29 @@ test("broker – a dead letter carries the payload byte for byte, the original h
 
 test("broker – a command dead-lettered again (redelivery) is stored once", async () => {
   const before = (await broker.jsm.streams.info(t.dlqStream)).state.messages;
-  const source = { subject: "billing.cmd.debit", data: new TextEncoder().encode('{"operationId":"x"}'), streamSequence: 777 };
-  await deadLetter(broker.js, source, "conflict", "operationId reused with different content", 2_000);
-  await deadLetter(broker.js, source, "conflict", "operationId reused with different content", 2_000);
+  const source = {
+    subject: "billing.cmd.debit",
+    data: new TextEncoder().encode('{"operationId":"x"}'),
+    streamSequence: 777,
+  };
+  await deadLetter(
+    broker.js,
+    source,
+    "conflict",
+    "operationId reused with different content",
+    2_000,
+  );
+  await deadLetter(
+    broker.js,
+    source,
+    "conflict",
+    "operationId reused with different content",
+    2_000,
+  );
   expect((await broker.jsm.streams.info(t.dlqStream)).state.messages).toBe(before + 1);
-  const dl = await broker.jsm.streams.getMessage(t.dlqStream, { last_by_subj: "billing.dlq.conflict" });
+  const dl = await broker.jsm.streams.getMessage(t.dlqStream, {
+    last_by_subj: "billing.dlq.conflict",
+  });
   expect(dl?.header.get("Billing-Original-Sequence")).toBe("777");
   expect(dl?.header.has("Billing-Original-Msg-Id")).toBe(false); // the command had no headers
 });
@@ -82,9 +112,16 @@ test("broker – a command whose headers set JetStream expectations is still dea
   const h = headers();
   h.set("Nats-Expected-Stream", t.commandsStream);
   h.set("Nats-Expected-Last-Sequence", "1");
-  const source = { subject: "billing.cmd.nope", data: new Uint8Array([1, 2, 3]), headers: h, streamSequence: 778 };
+  const source = {
+    subject: "billing.cmd.nope",
+    data: new Uint8Array([1, 2, 3]),
+    headers: h,
+    streamSequence: 778,
+  };
   await deadLetter(broker.js, source, "max_deliveries", "delivered 5 times", 2_000);
-  const dl = await broker.jsm.streams.getMessage(t.dlqStream, { last_by_subj: "billing.dlq.max_deliveries" });
+  const dl = await broker.jsm.streams.getMessage(t.dlqStream, {
+    last_by_subj: "billing.dlq.max_deliveries",
+  });
   expect(dl?.header.get("Billing-Original-Sequence")).toBe("778");
   expect(dl?.header.has("Nats-Expected-Stream")).toBe(false);
 });
@@ -101,7 +138,9 @@ test("broker – a dead letter that cannot be stored throws BrokerUnavailableErr
   await broker.jsm.streams.delete(t.dlqStream);
   try {
     const source = { subject: "billing.cmd.credit", data: new Uint8Array([1]), streamSequence: 9 };
-    await expect(deadLetter(broker.js, source, "malformed", "bad", 1_000)).rejects.toThrow(BrokerUnavailableError);
+    await expect(deadLetter(broker.js, source, "malformed", "bad", 1_000)).rejects.toThrow(
+      BrokerUnavailableError,
+    );
   } finally {
     await ensureTopology(broker.jsm, t);
   }

@@ -24,7 +24,8 @@ afterAll(async () => {
 test("broker – harness kill(SIGKILL) and restart keep stream contents and the dedupe table", async () => {
   let broker: Broker = await connectTest(server.url);
   await ensureTopology(broker.jsm, t);
-  for (let i = 1; i <= 20; i++) await broker.js.publish("billing.cmd.credit", encode(`c${i}`), { msgID: `op-${i}` });
+  for (let i = 1; i <= 20; i++)
+    await broker.js.publish("billing.cmd.credit", encode(`c${i}`), { msgID: `op-${i}` });
   await broker.close();
 
   const { port, storeDir, pid } = server;
@@ -40,7 +41,9 @@ test("broker – harness kill(SIGKILL) and restart keep stream contents and the 
     expect(info.state.messages).toBe(20);
     const first = await broker.jsm.streams.getMessage(t.commandsStream, { seq: 1 });
     expect(first?.string()).toBe("c1");
-    expect((await broker.js.publish("billing.cmd.credit", encode("again"), { msgID: "op-7" })).duplicate).toBe(true);
+    expect(
+      (await broker.js.publish("billing.cmd.credit", encode("again"), { msgID: "op-7" })).duplicate,
+    ).toBe(true);
     expect((await broker.jsm.consumers.info(t.commandsStream, t.consumer)).name).toBe(t.consumer);
   } finally {
     await broker.close();

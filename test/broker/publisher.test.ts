@@ -44,8 +44,12 @@ test("broker – an event published twice is stored once, and both publishes cou
   await publishEvents(broker.js, [late], 2_000);
   // Control: the same publish made directly is indeed refused with 10071, and a repeat of the
   // original msgId is indeed acked as a duplicate.
-  const raw = await broker.js.publish(late.subject, late.data, { msgID: late.msgId, expect: { lastSubjectSequence: 0 } })
-    .then(() => null, (e: unknown) => e);
+  const raw = await broker.js
+    .publish(late.subject, late.data, { msgID: late.msgId, expect: { lastSubjectSequence: 0 } })
+    .then(
+      () => null,
+      (e: unknown) => e,
+    );
   expect(raw).toBeInstanceOf(JetStreamApiError);
   expect((raw as JetStreamApiError).code).toBe(10071);
   expect((await broker.js.publish(subject, event.data, { msgID: opId })).duplicate).toBe(true);
@@ -60,7 +64,9 @@ test("broker – an event published twice is stored once, and both publishes cou
 });
 
 test("broker – getLastBySubject returns null for a subject with no event", async () => {
-  expect(await getLastBySubject(broker.jsm, t.eventsStream, "billing.evt.debited.no-such-op")).toBeNull();
+  expect(
+    await getLastBySubject(broker.jsm, t.eventsStream, "billing.evt.debited.no-such-op"),
+  ).toBeNull();
 });
 
 test("broker – a batch larger than the in-flight bound is stored completely, each event once", async () => {
@@ -78,18 +84,32 @@ test("broker – a batch larger than the in-flight bound is stored completely, e
 test("broker – a failed publish fails the batch with BrokerUnavailableError after the others are stored", async () => {
   // A payload over the server's max_payload (1 MiB by default) is refused; its neighbour is not.
   const good = { subject: "billing.evt.held.op-good", msgId: "op-good", data: encode("ok") };
-  const tooBig = { subject: "billing.evt.held.op-big", msgId: "op-big", data: new Uint8Array(2 * 1024 * 1024) };
-  const err = await publishEvents(broker.js, [tooBig, good], 1_000).then(() => null, (e: unknown) => e);
+  const tooBig = {
+    subject: "billing.evt.held.op-big",
+    msgId: "op-big",
+    data: new Uint8Array(2 * 1024 * 1024),
+  };
+  const err = await publishEvents(broker.js, [tooBig, good], 1_000).then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(BrokerUnavailableError);
-  expect((err as Error).message).toMatch(/^1 of 2 events not stored; first: billing\.evt\.held\.op-big: /);
+  expect((err as Error).message).toMatch(
+    /^1 of 2 events not stored; first: billing\.evt\.held\.op-big: /,
+  );
   expect(await getLastBySubject(broker.jsm, t.eventsStream, good.subject)).not.toBeNull();
   expect(await getLastBySubject(broker.jsm, t.eventsStream, tooBig.subject)).toBeNull();
 });
 
 test("broker – publishing to a deleted events stream fails with BrokerUnavailableError", async () => {
-  for (const s of [t.commandsStream, t.eventsStream, t.dlqStream, t.advisoriesStream]) await broker.jsm.streams.delete(s);
+  for (const s of [t.commandsStream, t.eventsStream, t.dlqStream, t.advisoriesStream])
+    await broker.jsm.streams.delete(s);
   try {
-    const event = { subject: "billing.evt.held.op-nowhere", msgId: "op-nowhere", data: encode("x") };
+    const event = {
+      subject: "billing.evt.held.op-nowhere",
+      msgId: "op-nowhere",
+      data: encode("x"),
+    };
     await expect(publishEvents(broker.js, [event], 1_000)).rejects.toThrow(BrokerUnavailableError);
   } finally {
     await ensureTopology(broker.jsm, t);
@@ -102,15 +122,27 @@ test("broker – publishEvents of an empty batch does nothing", async () => {
 
 test("broker – PubAcks that never come fail the whole batch once, after the timeout, sent or not", async () => {
   // No stream stores the subject, but a plain subscriber takes it: nobody answers, no 503 either.
-  for (const s of [t.commandsStream, t.eventsStream, t.dlqStream, t.advisoriesStream]) await broker.jsm.streams.delete(s);
+  for (const s of [t.commandsStream, t.eventsStream, t.dlqStream, t.advisoriesStream])
+    await broker.jsm.streams.delete(s);
   const silent = broker.nc.subscribe("billing.evt.>");
   try {
-    const events = Array.from({ length: publishInFlightMax + 10 }, (_, i) => ({ subject: `billing.evt.held.op-silent-${i}`, msgId: `op-silent-${i}`, data: encode("x") }));
+    const events = Array.from({ length: publishInFlightMax + 10 }, (_, i) => ({
+      subject: `billing.evt.held.op-silent-${i}`,
+      msgId: `op-silent-${i}`,
+      data: encode("x"),
+    }));
     const started = Date.now();
-    const err = await publishEvents(broker.js, events, 300).then(() => null, (e: unknown) => e);
+    const err = await publishEvents(broker.js, events, 300).then(
+      () => null,
+      (e: unknown) => e,
+    );
     const tookMs = Date.now() - started;
     expect(err).toBeInstanceOf(BrokerUnavailableError);
-    expect((err as Error).message).toMatch(new RegExp(`^${events.length} of ${events.length} events not stored; first: .*no PubAck within 300 ms`));
+    expect((err as Error).message).toMatch(
+      new RegExp(
+        `^${events.length} of ${events.length} events not stored; first: .*no PubAck within 300 ms`,
+      ),
+    );
     expect(tookMs).toBeGreaterThanOrEqual(290);
     expect(tookMs).toBeLessThan(3_000); // one timeout for the batch, not one per window
   } finally {

@@ -6,9 +6,20 @@
 
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { nanos } from "@nats-io/transport-node";
-import { AckPolicy, DeliverPolicy, DiscardPolicy, ReplayPolicy, RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  ReplayPolicy,
+  RetentionPolicy,
+  StorageType,
+} from "@nats-io/jetstream";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
-import { ensureTopology, maxDeliveriesAdvisorySubject, consumerMaxWaiting } from "../../src/broker/topology.ts";
+import {
+  ensureTopology,
+  maxDeliveriesAdvisorySubject,
+  consumerMaxWaiting,
+} from "../../src/broker/topology.ts";
 import { BrokerConfigError } from "../../src/broker/errors.ts";
 import type { Broker } from "../../src/broker/connection.ts";
 import { connectTest, encode, testTopology } from "./fixture.ts";
@@ -32,34 +43,68 @@ test("broker – topology creates every stream and the consumer with the configu
 
   const cmd = (await broker.jsm.streams.info(t.commandsStream)).config;
   expect(cmd).toMatchObject({
-    subjects: ["billing.cmd.>"], retention: RetentionPolicy.Limits, storage: StorageType.File, num_replicas: 1,
-    discard: DiscardPolicy.Old, duplicate_window: nanos(120_000), max_age: 0, allow_direct: true,
-    deny_delete: false, deny_purge: false, max_msgs: -1, max_bytes: -1,
+    subjects: ["billing.cmd.>"],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    num_replicas: 1,
+    discard: DiscardPolicy.Old,
+    duplicate_window: nanos(120_000),
+    max_age: 0,
+    allow_direct: true,
+    deny_delete: false,
+    deny_purge: false,
+    max_msgs: -1,
+    max_bytes: -1,
   });
   const evt = (await broker.jsm.streams.info(t.eventsStream)).config;
   expect(evt).toMatchObject({
-    subjects: ["billing.evt.>"], max_age: nanos(30 * 24 * 3_600_000), allow_direct: true, deny_delete: true, deny_purge: true,
+    subjects: ["billing.evt.>"],
+    max_age: nanos(30 * 24 * 3_600_000),
+    allow_direct: true,
+    deny_delete: true,
+    deny_purge: true,
   });
   const dlq = (await broker.jsm.streams.info(t.dlqStream)).config;
   // The DLQ's own window (a day) is capped by its max age (an hour).
-  expect(dlq).toMatchObject({ subjects: ["billing.dlq.>"], max_age: nanos(3_600_000), duplicate_window: nanos(3_600_000), deny_purge: false, deny_delete: false });
+  expect(dlq).toMatchObject({
+    subjects: ["billing.dlq.>"],
+    max_age: nanos(3_600_000),
+    duplicate_window: nanos(3_600_000),
+    deny_purge: false,
+    deny_delete: false,
+  });
   const adv = (await broker.jsm.streams.info(t.advisoriesStream)).config;
-  expect(adv.subjects).toEqual(["$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.BILLING_COMMANDS.billing-workers"]);
+  expect(adv.subjects).toEqual([
+    "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.BILLING_COMMANDS.billing-workers",
+  ]);
 
   const c = (await broker.jsm.consumers.info(t.commandsStream, t.consumer)).config;
   expect(c).toMatchObject({
-    durable_name: t.consumer, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All,
-    replay_policy: ReplayPolicy.Instant, filter_subject: "billing.cmd.>", ack_wait: nanos(30_000), max_deliver: 5,
-    max_ack_pending: 1_000, max_waiting: consumerMaxWaiting, max_batch: 256,
+    durable_name: t.consumer,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    replay_policy: ReplayPolicy.Instant,
+    filter_subject: "billing.cmd.>",
+    ack_wait: nanos(30_000),
+    max_deliver: 5,
+    max_ack_pending: 1_000,
+    max_waiting: consumerMaxWaiting,
+    max_batch: 256,
   });
   expect(c.deliver_subject ?? "").toBe(""); // a pull consumer
 });
 
 test("broker – topology is idempotent: twice, then three processes at once, then a changed limit", async () => {
-  const t = testTopology({ commandsStream: "IDEM_CMD", eventsStream: "IDEM_EVT", dlqStream: "IDEM_DLQ",
-    advisoriesStream: "IDEM_ADV", deploymentStream: "IDEM_DEP" });
+  const t = testTopology({
+    commandsStream: "IDEM_CMD",
+    eventsStream: "IDEM_EVT",
+    dlqStream: "IDEM_DLQ",
+    advisoriesStream: "IDEM_ADV",
+    deploymentStream: "IDEM_DEP",
+  });
   // Subjects are fixed by the contract, so this second topology needs the first one's streams gone.
-  for (const s of ["BILLING_COMMANDS", "BILLING_DLQ", "BILLING_ADVISORIES", "BILLING_DEPLOYMENT"]) await broker.jsm.streams.delete(s);
+  for (const s of ["BILLING_COMMANDS", "BILLING_DLQ", "BILLING_ADVISORIES", "BILLING_DEPLOYMENT"])
+    await broker.jsm.streams.delete(s);
   // The events stream denies purge and delete, but a stream as a whole can still be deleted.
   await broker.jsm.streams.delete("BILLING_EVENTS");
 
@@ -83,33 +128,62 @@ test("broker – topology is idempotent: twice, then three processes at once, th
   expect((await broker.jsm.streams.info("IDEM_CMD")).state.messages).toBe(1);
 
   // A mutable limit changed in config is applied on the next start.
-  await ensureTopology(broker.jsm, { ...t, maxAckPending: 2_000, ackWaitMs: 45_000, duplicateWindowMs: 60_000 });
+  await ensureTopology(broker.jsm, {
+    ...t,
+    maxAckPending: 2_000,
+    ackWaitMs: 45_000,
+    duplicateWindowMs: 60_000,
+  });
   expect((await broker.jsm.consumers.info("IDEM_CMD", t.consumer)).config).toMatchObject({
-    max_ack_pending: 2_000, ack_wait: nanos(45_000),
+    max_ack_pending: 2_000,
+    ack_wait: nanos(45_000),
   });
   expect((await broker.jsm.streams.info("IDEM_CMD")).config.duplicate_window).toBe(nanos(60_000));
 });
 
 test("broker – topology refuses an existing consumer whose immutable ack policy differs", async () => {
-  const t = testTopology({ commandsStream: "IDEM_CMD", eventsStream: "IDEM_EVT", dlqStream: "IDEM_DLQ",
-    advisoriesStream: "IDEM_ADV", deploymentStream: "IDEM_DEP", consumer: "legacy" });
-  await broker.jsm.consumers.add("IDEM_CMD", {
-    durable_name: "legacy", ack_policy: AckPolicy.All, deliver_policy: DeliverPolicy.All, filter_subject: "billing.cmd.>",
+  const t = testTopology({
+    commandsStream: "IDEM_CMD",
+    eventsStream: "IDEM_EVT",
+    dlqStream: "IDEM_DLQ",
+    advisoriesStream: "IDEM_ADV",
+    deploymentStream: "IDEM_DEP",
+    consumer: "legacy",
   });
-  const err = await ensureTopology(broker.jsm, t).then(() => null, (e: unknown) => e);
+  await broker.jsm.consumers.add("IDEM_CMD", {
+    durable_name: "legacy",
+    ack_policy: AckPolicy.All,
+    deliver_policy: DeliverPolicy.All,
+    filter_subject: "billing.cmd.>",
+  });
+  const err = await ensureTopology(broker.jsm, t).then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(BrokerConfigError);
-  expect((err as Error).message).toMatch(/consumer IDEM_CMD\/legacy: the server refused our configuration: .*ack policy/);
+  expect((err as Error).message).toMatch(
+    /consumer IDEM_CMD\/legacy: the server refused our configuration: .*ack policy/,
+  );
 });
 
 test("broker – topology refuses a duplicate window longer than a stream's max age", async () => {
   const t = testTopology({ dlqMaxAgeMs: 60_000, duplicateWindowMs: 120_000 });
   await expect(ensureTopology(broker.jsm, t)).rejects.toThrow(BrokerConfigError);
-  await expect(ensureTopology(broker.jsm, t)).rejects.toThrow(/duplicateWindowMs \(120000\) exceeds dlqMaxAgeMs \(60000\)/);
+  await expect(ensureTopology(broker.jsm, t)).rejects.toThrow(
+    /duplicateWindowMs \(120000\) exceeds dlqMaxAgeMs \(60000\)/,
+  );
 });
 
 test("broker – a command that exhausts max_deliver leaves its advisory in the advisories stream", async () => {
-  const t = testTopology({ commandsStream: "IDEM_CMD", eventsStream: "IDEM_EVT", dlqStream: "IDEM_DLQ",
-    advisoriesStream: "IDEM_ADV", deploymentStream: "IDEM_DEP", consumer: "poison", maxDeliver: 2 });
+  const t = testTopology({
+    commandsStream: "IDEM_CMD",
+    eventsStream: "IDEM_EVT",
+    dlqStream: "IDEM_DLQ",
+    advisoriesStream: "IDEM_ADV",
+    deploymentStream: "IDEM_DEP",
+    consumer: "poison",
+    maxDeliver: 2,
+  });
   await ensureTopology(broker.jsm, t);
   const pa = await broker.js.publish("billing.cmd.debit", encode("poison"), { msgID: "poison-1" });
   const consumer = await broker.js.consumers.get("IDEM_CMD", "poison");
@@ -121,9 +195,16 @@ test("broker – a command that exhausts max_deliver leaves its advisory in the 
   }
   // The next pull makes the server find both messages exhausted and publish the advisories.
   expect(await consumer.next({ expires: 1_000 })).toBeNull();
-  const advisory = await broker.jsm.streams.getMessage("IDEM_ADV", { last_by_subj: maxDeliveriesAdvisorySubject(t) });
+  const advisory = await broker.jsm.streams.getMessage("IDEM_ADV", {
+    last_by_subj: maxDeliveriesAdvisorySubject(t),
+  });
   expect(advisory).not.toBeNull();
-  const body = advisory?.json<{ stream: string; consumer: string; stream_seq: number; deliveries: number }>();
+  const body = advisory?.json<{
+    stream: string;
+    consumer: string;
+    stream_seq: number;
+    deliveries: number;
+  }>();
   expect(body).toMatchObject({ stream: "IDEM_CMD", consumer: "poison", deliveries: 2 });
   expect([1, pa.seq]).toContain(body?.stream_seq);
   expect((await broker.jsm.streams.info("IDEM_ADV")).state.messages).toBe(2);

@@ -32,13 +32,21 @@ afterAll(async () => {
 
 it("cli – a used operationId with another amount after the duplicate window is a conflict (exit 1), and the service dead-lettered it", async () => {
   const id = randomUUID();
-  const first = await billing(["send", "credit", JSON.stringify({ operationId: id, userId: "erin", amount: "10" })], env);
+  const first = await billing(
+    ["send", "credit", JSON.stringify({ operationId: id, userId: "erin", amount: "10" })],
+    env,
+  );
   expect(first.code, first.stderr).toBe(0);
   // Several windows: the broker forgets the msgId and stores the second command.
   await new Promise((resolve) => setTimeout(resolve, 6 * WINDOW_MS));
-  const second = await billing(["send", "credit", JSON.stringify({ operationId: id, userId: "erin", amount: "99" })], env);
+  const second = await billing(
+    ["send", "credit", JSON.stringify({ operationId: id, userId: "erin", amount: "99" })],
+    env,
+  );
   expect(second.code).toBe(1);
-  expect(oneLine(second)).toBe(`billing send: conflict: operation ${id} already has a credited event for a different command (amount 99 sent, 10 stored); this command is not applied`);
+  expect(oneLine(second)).toBe(
+    `billing send: conflict: operation ${id} already has a credited event for a different command (amount 99 sent, 10 stored); this command is not applied`,
+  );
   // The service saw it (so it was outside the window) and dead-lettered it; no second event.
   const deadline = Date.now() + 20_000;
   let letters: Array<{ originalMsgId?: string; payload?: string }> = [];

@@ -45,7 +45,11 @@ describe("cli – exit 0: done", () => {
   it("send prints the operation's event from inline JSON, from stdin (-) and from a file (@file)", async () => {
     const inline = await billing(["send", "credit", '{"userId":"cli-a","amount":"1000"}'], env);
     expect(inline.code, inline.stderr).toBe(0);
-    expect(json(inline.stdout)).toMatchObject({ event: "credited", userId: "cli-a", amount: "1000" });
+    expect(json(inline.stdout)).toMatchObject({
+      event: "credited",
+      userId: "cli-a",
+      amount: "1000",
+    });
     const piped = await billing(["send", "credit", "-"], env, '{"userId":"cli-a","amount":"20"}');
     expect(piped.code, piped.stderr).toBe(0);
     expect(json(piped.stdout)).toMatchObject({ event: "credited", amount: "20" });
@@ -61,10 +65,16 @@ describe("cli – exit 0: done", () => {
 
   it("the same command sent again under its operationId is no conflict: the first event, exit 0", async () => {
     const id = randomUUID();
-    const first = await billing(["send", "credit", JSON.stringify({ operationId: id, userId: "cli-same", amount: "10" })], env);
+    const first = await billing(
+      ["send", "credit", JSON.stringify({ operationId: id, userId: "cli-same", amount: "10" })],
+      env,
+    );
     expect(first.code, first.stderr).toBe(0);
     // 10 and "10" are one amount, a currency named as the default is what the event says.
-    const again = await billing(["send", "credit", JSON.stringify({ operationId: id, userId: "cli-same", amount: 10 })], env);
+    const again = await billing(
+      ["send", "credit", JSON.stringify({ operationId: id, userId: "cli-same", amount: 10 })],
+      env,
+    );
     expect(again.code, again.stderr).toBe(0);
     expect(json(again.stdout)).toEqual(json(first.stdout));
   });
@@ -80,27 +90,52 @@ describe("cli – exit 1: rejected or conflict", () => {
 
   it("a used operationId with another amount inside the duplicate window is a conflict naming what differs, not the old event as success", async () => {
     const id = randomUUID();
-    const first = await billing(["send", "credit", JSON.stringify({ operationId: id, userId: "erin", amount: "10" })], env);
+    const first = await billing(
+      ["send", "credit", JSON.stringify({ operationId: id, userId: "erin", amount: "10" })],
+      env,
+    );
     expect(first.code, first.stderr).toBe(0);
-    const second = await billing(["send", "credit", JSON.stringify({ operationId: id, userId: "erin", amount: "99" })], env);
+    const second = await billing(
+      ["send", "credit", JSON.stringify({ operationId: id, userId: "erin", amount: "99" })],
+      env,
+    );
     expect(second.code).toBe(1);
     expect(second.stdout).toBe("");
-    expect(oneLine(second)).toBe(`billing send: conflict: operation ${id} already has a credited event for a different command (amount 99 sent, 10 stored); this command is not applied`);
-    const other = await billing(["send", "debit", JSON.stringify({ operationId: id, userId: "erin", amount: "10" })], env);
+    expect(oneLine(second)).toBe(
+      `billing send: conflict: operation ${id} already has a credited event for a different command (amount 99 sent, 10 stored); this command is not applied`,
+    );
+    const other = await billing(
+      ["send", "debit", JSON.stringify({ operationId: id, userId: "erin", amount: "10" })],
+      env,
+    );
     expect(other.code).toBe(1);
     expect(oneLine(other)).toContain("(command debit sent, credit stored)");
-    expect(json((await billing(["balance", "erin"], env)).stdout)).toMatchObject({ available: "10" });
+    expect(json((await billing(["balance", "erin"], env)).stdout)).toMatchObject({
+      available: "10",
+    });
   });
 });
 
 describe("cli – exit 2: usage and validation", () => {
   it("bad arguments and invalid commands are one line with one prefix, before any connection", async () => {
     const cases: Array<[string[], string]> = [
-      [["send", "credit", '{"userId":"a","amount":-5}'], "billing send: credit: amount: must be a positive integer (1 to 2^63 - 1), as a string of digits, a bigint or a safe integer"],
-      [["send", "credit", '{"userId":"a","amount":0}'], "billing send: credit: amount: must be a positive integer (1 to 2^63 - 1), as a string of digits, a bigint or a safe integer"],
+      [
+        ["send", "credit", '{"userId":"a","amount":-5}'],
+        "billing send: credit: amount: must be a positive integer (1 to 2^63 - 1), as a string of digits, a bigint or a safe integer",
+      ],
+      [
+        ["send", "credit", '{"userId":"a","amount":0}'],
+        "billing send: credit: amount: must be a positive integer (1 to 2^63 - 1), as a string of digits, a bigint or a safe integer",
+      ],
       [["send", "credit", '{"amount":"5"}'], "billing send: credit: userId is required"],
-      [["send", "refund", "{}"], "billing send: unknown command refund; one of credit debit hold capture release transfer"],
-      [["send", "credit"], "billing send: the command's JSON is missing ('<json>', - for stdin, or @file)"],
+      [
+        ["send", "refund", "{}"],
+        "billing send: unknown command refund; one of credit debit hold capture release transfer",
+      ],
+      [
+        ["send", "credit"],
+        "billing send: the command's JSON is missing ('<json>', - for stdin, or @file)",
+      ],
       [["send", "credit", "{not json"], "billing send: the command is not JSON"],
       [["op", "nope"], 'billing op: operationId must be a UUID, not "nope"'],
       [["hold"], "billing hold: holdId is missing"],
@@ -122,10 +157,14 @@ describe("cli – exit 2: usage and validation", () => {
     writeFileSync(file, text);
     const r = await billing(["send", "credit", `@${file}`], env);
     expect(r.code).toBe(2);
-    expect(oneLine(r)).toBe(`billing send: ${file} (${Buffer.byteLength(text)} bytes) is over the limit of 4096 bytes per command (worker.payloadBytesMax)`);
+    expect(oneLine(r)).toBe(
+      `billing send: ${file} (${Buffer.byteLength(text)} bytes) is over the limit of 4096 bytes per command (worker.payloadBytesMax)`,
+    );
     const piped = await billing(["send", "credit", "-"], env, Buffer.alloc(10 * 1024 * 1024, 0x20));
     expect(piped.code).toBe(2);
-    expect(oneLine(piped)).toContain("the command on stdin (more than 4096 bytes) is over the limit");
+    expect(oneLine(piped)).toContain(
+      "the command on stdin (more than 4096 bytes) is over the limit",
+    );
   });
 
   it("a query the service refuses as asked is one line naming its code, exit 2", async () => {
@@ -145,7 +184,10 @@ describe("cli – exit 2: usage and validation", () => {
 describe("cli – hold status", () => {
   it("billing hold shows a hold's status now, and billing op of an expired hold shows its held event and the hold's status", async () => {
     await billing(["send", "credit", '{"userId":"cli-h","amount":"100"}'], env);
-    const held = await billing(["send", "hold", '{"userId":"cli-h","amount":"30","timeoutSeconds":1}'], env);
+    const held = await billing(
+      ["send", "hold", '{"userId":"cli-h","amount":"30","timeoutSeconds":1}'],
+      env,
+    );
     expect(held.code, held.stderr).toBe(0);
     const holdId = String(json(held.stdout)["operationId"]);
     const deadline = Date.now() + 20_000;
@@ -161,7 +203,12 @@ describe("cli – hold status", () => {
     expect(status).toBe("expired");
     const op = await billing(["op", holdId], env);
     expect(op.code, op.stderr).toBe(0);
-    expect(json(op.stdout)).toMatchObject({ operationId: holdId, status: "applied", event: { event: "held" }, hold: { status: "expired" } });
+    expect(json(op.stdout)).toMatchObject({
+      operationId: holdId,
+      status: "applied",
+      event: { event: "held" },
+      hold: { status: "expired" },
+    });
   });
 });
 
@@ -170,19 +217,32 @@ describe("cli – exit 3: unavailable", () => {
     const down = await startNats();
     const url = down.url;
     await down.stop();
-    for (const args of [["send", "credit", '{"userId":"a","amount":"1"}'], ["balance", "alice"], ["op", randomUUID()], ["hold", randomUUID()], ["dlq", "list"]]) {
+    for (const args of [
+      ["send", "credit", '{"userId":"a","amount":"1"}'],
+      ["balance", "alice"],
+      ["op", randomUUID()],
+      ["hold", randomUUID()],
+      ["dlq", "list"],
+    ]) {
       const r = await billing(args, { ...env, NATS_URL: url });
       expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(3);
-      expect(oneLine(r)).toMatch(new RegExp(`^billing ${args[0]}: .*${url.replace(/[.]/g, "\\.")}`));
+      expect(oneLine(r)).toMatch(
+        new RegExp(`^billing ${args[0]}: .*${url.replace(/[.]/g, "\\.")}`),
+      );
     }
   });
 
   it("on a NATS where no billing service ever ran, send says no stream takes the command", async () => {
     const bare = await startNats();
     try {
-      const r = await billing(["send", "credit", '{"userId":"a","amount":"1"}'], { ...env, NATS_URL: bare.url });
+      const r = await billing(["send", "credit", '{"userId":"a","amount":"1"}'], {
+        ...env,
+        NATS_URL: bare.url,
+      });
       expect(r.code).toBe(3);
-      expect(oneLine(r)).toMatch(/^billing send: publish to billing\.cmd\.credit failed after \d+ attempts: no stream takes it \(no responders\); has a billing service or `billing setup` run on this NATS\?$/);
+      expect(oneLine(r)).toMatch(
+        /^billing send: publish to billing\.cmd\.credit failed after \d+ attempts: no stream takes it \(no responders\); has a billing service or `billing setup` run on this NATS\?$/,
+      );
     } finally {
       await bare.stop();
     }
@@ -193,15 +253,29 @@ describe("cli – exit 3: unavailable", () => {
     service = null;
     const balance = await billing(["balance", "alice"], env);
     expect(balance.code).toBe(3);
-    expect(oneLine(balance)).toBe("billing balance: billing.query.balance: no service answered (no responders); is a billing service running?");
+    expect(oneLine(balance)).toBe(
+      "billing balance: billing.query.balance: no service answered (no responders); is a billing service running?",
+    );
     const id = randomUUID();
-    const sent = await billing(["send", "credit", JSON.stringify({ operationId: id, userId: "cli-late", amount: "5" })], env);
+    const sent = await billing(
+      ["send", "credit", JSON.stringify({ operationId: id, userId: "cli-late", amount: "5" })],
+      env,
+    );
     expect(sent.code).toBe(3);
-    expect(oneLine(sent)).toMatch(new RegExp(`^billing send: no event for operation ${id} within 3000 ms: the command is stored \\(commands stream sequence \\d+\\) and will be applied when a billing service runs; a retry must reuse operationId ${id}, never a new one$`));
+    expect(oneLine(sent)).toMatch(
+      new RegExp(
+        `^billing send: no event for operation ${id} within 3000 ms: the command is stored \\(commands stream sequence \\d+\\) and will be applied when a billing service runs; a retry must reuse operationId ${id}, never a new one$`,
+      ),
+    );
     service = await startInProcess(nats.url, ws.ledgerPath, ws.configPath);
-    const op = await billing(["send", "credit", JSON.stringify({ operationId: id, userId: "cli-late", amount: "5" })], env);
+    const op = await billing(
+      ["send", "credit", JSON.stringify({ operationId: id, userId: "cli-late", amount: "5" })],
+      env,
+    );
     expect(op.code, op.stderr).toBe(0);
     expect(json(op.stdout)).toMatchObject({ event: "credited", operationId: id });
-    expect(json((await billing(["balance", "cli-late"], env)).stdout)).toMatchObject({ available: "5" });
+    expect(json((await billing(["balance", "cli-late"], env)).stdout)).toMatchObject({
+      available: "5",
+    });
   });
 });

@@ -11,7 +11,11 @@ import { billing } from "./support.ts";
 const dir = mkdtempSync(join(tmpdir(), "billing-help-"));
 const ledgerPath = join(dir, "ledger.db");
 // Nothing to reach and a broken configuration: help must not need either.
-const env = { NATS_URL: "nats://127.0.0.1:1", LEDGER_PATH: ledgerPath, BILLING_CONFIG: join(dir, "missing.json") };
+const env = {
+  NATS_URL: "nats://127.0.0.1:1",
+  LEDGER_PATH: ledgerPath,
+  BILLING_CONFIG: join(dir, "missing.json"),
+};
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -8,8 +8,15 @@ const RUN_DEADLINE_MS = 60_000;
 
 export type Run = { code: number | null; stdout: string; stderr: string };
 
-export function billing(args: string[], env: Record<string, string> = {}, input?: string | Buffer): Promise<Run> {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, LOG_LEVEL: "warn", ...env }, stdio: ["pipe", "pipe", "pipe"] });
+export function billing(
+  args: string[],
+  env: Record<string, string> = {},
+  input?: string | Buffer,
+): Promise<Run> {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, LOG_LEVEL: "warn", ...env },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
@@ -20,7 +27,11 @@ export function billing(args: string[], env: Record<string, string> = {}, input?
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`billing ${args.join(" ")} did not end within ${RUN_DEADLINE_MS} ms:\n${stdout}\n${stderr}`));
+      reject(
+        new Error(
+          `billing ${args.join(" ")} did not end within ${RUN_DEADLINE_MS} ms:\n${stdout}\n${stderr}`,
+        ),
+      );
     }, RUN_DEADLINE_MS);
     child.once("close", (code) => {
       clearTimeout(timer);
@@ -32,6 +43,7 @@ export function billing(args: string[], env: Record<string, string> = {}, input?
 /** One line on stderr, without a stack trace. */
 export function oneLine(r: Run): string {
   const lines = r.stderr.split("\n").filter((l) => l.trim() !== "");
-  if (lines.length !== 1 || /^\s+at /m.test(r.stderr)) throw new Error(`expected one line on stderr, got:\n${r.stderr}`);
+  if (lines.length !== 1 || /^\s+at /m.test(r.stderr))
+    throw new Error(`expected one line on stderr, got:\n${r.stderr}`);
   return lines[0] as string;
 }

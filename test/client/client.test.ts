@@ -8,7 +8,15 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { BillingClient, ConflictError, differencesOf, EventTimeoutError, InvalidCallError, QueryError, UnavailableError } from "@billing-ledger/client";
+import {
+  BillingClient,
+  ConflictError,
+  differencesOf,
+  EventTimeoutError,
+  InvalidCallError,
+  QueryError,
+  UnavailableError,
+} from "@billing-ledger/client";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
 import { startInProcess, workspace } from "../support/service.ts";
 import { storedMessages, waitFor } from "../support/streams.ts";
@@ -32,15 +40,27 @@ afterAll(async () => {
 describe("client – validation at the caller", () => {
   it("a bad call throws InvalidCallError naming the field and publishes nothing", async () => {
     const calls: Array<[() => Promise<unknown>, RegExp]> = [
-      [() => client.credit({ userId: "a", amount: 0 }), /credit: amount: must be a positive integer \(1 to 2\^63 - 1\)/],
-      [() => client.credit({ userId: "a", amount: -5 }), /credit: amount: must be a positive integer \(1 to 2\^63 - 1\)/],
+      [
+        () => client.credit({ userId: "a", amount: 0 }),
+        /credit: amount: must be a positive integer \(1 to 2\^63 - 1\)/,
+      ],
+      [
+        () => client.credit({ userId: "a", amount: -5 }),
+        /credit: amount: must be a positive integer \(1 to 2\^63 - 1\)/,
+      ],
       [() => client.credit({ amount: 5 } as never), /^credit: userId is required$/],
-      [() => client.transfer({ fromUserId: "a", toUserId: "b", amount: 1, fee: -1 }), /transfer: fee: must be an integer from 0 to 2\^63 - 1/],
+      [
+        () => client.transfer({ fromUserId: "a", toUserId: "b", amount: 1, fee: -1 }),
+        /transfer: fee: must be an integer from 0 to 2\^63 - 1/,
+      ],
       [() => client.debit({ userId: "bad user", amount: 1 }), /debit: userId/],
       [() => client.hold({ userId: "a", amount: 1, timeoutSeconds: -1 }), /hold: timeoutSeconds/],
       [() => client.capture({ holdId: "nope" }), /capture: holdId: must be a UUID/],
-      [() => client.transfer({ fromUserId: "a", toUserId: "b", amount: 1, note: "x" } as never), /transfer: unknown field note/],
-      [() => client.credit({ userId: "a", amount: (1n << 63n) }), /amount/],
+      [
+        () => client.transfer({ fromUserId: "a", toUserId: "b", amount: 1, note: "x" } as never),
+        /transfer: unknown field note/,
+      ],
+      [() => client.credit({ userId: "a", amount: 1n << 63n }), /amount/],
     ];
     for (const [call, message] of calls) {
       await expect(call()).rejects.toThrow(InvalidCallError);
@@ -52,46 +72,107 @@ describe("client – validation at the caller", () => {
     const max = client.nc.info?.max_payload ?? 0;
     expect(max).toBeGreaterThan(0);
     const big = new Uint8Array(max + 1);
-    const error = await client.publishRaw("billing.cmd.credit", big, randomUUID()).catch((e: unknown) => e);
+    const error = await client
+      .publishRaw("billing.cmd.credit", big, randomUUID())
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidCallError);
-    expect((error as Error).message).toBe(`the command is ${max + 1} bytes; the NATS server takes at most ${max} bytes per message (max_payload)`);
+    expect((error as Error).message).toBe(
+      `the command is ${max + 1} bytes; the NATS server takes at most ${max} bytes per message (max_payload)`,
+    );
   });
 });
 
 describe("client – conflicts", () => {
   it("what differs: another command, user, amount, fee, currency or hold; never what the event cannot tell", () => {
-    const credited = { event: "credited", command: "credit", userId: "u", amount: "10", currency: "EUR" };
+    const credited = {
+      event: "credited",
+      command: "credit",
+      userId: "u",
+      amount: "10",
+      currency: "EUR",
+    };
     expect(differencesOf("credit", { userId: "u", amount: "10" }, credited)).toEqual([]);
-    expect(differencesOf("credit", { userId: "u", amount: "10", currency: "EUR" }, credited)).toEqual([]);
-    expect(differencesOf("credit", { userId: "u", amount: "11", currency: "USD" }, credited)).toEqual([
-      { field: "amount", sent: "11", stored: "10" }, { field: "currency", sent: "USD", stored: "EUR" },
+    expect(
+      differencesOf("credit", { userId: "u", amount: "10", currency: "EUR" }, credited),
+    ).toEqual([]);
+    expect(
+      differencesOf("credit", { userId: "u", amount: "11", currency: "USD" }, credited),
+    ).toEqual([
+      { field: "amount", sent: "11", stored: "10" },
+      { field: "currency", sent: "USD", stored: "EUR" },
     ]);
-    expect(differencesOf("debit", { userId: "u", amount: "10" }, credited)).toEqual([{ field: "command", sent: "debit", stored: "credit" }]);
-    const transferred = { event: "transferred", command: "transfer", fromUserId: "a", toUserId: "b", amount: "5", currency: "EUR" };
-    expect(differencesOf("transfer", { fromUserId: "a", toUserId: "b", amount: "5", fee: "0" }, transferred)).toEqual([]);
-    expect(differencesOf("transfer", { fromUserId: "a", toUserId: "b", amount: "5", fee: "1" }, transferred)).toEqual([{ field: "fee", sent: "1", stored: null }]);
+    expect(differencesOf("debit", { userId: "u", amount: "10" }, credited)).toEqual([
+      { field: "command", sent: "debit", stored: "credit" },
+    ]);
+    const transferred = {
+      event: "transferred",
+      command: "transfer",
+      fromUserId: "a",
+      toUserId: "b",
+      amount: "5",
+      currency: "EUR",
+    };
+    expect(
+      differencesOf(
+        "transfer",
+        { fromUserId: "a", toUserId: "b", amount: "5", fee: "0" },
+        transferred,
+      ),
+    ).toEqual([]);
+    expect(
+      differencesOf(
+        "transfer",
+        { fromUserId: "a", toUserId: "b", amount: "5", fee: "1" },
+        transferred,
+      ),
+    ).toEqual([{ field: "fee", sent: "1", stored: null }]);
     const holdId = randomUUID();
-    const captured = { event: "captured", command: "capture", userId: "u", holdId, amount: "3", currency: "EUR" };
+    const captured = {
+      event: "captured",
+      command: "capture",
+      userId: "u",
+      holdId,
+      amount: "3",
+      currency: "EUR",
+    };
     expect(differencesOf("capture", { holdId: holdId.toUpperCase() }, captured)).toEqual([]);
     expect(differencesOf("capture", { holdId: randomUUID() }, captured)).toHaveLength(1);
     // A rejection of a command the service could not read carries no fields: only the command is known.
-    expect(differencesOf("credit", { userId: "u", amount: "10" }, { event: "rejected", command: "credit", reason: "invalid_command" })).toEqual([]);
-    expect(differencesOf("credit", { userId: 42, amount: "10" }, { ...credited, userId: "42" })).toEqual([]);
+    expect(
+      differencesOf(
+        "credit",
+        { userId: "u", amount: "10" },
+        { event: "rejected", command: "credit", reason: "invalid_command" },
+      ),
+    ).toEqual([]);
+    expect(
+      differencesOf("credit", { userId: 42, amount: "10" }, { ...credited, userId: "42" }),
+    ).toEqual([]);
   });
 
   it("a used operationId with another amount is a ConflictError carrying the stored event, inside the duplicate window", async () => {
     const service = await startInProcess(nats.url, ws.ledgerPath, ws.configPath);
     try {
       const id = randomUUID();
-      const first = await client.credit({ operationId: id, userId: "c-conf", amount: "10" }, { wait: true });
-      const error = await client.credit({ operationId: id, userId: "c-conf", amount: "99" }, { wait: true }).catch((e: unknown) => e);
+      const first = await client.credit(
+        { operationId: id, userId: "c-conf", amount: "10" },
+        { wait: true },
+      );
+      const error = await client
+        .credit({ operationId: id, userId: "c-conf", amount: "99" }, { wait: true })
+        .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ConflictError);
       const conflict = error as ConflictError;
       expect(conflict.event).toEqual(first.event);
       expect(conflict.differences).toEqual([{ field: "amount", sent: "99", stored: "10" }]);
-      expect(conflict.message).toContain(`operation ${id} already has a credited event for a different command`);
+      expect(conflict.message).toContain(
+        `operation ${id} already has a credited event for a different command`,
+      );
       // The same command again is no conflict: the first event.
-      expect((await client.credit({ operationId: id, userId: "c-conf", amount: 10 }, { wait: true })).event).toEqual(first.event);
+      expect(
+        (await client.credit({ operationId: id, userId: "c-conf", amount: 10 }, { wait: true }))
+          .event,
+      ).toEqual(first.event);
     } finally {
       await service.stop();
     }
@@ -105,11 +186,15 @@ describe("client – typed errors without a service", () => {
       await expect(short.balance("nobody")).rejects.toThrow(UnavailableError);
       await expect(short.balance("nobody")).rejects.toThrow("no service answered (no responders)");
       const id = randomUUID();
-      const error = await short.credit({ operationId: id, userId: "c-late", amount: 1 }, { wait: true }).catch((e: unknown) => e);
+      const error = await short
+        .credit({ operationId: id, userId: "c-late", amount: 1 }, { wait: true })
+        .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(EventTimeoutError);
       const timeout = error as EventTimeoutError;
       expect(timeout.streamSequence).toBeGreaterThan(0);
-      expect(timeout.message).toContain(`the command is stored (commands stream sequence ${timeout.streamSequence}) and will be applied when a billing service runs; a retry must reuse operationId ${id}`);
+      expect(timeout.message).toContain(
+        `the command is stored (commands stream sequence ${timeout.streamSequence}) and will be applied when a billing service runs; a retry must reuse operationId ${id}`,
+      );
     } finally {
       await short.close();
     }
@@ -119,7 +204,12 @@ describe("client – typed errors without a service", () => {
     const service = await startInProcess(nats.url, ws.ledgerPath, ws.configPath);
     try {
       // The service's query subscriptions reach the server a moment after it started.
-      await waitFor("the service answering queries", () => client.balance("alice").then(() => true, () => false));
+      await waitFor("the service answering queries", () =>
+        client.balance("alice").then(
+          () => true,
+          () => false,
+        ),
+      );
       const error = await client.balance("alice", "XYZ").catch((e: unknown) => e);
       expect(error).toBeInstanceOf(QueryError);
       expect((error as QueryError).code).toBe("unknown_currency");
@@ -132,7 +222,9 @@ describe("client – typed errors without a service", () => {
     const down = await startNats();
     const url = down.url;
     await down.stop();
-    const error = await BillingClient.connect({ servers: url, maxReconnectAttempts: 0 }).catch((e: unknown) => e);
+    const error = await BillingClient.connect({ servers: url, maxReconnectAttempts: 0 }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(UnavailableError);
     expect((error as Error).message).toContain(`cannot connect to NATS at ${url}`);
   });
@@ -144,12 +236,17 @@ describe("client – publishing and waiting", () => {
     const service = await startInProcess(nats.url, ws.ledgerPath, ws.configPath);
     try {
       const mine = randomUUID();
-      const given = await client.credit({ operationId: mine, userId: "c1", amount: 5n }, { wait: true });
+      const given = await client.credit(
+        { operationId: mine, userId: "c1", amount: 5n },
+        { wait: true },
+      );
       expect(given.operationId).toBe(mine);
       expect(given.event).toMatchObject({ event: "credited", operationId: mine, amount: "5" });
       const generated = await client.credit({ userId: "c1", amount: "6" });
       expect(generated.operationId).toMatch(/^[0-9a-f-]{36}$/);
-      const stored = (await storedMessages(jsm, "BILLING_COMMANDS")).find((m) => m.seq === generated.streamSequence);
+      const stored = (await storedMessages(jsm, "BILLING_COMMANDS")).find(
+        (m) => m.seq === generated.streamSequence,
+      );
       expect(stored?.header?.get("Nats-Msg-Id")).toBe(generated.operationId);
     } finally {
       await service.stop();
@@ -172,7 +269,9 @@ describe("client – publishing and waiting", () => {
     const sent = await sending;
     expect(sent.operationId).toBe(id);
     const jsm = await jetstreamManager(client.nc);
-    const copies = (await storedMessages(jsm, "BILLING_COMMANDS")).filter((m) => m.header?.get("Nats-Msg-Id") === id);
+    const copies = (await storedMessages(jsm, "BILLING_COMMANDS")).filter(
+      (m) => m.header?.get("Nats-Msg-Id") === id,
+    );
     expect(copies).toHaveLength(1);
   });
 });

@@ -36,7 +36,13 @@ afterAll(async () => {
 });
 
 async function commandSeq(msgId: string): Promise<number> {
-  return waitFor(`command ${msgId} stored`, async () => (await storedMessages(jsm, "BILLING_COMMANDS")).find((m) => m.header?.get("Nats-Msg-Id") === msgId)?.seq);
+  return waitFor(
+    `command ${msgId} stored`,
+    async () =>
+      (await storedMessages(jsm, "BILLING_COMMANDS")).find(
+        (m) => m.header?.get("Nats-Msg-Id") === msgId,
+      )?.seq,
+  );
 }
 
 async function eventsOf(id: string) {
@@ -54,19 +60,35 @@ describe("client – the event is the acknowledgement", () => {
     const again = await js.publish("billing.cmd.credit", "probe", { msgID: `probe:${id}` });
     expect(again.duplicate).toBe(true);
     expect(again.seq).toBe(first.seq);
-    expect((await storedMessages(jsm, "BILLING_COMMANDS")).some((m) => m.header?.get("Nats-Msg-Id") === `probe:${id}`)).toBe(false);
+    expect(
+      (await storedMessages(jsm, "BILLING_COMMANDS")).some(
+        (m) => m.header?.get("Nats-Msg-Id") === `probe:${id}`,
+      ),
+    ).toBe(false);
   });
 
   it("a command deleted before any worker took it is published again and applied once; send gets its event", async () => {
     const id = randomUUID();
-    const sending = client.credit({ operationId: id, userId: "rp-1", amount: 7 }, { wait: true, timeoutMs: 30_000, republishAfterMs: 1_000 });
+    const sending = client.credit(
+      { operationId: id, userId: "rp-1", amount: 7 },
+      { wait: true, timeoutMs: 30_000, republishAfterMs: 1_000 },
+    );
     expect(await jsm.streams.deleteMessage("BILLING_COMMANDS", await commandSeq(id))).toBe(true);
     const service = await startInProcess(nats.url, ws.ledgerPath, ws.configPath);
     try {
       const outcome = await sending;
       expect(outcome.republished).toBe(1);
-      expect(outcome.event).toMatchObject({ event: "credited", operationId: id, amount: "7", balances: [{ userId: "rp-1", posted: "7" }] });
-      expect((await storedMessages(jsm, "BILLING_COMMANDS")).find((m) => m.header?.get("Nats-Msg-Id") === `${id}:republish:1`)).toBeDefined();
+      expect(outcome.event).toMatchObject({
+        event: "credited",
+        operationId: id,
+        amount: "7",
+        balances: [{ userId: "rp-1", posted: "7" }],
+      });
+      expect(
+        (await storedMessages(jsm, "BILLING_COMMANDS")).find(
+          (m) => m.header?.get("Nats-Msg-Id") === `${id}:republish:1`,
+        ),
+      ).toBeDefined();
       expect(await eventsOf(id)).toHaveLength(1);
       expect(await client.balance("rp-1")).toMatchObject({ currency: "EUR", posted: "7" });
     } finally {
@@ -76,14 +98,21 @@ describe("client – the event is the acknowledgement", () => {
 
   it("a command still stored is not copied while its event is late (a service that is not running)", async () => {
     const id = randomUUID();
-    const sending = client.credit({ operationId: id, userId: "rp-2", amount: 3 }, { wait: true, timeoutMs: 30_000, republishAfterMs: 500 });
+    const sending = client.credit(
+      { operationId: id, userId: "rp-2", amount: 3 },
+      { wait: true, timeoutMs: 30_000, republishAfterMs: 500 },
+    );
     await commandSeq(id);
     await new Promise((r) => setTimeout(r, 1_800)); // three deadlines pass with the command stored
     const service = await startInProcess(nats.url, ws.ledgerPath, ws.configPath);
     try {
       const outcome = await sending;
       expect(outcome.republished).toBe(0);
-      expect((await storedMessages(jsm, "BILLING_COMMANDS")).filter((m) => m.header?.get("Nats-Msg-Id")?.startsWith(id))).toHaveLength(1);
+      expect(
+        (await storedMessages(jsm, "BILLING_COMMANDS")).filter((m) =>
+          m.header?.get("Nats-Msg-Id")?.startsWith(id),
+        ),
+      ).toHaveLength(1);
     } finally {
       await service.stop();
     }
@@ -94,14 +123,22 @@ describe("client – the event is the acknowledgement", () => {
     // The CLI waits nats.requestTimeoutMs (8 s here) and republishes after half of it.
     const cliWs = workspace({ nats: { requestTimeoutMs: 8_000 } });
     try {
-      const sending = billing(["send", "credit", JSON.stringify({ operationId: id, userId: "rp-cli", amount: "11" })], { NATS_URL: nats.url, BILLING_CONFIG: cliWs.configPath });
+      const sending = billing(
+        ["send", "credit", JSON.stringify({ operationId: id, userId: "rp-cli", amount: "11" })],
+        { NATS_URL: nats.url, BILLING_CONFIG: cliWs.configPath },
+      );
       expect(await jsm.streams.deleteMessage("BILLING_COMMANDS", await commandSeq(id))).toBe(true);
       const service = await startInProcess(nats.url, ws.ledgerPath, ws.configPath);
       try {
         const run = await sending;
         expect(run.stderr).toBe("");
         expect(run.code).toBe(0);
-        expect(JSON.parse(run.stdout)).toMatchObject({ event: "credited", operationId: id, amount: "11", balances: [{ userId: "rp-cli", posted: "11" }] });
+        expect(JSON.parse(run.stdout)).toMatchObject({
+          event: "credited",
+          operationId: id,
+          amount: "11",
+          balances: [{ userId: "rp-cli", posted: "11" }],
+        });
         expect(await eventsOf(id)).toHaveLength(1);
         expect(await client.balance("rp-cli")).toMatchObject({ posted: "11" });
       } finally {
@@ -114,16 +151,32 @@ describe("client – the event is the acknowledgement", () => {
 
   it("copies published blindly (the stream cannot be read) are applied once: one event, one balance change", async () => {
     // A client that cannot read the commands stream (as a publisher without JetStream API access).
-    const blind = await BillingClient.connect({ servers: nats.url, timeoutMs: 15_000, commandsStream: "NOT_READABLE" });
+    const blind = await BillingClient.connect({
+      servers: nats.url,
+      timeoutMs: 15_000,
+      commandsStream: "NOT_READABLE",
+    });
     try {
       const id = randomUUID();
-      const sending = blind.credit({ operationId: id, userId: "rp-3", amount: 2 }, { wait: true, timeoutMs: 30_000, republishAfterMs: 700 });
-      await waitFor("three copies stored", async () => (await storedMessages(jsm, "BILLING_COMMANDS")).filter((m) => m.header?.get("Nats-Msg-Id")?.startsWith(id)).length >= 3);
+      const sending = blind.credit(
+        { operationId: id, userId: "rp-3", amount: 2 },
+        { wait: true, timeoutMs: 30_000, republishAfterMs: 700 },
+      );
+      await waitFor(
+        "three copies stored",
+        async () =>
+          (await storedMessages(jsm, "BILLING_COMMANDS")).filter((m) =>
+            m.header?.get("Nats-Msg-Id")?.startsWith(id),
+          ).length >= 3,
+      );
       const service = await startInProcess(nats.url, ws.ledgerPath, ws.configPath);
       try {
         const outcome = await sending;
         expect(outcome.republished).toBeGreaterThanOrEqual(2);
-        expect(outcome.event).toMatchObject({ event: "credited", balances: [{ userId: "rp-3", posted: "2" }] });
+        expect(outcome.event).toMatchObject({
+          event: "credited",
+          balances: [{ userId: "rp-3", posted: "2" }],
+        });
         expect(await eventsOf(id)).toHaveLength(1);
         // Every copy was taken and settled (the consumer has nothing left), and money moved once.
         await waitIdle(jsm);

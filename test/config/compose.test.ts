@@ -32,7 +32,11 @@ export function composeServices(text: string): Record<string, Service> {
   let inServices = false;
   let service: Service | null = null;
   let key: string | null = null;
-  const scalar = (v: string): string => v.trim().replace(/^"(.*)"$/, "$1").replace(/^'(.*)'$/, "$1");
+  const scalar = (v: string): string =>
+    v
+      .trim()
+      .replace(/^"(.*)"$/, "$1")
+      .replace(/^'(.*)'$/, "$1");
   for (const raw of text.split("\n")) {
     if (raw.trim() === "" || raw.trim().startsWith("#")) continue;
     const indent = raw.length - raw.trimStart().length;
@@ -71,7 +75,8 @@ type Conf = { [key: string]: string | Conf | string[] };
 
 /** The NATS config format as these files use it: `key: value`, `key { … }`, `key: [ … ]`, `#` comments. */
 export function natsConf(text: string): Conf {
-  const tokens = text.replace(/#.*$/gm, "").match(/[{}[\]]|[^\s{}[\]:=]+(?::\/\/[^\s{}[\]]+)?|[:=]/g) ?? [];
+  const tokens =
+    text.replace(/#.*$/gm, "").match(/[{}[\]]|[^\s{}[\]:=]+(?::\/\/[^\s{}[\]]+)?|[:=]/g) ?? [];
   let i = 0;
   const object = (): Conf => {
     const out: Conf = {};
@@ -100,7 +105,9 @@ const compose = composeServices(readFileSync(join(ROOT, "docker-compose.yml"), "
 
 /** A compose volume "./host/path:/container/path[:ro]" → the repository file it mounts. */
 function mountedFile(service: Service, target: string): string {
-  const volume = (service["volumes"] as string[] | undefined)?.find((v) => v.split(":")[1] === target);
+  const volume = (service["volumes"] as string[] | undefined)?.find(
+    (v) => v.split(":")[1] === target,
+  );
   expect(volume, `a volume mounted at ${target}`).toBeDefined();
   return join(ROOT, (volume as string).split(":")[0] as string);
 }
@@ -119,13 +126,24 @@ describe("docker-compose – the single node and the cluster profile match what 
     const text = readFileSync(join(ROOT, "docker-compose.yml"), "utf8");
     const address = /ipv4_address:\s*([0-9.]+)/.exec(text)?.[1];
     expect(address, "the tigerbeetle service's fixed address").toBeDefined();
-    const tbNetworks = Object.keys((compose["tigerbeetle"] as Service)["networks"] as Record<string, string>);
-    const users = Object.entries(compose).filter(([, s]) => (s["environment"] as Record<string, string> | undefined)?.["TB_ADDRESSES"] !== undefined);
+    const tbNetworks = Object.keys(
+      (compose["tigerbeetle"] as Service)["networks"] as Record<string, string>,
+    );
+    const users = Object.entries(compose).filter(
+      ([, s]) =>
+        (s["environment"] as Record<string, string> | undefined)?.["TB_ADDRESSES"] !== undefined,
+    );
     expect(users.map(([n]) => n).sort()).toEqual(["billing", "billing-cluster"]);
     for (const [name, s] of users) {
-      const value = ((s["environment"] as Record<string, string>)["TB_ADDRESSES"] as string).replace(/\s+#.*$/, "");
-      for (const a of value.split(",")) expect({ name, address: a.split(":")[0] }).toEqual({ name, address });
-      expect({ name, shared: (s["networks"] as string[]).some((n) => tbNetworks.includes(n)) }).toEqual({ name, shared: true });
+      const value = (
+        (s["environment"] as Record<string, string>)["TB_ADDRESSES"] as string
+      ).replace(/\s+#.*$/, "");
+      for (const a of value.split(","))
+        expect({ name, address: a.split(":")[0] }).toEqual({ name, address });
+      expect({
+        name,
+        shared: (s["networks"] as string[]).some((n) => tbNetworks.includes(n)),
+      }).toEqual({ name, shared: true });
     }
   });
 
@@ -139,10 +157,15 @@ describe("docker-compose – the single node and the cluster profile match what 
       const command = node["command"] as string[];
       expect(command[0]).toBe("-c");
       const file = mountedFile(node, command[1] as string);
-      const test = spawnSync(NATS_SERVER_BIN, ["-t", "-c", file], { encoding: "utf8", timeout: 10_000 });
+      const test = spawnSync(NATS_SERVER_BIN, ["-t", "-c", file], {
+        encoding: "utf8",
+        timeout: 10_000,
+      });
       expect(test.status, `${file}: ${test.stdout}${test.stderr}`).toBe(0);
     }
-    const hostPorts = NODES.map((n) => ((compose[n] as Service)["ports"] as string[])[0]?.split(":")[1]);
+    const hostPorts = NODES.map(
+      (n) => ((compose[n] as Service)["ports"] as string[])[0]?.split(":")[1],
+    );
     expect(new Set(hostPorts).size).toBe(NODES.length);
     expect(hostPorts).not.toContain("4222"); // beside the single node, not instead of it
   });
@@ -150,14 +173,23 @@ describe("docker-compose – the single node and the cluster profile match what 
   it("each node's file names the node as compose does, routes to all three, and keeps JetStream in the node's volume", () => {
     const confs = NODES.map((name) => {
       const node = compose[name] as Service;
-      return { name, node, conf: natsConf(readFileSync(mountedFile(node, (node["command"] as string[])[1] as string), "utf8")) };
+      return {
+        name,
+        node,
+        conf: natsConf(
+          readFileSync(mountedFile(node, (node["command"] as string[])[1] as string), "utf8"),
+        ),
+      };
     });
     const clusterNames = new Set(confs.map((c) => (c.conf["cluster"] as Conf)["name"]));
     expect(clusterNames.size).toBe(1);
     for (const { name, node, conf } of confs) {
       expect(conf["server_name"]).toBe(name);
       const store = (conf["jetstream"] as Conf)["store_dir"];
-      expect((node["volumes"] as string[]).some((v) => v === `${name}-data:${String(store)}`), `${name} keeps ${String(store)} in its volume`).toBe(true);
+      expect(
+        (node["volumes"] as string[]).some((v) => v === `${name}-data:${String(store)}`),
+        `${name} keeps ${String(store)} in its volume`,
+      ).toBe(true);
       // The container port compose publishes is the one the node listens on.
       expect(((node["ports"] as string[])[0] as string).split(":")[2]).toBe(conf["port"]);
       const cluster = conf["cluster"] as Conf;
@@ -168,19 +200,36 @@ describe("docker-compose – the single node and the cluster profile match what 
 
   it("the cluster's service connects to every node and creates every stream and consumer with as many replicas as there are nodes; the single node's keeps one", () => {
     const config = serviceConfig("billing-cluster");
-    const confs = NODES.map((name) => natsConf(readFileSync(mountedFile(compose[name] as Service, "/etc/nats/nats.conf"), "utf8")));
-    expect([...config.nats.servers].sort()).toEqual(NODES.map((n, i) => `nats://${n}:${String(confs[i]?.["port"])}`));
+    const confs = NODES.map((name) =>
+      natsConf(readFileSync(mountedFile(compose[name] as Service, "/etc/nats/nats.conf"), "utf8")),
+    );
+    expect([...config.nats.servers].sort()).toEqual(
+      NODES.map((n, i) => `nats://${n}:${String(confs[i]?.["port"])}`),
+    );
     expect(config.streams.replicas).toBe(NODES.length);
     const topology = topologyOf(config);
     const streams = streamConfigs(topology);
-    expect(streams.map((s) => s.name).sort()).toEqual([config.streams.advisories, config.streams.commands, config.streams.deployment, config.streams.dlq, config.streams.events].sort());
-    for (const s of streams) expect({ stream: s.name, replicas: s.num_replicas }).toEqual({ stream: s.name, replicas: NODES.length });
+    expect(streams.map((s) => s.name).sort()).toEqual(
+      [
+        config.streams.advisories,
+        config.streams.commands,
+        config.streams.deployment,
+        config.streams.dlq,
+        config.streams.events,
+      ].sort(),
+    );
+    for (const s of streams)
+      expect({ stream: s.name, replicas: s.num_replicas }).toEqual({
+        stream: s.name,
+        replicas: NODES.length,
+      });
     expect(consumerConfig(topology).num_replicas).toBe(NODES.length);
     expect(advisoryConsumerConfig(config).num_replicas).toBe(NODES.length);
     expect((compose["billing-cluster"] as Service)["profiles"]).toEqual(["cluster"]);
 
     const single = serviceConfig("billing");
     expect(single.nats.servers).toEqual(["nats://nats:4222"]);
-    for (const s of streamConfigs(topologyOf(single))) expect({ stream: s.name, replicas: s.num_replicas }).toEqual({ stream: s.name, replicas: 1 });
+    for (const s of streamConfigs(topologyOf(single)))
+      expect({ stream: s.name, replicas: s.num_replicas }).toEqual({ stream: s.name, replicas: 1 });
   });
 });

@@ -13,7 +13,8 @@ import { spawnService, workspace, type ServiceProcess } from "../support/service
 const SCRIPT = fileURLToPath(new URL("../../docs/examples/publish-raw.sh", import.meta.url));
 const SOCAT = ["/usr/bin/socat", "/bin/socat", "/usr/local/bin/socat"].find((p) => existsSync(p));
 const RUN_TIMEOUT_MS = 30_000;
-if (!SOCAT) console.log("raw-protocol: socat is not installed; the example that uses it is not run");
+if (!SOCAT)
+  console.log("raw-protocol: socat is not installed; the example that uses it is not run");
 
 let nats: NatsServer;
 let ws: ReturnType<typeof workspace>;
@@ -34,7 +35,11 @@ afterAll(async () => {
 
 /** Runs the example; returns what the server sent, split into CRLF-ended lines. */
 function runExample(env: Record<string, string>): string[] {
-  const r = spawnSync("bash", [SCRIPT], { encoding: "utf8", timeout: RUN_TIMEOUT_MS, env: { ...process.env, NATS: `127.0.0.1:${nats.port}`, ...env } });
+  const r = spawnSync("bash", [SCRIPT], {
+    encoding: "utf8",
+    timeout: RUN_TIMEOUT_MS,
+    env: { ...process.env, NATS: `127.0.0.1:${nats.port}`, ...env },
+  });
   expect(r.stderr).toBe("");
   expect(r.status).toBe(0);
   return r.stdout.split("\r\n");
@@ -43,20 +48,47 @@ function runExample(env: Record<string, string>): string[] {
 describe.skipIf(!SOCAT)("contract – the raw NATS protocol example for other languages", () => {
   it("a credit sent as HPUB with Nats-Msg-Id is acknowledged by JetStream and answered by its event; the same id again is a duplicate", () => {
     const id = randomUUID();
-    const lines = runExample({ OPERATION_ID: id, USER_ID: "raw-bob", AMOUNT: "700", WAIT_SECONDS: "6" });
-    const ack = JSON.parse(lines[lines.findIndex((l) => l.startsWith(`MSG _INBOX.raw.${id} 2 `)) + 1]!) as Record<string, unknown>;
+    const lines = runExample({
+      OPERATION_ID: id,
+      USER_ID: "raw-bob",
+      AMOUNT: "700",
+      WAIT_SECONDS: "6",
+    });
+    const ack = JSON.parse(
+      lines[lines.findIndex((l) => l.startsWith(`MSG _INBOX.raw.${id} 2 `)) + 1]!,
+    ) as Record<string, unknown>;
     expect(ack).toMatchObject({ stream: "BILLING_COMMANDS" });
     expect(ack["duplicate"]).toBeUndefined();
     const at = lines.findIndex((l) => l.startsWith(`HMSG billing.evt.credited.${id} 1 `));
     expect(at).toBeGreaterThan(0);
     expect(lines[at + 1]).toBe("NATS/1.0");
     expect(lines).toContain(`Nats-Msg-Id: ${id}`);
-    const event = JSON.parse(lines.slice(at).find((l) => l.startsWith("{"))!) as Record<string, unknown>;
-    expect(event).toMatchObject({ event: "credited", operationId: id, command: "credit", userId: "raw-bob", amount: "700" });
+    const event = JSON.parse(lines.slice(at).find((l) => l.startsWith("{"))!) as Record<
+      string,
+      unknown
+    >;
+    expect(event).toMatchObject({
+      event: "credited",
+      operationId: id,
+      command: "credit",
+      userId: "raw-bob",
+      amount: "700",
+    });
 
-    const again = runExample({ OPERATION_ID: id, USER_ID: "raw-bob", AMOUNT: "700", WAIT_SECONDS: "1" });
-    const duplicate = JSON.parse(again[again.findIndex((l) => l.startsWith(`MSG _INBOX.raw.${id} 2 `)) + 1]!) as Record<string, unknown>;
-    expect(duplicate).toMatchObject({ stream: "BILLING_COMMANDS", seq: ack["seq"], duplicate: true });
+    const again = runExample({
+      OPERATION_ID: id,
+      USER_ID: "raw-bob",
+      AMOUNT: "700",
+      WAIT_SECONDS: "1",
+    });
+    const duplicate = JSON.parse(
+      again[again.findIndex((l) => l.startsWith(`MSG _INBOX.raw.${id} 2 `)) + 1]!,
+    ) as Record<string, unknown>;
+    expect(duplicate).toMatchObject({
+      stream: "BILLING_COMMANDS",
+      seq: ack["seq"],
+      duplicate: true,
+    });
     expect(again.some((l) => l.startsWith("HMSG billing.evt."))).toBe(false);
   });
 });

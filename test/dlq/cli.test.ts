@@ -38,12 +38,39 @@ beforeAll(async () => {
   const h = headers();
   h.set("Nats-Msg-Id", "op-conflict");
   h.set("X-Trace-Id", "trace-c");
-  malformedSeq = await letter(() => deadLetter(broker.js, { subject: "billing.cmd.debit", data: malformedPayload, streamSequence: 101 }, "malformed", "not JSON", 2_000));
-  conflictSeq = await letter(() => deadLetter(broker.js, { subject: "billing.cmd.credit", data: conflictPayload, headers: h, streamSequence: 102 }, "conflict", "operationId reused", 2_000));
-  maxCommand = { subject: "billing.cmd.hold", data: encode('{"operationId":"op-max","userId":"u-3","amount":"1"}'), msgId: "op-max" };
+  malformedSeq = await letter(() =>
+    deadLetter(
+      broker.js,
+      { subject: "billing.cmd.debit", data: malformedPayload, streamSequence: 101 },
+      "malformed",
+      "not JSON",
+      2_000,
+    ),
+  );
+  conflictSeq = await letter(() =>
+    deadLetter(
+      broker.js,
+      { subject: "billing.cmd.credit", data: conflictPayload, headers: h, streamSequence: 102 },
+      "conflict",
+      "operationId reused",
+      2_000,
+    ),
+  );
+  maxCommand = {
+    subject: "billing.cmd.hold",
+    data: encode('{"operationId":"op-max","userId":"u-3","amount":"1"}'),
+    msgId: "op-max",
+  };
   const seq = await exhaustDeliveries(broker.js, broker.jsm, config, maxCommand);
-  const advisory = { stream: config.streams.commands, consumer: config.consumer.name, streamSequence: seq, deliveries: config.consumer.maxDeliver };
-  maxSeq = await letter(() => handleAdvisory(advisoryContextOf({ js: broker.js, jsm: broker.jsm, config }), advisory));
+  const advisory = {
+    stream: config.streams.commands,
+    consumer: config.consumer.name,
+    streamSequence: seq,
+    deliveries: config.consumer.maxDeliver,
+  };
+  maxSeq = await letter(() =>
+    handleAdvisory(advisoryContextOf({ js: broker.js, jsm: broker.jsm, config }), advisory),
+  );
 });
 
 afterAll(async () => {
@@ -54,7 +81,9 @@ afterAll(async () => {
 // Runs make() and returns the sequence of the letter it stored.
 async function letter(make: () => Promise<unknown>): Promise<number> {
   await make();
-  const letters = (await storedMessages(broker.jsm, config.streams.dlq)).filter((m) => m.subject.split(".").length === 3);
+  const letters = (await storedMessages(broker.jsm, config.streams.dlq)).filter(
+    (m) => m.subject.split(".").length === 3,
+  );
   const last = letters[letters.length - 1];
   if (last === undefined) throw new Error("no letter stored");
   return last.seq;
@@ -73,17 +102,39 @@ async function listJson(...args: string[]): Promise<LetterView[]> {
 }
 
 async function commandsOn(subject: string): Promise<StoredMsg[]> {
-  return (await storedMessages(broker.jsm, config.streams.commands)).filter((m) => m.subject === subject);
+  return (await storedMessages(broker.jsm, config.streams.commands)).filter(
+    (m) => m.subject === subject,
+  );
 }
 
 describe("dlq cli – list", () => {
   it("shows every letter oldest first with reason, original subject and sequence, payload and time", async () => {
     const letters = await listJson();
-    expect(letters.map((l) => [l.sequence, l.reason])).toEqual([[malformedSeq, "malformed"], [conflictSeq, "conflict"], [maxSeq, "max_deliveries"]]);
+    expect(letters.map((l) => [l.sequence, l.reason])).toEqual([
+      [malformedSeq, "malformed"],
+      [conflictSeq, "conflict"],
+      [maxSeq, "max_deliveries"],
+    ]);
     const [malformed, conflict, max] = letters;
-    expect(malformed).toMatchObject({ originalSubject: "billing.cmd.debit", originalSequence: 101, error: "not JSON", payload: null, payloadBase64: Buffer.from(malformedPayload).toString("base64"), replays: [] });
-    expect(conflict).toMatchObject({ originalSubject: "billing.cmd.credit", originalSequence: 102, originalMsgId: "op-conflict", payload: new TextDecoder().decode(conflictPayload) });
-    expect(max).toMatchObject({ originalSubject: "billing.cmd.hold", originalMsgId: "op-max", reason: "max_deliveries" });
+    expect(malformed).toMatchObject({
+      originalSubject: "billing.cmd.debit",
+      originalSequence: 101,
+      error: "not JSON",
+      payload: null,
+      payloadBase64: Buffer.from(malformedPayload).toString("base64"),
+      replays: [],
+    });
+    expect(conflict).toMatchObject({
+      originalSubject: "billing.cmd.credit",
+      originalSequence: 102,
+      originalMsgId: "op-conflict",
+      payload: new TextDecoder().decode(conflictPayload),
+    });
+    expect(max).toMatchObject({
+      originalSubject: "billing.cmd.hold",
+      originalMsgId: "op-max",
+      reason: "max_deliveries",
+    });
     expect(Date.now() - Date.parse(max?.time ?? "")).toBeLessThan(60_000);
   });
 
@@ -109,9 +160,14 @@ describe("dlq cli – replay", () => {
     expect(Buffer.from(replayed?.data ?? []).equals(Buffer.from(conflictPayload))).toBe(true);
     expect(replayed?.header.get("X-Trace-Id")).toBe("trace-c");
     expect(replayed?.header.has("Nats-Msg-Id")).toBe(false);
-    expect(replayed?.header.keys().filter((k) => k.toLowerCase().startsWith("billing-"))).toEqual([]);
+    expect(replayed?.header.keys().filter((k) => k.toLowerCase().startsWith("billing-"))).toEqual(
+      [],
+    );
     const [view] = await listJson("--reason", "conflict");
-    expect(view?.replays.map((x) => [x.status, x.by, x.commandSequence])).toEqual([["started", "alice", null], ["published", "alice", replayed?.seq]]);
+    expect(view?.replays.map((x) => [x.status, x.by, x.commandSequence])).toEqual([
+      ["started", "alice", null],
+      ["published", "alice", replayed?.seq],
+    ]);
     expect(Date.now() - Date.parse(view?.replays[1]?.at ?? "")).toBeLessThan(60_000);
   });
 
@@ -125,7 +181,12 @@ describe("dlq cli – replay", () => {
     expect(forced.code).toBe(0);
     expect(await commandsOn("billing.cmd.credit")).toHaveLength(before.length + 1);
     const [view] = await listJson("--reason", "conflict");
-    expect(view?.replays.map((x) => `${x.status}:${x.by}`)).toEqual(["started:alice", "published:alice", "started:bob", "published:bob"]);
+    expect(view?.replays.map((x) => `${x.status}:${x.by}`)).toEqual([
+      "started:alice",
+      "published:alice",
+      "started:bob",
+      "published:bob",
+    ]);
   });
 
   it("--same-id keeps the original Nats-Msg-Id, so inside the duplicate window the stream stores nothing new", async () => {
@@ -135,12 +196,18 @@ describe("dlq cli – replay", () => {
     expect(r.out).toContain(`already stored as command #${before[0]?.seq}`);
     expect(await commandsOn(maxCommand.subject)).toHaveLength(before.length);
     const [view] = await listJson("--reason", "max_deliveries");
-    expect(view?.replays.map((x) => [x.status, x.sameId])).toEqual([["started", true], ["duplicate", true]]);
+    expect(view?.replays.map((x) => [x.status, x.sameId])).toEqual([
+      ["started", true],
+      ["duplicate", true],
+    ]);
   });
 
   it("two operators replaying the same letter at once: exactly one replays it, the other is refused", async () => {
     const before = await commandsOn("billing.cmd.debit");
-    const results = await Promise.all([run(["replay", String(malformedSeq), "--by", "carol"]), run(["replay", String(malformedSeq), "--by", "dave"])]);
+    const results = await Promise.all([
+      run(["replay", String(malformedSeq), "--by", "carol"]),
+      run(["replay", String(malformedSeq), "--by", "dave"]),
+    ]);
     expect(results.map((r) => r.code).sort()).toEqual([0, 1]);
     expect(results.find((r) => r.code === 1)?.err).toMatch(/already replayed|recorded meanwhile/);
     expect(await commandsOn("billing.cmd.debit")).toHaveLength(before.length + 1);
@@ -150,11 +217,21 @@ describe("dlq cli – replay", () => {
     const noId = await run(["replay", String(malformedSeq), "--same-id"]);
     expect(noId.code).toBe(1);
     expect(noId.err).toContain("carries no Billing-Original-Msg-Id");
-    const deletedSeq = await letter(() => deadLetter(broker.js, { subject: "unknown", data: new Uint8Array(0), streamSequence: 999 }, "max_deliveries", "deleted", 2_000));
+    const deletedSeq = await letter(() =>
+      deadLetter(
+        broker.js,
+        { subject: "unknown", data: new Uint8Array(0), streamSequence: 999 },
+        "max_deliveries",
+        "deleted",
+        2_000,
+      ),
+    );
     const deleted = await run(["replay", String(deletedSeq)]);
     expect(deleted.code).toBe(1);
     expect(deleted.err).toContain('has no command to replay (original subject "unknown")');
-    const records = (await storedMessages(broker.jsm, config.streams.dlq)).filter((m) => m.subject.startsWith("billing.dlq.replayed."));
+    const records = (await storedMessages(broker.jsm, config.streams.dlq)).filter((m) =>
+      m.subject.startsWith("billing.dlq.replayed."),
+    );
     const notALetter = await run(["replay", String(records[0]?.seq ?? 0)]);
     expect(notALetter.code).toBe(1);
     expect(notALetter.err).toContain("no dead letter at sequence");
@@ -194,22 +271,44 @@ describe("dlq cli – usage", () => {
 describe("dlq cli – purge", () => {
   it("removes only the letters stored before the cut-off, with their replay records, and prints how many", async () => {
     const older = await listJson();
-    const markersBefore = (await storedMessages(broker.jsm, config.streams.dlq)).filter((m) => m.subject.startsWith("billing.dlq.marker."));
+    const markersBefore = (await storedMessages(broker.jsm, config.streams.dlq)).filter((m) =>
+      m.subject.startsWith("billing.dlq.marker."),
+    );
     await new Promise((r) => setTimeout(r, 20));
     const cutOff = new Date();
     await new Promise((r) => setTimeout(r, 20));
     const newer = [
-      await letter(() => deadLetter(broker.js, { subject: "billing.cmd.debit", data: encode("{}"), streamSequence: 201 }, "malformed", "no operationId", 2_000)),
-      await letter(() => deadLetter(broker.js, { subject: "billing.cmd.debit", data: encode("{}"), streamSequence: 202 }, "conflict", "reused", 2_000)),
+      await letter(() =>
+        deadLetter(
+          broker.js,
+          { subject: "billing.cmd.debit", data: encode("{}"), streamSequence: 201 },
+          "malformed",
+          "no operationId",
+          2_000,
+        ),
+      ),
+      await letter(() =>
+        deadLetter(
+          broker.js,
+          { subject: "billing.cmd.debit", data: encode("{}"), streamSequence: 202 },
+          "conflict",
+          "reused",
+          2_000,
+        ),
+      ),
     ];
     const r = await run(["purge", "--before", cutOff.toISOString()]);
     expect(r.code).toBe(0);
-    expect(r.out).toContain(`purged ${older.length} dead letters stored before ${cutOff.toISOString()}`);
+    expect(r.out).toContain(
+      `purged ${older.length} dead letters stored before ${cutOff.toISOString()}`,
+    );
     expect((await listJson()).map((l) => l.sequence)).toEqual(newer);
     const left = await storedMessages(broker.jsm, config.streams.dlq);
     expect(left.filter((m) => m.subject.startsWith("billing.dlq.replayed."))).toEqual([]);
     // Markers stay: a late duplicate advisory must not bring a purged letter back.
-    expect(left.filter((m) => m.subject.startsWith("billing.dlq.marker."))).toHaveLength(markersBefore.length);
+    expect(left.filter((m) => m.subject.startsWith("billing.dlq.marker."))).toHaveLength(
+      markersBefore.length,
+    );
     const none = await run(["purge", "--before", "2000-01-01"]);
     expect(none.out).toContain("purged 0 dead letters");
   });

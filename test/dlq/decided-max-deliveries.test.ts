@@ -19,7 +19,10 @@ import { startNats, type NatsServer } from "../support/nats-server.ts";
 import { startInProcess, testConfig, workspace } from "../support/service.ts";
 import { storedEvents, storedMessages, waitFor, waitIdle } from "../support/streams.ts";
 import { advisoryCount, MAX_DELIVER } from "./fixture.ts";
-import { advisoryConsumerName, redeliveryOfHeader } from "../../src/dlq/max-deliveries-processor.ts";
+import {
+  advisoryConsumerName,
+  redeliveryOfHeader,
+} from "../../src/dlq/max-deliveries-processor.ts";
 
 let nats: NatsServer;
 let ws: ReturnType<typeof workspace>;
@@ -35,7 +38,12 @@ beforeAll(async () => {
     ops: { port: 0 },
   });
   client = await BillingClient.connect({ servers: nats.url, timeoutMs: 15_000 });
-  broker = await connectBroker({ servers: [nats.url], name: "decided-max-deliveries-test", connectTimeoutMs: 2_000, apiTimeoutMs: 2_000 });
+  broker = await connectBroker({
+    servers: [nats.url],
+    name: "decided-max-deliveries-test",
+    connectTimeoutMs: 2_000,
+    apiTimeoutMs: 2_000,
+  });
 });
 
 afterAll(async () => {
@@ -63,7 +71,11 @@ async function spendDeliveries(seq: number): Promise<void> {
     expect(m.seq).toBe(seq);
     m.nak();
   }
-  await waitFor("the MAX_DELIVERIES advisory", async () => (await advisoryCount(broker.jsm, config)) > before, 10_000);
+  await waitFor(
+    "the MAX_DELIVERIES advisory",
+    async () => (await advisoryCount(broker.jsm, config)) > before,
+    10_000,
+  );
 }
 
 async function decidedInLedger(operationId: string): Promise<boolean> {
@@ -80,10 +92,18 @@ describe("dlq processor – decided operations at max deliveries", () => {
     const first = await start();
     await client.credit({ userId: "decided-a", amount: 100 }, { wait: true });
     const held = (await broker.jsm.streams.info("BILLING_EVENTS")).state.messages;
-    await broker.jsm.streams.update("BILLING_EVENTS", { max_msgs: held, discard: DiscardPolicy.New });
+    await broker.jsm.streams.update("BILLING_EVENTS", {
+      max_msgs: held,
+      discard: DiscardPolicy.New,
+    });
     const operationId = randomUUID();
     const sent = await client.credit({ userId: "decided-a", amount: 7, operationId });
-    await waitFor("the credit decided in the ledger", () => decidedInLedger(operationId), 10_000, 100);
+    await waitFor(
+      "the credit decided in the ledger",
+      () => decidedInLedger(operationId),
+      10_000,
+      100,
+    );
     const stopping = Date.now();
     await first.stop();
     expect(Date.now() - stopping).toBeLessThan(5_000); // a stuck batch stops retrying at once
@@ -94,14 +114,25 @@ describe("dlq processor – decided operations at max deliveries", () => {
     await start();
     const event = await client.waitForEvent(operationId, 20_000);
     expect(event).toMatchObject({ event: "credited", operationId, amount: "7" });
-    await waitIdle(broker.jsm, "BILLING_ADVISORIES", advisoryConsumerName(testConfig(nats.url, ws.ledgerPath, ws.configPath)), 20_000);
+    await waitIdle(
+      broker.jsm,
+      "BILLING_ADVISORIES",
+      advisoryConsumerName(testConfig(nats.url, ws.ledgerPath, ws.configPath)),
+      20_000,
+    );
     await waitIdle(broker.jsm);
-    const letters = (await storedMessages(broker.jsm, "BILLING_DLQ")).filter((m) => m.subject === "billing.dlq.max_deliveries");
+    const letters = (await storedMessages(broker.jsm, "BILLING_DLQ")).filter(
+      (m) => m.subject === "billing.dlq.max_deliveries",
+    );
     expect(letters.map((m) => m.header.get("Billing-Original-Sequence"))).toEqual([]);
-    const events = (await storedEvents(broker.jsm)).filter((e) => e.payload["operationId"] === operationId);
+    const events = (await storedEvents(broker.jsm)).filter(
+      (e) => e.payload["operationId"] === operationId,
+    );
     expect(events).toHaveLength(1);
     expect(await client.balance("decided-a", "EUR")).toMatchObject({ posted: "107" });
-    const copies = (await storedMessages(broker.jsm, "BILLING_COMMANDS")).filter((m) => m.header.get(redeliveryOfHeader) === String(sent.streamSequence));
+    const copies = (await storedMessages(broker.jsm, "BILLING_COMMANDS")).filter(
+      (m) => m.header.get(redeliveryOfHeader) === String(sent.streamSequence),
+    );
     expect(copies).toHaveLength(1); // the processor's copy, which the worker replayed
 
     // The negative space: with no worker running, a command the ledger never saw reaches max
@@ -110,8 +141,17 @@ describe("dlq processor – decided operations at max deliveries", () => {
     const undecided = await client.credit({ userId: "decided-b", amount: 3 });
     await spendDeliveries(undecided.streamSequence);
     await start();
-    const letter = await waitFor("the undecided command's letter", async () =>
-      (await storedMessages(broker.jsm, "BILLING_DLQ")).find((m) => m.subject === "billing.dlq.max_deliveries" && m.header.get("Billing-Original-Sequence") === String(undecided.streamSequence)), 20_000, 200);
+    const letter = await waitFor(
+      "the undecided command's letter",
+      async () =>
+        (await storedMessages(broker.jsm, "BILLING_DLQ")).find(
+          (m) =>
+            m.subject === "billing.dlq.max_deliveries" &&
+            m.header.get("Billing-Original-Sequence") === String(undecided.streamSequence),
+        ),
+      20_000,
+      200,
+    );
     expect(letter).toBeDefined();
     expect(await decidedInLedger(undecided.operationId)).toBe(false);
   }, 120_000);

@@ -10,7 +10,10 @@ import { testSpace } from "../support/space.ts";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Broker } from "../../src/broker/connection.ts";
 import type { Config } from "../../src/config/schema.ts";
-import { advisoryConsumerName, startAdvisoryProcessor } from "../../src/dlq/max-deliveries-processor.ts";
+import {
+  advisoryConsumerName,
+  startAdvisoryProcessor,
+} from "../../src/dlq/max-deliveries-processor.ts";
 import { advisoryVerdictCounter, createMetricsRegistry } from "../../src/telemetry/index.ts";
 import { sample } from "../telemetry/fixture.ts";
 import type { Ledger } from "../../src/ledger/port.ts";
@@ -41,17 +44,33 @@ afterAll(async () => {
 });
 
 // Every ledger call fails the way an unanswered ledger does: past its deadline (transient).
-const unreachableLedger = new Proxy({}, {
-  get: (_target, name) => () => Promise.reject(new LedgerTimeoutError(`ledger unreachable (${String(name)})`)),
-}) as Ledger;
+const unreachableLedger = new Proxy(
+  {},
+  {
+    get: (_target, name) => () =>
+      Promise.reject(new LedgerTimeoutError(`ledger unreachable (${String(name)})`)),
+  },
+) as Ledger;
 
 it("dlq – a command the worker keeps naking reaches max deliveries and is dead-lettered once", async () => {
   const workerLog = memoryLog("info");
   const w = config.worker;
   const deps: WorkerDeps = {
-    ledger: unreachableLedger, js: broker.js, jsm: broker.jsm, dlqStream: config.streams.dlq, log: workerLog.log, stats: new WorkerStats(),
-    chart: { currencies: config.currencies, defaultCurrency: config.defaultCurrency, markerLedger: config.markerLedger, space: testSpace },
-    registry: new AccountRegistry(unreachableLedger, 16), names: new NameBook(testSpace, 16), limits: { ...w, ackWaitMs: config.consumer.ackWaitMs },
+    ledger: unreachableLedger,
+    js: broker.js,
+    jsm: broker.jsm,
+    dlqStream: config.streams.dlq,
+    log: workerLog.log,
+    stats: new WorkerStats(),
+    chart: {
+      currencies: config.currencies,
+      defaultCurrency: config.defaultCurrency,
+      markerLedger: config.markerLedger,
+      space: testSpace,
+    },
+    registry: new AccountRegistry(unreachableLedger, 16),
+    names: new NameBook(testSpace, 16),
+    limits: { ...w, ackWaitMs: config.consumer.ackWaitMs },
   };
   const consumer = await broker.js.consumers.get(config.streams.commands, config.consumer.name);
   const messages = await consumer.consume({ max_messages: w.batchMessagesMax, expires: 30_000 });
@@ -60,13 +79,21 @@ it("dlq – a command the worker keeps naking reaches max deliveries and is dead
   const worker = runWorker(deps, new Batcher(messages[Symbol.asyncIterator]()), stopSignal);
   const processorLog = memoryLog();
   const metrics = createMetricsRegistry();
-  const processor = startAdvisoryProcessor({ js: broker.js, jsm: broker.jsm, config, log: processorLog.log, counted: advisoryVerdictCounter(metrics) });
+  const processor = startAdvisoryProcessor({
+    js: broker.js,
+    jsm: broker.jsm,
+    config,
+    log: processorLog.log,
+    counted: advisoryVerdictCounter(metrics),
+  });
   try {
     const operationId = randomUUID();
     const data = encode(JSON.stringify({ operationId, userId: "u-stuck", amount: "10" }));
     const pa = await broker.js.publish("billing.cmd.credit", data, { msgID: operationId });
     const letters = await waitFor("the dead letter", async () => {
-      const found = (await storedMessages(broker.jsm, config.streams.dlq)).filter((m) => m.subject === "billing.dlq.max_deliveries");
+      const found = (await storedMessages(broker.jsm, config.streams.dlq)).filter(
+        (m) => m.subject === "billing.dlq.max_deliveries",
+      );
       return found.length > 0 ? found : null;
     });
     await waitIdle(broker.jsm, config.streams.advisories, advisoryConsumerName(config), 20_000);
@@ -74,12 +101,23 @@ it("dlq – a command the worker keeps naking reaches max deliveries and is dead
     expect(letters[0]?.header.get("Billing-Original-Sequence")).toBe(String(pa.seq));
     expect(Buffer.from(letters[0]?.data ?? []).equals(Buffer.from(data))).toBe(true);
     expect(deps.stats.naks).toBe(config.consumer.maxDeliver);
-    expect(workerLog.lines().filter((l) => l["msg"] === "ledger unavailable; batch naked")).toHaveLength(config.consumer.maxDeliver);
-    expect(processorLog.lines().filter((l) => l["verdict"] === "dead_lettered").map((l) => l["commandSequence"])).toEqual([pa.seq]);
+    expect(
+      workerLog.lines().filter((l) => l["msg"] === "ledger unavailable; batch naked"),
+    ).toHaveLength(config.consumer.maxDeliver);
+    expect(
+      processorLog
+        .lines()
+        .filter((l) => l["verdict"] === "dead_lettered")
+        .map((l) => l["commandSequence"]),
+    ).toEqual([pa.seq]);
     // The metric on-call alerts on (billing_dead_letters_total counts only the worker's letters).
     const text = await metrics.metrics();
-    expect(sample(text, "billing_max_deliveries_advisories_total", { verdict: "dead_lettered" })).toBe(1);
-    expect(sample(text, "billing_max_deliveries_advisories_total", { verdict: "redelivered" })).toBe(0);
+    expect(
+      sample(text, "billing_max_deliveries_advisories_total", { verdict: "dead_lettered" }),
+    ).toBe(1);
+    expect(
+      sample(text, "billing_max_deliveries_advisories_total", { verdict: "redelivered" }),
+    ).toBe(0);
   } finally {
     await processor.stop();
     requestStop();

@@ -24,7 +24,10 @@ export function dlqConfig(natsUrl: string, overrides: Record<string, unknown> = 
     worker: { holdGraceMs: 1_000, holdWaitNakMs: 1_000, publishTimeoutMs: 2_000 },
     dlq: { advisoriesBatchMax: 10, listMax: 100 },
   };
-  return loadConfig({ NATS_URL: natsUrl, LOG_LEVEL: "silent" }, merge(base, overrides) as Parameters<typeof loadConfig>[1]);
+  return loadConfig(
+    { NATS_URL: natsUrl, LOG_LEVEL: "silent" },
+    merge(base, overrides) as Parameters<typeof loadConfig>[1],
+  );
 }
 
 function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
@@ -43,7 +46,12 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 export { topologyOf };
 
 export async function connectWithTopology(config: Config, name = "dlq-test"): Promise<Broker> {
-  const broker = await connectBroker({ servers: config.nats.servers, name, connectTimeoutMs: 2_000, apiTimeoutMs: 2_000 });
+  const broker = await connectBroker({
+    servers: config.nats.servers,
+    name,
+    connectTimeoutMs: 2_000,
+    apiTimeoutMs: 2_000,
+  });
   await ensureTopology(broker.jsm, topologyOf(config));
   return broker;
 }
@@ -57,7 +65,8 @@ export function memoryLog(level = "debug"): MemoryLog {
   const lines: Array<Record<string, unknown>> = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString("utf8").split("\n")) if (line.trim() !== "") lines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString("utf8").split("\n"))
+        if (line.trim() !== "") lines.push(JSON.parse(line) as Record<string, unknown>);
       callback();
     },
   });
@@ -95,23 +104,40 @@ export async function exhaustDeliveries(
   command: { subject: string; data: Uint8Array; msgId: string; headers?: MsgHdrs },
 ): Promise<number> {
   const before = await advisoryCount(jsm, config);
-  const pa = await js.publish(command.subject, command.data, { msgID: command.msgId, ...(command.headers ? { headers: command.headers } : {}) });
+  const pa = await js.publish(command.subject, command.data, {
+    msgID: command.msgId,
+    ...(command.headers ? { headers: command.headers } : {}),
+  });
   const consumer = await js.consumers.get(config.streams.commands, config.consumer.name);
   for (let delivery = 1; delivery <= config.consumer.maxDeliver; delivery++) {
     const m = await consumer.next({ expires: 2_000 });
-    if (m === null || m.seq !== pa.seq) throw new Error(`delivery ${delivery}: expected command #${pa.seq}, got ${m === null ? "nothing" : `#${m.seq}`}`);
+    if (m === null || m.seq !== pa.seq)
+      throw new Error(
+        `delivery ${delivery}: expected command #${pa.seq}, got ${m === null ? "nothing" : `#${m.seq}`}`,
+      );
     m.nak();
   }
   // The server notices the exhausted command when a pull asks for the next message.
   const extra = await consumer.next({ expires: 1_000 });
   if (extra !== null) throw new Error(`command #${extra.seq} delivered after max deliveries`);
-  await waitFor("the MAX_DELIVERIES advisory", async () => (await advisoryCount(jsm, config)) > before, 10_000);
+  await waitFor(
+    "the MAX_DELIVERIES advisory",
+    async () => (await advisoryCount(jsm, config)) > before,
+    10_000,
+  );
   return pa.seq;
 }
 
 // A copy of the last advisory, published again: what the server does after a crash.
-export async function duplicateLastAdvisory(js: JetStreamClient, jsm: JetStreamManager, config: Config): Promise<void> {
-  const subject = maxDeliveriesAdvisorySubject({ commandsStream: config.streams.commands, consumer: config.consumer.name });
+export async function duplicateLastAdvisory(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  config: Config,
+): Promise<void> {
+  const subject = maxDeliveriesAdvisorySubject({
+    commandsStream: config.streams.commands,
+    consumer: config.consumer.name,
+  });
   const last = await jsm.streams.getMessage(config.streams.advisories, { last_by_subj: subject });
   if (last === null) throw new Error("no advisory to duplicate");
   await js.publish(subject, last.data);

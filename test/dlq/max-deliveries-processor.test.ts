@@ -22,7 +22,15 @@ import {
 } from "../../src/dlq/max-deliveries-processor.ts";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
 import { storedMessages, waitFor, waitIdle } from "../support/streams.ts";
-import { connectWithTopology, dlqConfig, topologyOf, duplicateLastAdvisory, encode, exhaustDeliveries, memoryLog } from "./fixture.ts";
+import {
+  connectWithTopology,
+  dlqConfig,
+  topologyOf,
+  duplicateLastAdvisory,
+  encode,
+  exhaustDeliveries,
+  memoryLog,
+} from "./fixture.ts";
 
 // Short, so that "outside the duplicate window" takes a moment in a test.
 const DUPLICATE_WINDOW_MS = 1_000;
@@ -49,12 +57,20 @@ let next = 0;
 const command = (extra: Record<string, unknown> = {}) => {
   next += 1;
   const operationId = `op-max-${next}`;
-  return { subject: "billing.cmd.credit", data: encode(JSON.stringify({ operationId, userId: "u-1", amount: "5", ...extra })), msgId: operationId };
+  return {
+    subject: "billing.cmd.credit",
+    data: encode(JSON.stringify({ operationId, userId: "u-1", amount: "5", ...extra })),
+    msgId: operationId,
+  };
 };
 
 async function lettersOf(seq: number): Promise<StoredMsg[]> {
   const all = await storedMessages(broker.jsm, config.streams.dlq);
-  return all.filter((m) => m.subject === "billing.dlq.max_deliveries" && m.header.get("Billing-Original-Sequence") === String(seq));
+  return all.filter(
+    (m) =>
+      m.subject === "billing.dlq.max_deliveries" &&
+      m.header.get("Billing-Original-Sequence") === String(seq),
+  );
 }
 
 function start(b: Broker, log = memoryLog()): AdvisoryProcessor {
@@ -62,7 +78,11 @@ function start(b: Broker, log = memoryLog()): AdvisoryProcessor {
 }
 
 async function settled(): Promise<void> {
-  await waitFor("the advisory consumer to exist", async () => broker.jsm.consumers.info(config.streams.advisories, advisoryConsumerName(config)).catch(() => null));
+  await waitFor("the advisory consumer to exist", async () =>
+    broker.jsm.consumers
+      .info(config.streams.advisories, advisoryConsumerName(config))
+      .catch(() => null),
+  );
   await waitIdle(broker.jsm, config.streams.advisories, advisoryConsumerName(config), 20_000);
 }
 
@@ -73,11 +93,19 @@ describe("dlq processor – max deliveries", () => {
       const p = startAdvisoryProcessor({ js: broker.js, jsm: broker.jsm, config: c, log: log.log });
       // Stopped at once: before its subscription was read from, a stop used to hang for good.
       await p.stop();
-      return log.lines().some((l) => String(l["msg"]).startsWith("duplicate window shorter than the advisory retry"));
+      return log
+        .lines()
+        .some((l) =>
+          String(l["msg"]).startsWith("duplicate window shorter than the advisory retry"),
+        );
     };
     // The commands stream's window here is 1 s, but letters are deduplicated in the DLQ's (a day).
     expect(await warned(config)).toBe(false);
-    expect(await warned(dlqConfig(nats.url, { streams: { duplicateWindowMs: 1_000, dlqDuplicateWindowMs: 1_000 } }))).toBe(true);
+    expect(
+      await warned(
+        dlqConfig(nats.url, { streams: { duplicateWindowMs: 1_000, dlqDuplicateWindowMs: 1_000 } }),
+      ),
+    ).toBe(true);
   });
 
   it("a command that exhausts its deliveries is dead-lettered once as max_deliveries, byte for byte with its headers", async () => {
@@ -101,7 +129,9 @@ describe("dlq processor – max deliveries", () => {
       expect(got?.get("X-Trace-Id")).toBe("trace-7");
       expect(got?.get("Nats-Msg-Id")).toBe(`dlq:max_deliveries:${seq}`);
       expect(got?.get("Billing-Error")).toContain(`delivered ${config.consumer.maxDeliver} times`);
-      const marker = await broker.jsm.streams.getMessage(config.streams.dlq, { last_by_subj: claimSubject("max_deliveries", seq) });
+      const marker = await broker.jsm.streams.getMessage(config.streams.dlq, {
+        last_by_subj: claimSubject("max_deliveries", seq),
+      });
       expect(marker?.header.get("Billing-Original-Sequence")).toBe(String(seq));
     } finally {
       await processor.stop();
@@ -114,10 +144,19 @@ describe("dlq processor – max deliveries", () => {
     try {
       const seq = await exhaustDeliveries(broker.js, broker.jsm, config, command());
       await duplicateLastAdvisory(broker.js, broker.jsm, config);
-      await waitFor("both advisories handled", async () => log.lines().filter((l) => l["commandSequence"] === seq).length === 2);
+      await waitFor(
+        "both advisories handled",
+        async () => log.lines().filter((l) => l["commandSequence"] === seq).length === 2,
+      );
       await settled();
       expect(await lettersOf(seq)).toHaveLength(1);
-      expect(log.lines().filter((l) => l["commandSequence"] === seq).map((l) => l["verdict"]).sort()).toEqual(["already_dead_lettered", "dead_lettered"]);
+      expect(
+        log
+          .lines()
+          .filter((l) => l["commandSequence"] === seq)
+          .map((l) => l["verdict"])
+          .sort(),
+      ).toEqual(["already_dead_lettered", "dead_lettered"]);
     } finally {
       await processor.stop();
     }
@@ -135,10 +174,14 @@ describe("dlq processor – max deliveries", () => {
     const log = memoryLog();
     const restarted = start(broker, log);
     try {
-      await waitFor("the duplicate handled", async () => log.lines().some((l) => l["commandSequence"] === seq));
+      await waitFor("the duplicate handled", async () =>
+        log.lines().some((l) => l["commandSequence"] === seq),
+      );
       await settled();
       expect(await lettersOf(seq)).toHaveLength(1);
-      expect(log.lines().find((l) => l["commandSequence"] === seq)?.["verdict"]).toBe("already_dead_lettered");
+      expect(log.lines().find((l) => l["commandSequence"] === seq)?.["verdict"]).toBe(
+        "already_dead_lettered",
+      );
     } finally {
       await restarted.stop();
     }
@@ -146,7 +189,12 @@ describe("dlq processor – max deliveries", () => {
 
   it("two processes handling the same advisory at the same moment store one letter and one marker", async () => {
     const seq = await exhaustDeliveries(broker.js, broker.jsm, config, command());
-    const advisory = { stream: config.streams.commands, consumer: config.consumer.name, streamSequence: seq, deliveries: config.consumer.maxDeliver };
+    const advisory = {
+      stream: config.streams.commands,
+      consumer: config.consumer.name,
+      streamSequence: seq,
+      deliveries: config.consumer.maxDeliver,
+    };
     // Neither sees a marker yet: the letter's msgId and the marker's expectation decide.
     const outcomes = await Promise.all([
       handleAdvisory(advisoryContextOf({ js: broker.js, jsm: broker.jsm, config }), advisory),
@@ -154,7 +202,9 @@ describe("dlq processor – max deliveries", () => {
     ]);
     expect(outcomes).toEqual(["dead_lettered", "dead_lettered"]);
     expect(await lettersOf(seq)).toHaveLength(1);
-    const markers = (await storedMessages(broker.jsm, config.streams.dlq)).filter((m) => m.subject === claimSubject("max_deliveries", seq));
+    const markers = (await storedMessages(broker.jsm, config.streams.dlq)).filter(
+      (m) => m.subject === claimSubject("max_deliveries", seq),
+    );
     expect(markers).toHaveLength(1);
     // The server's own advisory for this command is still in the stream: let a processor take it.
     const processor = start(broker);
@@ -174,7 +224,10 @@ describe("dlq processor – max deliveries", () => {
         await duplicateLastAdvisory(broker.js, broker.jsm, config);
         await duplicateLastAdvisory(broker.js, broker.jsm, config);
       }
-      const handled = () => [...logA.lines(), ...logB.lines()].filter((l) => seqs.includes(l["commandSequence"] as number));
+      const handled = () =>
+        [...logA.lines(), ...logB.lines()].filter((l) =>
+          seqs.includes(l["commandSequence"] as number),
+        );
       await waitFor("nine advisories handled", async () => handled().length === 9);
       await settled();
       // Two copies handled at the same moment may both report dead_lettered; the stream holds one.
@@ -197,7 +250,9 @@ describe("dlq processor – max deliveries", () => {
       await settled();
       expect(letter?.data.length).toBe(0);
       expect(letter?.header.get("Billing-Original-Subject")).toBe("unknown");
-      expect(letter?.header.get("Billing-Error")).toContain(`no longer in stream ${config.streams.commands}`);
+      expect(letter?.header.get("Billing-Error")).toContain(
+        `no longer in stream ${config.streams.commands}`,
+      );
       const line = log.lines().find((l) => l["commandSequence"] === seq);
       expect(line).toMatchObject({ level: 50, verdict: "command_missing" });
     } finally {
@@ -210,9 +265,22 @@ describe("dlq processor – max deliveries", () => {
     const log = memoryLog();
     const processor = start(broker, log);
     try {
-      const subject = maxDeliveriesAdvisorySubject({ commandsStream: config.streams.commands, consumer: config.consumer.name });
-      await broker.js.publish(subject, encode('{"type":"io.nats.jetstream.advisory.v1.max_deliver","stream_seq":"x"}'));
-      await waitFor("the error log", async () => log.lines().find((l) => l["msg"] === "advisory not understood; terminated, left in the advisories stream"));
+      const subject = maxDeliveriesAdvisorySubject({
+        commandsStream: config.streams.commands,
+        consumer: config.consumer.name,
+      });
+      await broker.js.publish(
+        subject,
+        encode('{"type":"io.nats.jetstream.advisory.v1.max_deliver","stream_seq":"x"}'),
+      );
+      await waitFor("the error log", async () =>
+        log
+          .lines()
+          .find(
+            (l) =>
+              l["msg"] === "advisory not understood; terminated, left in the advisories stream",
+          ),
+      );
       await settled();
       expect((await broker.jsm.streams.info(config.streams.dlq)).state.messages).toBe(before);
       const line = log.lines().find((l) => l["level"] === 50);
@@ -227,14 +295,32 @@ describe("dlq processor – resilience", () => {
   it("started before the advisories stream exists, it logs the failure and subscribes once setup has run", async () => {
     const bare = await startNats();
     const c = dlqConfig(bare.url);
-    const b = await connectBroker({ servers: c.nats.servers, name: "dlq-bare", connectTimeoutMs: 2_000, apiTimeoutMs: 2_000 });
+    const b = await connectBroker({
+      servers: c.nats.servers,
+      name: "dlq-bare",
+      connectTimeoutMs: 2_000,
+      apiTimeoutMs: 2_000,
+    });
     const log = memoryLog();
     const processor = startAdvisoryProcessor({ js: b.js, jsm: b.jsm, config: c, log: log.log });
     try {
-      await waitFor("the failure logged", async () => log.lines().find((l) => l["msg"] === "dead-letter processor: subscription failed; subscribing again" && l["level"] === 50));
+      await waitFor("the failure logged", async () =>
+        log
+          .lines()
+          .find(
+            (l) =>
+              l["msg"] === "dead-letter processor: subscription failed; subscribing again" &&
+              l["level"] === 50,
+          ),
+      );
       await ensureTopology(b.jsm, topologyOf(c));
       const seq = await exhaustDeliveries(b.js, b.jsm, c, command());
-      await waitFor("the letter", async () => log.lines().find((l) => l["commandSequence"] === seq && l["verdict"] === "dead_lettered"), 20_000);
+      await waitFor(
+        "the letter",
+        async () =>
+          log.lines().find((l) => l["commandSequence"] === seq && l["verdict"] === "dead_lettered"),
+        20_000,
+      );
     } finally {
       await processor.stop();
       await b.close();
@@ -250,9 +336,17 @@ describe("dlq processor – resilience", () => {
       await waitFor("the first letter", async () => (await lettersOf(before)).length === 1);
       await nats.kill("SIGKILL");
       await nats.restart();
-      await waitFor("the connection back", async () => broker.jsm.streams.info(config.streams.dlq).then(() => true, () => false));
-      const after = await waitFor("a command exhausted after the restart", async () =>
-        exhaustDeliveries(broker.js, broker.jsm, config, command()).catch(() => null), 20_000);
+      await waitFor("the connection back", async () =>
+        broker.jsm.streams.info(config.streams.dlq).then(
+          () => true,
+          () => false,
+        ),
+      );
+      const after = await waitFor(
+        "a command exhausted after the restart",
+        async () => exhaustDeliveries(broker.js, broker.jsm, config, command()).catch(() => null),
+        20_000,
+      );
       await waitFor("the second letter", async () => (await lettersOf(after)).length === 1, 30_000);
       await settled();
       expect(await lettersOf(before)).toHaveLength(1);

@@ -13,7 +13,11 @@ import { systemAccounts, userAccounts } from "../../src/domain/accounts.ts";
 import { decodeCommand } from "../../src/domain/commands.ts";
 import { planTransfers } from "../../src/domain/plan.ts";
 import { REDELIVERY_ROUNDS_MAX } from "../../src/config/limits.ts";
-import { advisoryContextOf, handleAdvisory, redeliveryRoundHeader } from "../../src/dlq/max-deliveries-processor.ts";
+import {
+  advisoryContextOf,
+  handleAdvisory,
+  redeliveryRoundHeader,
+} from "../../src/dlq/max-deliveries-processor.ts";
 import { openLedger } from "../../src/ledger/index.ts";
 import type { Ledger } from "../../src/ledger/port.ts";
 import { chartOf, topologyOf } from "../../src/service.ts";
@@ -30,7 +34,12 @@ let ledger: Ledger;
 beforeAll(async () => {
   nats = await startNats();
   ws = workspace();
-  broker = await connectBroker({ servers: [nats.url], name: "redelivery-rounds-test", connectTimeoutMs: 2_000, apiTimeoutMs: 2_000 });
+  broker = await connectBroker({
+    servers: [nats.url],
+    name: "redelivery-rounds-test",
+    connectTimeoutMs: 2_000,
+    apiTimeoutMs: 2_000,
+  });
   ledger = await openLedger({ driver: "embedded", path: join(ws.dir, "ledger.db") });
 });
 
@@ -46,18 +55,36 @@ it("a decided command is published again at max deliveries for rounds 1..max, th
   const chart = chartOf(config, testSpace);
   await ensureTopology(broker.jsm, topologyOf(config));
   // The credit is decided in the ledger (its transfer is there), as a worker would have left it.
-  const data = new TextEncoder().encode(JSON.stringify({ operationId: randomUUID(), userId: "rounds", amount: "5" }));
+  const data = new TextEncoder().encode(
+    JSON.stringify({ operationId: randomUUID(), userId: "rounds", amount: "5" }),
+  );
   const decoded = decodeCommand("billing.cmd.credit", data, chart, config.worker);
   if (decoded.kind !== "command") throw new Error("the credit does not decode");
-  await ledger.createAccounts([...systemAccounts(chart), ...userAccounts(chart.space, 978, "rounds")]);
+  await ledger.createAccounts([
+    ...systemAccounts(chart),
+    ...userAccounts(chart.space, 978, "rounds"),
+  ]);
   await ledger.createTransfers(planTransfers(chart, decoded.command, decoded.fingerprint, null));
-  const ctx = advisoryContextOf({ js: broker.js, jsm: broker.jsm, config, decisions: { ledger, chart } });
-  const advisory = (seq: number) => ({ stream: config.streams.commands, consumer: config.consumer.name, streamSequence: seq, deliveries: config.consumer.maxDeliver });
+  const ctx = advisoryContextOf({
+    js: broker.js,
+    jsm: broker.jsm,
+    config,
+    decisions: { ledger, chart },
+  });
+  const advisory = (seq: number) => ({
+    stream: config.streams.commands,
+    consumer: config.consumer.name,
+    streamSequence: seq,
+    deliveries: config.consumer.maxDeliver,
+  });
 
   for (let round = 0; round <= REDELIVERY_ROUNDS_MAX; round += 1) {
     const h = headers();
     if (round > 0) h.set(redeliveryRoundHeader, String(round));
-    const stored = await broker.js.publish("billing.cmd.credit", data, { headers: h, msgID: `round-${round}` });
+    const stored = await broker.js.publish("billing.cmd.credit", data, {
+      headers: h,
+      msgID: `round-${round}`,
+    });
     const outcome = await handleAdvisory(ctx, advisory(stored.seq));
     if (round < REDELIVERY_ROUNDS_MAX) {
       expect(outcome).toBe("redelivered");
@@ -67,7 +94,11 @@ it("a decided command is published again at max deliveries for rounds 1..max, th
       expect(outcome).toBe("dead_lettered");
     }
   }
-  const letters = (await storedMessages(broker.jsm, config.streams.dlq)).filter((m) => m.subject === "billing.dlq.max_deliveries");
+  const letters = (await storedMessages(broker.jsm, config.streams.dlq)).filter(
+    (m) => m.subject === "billing.dlq.max_deliveries",
+  );
   expect(letters).toHaveLength(1);
-  expect(letters[0]?.header?.get("Billing-Error")).toContain(`decided in the ledger, but its event was still not stored after ${REDELIVERY_ROUNDS_MAX} republishes`);
+  expect(letters[0]?.header?.get("Billing-Error")).toContain(
+    `decided in the ledger, but its event was still not stored after ${REDELIVERY_ROUNDS_MAX} republishes`,
+  );
 });

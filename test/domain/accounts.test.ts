@@ -5,28 +5,53 @@
 import { AccountFlags } from "tigerbeetle-node";
 import { describe, expect, it } from "vitest";
 import {
-  AccountCode, currencyByCode, currencyByLedger, feeAccountId, markerAccountIds, settlementAccountId, systemAccounts, userAccountId,
-  userAccounts, userNameAccountId,
+  AccountCode,
+  currencyByCode,
+  currencyByLedger,
+  feeAccountId,
+  markerAccountIds,
+  settlementAccountId,
+  systemAccounts,
+  userAccountId,
+  userAccounts,
+  userNameAccountId,
 } from "../../src/domain/accounts.ts";
 import { U128_MAX } from "../../src/domain/ids.ts";
 import { decodeUserIdHead, decodeUserIdTail } from "../../src/domain/user-name.ts";
 import { at, chart, EUR, USD } from "./fixture.ts";
 
-const zeroBalances = { debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 0n, reserved: 0, timestamp: 0n };
+const zeroBalances = {
+  debits_pending: 0n,
+  debits_posted: 0n,
+  credits_pending: 0n,
+  credits_posted: 0n,
+  reserved: 0,
+  timestamp: 0n,
+};
 
 describe("accounts – user accounts", () => {
   it("accounts – a short userId has one user account with the user flags and zero balances", () => {
     const accounts = userAccounts(chart.space, EUR.ledger, "alice");
     expect(accounts).toHaveLength(1);
     const a = at(accounts, 0);
-    expect(a).toMatchObject({ id: userAccountId(chart.space, EUR.ledger, "alice"), ledger: 978, code: AccountCode.user, ...zeroBalances });
+    expect(a).toMatchObject({
+      id: userAccountId(chart.space, EUR.ledger, "alice"),
+      ledger: 978,
+      code: AccountCode.user,
+      ...zeroBalances,
+    });
     expect(a.flags).toBe(AccountFlags.debits_must_not_exceed_credits | AccountFlags.history);
     expect(decodeUserIdHead(a)).toEqual({ head: "alice", continued: false });
   });
 
   it("accounts – user flags never include credits_must_not_exceed_debits, linked, closed or imported", () => {
     const { flags } = at(userAccounts(chart.space, EUR.ledger, "alice"), 0);
-    for (const flag of [AccountFlags.credits_must_not_exceed_debits, AccountFlags.linked, AccountFlags.closed, AccountFlags.imported]) {
+    for (const flag of [
+      AccountFlags.credits_must_not_exceed_debits,
+      AccountFlags.linked,
+      AccountFlags.closed,
+      AccountFlags.imported,
+    ]) {
       expect(flags & flag).toBe(0);
     }
   });
@@ -37,7 +62,13 @@ describe("accounts – user accounts", () => {
     expect(accounts).toHaveLength(2);
     const [user, name] = [at(accounts, 0), at(accounts, 1)];
     expect(user.id).toBe(userAccountId(chart.space, USD.ledger, userId));
-    expect(name).toMatchObject({ id: userNameAccountId(chart.space, user.id), ledger: 840, code: AccountCode.userName, flags: AccountFlags.none, ...zeroBalances });
+    expect(name).toMatchObject({
+      id: userNameAccountId(chart.space, user.id),
+      ledger: 840,
+      code: AccountCode.userName,
+      flags: AccountFlags.none,
+      ...zeroBalances,
+    });
     const head = decodeUserIdHead(user);
     expect(head).toEqual({ head: "a".repeat(36), continued: true });
     expect(head.head + decodeUserIdTail(name)).toBe(userId);
@@ -50,7 +81,13 @@ describe("accounts – user accounts", () => {
 
   it("accounts – user account ids are deterministic and differ by ledger and by userId (case included)", () => {
     expect(userAccountId(chart.space, 978, "alice")).toBe(userAccountId(chart.space, 978, "alice"));
-    const ids = [userAccountId(chart.space, 978, "alice"), userAccountId(chart.space, 840, "alice"), userAccountId(chart.space, 978, "Alice"), userAccountId(chart.space, 978, "bob"), userAccountId(chart.space, 978, "1")];
+    const ids = [
+      userAccountId(chart.space, 978, "alice"),
+      userAccountId(chart.space, 840, "alice"),
+      userAccountId(chart.space, 978, "Alice"),
+      userAccountId(chart.space, 978, "bob"),
+      userAccountId(chart.space, 978, "1"),
+    ];
     expect(new Set(ids).size).toBe(ids.length);
     for (const id of ids) expect(id > 0n && id < U128_MAX).toBe(true);
   });
@@ -66,17 +103,47 @@ describe("accounts – system accounts", () => {
   it("accounts – one settlement and one fee account per currency, and the marker pair", () => {
     expect(accounts).toHaveLength(2 * chart.currencies.length + 2);
     for (const currency of chart.currencies) {
-      expect(accounts).toContainEqual(expect.objectContaining({ id: settlementAccountId(chart.space, currency.ledger), ledger: currency.ledger, code: AccountCode.settlement }));
-      expect(accounts).toContainEqual(expect.objectContaining({ id: feeAccountId(chart.space, currency.ledger), ledger: currency.ledger, code: AccountCode.fee }));
+      expect(accounts).toContainEqual(
+        expect.objectContaining({
+          id: settlementAccountId(chart.space, currency.ledger),
+          ledger: currency.ledger,
+          code: AccountCode.settlement,
+        }),
+      );
+      expect(accounts).toContainEqual(
+        expect.objectContaining({
+          id: feeAccountId(chart.space, currency.ledger),
+          ledger: currency.ledger,
+          code: AccountCode.fee,
+        }),
+      );
     }
     const marker = markerAccountIds(chart.space, chart.markerLedger);
-    expect(accounts).toContainEqual(expect.objectContaining({ id: marker.debit, ledger: chart.markerLedger, code: AccountCode.markerDebit }));
-    expect(accounts).toContainEqual(expect.objectContaining({ id: marker.credit, ledger: chart.markerLedger, code: AccountCode.markerCredit }));
+    expect(accounts).toContainEqual(
+      expect.objectContaining({
+        id: marker.debit,
+        ledger: chart.markerLedger,
+        code: AccountCode.markerDebit,
+      }),
+    );
+    expect(accounts).toContainEqual(
+      expect.objectContaining({
+        id: marker.credit,
+        ledger: chart.markerLedger,
+        code: AccountCode.markerCredit,
+      }),
+    );
   });
 
   it("accounts – system accounts have no flags, zero balances and no user data", () => {
     for (const a of accounts) {
-      expect(a).toMatchObject({ flags: AccountFlags.none, user_data_128: 0n, user_data_64: 0n, user_data_32: 0, ...zeroBalances });
+      expect(a).toMatchObject({
+        flags: AccountFlags.none,
+        user_data_128: 0n,
+        user_data_64: 0n,
+        user_data_32: 0,
+        ...zeroBalances,
+      });
     }
   });
 

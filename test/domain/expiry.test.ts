@@ -8,7 +8,15 @@
 import { CreateTransferStatus as S, TransferFlags, type Transfer } from "tigerbeetle-node";
 import { describe, expect, it } from "vitest";
 import { markerAccountIds } from "../../src/domain/accounts.ts";
-import { clockProbe, EXPIRY_MARKER_CODE, expiryMarker, holdDeadline, isDue, probeVerdict, voidProbe } from "../../src/domain/expiry.ts";
+import {
+  clockProbe,
+  EXPIRY_MARKER_CODE,
+  expiryMarker,
+  holdDeadline,
+  isDue,
+  probeVerdict,
+  voidProbe,
+} from "../../src/domain/expiry.ts";
 
 import { isMarker, planTransfers } from "../../src/domain/plan.ts";
 import { MARKER_CODE_BASE, reasonOfMarkerCode } from "../../src/domain/reasons.ts";
@@ -19,7 +27,12 @@ const NS = 1_000_000_000n;
 const T0 = 1_700_000_000_000_000_000n;
 
 function storedHold(timeoutSeconds: number | undefined, amount = "250"): Transfer {
-  const payload = { operationId: HOLD, userId: "alice", amount, ...(timeoutSeconds === undefined ? {} : { timeoutSeconds }) };
+  const payload = {
+    operationId: HOLD,
+    userId: "alice",
+    amount,
+    ...(timeoutSeconds === undefined ? {} : { timeoutSeconds }),
+  };
   const d = decodeCommandOk("hold", payload);
   return stored(at(planTransfers(chart, d.command, d.fingerprint, null), 0), T0);
 }
@@ -53,21 +66,46 @@ describe("expiry – deadlines", () => {
 describe("expiry – probes", () => {
   it("expiry – the clock probe is an all-zero transfer (id 0, which the ledger refuses)", () => {
     expect(clockProbe()).toEqual({
-      id: 0n, debit_account_id: 0n, credit_account_id: 0n, amount: 0n, pending_id: 0n, user_data_128: 0n, user_data_64: 0n,
-      user_data_32: 0, timeout: 0, ledger: 0, code: 0, flags: 0, timestamp: 0n,
+      id: 0n,
+      debit_account_id: 0n,
+      credit_account_id: 0n,
+      amount: 0n,
+      pending_id: 0n,
+      user_data_128: 0n,
+      user_data_64: 0n,
+      user_data_32: 0,
+      timeout: 0,
+      ledger: 0,
+      code: 0,
+      flags: 0,
+      timestamp: 0n,
     });
   });
 
   it("expiry – the void probe voids exactly the held amount under the hold's probe id", () => {
     const h = storedHold(60, "987");
     expect(voidProbe(chart, h)).toEqual({
-      ...clockProbe(), id: chart.space.expiryProbeId(idOf(HOLD)), pending_id: idOf(HOLD), amount: 987n, flags: TransferFlags.void_pending_transfer,
+      ...clockProbe(),
+      id: chart.space.expiryProbeId(idOf(HOLD)),
+      pending_id: idOf(HOLD),
+      amount: 987n,
+      flags: TransferFlags.void_pending_transfer,
     });
   });
 
   it("expiry – the void probe carries no timestamp, timeout, ledger, code or user data (all inherited or refused)", () => {
     const probe = voidProbe(chart, storedHold(60));
-    expect(probe).toMatchObject({ timestamp: 0n, timeout: 0, ledger: 0, code: 0, user_data_128: 0n, user_data_64: 0n, user_data_32: 0, debit_account_id: 0n, credit_account_id: 0n });
+    expect(probe).toMatchObject({
+      timestamp: 0n,
+      timeout: 0,
+      ledger: 0,
+      code: 0,
+      user_data_128: 0n,
+      user_data_64: 0n,
+      user_data_32: 0,
+      debit_account_id: 0n,
+      credit_account_id: 0n,
+    });
   });
 
   it("expiry – the ledger's answers to a probe: expired, captured, released", () => {
@@ -76,12 +114,16 @@ describe("expiry – probes", () => {
     expect(probeVerdict(S.pending_transfer_already_voided)).toBe("released");
   });
 
-  it.each(["created", "exists", "pending_transfer_not_found", "id_already_failed", "exceeds_pending_transfer_amount", "pending_transfer_has_different_amount"] as const)(
-    "expiry – a probe answered %s is a broken invariant (assertion)",
-    (status) => {
-      expect(() => probeVerdict(S[status])).toThrow(new RegExp(`answered ${status}`));
-    },
-  );
+  it.each([
+    "created",
+    "exists",
+    "pending_transfer_not_found",
+    "id_already_failed",
+    "exceeds_pending_transfer_amount",
+    "pending_transfer_has_different_amount",
+  ] as const)("expiry – a probe answered %s is a broken invariant (assertion)", (status) => {
+    expect(() => probeVerdict(S[status])).toThrow(new RegExp(`answered ${status}`));
+  });
 });
 
 describe("expiry – markers", () => {
@@ -89,8 +131,14 @@ describe("expiry – markers", () => {
     const marker = markerAccountIds(chart.space, chart.markerLedger);
     const t = expiryMarker(chart, storedHold(60));
     expect(t).toEqual({
-      ...clockProbe(), id: chart.space.expiryMarkerId(idOf(HOLD)), debit_account_id: marker.debit, credit_account_id: marker.credit,
-      ledger: chart.markerLedger, code: EXPIRY_MARKER_CODE, user_data_128: idOf(HOLD), user_data_64: chart.space.tag,
+      ...clockProbe(),
+      id: chart.space.expiryMarkerId(idOf(HOLD)),
+      debit_account_id: marker.debit,
+      credit_account_id: marker.credit,
+      ledger: chart.markerLedger,
+      code: EXPIRY_MARKER_CODE,
+      user_data_128: idOf(HOLD),
+      user_data_64: chart.space.tag,
     });
     expect(isMarker(chart, t)).toBe(true);
   });
@@ -106,7 +154,13 @@ describe("expiry – markers", () => {
 
   it("expiry – expiry marker and probe ids are distinct from the hold's own and derived ids", () => {
     const id = idOf(HOLD);
-    const ids = [id, chart.space.expiryMarkerId(id), chart.space.expiryProbeId(id), chart.space.burnedMarkerId(id), chart.space.feeLegId(id)];
+    const ids = [
+      id,
+      chart.space.expiryMarkerId(id),
+      chart.space.expiryProbeId(id),
+      chart.space.burnedMarkerId(id),
+      chart.space.feeLegId(id),
+    ];
     expect(new Set(ids).size).toBe(ids.length);
     expect(chart.space.expiryMarkerId(id)).toBe(chart.space.expiryMarkerId(id));
     expect(chart.space.expiryProbeId(id)).not.toBe(chart.space.expiryProbeId(id + 1n));

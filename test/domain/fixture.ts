@@ -5,7 +5,12 @@ import { rng } from "../support/workload.ts";
 import type { Transfer } from "tigerbeetle-node";
 import type { Chart } from "../../src/domain/accounts.ts";
 import { testSpace } from "../support/space.ts";
-import { decodeCommand, type CommandType, type Decoded, type DecodeLimits } from "../../src/domain/commands.ts";
+import {
+  decodeCommand,
+  type CommandType,
+  type Decoded,
+  type DecodeLimits,
+} from "../../src/domain/commands.ts";
 import type { Operation } from "../../src/domain/resolve.ts";
 
 export const EUR = { code: "EUR", ledger: 978, scale: 2 } as const;
@@ -13,7 +18,12 @@ export const USD = { code: "USD", ledger: 840, scale: 2 } as const;
 
 export const space = testSpace;
 
-export const chart: Chart = { currencies: [EUR, USD], defaultCurrency: "EUR", markerLedger: 1_000_000, space };
+export const chart: Chart = {
+  currencies: [EUR, USD],
+  defaultCurrency: "EUR",
+  markerLedger: 1_000_000,
+  space,
+};
 
 /** 30 days, the service's default upper bound of a hold, and a 4 KiB payload bound. */
 export const limits: DecodeLimits = { holdTimeoutSecondsMax: 2_592_000, payloadBytesMax: 4096 };
@@ -41,19 +51,22 @@ export type RejectedDecoded = Extract<Decoded, { kind: "rejected" }>;
 
 export function decodeCommandOk(type: CommandType, payload: unknown): CommandDecoded {
   const d = decode(type, payload);
-  if (d.kind !== "command") throw new Error(`expected a command, got ${JSON.stringify(d, bigintText)}`);
+  if (d.kind !== "command")
+    throw new Error(`expected a command, got ${JSON.stringify(d, bigintText)}`);
   return d;
 }
 
 export function decodeRejected(type: CommandType, payload: unknown): RejectedDecoded {
   const d = decode(type, payload);
-  if (d.kind !== "rejected") throw new Error(`expected a rejection, got ${JSON.stringify(d, bigintText)}`);
+  if (d.kind !== "rejected")
+    throw new Error(`expected a rejection, got ${JSON.stringify(d, bigintText)}`);
   return d;
 }
 
 export function decodeMalformed(type: string, payload: unknown): string {
   const d = decode(type, payload);
-  if (d.kind !== "malformed") throw new Error(`expected malformed, got ${JSON.stringify(d, bigintText)}`);
+  if (d.kind !== "malformed")
+    throw new Error(`expected malformed, got ${JSON.stringify(d, bigintText)}`);
   return d.error;
 }
 
@@ -74,7 +87,8 @@ export function idOf(text: string): bigint {
 /** An operation of a resolve pass, from a decoded payload; never malformed. */
 export function operation(type: CommandType, payload: unknown, publishedAtMs = 0): Operation {
   const decoded = decode(type, payload);
-  if (decoded.kind === "malformed") throw new Error(`fixture payload is malformed: ${decoded.error}`);
+  if (decoded.kind === "malformed")
+    throw new Error(`fixture payload is malformed: ${decoded.error}`);
   return { id: decoded.operationId, decoded, publishedAtMs };
 }
 
@@ -89,7 +103,6 @@ export function at<T>(items: ReadonlyArray<T>, index: number): T {
   if (item === undefined) throw new Error(`no element at index ${index} of ${items.length}`);
   return item;
 }
-
 
 export function randomInt(next: () => number, maxExclusive: number): number {
   return Math.floor(next() * maxExclusive);

@@ -4,7 +4,13 @@
 // distinct per purpose and never a forbidden id. Derived-id properties run over a seeded sample.
 import { describe, expect, it } from "vitest";
 import { createHash, createHmac } from "node:crypto";
-import { formatOperationId, hashId, IdSpace, parseOperationId, U128_MAX } from "../../src/domain/ids.ts";
+import {
+  formatOperationId,
+  hashId,
+  IdSpace,
+  parseOperationId,
+  U128_MAX,
+} from "../../src/domain/ids.ts";
 import { chart, randomInt, seeded } from "./fixture.ts";
 
 function randomId(next: () => number): bigint {
@@ -35,7 +41,9 @@ describe("ids – operation ids", () => {
   it("ids – parse reads the UUID's 128 bits, big-endian", () => {
     expect(parseOperationId("00000000-0000-0000-0000-000000000001")).toBe(1n);
     expect(parseOperationId("10000000-0000-0000-0000-000000000000")).toBe(1n << 124n);
-    expect(parseOperationId("0190A6B2-3C4D-7E8F-9A0B-1C2D3E4F5A6B")).toBe(0x0190a6b23c4d7e8f9a0b1c2d3e4f5a6bn);
+    expect(parseOperationId("0190A6B2-3C4D-7E8F-9A0B-1C2D3E4F5A6B")).toBe(
+      0x0190a6b23c4d7e8f9a0b1c2d3e4f5a6bn,
+    );
   });
 
   it("ids – parse refuses the nil id and the all-ones id", () => {
@@ -45,16 +53,20 @@ describe("ids – operation ids", () => {
   });
 
   it.each([
-    ["undefined", undefined], ["null", null], ["a number", 1], ["a bigint", 1n], ["an object", {}], ["the empty string", ""],
-    ["32 hex digits without dashes", "0190a6b23c4d7e8f9a0b1c2d3e4f5a6b"], ["31 hex digits", "0190a6b2-3c4d-7e8f-9a0b-1c2d3e4f5a6"],
-    ["33 hex digits", "0190a6b2-3c4d-7e8f-9a0b-1c2d3e4f5a6bc"], ["underscores", "0190a6b2_3c4d_7e8f_9a0b_1c2d3e4f5a6b"],
+    ["undefined", undefined],
+    ["null", null],
+    ["a number", 1],
+    ["a bigint", 1n],
+    ["an object", {}],
+    ["the empty string", ""],
+    ["32 hex digits without dashes", "0190a6b23c4d7e8f9a0b1c2d3e4f5a6b"],
+    ["31 hex digits", "0190a6b2-3c4d-7e8f-9a0b-1c2d3e4f5a6"],
+    ["33 hex digits", "0190a6b2-3c4d-7e8f-9a0b-1c2d3e4f5a6bc"],
+    ["underscores", "0190a6b2_3c4d_7e8f_9a0b_1c2d3e4f5a6b"],
     ["a non-hex digit", "z190a6b2-3c4d-7e8f-9a0b-1c2d3e4f5a6b"],
-  ])(
-    "ids – parse refuses %s",
-    (_what, value) => {
-      expect(parseOperationId(value)).toBeNull();
-    },
-  );
+  ])("ids – parse refuses %s", (_what, value) => {
+    expect(parseOperationId(value)).toBeNull();
+  });
 
   it("ids – format refuses 0, 2^128 − 1, negatives and ids beyond 128 bits (assertion)", () => {
     expect(() => formatOperationId(0n)).toThrow(/out of range/);
@@ -84,7 +96,16 @@ describe("ids – derived ids", () => {
   });
 
   it("ids – hashId tells parts' types and boundaries apart", () => {
-    const prints = [hashId("x", 1), hashId("x", "1"), hashId("x", 1n), hashId("ab", "c"), hashId("a", "bc"), hashId("abc"), hashId("x", 1, 2), hashId("x", 12)];
+    const prints = [
+      hashId("x", 1),
+      hashId("x", "1"),
+      hashId("x", 1n),
+      hashId("ab", "c"),
+      hashId("a", "bc"),
+      hashId("abc"),
+      hashId("x", 1, 2),
+      hashId("x", 12),
+    ];
     expect(new Set(prints).size).toBe(prints.length);
   });
 
@@ -99,7 +120,11 @@ describe("ids – derived ids", () => {
     const seen = new Set<bigint>();
     for (let i = 0; i < 2000; i += 1) {
       const id = randomId(next) | 1n;
-      for (const derived of [chart.space.feeLegId(id), chart.space.burnedMarkerId(id), hashId("user", i, String(id))]) {
+      for (const derived of [
+        chart.space.feeLegId(id),
+        chart.space.burnedMarkerId(id),
+        hashId("user", i, String(id)),
+      ]) {
         expect(derived > 0n && derived < U128_MAX).toBe(true);
         seen.add(derived);
       }
@@ -114,11 +139,17 @@ describe("ids – derived ids", () => {
   });
 
   it("ids – derived ids format as UUIDs (usable in subjects and logs)", () => {
-    expect(formatOperationId(chart.space.feeLegId(op))).toMatch(/^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$/);
+    expect(formatOperationId(chart.space.feeLegId(op))).toMatch(
+      /^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$/,
+    );
   });
 
   it("ids – an operation is looked up under its own id, its burned-marker id and its fee-leg id, in that order", () => {
-    expect(chart.space.operationLookupIds(op)).toEqual([op, chart.space.burnedMarkerId(op), chart.space.feeLegId(op)]);
+    expect(chart.space.operationLookupIds(op)).toEqual([
+      op,
+      chart.space.burnedMarkerId(op),
+      chart.space.feeLegId(op),
+    ]);
   });
 });
 
@@ -128,7 +159,9 @@ describe("ids – a deployment's id space", () => {
   it("ids – derived ids depend on the deployment key: a publisher without it cannot compute one", () => {
     // The derivation before id spaces: SHA-256 over a public string, which a publisher could
     // compute and send as its own operationId (issue 10, item 1).
-    const unkeyed = BigInt("0x" + createHash("sha256").update(`operation-derived:${op}`).digest("hex").slice(0, 32));
+    const unkeyed = BigInt(
+      "0x" + createHash("sha256").update(`operation-derived:${op}`).digest("hex").slice(0, 32),
+    );
     expect(chart.space.feeLegId(op)).not.toBe(unkeyed);
     const other = new IdSpace(0x5eed_0000_0000_0000_0000_0000_0000_0002n, 0x7a6n);
     expect(other.feeLegId(op)).not.toBe(chart.space.feeLegId(op));

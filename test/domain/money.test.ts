@@ -10,19 +10,31 @@ describe("money", () => {
   });
 
   it("money – a fresh account has zero everything", () => {
-    expect(userBalance({ debits_pending: 0n, debits_posted: 0n, credits_posted: 0n })).toEqual({ posted: 0n, held: 0n, available: 0n });
+    expect(userBalance({ debits_pending: 0n, debits_posted: 0n, credits_posted: 0n })).toEqual({
+      posted: 0n,
+      held: 0n,
+      available: 0n,
+    });
   });
 
   it("money – posted is credits minus final debits, held the pending debits, available their difference", () => {
-    expect(userBalance({ debits_pending: 250n, debits_posted: 100n, credits_posted: 1000n })).toEqual({ posted: 900n, held: 250n, available: 650n });
+    expect(
+      userBalance({ debits_pending: 250n, debits_posted: 100n, credits_posted: 1000n }),
+    ).toEqual({ posted: 900n, held: 250n, available: 650n });
   });
 
   it("money – a fully held balance has nothing available", () => {
-    expect(userBalance({ debits_pending: 900n, debits_posted: 100n, credits_posted: 1000n })).toEqual({ posted: 900n, held: 900n, available: 0n });
+    expect(
+      userBalance({ debits_pending: 900n, debits_posted: 100n, credits_posted: 1000n }),
+    ).toEqual({ posted: 900n, held: 900n, available: 0n });
   });
 
   it("money – totals beyond 64 bits stay exact", () => {
     const big = 1n << 120n;
-    expect(userBalance({ debits_pending: 1n, debits_posted: 0n, credits_posted: big })).toEqual({ posted: big, held: 1n, available: big - 1n });
+    expect(userBalance({ debits_pending: 1n, debits_posted: 0n, credits_posted: big })).toEqual({
+      posted: big,
+      held: 1n,
+      available: big - 1n,
+    });
   });
 });

@@ -6,7 +6,16 @@
 import { CreateTransferStatus as S } from "tigerbeetle-node";
 import { describe, expect, it } from "vitest";
 import { COMMAND_TYPES } from "../../src/domain/commands.ts";
-import { BURN_REASON, burnsId, MARKER_CODE_BASE, markerCode, REASON_DETAIL, REASONS, reasonOfMarkerCode, reasonOfStatus } from "../../src/domain/reasons.ts";
+import {
+  BURN_REASON,
+  burnsId,
+  MARKER_CODE_BASE,
+  markerCode,
+  REASON_DETAIL,
+  REASONS,
+  reasonOfMarkerCode,
+  reasonOfStatus,
+} from "../../src/domain/reasons.ts";
 
 /** Every CreateTransferStatus name, from the enum's reverse mapping. */
 const ALL_STATUSES = Object.keys(S).filter((k) => Number.isNaN(Number(k))) as Array<keyof typeof S>;
@@ -29,8 +38,13 @@ const REJECTING: Array<[keyof typeof S, string]> = [
 
 /** TigerBeetle 0.17 transient statuses, spec §5.4. */
 const TRANSIENT: Array<keyof typeof S> = [
-  "debit_account_not_found", "credit_account_not_found", "pending_transfer_not_found", "exceeds_credits", "exceeds_debits",
-  "debit_account_already_closed", "credit_account_already_closed",
+  "debit_account_not_found",
+  "credit_account_not_found",
+  "pending_transfer_not_found",
+  "exceeds_credits",
+  "exceeds_debits",
+  "debit_account_already_closed",
+  "credit_account_already_closed",
 ];
 
 describe("reasons – ledger status to reason", () => {
@@ -62,7 +76,8 @@ describe("reasons – burned ids", () => {
 
   it("reasons – no other status burns an id (expired, already posted, overflows and exists leave it free)", () => {
     const transient = new Set<string>(TRANSIENT);
-    for (const status of ALL_STATUSES.filter((s) => !transient.has(s))) expect(burnsId(S[status])).toBe(false);
+    for (const status of ALL_STATUSES.filter((s) => !transient.has(s)))
+      expect(burnsId(S[status])).toBe(false);
     expect(burnsId(S.pending_transfer_expired)).toBe(false);
     expect(burnsId(S.id_already_failed)).toBe(false);
   });
@@ -87,16 +102,26 @@ describe("reasons – burned ids", () => {
   });
 
   it("reasons – each burn reason is the reason of a transient status", () => {
-    const transientReasons = new Set(TRANSIENT.map((s) => reasonOfStatus(S[s])).filter((r) => r !== undefined));
-    for (const reason of Object.values(BURN_REASON)) if (reason !== null) expect(transientReasons.has(reason)).toBe(true);
+    const transientReasons = new Set(
+      TRANSIENT.map((s) => reasonOfStatus(S[s])).filter((r) => r !== undefined),
+    );
+    for (const reason of Object.values(BURN_REASON))
+      if (reason !== null) expect(transientReasons.has(reason)).toBe(true);
   });
 });
 
 describe("reasons – marker codes", () => {
   it("reasons – the reasons are exactly the contract's, in a fixed order", () => {
     expect(REASONS).toEqual([
-      "insufficient_funds", "hold_not_found", "hold_already_captured", "hold_already_released", "hold_expired",
-      "same_user", "unknown_currency", "invalid_command", "amount_overflow",
+      "insufficient_funds",
+      "hold_not_found",
+      "hold_already_captured",
+      "hold_already_released",
+      "hold_expired",
+      "same_user",
+      "unknown_currency",
+      "invalid_command",
+      "amount_overflow",
     ]);
   });
 
@@ -111,9 +136,12 @@ describe("reasons – marker codes", () => {
     expect(reasonOfMarkerCode(markerCode(reason))).toBe(reason);
   });
 
-  it.each([[0], [1], [99], [109], [200], [100.5], [-100]])("reasons – code %d names no reason", (code) => {
-    expect(reasonOfMarkerCode(code)).toBeUndefined();
-  });
+  it.each([[0], [1], [99], [109], [200], [100.5], [-100]])(
+    "reasons – code %d names no reason",
+    (code) => {
+      expect(reasonOfMarkerCode(code)).toBeUndefined();
+    },
+  );
 
   it("reasons – every reason has a non-empty detail", () => {
     for (const reason of REASONS) expect(REASON_DETAIL[reason].length).toBeGreaterThan(0);

@@ -4,7 +4,13 @@
 // used only above 36 characters, that the packed value fits the u128/u64/u32 fields, and that
 // encoding is injective. Misuse (empty, too long, foreign characters) is an assertion.
 import { describe, expect, it } from "vitest";
-import { decodeUserIdHead, decodeUserIdTail, encodeUserId, USER_ID_ALPHABET, type UserData } from "../../src/domain/user-name.ts";
+import {
+  decodeUserIdHead,
+  decodeUserIdTail,
+  encodeUserId,
+  USER_ID_ALPHABET,
+  type UserData,
+} from "../../src/domain/user-name.ts";
 import { randomInt, seeded } from "./fixture.ts";
 
 /** The contract's userId characters: A-Z a-z 0-9 _ - . : */
@@ -20,12 +26,15 @@ function roundTrip(userId: string): string {
 function expectFits(data: UserData): void {
   expect(data.user_data_128 >= 0n && data.user_data_128 < 1n << 128n).toBe(true);
   expect(data.user_data_64 >= 0n && data.user_data_64 < 1n << 64n).toBe(true);
-  expect(Number.isInteger(data.user_data_32) && data.user_data_32 >= 0 && data.user_data_32 < 2 ** 32).toBe(true);
+  expect(
+    Number.isInteger(data.user_data_32) && data.user_data_32 >= 0 && data.user_data_32 < 2 ** 32,
+  ).toBe(true);
 }
 
 function randomUserId(next: () => number, length: number): string {
   let s = "";
-  for (let i = 0; i < length; i += 1) s += USER_ID_ALPHABET[randomInt(next, USER_ID_ALPHABET.length)];
+  for (let i = 0; i < length; i += 1)
+    s += USER_ID_ALPHABET[randomInt(next, USER_ID_ALPHABET.length)];
   return s;
 }
 
@@ -63,7 +72,16 @@ describe("user-name", () => {
   });
 
   it("user-name – the first character (digit 1) is never lost at either end", () => {
-    for (const userId of ["A", "AA", "A".repeat(36), "A".repeat(37), "A".repeat(64), "zA", "Az", `${"z".repeat(36)}A`]) {
+    for (const userId of [
+      "A",
+      "AA",
+      "A".repeat(36),
+      "A".repeat(37),
+      "A".repeat(64),
+      "zA",
+      "Az",
+      `${"z".repeat(36)}A`,
+    ]) {
       expect(roundTrip(userId)).toBe(userId);
     }
   });
@@ -128,10 +146,13 @@ describe("user-name", () => {
     expect(encodeUserId("user:42")).toEqual(encodeUserId("user:42"));
   });
 
-  it.each([["empty", ""], ["65 characters", "a".repeat(65)], ["a space", "a b"], ["a non-ASCII letter", "é"], ["a slash", "a/b"]])(
-    "user-name – a userId with %s is refused (assertion)",
-    (_what, userId) => {
-      expect(() => encodeUserId(userId)).toThrow();
-    },
-  );
+  it.each([
+    ["empty", ""],
+    ["65 characters", "a".repeat(65)],
+    ["a space", "a b"],
+    ["a non-ASCII letter", "é"],
+    ["a slash", "a/b"],
+  ])("user-name – a userId with %s is refused (assertion)", (_what, userId) => {
+    expect(() => encodeUserId(userId)).toThrow();
+  });
 });

@@ -10,7 +10,12 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { TransferFlags, type Transfer } from "tigerbeetle-node";
-import { settlementAccountId, systemAccounts, userAccountId, userAccounts } from "../../src/domain/accounts.ts";
+import {
+  settlementAccountId,
+  systemAccounts,
+  userAccountId,
+  userAccounts,
+} from "../../src/domain/accounts.ts";
 import { COMMAND_CODES } from "../../src/domain/commands.ts";
 import { TransferCode } from "../../src/domain/plan.ts";
 import { ExpirySweeper } from "../../src/expiry/sweeper.ts";
@@ -28,17 +33,55 @@ let ledger: Ledger;
 
 const user = userAccountId(chart.space, EUR.ledger, "alice");
 const settlement = settlementAccountId(chart.space, EUR.ledger);
-const base = { pending_id: 0n, user_data_128: 1n, user_data_64: chart.space.tag, timeout: 0, ledger: EUR.ledger, flags: 0, timestamp: 0n };
-const credit: Transfer = { ...base, id: 1n << 100n, debit_account_id: settlement, credit_account_id: user, amount: 100n, code: TransferCode.credit, user_data_32: COMMAND_CODES.credit };
-const hold: Transfer = { ...base, id: (1n << 100n) + 1n, debit_account_id: user, credit_account_id: settlement, amount: 7n, code: TransferCode.hold, flags: TransferFlags.pending, timeout: 1, user_data_32: COMMAND_CODES.hold };
+const base = {
+  pending_id: 0n,
+  user_data_128: 1n,
+  user_data_64: chart.space.tag,
+  timeout: 0,
+  ledger: EUR.ledger,
+  flags: 0,
+  timestamp: 0n,
+};
+const credit: Transfer = {
+  ...base,
+  id: 1n << 100n,
+  debit_account_id: settlement,
+  credit_account_id: user,
+  amount: 100n,
+  code: TransferCode.credit,
+  user_data_32: COMMAND_CODES.credit,
+};
+const hold: Transfer = {
+  ...base,
+  id: (1n << 100n) + 1n,
+  debit_account_id: user,
+  credit_account_id: settlement,
+  amount: 7n,
+  code: TransferCode.hold,
+  flags: TransferFlags.pending,
+  timeout: 1,
+  user_data_32: COMMAND_CODES.hold,
+};
 
 /** A sweeper as one service process runs it, with its log lines kept. */
 function serviceProcess(): { sweeper: ExpirySweeper; lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = [];
-  const log = pino({ level: "info" }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  const log = pino(
+    { level: "info" },
+    { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+  );
   const sweeper = new ExpirySweeper({
-    ledger, js: jetstream(nc), chart, names: new NameBook(chart.space, 100), log,
-    limits: { sweepIntervalMs: 50, holdsPerSweepMax: 100, holdTimeoutSecondsMax: 60, publishTimeoutMs: 5000 },
+    ledger,
+    js: jetstream(nc),
+    chart,
+    names: new NameBook(chart.space, 100),
+    log,
+    limits: {
+      sweepIntervalMs: 50,
+      holdsPerSweepMax: 100,
+      holdTimeoutSecondsMax: 60,
+      publishTimeoutMs: 5000,
+    },
   });
   return { sweeper, lines };
 }
@@ -57,7 +100,10 @@ beforeAll(async () => {
   await jsm.streams.add({ name: "EVENTS", subjects: ["billing.evt.>"] });
   tmp = tempDir("expired-once-");
   ledger = await openLedger({ driver: "embedded", path: path.join(tmp.dir, "ledger.db") });
-  await ledger.createAccounts([...systemAccounts(chart), ...userAccounts(chart.space, EUR.ledger, "alice")]);
+  await ledger.createAccounts([
+    ...systemAccounts(chart),
+    ...userAccounts(chart.space, EUR.ledger, "alice"),
+  ]);
   const results = await ledger.createTransfers([credit, hold]);
   expect(results.every((r) => r.status === 0xffffffff)).toBe(true);
 });
@@ -76,11 +122,14 @@ it("expiry sweeper – 'holds expired' is logged once per hold, by the process t
   await runOnce(second);
   const third = serviceProcess();
   await runOnce(third);
-  const expiredLines = (p: ReturnType<typeof serviceProcess>) => p.lines.filter((l) => l["msg"] === "holds expired");
+  const expiredLines = (p: ReturnType<typeof serviceProcess>) =>
+    p.lines.filter((l) => l["msg"] === "holds expired");
   expect(expiredLines(first).map((l) => l["expired"])).toEqual([1]);
   expect(expiredLines(second)).toEqual([]);
   expect(expiredLines(third)).toEqual([]);
   expect([first.sweeper.expired, second.sweeper.expired, third.sweeper.expired]).toEqual([1, 0, 0]);
-  const events = (await storedEvents(await jetstreamManager(nc), "EVENTS")).filter((e) => e.subject.startsWith("billing.evt.expired."));
+  const events = (await storedEvents(await jetstreamManager(nc), "EVENTS")).filter((e) =>
+    e.subject.startsWith("billing.evt.expired."),
+  );
   expect(events).toHaveLength(1);
 });

@@ -9,7 +9,12 @@ import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jet
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { TransferFlags, type Transfer } from "tigerbeetle-node";
-import { settlementAccountId, systemAccounts, userAccountId, userAccounts } from "../../src/domain/accounts.ts";
+import {
+  settlementAccountId,
+  systemAccounts,
+  userAccountId,
+  userAccounts,
+} from "../../src/domain/accounts.ts";
 import { COMMAND_CODES } from "../../src/domain/commands.ts";
 import { formatOperationId } from "../../src/domain/ids.ts";
 import { TransferCode } from "../../src/domain/plan.ts";
@@ -38,14 +43,56 @@ const settlement = settlementAccountId(chart.space, EUR.ledger);
 
 function transfer(fields: Partial<Transfer>): Transfer {
   return {
-    id: nextId++, debit_account_id: 0n, credit_account_id: 0n, amount: 0n, pending_id: 0n, user_data_128: 1n, user_data_64: chart.space.tag,
-    user_data_32: 0, timeout: 0, ledger: 0, code: 0, flags: 0, timestamp: 0n, ...fields,
+    id: nextId++,
+    debit_account_id: 0n,
+    credit_account_id: 0n,
+    amount: 0n,
+    pending_id: 0n,
+    user_data_128: 1n,
+    user_data_64: chart.space.tag,
+    user_data_32: 0,
+    timeout: 0,
+    ledger: 0,
+    code: 0,
+    flags: 0,
+    timestamp: 0n,
+    ...fields,
   };
 }
-const credit = (amount: bigint) => transfer({ debit_account_id: settlement, credit_account_id: user, amount, ledger: EUR.ledger, code: TransferCode.credit, user_data_32: COMMAND_CODES.credit });
-const hold = (timeout: number) => transfer({ debit_account_id: user, credit_account_id: settlement, amount: 1n, ledger: EUR.ledger, code: TransferCode.hold, flags: TransferFlags.pending, timeout, user_data_32: COMMAND_CODES.hold });
-const capture = (h: Transfer) => transfer({ pending_id: h.id, amount: h.amount, flags: TransferFlags.post_pending_transfer, user_data_32: COMMAND_CODES.capture });
-const release = (h: Transfer) => transfer({ pending_id: h.id, amount: h.amount, flags: TransferFlags.void_pending_transfer, user_data_32: COMMAND_CODES.release });
+const credit = (amount: bigint) =>
+  transfer({
+    debit_account_id: settlement,
+    credit_account_id: user,
+    amount,
+    ledger: EUR.ledger,
+    code: TransferCode.credit,
+    user_data_32: COMMAND_CODES.credit,
+  });
+const hold = (timeout: number) =>
+  transfer({
+    debit_account_id: user,
+    credit_account_id: settlement,
+    amount: 1n,
+    ledger: EUR.ledger,
+    code: TransferCode.hold,
+    flags: TransferFlags.pending,
+    timeout,
+    user_data_32: COMMAND_CODES.hold,
+  });
+const capture = (h: Transfer) =>
+  transfer({
+    pending_id: h.id,
+    amount: h.amount,
+    flags: TransferFlags.post_pending_transfer,
+    user_data_32: COMMAND_CODES.capture,
+  });
+const release = (h: Transfer) =>
+  transfer({
+    pending_id: h.id,
+    amount: h.amount,
+    flags: TransferFlags.void_pending_transfer,
+    user_data_32: COMMAND_CODES.release,
+  });
 
 async function write(transfers: Transfer[]): Promise<void> {
   const results = await inner.createTransfers(transfers);
@@ -54,8 +101,17 @@ async function write(transfers: Transfer[]): Promise<void> {
 
 function sweeper(): ExpirySweeper {
   return new ExpirySweeper({
-    ledger, js: jetstream(nc), chart, names: new NameBook(chart.space, 100), log: createLogger("silent"),
-    limits: { sweepIntervalMs: 100, holdsPerSweepMax: 1000, holdTimeoutSecondsMax: 86_400, publishTimeoutMs: 5000 },
+    ledger,
+    js: jetstream(nc),
+    chart,
+    names: new NameBook(chart.space, 100),
+    log: createLogger("silent"),
+    limits: {
+      sweepIntervalMs: 100,
+      holdsPerSweepMax: 1000,
+      holdTimeoutSecondsMax: 86_400,
+      publishTimeoutMs: 5000,
+    },
   });
 }
 
@@ -73,7 +129,10 @@ beforeAll(async () => {
       return inner.createTransfers(batch);
     },
   };
-  await inner.createAccounts([...systemAccounts(chart), ...userAccounts(chart.space, EUR.ledger, "alice")]);
+  await inner.createAccounts([
+    ...systemAccounts(chart),
+    ...userAccounts(chart.space, EUR.ledger, "alice"),
+  ]);
   await write([credit(1_000_000n)]);
 });
 afterAll(async () => {
@@ -97,7 +156,12 @@ describe("expiry sweeper – bounds", () => {
     expect(s.openHolds).toBe(300);
     // Captured and released after the sweeper saw them, and a second lot resolved in the same scan.
     const late = Array.from({ length: 200 }, () => hold(3600));
-    await write([...early.slice(0, 150).map(capture), ...early.slice(150, 290).map(release), ...late, ...late.map(capture)]);
+    await write([
+      ...early.slice(0, 150).map(capture),
+      ...early.slice(150, 290).map(release),
+      ...late,
+      ...late.map(capture),
+    ]);
     await s.sweep();
     expect(s.openHolds).toBe(10);
     expect(s.holdsInMemory).toBeLessThanOrEqual(2 * 10 + HEAP_SLACK);
@@ -127,7 +191,9 @@ describe("expiry sweeper – bounds", () => {
     writes = 0;
     await s.sweep();
     expect(writes).toBe(0);
-    const events = (await storedEvents(jsm, "EVENTS")).filter((e) => e.subject === `billing.evt.expired.${formatOperationId(h.id)}`);
+    const events = (await storedEvents(jsm, "EVENTS")).filter(
+      (e) => e.subject === `billing.evt.expired.${formatOperationId(h.id)}`,
+    );
     expect(events).toHaveLength(1);
   });
 
@@ -145,9 +211,19 @@ describe("expiry sweeper – bounds", () => {
 
 describe("hold query – read-only", () => {
   function deps(): QueryDeps {
-    return { nc, jsm, ledger, chart, names: new NameBook(chart.space, 100), eventsStream: "EVENTS", queue: "q", log: createLogger("silent") };
+    return {
+      nc,
+      jsm,
+      ledger,
+      chart,
+      names: new NameBook(chart.space, 100),
+      eventsStream: "EVENTS",
+      queue: "q",
+      log: createLogger("silent"),
+    };
   }
-  const status = async (h: Transfer) => (await holdQuery(deps(), { holdId: formatOperationId(h.id) }))["status"];
+  const status = async (h: Transfer) =>
+    (await holdQuery(deps(), { holdId: formatOperationId(h.id) }))["status"];
 
   it("hold query – held, captured, released and expired are answered without a ledger write", async () => {
     const open = hold(3600);

@@ -10,7 +10,12 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { TransferFlags, type QueryFilter, type Transfer } from "tigerbeetle-node";
 import { loadConfig } from "../../src/config/load.ts";
-import { systemAccounts, userAccounts, userAccountId, settlementAccountId } from "../../src/domain/accounts.ts";
+import {
+  systemAccounts,
+  userAccounts,
+  userAccountId,
+  settlementAccountId,
+} from "../../src/domain/accounts.ts";
 import { COMMAND_CODES } from "../../src/domain/commands.ts";
 import { TransferCode } from "../../src/domain/plan.ts";
 import { ExpirySweeper } from "../../src/expiry/sweeper.ts";
@@ -51,23 +56,56 @@ it("expiry sweeper – a scan that finds no hold is not read again; a later hold
       return found;
     },
   };
-  await inner.createAccounts([...systemAccounts(chart), ...userAccounts(chart.space, eur.ledger, "alice")]);
+  await inner.createAccounts([
+    ...systemAccounts(chart),
+    ...userAccounts(chart.space, eur.ledger, "alice"),
+  ]);
   const user = userAccountId(chart.space, eur.ledger, "alice");
   let id = 1000n;
   const credit = (): Transfer => ({
-    id: id++, debit_account_id: settlementAccountId(chart.space, eur.ledger), credit_account_id: user, amount: 10n, pending_id: 0n,
-    user_data_128: 0n, user_data_64: 0n, user_data_32: COMMAND_CODES.credit, timeout: 0, ledger: eur.ledger, code: TransferCode.credit, flags: 0, timestamp: 0n,
+    id: id++,
+    debit_account_id: settlementAccountId(chart.space, eur.ledger),
+    credit_account_id: user,
+    amount: 10n,
+    pending_id: 0n,
+    user_data_128: 0n,
+    user_data_64: 0n,
+    user_data_32: COMMAND_CODES.credit,
+    timeout: 0,
+    ledger: eur.ledger,
+    code: TransferCode.credit,
+    flags: 0,
+    timestamp: 0n,
   });
   const sweeper = new ExpirySweeper({
-    ledger, js: jetstream(nc), chart, names: new NameBook(testSpace, 100), log: createLogger("silent"),
-    limits: { sweepIntervalMs: 1000, holdsPerSweepMax: 100, holdTimeoutSecondsMax: config.worker.holdTimeoutSecondsMax, publishTimeoutMs: 1000 },
+    ledger,
+    js: jetstream(nc),
+    chart,
+    names: new NameBook(testSpace, 100),
+    log: createLogger("silent"),
+    limits: {
+      sweepIntervalMs: 1000,
+      holdsPerSweepMax: 100,
+      holdTimeoutSecondsMax: config.worker.holdTimeoutSecondsMax,
+      publishTimeoutMs: 1000,
+    },
   });
   try {
     await inner.createTransfers(Array.from({ length: 50 }, credit));
     await sweeper.sweep();
     await inner.createTransfers(Array.from({ length: 50 }, credit));
     await sweeper.sweep();
-    const hold: Transfer = { ...credit(), debit_account_id: user, credit_account_id: settlementAccountId(chart.space, eur.ledger), amount: 5n, user_data_64: chart.space.tag, user_data_32: COMMAND_CODES.hold, code: TransferCode.hold, flags: TransferFlags.pending, timeout: 3600 };
+    const hold: Transfer = {
+      ...credit(),
+      debit_account_id: user,
+      credit_account_id: settlementAccountId(chart.space, eur.ledger),
+      amount: 5n,
+      user_data_64: chart.space.tag,
+      user_data_32: COMMAND_CODES.hold,
+      code: TransferCode.hold,
+      flags: TransferFlags.pending,
+      timeout: 3600,
+    };
     await inner.createTransfers([hold]);
     await sweeper.sweep();
     await sweeper.sweep();

@@ -25,8 +25,14 @@ describe("fault suite – dead letters under nats-server crashes", () => {
       for (let round = 0; round < ROUNDS; round += 1) {
         // The letter is seen on a core subscription as it is stored; the kill follows within a millisecond.
         const seen = new Set<string>();
-        const letters = env.client.nc.subscribe("billing.dlq.*", { callback: (_, m) => void seen.add(m.headers?.get("Billing-Original-Sequence") ?? "") });
-        const sent = await env.publish("billing.cmd.credit", new TextEncoder().encode(`{not json ${round}`), undefined);
+        const letters = env.client.nc.subscribe("billing.dlq.*", {
+          callback: (_, m) => void seen.add(m.headers?.get("Billing-Original-Sequence") ?? ""),
+        });
+        const sent = await env.publish(
+          "billing.cmd.credit",
+          new TextEncoder().encode(`{not json ${round}`),
+          undefined,
+        );
         sequences.push(sent.streamSequence);
         const deadline = Date.now() + 30_000;
         while (!seen.has(String(sent.streamSequence)) && Date.now() < deadline) await sleep(1);
@@ -39,16 +45,25 @@ describe("fault suite – dead letters under nats-server crashes", () => {
         await sleep(ACK_WAIT_MS * 2);
       }
       await env.ensureServices();
-      await waitFor("every command settled", async () => {
-        const info = await env.jsm.consumers.info("BILLING_COMMANDS", "billing-worker").catch(() => null);
-        return info !== null && info.num_pending === 0 && info.num_ack_pending === 0;
-      }, 60_000, 200);
+      await waitFor(
+        "every command settled",
+        async () => {
+          const info = await env.jsm.consumers
+            .info("BILLING_COMMANDS", "billing-worker")
+            .catch(() => null);
+          return info !== null && info.num_pending === 0 && info.num_ack_pending === 0;
+        },
+        60_000,
+        200,
+      );
       const counts = new Map<number, number>();
       for (const m of await deadLetters(env)) {
         const seq = Number(m.header?.get("Billing-Original-Sequence"));
         counts.set(seq, (counts.get(seq) ?? 0) + 1);
       }
-      console.log(`dead letters per provoked message after ${ROUNDS} crashes: ${JSON.stringify(Object.fromEntries(counts))}`);
+      console.log(
+        `dead letters per provoked message after ${ROUNDS} crashes: ${JSON.stringify(Object.fromEntries(counts))}`,
+      );
       expect(sequences.map((s) => counts.get(s) ?? 0)).toEqual(sequences.map(() => 1));
     } finally {
       await env.stop();

@@ -25,40 +25,70 @@ const MAX_DELIVER = FULL ? 150 : 16;
 const CAP_HEADROOM = 200;
 const RATE = 80;
 
-it("fault suite – the events stream refusing every write for a while loses no event and dead-letters no decided operation", async () => {
-  const started = Date.now();
-  const env = await FaultEnv.start({ consumer: { maxDeliver: MAX_DELIVER }, worker: { holdWaitNakMs: 1_000 } });
-  try {
-    const w = new Workload(801, 150, "outage");
-    const outage = (async () => {
-      await sleep(3_000);
-      const held = (await env.jsm.streams.info("BILLING_EVENTS")).state.messages;
-      await env.jsm.streams.update("BILLING_EVENTS", { max_msgs: held + CAP_HEADROOM, discard: DiscardPolicy.New });
-      // The outage starts when the stream is full.
-      for (;;) {
-        const s = await env.jsm.streams.info("BILLING_EVENTS");
-        if (s.state.messages >= held + CAP_HEADROOM) break;
-        await sleep(100);
-      }
-      env.faults += 1;
-      const full = w.published.size;
-      await sleep(OUTAGE_MS);
-      console.log(`events stream refused writes for ${OUTAGE_MS / 1000} s while ${w.published.size - full} commands came in`);
-      await env.jsm.streams.update("BILLING_EVENTS", { max_msgs: -1, discard: DiscardPolicy.Old });
-    })();
-    await w.run(env, { ratePerSecond: RATE, minimum: 0, maximum: 100_000, lanes: 8, stop: outage });
-    await outage;
-    // What the outage dead-lettered, seen at once (the verification below waits minutes for events).
-    const lettered = (await deadLetters(env)).filter((m) => m.subject === "billing.dlq.max_deliveries");
-    expect(lettered.length, "commands dead-lettered as max_deliveries during the outage").toBe(0);
-    const row = await verify(env, w, "events stream refusing writes", started);
-    const info = await env.jsm.streams.info("BILLING_EVENTS");
-    console.log(`\n${formatTable([ROW_HEADER, rowCells(row)])}\n${[...row.problems.slice(0, 30), ...row.notes].join("\n")}`);
-    expect(info.state.first_seq).toBe(1); // the cap purged nothing
-    expect(row.problems).toEqual([]);
-    expect({ lost: row.lost, appliedTwice: row.appliedTwice, eventsDuplicated: row.eventsDuplicated, deadLetters: row.deadLetters }).toEqual({ lost: 0, appliedTwice: 0, eventsDuplicated: 0, deadLetters: 0 });
-    expect(row.audit.ok).toBe(true);
-  } finally {
-    await env.stop();
-  }
-}, OUTAGE_MS + 420_000);
+it(
+  "fault suite – the events stream refusing every write for a while loses no event and dead-letters no decided operation",
+  async () => {
+    const started = Date.now();
+    const env = await FaultEnv.start({
+      consumer: { maxDeliver: MAX_DELIVER },
+      worker: { holdWaitNakMs: 1_000 },
+    });
+    try {
+      const w = new Workload(801, 150, "outage");
+      const outage = (async () => {
+        await sleep(3_000);
+        const held = (await env.jsm.streams.info("BILLING_EVENTS")).state.messages;
+        await env.jsm.streams.update("BILLING_EVENTS", {
+          max_msgs: held + CAP_HEADROOM,
+          discard: DiscardPolicy.New,
+        });
+        // The outage starts when the stream is full.
+        for (;;) {
+          const s = await env.jsm.streams.info("BILLING_EVENTS");
+          if (s.state.messages >= held + CAP_HEADROOM) break;
+          await sleep(100);
+        }
+        env.faults += 1;
+        const full = w.published.size;
+        await sleep(OUTAGE_MS);
+        console.log(
+          `events stream refused writes for ${OUTAGE_MS / 1000} s while ${w.published.size - full} commands came in`,
+        );
+        await env.jsm.streams.update("BILLING_EVENTS", {
+          max_msgs: -1,
+          discard: DiscardPolicy.Old,
+        });
+      })();
+      await w.run(env, {
+        ratePerSecond: RATE,
+        minimum: 0,
+        maximum: 100_000,
+        lanes: 8,
+        stop: outage,
+      });
+      await outage;
+      // What the outage dead-lettered, seen at once (the verification below waits minutes for events).
+      const lettered = (await deadLetters(env)).filter(
+        (m) => m.subject === "billing.dlq.max_deliveries",
+      );
+      expect(lettered.length, "commands dead-lettered as max_deliveries during the outage").toBe(0);
+      const row = await verify(env, w, "events stream refusing writes", started);
+      const info = await env.jsm.streams.info("BILLING_EVENTS");
+      console.log(
+        `\n${formatTable([ROW_HEADER, rowCells(row)])}\n${[...row.problems.slice(0, 30), ...row.notes].join("\n")}`,
+      );
+      expect(info.state.first_seq).toBe(1); // the cap purged nothing
+      expect(row.problems).toEqual([]);
+      expect({
+        lost: row.lost,
+        appliedTwice: row.appliedTwice,
+        eventsDuplicated: row.eventsDuplicated,
+        deadLetters: row.deadLetters,
+      }).toEqual({ lost: 0, appliedTwice: 0, eventsDuplicated: 0, deadLetters: 0 });
+      expect(row.audit.ok).toBe(true);
+    } finally {
+      await env.stop();
+    }
+  },
+  OUTAGE_MS + 420_000,
+);

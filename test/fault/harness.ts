@@ -5,11 +5,26 @@
 import { spawnSync } from "node:child_process";
 import { createWriteStream, existsSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { jetstreamManager, jetstream, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import {
+  jetstreamManager,
+  jetstream,
+  type JetStreamClient,
+  type JetStreamManager,
+} from "@nats-io/jetstream";
 import { BillingClient, type Sent } from "@billing-ledger/client";
-import { startNats, startNatsCluster, type NatsCluster, type NatsServer } from "../support/nats-server.ts";
+import {
+  startNats,
+  startNatsCluster,
+  type NatsCluster,
+  type NatsServer,
+} from "../support/nats-server.ts";
 import { waitForJetStream } from "../support/cluster.ts";
-import { spawnService, workspace, type Overrides, type ServiceProcess } from "../support/service.ts";
+import {
+  spawnService,
+  workspace,
+  type Overrides,
+  type ServiceProcess,
+} from "../support/service.ts";
 import { rng } from "../support/workload.ts";
 
 /** `npm run test:fault` sets FAULT_SUITE=full; `npm test` runs the short form. */
@@ -28,7 +43,13 @@ export const FAULT_OVERRIDES: Overrides = {
   worker: { holdGraceMs: 10_000, holdWaitNakMs: 500 },
   expiry: { delayMs: 1_000, sweepIntervalMs: 200 },
   // Checked behind the consumer every second, commands older than 10 s: well inside settling.
-  commandRecovery: { intervalMs: 1_000, lagMs: 10_000, rangeCommands: 1_000, rangesPerScanMax: 64, rangesBackMax: 100 },
+  commandRecovery: {
+    intervalMs: 1_000,
+    lagMs: 10_000,
+    rangeCommands: 1_000,
+    rangesPerScanMax: 64,
+    rangesBackMax: 100,
+  },
   ops: { port: 0 },
 };
 
@@ -63,14 +84,30 @@ export class FaultEnv {
     readonly ledgerPath: string,
   ) {}
 
-  static async start(overrides: Overrides = {}, ledgerPath?: string, options: { cluster?: boolean } = {}): Promise<FaultEnv> {
+  static async start(
+    overrides: Overrides = {},
+    ledgerPath?: string,
+    options: { cluster?: boolean } = {},
+  ): Promise<FaultEnv> {
     const broker = options.cluster === true ? await startNatsCluster() : await startNats();
     // On a cluster every stream the topology creates is R3.
-    const ws = workspace(merge(merge(FAULT_OVERRIDES, options.cluster === true ? { streams: { replicas: 3 } } : {}), overrides));
+    const ws = workspace(
+      merge(
+        merge(FAULT_OVERRIDES, options.cluster === true ? { streams: { replicas: 3 } } : {}),
+        overrides,
+      ),
+    );
     const servers = "nodes" in broker ? [...broker.urls] : broker.url;
     const client = await BillingClient.connect({ servers, timeoutMs: 30_000 });
     if ("nodes" in broker) await waitForJetStream(client.nc);
-    const env = new FaultEnv(broker, ws, client, jetstream(client.nc, { timeout: 10_000 }), await jetstreamManager(client.nc, { timeout: 10_000 }), ledgerPath ?? ws.ledgerPath);
+    const env = new FaultEnv(
+      broker,
+      ws,
+      client,
+      jetstream(client.nc, { timeout: 10_000 }),
+      await jetstreamManager(client.nc, { timeout: 10_000 }),
+      ledgerPath ?? ws.ledgerPath,
+    );
     // Another deployment's ledger (shared): these fresh streams join it on purpose, once.
     if (ledgerPath !== undefined) env.addDeployment();
     // On a fresh 2.9.10 cluster, three processes creating the same R3 stream at once all got no
@@ -83,12 +120,14 @@ export class FaultEnv {
 
   /** The single nats-server; a scenario written for one server never runs on a cluster. */
   get nats(): NatsServer {
-    if ("nodes" in this.broker) throw new Error("this environment runs a NATS cluster: use env.cluster");
+    if ("nodes" in this.broker)
+      throw new Error("this environment runs a NATS cluster: use env.cluster");
     return this.broker;
   }
 
   get cluster(): NatsCluster {
-    if (!("nodes" in this.broker)) throw new Error("this environment runs one nats-server: use env.nats");
+    if (!("nodes" in this.broker))
+      throw new Error("this environment runs one nats-server: use env.nats");
     return this.broker;
   }
 
@@ -96,7 +135,12 @@ export class FaultEnv {
   async restartService(i: number): Promise<ServiceProcess> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        const p = await spawnService(this.broker.url, this.ledgerPath, this.ws.configPath, this.logDir === null ? {} : { LOG_LEVEL: "debug" });
+        const p = await spawnService(
+          this.broker.url,
+          this.ledgerPath,
+          this.ws.configPath,
+          this.logDir === null ? {} : { LOG_LEVEL: "debug" },
+        );
         if (this.logDir !== null) this.keepOutput(p, i, attempt);
         // A restart fired without waiting (a scenario's `void restartService`) may finish after
         // stop(): then nobody would ever kill this process.
@@ -104,7 +148,10 @@ export class FaultEnv {
         else this.procs[i] = p;
         // killService forgets a process before it kills it: one still listed when it exits ended by itself.
         void p.exited.then((code) => {
-          if (this.procs[i] === p && !this.stopped) this.selfExits.push(`process ${i} exited by itself (code ${code}): ${lastLines(p.output())}`);
+          if (this.procs[i] === p && !this.stopped)
+            this.selfExits.push(
+              `process ${i} exited by itself (code ${code}): ${lastLines(p.output())}`,
+            );
         });
         return p;
       } catch (error) {
@@ -113,7 +160,9 @@ export class FaultEnv {
         const reason = lines.find((l) => /"level":(50|60)/.test(l)) ?? lines[0] ?? "";
         // The last thing the process said shows where its start-up was when it gave up or was given up on.
         const last = lines.filter((l) => l.trim() !== "").at(-1) ?? "";
-        this.notes.push(`process ${i} failed to start (attempt ${attempt}): ${reason.slice(0, 400)}${last !== reason ? ` … last: ${last.slice(0, 300)}` : ""}`);
+        this.notes.push(
+          `process ${i} failed to start (attempt ${attempt}): ${reason.slice(0, 400)}${last !== reason ? ` … last: ${last.slice(0, 300)}` : ""}`,
+        );
         if (attempt >= START_ATTEMPTS_MAX) throw error;
       }
     }
@@ -133,7 +182,9 @@ export class FaultEnv {
     if (this.logDir === null) return;
     mkdirSync(this.logDir, { recursive: true });
     this.logFiles += 1;
-    const file = createWriteStream(join(this.logDir, `service-${i}-${this.logFiles}-${attempt}.log`));
+    const file = createWriteStream(
+      join(this.logDir, `service-${i}-${this.logFiles}-${attempt}.log`),
+    );
     file.write(p.output()); // what it said before it was ready
     p.child.stdout?.on("data", (chunk: Buffer) => file.write(chunk));
     p.child.stderr?.on("data", (chunk: Buffer) => file.write(chunk));
@@ -154,10 +205,18 @@ export class FaultEnv {
   /** Runs `billing setup` with this environment's configuration; fails the test if it does not exit 0. */
   setup(args: string[]): void {
     const r = spawnSync(process.execPath, [BIN, "setup", ...args], {
-      env: { ...process.env, NATS_URL: this.broker.url, LEDGER_PATH: this.ledgerPath, BILLING_CONFIG: this.ws.configPath, LOG_LEVEL: "warn" },
-      encoding: "utf8", timeout: 60_000,
+      env: {
+        ...process.env,
+        NATS_URL: this.broker.url,
+        LEDGER_PATH: this.ledgerPath,
+        BILLING_CONFIG: this.ws.configPath,
+        LOG_LEVEL: "warn",
+      },
+      encoding: "utf8",
+      timeout: 60_000,
     });
-    if (r.status !== 0) throw new Error(`billing setup ${args.join(" ")} exited ${String(r.status)}: ${r.stderr}`);
+    if (r.status !== 0)
+      throw new Error(`billing setup ${args.join(" ")} exited ${String(r.status)}: ${r.stderr}`);
   }
 
   /** SIGKILLs process i (only the pid we spawned) and waits for it to be gone. */
@@ -168,7 +227,13 @@ export class FaultEnv {
   }
 
   async ensureServices(): Promise<void> {
-    await Promise.all(this.procs.map((p, i) => (p === null || p.child.exitCode !== null || p.child.signalCode !== null ? this.restartService(i) : Promise.resolve())));
+    await Promise.all(
+      this.procs.map((p, i) =>
+        p === null || p.child.exitCode !== null || p.child.signalCode !== null
+          ? this.restartService(i)
+          : Promise.resolve(),
+      ),
+    );
   }
 
   /** Publishes until JetStream has stored the message (same msgId on every attempt). */
@@ -191,9 +256,12 @@ export class FaultEnv {
   async eventStored(operationId: string, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const found = await this.jsm.streams.getMessage("BILLING_EVENTS", { last_by_subj: `billing.evt.*.${operationId}` }).catch(() => null);
+      const found = await this.jsm.streams
+        .getMessage("BILLING_EVENTS", { last_by_subj: `billing.evt.*.${operationId}` })
+        .catch(() => null);
       if (found) return;
-      if (Date.now() > deadline) throw new Error(`no event for ${operationId} within ${timeoutMs} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`no event for ${operationId} within ${timeoutMs} ms`);
       await sleep(100);
     }
   }
@@ -209,7 +277,12 @@ export class FaultEnv {
 }
 
 /** Kills running processes at random gaps, restarting each in the background; at most SERVICES − 1 down. */
-export async function killAtRandom(env: FaultEnv, kills: number, seed: number, gapMs: [number, number]): Promise<void> {
+export async function killAtRandom(
+  env: FaultEnv,
+  kills: number,
+  seed: number,
+  gapMs: [number, number],
+): Promise<void> {
   const random = rng(seed);
   const restarts: Array<Promise<unknown>> = [];
   for (let k = 0; k < kills; k += 1) {
@@ -229,7 +302,10 @@ export async function killAtRandom(env: FaultEnv, kills: number, seed: number, g
 /** The end of a process's output, for a note: its last fatal/error line, or its last line. */
 function lastLines(out: string): string {
   const lines = out.trim().split("\n");
-  return (lines.filter((l) => /"level":(50|60)|Error/.test(l)).at(-1) ?? lines.at(-1) ?? "").slice(0, 400);
+  return (lines.filter((l) => /"level":(50|60)|Error/.test(l)).at(-1) ?? lines.at(-1) ?? "").slice(
+    0,
+    400,
+  );
 }
 
 type Json = Record<string, unknown>;
@@ -238,7 +314,10 @@ function merge(base: Json, over: Json): Json {
   const out: Json = { ...base };
   for (const [k, v] of Object.entries(over)) {
     const b = out[k];
-    out[k] = b && typeof b === "object" && v && typeof v === "object" && !Array.isArray(v) ? merge(b as Json, v as Json) : v;
+    out[k] =
+      b && typeof b === "object" && v && typeof v === "object" && !Array.isArray(v)
+        ? merge(b as Json, v as Json)
+        : v;
   }
   return out;
 }

@@ -8,7 +8,10 @@ import { rng } from "../support/workload.ts";
 import { sleep, type FaultEnv } from "./harness.ts";
 
 export type Published = {
-  operationId: string; subject: string; body: Record<string, unknown>; data: Uint8Array;
+  operationId: string;
+  subject: string;
+  body: Record<string, unknown>;
+  data: Uint8Array;
   /** Stream sequences of the stored copies (a re-publish outside the window stores another). */
   sequences: number[];
   /** When its first publish began (ms since the epoch): the start of its publish→event latency. */
@@ -25,12 +28,23 @@ export class Workload {
   private readonly resolved: string[] = [];
   private readonly opening: Array<{ subject: string; body: Record<string, unknown> }> = [];
 
-  constructor(seed: number, users: number, readonly prefix: string) {
+  constructor(
+    seed: number,
+    users: number,
+    readonly prefix: string,
+  ) {
     this.random = rng(seed);
     this.users = Array.from({ length: users }, (_, i) => `${prefix}-${i}`);
     for (const userId of this.users) {
-      this.opening.push({ subject: "billing.cmd.credit", body: { userId, amount: String(2000 + this.int(8000)) } });
-      if (this.random() < 0.4) this.opening.push({ subject: "billing.cmd.credit", body: { userId, amount: String(500 + this.int(2000)), currency: "USD" } });
+      this.opening.push({
+        subject: "billing.cmd.credit",
+        body: { userId, amount: String(2000 + this.int(8000)) },
+      });
+      if (this.random() < 0.4)
+        this.opening.push({
+          subject: "billing.cmd.credit",
+          body: { userId, amount: String(500 + this.int(2000)), currency: "USD" },
+        });
     }
   }
 
@@ -56,26 +70,46 @@ export class Workload {
   private mixed(operationId: string): { subject: string; body: Record<string, unknown> } {
     const r = this.random();
     const amount = String(1 + this.int(800));
-    if (r < 0.2) return { subject: "billing.cmd.credit", body: { userId: this.user(), amount: String(100 + this.int(2000)), ...this.currency() } };
-    if (r < 0.37) return { subject: "billing.cmd.debit", body: { userId: this.user(), amount, ...this.currency() } };
+    if (r < 0.2)
+      return {
+        subject: "billing.cmd.credit",
+        body: { userId: this.user(), amount: String(100 + this.int(2000)), ...this.currency() },
+      };
+    if (r < 0.37)
+      return {
+        subject: "billing.cmd.debit",
+        body: { userId: this.user(), amount, ...this.currency() },
+      };
     if (r < 0.53) {
       this.holds.push(operationId);
       const timeout = this.random() < 0.4 ? { timeoutSeconds: 1 + this.int(3) } : {};
-      return { subject: "billing.cmd.hold", body: { userId: this.user(), amount, ...this.currency(), ...timeout } };
+      return {
+        subject: "billing.cmd.hold",
+        body: { userId: this.user(), amount, ...this.currency(), ...timeout },
+      };
     }
     if (r < 0.67 && this.holds.length > 0) {
       // Mostly an open hold; sometimes one already captured or released (a rejection).
       const again = this.resolved.length > 0 && this.random() < 0.1;
-      const holdId = again ? (this.resolved[this.int(this.resolved.length)] as string) : (this.holds.splice(this.int(this.holds.length), 1)[0] as string);
+      const holdId = again
+        ? (this.resolved[this.int(this.resolved.length)] as string)
+        : (this.holds.splice(this.int(this.holds.length), 1)[0] as string);
       if (!again) this.resolved.push(holdId);
-      return { subject: this.random() < 0.6 ? "billing.cmd.capture" : "billing.cmd.release", body: { holdId } };
+      return {
+        subject: this.random() < 0.6 ? "billing.cmd.capture" : "billing.cmd.release",
+        body: { holdId },
+      };
     }
     if (r < 0.97) {
       const from = this.user();
       let to = this.user();
-      if (to === from) to = this.users[(this.users.indexOf(from) + 1) % this.users.length] as string;
+      if (to === from)
+        to = this.users[(this.users.indexOf(from) + 1) % this.users.length] as string;
       const fee = this.random() < 0.5 ? { fee: String(1 + this.int(20)) } : {};
-      return { subject: "billing.cmd.transfer", body: { fromUserId: from, toUserId: to, amount, ...fee, ...this.currency() } };
+      return {
+        subject: "billing.cmd.transfer",
+        body: { fromUserId: from, toUserId: to, amount, ...fee, ...this.currency() },
+      };
     }
     return this.invalid();
   }
@@ -85,16 +119,27 @@ export class Workload {
     const u = this.user();
     const pick = this.int(3);
     if (pick === 0) return { subject: "billing.cmd.credit", body: { userId: u, amount: "0" } };
-    if (pick === 1) return { subject: "billing.cmd.debit", body: { userId: u, amount: "5", currency: "XXX" } };
+    if (pick === 1)
+      return { subject: "billing.cmd.debit", body: { userId: u, amount: "5", currency: "XXX" } };
     return { subject: "billing.cmd.transfer", body: { fromUserId: u, toUserId: u, amount: "5" } };
   }
 
   /** Publishes one command until stored and records it. */
-  async publishOne(env: FaultEnv, c: { subject: string; body: Record<string, unknown>; operationId: string }): Promise<Published> {
+  async publishOne(
+    env: FaultEnv,
+    c: { subject: string; body: Record<string, unknown>; operationId: string },
+  ): Promise<Published> {
     const data = encoder.encode(JSON.stringify(c.body));
     const sentAtMs = Date.now();
     const sent = await env.publish(c.subject, data, c.operationId);
-    const p: Published = { operationId: c.operationId, subject: c.subject, body: c.body, data, sequences: [sent.streamSequence], sentAtMs };
+    const p: Published = {
+      operationId: c.operationId,
+      subject: c.subject,
+      body: c.body,
+      data,
+      sequences: [sent.streamSequence],
+      sentAtMs,
+    };
     this.published.set(c.operationId, p);
     return p;
   }
@@ -111,10 +156,23 @@ export class Workload {
    * has settled and at least `minimum` commands went out, and never more than `maximum`. `each`
    * runs after every publish.
    */
-  async run(env: FaultEnv, o: { ratePerSecond: number; minimum: number; maximum: number; lanes: number; stop: Promise<unknown>; each?: (p: Published) => Promise<void> }): Promise<void> {
+  async run(
+    env: FaultEnv,
+    o: {
+      ratePerSecond: number;
+      minimum: number;
+      maximum: number;
+      lanes: number;
+      stop: Promise<unknown>;
+      each?: (p: Published) => Promise<void>;
+    },
+  ): Promise<void> {
     let stopped = false;
     // Stop publishing when the faults are done, or failed (the scenario then reports the failure).
-    void o.stop.then(() => (stopped = true), () => (stopped = true));
+    void o.stop.then(
+      () => (stopped = true),
+      () => (stopped = true),
+    );
     const gapMs = 1000 / o.ratePerSecond;
     let nextAt = Date.now();
     const lane = async (): Promise<void> => {
@@ -133,9 +191,19 @@ export class Workload {
   async burst(env: FaultEnv, count: number, lanes: number): Promise<void> {
     const commands = Array.from({ length: count }, () => this.next());
     let next = 0;
-    await Promise.all(Array.from({ length: lanes }, async () => {
-      while (next < commands.length) await this.publishOne(env, commands[next++] as { subject: string; body: Record<string, unknown>; operationId: string });
-    }));
+    await Promise.all(
+      Array.from({ length: lanes }, async () => {
+        while (next < commands.length)
+          await this.publishOne(
+            env,
+            commands[next++] as {
+              subject: string;
+              body: Record<string, unknown>;
+              operationId: string;
+            },
+          );
+      }),
+    );
   }
 
   /** Published operations with the timeout (seconds) of each hold that has one. */

@@ -13,7 +13,12 @@ import { ErrorCodes, RequestError, type Client } from "tigerbeetle-node";
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import { exitCodeOf } from "../../src/cli/exit-code.ts";
-import { DeadlineLedger, LedgerRefusedError, LedgerTimeoutError, openLedger } from "../../src/ledger/index.ts";
+import {
+  DeadlineLedger,
+  LedgerRefusedError,
+  LedgerTimeoutError,
+  openLedger,
+} from "../../src/ledger/index.ts";
 import { isRefusal, isTransient } from "../../src/lib/failure.ts";
 import { MeteredLedger } from "../../src/telemetry/metered-ledger.ts";
 import { capturingLogger, sample } from "../telemetry/fixture.ts";
@@ -31,9 +36,16 @@ function failingClient(code: ErrorCodes): Client & { calls: number; destroyed: b
     return Promise.reject(new RequestError(code));
   };
   const stub = {
-    calls: 0, destroyed: false,
-    createAccounts: fail, createTransfers: fail, lookupAccounts: fail, lookupTransfers: fail,
-    getAccountTransfers: fail, getAccountBalances: fail, queryAccounts: fail, queryTransfers: fail,
+    calls: 0,
+    destroyed: false,
+    createAccounts: fail,
+    createTransfers: fail,
+    lookupAccounts: fail,
+    lookupTransfers: fail,
+    getAccountTransfers: fail,
+    getAccountBalances: fail,
+    queryAccounts: fail,
+    queryTransfers: fail,
     destroy: () => void (stub.destroyed = true),
   } as Client & { calls: number; destroyed: boolean };
   return stub;
@@ -43,24 +55,38 @@ function failingClient(code: ErrorCodes): Client & { calls: number; destroyed: b
 function answeringClient(): Client {
   const none = <T>(): Promise<T[]> => Promise.resolve([]);
   return {
-    createAccounts: none, createTransfers: none, lookupAccounts: none, lookupTransfers: none,
-    getAccountTransfers: none, getAccountBalances: none, queryAccounts: none, queryTransfers: none, destroy: () => undefined,
+    createAccounts: none,
+    createTransfers: none,
+    lookupAccounts: none,
+    lookupTransfers: none,
+    getAccountTransfers: none,
+    getAccountBalances: none,
+    queryAccounts: none,
+    queryTransfers: none,
+    destroy: () => undefined,
   };
 }
 
 function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(() => null, (e: unknown) => e);
+  return promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
 }
 
 describe("TigerBeetle client errors – what the cluster can answer", () => {
   it("an eviction (ERR_CLIENT_EVICTED) is transient: the client is replaced, the next request goes to a new one, counted and logged naming the cluster", async () => {
     const first = failingClient(ErrorCodes.ERR_CLIENT_EVICTED);
     const opened: Client[] = [];
-    const deadline = new DeadlineLedger(first, () => {
-      const c = answeringClient();
-      opened.push(c);
-      return c;
-    }, { timeoutMs: 1_000, what: WHAT, replaceAfterTimeout: true });
+    const deadline = new DeadlineLedger(
+      first,
+      () => {
+        const c = answeringClient();
+        opened.push(c);
+        return c;
+      },
+      { timeoutMs: 1_000, what: WHAT, replaceAfterTimeout: true },
+    );
     const registry = new Registry();
     const { log, lines } = capturingLogger();
     const ledger = new MeteredLedger(deadline, registry, log);
@@ -76,7 +102,12 @@ describe("TigerBeetle client errors – what the cluster can answer", () => {
     expect(opened).toHaveLength(1);
     expect(first.calls).toBe(1);
     const text = await registry.metrics();
-    expect(sample(text, "billing_ledger_request_failures_total", { operation: "lookupAccounts", error: "ERR_CLIENT_EVICTED" })).toBe(1);
+    expect(
+      sample(text, "billing_ledger_request_failures_total", {
+        operation: "lookupAccounts",
+        error: "ERR_CLIENT_EVICTED",
+      }),
+    ).toBe(1);
     expect(sample(text, "billing_ledger_client_replacements_total", { reason: "evicted" })).toBe(1);
     const warned = lines().filter((l) => l["reason"] === "evicted");
     expect(warned).toHaveLength(1);
@@ -92,10 +123,14 @@ describe("TigerBeetle client errors – what the cluster can answer", () => {
     it(`${code} is a refusal: LedgerRefusedError with the same code naming the cluster, not retried, not replaced, exit 2`, async () => {
       const first = failingClient(code);
       let opened = 0;
-      const deadline = new DeadlineLedger(first, () => {
-        opened += 1;
-        return answeringClient();
-      }, { timeoutMs: 1_000, what: WHAT, replaceAfterTimeout: true });
+      const deadline = new DeadlineLedger(
+        first,
+        () => {
+          opened += 1;
+          return answeringClient();
+        },
+        { timeoutMs: 1_000, what: WHAT, replaceAfterTimeout: true },
+      );
       const registry = new Registry();
       const ledger = new MeteredLedger(deadline, registry);
       const error = await rejection(ledger.createTransfers([]));
@@ -111,22 +146,30 @@ describe("TigerBeetle client errors – what the cluster can answer", () => {
       expect(isRefusal(new RequestError(code))).toBe(true);
       expect(deadline.replaced).toBe(0);
       expect(opened).toBe(0);
-      expect(sample(await registry.metrics(), "billing_ledger_request_failures_total", { operation: "createTransfers", error: code })).toBe(1);
+      expect(
+        sample(await registry.metrics(), "billing_ledger_request_failures_total", {
+          operation: "createTransfers",
+          error: code,
+        }),
+      ).toBe(1);
     });
   }
 
   it("a component that meets a refusal exits 2 with one fatal line naming it (a real process), a bug still exits 70", async () => {
     const script = new URL("./support/exit-on-failure.ts", import.meta.url).pathname;
-    const run = (kind: string) => new Promise<{ code: number | null; stdout: string }>((resolve) => {
-      const child = spawn(process.execPath, ["--import", "tsx", script, kind], { stdio: ["ignore", "pipe", "inherit"] });
-      let stdout = "";
-      child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-      const killer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-      child.once("exit", (code) => {
-        clearTimeout(killer);
-        resolve({ code, stdout });
+    const run = (kind: string) =>
+      new Promise<{ code: number | null; stdout: string }>((resolve) => {
+        const child = spawn(process.execPath, ["--import", "tsx", script, kind], {
+          stdio: ["ignore", "pipe", "inherit"],
+        });
+        let stdout = "";
+        child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+        const killer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+        child.once("exit", (code) => {
+          clearTimeout(killer);
+          resolve({ code, stdout });
+        });
       });
-    });
     const refused = await run("refused");
     expect(refused.code).toBe(2);
     const fatal = refused.stdout.split("\n").filter((l) => l.includes('"level":60'));
@@ -146,14 +189,49 @@ describe("TigerBeetle client errors – requests that never complete", () => {
     try {
       const registry = new Registry();
       const { log, lines } = capturingLogger();
-      const ledger = new MeteredLedger(await openLedger({ driver: "tigerbeetle", clusterId: 0n, addresses: [String(silent.port)], requestTimeoutMs: 200 }), registry, log);
+      const ledger = new MeteredLedger(
+        await openLedger({
+          driver: "tigerbeetle",
+          clusterId: 0n,
+          addresses: [String(silent.port)],
+          requestTimeoutMs: 200,
+        }),
+        registry,
+        log,
+      );
       expect(await rejection(ledger.lookupTransfers([1n]))).toBeInstanceOf(LedgerTimeoutError);
-      expect(await rejection(ledger.getAccountBalances({ account_id: 1n, user_data_128: 0n, user_data_64: 0n, user_data_32: 0, code: 0, timestamp_min: 0n, timestamp_max: 0n, limit: 1, flags: 3 }))).toBeInstanceOf(LedgerTimeoutError);
+      expect(
+        await rejection(
+          ledger.getAccountBalances({
+            account_id: 1n,
+            user_data_128: 0n,
+            user_data_64: 0n,
+            user_data_32: 0,
+            code: 0,
+            timestamp_min: 0n,
+            timestamp_max: 0n,
+            limit: 1,
+            flags: 3,
+          }),
+        ),
+      ).toBeInstanceOf(LedgerTimeoutError);
       ledger.destroy();
       const text = await registry.metrics();
-      expect(sample(text, "billing_ledger_client_replacements_total", { reason: "timeout" })).toBe(2);
-      expect(sample(text, "billing_ledger_request_failures_total", { operation: "lookupTransfers", error: "LedgerTimeoutError" })).toBe(1);
-      expect(sample(text, "billing_ledger_request_failures_total", { operation: "getAccountBalances", error: "LedgerTimeoutError" })).toBe(1);
+      expect(sample(text, "billing_ledger_client_replacements_total", { reason: "timeout" })).toBe(
+        2,
+      );
+      expect(
+        sample(text, "billing_ledger_request_failures_total", {
+          operation: "lookupTransfers",
+          error: "LedgerTimeoutError",
+        }),
+      ).toBe(1);
+      expect(
+        sample(text, "billing_ledger_request_failures_total", {
+          operation: "getAccountBalances",
+          error: "LedgerTimeoutError",
+        }),
+      ).toBe(1);
       const warned = lines().filter((l) => l["reason"] === "timeout");
       expect(warned).toHaveLength(2);
       expect(warned[0]?.["ledger"]).toBe(`TigerBeetle cluster 0 at ${silent.port}`);
@@ -171,7 +249,14 @@ describe("TigerBeetle client errors – replica addresses the client refuses", (
       try {
         const started = Date.now();
         const child = spawn(process.execPath, [BIN, "start"], {
-          env: { ...process.env, NATS_URL: nats.url, LEDGER_DRIVER: "tigerbeetle", TB_ADDRESSES: addresses, BILLING_CONFIG: ws.configPath, LOG_LEVEL: "info" },
+          env: {
+            ...process.env,
+            NATS_URL: nats.url,
+            LEDGER_DRIVER: "tigerbeetle",
+            TB_ADDRESSES: addresses,
+            BILLING_CONFIG: ws.configPath,
+            LOG_LEVEL: "info",
+          },
           stdio: ["ignore", "pipe", "pipe"],
         });
         let stderr = "";

@@ -17,11 +17,14 @@ function title(name: string): string {
 afterAll(() => closeSharedClients());
 
 for (const driver of drivers) {
-  if (driver.skipReason !== null) console.log(`ledger conformance: skipping ${driver.name}: ${driver.skipReason}`);
+  if (driver.skipReason !== null)
+    console.log(`ledger conformance: skipping ${driver.name}: ${driver.skipReason}`);
   describe.skipIf(driver.skipReason !== null)(`ledger conformance – ${driver.name}`, () => {
     const cases = [
       ...fixture.cases.map((c) => ({ group: "TigerBeetle vectors", c })),
-      ...specCases.filter((c) => driver.name === "embedded" || !c.embeddedOnly).map((c) => ({ group: "spec cases", c })),
+      ...specCases
+        .filter((c) => driver.name === "embedded" || !c.embeddedOnly)
+        .map((c) => ({ group: "spec cases", c })),
     ];
     for (const { group, c } of cases) {
       it(`${group}: ${title(c.name)}`, async () => {

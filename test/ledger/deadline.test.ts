@@ -17,7 +17,10 @@ import { refusingPort, silentServer } from "../support/silent-ledger.ts";
 
 async function timed<T>(promise: Promise<T>): Promise<{ error: unknown; ms: number }> {
   const started = Date.now();
-  const error = await promise.then(() => null, (e: unknown) => e);
+  const error = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
   return { error, ms: Date.now() - started };
 }
 
@@ -28,7 +31,12 @@ describe("ledger deadline – TigerBeetle addresses that never answer", () => {
   for (const kind of ["accepts and stays silent", "refuses connections"] as const) {
     it(`a request to an address that ${kind} rejects with LedgerTimeoutError after requestTimeoutMs, and the client is replaced`, async () => {
       const port = kind === "refuses connections" ? await refusingPort() : (await silent).port;
-      const ledger = await openLedger({ driver: "tigerbeetle", clusterId: 0n, addresses: [String(port)], requestTimeoutMs: 300 });
+      const ledger = await openLedger({
+        driver: "tigerbeetle",
+        clusterId: 0n,
+        addresses: [String(port)],
+        requestTimeoutMs: 300,
+      });
       expect(ledger).toBeInstanceOf(DeadlineLedger);
       const first = await timed(ledger.lookupAccounts([1n]));
       expect(first.error).toBeInstanceOf(LedgerTimeoutError);
@@ -42,7 +50,9 @@ describe("ledger deadline – TigerBeetle addresses that never answer", () => {
       expect(second.ms).toBeLessThan(2_000);
       expect((ledger as DeadlineLedger).replaced).toBe(2);
       ledger.destroy();
-      expect((await timed(ledger.lookupAccounts([1n]))).error).toMatchObject({ code: "ERR_CLIENT_CLOSED" });
+      expect((await timed(ledger.lookupAccounts([1n]))).error).toMatchObject({
+        code: "ERR_CLIENT_CLOSED",
+      });
     });
   }
 });
@@ -54,17 +64,26 @@ describe("ledger deadline – the embedded file locked by another process", () =
   for (const thread of [false, true]) {
     it(`requests queued behind the lock all give up with LedgerBusyError within one deadline, then work again (thread: ${thread})`, async () => {
       const file = path.join(tmp.dir, `locked-${thread}.db`);
-      const ledger = await openLedger({ driver: "embedded", path: file, thread, requestTimeoutMs: 400 });
+      const ledger = await openLedger({
+        driver: "embedded",
+        path: file,
+        thread,
+        requestTimeoutMs: 400,
+      });
       const other = new Database(file);
       other.exec("BEGIN IMMEDIATE");
       const started = Date.now();
-      const results = await Promise.all([1n, 2n, 3n, 4n].map((id) => timed(ledger.createAccounts([account({ id })]))));
+      const results = await Promise.all(
+        [1n, 2n, 3n, 4n].map((id) => timed(ledger.createAccounts([account({ id })]))),
+      );
       for (const r of results) expect(r.error).toBeInstanceOf(LedgerBusyError);
       // One deadline for all of them, not 4 × 400 ms one after another.
       expect(Date.now() - started).toBeLessThan(1_200);
       other.exec("COMMIT");
       other.close();
-      expect(await ledger.createAccounts([account({ id: 1n })])).toMatchObject([{ status: CreateAccountStatus.created }]);
+      expect(await ledger.createAccounts([account({ id: 1n })])).toMatchObject([
+        { status: CreateAccountStatus.created },
+      ]);
       ledger.destroy();
     });
   }

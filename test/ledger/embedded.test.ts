@@ -9,8 +9,19 @@ import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CreateAccountStatus, CreateTransferStatus, ErrorCodes, RequestError, TransferFlags } from "tigerbeetle-node";
-import { LedgerBusyError, LedgerFileError, openLedger, type Ledger } from "../../src/ledger/index.ts";
+import {
+  CreateAccountStatus,
+  CreateTransferStatus,
+  ErrorCodes,
+  RequestError,
+  TransferFlags,
+} from "tigerbeetle-node";
+import {
+  LedgerBusyError,
+  LedgerFileError,
+  openLedger,
+  type Ledger,
+} from "../../src/ledger/index.ts";
 import { formatVersion } from "../../src/ledger/schema.ts";
 import { account, transfer } from "./support/events.ts";
 import { fakeClock, fakeClockStartNs, rejection, tempDir } from "./support/drivers.ts";
@@ -27,7 +38,9 @@ afterEach(() => tmp.remove());
 describe("ledger embedded – files", () => {
   it("a missing file is created as an empty ledger", async () => {
     const ledger = await openLedger({ driver: "embedded", path: file });
-    expect(await ledger.createAccounts([account({ id: 1n })])).toMatchObject([{ status: CreateAccountStatus.created }]);
+    expect(await ledger.createAccounts([account({ id: 1n })])).toMatchObject([
+      { status: CreateAccountStatus.created },
+    ]);
     ledger.destroy();
     const again = await openLedger({ driver: "embedded", path: file });
     expect(await again.lookupAccounts([1n])).toHaveLength(1);
@@ -42,7 +55,10 @@ describe("ledger embedded – files", () => {
   });
 
   it("a file that is not SQLite is refused, naming the path, and left as it was", async () => {
-    fs.writeFileSync(file, "not a database, just some words that fill more than one header of bytes ".repeat(20));
+    fs.writeFileSync(
+      file,
+      "not a database, just some words that fill more than one header of bytes ".repeat(20),
+    );
     const before = fs.readFileSync(file);
     const error = await rejection(openLedger({ driver: "embedded", path: file }));
     expect(error).toBeInstanceOf(LedgerFileError);
@@ -52,7 +68,9 @@ describe("ledger embedded – files", () => {
 
   it("another application's SQLite database is refused and left as it was", async () => {
     const other = new Database(file);
-    other.exec("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total INTEGER); INSERT INTO invoices VALUES (1, 100);");
+    other.exec(
+      "CREATE TABLE invoices (id INTEGER PRIMARY KEY, total INTEGER); INSERT INTO invoices VALUES (1, 100);",
+    );
     other.close();
     const before = fs.readFileSync(file);
     const error = await rejection(openLedger({ driver: "embedded", path: file }));
@@ -115,29 +133,50 @@ describe("ledger embedded – requests", () => {
     expect(await ledger.lookupAccounts([1n, 8190n])).toEqual([]);
     const results = await ledger.createAccounts(events.slice(0, 8189));
     expect(results.filter((r) => r.status === CreateAccountStatus.created)).toHaveLength(8189);
-    expect((await rejection(ledger.lookupAccounts(events.map((a) => a.id)))) as RequestError).toMatchObject({ code: ErrorCodes.ERR_TOO_MUCH_DATA });
+    expect(
+      (await rejection(ledger.lookupAccounts(events.map((a) => a.id)))) as RequestError,
+    ).toMatchObject({ code: ErrorCodes.ERR_TOO_MUCH_DATA });
   });
 
   it("after destroy every request, including ones already queued, rejects with ERR_CLIENT_CLOSED", async () => {
-    const queued = [ledger.createAccounts([account({ id: 1n })]), ledger.lookupAccounts([1n]), ledger.createAccounts([account({ id: 2n })])];
+    const queued = [
+      ledger.createAccounts([account({ id: 1n })]),
+      ledger.lookupAccounts([1n]),
+      ledger.createAccounts([account({ id: 2n })]),
+    ];
     ledger.destroy();
     for (const pending of queued) {
       expect(await rejection(pending)).toMatchObject({ code: ErrorCodes.ERR_CLIENT_CLOSED });
     }
-    expect(await rejection(ledger.lookupTransfers([1n]))).toMatchObject({ code: ErrorCodes.ERR_CLIENT_CLOSED });
+    expect(await rejection(ledger.lookupTransfers([1n]))).toMatchObject({
+      code: ErrorCodes.ERR_CLIENT_CLOSED,
+    });
     ledger.destroy();
   });
 
   it("each expiry takes its own timestamp: the next request's slots come after them", async () => {
     await ledger.createAccounts([account({ id: 1n }), account({ id: 2n })]);
-    const pending = [1n, 2n, 3n].map((id) => transfer({ id, debit_account_id: 1n, credit_account_id: 2n, amount: 5n, flags: TransferFlags.pending, timeout: 1 }));
+    const pending = [1n, 2n, 3n].map((id) =>
+      transfer({
+        id,
+        debit_account_id: 1n,
+        credit_account_id: 2n,
+        amount: 5n,
+        flags: TransferFlags.pending,
+        timeout: 1,
+      }),
+    );
     await ledger.createTransfers(pending);
     clock.advance(2_000_000_000n);
     const now = clock.now();
-    const [result] = await ledger.createTransfers([transfer({ id: 9n, debit_account_id: 1n, credit_account_id: 2n, amount: 1n })]);
+    const [result] = await ledger.createTransfers([
+      transfer({ id: 9n, debit_account_id: 1n, credit_account_id: 2n, amount: 1n }),
+    ]);
     // The expiries take now, now + 1 and now + 2; the request's p0 is now + 3, its first slot now + 4.
     expect(result).toEqual({ timestamp: now + 4n, status: CreateTransferStatus.created });
-    expect(await ledger.lookupAccounts([1n])).toMatchObject([{ debits_pending: 0n, debits_posted: 1n }]);
+    expect(await ledger.lookupAccounts([1n])).toMatchObject([
+      { debits_pending: 0n, debits_posted: 1n },
+    ]);
   });
 });
 
@@ -162,7 +201,9 @@ describe("ledger embedded – the write lock", () => {
     expect(error.message).toContain("100 ms");
     other.exec("COMMIT");
     other.close();
-    expect(await ledger.createAccounts([account({ id: 1n })])).toMatchObject([{ status: CreateAccountStatus.created }]);
+    expect(await ledger.createAccounts([account({ id: 1n })])).toMatchObject([
+      { status: CreateAccountStatus.created },
+    ]);
     ledger.destroy();
   });
 });
@@ -174,7 +215,10 @@ interface Report {
 
 function child(args: string[], env: Record<string, string> = {}) {
   const script = path.join(import.meta.dirname, "support", "child-writer.ts");
-  return spawn(process.execPath, ["--import", "tsx", script, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "inherit", "inherit"] });
+  return spawn(process.execPath, ["--import", "tsx", script, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
 }
 
 function exited(proc: ReturnType<typeof child>): Promise<number | null> {
@@ -187,12 +231,32 @@ describe("ledger embedded – several connections", () => {
     const b = await openLedger({ driver: "embedded", path: file });
     try {
       await a.createAccounts([account({ id: 1n }), account({ id: 2n })]);
-      const move = (id: bigint) => [transfer({ id, debit_account_id: 1n, credit_account_id: 2n, amount: 1n })];
-      for (const [ledger, id] of [[a, 1n], [b, 2n], [a, 3n], [b, 4n], [a, 5n]] as const) {
-        expect(await ledger.createTransfers(move(id))).toMatchObject([{ status: CreateTransferStatus.created }]);
+      const move = (id: bigint) => [
+        transfer({ id, debit_account_id: 1n, credit_account_id: 2n, amount: 1n }),
+      ];
+      for (const [ledger, id] of [
+        [a, 1n],
+        [b, 2n],
+        [a, 3n],
+        [b, 4n],
+        [a, 5n],
+      ] as const) {
+        expect(await ledger.createTransfers(move(id))).toMatchObject([
+          { status: CreateTransferStatus.created },
+        ]);
       }
       expect(await b.lookupAccounts([1n])).toMatchObject([{ debits_posted: 5n }]);
-      const history = await a.getAccountTransfers({ account_id: 2n, user_data_128: 0n, user_data_64: 0n, user_data_32: 0, code: 0, timestamp_min: 0n, timestamp_max: 0n, limit: 10, flags: 3 });
+      const history = await a.getAccountTransfers({
+        account_id: 2n,
+        user_data_128: 0n,
+        user_data_64: 0n,
+        user_data_32: 0,
+        code: 0,
+        timestamp_min: 0n,
+        timestamp_max: 0n,
+        limit: 10,
+        flags: 3,
+      });
       expect(history.map((t) => t.id)).toEqual([1n, 2n, 3n, 4n, 5n]);
     } finally {
       a.destroy();
@@ -207,10 +271,18 @@ describe("ledger embedded – several processes", () => {
     await setup.createAccounts([account({ id: 1n }), account({ id: 2n })]);
     setup.destroy();
     const reports = [0, 1, 2].map((i) => path.join(tmp.dir, `report-${i}.jsonl`));
-    const procs = reports.map((report, i) => child(["timestamps", file, report, "40", "10", String(i + 1)], { LEDGER_CLOCK_NS: String(fakeClockStartNs) }));
+    const procs = reports.map((report, i) =>
+      child(["timestamps", file, report, "40", "10", String(i + 1)], {
+        LEDGER_CLOCK_NS: String(fakeClockStartNs),
+      }),
+    );
     expect(await Promise.all(procs.map(exited))).toEqual([0, 0, 0]);
     const requests = reports.flatMap((report) =>
-      fs.readFileSync(report, "utf8").trim().split("\n").map((line) => (JSON.parse(line) as Report).results.map((r) => BigInt(r.timestamp))),
+      fs
+        .readFileSync(report, "utf8")
+        .trim()
+        .split("\n")
+        .map((line) => (JSON.parse(line) as Report).results.map((r) => BigInt(r.timestamp))),
     );
     expect(requests).toHaveLength(120);
     const all = requests.flat().sort((a, b) => (a < b ? -1 : 1));
@@ -219,9 +291,13 @@ describe("ledger embedded – several processes", () => {
       slots.forEach((ts, i) => i > 0 && expect(ts).toBe((slots[i - 1] as bigint) + 1n));
     }
     // Requests are serialised: no two requests' slot ranges interleave.
-    const ranges = requests.map((slots) => ({ first: slots[0] as bigint, last: slots.at(-1) as bigint })).sort((a, b) => (a.first < b.first ? -1 : 1));
+    const ranges = requests
+      .map((slots) => ({ first: slots[0] as bigint, last: slots.at(-1) as bigint }))
+      .sort((a, b) => (a.first < b.first ? -1 : 1));
     for (let i = 1; i < ranges.length; i++) {
-      expect((ranges[i] as { first: bigint }).first > (ranges[i - 1] as { last: bigint }).last).toBe(true);
+      expect(
+        (ranges[i] as { first: bigint }).first > (ranges[i - 1] as { last: bigint }).last,
+      ).toBe(true);
     }
   });
 });

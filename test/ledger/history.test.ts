@@ -5,8 +5,23 @@
 // for random ranges, limits, side flags, field filters and both orders.
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { AccountFilterFlags, AccountFlags, CreateTransferStatus, type Transfer } from "tigerbeetle-node";
-import { append, atSeq, chainFromSql, chainToSql, emptyChain, lastAtOrBefore, spineSeqs, type Chain, type Link } from "../../src/ledger/history.ts";
+import {
+  AccountFilterFlags,
+  AccountFlags,
+  CreateTransferStatus,
+  type Transfer,
+} from "tigerbeetle-node";
+import {
+  append,
+  atSeq,
+  chainFromSql,
+  chainToSql,
+  emptyChain,
+  lastAtOrBefore,
+  spineSeqs,
+  type Chain,
+  type Link,
+} from "../../src/ledger/history.ts";
 import { openLedger } from "../../src/ledger/index.ts";
 import { account, accountFilter, transfer } from "./support/events.ts";
 import { fakeClock, tempDir } from "./support/drivers.ts";
@@ -93,18 +108,34 @@ describe("ledger history – account queries over a long history", () => {
   it("getAccountTransfers and getAccountBalances match filtering the full history, for random filters", async () => {
     const tmp = tempDir("ledger-history-");
     const clock = fakeClock();
-    const ledger = await openLedger({ driver: "embedded", path: path.join(tmp.dir, "ledger.db"), clock: clock.now });
+    const ledger = await openLedger({
+      driver: "embedded",
+      path: path.join(tmp.dir, "ledger.db"),
+      clock: clock.now,
+    });
     try {
       const next = random(7);
-      await ledger.createAccounts([1n, 2n, 3n].map((id) => account({ id, flags: AccountFlags.history })));
+      await ledger.createAccounts(
+        [1n, 2n, 3n].map((id) => account({ id, flags: AccountFlags.history })),
+      );
       const all: Transfer[] = [];
       for (let b = 0; b < 12; b++) {
         const events = Array.from({ length: 60 }, (_, i) => {
-          const [dr, cr] = [[1n, 2n], [2n, 1n], [1n, 3n], [3n, 2n]][Math.floor(next() * 4)] as [bigint, bigint];
+          const [dr, cr] = [
+            [1n, 2n],
+            [2n, 1n],
+            [1n, 3n],
+            [3n, 2n],
+          ][Math.floor(next() * 4)] as [bigint, bigint];
           const userData128 = next() < 0.5 ? 0n : (1n << 100n) + BigInt(Math.floor(next() * 2));
           return transfer({
-            id: BigInt(b * 100 + i + 1), debit_account_id: dr, credit_account_id: cr, amount: 1n + BigInt(Math.floor(next() * 9)),
-            code: 1 + Math.floor(next() * 3), user_data_32: Math.floor(next() * 2), user_data_128: userData128,
+            id: BigInt(b * 100 + i + 1),
+            debit_account_id: dr,
+            credit_account_id: cr,
+            amount: 1n + BigInt(Math.floor(next() * 9)),
+            code: 1 + Math.floor(next() * 3),
+            user_data_32: Math.floor(next() * 2),
+            user_data_128: userData128,
           });
         });
         const results = await ledger.createTransfers(events);
@@ -120,36 +151,72 @@ describe("ledger history – account queries over a long history", () => {
       for (let round = 0; round < 320; round++) {
         const pick = () => ofAccount[Math.floor(next() * ofAccount.length)]?.timestamp ?? 0n;
         const narrow = (): [bigint, bigint] => {
-          const i = next() < 0.5 ? ofAccount.length - 1 - Math.floor(next() * 40) : Math.floor(next() * ofAccount.length);
+          const i =
+            next() < 0.5
+              ? ofAccount.length - 1 - Math.floor(next() * 40)
+              : Math.floor(next() * ofAccount.length);
           const j = Math.min(ofAccount.length - 1, i + Math.floor(next() * 41));
           return [ofAccount[i]?.timestamp ?? 0n, ofAccount[j]?.timestamp ?? 0n];
         };
-        const [a, b] = round >= 200 ? narrow() : [next() < 0.3 ? 0n : pick(), next() < 0.3 ? 0n : pick()];
+        const [a, b] =
+          round >= 200 ? narrow() : [next() < 0.3 ? 0n : pick(), next() < 0.3 ? 0n : pick()];
         const min = b !== 0n && a > b ? b : a;
         const max = b !== 0n && a > b ? a : b;
-        const flags = [AccountFilterFlags.debits, AccountFilterFlags.credits, AccountFilterFlags.debits | AccountFilterFlags.credits][Math.floor(next() * 3)] as number;
+        const flags = [
+          AccountFilterFlags.debits,
+          AccountFilterFlags.credits,
+          AccountFilterFlags.debits | AccountFilterFlags.credits,
+        ][Math.floor(next() * 3)] as number;
         const reversed = next() < 0.5;
         const filter = accountFilter({
-          account_id: 1n, timestamp_min: min, timestamp_max: max, limit: 1 + Math.floor(next() * 300),
-          code: next() < 0.3 ? 1 + Math.floor(next() * 3) : 0, user_data_32: next() < 0.2 ? 1 : 0,
+          account_id: 1n,
+          timestamp_min: min,
+          timestamp_max: max,
+          limit: 1 + Math.floor(next() * 300),
+          code: next() < 0.3 ? 1 + Math.floor(next() * 3) : 0,
+          user_data_32: next() < 0.2 ? 1 : 0,
           user_data_128: next() < 0.2 ? (1n << 100n) + BigInt(Math.floor(next() * 2)) : 0n,
           flags: flags | (reversed ? AccountFilterFlags.reversed : 0),
         });
         const expected = ofAccount
-          .filter((t) => (t.debit_account_id === 1n ? flags & AccountFilterFlags.debits : flags & AccountFilterFlags.credits) !== 0)
-          .filter((t) => t.timestamp >= (min === 0n ? 1n : min) && (max === 0n || t.timestamp <= max))
-          .filter((t) => (filter.code === 0 || t.code === filter.code) && (filter.user_data_32 === 0 || t.user_data_32 === filter.user_data_32))
+          .filter(
+            (t) =>
+              (t.debit_account_id === 1n
+                ? flags & AccountFilterFlags.debits
+                : flags & AccountFilterFlags.credits) !== 0,
+          )
+          .filter(
+            (t) => t.timestamp >= (min === 0n ? 1n : min) && (max === 0n || t.timestamp <= max),
+          )
+          .filter(
+            (t) =>
+              (filter.code === 0 || t.code === filter.code) &&
+              (filter.user_data_32 === 0 || t.user_data_32 === filter.user_data_32),
+          )
           .filter((t) => filter.user_data_128 === 0n || t.user_data_128 === filter.user_data_128)
-          .sort((x, y) => (reversed ? Number(y.timestamp - x.timestamp) : Number(x.timestamp - y.timestamp)))
+          .sort((x, y) =>
+            reversed ? Number(y.timestamp - x.timestamp) : Number(x.timestamp - y.timestamp),
+          )
           .slice(0, filter.limit);
         const found = await ledger.getAccountTransfers(filter);
-        expect(found.map((t) => t.id), JSON.stringify(filter, (_, v: unknown) => (typeof v === "bigint" ? String(v) : v))).toEqual(expected.map((t) => t.id));
+        expect(
+          found.map((t) => t.id),
+          JSON.stringify(filter, (_, v: unknown) => (typeof v === "bigint" ? String(v) : v)),
+        ).toEqual(expected.map((t) => t.id));
         const balances = await ledger.getAccountBalances(filter);
         expect(balances.map((row) => row.timestamp)).toEqual(expected.map((t) => t.timestamp));
       }
       const [final] = await ledger.lookupAccounts([1n]);
-      const [last] = await ledger.getAccountBalances(accountFilter({ account_id: 1n, limit: 1, flags: 7 }));
-      expect(last).toEqual({ debits_pending: 0n, debits_posted: final?.debits_posted, credits_pending: 0n, credits_posted: final?.credits_posted, timestamp: ofAccount.at(-1)?.timestamp });
+      const [last] = await ledger.getAccountBalances(
+        accountFilter({ account_id: 1n, limit: 1, flags: 7 }),
+      );
+      expect(last).toEqual({
+        debits_pending: 0n,
+        debits_posted: final?.debits_posted,
+        credits_pending: 0n,
+        credits_posted: final?.credits_posted,
+        timestamp: ofAccount.at(-1)?.timestamp,
+      });
     } finally {
       ledger.destroy();
       tmp.remove();

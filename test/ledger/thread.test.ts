@@ -5,7 +5,15 @@
 import path from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { AccountFlags, CreateAccountStatus, CreateTransferStatus, ErrorCodes, RequestError, TransferFlags, type Client } from "tigerbeetle-node";
+import {
+  AccountFlags,
+  CreateAccountStatus,
+  CreateTransferStatus,
+  ErrorCodes,
+  RequestError,
+  TransferFlags,
+  type Client,
+} from "tigerbeetle-node";
 import { AssertionError } from "../../src/lib/assert.ts";
 import { LedgerBusyError, LedgerFileError, openLedger } from "../../src/ledger/index.ts";
 import { openThreadedLedger } from "../../src/ledger/thread.ts";
@@ -22,40 +30,72 @@ afterEach(() => tmp.remove());
 /** Every answer of a mixed session, timestamps replaced by their order (the clocks differ). */
 async function session(ledger: Client): Promise<unknown[]> {
   const out: unknown[] = [];
-  out.push(await ledger.createAccounts([
-    account({ id: 1n, flags: AccountFlags.history }),
-    account({ id: 2n, flags: AccountFlags.debits_must_not_exceed_credits | AccountFlags.history }),
-    account({ id: 3n }),
-    account({ id: 3n }),
-    account({ id: 0n }),
-  ]));
-  out.push(await ledger.createTransfers([
-    transfer({ id: 10n, debit_account_id: 1n, credit_account_id: 2n, amount: 500n }),
-    transfer({ id: 11n, debit_account_id: 2n, credit_account_id: 1n, amount: 900n }),
-    transfer({ id: 12n, debit_account_id: 2n, credit_account_id: 3n, amount: 100n, flags: TransferFlags.linked }),
-    transfer({ id: 13n, debit_account_id: 2n, credit_account_id: 9n, amount: 100n }),
-    transfer({ id: 14n, debit_account_id: 2n, credit_account_id: 1n, amount: 200n, flags: TransferFlags.pending }),
-    transfer({ id: 10n, debit_account_id: 1n, credit_account_id: 2n, amount: 500n }),
-  ]));
-  out.push(await ledger.createTransfers([transfer({ id: 15n, pending_id: 14n, flags: TransferFlags.post_pending_transfer, amount: 200n })]));
+  out.push(
+    await ledger.createAccounts([
+      account({ id: 1n, flags: AccountFlags.history }),
+      account({
+        id: 2n,
+        flags: AccountFlags.debits_must_not_exceed_credits | AccountFlags.history,
+      }),
+      account({ id: 3n }),
+      account({ id: 3n }),
+      account({ id: 0n }),
+    ]),
+  );
+  out.push(
+    await ledger.createTransfers([
+      transfer({ id: 10n, debit_account_id: 1n, credit_account_id: 2n, amount: 500n }),
+      transfer({ id: 11n, debit_account_id: 2n, credit_account_id: 1n, amount: 900n }),
+      transfer({
+        id: 12n,
+        debit_account_id: 2n,
+        credit_account_id: 3n,
+        amount: 100n,
+        flags: TransferFlags.linked,
+      }),
+      transfer({ id: 13n, debit_account_id: 2n, credit_account_id: 9n, amount: 100n }),
+      transfer({
+        id: 14n,
+        debit_account_id: 2n,
+        credit_account_id: 1n,
+        amount: 200n,
+        flags: TransferFlags.pending,
+      }),
+      transfer({ id: 10n, debit_account_id: 1n, credit_account_id: 2n, amount: 500n }),
+    ]),
+  );
+  out.push(
+    await ledger.createTransfers([
+      transfer({
+        id: 15n,
+        pending_id: 14n,
+        flags: TransferFlags.post_pending_transfer,
+        amount: 200n,
+      }),
+    ]),
+  );
   // Reads made in one turn of the event loop travel together and are answered in order.
-  out.push(await Promise.all([
-    ledger.lookupAccounts([1n, 2n, 3n, 4n]),
-    ledger.lookupTransfers([10n, 11n, 14n, 15n]),
-    ledger.getAccountBalances(accountFilter({ account_id: 2n })),
-    ledger.getAccountTransfers(accountFilter({ account_id: 2n })),
-    ledger.queryTransfers(queryFilter({ ledger: 1 })),
-    ledger.queryAccounts(queryFilter({ code: 1 })),
-  ]));
+  out.push(
+    await Promise.all([
+      ledger.lookupAccounts([1n, 2n, 3n, 4n]),
+      ledger.lookupTransfers([10n, 11n, 14n, 15n]),
+      ledger.getAccountBalances(accountFilter({ account_id: 2n })),
+      ledger.getAccountTransfers(accountFilter({ account_id: 2n })),
+      ledger.queryTransfers(queryFilter({ ledger: 1 })),
+      ledger.queryAccounts(queryFilter({ code: 1 })),
+    ]),
+  );
   const order = new Map<bigint, number>();
   const normalise = (value: unknown): unknown => {
     if (Array.isArray(value)) return value.map(normalise);
     if (value !== null && typeof value === "object") {
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => {
-        if (k !== "timestamp" || typeof v !== "bigint" || v === 0n) return [k, normalise(v)];
-        if (!order.has(v)) order.set(v, order.size);
-        return [k, `t${order.get(v)}`];
-      }));
+      return Object.fromEntries(
+        Object.entries(value).map(([k, v]) => {
+          if (k !== "timestamp" || typeof v !== "bigint" || v === 0n) return [k, normalise(v)];
+          if (!order.has(v)) order.set(v, order.size);
+          return [k, `t${order.get(v)}`];
+        }),
+      );
     }
     return value;
   };
@@ -65,12 +105,18 @@ async function session(ledger: Client): Promise<unknown[]> {
 describe("ledger thread – same client as the engine in this thread", () => {
   it("a mixed session of writes and reads gives the same answers on a thread and in this thread", async () => {
     const here = await openLedger({ driver: "embedded", path: path.join(tmp.dir, "here.db") });
-    const there = await openLedger({ driver: "embedded", path: path.join(tmp.dir, "there.db"), thread: true });
+    const there = await openLedger({
+      driver: "embedded",
+      path: path.join(tmp.dir, "there.db"),
+      thread: true,
+    });
     try {
       const expected = await session(here);
       expect(await session(there)).toEqual(expected);
       // The session is not trivial: it has refusals among its results.
-      const text = JSON.stringify(expected, (_, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+      const text = JSON.stringify(expected, (_, v: unknown) =>
+        typeof v === "bigint" ? v.toString() : v,
+      );
       expect(text).toContain(`"status":${CreateTransferStatus.exceeds_credits}`);
       expect(text).toContain(`"status":${CreateTransferStatus.linked_event_failed}`);
     } finally {
@@ -80,14 +126,22 @@ describe("ledger thread – same client as the engine in this thread", () => {
   });
 
   it("bad input is refused in the caller's thread with the native client's errors", async () => {
-    const ledger = await openLedger({ driver: "embedded", path: path.join(tmp.dir, "ledger.db"), thread: true });
+    const ledger = await openLedger({
+      driver: "embedded",
+      path: path.join(tmp.dir, "ledger.db"),
+      thread: true,
+    });
     try {
       const notArray = await rejection(ledger.createTransfers("no" as never));
       expect(notArray.message).toBe("Array argument must be an [object Array].");
-      const tooLarge = await rejection(ledger.getAccountBalances(accountFilter({ account_id: 1n, limit: 8190 })));
+      const tooLarge = await rejection(
+        ledger.getAccountBalances(accountFilter({ account_id: 1n, limit: 8190 })),
+      );
       expect(tooLarge).toBeInstanceOf(RequestError);
       expect((tooLarge as RequestError).code).toBe(ErrorCodes.ERR_TOO_MUCH_DATA);
-      const badField = await rejection(ledger.createAccounts([{ ...account({ id: 1n }), ledger: "1" as never }]));
+      const badField = await rejection(
+        ledger.createAccounts([{ ...account({ id: 1n }), ledger: "1" as never }]),
+      );
       expect(badField.message).toBe("ledger must be a number");
     } finally {
       ledger.destroy();
@@ -96,7 +150,12 @@ describe("ledger thread – same client as the engine in this thread", () => {
 
   it("a request that cannot get the write lock rejects with LedgerBusyError across the thread", async () => {
     const file = path.join(tmp.dir, "ledger.db");
-    const ledger = await openLedger({ driver: "embedded", path: file, lockWaitMs: 100, thread: true });
+    const ledger = await openLedger({
+      driver: "embedded",
+      path: file,
+      lockWaitMs: 100,
+      thread: true,
+    });
     const other = new Database(file);
     try {
       other.exec("BEGIN IMMEDIATE");
@@ -104,7 +163,9 @@ describe("ledger thread – same client as the engine in this thread", () => {
       expect(error).toBeInstanceOf(LedgerBusyError);
       expect(error.message).toContain("100 ms");
       other.exec("COMMIT");
-      expect(await ledger.createAccounts([account({ id: 1n })])).toMatchObject([{ status: CreateAccountStatus.created }]);
+      expect(await ledger.createAccounts([account({ id: 1n })])).toMatchObject([
+        { status: CreateAccountStatus.created },
+      ]);
     } finally {
       other.close();
       ledger.destroy();

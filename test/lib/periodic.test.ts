@@ -13,7 +13,10 @@ describe("periodic task", () => {
     const { log, lines } = capturingLogger();
     let runs = 0;
     const task = runPeriodically({
-      where: "the test task", what: "test run", intervalMs: 20, log,
+      where: "the test task",
+      what: "test run",
+      intervalMs: 20,
+      log,
       run: async () => {
         runs += 1;
         if (runs <= 2) throw new LedgerBusyError("busy");
@@ -22,7 +25,9 @@ describe("periodic task", () => {
     await pause(200);
     await task.stop();
     expect(runs).toBeGreaterThanOrEqual(4);
-    expect(lines().filter((l) => l["msg"] === "test run failed; retrying next interval")).toHaveLength(2);
+    expect(
+      lines().filter((l) => l["msg"] === "test run failed; retrying next interval"),
+    ).toHaveLength(2);
   });
 
   it("stop waits for the run in hand and no run starts after it", async () => {
@@ -30,7 +35,10 @@ describe("periodic task", () => {
     let runs = 0;
     let finished = 0;
     const task = runPeriodically({
-      where: "the test task", what: "test run", intervalMs: 1, log,
+      where: "the test task",
+      what: "test run",
+      intervalMs: 1,
+      log,
       run: async () => {
         runs += 1;
         await pause(50);

@@ -10,7 +10,12 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import {
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+} from "@nats-io/jetstream";
 import { checkedLeaderHeader } from "../../src/recovery/command-recovery.ts";
 import { newStreamLeader, streamLeader, waitForJetStream } from "../support/cluster.ts";
 import { startNatsCluster, type NatsCluster } from "../support/nats-server.ts";
@@ -28,11 +33,24 @@ let ws: ReturnType<typeof workspace>;
 
 beforeAll(async () => {
   cluster = await startNatsCluster();
-  nc = await connect({ servers: [...cluster.urls], maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+  nc = await connect({
+    servers: [...cluster.urls],
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 100,
+  });
   await waitForJetStream(nc);
   js = jetstream(nc, { timeout: 10_000 });
   jsm = await jetstreamManager(nc, { timeout: 10_000 });
-  ws = workspace({ streams: { replicas: 3 }, commandRecovery: { intervalMs: 200, lagMs: 1_000, rangeCommands: RANGE, rangesPerScanMax: 64, rangesBackMax: 100 } });
+  ws = workspace({
+    streams: { replicas: 3 },
+    commandRecovery: {
+      intervalMs: 200,
+      lagMs: 1_000,
+      rangeCommands: RANGE,
+      rangesPerScanMax: 64,
+      rangesBackMax: 100,
+    },
+  });
   await (await startInProcess(cluster.url, ws.ledgerPath, ws.configPath)).stop();
 }, 180_000);
 
@@ -44,18 +62,26 @@ afterAll(async () => {
 
 async function checkedRecords(): Promise<Map<string, string>> {
   const records = new Map<string, string>(); // subject → leader of its last record
-  for (const m of await storedMessages(jsm, "BILLING_DLQ")) if (m.subject.startsWith("billing.dlq.checked.")) records.set(m.subject, m.header?.get(checkedLeaderHeader) ?? "");
+  for (const m of await storedMessages(jsm, "BILLING_DLQ"))
+    if (m.subject.startsWith("billing.dlq.checked."))
+      records.set(m.subject, m.header?.get(checkedLeaderHeader) ?? "");
   return records;
 }
 
 async function copies(): Promise<number> {
-  return (await storedMessages(jsm, COMMANDS)).filter((m) => m.header?.has("Billing-Recovered-Of")).length;
+  return (await storedMessages(jsm, COMMANDS)).filter((m) => m.header?.has("Billing-Recovered-Of"))
+    .length;
 }
 
 describe("command recovery – a new leader of the commands stream", () => {
   it("ranges checked under one leader are checked again under the next; nothing is copied twice", async () => {
     const ids = Array.from({ length: 10 }, () => randomUUID());
-    for (const [i, id] of ids.entries()) await js.publish("billing.cmd.credit", JSON.stringify({ operationId: id, userId: `lcc-${i}`, amount: "3" }), { msgID: id });
+    for (const [i, id] of ids.entries())
+      await js.publish(
+        "billing.cmd.credit",
+        JSON.stringify({ operationId: id, userId: `lcc-${i}`, amount: "3" }),
+        { msgID: id },
+      );
     // Five of them taken from the service's consumer and acked by this client: no worker sees them.
     const consumer = await js.consumers.get(COMMANDS, "billing-worker");
     for (let taken = 0; taken < 5;) {
@@ -66,29 +92,48 @@ describe("command recovery – a new leader of the commands stream", () => {
     }
     const service = await startInProcess(cluster.url, ws.ledgerPath, ws.configPath);
     try {
-      await waitFor("an event for every command", async () => {
-        const events = await storedEvents(jsm);
-        return ids.every((id) => events.some((e) => e.subject.endsWith(`.${id}`)));
-      }, 60_000, 200);
+      await waitFor(
+        "an event for every command",
+        async () => {
+          const events = await storedEvents(jsm);
+          return ids.every((id) => events.some((e) => e.subject.endsWith(`.${id}`)));
+        },
+        60_000,
+        200,
+      );
       await waitIdle(jsm);
       const first = await streamLeader(jsm, COMMANDS);
       const last = (await jsm.streams.info(COMMANDS)).state.last_seq;
       const whole = Math.floor(last / RANGE);
-      await waitFor("every whole range recorded under the leader", async () => {
-        const records = await checkedRecords();
-        return records.size >= whole && [...records.values()].every((l) => l === first);
-      }, 30_000, 200);
+      await waitFor(
+        "every whole range recorded under the leader",
+        async () => {
+          const records = await checkedRecords();
+          return records.size >= whole && [...records.values()].every((l) => l === first);
+        },
+        30_000,
+        200,
+      );
       expect(await copies()).toBe(5);
 
       await nc.request(`$JS.API.STREAM.LEADER.STEPDOWN.${COMMANDS}`, "", { timeout: 10_000 });
       const next = await newStreamLeader(jsm, COMMANDS, first);
-      await waitFor(`every range recorded again under ${next}`, async () => {
-        const records = await checkedRecords();
-        return records.size >= whole && [...records.values()].every((l) => l === next);
-      }, 60_000, 200);
+      await waitFor(
+        `every range recorded again under ${next}`,
+        async () => {
+          const records = await checkedRecords();
+          return records.size >= whole && [...records.values()].every((l) => l === next);
+        },
+        60_000,
+        200,
+      );
       expect(await copies()).toBe(5);
       const events = await storedEvents(jsm);
-      for (const id of ids) expect(events.filter((e) => e.subject.endsWith(`.${id}`)), id).toHaveLength(1);
+      for (const id of ids)
+        expect(
+          events.filter((e) => e.subject.endsWith(`.${id}`)),
+          id,
+        ).toHaveLength(1);
     } finally {
       await service.stop();
     }

@@ -28,7 +28,10 @@ const services: ServiceProcess[] = [];
 beforeAll(async () => {
   nats = await startNats();
   // A short lag so the scan follows closely; every other recovery setting is the default.
-  ws = workspace({ recovery: { lagMs: 1_000, intervalMs: 500 }, expiry: { delayMs: 1_000, sweepIntervalMs: 200 } });
+  ws = workspace({
+    recovery: { lagMs: 1_000, intervalMs: 500 },
+    expiry: { delayMs: 1_000, sweepIntervalMs: 200 },
+  });
 });
 
 afterAll(async () => {
@@ -49,7 +52,8 @@ const text = (m: StoredMsg) => new TextDecoder().decode(m.data);
 
 async function eventsBySubject(jsm: JetStreamManager): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
-  for (const m of await storedMessages(jsm, "BILLING_EVENTS")) out.set(m.subject, [...(out.get(m.subject) ?? []), text(m)]);
+  for (const m of await storedMessages(jsm, "BILLING_EVENTS"))
+    out.set(m.subject, [...(out.get(m.subject) ?? []), text(m)]);
   return out;
 }
 
@@ -64,7 +68,9 @@ function recoveredInLog(output: string): number {
 
 it("recovery – events the broker acknowledged and lost in a crash are stored again from the ledger, once each, byte for byte", async () => {
   const opsPort = await freePort();
-  services.push(await spawnService(nats.url, ws.ledgerPath, ws.configPath, { OPS_PORT: String(opsPort) }));
+  services.push(
+    await spawnService(nats.url, ws.ledgerPath, ws.configPath, { OPS_PORT: String(opsPort) }),
+  );
   services.push(await spawnService(nats.url, ws.ledgerPath, ws.configPath));
   const client = await BillingClient.connect({ servers: nats.url, timeoutMs: 20_000 });
   try {
@@ -75,25 +81,50 @@ it("recovery – events the broker acknowledged and lost in a crash are stored a
     await client.credit({ userId: "lost-a", amount: 1_000 }, send);
     await client.credit({ userId: 4242, amount: "70", currency: "USD" }, send);
     await client.debit({ userId: "lost-a", amount: 100 }, send);
-    await client.transfer({ fromUserId: "lost-a", toUserId: "lost-b-with-a-rather-long-user-id-over-thirty-six-characters", amount: 200, fee: 3 }, send);
+    await client.transfer(
+      {
+        fromUserId: "lost-a",
+        toUserId: "lost-b-with-a-rather-long-user-id-over-thirty-six-characters",
+        amount: 200,
+        fee: 3,
+      },
+      send,
+    );
     const held = await client.hold({ userId: "lost-a", amount: 50 }, send);
     await client.capture({ holdId: held.operationId }, send);
-    const held2 = await client.hold({ userId: "lost-b-with-a-rather-long-user-id-over-thirty-six-characters", amount: 20 }, send);
+    const held2 = await client.hold(
+      { userId: "lost-b-with-a-rather-long-user-id-over-thirty-six-characters", amount: 20 },
+      send,
+    );
     await client.release({ holdId: held2.operationId }, send);
-    await client.transfer({ fromUserId: "lost-a", toUserId: 4242, amount: 10, currency: "EUR" }, send);
+    await client.transfer(
+      { fromUserId: "lost-a", toUserId: 4242, amount: 10, currency: "EUR" },
+      send,
+    );
     // A rejection inside the lost tail: the rescan cannot rebuild it, a waiting re-send does.
     const lostRejection = { operationId: randomUUID(), userId: "lost-c", amount: 9 };
     const rejectedLater = await client.debit(lostRejection, send);
     expect(rejectedLater.event?.event).toBe("rejected");
-    const expiring = await client.hold({ operationId: randomUUID(), userId: "lost-a", amount: 7, timeoutSeconds: 1 }, send);
+    const expiring = await client.hold(
+      { operationId: randomUUID(), userId: "lost-a", amount: 7, timeoutSeconds: 1 },
+      send,
+    );
     const jsm = await jetstreamManager(client.nc);
     const expiredSubject = `billing.evt.expired.${expiring.operationId}`;
-    await waitFor("the expired event", async () => (await eventsBySubject(jsm)).has(expiredSubject), 30_000, 200);
+    await waitFor(
+      "the expired event",
+      async () => (await eventsBySubject(jsm)).has(expiredSubject),
+      30_000,
+      200,
+    );
     const before = await storedMessages(jsm, "BILLING_EVENTS");
     expect(before).toHaveLength(13);
     expect(before[before.length - 1]?.subject).toBe(expiredSubject);
     const recoveredBefore = services.reduce((n, s) => n + recoveredInLog(s.output()), 0);
-    expect(recoveredBefore, "nothing was missing before the crash (each start rescanned an empty window)").toBe(0);
+    expect(
+      recoveredBefore,
+      "nothing was missing before the crash (each start rescanned an empty window)",
+    ).toBe(0);
 
     // The crash: the last 10 events (everything after the first rejection and the first two
     // credits) were acknowledged but never reached the disk.
@@ -107,13 +138,23 @@ it("recovery – events the broker acknowledged and lost in a crash are stored a
     // The services store the lost ones again within a scan interval of reconnecting, often before
     // this test's client is back: the logs and the counter below show they were lost and recovered.
 
-    const recovered = await waitFor("every applied operation's and the expiry's event stored again", async () => {
-      const now = await eventsBySubject(afterCrash).catch(() => new Map<string, string[]>());
-      return [...now.values()].reduce((n, list) => n + list.length, 0) >= before.length - 1 ? now : undefined;
-    }, 30_000, 200);
+    const recovered = await waitFor(
+      "every applied operation's and the expiry's event stored again",
+      async () => {
+        const now = await eventsBySubject(afterCrash).catch(() => new Map<string, string[]>());
+        return [...now.values()].reduce((n, list) => n + list.length, 0) >= before.length - 1
+          ? now
+          : undefined;
+      },
+      30_000,
+      200,
+    );
     // Exactly one event per subject, byte for byte the original; the lost rejection is not rebuilt.
     expect(recovered.size).toBe(before.length - 1);
-    for (const m of before) expect(recovered.get(m.subject), m.subject).toEqual(m.subject === rejectedSubject ? undefined : [text(m)]);
+    for (const m of before)
+      expect(recovered.get(m.subject), m.subject).toEqual(
+        m.subject === rejectedSubject ? undefined : [text(m)],
+      );
     // Settled: a second look later finds no further copy, and still no rejection.
     await new Promise((r) => setTimeout(r, 1_500));
     const settled = await eventsBySubject(afterCrash);
@@ -125,12 +166,19 @@ it("recovery – events the broker acknowledged and lost in a crash are stored a
     const again = await client.debit(lostRejection, { wait: true, republishAfterMs: 1_000 });
     expect(again.duplicate).toBe(true); // the first copy is still in the stream, under its id
     expect(again.republished).toBe(1);
-    expect(JSON.stringify(again.event)).toBe(text(before.find((m) => m.subject === rejectedSubject) as StoredMsg));
+    expect(JSON.stringify(again.event)).toBe(
+      text(before.find((m) => m.subject === rejectedSubject) as StoredMsg),
+    );
     expect((await eventsBySubject(afterCrash)).get(rejectedSubject)).toHaveLength(1);
 
     // No operation applied twice: the balances queried are those the last events state.
-    expect(await client.balance("lost-a")).toMatchObject({ posted: String(1_000 - 100 - 200 - 3 - 50 - 10), held: "0" });
-    expect(await client.balance("lost-b-with-a-rather-long-user-id-over-thirty-six-characters")).toMatchObject({ posted: "200", held: "0" });
+    expect(await client.balance("lost-a")).toMatchObject({
+      posted: String(1_000 - 100 - 200 - 3 - 50 - 10),
+      held: "0",
+    });
+    expect(
+      await client.balance("lost-b-with-a-rather-long-user-id-over-thirty-six-characters"),
+    ).toMatchObject({ posted: "200", held: "0" });
     expect(await client.balance(4242, "USD")).toMatchObject({ posted: "70" });
     expect(await client.balance(4242)).toMatchObject({ posted: "10" });
     expect((await afterCrash.streams.info("BILLING_DLQ")).state.messages).toBe(0);

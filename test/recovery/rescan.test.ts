@@ -14,7 +14,13 @@ import { createLogger } from "../../src/lib/log.ts";
 import type { Ledger } from "../../src/ledger/port.ts";
 import { RECOVERY_SCAN_PAGES_MAX } from "../../src/config/limits.ts";
 import { EventRecovery, type RecoveryLimits } from "../../src/recovery/event-recovery.ts";
-import { connect, openServiceLedger, readChart, startService, topologyOf } from "../../src/service.ts";
+import {
+  connect,
+  openServiceLedger,
+  readChart,
+  startService,
+  topologyOf,
+} from "../../src/service.ts";
 import { NameBook } from "../../src/ledger-facts/name-book.ts";
 import type { Broker } from "../../src/broker/connection.ts";
 import type { Chart } from "../../src/domain/accounts.ts";
@@ -32,13 +38,31 @@ let chart: Chart;
 const originals = new Map<string, string>();
 const OPERATIONS = 14;
 
-const limits: RecoveryLimits = { windowMs: 600_000, lagMs: 0, intervalMs: 100, transfersPerScanMax: 1, eventsMaxAgeMs: 0, publishTimeoutMs: 5_000 };
+const limits: RecoveryLimits = {
+  windowMs: 600_000,
+  lagMs: 0,
+  intervalMs: 100,
+  transfersPerScanMax: 1,
+  eventsMaxAgeMs: 0,
+  publishTimeoutMs: 5_000,
+};
 const silent = createLogger("silent");
 
-function recoveryOn(broker: Broker, overrides: Partial<RecoveryLimits> = {}, counted: number[] = []): EventRecovery {
+function recoveryOn(
+  broker: Broker,
+  overrides: Partial<RecoveryLimits> = {},
+  counted: number[] = [],
+): EventRecovery {
   return new EventRecovery({
-    ledger, js: broker.js, jsm: broker.jsm, eventsStream: "BILLING_EVENTS", chart, names: new NameBook(chart.space, 1_000), log: silent,
-    limits: { ...limits, ...overrides }, recovered: (n) => counted.push(n),
+    ledger,
+    js: broker.js,
+    jsm: broker.jsm,
+    eventsStream: "BILLING_EVENTS",
+    chart,
+    names: new NameBook(chart.space, 1_000),
+    log: silent,
+    limits: { ...limits, ...overrides },
+    recovered: (n) => counted.push(n),
   });
 }
 
@@ -51,14 +75,19 @@ beforeAll(async () => {
   try {
     const send = { wait: true } as const;
     await client.credit({ userId: "r-a", amount: 500 }, send);
-    for (let i = 0; i < 5; i += 1) await client.transfer({ fromUserId: "r-a", toUserId: `r-${i}`, amount: 10 + i, fee: i % 2 }, send);
+    for (let i = 0; i < 5; i += 1)
+      await client.transfer(
+        { fromUserId: "r-a", toUserId: `r-${i}`, amount: 10 + i, fee: i % 2 },
+        send,
+      );
     const h = await client.hold({ userId: "r-a", amount: 40 }, send);
     await client.capture({ holdId: h.operationId }, send);
     const h2 = await client.hold({ userId: "r-1", amount: 5 }, send);
     await client.release({ holdId: h2.operationId }, send);
     for (let i = 0; i < 4; i += 1) await client.debit({ userId: "r-a", amount: 1 + i }, send);
     const jsmA = await jetstreamManager(client.nc);
-    for (const m of await storedMessages(jsmA, "BILLING_EVENTS")) originals.set(m.subject, new TextDecoder().decode(m.data));
+    for (const m of await storedMessages(jsmA, "BILLING_EVENTS"))
+      originals.set(m.subject, new TextDecoder().decode(m.data));
   } finally {
     await client.close();
     await service.stop();
@@ -81,12 +110,19 @@ async function emptyBroker(): Promise<{ broker: Broker; close(): Promise<void> }
   const server = await startNats();
   const broker = await connect(testConfig(server.url, ws.ledgerPath, ws.configPath), "rescan-test");
   await ensureTopology(broker.jsm, topologyOf(config));
-  return { broker, close: async () => { await broker.close(); await server.stop(); } };
+  return {
+    broker,
+    close: async () => {
+      await broker.close();
+      await server.stop();
+    },
+  };
 }
 
 async function eventsOn(broker: Broker): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
-  for (const m of await storedMessages(broker.jsm, "BILLING_EVENTS")) out.set(m.subject, [...(out.get(m.subject) ?? []), new TextDecoder().decode(m.data)]);
+  for (const m of await storedMessages(broker.jsm, "BILLING_EVENTS"))
+    out.set(m.subject, [...(out.get(m.subject) ?? []), new TextDecoder().decode(m.data)]);
   return out;
 }
 
@@ -112,18 +148,28 @@ describe("recovery – the rescan", () => {
   it("a stream refusing the events fails the step as transient, counts what it stored, keeps the cursor; the next step stores the rest", async () => {
     const b = await emptyBroker();
     try {
-      await b.broker.jsm.streams.update("BILLING_EVENTS", { max_msgs: 3, discard: DiscardPolicy.New });
+      await b.broker.jsm.streams.update("BILLING_EVENTS", {
+        max_msgs: 3,
+        discard: DiscardPolicy.New,
+      });
       const counted: number[] = [];
       const recovery = recoveryOn(b.broker, { transfersPerScanMax: 1_000 }, counted);
       const error = await recovery.scan().catch((e: unknown) => e);
       expect((error as Error).name).toBe("BrokerUnavailableError");
-      expect((error as Error).message).toMatch(new RegExp(`^${OPERATIONS - 3} of ${OPERATIONS} recovered events not stored`));
+      expect((error as Error).message).toMatch(
+        new RegExp(`^${OPERATIONS - 3} of ${OPERATIONS} recovered events not stored`),
+      );
       expect(counted).toEqual([3]);
       expect(recovery.scanning).toBe(true);
-      await b.broker.jsm.streams.update("BILLING_EVENTS", { max_msgs: -1, discard: DiscardPolicy.Old });
+      await b.broker.jsm.streams.update("BILLING_EVENTS", {
+        max_msgs: -1,
+        discard: DiscardPolicy.Old,
+      });
       expect(await recovery.scan()).toBe(OPERATIONS - 3);
       expect(recovery.scanning).toBe(false);
-      expect([...(await eventsOn(b.broker)).values()].map((list) => list.length)).toEqual(new Array(OPERATIONS).fill(1));
+      expect([...(await eventsOn(b.broker)).values()].map((list) => list.length)).toEqual(
+        new Array(OPERATIONS).fill(1),
+      );
     } finally {
       await b.close();
     }

@@ -17,7 +17,12 @@ import { ensureTopology } from "../../src/broker/topology.ts";
 import { BillingClient } from "@billing-ledger/client";
 import { loadConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
-import { advisoryContextOf, handleAdvisory, redeliveryOfHeader, startAdvisoryProcessor } from "../../src/dlq/max-deliveries-processor.ts";
+import {
+  advisoryContextOf,
+  handleAdvisory,
+  redeliveryOfHeader,
+  startAdvisoryProcessor,
+} from "../../src/dlq/max-deliveries-processor.ts";
 import { systemAccounts } from "../../src/domain/accounts.ts";
 import { openLedger } from "../../src/ledger/index.ts";
 import type { Ledger } from "../../src/ledger/port.ts";
@@ -52,12 +57,18 @@ beforeAll(async () => {
       { role: "publisher", user: "orders", password: publisherPassword },
     ]),
   });
-  config = loadConfig({ NATS_URL: server.url, LOG_LEVEL: "silent" }, {
-    nats: { auth: { user: "billing", passFile: secrets.file("pass", servicePassword) }, requestTimeoutMs: 2_000 },
-    consumer: { maxDeliver: MAX_DELIVER },
-    worker: { nakDelayMs: 50, holdGraceMs: 1_000, holdWaitNakMs: 1_000, publishTimeoutMs: 2_000 },
-    ops: { port: 0 },
-  });
+  config = loadConfig(
+    { NATS_URL: server.url, LOG_LEVEL: "silent" },
+    {
+      nats: {
+        auth: { user: "billing", passFile: secrets.file("pass", servicePassword) },
+        requestTimeoutMs: 2_000,
+      },
+      consumer: { maxDeliver: MAX_DELIVER },
+      worker: { nakDelayMs: 50, holdGraceMs: 1_000, holdWaitNakMs: 1_000, publishTimeoutMs: 2_000 },
+      ops: { port: 0 },
+    },
+  );
 });
 
 afterAll(async () => {
@@ -65,13 +76,22 @@ afterAll(async () => {
   secrets?.cleanup();
 });
 
-const unreachableLedger = new Proxy({}, {
-  get: (_target, name) => () => Promise.reject(new LedgerTimeoutError(`ledger unreachable (${String(name)})`)),
-}) as Ledger;
+const unreachableLedger = new Proxy(
+  {},
+  {
+    get: (_target, name) => () =>
+      Promise.reject(new LedgerTimeoutError(`ledger unreachable (${String(name)})`)),
+  },
+) as Ledger;
 
 it("service role – a restart's stream updates and a max-deliveries dead letter need nothing beyond it", async () => {
   const broker = await connect(config, "billing");
-  const client = await BillingClient.connect({ servers: server.url, user: "orders", pass: publisherPassword, timeoutMs: 10_000 });
+  const client = await BillingClient.connect({
+    servers: server.url,
+    user: "orders",
+    pass: publisherPassword,
+    timeoutMs: 10_000,
+  });
   const log = createLogger("silent");
   try {
     // Twice: the first run creates the streams and consumers, the second updates them.
@@ -79,9 +99,21 @@ it("service role – a restart's stream updates and a max-deliveries dead letter
     await ensureTopology(broker.jsm, topologyOf(config));
     const w = config.worker;
     const deps: WorkerDeps = {
-      ledger: unreachableLedger, js: broker.js, jsm: broker.jsm, dlqStream: config.streams.dlq, log, stats: new WorkerStats(),
-      chart: { currencies: config.currencies, defaultCurrency: config.defaultCurrency, markerLedger: config.markerLedger, space: testSpace },
-      registry: new AccountRegistry(unreachableLedger, 16), names: new NameBook(testSpace, 16), limits: { ...w, ackWaitMs: config.consumer.ackWaitMs },
+      ledger: unreachableLedger,
+      js: broker.js,
+      jsm: broker.jsm,
+      dlqStream: config.streams.dlq,
+      log,
+      stats: new WorkerStats(),
+      chart: {
+        currencies: config.currencies,
+        defaultCurrency: config.defaultCurrency,
+        markerLedger: config.markerLedger,
+        space: testSpace,
+      },
+      registry: new AccountRegistry(unreachableLedger, 16),
+      names: new NameBook(testSpace, 16),
+      limits: { ...w, ackWaitMs: config.consumer.ackWaitMs },
     };
     const consumer = await broker.js.consumers.get(config.streams.commands, config.consumer.name);
     const messages = await consumer.consume({ max_messages: w.batchMessagesMax, expires: 30_000 });
@@ -90,11 +122,17 @@ it("service role – a restart's stream updates and a max-deliveries dead letter
     const worker = runWorker(deps, new Batcher(messages[Symbol.asyncIterator]()), stopSignal);
     const processor = startAdvisoryProcessor({ js: broker.js, jsm: broker.jsm, config, log });
     try {
-      const sent = await client.credit({ operationId: randomUUID(), userId: "u-stuck", amount: "10" });
+      const sent = await client.credit({
+        operationId: randomUUID(),
+        userId: "u-stuck",
+        amount: "10",
+      });
       const deadline = Date.now() + DEAD_LETTER_WAIT_MS;
       let letter = null;
       while (letter === null && Date.now() < deadline) {
-        letter = await broker.jsm.streams.getMessage(config.streams.dlq, { last_by_subj: "billing.dlq.max_deliveries" });
+        letter = await broker.jsm.streams.getMessage(config.streams.dlq, {
+          last_by_subj: "billing.dlq.max_deliveries",
+        });
         if (letter === null) await new Promise((r) => setTimeout(r, 100));
       }
       expect(letter?.header.get("Billing-Original-Sequence")).toBe(String(sent.streamSequence));
@@ -113,7 +151,12 @@ it("service role – a restart's stream updates and a max-deliveries dead letter
 
 it("service role – publishing a decided command again at max deliveries (for its event, instead of a letter) needs nothing beyond it", async () => {
   const broker = await connect(config, "billing");
-  const client = await BillingClient.connect({ servers: server.url, user: "orders", pass: publisherPassword, timeoutMs: 10_000 });
+  const client = await BillingClient.connect({
+    servers: server.url,
+    user: "orders",
+    pass: publisherPassword,
+    timeoutMs: 10_000,
+  });
   const dir = mkdtempSync(join(tmpdir(), "billing-sec-ledger-"));
   const ledger = await openLedger({ driver: "embedded", path: join(dir, "ledger.db") });
   const log = createLogger("silent");
@@ -124,8 +167,16 @@ it("service role – publishing a decided command again at max deliveries (for i
     await registry.ensure(systemAccounts(chart));
     const w = config.worker;
     const deps: WorkerDeps = {
-      ledger, js: broker.js, jsm: broker.jsm, dlqStream: config.streams.dlq, log, stats: new WorkerStats(), chart,
-      registry, names: new NameBook(testSpace, 16), limits: { ...w, ackWaitMs: config.consumer.ackWaitMs },
+      ledger,
+      js: broker.js,
+      jsm: broker.jsm,
+      dlqStream: config.streams.dlq,
+      log,
+      stats: new WorkerStats(),
+      chart,
+      registry,
+      names: new NameBook(testSpace, 16),
+      limits: { ...w, ackWaitMs: config.consumer.ackWaitMs },
     };
     const consumer = await broker.js.consumers.get(config.streams.commands, config.consumer.name);
     const messages = await consumer.consume({ max_messages: w.batchMessagesMax, expires: 30_000 });
@@ -134,17 +185,30 @@ it("service role – publishing a decided command again at max deliveries (for i
     const worker = runWorker(deps, new Batcher(messages[Symbol.asyncIterator]()), stopSignal);
     let sent: { streamSequence: number };
     try {
-      sent = await client.credit({ operationId: randomUUID(), userId: "u-decided", amount: "10" }, { wait: true });
+      sent = await client.credit(
+        { operationId: randomUUID(), userId: "u-decided", amount: "10" },
+        { wait: true },
+      );
     } finally {
       requestStop();
       await worker;
       await messages.close();
     }
     // The advisory as the server would send it once processes died with the command again and again.
-    const advisory = { stream: config.streams.commands, consumer: config.consumer.name, streamSequence: sent.streamSequence, deliveries: MAX_DELIVER };
-    const outcome = await handleAdvisory(advisoryContextOf({ js: broker.js, jsm: broker.jsm, config, decisions: { ledger, chart } }), advisory);
+    const advisory = {
+      stream: config.streams.commands,
+      consumer: config.consumer.name,
+      streamSequence: sent.streamSequence,
+      deliveries: MAX_DELIVER,
+    };
+    const outcome = await handleAdvisory(
+      advisoryContextOf({ js: broker.js, jsm: broker.jsm, config, decisions: { ledger, chart } }),
+      advisory,
+    );
     expect(outcome).toBe("redelivered");
-    const copy = await broker.jsm.streams.getMessage(config.streams.commands, { last_by_subj: "billing.cmd.credit" });
+    const copy = await broker.jsm.streams.getMessage(config.streams.commands, {
+      last_by_subj: "billing.cmd.credit",
+    });
     expect(copy?.header.get(redeliveryOfHeader)).toBe(String(sent.streamSequence));
   } finally {
     ledger.destroy();

@@ -12,11 +12,24 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  type JetStreamManager,
+} from "@nats-io/jetstream";
 import { BillingClient, type BillingEvent } from "@billing-ledger/client";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
 import { serverConfig } from "./support/roles.ts";
-import { refusedPublish, secret, secretDir, violationLogged, violationsOf, type SecretDir } from "./support/fixture.ts";
+import {
+  refusedPublish,
+  secret,
+  secretDir,
+  violationLogged,
+  violationsOf,
+  type SecretDir,
+} from "./support/fixture.ts";
 import { startServiceWith, type ServiceUnderTest } from "./support/service-with-auth.ts";
 
 const EVENTS = "BILLING_EVENTS";
@@ -30,8 +43,18 @@ const EXPIRY_WAIT_MS = 15_000;
 // A malformed command is dead-lettered by the worker's next batch.
 const DLQ_WAIT_MS = 10_000;
 
-const users = { service: "billing", operator: "billing-ops", publisher: "orders", reader: "reporting" } as const;
-const passwords = { service: secret("svc"), operator: secret("ops"), publisher: secret("pub"), reader: secret("read") };
+const users = {
+  service: "billing",
+  operator: "billing-ops",
+  publisher: "orders",
+  reader: "reporting",
+} as const;
+const passwords = {
+  service: secret("svc"),
+  operator: secret("ops"),
+  publisher: secret("pub"),
+  reader: secret("read"),
+};
 
 let server: NatsServer;
 let secrets: SecretDir;
@@ -55,10 +78,28 @@ beforeAll(async () => {
       { role: "reader", user: users.reader, password: passwords.reader },
     ]),
   });
-  svc = await startServiceWith(server, { user: users.service, passFile: secrets.file("nats-billing", `${passwords.service}\n`) });
-  publisher = await BillingClient.connect({ servers: server.url, user: users.publisher, pass: passwords.publisher, timeoutMs: 15_000 });
-  reader = await connect({ servers: server.url, user: users.reader, pass: passwords.reader, name: "reporting" });
-  ops = await connect({ servers: server.url, user: users.operator, pass: passwords.operator, name: "operator" });
+  svc = await startServiceWith(server, {
+    user: users.service,
+    passFile: secrets.file("nats-billing", `${passwords.service}\n`),
+  });
+  publisher = await BillingClient.connect({
+    servers: server.url,
+    user: users.publisher,
+    pass: passwords.publisher,
+    timeoutMs: 15_000,
+  });
+  reader = await connect({
+    servers: server.url,
+    user: users.reader,
+    pass: passwords.reader,
+    name: "reporting",
+  });
+  ops = await connect({
+    servers: server.url,
+    user: users.operator,
+    pass: passwords.operator,
+    name: "operator",
+  });
   opsJsm = await jetstreamManager(ops);
 });
 
@@ -85,21 +126,42 @@ describe("security – publisher", () => {
   it("sends a command, awaits its event and queries the balance and the operation", async () => {
     const u = user();
     const credited = await publisher.credit({ userId: u, amount: "1500" }, { wait: true });
-    expect(credited.event).toMatchObject({ event: "credited", operationId: credited.operationId, userId: u, amount: "1500" });
-    expect(await publisher.balance(u)).toMatchObject({ userId: u, posted: "1500", available: "1500" });
+    expect(credited.event).toMatchObject({
+      event: "credited",
+      operationId: credited.operationId,
+      userId: u,
+      amount: "1500",
+    });
+    expect(await publisher.balance(u)).toMatchObject({
+      userId: u,
+      posted: "1500",
+      available: "1500",
+    });
     const op = await publisher.operation(credited.operationId);
     expect(op).toMatchObject({ operationId: credited.operationId, status: "applied" });
     expect((op["event"] as BillingEvent | undefined)?.event).toBe("credited");
     const hold = await publisher.hold({ userId: u, amount: "100" }, { wait: true });
-    expect(await publisher.holdStatus(hold.operationId)).toMatchObject({ holdId: hold.operationId, status: "held" });
+    expect(await publisher.holdStatus(hold.operationId)).toMatchObject({
+      holdId: hold.operationId,
+      status: "held",
+    });
   });
 
   it("cannot publish on billing.evt.>: the server refuses it and the events stream is unchanged", async () => {
     const before = await messagesIn(EVENTS);
     const subject = `billing.evt.credited.${randomUUID()}`;
-    const forged = encoder.encode(JSON.stringify({ event: "credited", operationId: subject.split(".").at(-1), amount: "1000000" }));
-    await expect(jetstream(publisher.nc, { timeout: REQUEST_TIMEOUT_MS }).publish(subject, forged, { msgID: "forged" }))
-      .rejects.toThrow(refusedPublish(subject));
+    const forged = encoder.encode(
+      JSON.stringify({
+        event: "credited",
+        operationId: subject.split(".").at(-1),
+        amount: "1000000",
+      }),
+    );
+    await expect(
+      jetstream(publisher.nc, { timeout: REQUEST_TIMEOUT_MS }).publish(subject, forged, {
+        msgID: "forged",
+      }),
+    ).rejects.toThrow(refusedPublish(subject));
     publisher.nc.publish(subject, forged);
     await publisher.nc.flush();
     expect(await storedEvent(subject)).toBeNull();
@@ -108,7 +170,10 @@ describe("security – publisher", () => {
   });
 
   it("cannot use the JetStream API: no stream info, message delete, purge, stream delete or update, new stream, consumer", async () => {
-    const jsm = await jetstreamManager(publisher.nc, { checkAPI: false, timeout: REQUEST_TIMEOUT_MS });
+    const jsm = await jetstreamManager(publisher.nc, {
+      checkAPI: false,
+      timeout: REQUEST_TIMEOUT_MS,
+    });
     const eventsBefore = await messagesIn(EVENTS);
     const commandsBefore = await messagesIn(COMMANDS);
     const attempts: Array<[string, () => Promise<unknown>]> = [
@@ -119,11 +184,34 @@ describe("security – publisher", () => {
       [`$JS.API.STREAM.PURGE.${COMMANDS}`, () => jsm.streams.purge(COMMANDS)],
       [`$JS.API.STREAM.DELETE.${COMMANDS}`, () => jsm.streams.delete(COMMANDS)],
       // streams.update reads the stream's info first; send the update itself, as an attacker would.
-      [`$JS.API.STREAM.UPDATE.${EVENTS}`, () => publisher.nc.request(`$JS.API.STREAM.UPDATE.${EVENTS}`, encoder.encode(JSON.stringify({ name: EVENTS, subjects: ["billing.evt.>", "billing.forged.>"] })), { timeout: REQUEST_TIMEOUT_MS })],
-      ["$JS.API.STREAM.CREATE.FORGE", () => jsm.streams.add({ name: "FORGE", subjects: ["forge.>"], sources: [{ name: COMMANDS }] })],
+      [
+        `$JS.API.STREAM.UPDATE.${EVENTS}`,
+        () =>
+          publisher.nc.request(
+            `$JS.API.STREAM.UPDATE.${EVENTS}`,
+            encoder.encode(
+              JSON.stringify({ name: EVENTS, subjects: ["billing.evt.>", "billing.forged.>"] }),
+            ),
+            { timeout: REQUEST_TIMEOUT_MS },
+          ),
+      ],
+      [
+        "$JS.API.STREAM.CREATE.FORGE",
+        () =>
+          jsm.streams.add({ name: "FORGE", subjects: ["forge.>"], sources: [{ name: COMMANDS }] }),
+      ],
       // A push consumer on the commands stream delivering into billing.evt.> would store the
       // publisher's own payload in the events stream (docs/security.md, "Why a publisher cannot forge").
-      [`$JS.API.CONSUMER.CREATE.${COMMANDS}.forge`, () => jsm.consumers.add(COMMANDS, { name: "forge", deliver_subject: `billing.evt.credited.${randomUUID()}`, ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All })],
+      [
+        `$JS.API.CONSUMER.CREATE.${COMMANDS}.forge`,
+        () =>
+          jsm.consumers.add(COMMANDS, {
+            name: "forge",
+            deliver_subject: `billing.evt.credited.${randomUUID()}`,
+            ack_policy: AckPolicy.None,
+            deliver_policy: DeliverPolicy.All,
+          }),
+      ],
     ];
     for (const [subject, attempt] of attempts) {
       await expect(attempt(), subject).rejects.toThrow(refusedPublish(subject));
@@ -145,25 +233,40 @@ describe("security – publisher", () => {
     const other = `billing.evt.debited.${randomUUID()}`;
     // The command's reply subject is the command's own event subject: JetStream's acknowledgement
     // would take that subject first, and the genuine event would be refused forever.
-    publisher.nc.publish("billing.cmd.credit", encoder.encode(JSON.stringify({ operationId, userId: user(), amount: "10" })), { reply: own });
-    publisher.nc.publish("billing.query.balance", encoder.encode(JSON.stringify({ userId: "squat" })), { reply: other });
+    publisher.nc.publish(
+      "billing.cmd.credit",
+      encoder.encode(JSON.stringify({ operationId, userId: user(), amount: "10" })),
+      { reply: own },
+    );
+    publisher.nc.publish(
+      "billing.query.balance",
+      encoder.encode(JSON.stringify({ userId: "squat" })),
+      { reply: other },
+    );
     await publisher.nc.flush();
     const event = await publisher.waitForEvent(operationId, 15_000);
     expect(event).toMatchObject({ event: "credited", operationId });
-    expect(JSON.parse((await storedEvent(own)) ?? "null")).toMatchObject({ event: "credited", operationId });
+    expect(JSON.parse((await storedEvent(own)) ?? "null")).toMatchObject({
+      event: "credited",
+      operationId,
+    });
     expect(await storedEvent(other)).toBeNull();
   });
 
   it("cannot ack, nak or terminate commands", async () => {
     const ack = `$JS.ACK.${COMMANDS}.billing-worker.1.1.1.1700000000000000000.0`;
-    await expect(publisher.nc.request(ack, encoder.encode("+TERM"), { timeout: REQUEST_TIMEOUT_MS })).rejects.toThrow(refusedPublish(ack));
+    await expect(
+      publisher.nc.request(ack, encoder.encode("+TERM"), { timeout: REQUEST_TIMEOUT_MS }),
+    ).rejects.toThrow(refusedPublish(ack));
   });
 
   it("cannot subscribe to commands, dead letters or other requests", async () => {
     for (const subject of ["billing.cmd.>", "billing.dlq.>", "billing.query.*"]) {
       const sub = publisher.nc.subscribe(subject);
       await publisher.nc.flush();
-      expect(await violationLogged(server, users.publisher, "Subscription", subject), subject).toBe(true);
+      expect(await violationLogged(server, users.publisher, "Subscription", subject), subject).toBe(
+        true,
+      );
       sub.unsubscribe();
     }
   });
@@ -189,28 +292,54 @@ describe("security – event reader", () => {
     const seen: string[] = [];
     const batch = await ordered.fetch({ max_messages: 1_000, expires: 1_000 });
     // Bounded: without response_type stream on the export, the pull's later responses never come.
-    await withTimeout((async () => {
-      for await (const m of batch) seen.push(m.subject);
-    })(), REQUEST_TIMEOUT_MS);
+    await withTimeout(
+      (async () => {
+        for await (const m of batch) seen.push(m.subject);
+      })(),
+      REQUEST_TIMEOUT_MS,
+    );
     expect(seen).toContain(`billing.evt.credited.${credited.operationId}`);
 
-    const jsm = await jetstreamManager(reader, { apiPrefix: READER_API_PREFIX, checkAPI: false, timeout: REQUEST_TIMEOUT_MS });
-    const direct = await jsm.direct.getMessage(EVENTS, { last_by_subj: `billing.evt.credited.${credited.operationId}` });
-    expect(direct?.json<BillingEvent>()).toMatchObject({ event: "credited", operationId: credited.operationId });
+    const jsm = await jetstreamManager(reader, {
+      apiPrefix: READER_API_PREFIX,
+      checkAPI: false,
+      timeout: REQUEST_TIMEOUT_MS,
+    });
+    const direct = await jsm.direct.getMessage(EVENTS, {
+      last_by_subj: `billing.evt.credited.${credited.operationId}`,
+    });
+    expect(direct?.json<BillingEvent>()).toMatchObject({
+      event: "credited",
+      operationId: credited.operationId,
+    });
   });
 
   it("cannot publish commands, queries or events, nor manage the events stream", async () => {
     const commandsBefore = await messagesIn(COMMANDS);
     const eventsBefore = await messagesIn(EVENTS);
     const js = jetstream(reader, { timeout: REQUEST_TIMEOUT_MS });
-    const command = encoder.encode(JSON.stringify({ operationId: randomUUID(), userId: user(), amount: "5" }));
-    await expect(js.publish("billing.cmd.credit", command)).rejects.toThrow(refusedPublish("billing.cmd.credit"));
-    await expect(reader.request("billing.query.balance", encoder.encode('{"userId":"x"}'), { timeout: REQUEST_TIMEOUT_MS }))
-      .rejects.toThrow(refusedPublish("billing.query.balance"));
+    const command = encoder.encode(
+      JSON.stringify({ operationId: randomUUID(), userId: user(), amount: "5" }),
+    );
+    await expect(js.publish("billing.cmd.credit", command)).rejects.toThrow(
+      refusedPublish("billing.cmd.credit"),
+    );
+    await expect(
+      reader.request("billing.query.balance", encoder.encode('{"userId":"x"}'), {
+        timeout: REQUEST_TIMEOUT_MS,
+      }),
+    ).rejects.toThrow(refusedPublish("billing.query.balance"));
     const forged = `billing.evt.credited.${randomUUID()}`;
     await expect(js.publish(forged, encoder.encode("{}"))).rejects.toThrow(refusedPublish(forged));
-    for (const subject of [`${READER_API_PREFIX}.STREAM.PURGE.${EVENTS}`, `${READER_API_PREFIX}.STREAM.DELETE.${EVENTS}`, `${READER_API_PREFIX}.STREAM.MSG.DELETE.${EVENTS}`, `$JS.API.STREAM.PURGE.${EVENTS}`]) {
-      await expect(reader.request(subject, encoder.encode("{}"), { timeout: REQUEST_TIMEOUT_MS })).rejects.toThrow(refusedPublish(subject));
+    for (const subject of [
+      `${READER_API_PREFIX}.STREAM.PURGE.${EVENTS}`,
+      `${READER_API_PREFIX}.STREAM.DELETE.${EVENTS}`,
+      `${READER_API_PREFIX}.STREAM.MSG.DELETE.${EVENTS}`,
+      `$JS.API.STREAM.PURGE.${EVENTS}`,
+    ]) {
+      await expect(
+        reader.request(subject, encoder.encode("{}"), { timeout: REQUEST_TIMEOUT_MS }),
+      ).rejects.toThrow(refusedPublish(subject));
     }
     expect(await messagesIn(COMMANDS)).toBe(commandsBefore);
     expect(await messagesIn(EVENTS)).toBe(eventsBefore);
@@ -218,7 +347,9 @@ describe("security – event reader", () => {
 
   it("cannot squat an event through the reply subject of its own API requests", async () => {
     const squat = `billing.evt.released.${randomUUID()}`;
-    reader.publish(`${READER_API_PREFIX}.STREAM.INFO.${EVENTS}`, encoder.encode(""), { reply: squat });
+    reader.publish(`${READER_API_PREFIX}.STREAM.INFO.${EVENTS}`, encoder.encode(""), {
+      reply: squat,
+    });
     await reader.flush();
     // The stream-info answer travels back into the reader's account; give it time to go wrong.
     await new Promise((r) => setTimeout(r, 300));
@@ -235,17 +366,30 @@ describe("security – service", () => {
     const holdId = randomUUID();
     const expired = firstMessage(reader, `billing.evt.expired.${holdId}`);
     await publisher.credit({ userId: u, amount: "10" }, { wait: true });
-    await publisher.hold({ operationId: holdId, userId: u, amount: "10", timeoutSeconds: 1 }, { wait: true });
+    await publisher.hold(
+      { operationId: holdId, userId: u, amount: "10", timeoutSeconds: 1 },
+      { wait: true },
+    );
     expect(await withTimeout(expired, EXPIRY_WAIT_MS)).toMatchObject({ event: "expired", holdId });
     expect(await publisher.balance(u)).toMatchObject({ available: "10", held: "0" });
     await waitUntil(async () => (await messagesIn("BILLING_DLQ")) > dlqBefore, DLQ_WAIT_MS);
   });
 
   it("answers $SRV discovery: an operator's ping and info requests reach it", async () => {
-    const ping = await ops.request("$SRV.PING.billing", encoder.encode(""), { timeout: REQUEST_TIMEOUT_MS });
-    expect(JSON.parse(decoder.decode(ping.data))).toMatchObject({ type: "io.nats.micro.v1.ping_response", name: "billing" });
-    const info = await ops.request("$SRV.INFO.billing", encoder.encode(""), { timeout: REQUEST_TIMEOUT_MS });
-    expect(JSON.parse(decoder.decode(info.data))).toMatchObject({ type: "io.nats.micro.v1.info_response", name: "billing" });
+    const ping = await ops.request("$SRV.PING.billing", encoder.encode(""), {
+      timeout: REQUEST_TIMEOUT_MS,
+    });
+    expect(JSON.parse(decoder.decode(ping.data))).toMatchObject({
+      type: "io.nats.micro.v1.ping_response",
+      name: "billing",
+    });
+    const info = await ops.request("$SRV.INFO.billing", encoder.encode(""), {
+      timeout: REQUEST_TIMEOUT_MS,
+    });
+    expect(JSON.parse(decoder.decode(info.data))).toMatchObject({
+      type: "io.nats.micro.v1.info_response",
+      name: "billing",
+    });
   });
 
   // Last in this file: everything above ran the service (start-up, topology, both consumers,
@@ -270,7 +414,9 @@ function firstMessage(nc: NatsConnection, subject: string): Promise<BillingEvent
 
 async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`nothing within ${ms} ms`)), ms)));
+  const timeout = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`nothing within ${ms} ms`)), ms)),
+  );
   try {
     return await Promise.race([p, timeout]);
   } finally {

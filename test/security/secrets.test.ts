@@ -34,7 +34,12 @@ beforeAll(async () => {
       { role: "publisher", user: "orders", password: publisherPassword },
     ]),
   });
-  client = await BillingClient.connect({ servers: server.url, user: "orders", pass: publisherPassword, timeoutMs: 15_000 });
+  client = await BillingClient.connect({
+    servers: server.url,
+    user: "orders",
+    pass: publisherPassword,
+    timeoutMs: 15_000,
+  });
 });
 
 afterAll(async () => {
@@ -62,8 +67,13 @@ async function runToCompletion(service: ServiceProcess): Promise<string> {
 }
 
 // Runs `billing start` expecting it to fail at start-up; resolves with its exit code and output.
-async function failedStart(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, [BIN, "start"], { env: { ...process.env, LOG_LEVEL: "debug", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+async function failedStart(
+  env: Record<string, string>,
+): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, [BIN, "start"], {
+    env: { ...process.env, LOG_LEVEL: "debug", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let output = "";
   child.stdout.on("data", (c: Buffer) => (output += c.toString()));
   child.stderr.on("data", (c: Buffer) => (output += c.toString()));
@@ -79,9 +89,13 @@ describe("secrets – a running service at LOG_LEVEL=debug prints none", () => {
   afterAll(() => deployment.cleanup());
 
   it("password from nats.auth.passFile", async () => {
-    const ws = workspace(serviceOverrides({ user: "billing", passFile: secrets.file("pass", `${servicePassword}\n`) }));
+    const ws = workspace(
+      serviceOverrides({ user: "billing", passFile: secrets.file("pass", `${servicePassword}\n`) }),
+    );
     try {
-      const service = await spawnService(server.url, deployment.ledgerPath, ws.configPath, { LOG_LEVEL: "debug" });
+      const service = await spawnService(server.url, deployment.ledgerPath, ws.configPath, {
+        LOG_LEVEL: "debug",
+      });
       const output = await runToCompletion(service);
       expect(output).toContain('"msg":"message settled"'); // debug lines were written
       expect(output).not.toContain(servicePassword);
@@ -94,7 +108,10 @@ describe("secrets – a running service at LOG_LEVEL=debug prints none", () => {
   it("password from NATS_PASSWORD", async () => {
     const ws = workspace(serviceOverrides({ user: "billing" }));
     try {
-      const service = await spawnService(server.url, deployment.ledgerPath, ws.configPath, { LOG_LEVEL: "debug", NATS_PASSWORD: servicePassword });
+      const service = await spawnService(server.url, deployment.ledgerPath, ws.configPath, {
+        LOG_LEVEL: "debug",
+        NATS_PASSWORD: servicePassword,
+      });
       const output = await runToCompletion(service);
       expect(output).toContain('"level":20');
       expect(output).not.toContain(servicePassword);
@@ -107,9 +124,15 @@ describe("secrets – a running service at LOG_LEVEL=debug prints none", () => {
 describe("secrets – start-up failures name the problem, not the secret", () => {
   it("a wrong password: exit code 2, one line naming the server and the refusal", async () => {
     const wrong = secret("wrong");
-    const ws = workspace(serviceOverrides({ user: "billing", passFile: secrets.file("wrong", wrong) }));
+    const ws = workspace(
+      serviceOverrides({ user: "billing", passFile: secrets.file("wrong", wrong) }),
+    );
     try {
-      const r = await failedStart({ NATS_URL: server.url, LEDGER_PATH: ws.ledgerPath, BILLING_CONFIG: ws.configPath });
+      const r = await failedStart({
+        NATS_URL: server.url,
+        LEDGER_PATH: ws.ledgerPath,
+        BILLING_CONFIG: ws.configPath,
+      });
       expect(r.code).toBe(2);
       expect(r.output).toContain(`cannot connect to NATS at ${server.url}`);
       expect(r.output).toMatch(/Authorization Violation/i);
@@ -124,9 +147,15 @@ describe("secrets – start-up failures name the problem, not the secret", () =>
     const ws = workspace(serviceOverrides({}));
     try {
       const url = server.url.replace("nats://", `nats://billing:${servicePassword}@`);
-      const r = await failedStart({ NATS_URL: url, LEDGER_PATH: ws.ledgerPath, BILLING_CONFIG: ws.configPath });
+      const r = await failedStart({
+        NATS_URL: url,
+        LEDGER_PATH: ws.ledgerPath,
+        BILLING_CONFIG: ws.configPath,
+      });
       expect(r.code).toBe(2);
-      expect(r.output).toContain(`nats://***@127.0.0.1:${server.port}: credentials in a server URL are not accepted`);
+      expect(r.output).toContain(
+        `nats://***@127.0.0.1:${server.port}: credentials in a server URL are not accepted`,
+      );
       expect(r.output).not.toContain(servicePassword);
     } finally {
       ws.cleanup();
@@ -137,7 +166,11 @@ describe("secrets – start-up failures name the problem, not the secret", () =>
     const missing = `${secrets.dir}/missing-${randomUUID()}`;
     const ws = workspace(serviceOverrides({ user: "billing", passFile: missing }));
     try {
-      const r = await failedStart({ NATS_URL: server.url, LEDGER_PATH: ws.ledgerPath, BILLING_CONFIG: ws.configPath });
+      const r = await failedStart({
+        NATS_URL: server.url,
+        LEDGER_PATH: ws.ledgerPath,
+        BILLING_CONFIG: ws.configPath,
+      });
       expect(r.code).toBe(2);
       expect(r.output).toContain(`nats.auth.passFile: cannot read ${missing}: ENOENT`);
     } finally {

@@ -19,25 +19,47 @@ describe("service – start-up while the broker is away", () => {
     await nats.kill("SIGTERM");
     const ws = workspace({ nats: { startupWaitMs: 30_000 } });
     const child = spawn(process.execPath, [BIN, "start"], {
-      env: { ...process.env, NATS_URL: nats.url, LEDGER_PATH: ws.ledgerPath, BILLING_CONFIG: ws.configPath, LOG_LEVEL: "info" },
+      env: {
+        ...process.env,
+        NATS_URL: nats.url,
+        LEDGER_PATH: ws.ledgerPath,
+        BILLING_CONFIG: ws.configPath,
+        LOG_LEVEL: "info",
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let output = "";
     child.stdout.on("data", (c: Buffer) => (output += c.toString()));
     child.stderr.on("data", (c: Buffer) => (output += c.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    const exited = new Promise<number | null>((resolve) =>
+      child.once("exit", (code) => resolve(code)),
+    );
     try {
       // The server comes back only once the process has met the outage: a fixed pause raced the
       // process's own boot on a loaded machine (it could start after the server was back).
-      await waitFor("a failed connection attempt", async () => output.includes(ATTEMPT_LINE), 30_000, 100);
+      await waitFor(
+        "a failed connection attempt",
+        async () => output.includes(ATTEMPT_LINE),
+        30_000,
+        100,
+      );
       await nats.restart();
-      await waitFor("the service started", async () => output.includes("service started"), 30_000, 100);
+      await waitFor(
+        "the service started",
+        async () => output.includes("service started"),
+        30_000,
+        100,
+      );
       const attempts = output.split("\n").filter((l) => l.includes(ATTEMPT_LINE));
       expect(attempts.length).toBeGreaterThanOrEqual(1);
       for (const line of attempts) expect(line).toContain(nats.url);
       const client = await BillingClient.connect({ servers: nats.url, timeoutMs: 20_000 });
       try {
-        const outcome = await client.send("credit", { userId: "restart-user", amount: "500", currency: "EUR" }, { wait: true });
+        const outcome = await client.send(
+          "credit",
+          { userId: "restart-user", amount: "500", currency: "EUR" },
+          { wait: true },
+        );
         expect(outcome.event?.event).toBe("credited");
       } finally {
         await client.close();

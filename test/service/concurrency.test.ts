@@ -21,7 +21,8 @@ const procs: ServiceProcess[] = [];
 beforeAll(async () => {
   nats = await startNats();
   ws = workspace({ worker: { holdGraceMs: 10_000, holdWaitNakMs: 200 }, ops: { port: 0 } });
-  for (let i = 0; i < 3; i += 1) procs.push(await spawnService(nats.url, ws.ledgerPath, ws.configPath));
+  for (let i = 0; i < 3; i += 1)
+    procs.push(await spawnService(nats.url, ws.ledgerPath, ws.configPath));
 });
 
 afterAll(async () => {
@@ -41,12 +42,21 @@ describe("service – three processes, one ledger", () => {
         await client.publishRaw(c.subject, encoder.encode(JSON.stringify(c.body)), c.operationId);
       });
       const ids = new Set(commands.map((c) => c.operationId));
-      const events = await waitFor("every operation's event", async () => {
-        const all = await storedEvents(jsm);
-        return all.length >= ids.size ? all : undefined;
-      }, 240_000, 500);
+      const events = await waitFor(
+        "every operation's event",
+        async () => {
+          const all = await storedEvents(jsm);
+          return all.length >= ids.size ? all : undefined;
+        },
+        240_000,
+        500,
+      );
       const perOperation = new Map<string, number>();
-      for (const e of events) perOperation.set(String(e.payload["operationId"]), (perOperation.get(String(e.payload["operationId"])) ?? 0) + 1);
+      for (const e of events)
+        perOperation.set(
+          String(e.payload["operationId"]),
+          (perOperation.get(String(e.payload["operationId"])) ?? 0) + 1,
+        );
       expect(events).toHaveLength(ids.size);
       expect([...perOperation.keys()].sort()).toEqual([...ids].sort());
       expect([...perOperation.values()].every((n) => n === 1)).toBe(true);
@@ -55,10 +65,16 @@ describe("service – three processes, one ledger", () => {
       for (const [key, b] of model.users) {
         const userId = key.slice(key.indexOf("/") + 1);
         const got = await client.balance(userId);
-        expect({ userId, posted: got["posted"], held: got["held"] }).toEqual({ userId, posted: b.posted.toString(), held: b.held.toString() });
+        expect({ userId, posted: got["posted"], held: got["held"] }).toEqual({
+          userId,
+          posted: b.posted.toString(),
+          held: b.held.toString(),
+        });
       }
       const applied = events.filter((e) => e.payload.event !== "rejected").length;
-      console.log(`concurrency: ${events.length} events, ${applied} applied, ${events.length - applied} rejected`);
+      console.log(
+        `concurrency: ${events.length} events, ${applied} applied, ${events.length - applied} rejected`,
+      );
     } finally {
       await client.close();
     }

@@ -26,16 +26,46 @@ describe("service – configuration changed between two deliveries", () => {
     const nats = await startNats();
     const ws = workspace({ defaultCurrency: "EUR" });
     const changedPath = join(ws.dir, "changed.json");
-    writeFileSync(changedPath, JSON.stringify({ ops: { port: 0 }, defaultCurrency: "USD", worker: { holdTimeoutSecondsMax: 600, payloadBytesMax: 256 } }));
+    writeFileSync(
+      changedPath,
+      JSON.stringify({
+        ops: { port: 0 },
+        defaultCurrency: "USD",
+        worker: { holdTimeoutSecondsMax: 600, payloadBytesMax: 256 },
+      }),
+    );
     const client = await BillingClient.connect({ servers: nats.url, timeoutMs: 30_000 });
     const jsm = await jetstreamManager(client.nc);
     const u = `u-${randomUUID().slice(0, 8)}`;
     const v = `v-${randomUUID().slice(0, 8)}`;
     const messages = [
-      { subject: "billing.cmd.credit", text: JSON.stringify({ operationId: randomUUID(), userId: u, amount: "1000" }) },
-      { subject: "billing.cmd.hold", text: JSON.stringify({ operationId: randomUUID(), userId: u, amount: "300", currency: "EUR", timeoutSeconds: 3600 }) },
+      {
+        subject: "billing.cmd.credit",
+        text: JSON.stringify({ operationId: randomUUID(), userId: u, amount: "1000" }),
+      },
+      {
+        subject: "billing.cmd.hold",
+        text: JSON.stringify({
+          operationId: randomUUID(),
+          userId: u,
+          amount: "300",
+          currency: "EUR",
+          timeoutSeconds: 3600,
+        }),
+      },
       // Over the new payloadBytesMax (256), under the old one (4096).
-      { subject: "billing.cmd.transfer", text: JSON.stringify({ operationId: randomUUID(), fromUserId: u, toUserId: v, amount: "100", fee: "5", currency: "EUR" }) + " ".repeat(300) },
+      {
+        subject: "billing.cmd.transfer",
+        text:
+          JSON.stringify({
+            operationId: randomUUID(),
+            fromUserId: u,
+            toUserId: v,
+            amount: "100",
+            fee: "5",
+            currency: "EUR",
+          }) + " ".repeat(300),
+      },
     ];
     const ids = messages.map((m) => (JSON.parse(m.text) as { operationId: string }).operationId);
     const eventsOf = async () => {
@@ -44,7 +74,8 @@ describe("service – configuration changed between two deliveries", () => {
     };
     try {
       const first = await spawnService(nats.url, ws.ledgerPath, ws.configPath);
-      for (const m of messages) await client.publishRaw(m.subject, encoder.encode(m.text), `first-${m.text.slice(16, 52)}`);
+      for (const m of messages)
+        await client.publishRaw(m.subject, encoder.encode(m.text), `first-${m.text.slice(16, 52)}`);
       const original = await waitFor("the first events", async () => {
         const found = await eventsOf();
         return found.every((e) => e.length === 1) ? found.map((e) => e[0]?.payload) : undefined;
@@ -57,8 +88,12 @@ describe("service – configuration changed between two deliveries", () => {
       // must rebuild them from the ledger, under the changed configuration.
       await jsm.streams.delete("BILLING_EVENTS");
       const second = await spawnService(nats.url, ws.ledgerPath, changedPath);
-      for (const m of messages) await client.publishRaw(m.subject, encoder.encode(m.text), `again-${m.text.slice(16, 52)}`);
-      await waitIdle(jsm, "BILLING_COMMANDS", "billing-worker", 15_000).catch((e: unknown) => { console.log(second.output().slice(-6000)); throw e; });
+      for (const m of messages)
+        await client.publishRaw(m.subject, encoder.encode(m.text), `again-${m.text.slice(16, 52)}`);
+      await waitIdle(jsm, "BILLING_COMMANDS", "billing-worker", 15_000).catch((e: unknown) => {
+        console.log(second.output().slice(-6000));
+        throw e;
+      });
       const replayed = await waitFor("the replayed events", async () => {
         const found = await eventsOf();
         return found.every((e) => e.length === 1) ? found.map((e) => e[0]?.payload) : undefined;
@@ -70,8 +105,15 @@ describe("service – configuration changed between two deliveries", () => {
       expect(await second.kill("SIGTERM")).toBe(0);
 
       const audit = spawnSync(process.execPath, [BIN, "audit"], {
-        env: { ...process.env, NATS_URL: nats.url, LEDGER_PATH: ws.ledgerPath, BILLING_CONFIG: changedPath, LOG_LEVEL: "warn" },
-        encoding: "utf8", timeout: 60_000,
+        env: {
+          ...process.env,
+          NATS_URL: nats.url,
+          LEDGER_PATH: ws.ledgerPath,
+          BILLING_CONFIG: changedPath,
+          LOG_LEVEL: "warn",
+        },
+        encoding: "utf8",
+        timeout: 60_000,
       });
       expect(audit.stdout + audit.stderr).not.toMatch(/foreign_transfer|event_mismatch/);
       expect(audit.status).toBe(0);

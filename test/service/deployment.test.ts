@@ -23,19 +23,41 @@ import { storedEvents, storedMessages, waitFor } from "../support/streams.ts";
 const BIN = new URL("../../bin/billing.js", import.meta.url).pathname;
 
 /** Runs `billing setup --new-deployment`: one more deployment on a shared ledger, on purpose. */
-function newDeployment(natsUrl: string, ledgerPath: string, configPath: string): { status: number | null; stderr: string } {
+function newDeployment(
+  natsUrl: string,
+  ledgerPath: string,
+  configPath: string,
+): { status: number | null; stderr: string } {
   const r = spawnSync(process.execPath, [BIN, "setup", "--new-deployment"], {
-    env: { ...process.env, NATS_URL: natsUrl, LEDGER_PATH: ledgerPath, BILLING_CONFIG: configPath, LOG_LEVEL: "warn" },
-    encoding: "utf8", timeout: 60_000,
+    env: {
+      ...process.env,
+      NATS_URL: natsUrl,
+      LEDGER_PATH: ledgerPath,
+      BILLING_CONFIG: configPath,
+      LOG_LEVEL: "warn",
+    },
+    encoding: "utf8",
+    timeout: 60_000,
   });
   return { status: r.status, stderr: `${r.stderr}${r.stdout}` };
 }
 
 /** Runs `billing start` to its end: a refused start exits at once. */
-function startToEnd(natsUrl: string, ledgerPath: string, configPath: string): { status: number | null; stderr: string } {
+function startToEnd(
+  natsUrl: string,
+  ledgerPath: string,
+  configPath: string,
+): { status: number | null; stderr: string } {
   const r = spawnSync(process.execPath, [BIN, "start"], {
-    env: { ...process.env, NATS_URL: natsUrl, LEDGER_PATH: ledgerPath, BILLING_CONFIG: configPath, LOG_LEVEL: "warn" },
-    encoding: "utf8", timeout: 60_000,
+    env: {
+      ...process.env,
+      NATS_URL: natsUrl,
+      LEDGER_PATH: ledgerPath,
+      BILLING_CONFIG: configPath,
+      LOG_LEVEL: "warn",
+    },
+    encoding: "utf8",
+    timeout: 60_000,
   });
   return { status: r.status, stderr: `${r.stderr}${r.stdout}` };
 }
@@ -75,7 +97,8 @@ describe("deployment – one ledger per set of streams", () => {
     const client = await BillingClient.connect({ servers: nats.url, timeoutMs: 15_000 });
     try {
       const u = `split-${randomUUID().slice(0, 8)}`;
-      for (let i = 0; i < 10; i += 1) await client.credit({ userId: u, amount: "5" }, { wait: true });
+      for (let i = 0; i < 10; i += 1)
+        await client.credit({ userId: u, amount: "5" }, { wait: true });
       expect(await client.balance(u)).toMatchObject({ posted: "50", available: "50" });
     } finally {
       await client.close();
@@ -84,7 +107,11 @@ describe("deployment – one ledger per set of streams", () => {
 
   it("a later message on billing.deployment never rebinds the streams: the first record stands", async () => {
     const deploymentId = /"deploymentId":"([0-9a-f-]{36})"/.exec(first.output())?.[1];
-    const broker = await connectBroker({ servers: [nats.url], name: "rebind-test", connectTimeoutMs: 2_000 });
+    const broker = await connectBroker({
+      servers: [nats.url],
+      name: "rebind-test",
+      connectTimeoutMs: 2_000,
+    });
     try {
       await broker.js.publish("billing.deployment", JSON.stringify({ deploymentId: randomUUID() }));
     } finally {
@@ -101,21 +128,49 @@ describe("deployment – one ledger per set of streams", () => {
   it("a ledger that serves a deployment refuses the fresh streams of another NATS (exit 2 naming it)", async () => {
     const r = startToEnd(other.url, ws.ledgerPath, ws.configPath);
     expect(r.status, r.stderr).toBe(2);
-    expect(r.stderr).toMatch(/already serves deployment [0-9a-f-]{36}, but NATS .* has no deployment record/);
+    expect(r.stderr).toMatch(
+      /already serves deployment [0-9a-f-]{36}, but NATS .* has no deployment record/,
+    );
   });
 
   it("a ledger file of an older version (transfers, no deployment record) is refused for fresh streams", async () => {
     const legacy = join(ws.dir, "legacy.db");
     const ledger = await openLedger({ driver: "embedded", path: legacy });
     try {
-      await ledger.createAccounts([1n, 2n].map((id) => ({
-        id, debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 0n, user_data_128: 0n, user_data_64: 0n, user_data_32: 0,
-        reserved: 0, ledger: 978, code: 10, flags: 0, timestamp: 0n,
-      })));
-      const [result] = await ledger.createTransfers([{
-        id: 3n, debit_account_id: 1n, credit_account_id: 2n, amount: 1n, pending_id: 0n, user_data_128: 0n, user_data_64: 0n, user_data_32: 0,
-        timeout: 0, ledger: 978, code: 1, flags: 0, timestamp: 0n,
-      }]);
+      await ledger.createAccounts(
+        [1n, 2n].map((id) => ({
+          id,
+          debits_pending: 0n,
+          debits_posted: 0n,
+          credits_pending: 0n,
+          credits_posted: 0n,
+          user_data_128: 0n,
+          user_data_64: 0n,
+          user_data_32: 0,
+          reserved: 0,
+          ledger: 978,
+          code: 10,
+          flags: 0,
+          timestamp: 0n,
+        })),
+      );
+      const [result] = await ledger.createTransfers([
+        {
+          id: 3n,
+          debit_account_id: 1n,
+          credit_account_id: 2n,
+          amount: 1n,
+          pending_id: 0n,
+          user_data_128: 0n,
+          user_data_64: 0n,
+          user_data_32: 0,
+          timeout: 0,
+          ledger: 978,
+          code: 1,
+          flags: 0,
+          timestamp: 0n,
+        },
+      ]);
       expect(result?.status).toBe(CreateTransferStatus.created);
     } finally {
       ledger.destroy();
@@ -137,9 +192,13 @@ describe("deployment – first starts racing", () => {
     const ws = workspace();
     const procs: ServiceProcess[] = [];
     try {
-      const started = await Promise.allSettled([0, 1, 2].map(() => spawnService(nats.url, ws.ledgerPath, ws.configPath)));
+      const started = await Promise.allSettled(
+        [0, 1, 2].map(() => spawnService(nats.url, ws.ledgerPath, ws.configPath)),
+      );
       for (const r of started) if (r.status === "fulfilled") procs.push(r.value);
-      expect(started.map((r) => (r.status === "rejected" ? String(r.reason).slice(0, 400) : "started"))).toEqual(["started", "started", "started"]);
+      expect(
+        started.map((r) => (r.status === "rejected" ? String(r.reason).slice(0, 400) : "started")),
+      ).toEqual(["started", "started", "started"]);
       const ids = procs.map((p) => /"deploymentId":"([0-9a-f-]{36})"/.exec(p.output())?.[1]);
       expect(new Set(ids).size).toBe(1);
       expect(ids[0]).toMatch(/^[0-9a-f]{8}-/);
@@ -170,7 +229,10 @@ describe("deployment – two deployments sharing one ledger (ledger.shared)", ()
     const added = newDeployment(b.url, ws.ledgerPath, ws.configPath);
     expect(added.status, added.stderr).toBe(0);
     services.push(await spawnService(b.url, ws.ledgerPath, ws.configPath));
-    clients.push(await BillingClient.connect({ servers: a.url, timeoutMs: 15_000 }), await BillingClient.connect({ servers: b.url, timeoutMs: 15_000 }));
+    clients.push(
+      await BillingClient.connect({ servers: a.url, timeoutMs: 15_000 }),
+      await BillingClient.connect({ servers: b.url, timeoutMs: 15_000 }),
+    );
   });
 
   afterAll(async () => {
@@ -185,7 +247,10 @@ describe("deployment – two deployments sharing one ledger (ledger.shared)", ()
     const [ca, cb] = clients as [BillingClient, BillingClient];
     await ca.credit({ userId: "alice", amount: "700" }, { wait: true });
     await cb.credit({ userId: "alice", amount: "30" }, { wait: true });
-    await cb.transfer({ fromUserId: "alice", toUserId: "bob", amount: "10", fee: "1" }, { wait: true });
+    await cb.transfer(
+      { fromUserId: "alice", toUserId: "bob", amount: "10", fee: "1" },
+      { wait: true },
+    );
     expect(await ca.balance("alice")).toMatchObject({ posted: "700", available: "700" });
     expect(await cb.balance("alice")).toMatchObject({ posted: "19", available: "19" });
     expect(await ca.balance("bob")).toMatchObject({ posted: "0" });
@@ -195,11 +260,24 @@ describe("deployment – two deployments sharing one ledger (ledger.shared)", ()
     const [ca, cb] = clients as [BillingClient, BillingClient];
     const operationId = randomUUID();
     await ca.credit({ operationId, userId: "carol", amount: "5" }, { wait: true });
-    await cb.publishRaw("billing.cmd.credit", new TextEncoder().encode(JSON.stringify({ operationId, userId: "carol", amount: "5" })), operationId);
+    await cb.publishRaw(
+      "billing.cmd.credit",
+      new TextEncoder().encode(JSON.stringify({ operationId, userId: "carol", amount: "5" })),
+      operationId,
+    );
     const jsm = await jetstreamManager(cb.nc);
-    const letter = await waitFor("the conflict letter in deployment B", async () => (await storedMessages(jsm, "BILLING_DLQ")).find((m) => m.subject === "billing.dlq.conflict"), 20_000);
+    const letter = await waitFor(
+      "the conflict letter in deployment B",
+      async () =>
+        (await storedMessages(jsm, "BILLING_DLQ")).find(
+          (m) => m.subject === "billing.dlq.conflict",
+        ),
+      20_000,
+    );
     expect(letter.header?.get("Billing-Error")).toContain("another deployment");
-    expect((await storedEvents(jsm)).filter((e) => e.payload["operationId"] === operationId)).toEqual([]);
+    expect(
+      (await storedEvents(jsm)).filter((e) => e.payload["operationId"] === operationId),
+    ).toEqual([]);
     expect(await cb.balance("carol")).toMatchObject({ posted: "0" });
   });
 
@@ -209,19 +287,43 @@ describe("deployment – two deployments sharing one ledger (ledger.shared)", ()
     const hold = await ca.hold({ userId: "dave", amount: "40", timeoutSeconds: 1 }, { wait: true });
     const jsmA = await jetstreamManager(ca.nc);
     const jsmB = await jetstreamManager(cb.nc);
-    await waitFor("the expired event in deployment A", async () => (await storedEvents(jsmA)).some((e) => e.payload.event === "expired" && e.payload["holdId"] === hold.operationId), 20_000);
+    await waitFor(
+      "the expired event in deployment A",
+      async () =>
+        (await storedEvents(jsmA)).some(
+          (e) => e.payload.event === "expired" && e.payload["holdId"] === hold.operationId,
+        ),
+      20_000,
+    );
     await new Promise((r) => setTimeout(r, 1500)); // B's sweeper has swept several times since
     expect((await storedEvents(jsmB)).filter((e) => e.payload.event === "expired")).toEqual([]);
   });
 
   it("each deployment's audit of the shared ledger is clean and counts only its own operations", async () => {
-    for (const [nats, expected] of [[a, 3], [b, 2]] as const) {
+    for (const [nats, expected] of [
+      [a, 3],
+      [b, 2],
+    ] as const) {
       const config = testConfig(nats.url, ws.ledgerPath, ws.configPath);
-      const broker = await connectBroker({ servers: [nats.url], name: "audit-test", connectTimeoutMs: 2_000 });
+      const broker = await connectBroker({
+        servers: [nats.url],
+        name: "audit-test",
+        connectTimeoutMs: 2_000,
+      });
       const ledger = await openLedger({ driver: "embedded", path: ws.ledgerPath });
       try {
         const chart = await readChart(config, broker, ledger);
-        const report = await runAudit({ ledger, js: broker.js, jsm: broker.jsm, chart, eventsStream: config.streams.events, shared: true }, { settleMs: 0 });
+        const report = await runAudit(
+          {
+            ledger,
+            js: broker.js,
+            jsm: broker.jsm,
+            chart,
+            eventsStream: config.streams.events,
+            shared: true,
+          },
+          { settleMs: 0 },
+        );
         expect(report.findings.listed).toEqual([]);
         expect(report.counts.applied).toBeGreaterThanOrEqual(expected);
       } finally {

@@ -34,7 +34,11 @@ const REPO = new URL("../..", import.meta.url).pathname;
 /** A process holding an exclusive write transaction on the ledger file until it is killed. */
 async function lockLedger(file: string): Promise<ChildProcess> {
   const script = `const D = require("better-sqlite3"); const db = new D(process.env.LOCK_FILE); db.pragma("busy_timeout = 10000"); db.exec("BEGIN EXCLUSIVE"); console.log("locked"); setInterval(() => undefined, 1000);`;
-  const child = spawn(process.execPath, ["-e", script], { cwd: REPO, env: { ...process.env, LOCK_FILE: file }, stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, ["-e", script], {
+    cwd: REPO,
+    env: { ...process.env, LOCK_FILE: file },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   await new Promise<void>((resolve, reject) => {
     child.stdout?.on("data", (chunk: Buffer) => chunk.toString().includes("locked") && resolve());
     child.once("exit", (code) => reject(new Error(`locker exited with ${code}`)));
@@ -42,18 +46,25 @@ async function lockLedger(file: string): Promise<ChildProcess> {
   return child;
 }
 
-function run(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+function run(
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
   const started = Date.now();
-  const child = spawn(process.execPath, [BIN, "start"], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [BIN, "start"], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   child.stdout?.on("data", (c: Buffer) => (stdout += c.toString()));
   child.stderr?.on("data", (c: Buffer) => (stderr += c.toString()));
   const killer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-  return new Promise((resolve) => child.once("exit", (code) => {
-    clearTimeout(killer);
-    resolve({ code, stdout, stderr, ms: Date.now() - started });
-  }));
+  return new Promise((resolve) =>
+    child.once("exit", (code) => {
+      clearTimeout(killer);
+      resolve({ code, stdout, stderr, ms: Date.now() - started });
+    }),
+  );
 }
 
 describe("service – a ledger that stops answering", () => {
@@ -64,7 +75,13 @@ describe("service – a ledger that stops answering", () => {
       const ws = workspace({ ledger: { requestTimeoutMs: 300, startupWaitMs: 1_500 } });
       try {
         const port = kind === "refuses connections" ? await refusingPort() : silent.port;
-        const r = await run({ NATS_URL: nats.url, LEDGER_DRIVER: "tigerbeetle", TB_ADDRESSES: String(port), BILLING_CONFIG: ws.configPath, LOG_LEVEL: "info" });
+        const r = await run({
+          NATS_URL: nats.url,
+          LEDGER_DRIVER: "tigerbeetle",
+          TB_ADDRESSES: String(port),
+          BILLING_CONFIG: ws.configPath,
+          LOG_LEVEL: "info",
+        });
         expect(r.code).toBe(3);
         // One line of ours (the native client also logs its refused connections to stderr).
         const ours = r.stderr.split("\n").filter((l) => l.startsWith("billing start:"));
@@ -89,7 +106,10 @@ describe("service – a ledger that stops answering", () => {
     const requestTimeoutMs = 1_000;
     // Shorter than a request's deadline, so the stop below meets a batch still waiting for the ledger.
     const drainTimeoutMs = 300;
-    const ws = workspace({ ledger: { requestTimeoutMs }, worker: { drainTimeoutMs, nakDelayMs: 100 } });
+    const ws = workspace({
+      ledger: { requestTimeoutMs },
+      worker: { drainTimeoutMs, nakDelayMs: 100 },
+    });
     const config = testConfig(nats.url, ws.ledgerPath, ws.configPath);
     config.ledger.driver = "tigerbeetle";
     config.ledger.tigerbeetle.addresses = [String(silent.port)];
@@ -103,8 +123,16 @@ describe("service – a ledger that stops answering", () => {
       const stats = new WorkerStats();
       const w = config.worker;
       const deps = {
-        ledger, js: broker.js, jsm: broker.jsm, dlqStream: config.streams.dlq, chart: chartOf(config, testSpace), log: createLogger("silent"),
-        registry: new AccountRegistry(ledger, 1024), names: new NameBook(testSpace, 1024), stats, limits: { ...w, ackWaitMs: config.consumer.ackWaitMs },
+        ledger,
+        js: broker.js,
+        jsm: broker.jsm,
+        dlqStream: config.streams.dlq,
+        chart: chartOf(config, testSpace),
+        log: createLogger("silent"),
+        registry: new AccountRegistry(ledger, 1024),
+        names: new NameBook(testSpace, 1024),
+        stats,
+        limits: { ...w, ackWaitMs: config.consumer.ackWaitMs },
       };
       let stop = (): void => undefined;
       const stopped = new Promise<void>((resolve) => (stop = resolve));
@@ -115,7 +143,9 @@ describe("service – a ledger that stops answering", () => {
       await waitFor("two naks", async () => stats.naks >= 2, 20_000, 20);
       expect(Date.now() - started).toBeGreaterThanOrEqual(2 * requestTimeoutMs);
       const info = await broker.jsm.consumers.info(config.streams.commands, config.consumer.name);
-      expect(info.num_ack_pending + info.num_pending + info.num_redelivered).toBeGreaterThanOrEqual(1);
+      expect(info.num_ack_pending + info.num_pending + info.num_redelivered).toBeGreaterThanOrEqual(
+        1,
+      );
       expect(info.delivered.consumer_seq).toBeGreaterThanOrEqual(2);
       await waitFor("a third delivery in hand", async () => stats.batches >= 3, 20_000, 5);
       const naks = stats.naks;
@@ -139,7 +169,10 @@ describe("service – a ledger that stops answering", () => {
   it("the embedded file locked by another process: batches naked with LedgerBusyError, SIGTERM inside drainTimeoutMs, every command applied once after", async () => {
     const nats = await startNats();
     const drainTimeoutMs = 3_000;
-    const ws = workspace({ ledger: { requestTimeoutMs: 1_000 }, worker: { drainTimeoutMs, nakDelayMs: 200, holdGraceMs: 10_000, holdWaitNakMs: 200 } });
+    const ws = workspace({
+      ledger: { requestTimeoutMs: 1_000 },
+      worker: { drainTimeoutMs, nakDelayMs: 200, holdGraceMs: 10_000, holdWaitNakMs: 200 },
+    });
     const client = await BillingClient.connect({ servers: nats.url, timeoutMs: 30_000 });
     let locker: ChildProcess | null = null;
     try {
@@ -147,9 +180,29 @@ describe("service – a ledger that stops answering", () => {
       locker = await lockLedger(ws.ledgerPath);
       const commands = mixedWorkload(300, 20, 7, "locked");
       const encoder = new TextEncoder();
-      await inParallel(commands, 32, async (c) => void (await client.publishRaw(c.subject, encoder.encode(JSON.stringify(c.body)), c.operationId)));
-      await waitFor("a batch naked for a busy ledger", async () => /"type":"LedgerBusyError"[^\n]*ledger unavailable; batch naked/.test(first.output()), 20_000, 50);
-      await waitFor("a second batch naked (the first ones were not held)", async () => (first.output().match(/ledger unavailable; batch naked/g) ?? []).length >= 2, 20_000, 50);
+      await inParallel(
+        commands,
+        32,
+        async (c) =>
+          void (await client.publishRaw(
+            c.subject,
+            encoder.encode(JSON.stringify(c.body)),
+            c.operationId,
+          )),
+      );
+      await waitFor(
+        "a batch naked for a busy ledger",
+        async () =>
+          /"type":"LedgerBusyError"[^\n]*ledger unavailable; batch naked/.test(first.output()),
+        20_000,
+        50,
+      );
+      await waitFor(
+        "a second batch naked (the first ones were not held)",
+        async () => (first.output().match(/ledger unavailable; batch naked/g) ?? []).length >= 2,
+        20_000,
+        50,
+      );
       const stopping = Date.now();
       expect(await first.kill("SIGTERM")).toBe(0);
       const stopMs = Date.now() - stopping;
@@ -157,10 +210,15 @@ describe("service – a ledger that stops answering", () => {
       locker.kill("SIGKILL");
       const jsm = await jetstreamManager(client.nc);
       const second = await spawnService(nats.url, ws.ledgerPath, ws.configPath);
-      const events = await waitFor("all events", async () => {
-        const all = await storedEvents(jsm);
-        return all.length >= commands.length ? all : undefined;
-      }, 60_000, 250);
+      const events = await waitFor(
+        "all events",
+        async () => {
+          const all = await storedEvents(jsm);
+          return all.length >= commands.length ? all : undefined;
+        },
+        60_000,
+        250,
+      );
       const ids = events.map((e) => String(e.payload["operationId"]));
       expect(new Set(ids).size).toBe(ids.length);
       expect(new Set(ids)).toEqual(new Set(commands.map((c) => c.operationId)));

@@ -22,7 +22,12 @@ const ROOT = new URL("../..", import.meta.url).pathname;
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 30_000;
 
-type Started = { npmPid: number; servicePid: number; output: () => string; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> };
+type Started = {
+  npmPid: number;
+  servicePid: number;
+  output: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+};
 
 /** Whether a process runs: a zombie (exited, not yet reaped by whoever adopted it) does not. */
 function running(pid: number): boolean {
@@ -47,7 +52,14 @@ async function npmStart(natsUrl: string, ledgerPath: string, configPath: string)
     cwd: ROOT,
     detached: true, // its own process group, as a terminal gives a foreground job
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, NATS_URL: natsUrl, LEDGER_PATH: ledgerPath, BILLING_CONFIG: configPath, LOG_LEVEL: "info", npm_config_update_notifier: "false" },
+    env: {
+      ...process.env,
+      NATS_URL: natsUrl,
+      LEDGER_PATH: ledgerPath,
+      BILLING_CONFIG: configPath,
+      LOG_LEVEL: "info",
+      npm_config_update_notifier: "false",
+    },
   });
   const npmPid = child.pid;
   if (npmPid === undefined) throw new Error("npm did not start");
@@ -55,13 +67,23 @@ async function npmStart(natsUrl: string, ledgerPath: string, configPath: string)
   let out = "";
   child.stdout.on("data", (chunk: Buffer) => void (out += chunk.toString()));
   child.stderr.on("data", (chunk: Buffer) => void (out += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
   const started = Date.now();
   for (;;) {
     const line = out.split("\n").find((l) => l.includes('"msg":"service started"'));
-    if (line !== undefined) return { npmPid, servicePid: (JSON.parse(line) as { pid: number }).pid, output: () => out, exited };
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`npm start ended before the service started:\n${out}`);
-    if (Date.now() - started > START_TIMEOUT_MS) throw new Error(`npm start: no "service started" within ${START_TIMEOUT_MS} ms:\n${out}`);
+    if (line !== undefined)
+      return {
+        npmPid,
+        servicePid: (JSON.parse(line) as { pid: number }).pid,
+        output: () => out,
+        exited,
+      };
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`npm start ended before the service started:\n${out}`);
+    if (Date.now() - started > START_TIMEOUT_MS)
+      throw new Error(`npm start: no "service started" within ${START_TIMEOUT_MS} ms:\n${out}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -93,40 +115,58 @@ describe("service – npm start and stop signals", () => {
     { signal: "SIGTERM", to: "group" },
   ];
 
-  it.each(cases)("$signal to $to: npm exits 0, the service logged stopping and stopped, and no service process is left", async ({ signal, to }) => {
-    const s = await npmStart(nats.url, ws.ledgerPath, ws.configPath);
-    expect(s.servicePid).not.toBe(s.npmPid);
-    expect(running(s.servicePid)).toBe(true);
-    process.kill(to === "npm" ? s.npmPid : -s.npmPid, signal);
-    const timeout = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), STOP_TIMEOUT_MS).unref());
-    const result = await Promise.race([s.exited, timeout]);
-    expect(result, s.output()).toEqual({ code: 0, signal: null });
-    expect(s.output()).toContain(`"signal":"${signal}"`);
-    expect(s.output()).toContain('"msg":"stopping: finishing the batch in hand"');
-    expect(s.output()).toContain('"msg":"stopped"');
-    expect(running(s.servicePid), `service pid ${s.servicePid} still runs after npm exited`).toBe(false);
-    groups.delete(s.npmPid);
-  }, START_TIMEOUT_MS + STOP_TIMEOUT_MS + 5_000);
+  it.each(cases)(
+    "$signal to $to: npm exits 0, the service logged stopping and stopped, and no service process is left",
+    async ({ signal, to }) => {
+      const s = await npmStart(nats.url, ws.ledgerPath, ws.configPath);
+      expect(s.servicePid).not.toBe(s.npmPid);
+      expect(running(s.servicePid)).toBe(true);
+      process.kill(to === "npm" ? s.npmPid : -s.npmPid, signal);
+      const timeout = new Promise<"timeout">((r) =>
+        setTimeout(() => r("timeout"), STOP_TIMEOUT_MS).unref(),
+      );
+      const result = await Promise.race([s.exited, timeout]);
+      expect(result, s.output()).toEqual({ code: 0, signal: null });
+      expect(s.output()).toContain(`"signal":"${signal}"`);
+      expect(s.output()).toContain('"msg":"stopping: finishing the batch in hand"');
+      expect(s.output()).toContain('"msg":"stopped"');
+      expect(running(s.servicePid), `service pid ${s.servicePid} still runs after npm exited`).toBe(
+        false,
+      );
+      groups.delete(s.npmPid);
+    },
+    START_TIMEOUT_MS + STOP_TIMEOUT_MS + 5_000,
+  );
 
-  it("a second SIGTERM during the stop is acknowledged and the service still exits 0", async () => {
-    const service = await spawnService(nats.url, ws.ledgerPath, ws.configPath);
-    const pid = service.child.pid as number;
-    // The same signal again the moment the first one is seen handled, as npm's forwarded copy of a
-    // terminal's signal arrives (sent at once, the kernel may merge two of the same signal into one).
-    let second = "not sent";
-    service.child.stdout?.on("data", (chunk: Buffer) => {
-      if (second !== "not sent" || !chunk.toString().includes('"msg":"stopping: finishing the batch in hand"')) return;
-      try {
-        process.kill(pid, "SIGTERM");
-        second = "sent";
-      } catch (error) {
-        second = `not delivered: ${(error as Error).message}`;
-      }
-    });
-    process.kill(pid, "SIGTERM");
-    expect(await service.exited, service.output()).toBe(0);
-    expect(second).toBe("sent");
-    expect(service.output()).toContain('"msg":"stopping already; a repeated signal changes nothing (worker.drainTimeoutMs bounds the stop)"');
-    expect(service.output()).toContain('"msg":"stopped"');
-  }, START_TIMEOUT_MS + STOP_TIMEOUT_MS);
+  it(
+    "a second SIGTERM during the stop is acknowledged and the service still exits 0",
+    async () => {
+      const service = await spawnService(nats.url, ws.ledgerPath, ws.configPath);
+      const pid = service.child.pid as number;
+      // The same signal again the moment the first one is seen handled, as npm's forwarded copy of a
+      // terminal's signal arrives (sent at once, the kernel may merge two of the same signal into one).
+      let second = "not sent";
+      service.child.stdout?.on("data", (chunk: Buffer) => {
+        if (
+          second !== "not sent" ||
+          !chunk.toString().includes('"msg":"stopping: finishing the batch in hand"')
+        )
+          return;
+        try {
+          process.kill(pid, "SIGTERM");
+          second = "sent";
+        } catch (error) {
+          second = `not delivered: ${(error as Error).message}`;
+        }
+      });
+      process.kill(pid, "SIGTERM");
+      expect(await service.exited, service.output()).toBe(0);
+      expect(second).toBe("sent");
+      expect(service.output()).toContain(
+        '"msg":"stopping already; a repeated signal changes nothing (worker.drainTimeoutMs bounds the stop)"',
+      );
+      expect(service.output()).toContain('"msg":"stopped"');
+    },
+    START_TIMEOUT_MS + STOP_TIMEOUT_MS,
+  );
 });

@@ -16,10 +16,18 @@ describe("service – start-up", () => {
     const nats = await startNats();
     const ws = workspace();
     try {
-      const service = await spawnService(nats.url, join(ws.dir, "data", "nested", "ledger.db"), ws.configPath);
+      const service = await spawnService(
+        nats.url,
+        join(ws.dir, "data", "nested", "ledger.db"),
+        ws.configPath,
+      );
       expect(await service.kill("SIGTERM")).toBe(0);
       // The contract treats SIGINT like SIGTERM: finish the batch in hand, exit 0.
-      const again = await spawnService(nats.url, join(ws.dir, "data", "nested", "ledger.db"), ws.configPath);
+      const again = await spawnService(
+        nats.url,
+        join(ws.dir, "data", "nested", "ledger.db"),
+        ws.configPath,
+      );
       expect(await again.kill("SIGINT")).toBe(0);
       expect(again.output()).toContain('"signal":"SIGINT"');
     } finally {
@@ -53,7 +61,16 @@ describe("service – start-up", () => {
     try {
       const deployments: string[] = [];
       for (let i = 0; i < 2; i += 1) {
-        const r = spawnSync(process.execPath, [BIN, "setup"], { env: { ...process.env, NATS_URL: nats.url, LEDGER_PATH: join(ws.dir, "fresh", "ledger.db"), BILLING_CONFIG: ws.configPath }, encoding: "utf8", timeout: 60_000 });
+        const r = spawnSync(process.execPath, [BIN, "setup"], {
+          env: {
+            ...process.env,
+            NATS_URL: nats.url,
+            LEDGER_PATH: join(ws.dir, "fresh", "ledger.db"),
+            BILLING_CONFIG: ws.configPath,
+          },
+          encoding: "utf8",
+          timeout: 60_000,
+        });
         expect(r.status, r.stderr).toBe(0);
         expect(r.stdout).toContain("streams, consumer and system accounts are in place");
         deployments.push(/deployment ([0-9a-f-]{36})/.exec(r.stdout)?.[1] ?? "none");
@@ -61,12 +78,25 @@ describe("service – start-up", () => {
       // The first run bound the streams to the ledger; the second found the same deployment.
       expect(deployments[0]).toMatch(/^[0-9a-f]{8}-/);
       expect(deployments[1]).toBe(deployments[0]);
-      const broker = await connectBroker({ servers: [nats.url], name: "setup-test", connectTimeoutMs: 2_000 });
+      const broker = await connectBroker({
+        servers: [nats.url],
+        name: "setup-test",
+        connectTimeoutMs: 2_000,
+      });
       try {
         const names = [];
         for await (const s of broker.jsm.streams.list()) names.push(s.config.name);
-        expect(names.sort()).toEqual(["BILLING_ADVISORIES", "BILLING_COMMANDS", "BILLING_DEPLOYMENT", "BILLING_DLQ", "BILLING_EVENTS"]);
-        expect((await broker.jsm.consumers.info("BILLING_COMMANDS", "billing-worker")).config.durable_name).toBe("billing-worker");
+        expect(names.sort()).toEqual([
+          "BILLING_ADVISORIES",
+          "BILLING_COMMANDS",
+          "BILLING_DEPLOYMENT",
+          "BILLING_DLQ",
+          "BILLING_EVENTS",
+        ]);
+        expect(
+          (await broker.jsm.consumers.info("BILLING_COMMANDS", "billing-worker")).config
+            .durable_name,
+        ).toBe("billing-worker");
       } finally {
         await broker.close();
       }
@@ -81,7 +111,11 @@ describe("service – start-up", () => {
     try {
       const path = join(ws.dir, "not-a-ledger.db");
       writeFileSync(path, "these are someone else's bytes\n");
-      const r = spawnSync(process.execPath, [BIN, "start"], { env: { ...process.env, LEDGER_PATH: path, NATS_URL: "nats://127.0.0.1:1" }, encoding: "utf8", timeout: 30_000 });
+      const r = spawnSync(process.execPath, [BIN, "start"], {
+        env: { ...process.env, LEDGER_PATH: path, NATS_URL: "nats://127.0.0.1:1" },
+        encoding: "utf8",
+        timeout: 30_000,
+      });
       expect(r.status).toBe(2);
       expect(r.stderr).toContain(path);
       expect(r.stderr.trim().split("\n")).toHaveLength(1);

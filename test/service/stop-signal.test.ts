@@ -8,8 +8,11 @@ import { unlessAborted } from "../../src/lib/signal.ts";
 describe("worker stop – waiting unless stopped", () => {
   it("a thousand decided waits leave no listener on the stop signal", async () => {
     const stop = new AbortController();
-    for (let i = 0; i < 1000; i++) expect(await unlessAborted(Promise.resolve(i), stop.signal)).toBe(i);
-    await expect(unlessAborted(Promise.reject(new Error("boom")), stop.signal)).rejects.toThrow("boom");
+    for (let i = 0; i < 1000; i++)
+      expect(await unlessAborted(Promise.resolve(i), stop.signal)).toBe(i);
+    await expect(unlessAborted(Promise.reject(new Error("boom")), stop.signal)).rejects.toThrow(
+      "boom",
+    );
     expect(getEventListeners(stop.signal, "abort")).toHaveLength(0);
   });
 

@@ -11,6 +11,13 @@ const TSC = fileURLToPath(new URL("../../node_modules/typescript/bin/tsc", impor
 const BUILD_TIMEOUT_MS = 120_000;
 
 export default function setup(): void {
-  const r = spawnSync(process.execPath, [TSC, "-b", "tsconfig.build.json"], { cwd: ROOT, encoding: "utf8", timeout: BUILD_TIMEOUT_MS });
-  if (r.status !== 0) throw new Error(`build failed (tsc -b tsconfig.build.json, status ${r.status}, signal ${r.signal}):\n${r.stdout}${r.stderr}`);
+  const r = spawnSync(process.execPath, [TSC, "-b", "tsconfig.build.json"], {
+    cwd: ROOT,
+    encoding: "utf8",
+    timeout: BUILD_TIMEOUT_MS,
+  });
+  if (r.status !== 0)
+    throw new Error(
+      `build failed (tsc -b tsconfig.build.json, status ${r.status}, signal ${r.signal}):\n${r.stdout}${r.stderr}`,
+    );
 }

@@ -16,48 +16,85 @@ const POLL_MS = 100;
 const API_TIMEOUT_MS = 2_000;
 
 /** Waits until the cluster's JetStream answers an account-info request. */
-export async function waitForJetStream(nc: NatsConnection, timeoutMs = JETSTREAM_READY_TIMEOUT_MS): Promise<void> {
-  await waitFor("the cluster's JetStream (meta leader elected)", async () => {
-    try {
-      const jsm = await jetstreamManager(nc, { timeout: API_TIMEOUT_MS, checkAPI: false });
-      await jsm.getAccountInfo();
-      return true;
-    } catch {
-      return false;
-    }
-  }, timeoutMs, POLL_MS);
+export async function waitForJetStream(
+  nc: NatsConnection,
+  timeoutMs = JETSTREAM_READY_TIMEOUT_MS,
+): Promise<void> {
+  await waitFor(
+    "the cluster's JetStream (meta leader elected)",
+    async () => {
+      try {
+        const jsm = await jetstreamManager(nc, { timeout: API_TIMEOUT_MS, checkAPI: false });
+        await jsm.getAccountInfo();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    timeoutMs,
+    POLL_MS,
+  );
 }
 
 /** The server_name of the node that leads the stream now (waits while it has none). */
-export async function streamLeader(jsm: JetStreamManager, stream: string, timeoutMs = LEADER_TIMEOUT_MS): Promise<string> {
-  return waitFor(`a leader for stream ${stream}`, async () => {
-    const info = await jsm.streams.info(stream).catch(() => null);
-    const leader = info?.cluster?.leader;
-    return leader !== undefined && leader !== "" ? leader : null;
-  }, timeoutMs, POLL_MS);
+export async function streamLeader(
+  jsm: JetStreamManager,
+  stream: string,
+  timeoutMs = LEADER_TIMEOUT_MS,
+): Promise<string> {
+  return waitFor(
+    `a leader for stream ${stream}`,
+    async () => {
+      const info = await jsm.streams.info(stream).catch(() => null);
+      const leader = info?.cluster?.leader;
+      return leader !== undefined && leader !== "" ? leader : null;
+    },
+    timeoutMs,
+    POLL_MS,
+  );
 }
 
 /** Waits until the stream has a leader other than `former` (a node just killed or stopped). */
-export async function newStreamLeader(jsm: JetStreamManager, stream: string, former: string, timeoutMs = LEADER_TIMEOUT_MS): Promise<string> {
-  return waitFor(`a new leader for stream ${stream} (was ${former})`, async () => {
-    const info = await jsm.streams.info(stream).catch(() => null);
-    const leader = info?.cluster?.leader;
-    return leader !== undefined && leader !== "" && leader !== former ? leader : null;
-  }, timeoutMs, POLL_MS);
+export async function newStreamLeader(
+  jsm: JetStreamManager,
+  stream: string,
+  former: string,
+  timeoutMs = LEADER_TIMEOUT_MS,
+): Promise<string> {
+  return waitFor(
+    `a new leader for stream ${stream} (was ${former})`,
+    async () => {
+      const info = await jsm.streams.info(stream).catch(() => null);
+      const leader = info?.cluster?.leader;
+      return leader !== undefined && leader !== "" && leader !== former ? leader : null;
+    },
+    timeoutMs,
+    POLL_MS,
+  );
 }
 
 /**
  * Waits until the stream has a leader and `replicas` − 1 followers that are current: a node
  * restarted on its store has caught up, so the next fault does not leave the stream on one node.
  */
-export async function waitForReplicasCurrent(jsm: JetStreamManager, streams: readonly string[], replicas: number, timeoutMs = LEADER_TIMEOUT_MS): Promise<void> {
+export async function waitForReplicasCurrent(
+  jsm: JetStreamManager,
+  streams: readonly string[],
+  replicas: number,
+  timeoutMs = LEADER_TIMEOUT_MS,
+): Promise<void> {
   for (const stream of streams) {
-    await waitFor(`${replicas} current replicas of stream ${stream}`, async () => {
-      const info = await jsm.streams.info(stream).catch(() => null);
-      const c = info?.cluster;
-      if (c?.leader === undefined || c.leader === "") return false;
-      const current = (c.replicas ?? []).filter((r) => r.current && !r.offline).length;
-      return current >= replicas - 1;
-    }, timeoutMs, POLL_MS);
+    await waitFor(
+      `${replicas} current replicas of stream ${stream}`,
+      async () => {
+        const info = await jsm.streams.info(stream).catch(() => null);
+        const c = info?.cluster;
+        if (c?.leader === undefined || c.leader === "") return false;
+        const current = (c.replicas ?? []).filter((r) => r.current && !r.offline).length;
+        return current >= replicas - 1;
+      },
+      timeoutMs,
+      POLL_MS,
+    );
   }
 }

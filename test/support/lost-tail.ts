@@ -14,7 +14,10 @@ const RECORD_HEADER_BYTES = 22;
 /** Cuts the last `count` records of the stream's last block; answers their sequences. */
 export function loseStoredTail(storeDir: string, stream: string, count: number): number[] {
   const dir = join(storeDir, "jetstream", "$G", "streams", stream, "msgs");
-  const blocks = readdirSync(dir).filter((f) => f.endsWith(".blk")).map((f) => Number(f.slice(0, -4))).sort((a, b) => a - b);
+  const blocks = readdirSync(dir)
+    .filter((f) => f.endsWith(".blk"))
+    .map((f) => Number(f.slice(0, -4)))
+    .sort((a, b) => a - b);
   const last = blocks[blocks.length - 1];
   if (last === undefined) throw new Error(`stream ${stream} has no message block in ${dir}`);
   const file = join(dir, `${last}.blk`);
@@ -22,13 +25,16 @@ export function loseStoredTail(storeDir: string, stream: string, count: number):
   const records: Array<{ offset: number; seq: number }> = [];
   for (let offset = 0; offset + RECORD_HEADER_BYTES <= data.length;) {
     const length = data.readUInt32LE(offset) & ~HAS_HEADERS;
-    if (length < RECORD_HEADER_BYTES || offset + length > data.length) throw new Error(`unreadable record at ${offset} of ${file}`);
+    if (length < RECORD_HEADER_BYTES || offset + length > data.length)
+      throw new Error(`unreadable record at ${offset} of ${file}`);
     records.push({ offset, seq: Number(data.readBigUInt64LE(offset + 4)) });
     offset += length;
   }
-  if (records.length < count) throw new Error(`block ${file} holds ${records.length} records, fewer than ${count}`);
+  if (records.length < count)
+    throw new Error(`block ${file} holds ${records.length} records, fewer than ${count}`);
   const lost = records.slice(records.length - count);
   truncateSync(file, (lost[0] as { offset: number }).offset);
-  for (const index of [`${last}.idx`, `${last}.fss`]) if (existsSync(join(dir, index))) rmSync(join(dir, index));
+  for (const index of [`${last}.idx`, `${last}.fss`])
+    if (existsSync(join(dir, index))) rmSync(join(dir, index));
   return lost.map((r) => r.seq);
 }

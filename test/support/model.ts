@@ -21,8 +21,12 @@ export class BalanceModel {
     const amount = e["amount"] === undefined ? 0n : BigInt(s("amount"));
     const currency = s("currency");
     switch (e.event) {
-      case "credited": this.of(s("userId"), currency).posted += amount; break;
-      case "debited": this.of(s("userId"), currency).posted -= amount; break;
+      case "credited":
+        this.of(s("userId"), currency).posted += amount;
+        break;
+      case "debited":
+        this.of(s("userId"), currency).posted -= amount;
+        break;
       case "held":
         this.of(s("userId"), currency).held += amount;
         this.holds.set(s("operationId"), { userId: s("userId"), currency, amount });
@@ -49,20 +53,29 @@ export class BalanceModel {
     const problems: string[] = [];
     for (const line of (e["balances"] as Array<Record<string, string>> | undefined) ?? []) {
       const b = this.of(String(line["userId"]), String(line["currency"]));
-      const want = { posted: b.posted.toString(), held: b.held.toString(), available: (b.posted - b.held).toString() };
+      const want = {
+        posted: b.posted.toString(),
+        held: b.held.toString(),
+        available: (b.posted - b.held).toString(),
+      };
       const got = { posted: line["posted"], held: line["held"], available: line["available"] };
-      if (JSON.stringify(want) !== JSON.stringify(got)) problems.push(`${e.event} ${s("operationId")}: ${line["userId"]} ${JSON.stringify(got)} != model ${JSON.stringify(want)}`);
+      if (JSON.stringify(want) !== JSON.stringify(got))
+        problems.push(
+          `${e.event} ${s("operationId")}: ${line["userId"]} ${JSON.stringify(got)} != model ${JSON.stringify(want)}`,
+        );
     }
     return problems;
   }
 
   /** Applies events sorted by ledger timestamp (expired events carry no balances to check). */
   applyAll(events: ReadonlyArray<Event>): string[] {
-    const ordered = events.filter((e) => e["ledgerTimestamp"] !== undefined).sort((a, b) => {
-      const x = BigInt(String(a["ledgerTimestamp"]));
-      const y = BigInt(String(b["ledgerTimestamp"]));
-      return x < y ? -1 : x > y ? 1 : 0;
-    });
+    const ordered = events
+      .filter((e) => e["ledgerTimestamp"] !== undefined)
+      .sort((a, b) => {
+        const x = BigInt(String(a["ledgerTimestamp"]));
+        const y = BigInt(String(b["ledgerTimestamp"]));
+        return x < y ? -1 : x > y ? 1 : 0;
+      });
     return ordered.flatMap((e) => this.apply(e));
   }
 }

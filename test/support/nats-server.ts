@@ -85,7 +85,12 @@ class Instance implements NatsServer {
 
   // A cluster node's ports are chosen before any node starts (each node's config names the
   // others' route ports): fixedPort > 0 starts on that port or fails with BindError.
-  constructor(rootDir: string, configFile: string | null, extraArgs: readonly string[], private readonly fixedPort = 0) {
+  constructor(
+    rootDir: string,
+    configFile: string | null,
+    extraArgs: readonly string[],
+    private readonly fixedPort = 0,
+  ) {
     this.rootDir = rootDir;
     this.storeDir = join(rootDir, "store");
     this.configFile = configFile;
@@ -212,8 +217,12 @@ class Instance implements NatsServer {
       void exited.then(() => {
         if (ready) return;
         const log = lines.join("\n");
-        if (log.includes("address already in use")) reject(new BindError(`port ${this.port} in use`));
-        else reject(new Error(`nats-server exited before it was ready (code ${proc.exitCode}):\n${log}`));
+        if (log.includes("address already in use"))
+          reject(new BindError(`port ${this.port} in use`));
+        else
+          reject(
+            new Error(`nats-server exited before it was ready (code ${proc.exitCode}):\n${log}`),
+          );
       });
     });
     const timer = setTimeout(() => {
@@ -295,7 +304,8 @@ function clusterNodeConfig(name: string, routePort: number, routePorts: readonly
 // caller awaits with its own client (a few seconds on 2.9.10).
 export async function startNatsCluster(opts: StartNatsClusterOptions = {}): Promise<NatsCluster> {
   const count = opts.nodes ?? CLUSTER_NODES_DEFAULT;
-  if (!Number.isSafeInteger(count) || count < 1) throw new Error(`a cluster needs at least one node, got ${count}`);
+  if (!Number.isSafeInteger(count) || count < 1)
+    throw new Error(`a cluster needs at least one node, got ${count}`);
   for (let attempt = 1; ; attempt++) {
     const rootDir = mkdtempSync(join(tmpdir(), "billing-nats-cluster-"));
     const ports = await distinctFreePorts(count * 2);
@@ -324,7 +334,10 @@ export async function startNatsCluster(opts: StartNatsClusterOptions = {}): Prom
 
 class Cluster implements NatsCluster {
   private stopped = false;
-  constructor(private readonly rootDir: string, readonly nodes: ReadonlyArray<Instance & { name: string }>) {}
+  constructor(
+    private readonly rootDir: string,
+    readonly nodes: ReadonlyArray<Instance & { name: string }>,
+  ) {}
 
   get urls(): string[] {
     return this.nodes.map((n) => n.url);
@@ -336,7 +349,10 @@ class Cluster implements NatsCluster {
 
   node(name: string): NatsClusterNode {
     const found = this.nodes.find((n) => n.name === name);
-    if (found === undefined) throw new Error(`no node ${name} in the cluster (${this.nodes.map((n) => n.name).join(", ")})`);
+    if (found === undefined)
+      throw new Error(
+        `no node ${name} in the cluster (${this.nodes.map((n) => n.name).join(", ")})`,
+      );
     return found;
   }
 

@@ -15,19 +15,38 @@ const READY_TIMEOUT_MS = 30_000;
 export type Overrides = Record<string, unknown>;
 
 /** A temp dir with a ledger path and a config file holding the overrides. */
-export function workspace(overrides: Overrides = {}): { dir: string; ledgerPath: string; configPath: string; cleanup(): void } {
+export function workspace(overrides: Overrides = {}): {
+  dir: string;
+  ledgerPath: string;
+  configPath: string;
+  cleanup(): void;
+} {
   const dir = mkdtempSync(join(tmpdir(), "billing-test-"));
   const configPath = join(dir, "config.json");
   // Tests run many services side by side: no metrics port unless a test asks for one.
   writeFileSync(configPath, JSON.stringify({ ops: { port: 0 }, ...overrides }));
-  return { dir, ledgerPath: join(dir, "ledger.db"), configPath, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    dir,
+    ledgerPath: join(dir, "ledger.db"),
+    configPath,
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }
 
 export function testConfig(natsUrl: string, ledgerPath: string, configPath: string): Config {
-  return loadConfig({ NATS_URL: natsUrl, LEDGER_PATH: ledgerPath, BILLING_CONFIG: configPath, LOG_LEVEL: process.env["TEST_LOG_LEVEL"] ?? "warn" });
+  return loadConfig({
+    NATS_URL: natsUrl,
+    LEDGER_PATH: ledgerPath,
+    BILLING_CONFIG: configPath,
+    LOG_LEVEL: process.env["TEST_LOG_LEVEL"] ?? "warn",
+  });
 }
 
-export async function startInProcess(natsUrl: string, ledgerPath: string, configPath: string): Promise<RunningService> {
+export async function startInProcess(
+  natsUrl: string,
+  ledgerPath: string,
+  configPath: string,
+): Promise<RunningService> {
   const config = testConfig(natsUrl, ledgerPath, configPath);
   return startService(config, createLogger(config.log.level));
 }
@@ -47,7 +66,8 @@ export type ServiceProcess = {
  */
 const spawned = new Set<ChildProcess>();
 const killSpawned = () => {
-  for (const child of spawned) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  for (const child of spawned)
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
 };
 process.once("exit", killSpawned);
 for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
@@ -58,9 +78,21 @@ for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
 }
 
 /** Spawns `billing start` and waits until it logs "service started". */
-export async function spawnService(natsUrl: string, ledgerPath: string, configPath: string, env: Record<string, string> = {}): Promise<ServiceProcess> {
+export async function spawnService(
+  natsUrl: string,
+  ledgerPath: string,
+  configPath: string,
+  env: Record<string, string> = {},
+): Promise<ServiceProcess> {
   const child = spawn(process.execPath, [BIN, "start"], {
-    env: { ...process.env, NATS_URL: natsUrl, LEDGER_PATH: ledgerPath, BILLING_CONFIG: configPath, LOG_LEVEL: "info", ...env },
+    env: {
+      ...process.env,
+      NATS_URL: natsUrl,
+      LEDGER_PATH: ledgerPath,
+      BILLING_CONFIG: configPath,
+      LOG_LEVEL: "info",
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -71,13 +103,16 @@ export async function spawnService(natsUrl: string, ledgerPath: string, configPa
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
   spawned.add(child);
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => {
-    spawned.delete(child);
-    resolve(code);
-  }));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code) => {
+      spawned.delete(child);
+      resolve(code);
+    }),
+  );
   const started = Date.now();
   while (!out.includes("service started")) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`service exited before it started:\n${out}`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`service exited before it started:\n${out}`);
     if (Date.now() - started > READY_TIMEOUT_MS) {
       child.kill("SIGKILL");
       throw new Error(`service did not start within ${READY_TIMEOUT_MS} ms:\n${out}`);

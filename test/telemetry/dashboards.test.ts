@@ -26,17 +26,25 @@ const METRIC = /\b(?:billing|process|nodejs)_[A-Za-z0-9_]+\b/g;
 type Panel = { title?: string; targets?: Array<{ expr?: string }>; panels?: Panel[] };
 
 function dashboardExpressions(text: string): string[] {
-  const walk = (panels: Panel[]): string[] => panels.flatMap((p) => [...(p.targets ?? []).map((t) => t.expr ?? ""), ...walk(p.panels ?? [])]);
+  const walk = (panels: Panel[]): string[] =>
+    panels.flatMap((p) => [...(p.targets ?? []).map((t) => t.expr ?? ""), ...walk(p.panels ?? [])]);
   return walk((JSON.parse(text) as { panels: Panel[] }).panels).filter((e) => e !== "");
 }
 
 function alertExpressions(text: string): string[] {
   const lines = text.split("\n");
   const alerts = lines.filter((l) => /^\s*- alert:/.test(l)).length;
-  const exprs = lines.map((l) => /^\s*expr:\s*'((?:[^']|'')*)'\s*$/.exec(l)?.[1]).filter((e): e is string => e !== undefined).map((e) => e.replaceAll("''", "'"));
+  const exprs = lines
+    .map((l) => /^\s*expr:\s*'((?:[^']|'')*)'\s*$/.exec(l)?.[1])
+    .filter((e): e is string => e !== undefined)
+    .map((e) => e.replaceAll("''", "'"));
   const written = lines.filter((l) => /^\s*expr:/.test(l)).length;
-  if (exprs.length !== written) throw new Error(`${written - exprs.length} expr lines of alerts.yml are not one single-quoted line`);
-  if (exprs.length !== alerts) throw new Error(`alerts.yml has ${alerts} alerts but ${exprs.length} expr lines`);
+  if (exprs.length !== written)
+    throw new Error(
+      `${written - exprs.length} expr lines of alerts.yml are not one single-quoted line`,
+    );
+  if (exprs.length !== alerts)
+    throw new Error(`alerts.yml has ${alerts} alerts but ${exprs.length} expr lines`);
   return exprs;
 }
 
@@ -48,7 +56,8 @@ function selections(expr: string): Map<string, Set<string>> {
     const labels = out.get(name) ?? new Set<string>();
     const after = expr.slice((m.index ?? 0) + name.length);
     const selector = /^\{([^}]*)\}/.exec(after)?.[1] ?? "";
-    for (const l of selector.matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!~|!=|=)/g)) labels.add(l[1] as string);
+    for (const l of selector.matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!~|!=|=)/g))
+      labels.add(l[1] as string);
     out.set(name, labels);
   }
   return out;
@@ -61,7 +70,8 @@ function exposition(text: string): Map<string, Set<string>> {
     const m = /^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})? \S+$/.exec(line);
     if (!m) continue;
     const labels = out.get(m[1] as string) ?? new Set<string>();
-    for (const l of (m[2] ?? "").matchAll(/([A-Za-z_][A-Za-z0-9_]*)="/g)) labels.add(l[1] as string);
+    for (const l of (m[2] ?? "").matchAll(/([A-Za-z_][A-Za-z0-9_]*)="/g))
+      labels.add(l[1] as string);
     out.set(m[1] as string, labels);
   }
   return out;
@@ -77,17 +87,26 @@ describe("ops – the Grafana dashboard and the Prometheus alerts", () => {
   beforeAll(async () => {
     nats = await startNats();
     const port = await freePort();
-    service = await spawnService(nats.url, ws.ledgerPath, ws.configPath, { OPS_PORT: String(port) });
+    service = await spawnService(nats.url, ws.ledgerPath, ws.configPath, {
+      OPS_PORT: String(port),
+    });
     client = await BillingClient.connect({ servers: nats.url, timeoutMs: 15_000 });
     await client.credit({ userId: "dash-a", amount: 100 }, { wait: true });
     await client.debit({ userId: "dash-a", amount: 10_000 }, { wait: true }); // rejected: insufficient funds
     await client.publishRaw("billing.cmd.debit", new TextEncoder().encode("not json"), undefined); // a dead letter
     await client.balance("dash-a");
     await client.balance("").catch(() => undefined); // refused: an invalid query
-    metrics = await waitFor("the dead letter counted", async () => {
-      const text = (await get(`http://127.0.0.1:${port}/metrics`)).body;
-      return (sample(text, "billing_dead_letters_total", { reason: "malformed" }) ?? 0) >= 1 ? text : undefined;
-    }, 30_000, 200);
+    metrics = await waitFor(
+      "the dead letter counted",
+      async () => {
+        const text = (await get(`http://127.0.0.1:${port}/metrics`)).body;
+        return (sample(text, "billing_dead_letters_total", { reason: "malformed" }) ?? 0) >= 1
+          ? text
+          : undefined;
+      },
+      30_000,
+      200,
+    );
   }, 90_000);
 
   afterAll(async () => {
@@ -98,36 +117,49 @@ describe("ops – the Grafana dashboard and the Prometheus alerts", () => {
   });
 
   const files = [
-    { file: "the dashboard", expressions: () => dashboardExpressions(readFileSync(DASHBOARD, "utf8")) },
+    {
+      file: "the dashboard",
+      expressions: () => dashboardExpressions(readFileSync(DASHBOARD, "utf8")),
+    },
     { file: "the alert rules", expressions: () => alertExpressions(readFileSync(ALERTS, "utf8")) },
   ];
 
-  it.each(files)("every metric $file names is exported by a running service, with every label it selects on", ({ expressions }) => {
-    const exported = exposition(metrics);
-    const exprs = expressions();
-    expect(exprs.length).toBeGreaterThan(5);
-    const problems: string[] = [];
-    for (const expr of exprs) {
-      for (const [name, labels] of selections(expr)) {
-        const have = exported.get(name);
-        if (have === undefined) {
-          problems.push(`${name} (in ${expr}) is not exported`);
-          continue;
+  it.each(files)(
+    "every metric $file names is exported by a running service, with every label it selects on",
+    ({ expressions }) => {
+      const exported = exposition(metrics);
+      const exprs = expressions();
+      expect(exprs.length).toBeGreaterThan(5);
+      const problems: string[] = [];
+      for (const expr of exprs) {
+        for (const [name, labels] of selections(expr)) {
+          const have = exported.get(name);
+          if (have === undefined) {
+            problems.push(`${name} (in ${expr}) is not exported`);
+            continue;
+          }
+          for (const label of labels)
+            if (!have.has(label)) problems.push(`${name} has no label ${label} (in ${expr})`);
         }
-        for (const label of labels) if (!have.has(label)) problems.push(`${name} has no label ${label} (in ${expr})`);
       }
-    }
-    expect(problems).toEqual([]);
-  });
+      expect(problems).toEqual([]);
+    },
+  );
 
   it("the dashboard and the alerts cover throughput, p99 latency, backlog, dead letters, unpublished-event age, ledger errors and the process count", () => {
     const dashboard = dashboardExpressions(readFileSync(DASHBOARD, "utf8")).join("\n");
     const alerts = alertExpressions(readFileSync(ALERTS, "utf8")).join("\n");
     const topics: Array<[string, RegExp]> = [
       ["throughput", /rate\(billing_commands_settled_total/],
-      ["p99 latency", /histogram_quantile\(0\.99, .*billing_ledger_request_duration_seconds_bucket/],
+      [
+        "p99 latency",
+        /histogram_quantile\(0\.99, .*billing_ledger_request_duration_seconds_bucket/,
+      ],
       ["backlog", /billing_consumer_pending_messages/],
-      ["dead letters", /billing_dead_letters_total[\s\S]*billing_max_deliveries_advisories_total|billing_max_deliveries_advisories_total[\s\S]*billing_dead_letters_total/],
+      [
+        "dead letters",
+        /billing_dead_letters_total[\s\S]*billing_max_deliveries_advisories_total|billing_max_deliveries_advisories_total[\s\S]*billing_dead_letters_total/,
+      ],
       ["unpublished-event age", /billing_events_unstored_oldest_age_seconds/],
       ["ledger errors", /billing_ledger_request_duration_seconds_count\{result="error"\}/],
       ["process count", /billing_build_info/],
@@ -141,7 +173,11 @@ describe("ops – the Grafana dashboard and the Prometheus alerts", () => {
   it("the metric check finds a name the service does not export", () => {
     const exported = exposition(metrics);
     expect(exported.has("billing_commands_settled_total")).toBe(true);
-    expect([...selections('sum(rate(billing_commands_setled_total{outcome="nak"}[5m]))').keys()].every((n) => exported.has(n))).toBe(false);
+    expect(
+      [...selections('sum(rate(billing_commands_setled_total{outcome="nak"}[5m]))').keys()].every(
+        (n) => exported.has(n),
+      ),
+    ).toBe(false);
     expect(exported.get("billing_commands_settled_total")?.has("reason")).toBe(false);
   });
 });

@@ -12,7 +12,13 @@ import { DiscardPolicy } from "@nats-io/jetstream";
 import { BillingClient } from "@billing-ledger/client";
 import { connectBroker, type Broker } from "../../src/broker/connection.ts";
 import { openLedger } from "../../src/ledger/index.ts";
-import { createMetricsRegistry, MeteredLedger, readinessOf, startTelemetryServer, type TelemetryServer } from "../../src/telemetry/index.ts";
+import {
+  createMetricsRegistry,
+  MeteredLedger,
+  readinessOf,
+  startTelemetryServer,
+  type TelemetryServer,
+} from "../../src/telemetry/index.ts";
 import { telemetryLimits } from "../../src/config/limits.ts";
 import type { RunningService } from "../../src/service.ts";
 import { freePort, startNats, type NatsServer } from "../support/nats-server.ts";
@@ -33,18 +39,40 @@ let ops: TelemetryServer;
 
 beforeAll(async () => {
   nats = await startNats();
-  ws = workspace({ worker: { batchWaitMs: 5, publishRetryMaxMs: RETRY_MAX_MS }, ops: { host: "127.0.0.1", port: 0 } });
+  ws = workspace({
+    worker: { batchWaitMs: 5, publishRetryMaxMs: RETRY_MAX_MS },
+    ops: { host: "127.0.0.1", port: 0 },
+  });
   service = await startInProcess(nats.url, ws.ledgerPath, ws.configPath);
   client = await BillingClient.connect({ servers: nats.url, timeoutMs: 15_000 });
-  broker = await connectBroker({ servers: [nats.url], name: "events-backlog-test", connectTimeoutMs: 2_000, apiTimeoutMs: 2_000 });
+  broker = await connectBroker({
+    servers: [nats.url],
+    name: "events-backlog-test",
+    connectTimeoutMs: 2_000,
+    apiTimeoutMs: 2_000,
+  });
   const registry = createMetricsRegistry();
-  ledger = new MeteredLedger(await openLedger({ driver: "embedded", path: ws.ledgerPath }), registry);
+  ledger = new MeteredLedger(
+    await openLedger({ driver: "embedded", path: ws.ledgerPath }),
+    registry,
+  );
   ops = (await startTelemetryServer({
-    host: "127.0.0.1", port: await freePort(), stats: service.stats, registry, log: capturingLogger().log,
-    ready: readinessOf(broker.nc, ledger, telemetryLimits, { unstored: service.stats.unstored, ageMaxMs: READY_AGE_MAX_MS }),
+    host: "127.0.0.1",
+    port: await freePort(),
+    stats: service.stats,
+    registry,
+    log: capturingLogger().log,
+    ready: readinessOf(broker.nc, ledger, telemetryLimits, {
+      unstored: service.stats.unstored,
+      ageMaxMs: READY_AGE_MAX_MS,
+    }),
     consumerInfo: async () => {
       const i = await broker.jsm.consumers.info("BILLING_COMMANDS", "billing-worker");
-      return { num_pending: i.num_pending, num_ack_pending: i.num_ack_pending, num_redelivered: i.num_redelivered };
+      return {
+        num_pending: i.num_pending,
+        num_ack_pending: i.num_ack_pending,
+        num_redelivered: i.num_redelivered,
+      };
     },
   })) as TelemetryServer;
 });
@@ -68,20 +96,32 @@ test("ops – an event the full events stream refuses is retried in hand, counte
   const operationId = randomUUID();
   await client.credit({ userId: "backlog-a", amount: 5, operationId });
 
-  const stuck = await waitFor("the readiness check to fail on the unstored event's age", async () => {
-    const r = await get(`${ops.url}/readyz`);
-    return r.status === 503 ? (JSON.parse(r.body) as Ready) : null;
-  }, 20_000, 200);
+  const stuck = await waitFor(
+    "the readiness check to fail on the unstored event's age",
+    async () => {
+      const r = await get(`${ops.url}/readyz`);
+      return r.status === 503 ? (JSON.parse(r.body) as Ready) : null;
+    },
+    20_000,
+    200,
+  );
   expect(stuck.checks["events"]?.ok).toBe(false);
-  expect(stuck.checks["events"]?.detail).toMatch(/^1 events or dead letters of decided operations not stored, the oldest for \d+ ms \(more than 2000 ms\)/);
+  expect(stuck.checks["events"]?.detail).toMatch(
+    /^1 events or dead letters of decided operations not stored, the oldest for \d+ ms \(more than 2000 ms\)/,
+  );
   expect(stuck.checks["nats"]?.ok).toBe(true);
   const m = (await get(`${ops.url}/metrics`)).body;
   expect(sample(m, "billing_events_unstored")).toBe(1);
-  expect(sample(m, "billing_events_unstored_oldest_age_seconds")).toBeGreaterThan(READY_AGE_MAX_MS / 1000);
+  expect(sample(m, "billing_events_unstored_oldest_age_seconds")).toBeGreaterThan(
+    READY_AGE_MAX_MS / 1000,
+  );
   expect(sample(m, "billing_event_publish_retries_total")).toBeGreaterThanOrEqual(3);
   // Leased, not handed back: delivered once, no nak, so no delivery is spent while it waits.
   const consumer = await broker.jsm.consumers.info("BILLING_COMMANDS", "billing-worker");
-  expect({ ackPending: consumer.num_ack_pending, redelivered: consumer.num_redelivered }).toEqual({ ackPending: 1, redelivered: 0 });
+  expect({ ackPending: consumer.num_ack_pending, redelivered: consumer.num_redelivered }).toEqual({
+    ackPending: 1,
+    redelivered: 0,
+  });
   expect(sample(m, "billing_batch_failure_naks_total")).toBe(0);
 
   const lifted = Date.now();
@@ -96,6 +136,9 @@ test("ops – an event the full events stream refuses is retried in hand, counte
   expect(sample(after, "billing_events_unstored_oldest_age_seconds")).toBe(0);
   const ready = await get(`${ops.url}/readyz`);
   expect(ready.status).toBe(200);
-  expect((JSON.parse(ready.body) as Ready).checks["events"]).toEqual({ ok: true, detail: "every decided operation's event is stored" });
+  expect((JSON.parse(ready.body) as Ready).checks["events"]).toEqual({
+    ok: true,
+    detail: "every decided operation's event is stored",
+  });
   expect(await client.balance("backlog-a", "EUR")).toMatchObject({ posted: "105" });
 }, 60_000);

@@ -38,11 +38,17 @@ describe("ops – the metrics port of several processes on one machine", () => {
 
   it("OPS_PORT pins each process's port; one that finds it taken logs the free port it bound; every logged URL serves /metrics", async () => {
     const [pinned, other] = [await freePort(), await freePort()];
-    const first = await spawnService(nats.url, ws.ledgerPath, ws.configPath, { OPS_PORT: String(pinned) });
+    const first = await spawnService(nats.url, ws.ledgerPath, ws.configPath, {
+      OPS_PORT: String(pinned),
+    });
     running.push(first);
-    const second = await spawnService(nats.url, ws.ledgerPath, ws.configPath, { OPS_PORT: String(pinned) });
+    const second = await spawnService(nats.url, ws.ledgerPath, ws.configPath, {
+      OPS_PORT: String(pinned),
+    });
     running.push(second);
-    const third = await spawnService(nats.url, ws.ledgerPath, ws.configPath, { OPS_PORT: String(other) });
+    const third = await spawnService(nats.url, ws.ledgerPath, ws.configPath, {
+      OPS_PORT: String(other),
+    });
     running.push(third);
     expect(loggedUrl(first.output())).toBe(`http://127.0.0.1:${pinned}`);
     expect(loggedUrl(third.output())).toBe(`http://127.0.0.1:${other}`);
@@ -51,7 +57,11 @@ describe("ops – the metrics port of several processes on one machine", () => {
     expect([`http://127.0.0.1:${pinned}`, `http://127.0.0.1:${other}`]).not.toContain(fallback);
     expect(second.output()).toContain(`"configuredPort":${pinned}`);
     expect(second.output()).toContain("operations port in use");
-    for (const url of [`http://127.0.0.1:${pinned}`, fallback as string, `http://127.0.0.1:${other}`]) {
+    for (const url of [
+      `http://127.0.0.1:${pinned}`,
+      fallback as string,
+      `http://127.0.0.1:${other}`,
+    ]) {
       const scrape = await get(`${url}/metrics`);
       expect(scrape.status).toBe(200);
       expect(scrape.body).toContain("billing_commands_settled_total");
@@ -70,23 +80,46 @@ describe("ops – the metrics port of several processes on one machine", () => {
     const config = join(ws.dir, "unbindable.json");
     writeFileSync(config, JSON.stringify({ ops: { host: "192.0.2.1", port: 9464 } }));
     const started = Date.now();
-    const r = spawnSync(process.execPath, [BIN, "start"], { env: { ...process.env, NATS_URL: nats.url, LEDGER_PATH: ws.ledgerPath, BILLING_CONFIG: config }, encoding: "utf8", timeout: 30_000 });
+    const r = spawnSync(process.execPath, [BIN, "start"], {
+      env: {
+        ...process.env,
+        NATS_URL: nats.url,
+        LEDGER_PATH: ws.ledgerPath,
+        BILLING_CONFIG: config,
+      },
+      encoding: "utf8",
+      timeout: 30_000,
+    });
     expect(r.signal, `still running after ${Date.now() - started} ms`).toBeNull();
     expect(r.status, r.stderr).toBe(2);
-    expect(r.stderr).toMatch(/ops\.host 192\.0\.2\.1, ops\.port \(OPS_PORT\) 9464: cannot serve the operations endpoint there: EADDRNOTAVAIL/);
+    expect(r.stderr).toMatch(
+      /ops\.host 192\.0\.2\.1, ops\.port \(OPS_PORT\) 9464: cannot serve the operations endpoint there: EADDRNOTAVAIL/,
+    );
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
   });
 
-  it("with ops.portInUse \"exit\", a pinned port another process holds ends billing start with exit code 2 naming it", async () => {
+  it('with ops.portInUse "exit", a pinned port another process holds ends billing start with exit code 2 naming it', async () => {
     const holder = net.createServer();
     await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
     const taken = (holder.address() as net.AddressInfo).port;
     try {
       const config = join(ws.dir, "strict.json");
       writeFileSync(config, JSON.stringify({ ops: { portInUse: "exit" } }));
-      const r = spawnSync(process.execPath, [BIN, "start"], { env: { ...process.env, NATS_URL: nats.url, LEDGER_PATH: ws.ledgerPath, BILLING_CONFIG: config, OPS_PORT: String(taken) }, encoding: "utf8", timeout: 30_000 });
+      const r = spawnSync(process.execPath, [BIN, "start"], {
+        env: {
+          ...process.env,
+          NATS_URL: nats.url,
+          LEDGER_PATH: ws.ledgerPath,
+          BILLING_CONFIG: config,
+          OPS_PORT: String(taken),
+        },
+        encoding: "utf8",
+        timeout: 30_000,
+      });
       expect(r.status, r.stderr).toBe(2);
-      expect(r.stderr).toContain(`ops.port (OPS_PORT) ${taken} on 127.0.0.1 is in use by another process, and ops.portInUse is "exit"`);
+      expect(r.stderr).toContain(
+        `ops.port (OPS_PORT) ${taken} on 127.0.0.1 is in use by another process, and ops.portInUse is "exit"`,
+      );
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
     } finally {
       await new Promise((resolve) => holder.close(resolve));
@@ -95,7 +128,17 @@ describe("ops – the metrics port of several processes on one machine", () => {
 
   it("a bad OPS_PORT ends billing start with exit code 2 and one line naming it", () => {
     for (const bad of ["metrics", "70000"]) {
-      const r = spawnSync(process.execPath, [BIN, "start"], { env: { ...process.env, NATS_URL: nats.url, LEDGER_PATH: ws.ledgerPath, BILLING_CONFIG: ws.configPath, OPS_PORT: bad }, encoding: "utf8", timeout: 30_000 });
+      const r = spawnSync(process.execPath, [BIN, "start"], {
+        env: {
+          ...process.env,
+          NATS_URL: nats.url,
+          LEDGER_PATH: ws.ledgerPath,
+          BILLING_CONFIG: ws.configPath,
+          OPS_PORT: bad,
+        },
+        encoding: "utf8",
+        timeout: 30_000,
+      });
       expect(r.status, r.stderr).toBe(2);
       expect(r.stderr).toMatch(/ops\.port \(OPS_PORT\)/);
       expect(r.stderr.trim().split("\n")).toHaveLength(1);

@@ -11,7 +11,13 @@ import { BillingClient } from "@billing-ledger/client";
 import { connectBroker, type Broker } from "../../src/broker/connection.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { openLedger } from "../../src/ledger/index.ts";
-import { createMetricsRegistry, MeteredLedger, QueryMeter, startTelemetry, type Telemetry } from "../../src/telemetry/index.ts";
+import {
+  createMetricsRegistry,
+  MeteredLedger,
+  QueryMeter,
+  startTelemetry,
+  type Telemetry,
+} from "../../src/telemetry/index.ts";
 import { QUERY_HANDLERS } from "../../src/query/server.ts";
 import type { RunningService } from "../../src/service.ts";
 import { freePort, startNats, type NatsServer } from "../support/nats-server.ts";
@@ -36,13 +42,31 @@ beforeAll(async () => {
   ws = workspace({ worker: { batchWaitMs: 5 }, ops: { host: "127.0.0.1", port: 0 } });
   service = await startInProcess(nats.url, ws.ledgerPath, ws.configPath);
   client = await BillingClient.connect({ servers: nats.url, timeoutMs: 15_000 });
-  config = { ...testConfig(nats.url, ws.ledgerPath, ws.configPath), ops: { host: "127.0.0.1", port: opsPort, portInUse: "ephemeral" } };
-  broker = await connectBroker({ servers: [nats.url], name: "ops-service-test", connectTimeoutMs: 2_000, apiTimeoutMs: 2_000 });
+  config = {
+    ...testConfig(nats.url, ws.ledgerPath, ws.configPath),
+    ops: { host: "127.0.0.1", port: opsPort, portInUse: "ephemeral" },
+  };
+  broker = await connectBroker({
+    servers: [nats.url],
+    name: "ops-service-test",
+    connectTimeoutMs: 2_000,
+    apiTimeoutMs: 2_000,
+  });
   const registry = createMetricsRegistry();
-  ledger = new MeteredLedger(await openLedger({ driver: "embedded", path: ws.ledgerPath }), registry);
+  ledger = new MeteredLedger(
+    await openLedger({ driver: "embedded", path: ws.ledgerPath }),
+    registry,
+  );
   ops = await startTelemetry({
-    config, nc: broker.nc, jsm: broker.jsm, ledger, stats: service.stats, queries: new QueryMeter(registry),
-    querySubjects: Object.keys(QUERY_HANDLERS), registry, log: capturingLogger().log,
+    config,
+    nc: broker.nc,
+    jsm: broker.jsm,
+    ledger,
+    stats: service.stats,
+    queries: new QueryMeter(registry),
+    querySubjects: Object.keys(QUERY_HANDLERS),
+    registry,
+    log: capturingLogger().log,
   });
 });
 
@@ -67,10 +91,18 @@ test("ops – /metrics counts the commands a real service settled, by type and o
   await client.publishRaw("billing.cmd.credit", new TextEncoder().encode("not json"), undefined);
   await waitIdle(broker.jsm);
   const m = (await get(`${url}/metrics`)).body;
-  expect(sample(m, "billing_commands_settled_total", { type: "credit", outcome: "applied" })).toBe(2);
-  expect(sample(m, "billing_commands_settled_total", { type: "debit", outcome: "applied" })).toBe(1);
-  expect(sample(m, "billing_commands_settled_total", { type: "debit", outcome: "rejected" })).toBe(1);
-  expect(sample(m, "billing_commands_settled_total", { type: "malformed", outcome: "dead_malformed" })).toBe(1);
+  expect(sample(m, "billing_commands_settled_total", { type: "credit", outcome: "applied" })).toBe(
+    2,
+  );
+  expect(sample(m, "billing_commands_settled_total", { type: "debit", outcome: "applied" })).toBe(
+    1,
+  );
+  expect(sample(m, "billing_commands_settled_total", { type: "debit", outcome: "rejected" })).toBe(
+    1,
+  );
+  expect(
+    sample(m, "billing_commands_settled_total", { type: "malformed", outcome: "dead_malformed" }),
+  ).toBe(1);
   expect(sample(m, "billing_dead_letters_total", { reason: "malformed" })).toBe(1);
   expect(sample(m, "billing_events_published_total")).toBe(4);
   const batches = sample(m, "billing_batches_total") ?? 0;
@@ -90,17 +122,43 @@ test("ops – /metrics counts the commands a real service settled, by type and o
 
 test("ops – $SRV.PING is answered and INFO names the URL actually bound, also for a second process that found the port taken", async () => {
   const second = await startTelemetry({
-    config, nc: broker.nc, jsm: broker.jsm, ledger, stats: service.stats, queries: new QueryMeter(createMetricsRegistry()),
-    querySubjects: Object.keys(QUERY_HANDLERS), registry: createMetricsRegistry(), log: capturingLogger().log,
+    config,
+    nc: broker.nc,
+    jsm: broker.jsm,
+    ledger,
+    stats: service.stats,
+    queries: new QueryMeter(createMetricsRegistry()),
+    querySubjects: Object.keys(QUERY_HANDLERS),
+    registry: createMetricsRegistry(),
+    log: capturingLogger().log,
   });
   try {
     expect(ops.url).toBe(`http://127.0.0.1:${opsPort}`);
     expect(second.url).not.toBe(ops.url);
-    const ping = JSON.parse(new TextDecoder().decode((await broker.nc.request(`$SRV.PING.billing.${ops.serviceId}`, Empty, { timeout: 2_000 })).data)) as Record<string, unknown>;
-    expect(ping).toMatchObject({ type: "io.nats.micro.v1.ping_response", name: "billing", id: ops.serviceId });
+    const ping = JSON.parse(
+      new TextDecoder().decode(
+        (await broker.nc.request(`$SRV.PING.billing.${ops.serviceId}`, Empty, { timeout: 2_000 }))
+          .data,
+      ),
+    ) as Record<string, unknown>;
+    expect(ping).toMatchObject({
+      type: "io.nats.micro.v1.ping_response",
+      name: "billing",
+      id: ops.serviceId,
+    });
     for (const o of [ops, second]) {
-      const info = JSON.parse(new TextDecoder().decode((await broker.nc.request(`$SRV.INFO.billing.${o.serviceId}`, Empty, { timeout: 2_000 })).data)) as { metadata: Record<string, string>; endpoints: Array<{ subject: string }> };
-      expect(info.metadata).toMatchObject({ metrics_url: `${o.url}/metrics`, ready_url: `${o.url}/readyz`, ledger_driver: "embedded", query_subjects: Object.keys(QUERY_HANDLERS).join(",") });
+      const info = JSON.parse(
+        new TextDecoder().decode(
+          (await broker.nc.request(`$SRV.INFO.billing.${o.serviceId}`, Empty, { timeout: 2_000 }))
+            .data,
+        ),
+      ) as { metadata: Record<string, string>; endpoints: Array<{ subject: string }> };
+      expect(info.metadata).toMatchObject({
+        metrics_url: `${o.url}/metrics`,
+        ready_url: `${o.url}/readyz`,
+        ledger_driver: "embedded",
+        query_subjects: Object.keys(QUERY_HANDLERS).join(","),
+      });
       expect(info.endpoints.map((e) => e.subject)).toEqual(Object.keys(QUERY_HANDLERS));
       expect((await get(info.metadata["metrics_url"] as string)).status).toBe(200);
     }
@@ -113,11 +171,18 @@ test("ops – /readyz turns 503 naming NATS when nats-server is killed, and 200 
   const url = `${ops.url as string}/readyz`;
   expect((await get(url)).status).toBe(200);
   await nats.kill("SIGKILL");
-  const down = await waitFor("readyz 503", async () => {
-    const r = await get(url);
-    return r.status === 503 ? r : null;
-  }, 10_000);
-  const body = JSON.parse(down.body) as { ready: boolean; checks: Record<string, { ok: boolean; detail: string }> };
+  const down = await waitFor(
+    "readyz 503",
+    async () => {
+      const r = await get(url);
+      return r.status === 503 ? r : null;
+    },
+    10_000,
+  );
+  const body = JSON.parse(down.body) as {
+    ready: boolean;
+    checks: Record<string, { ok: boolean; detail: string }>;
+  };
   expect(body.ready).toBe(false);
   expect(body.checks["nats"]?.ok).toBe(false);
   expect(body.checks["nats"]?.detail).toMatch(/^NATS does not answer/);

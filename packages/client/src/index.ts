@@ -16,7 +16,13 @@ import {
   type Msg,
   type NatsConnection,
 } from "@nats-io/transport-node";
-import { commandSchemas, InvalidCallError, validate, type CommandInput, type CommandName } from "./schemas.ts";
+import {
+  commandSchemas,
+  InvalidCallError,
+  validate,
+  type CommandInput,
+  type CommandName,
+} from "./schemas.ts";
 
 export { InvalidCallError } from "./schemas.ts";
 export type { CommandInput, CommandName } from "./schemas.ts";
@@ -61,11 +67,18 @@ export class UnavailableError extends BillingClientError {
  */
 export class EventTimeoutError extends BillingClientError {
   override name = "EventTimeoutError";
-  constructor(readonly operationId: string, readonly timeoutMs: number, readonly streamSequence: number | null) {
-    const stored = streamSequence === null
-      ? "it may still be applied"
-      : `the command is stored (commands stream sequence ${streamSequence}) and will be applied when a billing service runs`;
-    super(`no event for operation ${operationId} within ${timeoutMs} ms: ${stored}; a retry must reuse operationId ${operationId}, never a new one`);
+  constructor(
+    readonly operationId: string,
+    readonly timeoutMs: number,
+    readonly streamSequence: number | null,
+  ) {
+    const stored =
+      streamSequence === null
+        ? "it may still be applied"
+        : `the command is stored (commands stream sequence ${streamSequence}) and will be applied when a billing service runs`;
+    super(
+      `no event for operation ${operationId} within ${timeoutMs} ms: ${stored}; a retry must reuse operationId ${operationId}, never a new one`,
+    );
   }
 }
 
@@ -79,16 +92,27 @@ export type Difference = { field: string; sent: string | null; stored: string | 
  */
 export class ConflictError extends BillingClientError {
   override name = "ConflictError";
-  constructor(readonly operationId: string, readonly event: BillingEvent, readonly differences: ReadonlyArray<Difference>) {
-    const what = differences.map((d) => `${d.field} ${d.sent ?? "(none)"} sent, ${d.stored ?? "(none)"} stored`).join("; ");
-    super(`conflict: operation ${operationId} already has a ${event.event} event for a different command (${what}); this command is not applied`);
+  constructor(
+    readonly operationId: string,
+    readonly event: BillingEvent,
+    readonly differences: ReadonlyArray<Difference>,
+  ) {
+    const what = differences
+      .map((d) => `${d.field} ${d.sent ?? "(none)"} sent, ${d.stored ?? "(none)"} stored`)
+      .join("; ");
+    super(
+      `conflict: operation ${operationId} already has a ${event.event} event for a different command (${what}); this command is not applied`,
+    );
   }
 }
 
 /** The service refused the query as asked (`code`: invalid_request, unknown_currency, …). */
 export class QueryError extends BillingClientError {
   override name = "QueryError";
-  constructor(readonly code: string, message: string) {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
     super(`${code}: ${message}`);
   }
 }
@@ -110,7 +134,15 @@ const REPUBLISHES_MAX = 3;
 /** How often a waiting call looks for an event stored before it subscribed. */
 const STORED_EVENT_POLL_MS = 1_000;
 /** The fields of a command an event repeats (docs/contract.md, events), in contract order. */
-const EVENT_FIELDS = ["userId", "fromUserId", "toUserId", "holdId", "amount", "fee", "currency"] as const;
+const EVENT_FIELDS = [
+  "userId",
+  "fromUserId",
+  "toUserId",
+  "holdId",
+  "amount",
+  "fee",
+  "currency",
+] as const;
 
 /**
  * How the command sent differs from the one its operation's event records; empty when they are
@@ -121,9 +153,14 @@ const EVENT_FIELDS = ["userId", "fromUserId", "toUserId", "holdId", "amount", "f
  * the service does: 42 and "42" are one user, fee 0 is no fee, a holdId in any letter case is one
  * hold. Pure, and independent of the service's code (this client is packaged on its own).
  */
-export function differencesOf(command: CommandName, sent: Record<string, unknown>, event: BillingEvent): Difference[] {
+export function differencesOf(
+  command: CommandName,
+  sent: Record<string, unknown>,
+  event: BillingEvent,
+): Difference[] {
   const storedCommand = typeof event["command"] === "string" ? event["command"] : null;
-  if (storedCommand !== command) return [{ field: "command", sent: command, stored: storedCommand }];
+  if (storedCommand !== command)
+    return [{ field: "command", sent: command, stored: storedCommand }];
   if (!EVENT_FIELDS.some((f) => event[f] !== undefined)) return [];
   const out: Difference[] = [];
   // Only the command's own fields: a capture's event also names the hold's user and amount.
@@ -152,24 +189,40 @@ function textOf(value: unknown, field: (typeof EVENT_FIELDS)[number]): string | 
  */
 function unavailable(what: string, error: unknown, advice = ""): BillingClientError {
   const message = error instanceof Error ? error.message : String(error);
-  if (error instanceof AuthorizationError || error instanceof UserAuthenticationExpiredError || error instanceof PermissionViolationError) {
+  if (
+    error instanceof AuthorizationError ||
+    error instanceof UserAuthenticationExpiredError ||
+    error instanceof PermissionViolationError
+  ) {
     return new BillingClientError(`${what}: ${message}`, { cause: error });
   }
   if (error instanceof RequestError && error.isNoResponders()) {
-    return new UnavailableError(`${what}: no service answered (no responders); is a billing service running?`, { cause: error });
+    return new UnavailableError(
+      `${what}: no service answered (no responders); is a billing service running?`,
+      { cause: error },
+    );
   }
   // nats.js reads a publish that no stream takes (a 503: nobody responded) as JetStream "not
   // enabled"; by name, as the package does not export the class.
   if (error instanceof Error && error.name === "JetStreamNotEnabled") {
-    return new UnavailableError(`${what}: no stream takes it (no responders); has a billing service or \`billing setup\` run on this NATS?`, { cause: error });
+    return new UnavailableError(
+      `${what}: no stream takes it (no responders); has a billing service or \`billing setup\` run on this NATS?`,
+      { cause: error },
+    );
   }
-  if (error instanceof TimeoutError) return new UnavailableError(`${what}: no answer within the request timeout${advice}`, { cause: error });
+  if (error instanceof TimeoutError)
+    return new UnavailableError(`${what}: no answer within the request timeout${advice}`, {
+      cause: error,
+    });
   return new UnavailableError(`${what}: ${message}${advice}`, { cause: error });
 }
 
 export class BillingClient {
   private constructor(
-    readonly nc: NatsConnection, private readonly js: JetStreamClient, private readonly timeoutMs: number, private readonly eventsStream: string,
+    readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly timeoutMs: number,
+    private readonly eventsStream: string,
     private readonly commands: { stream: string; consumer: string },
   ) {}
 
@@ -178,35 +231,78 @@ export class BillingClient {
    * `commandsStream` and `commandsConsumer` (defaults `BILLING_COMMANDS`, `billing-worker`): where a
    * waiting send looks whether its command still waits for a worker before it publishes a copy.
    */
-  static async connect(options: ConnectionOptions & { timeoutMs?: number; eventsStream?: string; commandsStream?: string; commandsConsumer?: string }): Promise<BillingClient> {
+  static async connect(
+    options: ConnectionOptions & {
+      timeoutMs?: number;
+      eventsStream?: string;
+      commandsStream?: string;
+      commandsConsumer?: string;
+    },
+  ): Promise<BillingClient> {
     const { timeoutMs, eventsStream, commandsStream, commandsConsumer, ...nats } = options;
     let nc: NatsConnection;
     try {
-      nc = await connect({ maxReconnectAttempts: -1, reconnectTimeWait: 250, name: "billing-client", ...nats });
+      nc = await connect({
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 250,
+        name: "billing-client",
+        ...nats,
+      });
     } catch (error) {
       const servers = [nats.servers ?? "127.0.0.1:4222"].flat().map(hideCredentials).join(", ");
       throw unavailable(`cannot connect to NATS at ${servers}`, error);
     }
-    return BillingClient.wrap(nc, timeoutMs ?? 10_000, eventsStream, commandsStream, commandsConsumer);
+    return BillingClient.wrap(
+      nc,
+      timeoutMs ?? 10_000,
+      eventsStream,
+      commandsStream,
+      commandsConsumer,
+    );
   }
 
-  static wrap(nc: NatsConnection, timeoutMs = 10_000, eventsStream = "BILLING_EVENTS", commandsStream = "BILLING_COMMANDS", commandsConsumer = "billing-worker"): BillingClient {
-    return new BillingClient(nc, jetstream(nc, { timeout: timeoutMs }), timeoutMs, eventsStream, { stream: commandsStream, consumer: commandsConsumer });
+  static wrap(
+    nc: NatsConnection,
+    timeoutMs = 10_000,
+    eventsStream = "BILLING_EVENTS",
+    commandsStream = "BILLING_COMMANDS",
+    commandsConsumer = "billing-worker",
+  ): BillingClient {
+    return new BillingClient(nc, jetstream(nc, { timeout: timeoutMs }), timeoutMs, eventsStream, {
+      stream: commandsStream,
+      consumer: commandsConsumer,
+    });
   }
 
-  credit(input: CommandInput<"credit">, options?: SendOptions): Promise<Outcome> { return this.send("credit", input, options); }
-  debit(input: CommandInput<"debit">, options?: SendOptions): Promise<Outcome> { return this.send("debit", input, options); }
-  hold(input: CommandInput<"hold">, options?: SendOptions): Promise<Outcome> { return this.send("hold", input, options); }
-  capture(input: CommandInput<"capture">, options?: SendOptions): Promise<Outcome> { return this.send("capture", input, options); }
-  release(input: CommandInput<"release">, options?: SendOptions): Promise<Outcome> { return this.send("release", input, options); }
-  transfer(input: CommandInput<"transfer">, options?: SendOptions): Promise<Outcome> { return this.send("transfer", input, options); }
+  credit(input: CommandInput<"credit">, options?: SendOptions): Promise<Outcome> {
+    return this.send("credit", input, options);
+  }
+  debit(input: CommandInput<"debit">, options?: SendOptions): Promise<Outcome> {
+    return this.send("debit", input, options);
+  }
+  hold(input: CommandInput<"hold">, options?: SendOptions): Promise<Outcome> {
+    return this.send("hold", input, options);
+  }
+  capture(input: CommandInput<"capture">, options?: SendOptions): Promise<Outcome> {
+    return this.send("capture", input, options);
+  }
+  release(input: CommandInput<"release">, options?: SendOptions): Promise<Outcome> {
+    return this.send("release", input, options);
+  }
+  transfer(input: CommandInput<"transfer">, options?: SendOptions): Promise<Outcome> {
+    return this.send("transfer", input, options);
+  }
 
   /**
    * Validates, publishes (retrying with the same id), and with `wait` awaits the event. With
    * `wait`, an event that records another command under this operationId is a ConflictError,
    * whether the broker dropped this publish as a duplicate or the service dead-lettered it.
    */
-  async send<C extends CommandName>(command: C, input: CommandInput<C>, options: SendOptions = {}): Promise<Outcome> {
+  async send<C extends CommandName>(
+    command: C,
+    input: CommandInput<C>,
+    options: SendOptions = {},
+  ): Promise<Outcome> {
     const payload = validate(command, input);
     const operationId = (payload["operationId"] as string | undefined) ?? randomUUID();
     const body = { ...payload, operationId };
@@ -219,8 +315,17 @@ export class BillingClient {
       const sent = await this.publishRaw(subject, data, operationId, timeoutMs);
       if (!waiter) return sent;
       const republishAfterMs = options.republishAfterMs ?? Math.floor(timeoutMs / 2);
-      const { event, republished } = await this.awaitEvent(waiter.result, { subject, data, operationId, sent, deadline, republishAfterMs }).catch((error: unknown) => {
-        throw error instanceof EventTimeoutError ? new EventTimeoutError(operationId, timeoutMs, sent.streamSequence) : error;
+      const { event, republished } = await this.awaitEvent(waiter.result, {
+        subject,
+        data,
+        operationId,
+        sent,
+        deadline,
+        republishAfterMs,
+      }).catch((error: unknown) => {
+        throw error instanceof EventTimeoutError
+          ? new EventTimeoutError(operationId, timeoutMs, sent.streamSequence)
+          : error;
       });
       const differences = differencesOf(command, body, event);
       if (differences.length > 0) throw new ConflictError(operationId, event, differences);
@@ -242,22 +347,37 @@ export class BillingClient {
    */
   private async awaitEvent(
     result: Promise<BillingEvent>,
-    c: { subject: string; data: Uint8Array; operationId: string; sent: Sent; deadline: number; republishAfterMs: number },
+    c: {
+      subject: string;
+      data: Uint8Array;
+      operationId: string;
+      sent: Sent;
+      deadline: number;
+      republishAfterMs: number;
+    },
   ): Promise<{ event: BillingEvent; republished: number }> {
     let republished = 0;
     let copy = c.sent;
     for (;;) {
       const nextAt = Date.now() + c.republishAfterMs;
-      const canRepublish = c.republishAfterMs > 0 && republished < REPUBLISHES_MAX && nextAt < c.deadline;
+      const canRepublish =
+        c.republishAfterMs > 0 && republished < REPUBLISHES_MAX && nextAt < c.deadline;
       if (!canRepublish) return { event: await result, republished };
       let timer: NodeJS.Timeout | undefined;
-      const due = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), c.republishAfterMs)));
+      const due = new Promise<null>(
+        (resolve) => (timer = setTimeout(() => resolve(null), c.republishAfterMs)),
+      );
       const event = await Promise.race([result, due]).finally(() => clearTimeout(timer));
       if (event !== null) return { event, republished };
       if (await this.commandWaiting(copy, c.republishAfterMs)) continue;
       const msgId = `${c.operationId}:republish:${republished + 1}`;
       // A failed republish leaves the copies already sent: keep waiting for their event.
-      const again = await this.publishRaw(c.subject, c.data, msgId, Math.max(1, c.deadline - Date.now())).catch(() => null);
+      const again = await this.publishRaw(
+        c.subject,
+        c.data,
+        msgId,
+        Math.max(1, c.deadline - Date.now()),
+      ).catch(() => null);
       if (again === null) continue;
       republished += 1;
       copy = again;
@@ -274,7 +394,10 @@ export class BillingClient {
    */
   private async commandWaiting(copy: Sent, timeoutMs: number): Promise<boolean> {
     try {
-      const jsm = await jetstreamManager(this.nc, { timeout: Math.min(timeoutMs, this.timeoutMs), checkAPI: false });
+      const jsm = await jetstreamManager(this.nc, {
+        timeout: Math.min(timeoutMs, this.timeoutMs),
+        checkAPI: false,
+      });
       const m = await jsm.direct.getMessage(this.commands.stream, { seq: copy.streamSequence });
       if (m === null || m.header.get("Nats-Msg-Id") !== copy.operationId) return false;
       const consumer = await jsm.consumers.info(this.commands.stream, this.commands.consumer);
@@ -288,27 +411,46 @@ export class BillingClient {
    * Publishes bytes as they are (tests and tools use it for malformed input). A payload over the
    * server's max_payload is refused at once (InvalidCallError): no attempt could pass.
    */
-  async publishRaw(subject: string, data: Uint8Array, msgId: string | undefined, timeoutMs = this.timeoutMs): Promise<Sent> {
+  async publishRaw(
+    subject: string,
+    data: Uint8Array,
+    msgId: string | undefined,
+    timeoutMs = this.timeoutMs,
+  ): Promise<Sent> {
     const maxPayload = this.nc.info?.max_payload;
     if (maxPayload !== undefined && data.byteLength > maxPayload) {
-      throw new InvalidCallError(`the command is ${data.byteLength} bytes; the NATS server takes at most ${maxPayload} bytes per message (max_payload)`);
+      throw new InvalidCallError(
+        `the command is ${data.byteLength} bytes; the NATS server takes at most ${maxPayload} bytes per message (max_payload)`,
+      );
     }
     const deadline = Date.now() + timeoutMs;
     // Several attempts fit in the caller's timeout: a publish lost in a broker restart is retried.
-    const attemptMs = Math.max(PUBLISH_ATTEMPT_MIN_MS, Math.floor(timeoutMs / PUBLISH_ATTEMPTS_MAX));
+    const attemptMs = Math.max(
+      PUBLISH_ATTEMPT_MIN_MS,
+      Math.floor(timeoutMs / PUBLISH_ATTEMPTS_MAX),
+    );
     for (let attempt = 1; ; attempt += 1) {
       try {
-        const ack = await this.js.publish(subject, data, { ...(msgId ? { msgID: msgId } : {}), timeout: Math.max(1, Math.min(attemptMs, deadline - Date.now())) });
+        const ack = await this.js.publish(subject, data, {
+          ...(msgId ? { msgID: msgId } : {}),
+          timeout: Math.max(1, Math.min(attemptMs, deadline - Date.now())),
+        });
         return { operationId: msgId ?? "", streamSequence: ack.seq, duplicate: ack.duplicate };
       } catch (error) {
         // The message itself is refused (too large with its headers, a bad subject): every attempt would be.
         if (error instanceof InvalidArgumentError || error instanceof InvalidSubjectError) {
-          throw new InvalidCallError(`publish to ${subject} refused: ${error.message}`, { cause: error });
+          throw new InvalidCallError(`publish to ${subject} refused: ${error.message}`, {
+            cause: error,
+          });
         }
         if (attempt >= PUBLISH_ATTEMPTS_MAX || Date.now() + PUBLISH_BACKOFF_MS >= deadline) {
           // An acknowledgement lost on its way back leaves the command stored: say how to retry safely.
           const advice = msgId ? `; it may be stored: a retry must reuse operationId ${msgId}` : "";
-          throw unavailable(`publish to ${subject} failed after ${attempt} attempts`, error, advice);
+          throw unavailable(
+            `publish to ${subject} failed after ${attempt} attempts`,
+            error,
+            advice,
+          );
         }
         await new Promise((r) => setTimeout(r, PUBLISH_BACKOFF_MS));
       }
@@ -325,7 +467,10 @@ export class BillingClient {
     }
   }
 
-  private eventWaiter(operationId: string, timeoutMs: number): { result: Promise<BillingEvent>; cancel(): void } {
+  private eventWaiter(
+    operationId: string,
+    timeoutMs: number,
+  ): { result: Promise<BillingEvent>; cancel(): void } {
     const id = operationId.toLowerCase();
     const sub = this.nc.subscribe(`billing.evt.*.${id}`);
     let timer: NodeJS.Timeout | undefined;
@@ -347,7 +492,10 @@ export class BillingClient {
       }
       return new Promise<BillingEvent>(() => undefined);
     })();
-    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new EventTimeoutError(id, timeoutMs, null)), timeoutMs)));
+    const timeout = new Promise<never>(
+      (_, reject) =>
+        (timer = setTimeout(() => reject(new EventTimeoutError(id, timeoutMs, null)), timeoutMs)),
+    );
     const result = Promise.race([fromSubscription, fromStore, timeout]);
     result.catch(() => undefined); // the caller may stop awaiting (a failed publish); no unhandled rejection
     return {
@@ -362,12 +510,17 @@ export class BillingClient {
 
   /** The operation's stored event, from the operation query or a direct get; null if neither has it. */
   private async storedEvent(operationId: string): Promise<BillingEvent | null> {
-    const viaQuery = await this.operation(operationId).then((r) => (r["event"] as BillingEvent | undefined) ?? null, () => null);
+    const viaQuery = await this.operation(operationId).then(
+      (r) => (r["event"] as BillingEvent | undefined) ?? null,
+      () => null,
+    );
     if (viaQuery) return viaQuery;
     try {
       // checkAPI off: the manager is only used for direct gets, so no $JS.API.INFO round trip per poll.
       const jsm = await jetstreamManager(this.nc, { timeout: this.timeoutMs, checkAPI: false });
-      const m = await jsm.direct.getMessage(this.eventsStream, { last_by_subj: `billing.evt.*.${operationId}` });
+      const m = await jsm.direct.getMessage(this.eventsStream, {
+        last_by_subj: `billing.evt.*.${operationId}`,
+      });
       const event = m ? (JSON.parse(decoder.decode(m.data)) as BillingEvent) : null;
       return event && event.event !== "expired" ? event : null;
     } catch {
@@ -376,7 +529,10 @@ export class BillingClient {
   }
 
   balance(userId: string | number, currency?: string): Promise<Record<string, unknown>> {
-    return this.query("billing.query.balance", currency === undefined ? { userId } : { userId, currency });
+    return this.query(
+      "billing.query.balance",
+      currency === undefined ? { userId } : { userId, currency },
+    );
   }
 
   operation(operationId: string): Promise<Record<string, unknown>> {
@@ -394,7 +550,9 @@ export class BillingClient {
   async query(subject: string, body: unknown): Promise<Record<string, unknown>> {
     let reply: Msg;
     try {
-      reply = await this.nc.request(subject, encoder.encode(JSON.stringify(body)), { timeout: this.timeoutMs });
+      reply = await this.nc.request(subject, encoder.encode(JSON.stringify(body)), {
+        timeout: this.timeoutMs,
+      });
     } catch (error) {
       throw unavailable(subject, error);
     }
@@ -402,7 +560,8 @@ export class BillingClient {
     const error = answer["error"] as { code?: string; message?: string } | undefined;
     if (error) {
       const code = error.code ?? "error";
-      if (code === "unavailable" || code === "internal") throw new UnavailableError(`${subject}: ${code}: ${error.message ?? ""}`);
+      if (code === "unavailable" || code === "internal")
+        throw new UnavailableError(`${subject}: ${code}: ${error.message ?? ""}`);
       throw new QueryError(code, error.message ?? "");
     }
     return answer;

@@ -36,42 +36,71 @@ const TIMEOUT_SECONDS_MAX = commandFieldRules.timeoutSecondsMax;
 export const operationId = z.string().regex(UUID, "must be a UUID");
 
 const USER_ID_TEXT = commandFieldRules.userIdText;
-export const userId = z.custom<string | number>(() => true).transform((v, ctx): string | number => {
-  if (typeof v === "string" && commandFieldRules.userIdPattern.test(v)) return v;
-  if (typeof v === "number" && Number.isSafeInteger(v) && v >= 0) return v;
-  ctx.addIssue({ code: "custom", message: USER_ID_TEXT });
-  return z.NEVER;
-});
+export const userId = z
+  .custom<string | number>(() => true)
+  .transform((v, ctx): string | number => {
+    if (typeof v === "string" && commandFieldRules.userIdPattern.test(v)) return v;
+    if (typeof v === "number" && Number.isSafeInteger(v) && v >= 0) return v;
+    ctx.addIssue({ code: "custom", message: USER_ID_TEXT });
+    return z.NEVER;
+  });
 
 /** Money in minor units: a bigint, a string of digits or a safe integer; sent as a string of digits. */
 function money(allowZero: boolean) {
   const range = allowZero ? "an integer from 0 to 2^63 - 1" : "a positive integer (1 to 2^63 - 1)";
-  return z.custom<bigint | string | number>(() => true).transform((v, ctx): string => {
-    let value: bigint | null = null;
-    if (typeof v === "bigint") value = v;
-    else if (typeof v === "string" && commandFieldRules.moneyDigitsPattern.test(v)) value = BigInt(v);
-    else if (typeof v === "number" && Number.isSafeInteger(v)) value = BigInt(v);
-    if (value === null || value < (allowZero ? 0n : 1n) || value > MONEY_MAX) {
-      ctx.addIssue({ code: "custom", message: `must be ${range}, as a string of digits, a bigint or a safe integer` });
-      return z.NEVER;
-    }
-    return value.toString();
-  });
+  return z
+    .custom<bigint | string | number>(() => true)
+    .transform((v, ctx): string => {
+      let value: bigint | null = null;
+      if (typeof v === "bigint") value = v;
+      else if (typeof v === "string" && commandFieldRules.moneyDigitsPattern.test(v))
+        value = BigInt(v);
+      else if (typeof v === "number" && Number.isSafeInteger(v)) value = BigInt(v);
+      if (value === null || value < (allowZero ? 0n : 1n) || value > MONEY_MAX) {
+        ctx.addIssue({
+          code: "custom",
+          message: `must be ${range}, as a string of digits, a bigint or a safe integer`,
+        });
+        return z.NEVER;
+      }
+      return value.toString();
+    });
 }
 
 const TIMEOUT_TEXT = `must be a whole number of seconds from 1 to ${TIMEOUT_SECONDS_MAX}`;
-const timeoutSeconds = z.number(TIMEOUT_TEXT).int(TIMEOUT_TEXT).min(1, TIMEOUT_TEXT).max(TIMEOUT_SECONDS_MAX, TIMEOUT_TEXT);
+const timeoutSeconds = z
+  .number(TIMEOUT_TEXT)
+  .int(TIMEOUT_TEXT)
+  .min(1, TIMEOUT_TEXT)
+  .max(TIMEOUT_SECONDS_MAX, TIMEOUT_TEXT);
 const CURRENCY_TEXT = `must be a currency code of ${commandFieldRules.currencyCharsMin}-${commandFieldRules.currencyCharsMax} characters`;
-const currency = z.string("must be a currency code").min(commandFieldRules.currencyCharsMin, CURRENCY_TEXT).max(commandFieldRules.currencyCharsMax, CURRENCY_TEXT).optional();
+const currency = z
+  .string("must be a currency code")
+  .min(commandFieldRules.currencyCharsMin, CURRENCY_TEXT)
+  .max(commandFieldRules.currencyCharsMax, CURRENCY_TEXT)
+  .optional();
 const id = { operationId: operationId.optional() };
 
 export const commandSchemas = {
   credit: z.strictObject({ ...id, userId, amount: money(false), currency }),
   debit: z.strictObject({ ...id, userId, amount: money(false), currency }),
-  hold: z.strictObject({ ...id, userId, amount: money(false), currency, timeoutSeconds: timeoutSeconds.optional() }),
+  hold: z.strictObject({
+    ...id,
+    userId,
+    amount: money(false),
+    currency,
+    timeoutSeconds: timeoutSeconds.optional(),
+  }),
   capture: z.strictObject({ ...id, holdId: operationId }),
   release: z.strictObject({ ...id, holdId: operationId }),
-  transfer: z.strictObject({ ...id, fromUserId: userId, toUserId: userId, amount: money(false), fee: money(true).optional(), currency }),
+  transfer: z.strictObject({
+    ...id,
+    fromUserId: userId,
+    toUserId: userId,
+    amount: money(false),
+    fee: money(true).optional(),
+    currency,
+  }),
 } as const;
 
 export type CommandName = keyof typeof commandSchemas;
@@ -82,10 +111,17 @@ export class InvalidCallError extends Error {
 }
 
 /** The call's payload, normalised; or InvalidCallError with one line: `<command>: <field> …`. */
-export function validate<C extends CommandName>(command: C, input: unknown): Record<string, unknown> {
-  if (input === null || typeof input !== "object" || Array.isArray(input)) throw new InvalidCallError(`${command}: the command must be a JSON object`);
+export function validate<C extends CommandName>(
+  command: C,
+  input: unknown,
+): Record<string, unknown> {
+  if (input === null || typeof input !== "object" || Array.isArray(input))
+    throw new InvalidCallError(`${command}: the command must be a JSON object`);
   const r = commandSchemas[command].safeParse(input);
-  if (!r.success) throw new InvalidCallError(`${command}: ${issueText(r.error, input as Record<string, unknown>)}`);
+  if (!r.success)
+    throw new InvalidCallError(
+      `${command}: ${issueText(r.error, input as Record<string, unknown>)}`,
+    );
   return r.data;
 }
 
@@ -95,6 +131,7 @@ function issueText(error: z.ZodError, input: Record<string, unknown>): string {
   if (issue.code === "unrecognized_keys") return `unknown field ${issue.keys.join(", ")}`;
   const field = issue.path[0];
   // A field left out reads as "is required", whatever its schema would say of `undefined`.
-  if (typeof field === "string" && issue.path.length === 1 && input[field] === undefined) return `${field} is required`;
+  if (typeof field === "string" && issue.path.length === 1 && input[field] === undefined)
+    return `${field} is required`;
   return `${issue.path.length > 0 ? issue.path.join(".") : "command"}: ${issue.message}`;
 }

@@ -14,7 +14,10 @@ import type { LedgerUnderTest } from "./drivers.ts";
 
 type Wire<T> = { [K in keyof T]: T[K] extends bigint ? string : T[K] };
 type TimestampRef = "0" | { timestampOfTransfer: string } | { timestampOfAccount: string };
-type WireFilter<T> = Omit<Wire<T>, "timestamp_min" | "timestamp_max"> & { timestamp_min: TimestampRef; timestamp_max: TimestampRef };
+type WireFilter<T> = Omit<Wire<T>, "timestamp_min" | "timestamp_max"> & {
+  timestamp_min: TimestampRef;
+  timestamp_max: TimestampRef;
+};
 type Relation =
   | { consecutive: true }
   | { index: number; equals: [number, number]; plus?: number }
@@ -25,12 +28,26 @@ type WireEvent<T> = Omit<Wire<T>, "timestamp"> & { timestamp: string | Timestamp
 type Expected = Record<string, string | number>;
 
 export type Step =
-  | { call: "createAccounts"; events: Array<WireEvent<Account>>; statuses: string[]; timestampRelations?: Relation[] }
-  | { call: "createTransfers"; events: Array<WireEvent<Transfer>>; statuses: string[]; timestampRelations?: Relation[] }
+  | {
+      call: "createAccounts";
+      events: Array<WireEvent<Account>>;
+      statuses: string[];
+      timestampRelations?: Relation[];
+    }
+  | {
+      call: "createTransfers";
+      events: Array<WireEvent<Transfer>>;
+      statuses: string[];
+      timestampRelations?: Relation[];
+    }
   | { call: "lookupAccounts"; ids: string[]; accounts: Expected[] }
   | { call: "lookupTransfers"; ids: string[]; transfers: Expected[] }
   | { call: "getAccountTransfers"; filter: WireFilter<AccountFilter>; transferIds: string[] }
-  | { call: "getAccountBalances"; filter: WireFilter<AccountFilter>; balances: Array<Expected & { timestampOfTransfer: string }> }
+  | {
+      call: "getAccountBalances";
+      filter: WireFilter<AccountFilter>;
+      balances: Array<Expected & { timestampOfTransfer: string }>;
+    }
   | { call: "queryTransfers"; filter: WireFilter<QueryFilter>; transferIds: string[] }
   | { call: "advanceClock"; seconds: number };
 
@@ -45,8 +62,22 @@ export function loadFixture(file: URL): { cases: Case[]; credit: unknown } {
 }
 
 const u128Max = (1n << 128n) - 1n;
-const idFields = new Set(["id", "debit_account_id", "credit_account_id", "pending_id", "account_id"]);
-const numberFields = new Set(["user_data_32", "reserved", "ledger", "code", "flags", "timeout", "limit"]);
+const idFields = new Set([
+  "id",
+  "debit_account_id",
+  "credit_account_id",
+  "pending_id",
+  "account_id",
+]);
+const numberFields = new Set([
+  "user_data_32",
+  "reserved",
+  "ledger",
+  "code",
+  "flags",
+  "timeout",
+  "limit",
+]);
 
 /** Plays one case: every step's results must match exactly. */
 export async function runCase(target: LedgerUnderTest, c: Case, shared: boolean): Promise<void> {
@@ -62,7 +93,10 @@ class CaseRun {
   private readonly transferTimestamps = new Map<string, bigint>();
   private caseStart = 0n;
 
-  constructor(private readonly t: LedgerUnderTest, private readonly shared: boolean) {}
+  constructor(
+    private readonly t: LedgerUnderTest,
+    private readonly shared: boolean,
+  ) {}
 
   /** Wire id → ledger id: offset by the case's base unless it is 0 or u128 max. */
   private id(wire: string): bigint {
@@ -77,15 +111,22 @@ class CaseRun {
   private object<T>(wire: Record<string, string | number | TimestampOf>): T {
     const out: Record<string, bigint | number> = {};
     for (const [key, value] of Object.entries(wire)) {
-      if (typeof value === "object") out[key] = this.resultTimestamp(value.ofResult) + BigInt(value.plus);
-      else out[key] = numberFields.has(key) ? Number(value) : idFields.has(key) ? this.id(String(value)) : BigInt(value);
+      if (typeof value === "object")
+        out[key] = this.resultTimestamp(value.ofResult) + BigInt(value.plus);
+      else
+        out[key] = numberFields.has(key)
+          ? Number(value)
+          : idFields.has(key)
+            ? this.id(String(value))
+            : BigInt(value);
     }
     return out as T;
   }
 
   private resultTimestamp([step, index]: [number, number]): bigint {
     const result = this.results[step]?.[index];
-    if (result === undefined) throw new Error(`no result ${index} of step ${step} to take a timestamp from`);
+    if (result === undefined)
+      throw new Error(`no result ${index} of step ${step} to take a timestamp from`);
     return result.timestamp;
   }
 
@@ -95,26 +136,52 @@ class CaseRun {
     switch (step.call) {
       case "createAccounts": {
         const results = await l.createAccounts(step.events.map((e) => this.object<Account>(e)));
-        this.created(index, step, results.map((r) => ({ ...r, name: CreateAccountStatus[r.status] })), this.accountTimestamps, where);
+        this.created(
+          index,
+          step,
+          results.map((r) => ({ ...r, name: CreateAccountStatus[r.status] })),
+          this.accountTimestamps,
+          where,
+        );
         return;
       }
       case "createTransfers": {
         const results = await l.createTransfers(step.events.map((e) => this.object<Transfer>(e)));
-        this.created(index, step, results.map((r) => ({ ...r, name: CreateTransferStatus[r.status] })), this.transferTimestamps, where);
+        this.created(
+          index,
+          step,
+          results.map((r) => ({ ...r, name: CreateTransferStatus[r.status] })),
+          this.transferTimestamps,
+          where,
+        );
         return;
       }
       case "lookupAccounts":
-        return this.matches(await l.lookupAccounts(step.ids.map((id) => this.id(id))), step.accounts, where);
+        return this.matches(
+          await l.lookupAccounts(step.ids.map((id) => this.id(id))),
+          step.accounts,
+          where,
+        );
       case "lookupTransfers":
-        return this.matches(await l.lookupTransfers(step.ids.map((id) => this.id(id))), step.transfers, where);
+        return this.matches(
+          await l.lookupTransfers(step.ids.map((id) => this.id(id))),
+          step.transfers,
+          where,
+        );
       case "getAccountTransfers": {
         const found = await l.getAccountTransfers(this.filter<AccountFilter>(step.filter));
-        expect(found.map((t) => this.wireId(t.id)), where).toEqual(step.transferIds);
+        expect(
+          found.map((t) => this.wireId(t.id)),
+          where,
+        ).toEqual(step.transferIds);
         return;
       }
       case "queryTransfers": {
         const found = await l.queryTransfers(this.filter<QueryFilter>(step.filter, this.shared));
-        expect(found.map((t) => this.wireId(t.id)), where).toEqual(step.transferIds);
+        expect(
+          found.map((t) => this.wireId(t.id)),
+          where,
+        ).toEqual(step.transferIds);
         return;
       }
       case "getAccountBalances": {
@@ -138,7 +205,10 @@ class CaseRun {
     timestamps: Map<string, bigint>,
     where: string,
   ): void {
-    expect(results.map((r) => r.name), where).toEqual(step.statuses);
+    expect(
+      results.map((r) => r.name),
+      where,
+    ).toEqual(step.statuses);
     results.forEach((r, i) => {
       if (r.name === "created") timestamps.set((step.events[i] as { id: string }).id, r.timestamp);
       if (this.caseStart === 0n || r.timestamp < this.caseStart) this.caseStart = r.timestamp;
@@ -151,18 +221,25 @@ class CaseRun {
     const mine = this.results[index] ?? [];
     if ("consecutive" in relation) {
       for (let i = 1; i < mine.length; i++) {
-        expect((mine[i] as { timestamp: bigint }).timestamp, `${where}: result ${i} is one ns after the previous`)
-          .toBe((mine[i - 1] as { timestamp: bigint }).timestamp + 1n);
+        expect(
+          (mine[i] as { timestamp: bigint }).timestamp,
+          `${where}: result ${i} is one ns after the previous`,
+        ).toBe((mine[i - 1] as { timestamp: bigint }).timestamp + 1n);
       }
       return;
     }
     const actual = (mine[relation.index] as { timestamp: bigint }).timestamp;
     if ("equals" in relation) {
       const plus = BigInt(relation.plus ?? 0);
-      expect(actual, `${where}: timestamp equals step ${relation.equals[0]} result ${relation.equals[1]} + ${plus}`)
-        .toBe(this.resultTimestamp(relation.equals) + plus);
+      expect(
+        actual,
+        `${where}: timestamp equals step ${relation.equals[0]} result ${relation.equals[1]} + ${plus}`,
+      ).toBe(this.resultTimestamp(relation.equals) + plus);
     } else {
-      expect(actual > this.resultTimestamp(relation.greaterThan), `${where}: timestamp after step ${relation.greaterThan[0]} result ${relation.greaterThan[1]}`).toBe(true);
+      expect(
+        actual > this.resultTimestamp(relation.greaterThan),
+        `${where}: timestamp after step ${relation.greaterThan[0]} result ${relation.greaterThan[1]}`,
+      ).toBe(true);
     }
   }
 
@@ -191,7 +268,10 @@ class CaseRun {
 
   private timestamp(ref: TimestampRef): bigint {
     if (ref === "0") return 0n;
-    const found = "timestampOfTransfer" in ref ? this.transferTimestamps.get(ref.timestampOfTransfer) : this.accountTimestamps.get(ref.timestampOfAccount);
+    const found =
+      "timestampOfTransfer" in ref
+        ? this.transferTimestamps.get(ref.timestampOfTransfer)
+        : this.accountTimestamps.get(ref.timestampOfAccount);
     if (found === undefined) throw new Error(`no timestamp recorded for ${JSON.stringify(ref)}`);
     return found;
   }

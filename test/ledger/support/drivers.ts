@@ -34,9 +34,17 @@ export function tempDir(prefix: string): { dir: string; remove(): void } {
   return { dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
-export function fakeClock(startNs = fakeClockStartNs): { now: () => bigint; advance(ns: bigint): void } {
+export function fakeClock(startNs = fakeClockStartNs): {
+  now: () => bigint;
+  advance(ns: bigint): void;
+} {
   let now = startNs;
-  return { now: () => now, advance: (ns) => { now += ns; } };
+  return {
+    now: () => now,
+    advance: (ns) => {
+      now += ns;
+    },
+  };
 }
 
 const embedded: Driver = {
@@ -46,12 +54,19 @@ const embedded: Driver = {
   async open() {
     const tmp = tempDir("ledger-case-");
     const clock = fakeClock();
-    const ledger = await openLedger({ driver: "embedded", path: path.join(tmp.dir, "ledger.db"), clock: clock.now });
+    const ledger = await openLedger({
+      driver: "embedded",
+      path: path.join(tmp.dir, "ledger.db"),
+      clock: clock.now,
+    });
     return {
       ledger,
       idBase: 0n,
       advanceClock: async (seconds) => clock.advance(BigInt(seconds) * 1_000_000_000n),
-      close: () => { ledger.destroy(); tmp.remove(); },
+      close: () => {
+        ledger.destroy();
+        tmp.remove();
+      },
     };
   },
 };
@@ -61,16 +76,23 @@ let shared: Ledger | null = null;
 
 const tigerbeetle: Driver = {
   name: "tigerbeetle",
-  skipReason: addresses ? null : "TB_ADDRESSES is not set (e.g. TB_ADDRESSES=3000 after `docker compose up -d tigerbeetle`)",
+  skipReason: addresses
+    ? null
+    : "TB_ADDRESSES is not set (e.g. TB_ADDRESSES=3000 after `docker compose up -d tigerbeetle`)",
   shared: true,
   async open() {
-    shared ??= await openLedger({ driver: "tigerbeetle", clusterId: BigInt(process.env["TB_CLUSTER_ID"] ?? "0"), addresses: (addresses ?? "").split(",") });
+    shared ??= await openLedger({
+      driver: "tigerbeetle",
+      clusterId: BigInt(process.env["TB_CLUSTER_ID"] ?? "0"),
+      addresses: (addresses ?? "").split(","),
+    });
     const ledger = shared;
     return {
       ledger,
       idBase: (randomBytes(8).readBigUInt64BE(0) | 1n) << 64n,
       // TigerBeetle expires pending transfers in a background pulse; a little slack lets it run.
-      advanceClock: (seconds) => new Promise((resolve) => setTimeout(resolve, seconds * 1000 + 250)),
+      advanceClock: (seconds) =>
+        new Promise((resolve) => setTimeout(resolve, seconds * 1000 + 250)),
       close: () => undefined,
     };
   },

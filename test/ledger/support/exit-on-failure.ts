@@ -7,5 +7,8 @@ import { exitOnBug } from "../../../src/lib/failure.ts";
 import { createLogger } from "../../../src/lib/log.ts";
 
 const kind = process.argv[2];
-const error = kind === "refused" ? new LedgerRefusedError(ErrorCodes.ERR_CLIENT_RELEASE_TOO_LOW, "TigerBeetle cluster 0 at 3000") : new TypeError("x is not a function");
+const error =
+  kind === "refused"
+    ? new LedgerRefusedError(ErrorCodes.ERR_CLIENT_RELEASE_TOO_LOW, "TigerBeetle cluster 0 at 3000")
+    : new TypeError("x is not a function");
 exitOnBug(createLogger("info"), error, "the worker loop");

@@ -50,7 +50,12 @@ function base32(bytes: Uint8Array): string {
   return out;
 }
 
-function jwt(issuer: KeyPair, subject: string, name: string, nats: Record<string, unknown>): string {
+function jwt(
+  issuer: KeyPair,
+  subject: string,
+  name: string,
+  nats: Record<string, unknown>,
+): string {
   const claims: Record<string, unknown> = {
     jti: "",
     iat: Math.floor(Date.now() / 1000),
@@ -66,8 +71,18 @@ function jwt(issuer: KeyPair, subject: string, name: string, nats: Record<string
 
 // -1 everywhere: no limits; disk and memory storage -1 turn JetStream on for the account.
 const unlimited = {
-  subs: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true, conn: -1, leaf: -1,
-  mem_storage: -1, disk_storage: -1, streams: -1, consumer: -1,
+  subs: -1,
+  data: -1,
+  payload: -1,
+  imports: -1,
+  exports: -1,
+  wildcards: true,
+  conn: -1,
+  leaf: -1,
+  mem_storage: -1,
+  disk_storage: -1,
+  streams: -1,
+  consumer: -1,
 };
 
 export function makeOperator(dir: string): Operator {
@@ -75,9 +90,19 @@ export function makeOperator(dir: string): Operator {
   const account = nkeys.createAccount();
   // JetStream needs a system account in operator mode ("system account not setup" otherwise).
   const system = nkeys.createAccount();
-  const operatorJwt = jwt(operator, operator.getPublicKey(), "billing-test-operator", { type: "operator", system_account: system.getPublicKey() });
-  const accountJwt = jwt(operator, account.getPublicKey(), "BILLING", { type: "account", limits: unlimited, default_permissions: { pub: {}, sub: {} } });
-  const systemJwt = jwt(operator, system.getPublicKey(), "SYS", { type: "account", limits: { ...unlimited, mem_storage: 0, disk_storage: 0 } });
+  const operatorJwt = jwt(operator, operator.getPublicKey(), "billing-test-operator", {
+    type: "operator",
+    system_account: system.getPublicKey(),
+  });
+  const accountJwt = jwt(operator, account.getPublicKey(), "BILLING", {
+    type: "account",
+    limits: unlimited,
+    default_permissions: { pub: {}, sub: {} },
+  });
+  const systemJwt = jwt(operator, system.getPublicKey(), "SYS", {
+    type: "account",
+    limits: { ...unlimited, mem_storage: 0, disk_storage: 0 },
+  });
   const configText = [
     `operator: "${operatorJwt}"`,
     `system_account: ${system.getPublicKey()}`,
@@ -89,16 +114,34 @@ export function makeOperator(dir: string): Operator {
     configText,
     userCreds(name, permissions) {
       const user = nkeys.createUser();
-      const userJwt = jwt(account, user.getPublicKey(), name, { type: "user", ...permissions, subs: -1, data: -1, payload: -1 });
+      const userJwt = jwt(account, user.getPublicKey(), name, {
+        type: "user",
+        ...permissions,
+        subs: -1,
+        data: -1,
+        payload: -1,
+      });
       const path = join(dir, `${name}.creds`);
-      writeFileSync(path, [
-        "-----BEGIN NATS USER JWT-----", userJwt, "------END NATS USER JWT------", "",
-        "************************* IMPORTANT *************************",
-        "NKEY Seed printed below can be used to sign and prove identity.",
-        "NKEYs are sensitive and should be treated as secrets.", "",
-        "-----BEGIN USER NKEY SEED-----", decoder.decode(user.getSeed()), "------END USER NKEY SEED------", "",
-        "*************************************************************", "",
-      ].join("\n"), { mode: 0o600 });
+      writeFileSync(
+        path,
+        [
+          "-----BEGIN NATS USER JWT-----",
+          userJwt,
+          "------END NATS USER JWT------",
+          "",
+          "************************* IMPORTANT *************************",
+          "NKEY Seed printed below can be used to sign and prove identity.",
+          "NKEYs are sensitive and should be treated as secrets.",
+          "",
+          "-----BEGIN USER NKEY SEED-----",
+          decoder.decode(user.getSeed()),
+          "------END USER NKEY SEED------",
+          "",
+          "*************************************************************",
+          "",
+        ].join("\n"),
+        { mode: 0o600 },
+      );
       return path;
     },
   };

@@ -32,7 +32,10 @@ export function secretDir(): SecretDir {
 
 /** The server's "Publish Violation" / "Subscription Violation" lines for one user. */
 export function violationsOf(server: NatsServer, user: string): string[] {
-  return server.log().split("\n").filter((line) => line.includes("Violation") && line.includes(`User "${user}"`));
+  return server
+    .log()
+    .split("\n")
+    .filter((line) => line.includes("Violation") && line.includes(`User "${user}"`));
 }
 
 // The server writes its log asynchronously to the pipe we read: a violation may show a moment
@@ -40,7 +43,12 @@ export function violationsOf(server: NatsServer, user: string): string[] {
 const VIOLATION_LOG_WAIT_MS = 2_000;
 
 /** Resolves once the server has logged a violation by `user` on `subject`; false if it never does. */
-export async function violationLogged(server: NatsServer, user: string, kind: "Publish" | "Subscription", subject: string): Promise<boolean> {
+export async function violationLogged(
+  server: NatsServer,
+  user: string,
+  kind: "Publish" | "Subscription",
+  subject: string,
+): Promise<boolean> {
   const wanted = `${kind} Violation - User "${user}", Subject "${subject}"`;
   const deadline = Date.now() + VIOLATION_LOG_WAIT_MS;
   while (!violationsOf(server, user).some((l) => l.includes(wanted))) {
@@ -52,5 +60,7 @@ export async function violationLogged(server: NatsServer, user: string, kind: "P
 
 /** A RequestError message for a publish the server refused on permissions. */
 export function refusedPublish(subject: string): RegExp {
-  return new RegExp(`Permissions Violation for Publish to "${subject.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}"`);
+  return new RegExp(
+    `Permissions Violation for Publish to "${subject.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}"`,
+  );
 }

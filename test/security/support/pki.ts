@@ -26,18 +26,59 @@ function openssl(...args: string[]): void {
 
 export function makePki(dir: string, clientNames: readonly string[]): Pki {
   const f = (name: string): string => join(dir, name);
-  openssl("req", "-x509", ...EC_KEY, "-keyout", f("ca.key"), "-out", f("ca.pem"), "-days", VALID_DAYS, "-subj", "/CN=billing-test-ca");
+  openssl(
+    "req",
+    "-x509",
+    ...EC_KEY,
+    "-keyout",
+    f("ca.key"),
+    "-out",
+    f("ca.pem"),
+    "-days",
+    VALID_DAYS,
+    "-subj",
+    "/CN=billing-test-ca",
+  );
   const sign = (name: string, subject: string, extensions: string): CertFiles => {
-    openssl("req", ...EC_KEY, "-keyout", f(`${name}.key`), "-out", f(`${name}.csr`), "-subj", subject);
+    openssl(
+      "req",
+      ...EC_KEY,
+      "-keyout",
+      f(`${name}.key`),
+      "-out",
+      f(`${name}.csr`),
+      "-subj",
+      subject,
+    );
     writeFileSync(f(`${name}.ext`), extensions);
-    openssl("x509", "-req", "-in", f(`${name}.csr`), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial",
-      "-out", f(`${name}.pem`), "-days", VALID_DAYS, "-extfile", f(`${name}.ext`));
+    openssl(
+      "x509",
+      "-req",
+      "-in",
+      f(`${name}.csr`),
+      "-CA",
+      f("ca.pem"),
+      "-CAkey",
+      f("ca.key"),
+      "-CAcreateserial",
+      "-out",
+      f(`${name}.pem`),
+      "-days",
+      VALID_DAYS,
+      "-extfile",
+      f(`${name}.ext`),
+    );
     return { certFile: f(`${name}.pem`), keyFile: f(`${name}.key`) };
   };
   // nats.js (node) checks a server addressed by IP against the name "localhost" as well.
-  const server = sign("server", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
+  const server = sign(
+    "server",
+    "/CN=127.0.0.1",
+    "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+  );
   const clients = new Map<string, CertFiles>();
-  for (const name of clientNames) clients.set(name, sign(`client-${name}`, `/CN=${name}`, "extendedKeyUsage=clientAuth\n"));
+  for (const name of clientNames)
+    clients.set(name, sign(`client-${name}`, `/CN=${name}`, "extendedKeyUsage=clientAuth\n"));
   return {
     caFile: f("ca.pem"),
     server,

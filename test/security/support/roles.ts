@@ -29,7 +29,8 @@ export function documentedConfig(): string {
   const page = readFileSync(DOC, "utf8");
   const start = page.indexOf(BEGIN);
   const end = page.indexOf(END);
-  if (start < 0 || end < start) throw new Error(`docs/security.md: markers ${BEGIN} … ${END} not found`);
+  if (start < 0 || end < start)
+    throw new Error(`docs/security.md: markers ${BEGIN} … ${END} not found`);
   const block = page.slice(start + BEGIN.length, end).trim();
   const fenced = /^```conf\n([\s\S]*)\n```$/.exec(block);
   if (!fenced?.[1]) throw new Error("docs/security.md: the marked block is not one ```conf fence");
@@ -38,7 +39,8 @@ export function documentedConfig(): string {
 
 function entry(u: TestUser): string {
   const permissions = `permissions: ${roles[u.role].permissions}`;
-  if ("password" in u) return `{ user: ${JSON.stringify(u.user)}, password: ${JSON.stringify(u.password)}, ${permissions} }`;
+  if ("password" in u)
+    return `{ user: ${JSON.stringify(u.user)}, password: ${JSON.stringify(u.password)}, ${permissions} }`;
   if ("nkey" in u) return `{ nkey: ${u.nkey}, ${permissions} }`;
   return `{ user: ${JSON.stringify(u.certificateSubject)}, ${permissions} }`;
 }
@@ -52,14 +54,19 @@ export function serverConfig(users: readonly TestUser[], extra = ""): string {
     const header = /^ {2}([A-Z_]+) \{$/.exec(line);
     if (header?.[1]) account = header[1];
     if (!/^\s+users: \[.*\]$/.test(line)) return line;
-    if (account === null || replaced.has(account)) throw new Error(`docs/security.md: unexpected users line in ${account ?? "no account"}`);
+    if (account === null || replaced.has(account))
+      throw new Error(`docs/security.md: unexpected users line in ${account ?? "no account"}`);
     replaced.add(account);
     // nats-server refuses a permission variable nobody uses ("unknown field"): a role without test
     // users gets one with a random password nobody knows.
-    const entries = (Object.keys(roles) as Role[]).filter((r) => roles[r].account === account).flatMap((role) => {
-      const mine = users.filter((u) => u.role === role);
-      return (mine.length > 0 ? mine : [{ role, user: `nobody-${role}`, password: randomUUID() }]).map(entry);
-    });
+    const entries = (Object.keys(roles) as Role[])
+      .filter((r) => roles[r].account === account)
+      .flatMap((role) => {
+        const mine = users.filter((u) => u.role === role);
+        return (
+          mine.length > 0 ? mine : [{ role, user: `nobody-${role}`, password: randomUUID() }]
+        ).map(entry);
+      });
     return line.replace(/users: \[.*\]$/, `users: [ ${entries.join(", ")} ]`);
   });
   for (const { account: a } of Object.values(roles)) {

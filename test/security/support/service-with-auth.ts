@@ -7,15 +7,27 @@ import type { RunningService } from "../../../src/service.ts";
 
 export type AuthSettings = Record<string, unknown>;
 
-export type ServiceUnderTest = { service: RunningService; ledgerPath: string; configPath: string; stop(): Promise<void> };
+export type ServiceUnderTest = {
+  service: RunningService;
+  ledgerPath: string;
+  configPath: string;
+  stop(): Promise<void>;
+};
 
 // The ops endpoint is off (port 0): several test files run services at once on one host.
-export function serviceOverrides(auth: AuthSettings, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function serviceOverrides(
+  auth: AuthSettings,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return { nats: { auth }, ops: { port: 0 }, ...extra };
 }
 
 /** The service in this process, authenticated with `auth` (the config's nats.auth). */
-export async function startServiceWith(server: NatsServer, auth: AuthSettings, natsUrl = server.url): Promise<ServiceUnderTest> {
+export async function startServiceWith(
+  server: NatsServer,
+  auth: AuthSettings,
+  natsUrl = server.url,
+): Promise<ServiceUnderTest> {
   const ws = workspace(serviceOverrides(auth));
   try {
     const service = await startInProcess(natsUrl, ws.ledgerPath, ws.configPath);
@@ -33,4 +45,3 @@ export async function startServiceWith(server: NatsServer, auth: AuthSettings, n
     throw error;
   }
 }
-
