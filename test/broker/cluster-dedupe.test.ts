@@ -18,13 +18,13 @@ import {
   type JetStreamClient,
   type JetStreamManager,
 } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureTopology } from "../../src/broker/topology.ts";
 import {
+  connectToCluster,
   newStreamLeader,
   streamLeader,
-  waitForJetStream,
   waitForReplicasCurrent,
 } from "../support/cluster.ts";
 import { startNatsCluster, type NatsCluster } from "../support/nats-server.ts";
@@ -128,12 +128,7 @@ describe("broker – duplicate guards across a stream leader change (three nodes
 
   beforeAll(async () => {
     cluster = await startNatsCluster();
-    nc = await connect({
-      servers: [...cluster.urls],
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 100,
-    });
-    await waitForJetStream(nc);
+    nc = await connectToCluster(cluster);
     jsm = await jetstreamManager(nc, { timeout: 5_000 });
     await ensureTopology(jsm, testTopology({ replicas: 3 }));
   }, 120_000);

@@ -14,10 +14,10 @@ import {
   type JetStreamClient,
   type JetStreamManager,
 } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureTopology } from "../../src/broker/topology.ts";
-import { streamLeader, waitForJetStream, waitForReplicasCurrent } from "../support/cluster.ts";
+import { connectToCluster, streamLeader, waitForReplicasCurrent } from "../support/cluster.ts";
 import { startNatsCluster, type NatsCluster } from "../support/nats-server.ts";
 import { testTopology } from "../broker/fixture.ts";
 import { FULL } from "./harness.ts";
@@ -88,12 +88,7 @@ describe.skipIf(!FULL)(
 
     beforeAll(async () => {
       cluster = await startNatsCluster();
-      nc = await connect({
-        servers: [...cluster.urls],
-        maxReconnectAttempts: -1,
-        reconnectTimeWait: 100,
-      });
-      await waitForJetStream(nc);
+      nc = await connectToCluster(cluster);
       jsm = await jetstreamManager(nc, { timeout: 5_000 });
       await ensureTopology(jsm, testTopology({ replicas: 3, ackWaitMs: 3_000, maxDeliver: -1 }));
     }, 120_000);

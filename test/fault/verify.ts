@@ -92,6 +92,18 @@ async function idle(env: FaultEnv): Promise<void> {
   );
 }
 
+/** Every published operation has its event and every due hold its expired event. */
+function allAnswered(workload: Workload, events: ReadonlyArray<Event>): boolean {
+  const ids = new Set(events.map((e) => String(e.payload["operationId"] ?? "")));
+  const expired = new Set(
+    events.filter((e) => e.payload.event === "expired").map((e) => String(e.payload["holdId"])),
+  );
+  return (
+    [...workload.published.keys()].every((id) => ids.has(id)) &&
+    expiring(workload, events).every((id) => expired.has(id))
+  );
+}
+
 /**
  * How long after the consumer is idle a publisher waits for its events before it acts on a missing
  * one: longer than command recovery needs for commands the stream still holds (FAULT_OVERRIDES:
@@ -111,15 +123,7 @@ export async function settle(env: FaultEnv, workload: Workload): Promise<number>
   await idle(env);
   const complete = async (): Promise<boolean> => {
     const events = await readEvents(env).catch(() => null);
-    if (events === null) return false;
-    const ids = new Set(events.map((e) => String(e.payload["operationId"] ?? "")));
-    const expired = new Set(
-      events.filter((e) => e.payload.event === "expired").map((e) => String(e.payload["holdId"])),
-    );
-    return (
-      [...workload.published.keys()].every((id) => ids.has(id)) &&
-      expiring(workload, events).every((id) => expired.has(id))
-    );
+    return events !== null && allAnswered(workload, events);
   };
   const resent = await waitFor("events", complete, PUBLISHER_PATIENCE_MS, 500).then(
     () => 0,
@@ -133,15 +137,7 @@ export async function settle(env: FaultEnv, workload: Workload): Promise<number>
         lastRead = error;
         return null;
       });
-      if (events === null) return false;
-      const ids = new Set(events.map((e) => String(e.payload["operationId"] ?? "")));
-      const expired = new Set(
-        events.filter((e) => e.payload.event === "expired").map((e) => String(e.payload["holdId"])),
-      );
-      return (
-        [...workload.published.keys()].every((id) => ids.has(id)) &&
-        expiring(workload, events).every((id) => expired.has(id))
-      );
+      return events !== null && allAnswered(workload, events);
     },
     SETTLE_TIMEOUT_MS,
     500,

@@ -9,7 +9,7 @@
 // leader, and nothing is copied twice (each copy has its own record).
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import {
   jetstream,
   jetstreamManager,
@@ -17,7 +17,7 @@ import {
   type JetStreamManager,
 } from "@nats-io/jetstream";
 import { checkedLeaderHeader } from "../../src/recovery/command-recovery.ts";
-import { newStreamLeader, streamLeader, waitForJetStream } from "../support/cluster.ts";
+import { connectToCluster, newStreamLeader, streamLeader } from "../support/cluster.ts";
 import { startNatsCluster, type NatsCluster } from "../support/nats-server.ts";
 import { startInProcess, workspace } from "../support/service.ts";
 import { storedEvents, storedMessages, waitFor, waitIdle } from "../support/streams.ts";
@@ -33,12 +33,7 @@ let ws: ReturnType<typeof workspace>;
 
 beforeAll(async () => {
   cluster = await startNatsCluster();
-  nc = await connect({
-    servers: [...cluster.urls],
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 100,
-  });
-  await waitForJetStream(nc);
+  nc = await connectToCluster(cluster);
   js = jetstream(nc, { timeout: 10_000 });
   jsm = await jetstreamManager(nc, { timeout: 10_000 });
   ws = workspace({

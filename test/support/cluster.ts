@@ -3,7 +3,8 @@
 // node leads a stream, and when every replica of a stream has caught up. Each wait has a deadline
 // and says what it waited for when it runs out.
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsCluster } from "./nats-server.ts";
 import { waitFor } from "./streams.ts";
 
 // A fresh 2.9.10 cluster elects its meta leader in 2-5 s; on a busy 2-core machine give it more.
@@ -97,4 +98,20 @@ export async function waitForReplicasCurrent(
       POLL_MS,
     );
   }
+}
+
+/**
+ * A client of every node that reconnects for as long as the test runs (nodes are killed and
+ * restarted under it), returned once the cluster's JetStream answers.
+ */
+export async function connectToCluster(
+  cluster: Pick<NatsCluster, "urls">,
+): Promise<NatsConnection> {
+  const nc = await connect({
+    servers: [...cluster.urls],
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 100,
+  });
+  await waitForJetStream(nc);
+  return nc;
 }
