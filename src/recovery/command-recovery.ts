@@ -141,11 +141,15 @@ export function oldEnough(
   return young < 0 ? page.length : young;
 }
 
+/** Every reason a command may have been dead-lettered for, whatever its decoding says now. */
+const CLAIM_REASONS = ["conflict", "max_deliveries", "malformed"] as const;
+
 /**
  * Pure: a command's standing from its decoding and the ledger's verdict on its operation. A decided
- * operation (applied or rejected) has its event, or event recovery rebuilds it from the ledger; a
- * conflict's outcome is its dead letter; an undecided or malformed one may have been answered by a
- * letter (malformed, max deliveries) or a rejected event only.
+ * operation (applied or rejected) with this content has its event, or event recovery rebuilds it
+ * from the ledger. Any other may have been answered without a ledger record: by a dead letter of
+ * any reason (a conflict, too, can show only when the worker's create meets an id another
+ * operation holds: lookups alone see nothing recorded), or, with an operation id, a rejected event.
  */
 export function standingOf(
   m: Pick<RangeMessage, "seq">,
@@ -153,25 +157,14 @@ export function standingOf(
   verdict: Verdict | undefined,
   sameContent: boolean,
 ): Standing {
-  if (operationId === null)
-    return {
-      kind: "check",
-      eventSubjects: [],
-      dlqSubjects: [claimSubject("malformed", m.seq), claimSubject("max_deliveries", m.seq)],
-    };
   const decided = verdict?.kind === "applied" || verdict?.kind === "rejected";
-  if (decided && sameContent) return { kind: "decided" };
-  if (decided || verdict?.kind === "conflict")
-    return {
-      kind: "check",
-      eventSubjects: [],
-      dlqSubjects: [claimSubject("conflict", m.seq), claimSubject("max_deliveries", m.seq)],
-    };
-  return {
-    kind: "check",
-    eventSubjects: [`billing.evt.rejected.${formatOperationId(operationId)}`],
-    dlqSubjects: [claimSubject("max_deliveries", m.seq)],
-  };
+  if (operationId !== null && decided && sameContent) return { kind: "decided" };
+  const dlqSubjects = CLAIM_REASONS.map((reason) => claimSubject(reason, m.seq));
+  const rejectable = operationId !== null && !decided && verdict?.kind !== "conflict";
+  const eventSubjects = rejectable
+    ? [`billing.evt.rejected.${formatOperationId(operationId)}`]
+    : [];
+  return { kind: "check", eventSubjects, dlqSubjects };
 }
 
 export class CommandRecovery {
