@@ -17,7 +17,12 @@ import {
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureTopology } from "../../src/broker/topology.ts";
-import { connectToCluster, streamLeader, waitForReplicasCurrent } from "../support/cluster.ts";
+import {
+  connectToCluster,
+  consumerLeader,
+  streamLeader,
+  waitForReplicasCurrent,
+} from "../support/cluster.ts";
 import { startNatsCluster, type NatsCluster } from "../support/nats-server.ts";
 import { testTopology } from "../broker/fixture.ts";
 import { FULL } from "./harness.ts";
@@ -128,7 +133,7 @@ describe.skipIf(!FULL)(
         const name =
           k % 2 === 0
             ? await streamLeader(jsm, COMMANDS)
-            : ((await jsm.consumers.info(COMMANDS, CONSUMER)).cluster?.leader ?? "n1");
+            : await consumerLeader(jsm, COMMANDS, CONSUMER);
         stops.push(`${k % 2 === 0 ? "stream" : "consumer"} leader ${name}`);
         const node = cluster.node(name);
         process.kill(node.pid, "SIGSTOP"); // only the pid we spawned

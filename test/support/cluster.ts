@@ -38,6 +38,25 @@ export async function waitForJetStream(
 }
 
 /** The server_name of the node that leads the stream now (waits while it has none). */
+/** The server_name of the node that leads the durable consumer now (waits while it has none, or JetStream is electing). */
+export async function consumerLeader(
+  jsm: JetStreamManager,
+  stream: string,
+  consumer: string,
+  timeoutMs = LEADER_TIMEOUT_MS,
+): Promise<string> {
+  return waitFor(
+    `a leader for consumer ${consumer} on ${stream}`,
+    async () => {
+      const info = await jsm.consumers.info(stream, consumer).catch(() => null);
+      const leader = info?.cluster?.leader;
+      return leader !== undefined && leader !== "" ? leader : null;
+    },
+    timeoutMs,
+    POLL_MS,
+  );
+}
+
 export async function streamLeader(
   jsm: JetStreamManager,
   stream: string,
