@@ -11,6 +11,7 @@ import { assert } from "../lib/assert.ts";
 import { markerAccountIds, type Chart } from "./accounts.ts";
 import { CreateTransferStatus as S, TransferFlags, transferStatusName } from "./ledger-codes.ts";
 import { NS_PER_SECOND } from "../lib/nanoseconds.ts";
+import { transfer } from "./plan.ts";
 
 /** The transfer code of expiry markers (rejection markers use 100 and up). */
 export const EXPIRY_MARKER_CODE = 99;
@@ -26,21 +27,7 @@ export function isDue(hold: Transfer, ledgerNow: bigint): boolean {
 
 /** A transfer that cannot be valid (id 0): the ledger refuses it and reports its clock. */
 export function clockProbe(): Transfer {
-  return {
-    id: 0n,
-    debit_account_id: 0n,
-    credit_account_id: 0n,
-    amount: 0n,
-    pending_id: 0n,
-    user_data_128: 0n,
-    user_data_64: 0n,
-    user_data_32: 0,
-    timeout: 0,
-    ledger: 0,
-    code: 0,
-    flags: 0,
-    timestamp: 0n,
-  };
+  return transfer({ id: 0n });
 }
 
 export function voidProbe(chart: Chart, hold: Transfer): Transfer {

@@ -20,7 +20,8 @@ export const TransferCode = { credit: 1, debit: 2, hold: 3, transfer: 4, fee: 5 
 /** What a capture or release needs to know of its hold. */
 export type HoldFacts = { id: bigint; debitAccountId: bigint; amount: bigint; ledger: number };
 
-function transfer(fields: Partial<Transfer> & Pick<Transfer, "id">): Transfer {
+/** A transfer with every field the plan does not set at zero (the ledger's default). */
+export function transfer(fields: Partial<Transfer> & Pick<Transfer, "id">): Transfer {
   return {
     debit_account_id: 0n,
     credit_account_id: 0n,

@@ -176,8 +176,6 @@ export class CommandRecovery {
   private leader: string | null = null;
   /** Ranges starting at or below this sequence are read from the leader (see the header). */
   private leaderReadsThrough = 0;
-  /** Commands this process published again. */
-  recovered = 0;
 
   constructor(private readonly deps: CommandRecoveryDeps) {
     const l = deps.limits;
@@ -394,7 +392,6 @@ export class CommandRecovery {
       record,
       `record of command #${m.seq} published again`,
     );
-    this.recovered += 1;
     this.deps.recovered(1);
     // Loud: a command the broker stored and the consumer never handed to a worker is a broker fault.
     log.warn(
