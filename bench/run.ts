@@ -49,6 +49,8 @@ const BATCH_WAIT_MS = 5;
 /** PubAcks in flight for the load generator (the notes measured 21.9k msg/s with 1000). */
 const PUBLISH_WINDOW = 1000;
 const USERS = 10_000;
+/** The scale run: this many users, drawn by Zipf's law, on a preloaded ledger of as many accounts. */
+const ZIPF_USERS = 1_000_000;
 /** The issue's latency target is stated at this offered rate. */
 const TARGET_RATE_PER_S = 2_000;
 
@@ -66,6 +68,8 @@ type Plan = {
   backlog: boolean;
   memoryCount: number;
   preloaded: boolean;
+  /** The scale run (group zipf-1m): ZIPF_USERS Zipf-drawn users on a ledger preloaded for them. */
+  zipf: boolean;
   rssEveryMs: number;
 };
 
@@ -84,6 +88,7 @@ const PLANS: Record<"quick" | "full" | "targets", Plan> = {
     backlog: false,
     memoryCount: 0,
     preloaded: false,
+    zipf: false,
     rssEveryMs: 250,
   },
   full: {
@@ -100,6 +105,7 @@ const PLANS: Record<"quick" | "full" | "targets", Plan> = {
     backlog: true,
     memoryCount: 1_000_000,
     preloaded: true,
+    zipf: true,
     rssEveryMs: 1_000,
   },
   targets: {
@@ -116,6 +122,7 @@ const PLANS: Record<"quick" | "full" | "targets", Plan> = {
     backlog: false,
     memoryCount: 1_000_000,
     preloaded: true,
+    zipf: true,
     rssEveryMs: 1_000,
   },
 };
@@ -198,6 +205,7 @@ async function runSuite(which: "quick" | "full" | "targets"): Promise<void> {
     batchWaitMs: BATCH_WAIT_MS,
     publishWindow: PUBLISH_WINDOW,
     preload: plan.preloaded ? PRELOAD : null,
+    ...(plan.zipf ? { zipfUsers: ZIPF_USERS } : {}),
     groups: {},
     tree: describeTree(SERVICE_ROOT),
   };
@@ -206,6 +214,10 @@ async function runSuite(which: "quick" | "full" | "targets"): Promise<void> {
   const ledgerFrom =
     plan.preloaded && (ONLY === null || ONLY.has("preloaded-1"))
       ? await ensurePreloadedLedger(USERS)
+      : undefined;
+  const zipfLedgerFrom =
+    plan.zipf && (ONLY === null || ONLY.has("zipf-1m"))
+      ? await ensurePreloadedLedger(ZIPF_USERS)
       : undefined;
   // Interleaved repetitions, so that drift on a shared machine spreads over every configuration.
   for (let rep = 0; rep < plan.reps; rep += 1) {
@@ -292,6 +304,25 @@ async function runSuite(which: "quick" | "full" | "targets"): Promise<void> {
         spec(
           `preloaded ledger ×1 #${rep + 1}`,
           { load: burst, count: plan.throughputCount, ledgerFrom },
+          every,
+        ),
+      );
+    }
+    // The scale of real data: a million users, a few of them very busy (Zipf, s = 1), on a ledger
+    // with as many accounts and 5M transfers, against service-1's 10,000 uniform users.
+    if (zipfLedgerFrom !== undefined) {
+      await measure(
+        suite,
+        "zipf-1m",
+        spec(
+          `${thousands(ZIPF_USERS)} Zipf users, preloaded ×1 #${rep + 1}`,
+          {
+            load: burst,
+            count: plan.throughputCount,
+            users: ZIPF_USERS,
+            draw: "zipf",
+            ledgerFrom: zipfLedgerFrom,
+          },
           every,
         ),
       );

@@ -60,6 +60,8 @@ export type RunSpec = {
   broker?: "single" | "cluster";
   /** Operation ids as the publisher sends them (bench/e2e/workload.ts): "ordered" (default) or "v4". */
   ids?: "ordered" | "v4";
+  /** How commands pick their users (bench/e2e/workload.ts): "uniform" (default) or "zipf". */
+  draw?: "uniform" | "zipf";
 };
 
 export type RunResult = {
@@ -184,6 +186,7 @@ export async function runOne(spec: RunSpec): Promise<RunResult> {
     tag: randomTag(),
     holdGapMin: 5_000,
     ...(spec.ids ? { ids: spec.ids } : {}),
+    ...(spec.draw ? { draw: spec.draw } : {}),
   });
   const result: RunResult = {
     spec,

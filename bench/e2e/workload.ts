@@ -33,6 +33,11 @@ export type WorkloadSpec = {
    * they land anywhere in the ledger's id order, among a preloaded ledger's ids too.
    */
   ids?: "ordered" | "v4";
+  /**
+   * How a command picks its users: "uniform" (default), or "zipf": user u{k} with probability
+   * proportional to 1 / (k + 1), Zipf's law with exponent 1 as shops see it (u0 the busiest).
+   */
+  draw?: "uniform" | "zipf";
 };
 
 export type Encoded = { index: number; subject: string; msgId: string; data: Uint8Array };
@@ -80,6 +85,30 @@ export function randomTag(): string {
     .padStart(8, "0");
 }
 
+/**
+ * The cumulative distribution of Zipf's law with exponent 1 over `n` ranks: entry k is the
+ * probability of drawing a rank ≤ k. 8 bytes per user (8 MB for a million).
+ */
+export function zipfCdf(n: number): Float64Array {
+  const cdf = new Float64Array(n);
+  let sum = 0;
+  for (let k = 0; k < n; k += 1) cdf[k] = sum += 1 / (k + 1);
+  for (let k = 0; k < n; k += 1) cdf[k] = (cdf[k] as number) / sum;
+  return cdf;
+}
+
+/** The first rank whose cumulative probability reaches `r` (binary search; r in [0, 1)). */
+export function zipfRank(cdf: Float64Array, r: number): number {
+  let lo = 0;
+  let hi = cdf.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((cdf[mid] as number) < r) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 export class Workload {
   /** The command kind of every index (Kind values), filled as commands are generated. */
   readonly kinds: Uint8Array;
@@ -91,6 +120,8 @@ export class Workload {
   private holdsTail = 0;
   private nextIndex = 0;
   private readonly encoder = new TextEncoder();
+  /** The Zipf draw's distribution; null for uniform users. */
+  private readonly cdf: Float64Array | null;
 
   constructor(readonly spec: WorkloadSpec) {
     if (!/^[0-9a-f]{8}$/.test(spec.tag))
@@ -100,7 +131,9 @@ export class Workload {
     this.kinds = new Uint8Array(spec.count);
     this.holdOf = new Int32Array(spec.count).fill(-1);
     this.holds = new Int32Array(spec.count);
+    if (spec.users < 2) throw new Error("a workload needs at least 2 users (transfers)");
     this.random = prng(spec.seed);
+    this.cdf = spec.draw === "zipf" ? zipfCdf(spec.users) : null;
   }
 
   get generated(): number {
@@ -115,8 +148,30 @@ export class Workload {
     return range[0] + Math.floor(this.random() * (range[1] - range[0] + 1));
   }
 
+  private userIndex(): number {
+    return this.cdf === null
+      ? Math.floor(this.random() * this.spec.users)
+      : zipfRank(this.cdf, this.random());
+  }
+
   private anyUser(): string {
-    return this.userId(Math.floor(this.random() * this.spec.users));
+    return this.userId(this.userIndex());
+  }
+
+  /** A transfer's two distinct users, drawn like every other user. */
+  private pair(): [number, number] {
+    const from = this.userIndex();
+    if (this.cdf === null)
+      return [
+        from,
+        (from + 1 + Math.floor(this.random() * (this.spec.users - 1))) % this.spec.users,
+      ];
+    // Redraw while equal: bounded, since even u0 is drawn with probability < 1/2 for 2+ users.
+    for (let tries = 0; tries < 64; tries += 1) {
+      const to = this.userIndex();
+      if (to !== from) return [from, to];
+    }
+    return [from, (from + 1) % this.spec.users];
   }
 
   /** The operation id of command `index` in this workload's id form. */
@@ -177,8 +232,7 @@ export class Workload {
       body = { operationId: operation, holdId: this.operationId(oldest) };
     } else {
       name = "transfer";
-      const from = Math.floor(this.random() * this.spec.users);
-      const to = (from + 1 + Math.floor(this.random() * (this.spec.users - 1))) % this.spec.users;
+      const [from, to] = this.pair();
       body = {
         operationId: operation,
         fromUserId: this.userId(from),
