@@ -161,7 +161,10 @@ function line(r: RunResult): string {
   const status = r.ok
     ? "ok"
     : `FAILED: ${r.error ?? r.verification?.problems.slice(0, 3).join("; ") ?? "?"}`;
-  return `${r.spec.label.padEnd(34)} ${thousands(r.throughput).padStart(7)} cmd/s  ${thousands(r.cpuUsPerCommand).padStart(5)} µs CPU/cmd  (${r.commands} cmds, ${(r.elapsedMs / 1000).toFixed(1)} s)  ${lat}  rss≤${rss.toFixed(0)} MB  cpu ${JSON.stringify(r.cpu)}  ${status}`;
+  const threads = r.cpuUsByThread
+    ? ` (main ${r.cpuUsByThread.main.toFixed(0)} + engine ${r.cpuUsByThread.busiestOther.toFixed(0)} + rest ${r.cpuUsByThread.rest.toFixed(0)})`
+    : "";
+  return `${r.spec.label.padEnd(34)} ${thousands(r.throughput).padStart(7)} cmd/s  ${thousands(r.cpuUsPerCommand).padStart(5)} µs CPU/cmd${threads}  (${r.commands} cmds, ${(r.elapsedMs / 1000).toFixed(1)} s)  ${lat}  rss≤${rss.toFixed(0)} MB  cpu ${JSON.stringify(r.cpu)}  ${status}`;
 }
 
 /** BENCH_ONLY=group,group: run only these groups (e.g. to redo some runs and merge them with BENCH_MERGE); "open-*": every group with that prefix. */

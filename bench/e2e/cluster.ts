@@ -2,7 +2,15 @@
 // the run's config file and ledger, the spawned service processes (real `node bin/billing.js
 // start`) or raw pipeline workers, and a sampler of their resident memory and CPU.
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -154,15 +162,32 @@ export function rssBytes(pid: number): number | null {
   }
 }
 
-/** User + system CPU seconds of a process, or null when it is gone. */
-export function cpuSeconds(pid: number): number | null {
+/** User + system CPU seconds of a process (or of thread `pid` of process `owner`), or null when it is gone. */
+export function cpuSeconds(pid: number, owner?: number): number | null {
   try {
-    const st = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const path = owner === undefined ? `/proc/${pid}/stat` : `/proc/${owner}/task/${pid}/stat`;
+    const st = readFileSync(path, "utf8");
     const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
     return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS_PER_S;
   } catch {
     return null;
   }
+}
+
+/** User + system CPU seconds of each thread of a process, by OS thread id; empty when it is gone. */
+export function threadCpuSeconds(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    const used = cpuSeconds(Number(tid), pid);
+    if (used !== null) out.set(Number(tid), used);
+  }
+  return out;
 }
 
 export type RssSeries = {
@@ -250,6 +275,37 @@ export class CpuMeter {
       0,
       Math.round(((machineBusySeconds() - this.machine0 - ours - selfS) / s) * 100),
     );
+    return out;
+  }
+}
+
+/**
+ * Where a service's CPU goes, by thread: the main thread (broker I/O, decode, planning, events),
+ * the busiest other thread (under load, the embedded ledger engine's worker thread: Node 20 names
+ * every thread "node", so it is told by its use), and the rest (V8's GC and compiler helpers,
+ * libuv's pool). Seconds since the meter was made, summed over the processes.
+ */
+export class ThreadCpuMeter {
+  private readonly t0: Map<number, Map<number, number>>;
+
+  constructor(private readonly pids: ReadonlyArray<number>) {
+    this.t0 = new Map(pids.map((pid) => [pid, threadCpuSeconds(pid)]));
+  }
+
+  read(): { main: number; busiestOther: number; rest: number } {
+    const out = { main: 0, busiestOther: 0, rest: 0 };
+    for (const pid of this.pids) {
+      const before = this.t0.get(pid) ?? new Map<number, number>();
+      const others: number[] = [];
+      for (const [tid, used] of threadCpuSeconds(pid)) {
+        const delta = used - (before.get(tid) ?? 0);
+        if (tid === pid) out.main += delta;
+        else others.push(delta);
+      }
+      others.sort((a, b) => b - a);
+      out.busiestOther += others[0] ?? 0;
+      out.rest += others.slice(1).reduce((a, b) => a + b, 0);
+    }
     return out;
   }
 }

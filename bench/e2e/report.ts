@@ -80,10 +80,16 @@ function cpuText(r: StoredRun): string {
   return `${service.join(" + ")} / ${r.cpu["nats-server"] ?? "?"} / ${r.cpu["bench"] ?? "?"} / ${r.cpu["other"] ?? "?"}`;
 }
 
+/** The median run's CPU per command by thread (scenario.ts cpuUsByThread), µs. */
+function threadText(r: StoredRun): string {
+  const t = r.cpuUsByThread;
+  return t ? `${t.main.toFixed(0)} / ${t.busiestOther.toFixed(0)} / ${t.rest.toFixed(0)}` : "";
+}
+
 function throughputTable(suite: Suite, rows: Array<[string, string, string | null]>): string {
   const out = [
-    "| configuration | runs (cmd/s) | median cmd/s | ratio | CPU µs per command (median) | latency p50 / p99 (ms) | CPU % service / nats-server / bench / other | max RSS (MB) | checks (median run) |",
-    "|---|---|---:|---:|---:|---|---|---:|---|",
+    "| configuration | runs (cmd/s) | median cmd/s | ratio | CPU µs per command (median) | of which main / engine / rest (median run) | latency p50 / p99 (ms) | CPU % service / nats-server / bench / other | max RSS (MB) | checks (median run) |",
+    "|---|---|---:|---:|---:|---|---|---|---:|---|",
   ];
   for (const [name, key, against] of rows) {
     const runs = suite.groups[key];
@@ -93,7 +99,7 @@ function throughputTable(suite: Suite, rows: Array<[string, string, string | nul
     const cost = med(runs, cpuCost);
     const costRatio = against ? med(suite.groups[against], cpuCost) / cost : Number.NaN;
     out.push(
-      `| ${name} | ${runs.map((r) => (r.ok ? thousands(r.throughput) : "failed")).join(", ")} | ${thousands(med(runs, tput))} | ${against ? `${pct(ratio)} of ${against}` : ""} | ${thousands(cost)}${against ? ` (${against} ÷ this: ${pct(costRatio)})` : ""} | ${ms(m.latency?.p50)} / ${ms(m.latency?.p99)} | ${cpuText(m)} | ${(maxRss(m) / MB).toFixed(0)} | ${checks(m)} |`,
+      `| ${name} | ${runs.map((r) => (r.ok ? thousands(r.throughput) : "failed")).join(", ")} | ${thousands(med(runs, tput))} | ${against ? `${pct(ratio)} of ${against}` : ""} | ${thousands(cost)}${against ? ` (${against} ÷ this: ${pct(costRatio)})` : ""} | ${threadText(m)} | ${ms(m.latency?.p50)} / ${ms(m.latency?.p99)} | ${cpuText(m)} | ${(maxRss(m) / MB).toFixed(0)} | ${checks(m)} |`,
     );
   }
   return out.join("\n");

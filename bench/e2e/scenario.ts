@@ -14,6 +14,7 @@ import {
 } from "../../test/support/nats-server.ts";
 import {
   CpuMeter,
+  ThreadCpuMeter,
   runDir,
   SERVICE_ROOT,
   RssSampler,
@@ -79,6 +80,12 @@ export type RunResult = {
   latencySorted: Float64Array | null;
   rss: RssSeries[];
   cpu: Record<string, number>;
+  /**
+   * The service's CPU per command by thread (µs, summed over its processes; bench/e2e/cluster.ts
+   * ThreadCpuMeter): main thread, busiest other thread (the ledger engine's), the rest (GC helpers,
+   * libuv). Absent for raw runs and in older results.
+   */
+  cpuUsByThread?: { main: number; busiestOther: number; rest: number };
   /** CPU time of the pipeline's processes per command (µs): what a command costs, whatever else runs on the machine. */
   cpuUsPerCommand: number;
   mix: Record<CommandName, number>;
@@ -246,6 +253,7 @@ export async function runOne(spec: RunSpec): Promise<RunResult> {
     );
     const rss = new RssSampler(procs, spec.rssEveryMs).start();
     const cpu = new CpuMeter([...procs, ...nats.pids]);
+    const threads = new ThreadCpuMeter(procs.map((p) => p.pid));
     const deadline = deadlineMs(count);
     let from: Float64Array;
     let firstPublish: number;
@@ -313,6 +321,14 @@ export async function runOne(spec: RunSpec): Promise<RunResult> {
     result.cpu = brokerCpu(cpu.read());
     const used = cpu.seconds();
     result.cpuUsPerCommand = (procs.reduce((sum, p) => sum + (used[p.name] ?? 0), 0) / n) * 1e6;
+    if (spec.pipeline === "service") {
+      const t = threads.read();
+      result.cpuUsByThread = {
+        main: (t.main / n) * 1e6,
+        busiestOther: (t.busiestOther / n) * 1e6,
+        rest: (t.rest / n) * 1e6,
+      };
+    }
     result.rss = rss.stop();
     result.latencySorted = latenciesOf(collector.seenAt, from, n);
     result.latency = summarize(result.latencySorted);
