@@ -9,11 +9,17 @@
 // trees alternate within each round (A B, B A, …) so that load drifting during the run affects
 // each alike. Prints each run and the medians per tree with the ratio to the first tree.
 //
+// The ledger is the service's stack (BENCH_LEDGER=service, the default): the deadline wrapper
+// (config's ledger.requestTimeoutMs), the metering decorator on a registry of its own and a
+// counting wrapper per batch, as src/service.ts and src/worker/loop.ts wrap it; BENCH_LEDGER=bare
+// runs the engine's client alone (the figures in docs/benchmarks.md before issue 13's round three).
+//
 // What it leaves out is the broker's part (consume, publish the events, ack): the raw ceiling
 // measures that. What it keeps is deterministic work, so CPU per command moves far less here than
 // in an end-to-end run on a loaded machine; callgrind-like steadiness it does not have.
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
+import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -25,7 +31,12 @@ const USERS = 10_000;
 type Tree = { name: string; root: string };
 
 /** One run in this process, on `root`'s dist/: CPU µs per command of the service's own work. */
-async function runOne(root: string, commands: number, idKind: string): Promise<number> {
+async function runOne(
+  root: string,
+  commands: number,
+  idKind: string,
+  stack: string,
+): Promise<number> {
   // The tree's compiled modules, typed as this tree's sources; older trees kept some files under
   // other names (src/worker/{accounts,facts,settle}.ts before the layout of issue 15).
   const load = async <T>(...candidates: string[]): Promise<T> => {
@@ -60,6 +71,14 @@ async function runOne(root: string, commands: number, idKind: string): Promise<n
     "worker/ledger-passes.js",
     "worker/settle.js",
   );
+  const { MeteredLedger } = await load<typeof import("../src/telemetry/metered-ledger.ts")>(
+    "telemetry/metered-ledger.js",
+  );
+  const { CountingLedger } =
+    await load<typeof import("../src/ledger/counting.ts")>("ledger/counting.js");
+  const promClient = createRequire(path.join(root, "package.json"))(
+    "prom-client",
+  ) as typeof import("prom-client");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-pipeline-"));
   const config = loadConfig({});
   const space = new IdSpace(0xbe7c_0000_0000_0000_0000_0000_0000_0001n, 0x1n);
@@ -69,11 +88,15 @@ async function runOne(root: string, commands: number, idKind: string): Promise<n
     markerLedger: config.markerLedger,
     space,
   };
-  const ledger = await openLedger({
+  const engine = await openLedger({
     driver: "embedded",
     path: path.join(dir, "ledger.db"),
     thread: true,
+    ...(stack === "service" ? { requestTimeoutMs: config.ledger.requestTimeoutMs } : {}),
   });
+  const ledger =
+    stack === "service" ? new MeteredLedger(engine, new promClient.Registry()) : engine;
+  const batchLedger = () => (stack === "service" ? new CountingLedger(ledger) : ledger);
   try {
     const registry = new AccountRegistry(ledger, config.worker.accountCacheMax);
     await registry.ensure(systemAccounts(chart));
@@ -98,8 +121,9 @@ async function runOne(root: string, commands: number, idKind: string): Promise<n
         if (decoded.kind !== "malformed")
           ops.push({ id: decoded.operationId, decoded, publishedAtMs: Date.now() });
       }
+      const counted = batchLedger();
       const verdicts = await resolveOperations(
-        ledger,
+        counted,
         registry,
         chart,
         ops,
@@ -111,7 +135,7 @@ async function runOne(root: string, commands: number, idKind: string): Promise<n
         const verdict = verdicts.get(op.id);
         return verdict?.kind === "applied" ? [{ op, verdict }] : [];
       });
-      const facts = applied.length > 0 ? await appliedFacts(ledger, chart, names, applied) : null;
+      const facts = applied.length > 0 ? await appliedFacts(counted, chart, names, applied) : null;
       for (const op of ops) {
         const v = verdicts.get(op.id);
         const f = facts?.get(op.id);
@@ -145,6 +169,7 @@ async function main(): Promise<void> {
       process.argv[3] as string,
       Number(process.argv[4]),
       process.argv[5] ?? "ordered",
+      process.argv[6] ?? "service",
     );
     process.stdout.write(`${us}\n`);
     return;
@@ -160,6 +185,7 @@ async function main(): Promise<void> {
       root: path.resolve(path.dirname(fileURLToPath(import.meta.url)), ".."),
     });
   const idKind = process.env["BENCH_IDS"] ?? "ordered";
+  const stack = process.env["BENCH_LEDGER"] ?? "service";
   const runs = new Map<string, number[]>(trees.map((t) => [t.name, []]));
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? trees : [...trees].reverse();
@@ -174,6 +200,7 @@ async function main(): Promise<void> {
           t.root,
           String(commands),
           idKind,
+          stack,
         ],
         { encoding: "utf8" },
       );
@@ -187,7 +214,7 @@ async function main(): Promise<void> {
   }
   const base = median(runs.get(trees[0]?.name as string) ?? []);
   process.stdout.write(
-    `\nmedians of ${rounds} alternating rounds, ${commands} commands, batch ${BATCH}, ${idKind} ids:\n`,
+    `\nmedians of ${rounds} alternating rounds, ${commands} commands, batch ${BATCH}, ${idKind} ids, ${stack} ledger:\n`,
   );
   for (const t of trees) {
     const m = median(runs.get(t.name) ?? []);
