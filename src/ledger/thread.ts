@@ -20,6 +20,7 @@ import { LedgerFileError } from "./schema.ts";
 export interface ThreadOptions {
   path: string;
   lockWaitMs?: number;
+  pageCacheKib?: number;
   /** The thread's entry; tests pass one that misbehaves. */
   entry?: URL;
 }
@@ -99,7 +100,11 @@ const threadHeapLimits = { maxOldGenerationSizeMb: 160, maxYoungGenerationSizeMb
 
 export async function openThreadedLedger(options: ThreadOptions): Promise<Client> {
   const worker = new Worker(options.entry ?? bootUrl, {
-    workerData: { path: options.path, lockWaitMs: options.lockWaitMs },
+    workerData: {
+      path: options.path,
+      lockWaitMs: options.lockWaitMs,
+      pageCacheKib: options.pageCacheKib,
+    },
     resourceLimits: threadHeapLimits,
   });
   const started = await new Promise<ThreadReply>((resolve) => {
