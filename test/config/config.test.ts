@@ -29,7 +29,7 @@ describe("config – loading", () => {
     });
     expect(c.log.level).toBe("info");
     expect(c.ledger.pageCacheMib).toBe(16);
-    expect(c.runtime.heapGrowingPercent).toBe(100);
+    expect(c.runtime.heapGrowingPercent).toBe(75);
   });
 
   it("environment variables override the file, which overrides the defaults", () => {
