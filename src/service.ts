@@ -78,6 +78,8 @@ export function deploymentDepsOf(
   };
 }
 
+const KIB_PER_MIB = 1024;
+
 export function ledgerOptionsOf(config: Config): LedgerOptions {
   const requestTimeoutMs = config.ledger.requestTimeoutMs;
   if (config.ledger.driver === "embedded")
@@ -85,6 +87,7 @@ export function ledgerOptionsOf(config: Config): LedgerOptions {
       driver: "embedded",
       path: config.ledger.path,
       thread: config.ledger.thread,
+      pageCacheKib: config.ledger.pageCacheMib * KIB_PER_MIB,
       requestTimeoutMs,
     };
   const tb = config.ledger.tigerbeetle;

@@ -15,6 +15,7 @@ import {
 import { CLIENT_CLOSE_MAX_MS, EXIT_GRACE_MAX_MS } from "../config/limits.ts";
 import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
+import { applyHeapGrowing } from "../lib/heap-growth.ts";
 import { createLogger } from "../lib/log.ts";
 import { AccountRegistry } from "../ledger-facts/account-registry.ts";
 import { connect, openServiceLedger, setup, startService } from "../service.ts";
@@ -215,6 +216,7 @@ const verbs: Record<string, VerbEntry> = {
     usage: "  billing start                          run one service process (same as npm start)",
     run: async (args, config) => {
       noMoreArguments(args);
+      applyHeapGrowing(config.runtime.heapGrowingPercent);
       const log = createLogger(config.log.level);
       // The last line of defence: whatever escaped every component's own handling is a bug; it is
       // logged (one fatal line) and ends the process, never silently.

@@ -42,11 +42,15 @@ export const lockWaitTotalMs = 10_000;
 export const deadlineBackstopMs = 1_000;
 
 /**
- * SQLite page cache per connection (KiB). 64 MiB keeps the hot B-tree pages of the accounts a
- * batch touches and the tails of the append-ordered tables; 256 MiB put a service process at
- * ~650 MB resident over a million commands (bench/results/e2e.md), past its 250 MB budget.
+ * SQLite page cache per connection (KiB) unless the opener says otherwise: the tools that open the
+ * file (audit, export, readers). The service's connection takes `ledger.pageCacheMib` (config),
+ * whose default is the same 16 MiB: it keeps the interior B-tree pages and the tails of the
+ * append-ordered tables; the leaves a batch touches at random (its accounts, the ids it checks)
+ * are spread over the whole file and a miss is a read from the OS page cache. 64 MiB cost ~45 MB
+ * more resident (the cache and malloc's per-page overhead) and saved ~5–8 % CPU per command on a
+ * ledger that fits in it; 256 MiB put a process at ~650 MB (bench/results/memory-round2.md).
  */
-export const sqliteCacheKib = 65_536;
+export const sqliteCacheKib = 16_384;
 
 /** WAL pages after which a commit checkpoints, and the size the WAL file is truncated back to. */
 export const walAutocheckpointPages = 4_000;
@@ -73,6 +77,11 @@ export const batchIdRangeRowsMax = 64;
  * range's start instead: covers the reads of a batch's own transfers, wastes little otherwise.
  */
 export const ascendingWalkMax = 32;
+
+// ── The process ─────────────────────────────────────────────────────────────────────────────
+
+/** The largest heap growing factor the configuration may ask for (runtime.heapGrowingPercent): 4× live, V8's own ceiling. */
+export const HEAP_GROWING_PERCENT_MAX = 300;
 
 // ── The worker and the readers of its results ───────────────────────────────────────────────
 

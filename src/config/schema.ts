@@ -1,6 +1,6 @@
 // The configuration: every limit named, with its unit last, validated by zod and cross-checked.
 import { z } from "zod";
-import { LEDGER_EVENTS_MAX, LOOKUPS_PER_OPERATION } from "./limits.ts";
+import { HEAP_GROWING_PERCENT_MAX, LEDGER_EVENTS_MAX, LOOKUPS_PER_OPERATION } from "./limits.ts";
 
 const ms = (max: number) => z.number().int().min(1).max(max);
 const u32 = z.number().int().min(1).max(0xffff_ffff);
@@ -35,6 +35,12 @@ export const configSchema = z.strictObject({
     path: z.string().min(1),
     /** Embedded engine only: run it on a worker thread so its CPU overlaps the broker work. */
     thread: z.boolean(),
+    /**
+     * Embedded engine only: SQLite's page cache of the service's connection (MiB). 16 keeps a
+     * process within 250 MB resident over a million commands; 64 saved ~5–8 % CPU per command on a
+     * ledger that fits in it, for ~45 MB more (bench/results/memory-round2.md).
+     */
+    pageCacheMib: z.number().int().min(1).max(1024),
     /**
      * May this ledger serve several deployments (several NATS, one TigerBeetle cluster)? Each one's
      * accounts and transfers stay its own (src/deployment.ts); off, a ledger serves one deployment.
@@ -165,6 +171,14 @@ export const configSchema = z.strictObject({
   }),
   log: z.strictObject({
     level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
+  }),
+  runtime: z.strictObject({
+    /**
+     * `billing start` only: V8's old generation may grow to (1 + this / 100) × what its last full
+     * collection kept before the next one (src/lib/heap-growth.ts); 0 leaves V8's own factor (up
+     * to 4×, ~150 MB more resident). Lower holds memory tighter for more full collections.
+     */
+    heapGrowingPercent: z.number().int().min(0).max(HEAP_GROWING_PERCENT_MAX),
   }),
 });
 

@@ -46,13 +46,24 @@ export function hashId(...parts: ReadonlyArray<string | bigint | number>): bigin
 }
 
 /**
- * Entries each of an id space's two memos keeps at most (derived ids by operation id, user account
- * ids by ledger and userId): hashing is a visible share of a batch's CPU time, and a batch touches
- * at most a few thousand of each. About 100 bytes an entry, so under 7 MB per memo; past the bound
- * a memo is cleared (src/lib/bounded-memo.ts). The memos live in the IdSpace the composition root
- * makes, not in a module, so two spaces (tests, two deployments) never share one.
+ * User account ids (by ledger and userId) an id space remembers at most: hashing is a visible share
+ * of a batch's CPU time, and the accounts of active users come back batch after batch. About 100
+ * bytes an entry, so under 7 MB; past the bound the memo is cleared (src/lib/bounded-memo.ts). The
+ * memos live in the IdSpace the composition root makes, not in a module, so two spaces (tests, two
+ * deployments) never share one.
  */
-export const ID_MEMO_ENTRIES_MAX = 65_536;
+export const USER_ACCOUNT_ID_MEMO_ENTRIES_MAX = 65_536;
+
+/**
+ * Derived ids (fee leg, burned marker) remembered by operation id. Unlike accounts, an operation id
+ * comes back only while its command is in hand (its passes, its event) or when a capture or release
+ * names its hold, so the working set is the batches in hand: at most (pipelineDepth + 1) × 1,637
+ * operations at the largest batch the config accepts, and ~3,000 at the defaults. A bound of 65,536
+ * kept ~12 MB of entries for operations long settled (209,000 BigInts in a heap snapshot of a
+ * busy process, a third of its live heap), which V8 then multiplied into heap it did not return
+ * (bench/results/memory-round2.md); a miss costs one HMAC again.
+ */
+export const DERIVED_ID_MEMO_ENTRIES_MAX = 8_192;
 
 /** 2^64 − 1: a deployment tag is a non-zero u64 (a zero filter field means "any" in the ledger). */
 const U64_MAX = (1n << 64n) - 1n;
@@ -83,13 +94,12 @@ export class IdSpace {
   constructor(
     key: bigint,
     readonly tag: bigint,
-    memoEntriesMax: number = ID_MEMO_ENTRIES_MAX,
   ) {
     assert(key > 0n && key <= U128_MAX, "a deployment key is a non-zero u128");
     assert(tag > 0n && tag <= U64_MAX, "a deployment tag is a non-zero u64");
     this.key = Buffer.from(key.toString(16).padStart(32, "0"), "hex");
-    this.derivedIds = new BoundedMemo(memoEntriesMax);
-    this.userAccountIds = new BoundedMemo(memoEntriesMax);
+    this.derivedIds = new BoundedMemo(DERIVED_ID_MEMO_ENTRIES_MAX);
+    this.userAccountIds = new BoundedMemo(USER_ACCOUNT_ID_MEMO_ENTRIES_MAX);
   }
 
   /** 128 bits of HMAC-SHA256 under the deployment key, never 0 or 2^128 − 1. */

@@ -61,6 +61,8 @@ export interface EmbeddedOptions {
   clock?: () => bigint;
   /** Bound on waiting for the write lock; default lockWaitTotalMs. */
   lockWaitMs?: number;
+  /** SQLite's page cache (KiB); default sqliteCacheKib. */
+  pageCacheKib?: number;
 }
 
 export function wallClockNs(): bigint {
@@ -79,7 +81,7 @@ export async function openEmbeddedEngine(options: EmbeddedOptions): Promise<Embe
     "lockWaitMs is a non-negative number of milliseconds",
   );
   const db = await retryWhileBusy(
-    () => openLedgerDatabase(options.path),
+    () => openLedgerDatabase(options.path, options.pageCacheKib),
     () => false,
     `opening ${options.path}`,
     lockWaitMs,

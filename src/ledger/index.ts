@@ -32,12 +32,14 @@ export async function openLedger(options: LedgerOptions): Promise<Ledger> {
         engine = await openThreadedLedger({
           path: options.path,
           ...(lockWaitMs !== undefined ? { lockWaitMs } : {}),
+          ...(options.pageCacheKib !== undefined ? { pageCacheKib: options.pageCacheKib } : {}),
         });
       } else {
         engine = await openEmbeddedLedger({
           path: options.path,
           ...(options.clock ? { clock: options.clock } : {}),
           ...(lockWaitMs !== undefined ? { lockWaitMs } : {}),
+          ...(options.pageCacheKib !== undefined ? { pageCacheKib: options.pageCacheKib } : {}),
         });
       }
       if (timeoutMs === undefined) return engine;

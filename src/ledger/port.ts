@@ -24,6 +24,8 @@ export type LedgerOptions =
        * SQLite work off the caller's event loop. Not with a `clock` (a function cannot cross).
        */
       thread?: boolean;
+      /** SQLite's page cache of the connection (KiB); default sqliteCacheKib (src/config/limits.ts). */
+      pageCacheKib?: number;
       /**
        * Deadline on every request (src/ledger/deadline.ts); also the default lockWaitMs, so the
        * engine's own LedgerBusyError comes first. None when absent (tests of the engine itself).

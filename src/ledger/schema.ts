@@ -16,6 +16,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
+import { assert } from "../lib/assert.ts";
 import {
   sqliteBusyTimeoutMs,
   sqliteCacheKib,
@@ -99,17 +100,25 @@ export class LedgerFileError extends Error {
 }
 
 /**
- * Opens (or creates) the ledger database at `file`. Throws LedgerFileError naming the path when
- * the file is not ours or cannot be read as one; SQLITE_BUSY propagates so the caller can retry.
+ * Opens (or creates) the ledger database at `file`, with a page cache of `pageCacheKib`. Throws
+ * LedgerFileError naming the path when the file is not ours or cannot be read as one; SQLITE_BUSY
+ * propagates so the caller can retry.
  */
-export function openLedgerDatabase(file: string): Database.Database {
+export function openLedgerDatabase(
+  file: string,
+  pageCacheKib: number = sqliteCacheKib,
+): Database.Database {
+  assert(
+    Number.isSafeInteger(pageCacheKib) && pageCacheKib > 0,
+    `the page cache is a positive number of KiB, got ${pageCacheKib}`,
+  );
   const existed = fs.existsSync(file) && fs.statSync(file).size > 0;
   const db = new Database(file);
   try {
     db.pragma(`busy_timeout = ${sqliteBusyTimeoutMs}`);
     const state = inspect(db, file);
     if (state === "empty") create(db, file, existed);
-    configure(db);
+    configure(db, pageCacheKib);
     return db;
   } catch (error) {
     db.close();
@@ -195,7 +204,7 @@ function create(db: Database.Database, file: string, existed: boolean): void {
   if (!existed) syncDirectory(path.dirname(path.resolve(file)));
 }
 
-function configure(db: Database.Database): void {
+function configure(db: Database.Database, pageCacheKib: number): void {
   const mode = db.pragma("journal_mode = WAL", { simple: true });
   if (mode !== "wal")
     throw new LedgerFileError(
@@ -203,7 +212,7 @@ function configure(db: Database.Database): void {
     );
   // FULL: every commit fsyncs the WAL, so a resolved request survives a power cut.
   db.pragma("synchronous = FULL");
-  db.pragma(`cache_size = -${sqliteCacheKib}`);
+  db.pragma(`cache_size = -${pageCacheKib}`);
   db.pragma(`wal_autocheckpoint = ${walAutocheckpointPages}`);
   db.pragma(`journal_size_limit = ${walSizeLimitBytes}`);
   db.pragma("temp_store = MEMORY");

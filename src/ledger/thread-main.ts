@@ -7,13 +7,14 @@ import { toWire, type Answer, type ThreadReply, type ThreadRequest } from "./thr
 
 const port = parentPort;
 assert(port !== null, "src/ledger/thread-main.ts runs on a worker thread");
-const options = workerData as { path: string; lockWaitMs?: number };
+const options = workerData as { path: string; lockWaitMs?: number; pageCacheKib?: number };
 const post = (reply: ThreadReply) => port.postMessage(reply);
 
 try {
   const engine = await openEmbeddedEngine({
     path: options.path,
     ...(options.lockWaitMs !== undefined ? { lockWaitMs: options.lockWaitMs } : {}),
+    ...(options.pageCacheKib !== undefined ? { pageCacheKib: options.pageCacheKib } : {}),
   });
   port.on("message", (message: ThreadRequest) => {
     if (message.kind === "close") {

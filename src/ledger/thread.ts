@@ -20,6 +20,7 @@ import { LedgerFileError } from "./schema.ts";
 export interface ThreadOptions {
   path: string;
   lockWaitMs?: number;
+  pageCacheKib?: number;
   /** The thread's entry; tests pass one that misbehaves. */
   entry?: URL;
 }
@@ -90,14 +91,20 @@ const bootUrl = import.meta.url.endsWith(".js")
 /**
  * The thread's JavaScript heap. What it keeps is bounded: the account cache (engineAccountCacheMax,
  * ~20 MB) and one request's input and result (≤ LEDGER_EVENTS_MAX records). Without a bound V8 lets
- * the garbage of a busy thread grow the heap far past that (bench: +100 MB resident).
+ * the garbage of a busy thread grow the heap far past that (bench: +100 MB resident). The young
+ * generation is 8 MB: a request's garbage dies within it as well as within 16 MB, which cost 8 MB
+ * more resident (bench/results/memory-round2.md).
  * Running out is a crash of the thread, which the client turns into an AssertionError.
  */
-const threadHeapLimits = { maxOldGenerationSizeMb: 160, maxYoungGenerationSizeMb: 16 };
+const threadHeapLimits = { maxOldGenerationSizeMb: 160, maxYoungGenerationSizeMb: 8 };
 
 export async function openThreadedLedger(options: ThreadOptions): Promise<Client> {
   const worker = new Worker(options.entry ?? bootUrl, {
-    workerData: { path: options.path, lockWaitMs: options.lockWaitMs },
+    workerData: {
+      path: options.path,
+      lockWaitMs: options.lockWaitMs,
+      pageCacheKib: options.pageCacheKib,
+    },
     resourceLimits: threadHeapLimits,
   });
   const started = await new Promise<ThreadReply>((resolve) => {
@@ -147,11 +154,14 @@ class ThreadClient {
   constructor(private readonly worker: Worker) {
     worker.unref(); // referenced only while a request waits for its answer
     worker.on("message", (reply: ThreadReply) => this.settle(reply));
-    worker.on("error", (error) =>
+    // Node's own failures carry their code (ERR_WORKER_OUT_OF_MEMORY: the thread reached
+    // threadHeapLimits), which the message names for whoever reads the fatal line.
+    worker.on("error", (error) => {
+      const code = (error as { code?: unknown }).code;
       this.fail(
-        `ledger thread failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
-      ),
-    );
+        `ledger thread failed${typeof code === "string" ? ` (${code})` : ""}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+      );
+    });
     worker.on("exit", (code) => {
       if (!this.closed) this.fail(`ledger thread exited unexpectedly (code ${code})`);
     });

@@ -28,6 +28,8 @@ describe("config – loading", () => {
       tigerbeetle: { addresses: ["3000"], clusterId: "0" },
     });
     expect(c.log.level).toBe("info");
+    expect(c.ledger.pageCacheMib).toBe(16);
+    expect(c.runtime.heapGrowingPercent).toBe(75);
   });
 
   it("environment variables override the file, which overrides the defaults", () => {
@@ -64,6 +66,17 @@ describe("config – loading", () => {
       /ledger\.driver \(LEDGER_DRIVER\)/,
     );
     expect(() => loadConfig({ LOG_LEVEL: "loud" })).toThrow(/log\.level \(LOG_LEVEL\)/);
+    for (const pageCacheMib of [0, 1025, 1.5])
+      expect(() => loadConfig({ BILLING_CONFIG: file({ ledger: { pageCacheMib } }) })).toThrow(
+        /ledger\.pageCacheMib/,
+      );
+    for (const heapGrowingPercent of [-1, 301, 12.5])
+      expect(() =>
+        loadConfig({ BILLING_CONFIG: file({ runtime: { heapGrowingPercent } }) }),
+      ).toThrow(/runtime\.heapGrowingPercent/);
+    expect(
+      loadConfig({ BILLING_CONFIG: file({ runtime: { heapGrowingPercent: 0 } }) }).runtime,
+    ).toEqual({ heapGrowingPercent: 0 });
     expect(() => loadConfig({ BILLING_CONFIG: file("{oops") })).toThrow(ConfigError);
     expect(() => loadConfig({ BILLING_CONFIG: join(dir, "missing.json") })).toThrow(/cannot read/);
   });

@@ -1,8 +1,9 @@
 // Proves the embedded engine's own contract, beyond TigerBeetle's semantics: which files it opens,
-// creates or refuses (naming the path, never touching a file that is not a ledger); that batches
-// over 8189 events are refused whole; that destroy() closes it like the real client; that it waits
-// for another process's write lock within a bound and then fails transiently; that expiries take
-// timestamps of their own; and that timestamps increase strictly across processes sharing a file.
+// creates or refuses (naming the path, never touching a file that is not a ledger), with the page
+// cache it was given; that batches over 8189 events are refused whole; that destroy() closes it
+// like the real client; that it waits for another process's write lock within a bound and then
+// fails transiently; that expiries take timestamps of their own; and that timestamps increase
+// strictly across processes sharing a file.
 // Everything runs on real SQLite files in temp directories, and real child processes.
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -22,7 +23,9 @@ import {
   openLedger,
   type Ledger,
 } from "../../src/ledger/index.ts";
-import { formatVersion } from "../../src/ledger/schema.ts";
+import { sqliteCacheKib } from "../../src/config/limits.ts";
+import { AssertionError } from "../../src/lib/assert.ts";
+import { formatVersion, openLedgerDatabase } from "../../src/ledger/schema.ts";
 import { account, transfer } from "./support/events.ts";
 import { fakeClock, fakeClockStartNs, rejection, tempDir } from "./support/drivers.ts";
 
@@ -36,6 +39,16 @@ beforeEach(() => {
 afterEach(() => tmp.remove());
 
 describe("ledger embedded – files", () => {
+  it("the connection's page cache is the size asked for (KiB), the default sqliteCacheKib, and a non-positive size is refused", () => {
+    const asked = openLedgerDatabase(file, 2_048);
+    expect(asked.pragma("cache_size", { simple: true })).toBe(-2_048n);
+    asked.close();
+    const byDefault = openLedgerDatabase(file);
+    expect(byDefault.pragma("cache_size", { simple: true })).toBe(BigInt(-sqliteCacheKib));
+    byDefault.close();
+    expect(() => openLedgerDatabase(file, 0)).toThrow(AssertionError);
+  });
+
   it("a missing file is created as an empty ledger", async () => {
     const ledger = await openLedger({ driver: "embedded", path: file });
     expect(await ledger.createAccounts([account({ id: 1n })])).toMatchObject([

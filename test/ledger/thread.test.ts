@@ -1,7 +1,7 @@
 // The embedded engine on its own thread (src/ledger/thread.ts) is the same Client as the engine in
 // the caller's thread: same results for the same requests, same input errors, same error classes
-// across the thread boundary, destroy() like the native client; and a thread that dies fails every
-// request loudly instead of leaving it waiting. Real SQLite files, real worker threads.
+// across the thread boundary, destroy() like the native client; and a thread that dies (or runs out
+// of the heap it is given) fails every request loudly instead of leaving it waiting. Real SQLite files, real worker threads.
 import path from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -205,6 +205,16 @@ describe("ledger thread – same client as the engine in this thread", () => {
     expect(first).toBeInstanceOf(AssertionError);
     expect(first.message).toContain("exited unexpectedly (code 7)");
     expect(await rejection(ledger.createAccounts([account({ id: 1n })]))).toBe(first);
+    ledger.destroy();
+  });
+
+  it("a thread that runs out of its heap fails the waiting request with an AssertionError naming it", async () => {
+    const entry = new URL("./support/oom-thread.mjs", import.meta.url);
+    const ledger = await openThreadedLedger({ path: path.join(tmp.dir, "ledger.db"), entry });
+    const failure = await rejection(ledger.lookupAccounts([1n]));
+    expect(failure).toBeInstanceOf(AssertionError);
+    expect(failure.message).toContain("ERR_WORKER_OUT_OF_MEMORY");
+    expect(await rejection(ledger.lookupAccounts([1n]))).toBe(failure);
     ledger.destroy();
   });
 });
