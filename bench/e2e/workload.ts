@@ -166,7 +166,8 @@ export class Workload {
         from,
         (from + 1 + Math.floor(this.random() * (this.spec.users - 1))) % this.spec.users,
       ];
-    // Redraw while equal: bounded, since even u0 is drawn with probability < 1/2 for 2+ users.
+    // Redraw while equal, at most 64 times (u0's share is 1/H(n): 2/3 for 2 users, ~7 % for 10^6),
+    // then take the next user.
     for (let tries = 0; tries < 64; tries += 1) {
       const to = this.userIndex();
       if (to !== from) return [from, to];
