@@ -23,7 +23,8 @@ import {
 import { COMMAND_CODES } from "../../src/domain/commands.ts";
 import { TransferCode } from "../../src/domain/plan.ts";
 import { isoOfNs } from "../../src/finance/money-text.ts";
-import { readCut, transferPages } from "../../src/finance/pages.ts";
+import { transferPages } from "../../src/finance/pages.ts";
+import { newestTransferTimestamp } from "../../src/ledger/queries.ts";
 import { connect, openServiceLedger, setup } from "../../src/service.ts";
 import { AccountRegistry } from "../../src/ledger-facts/account-registry.ts";
 import { startNats } from "../../test/support/nats-server.ts";
@@ -163,7 +164,12 @@ try {
   // The timestamp a tenth of the way in, for the shorter export.
   let tenth = 0n;
   let seen = 0;
-  for await (const page of transferPages(ledger, 1n, await readCut(ledger), BATCH_MAX)) {
+  for await (const page of transferPages(
+    ledger,
+    1n,
+    await newestTransferTimestamp(ledger),
+    BATCH_MAX,
+  )) {
     seen += page.length;
     if (seen >= TRANSFERS / 10) {
       tenth = page[page.length - 1]?.timestamp ?? 0n;

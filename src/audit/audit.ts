@@ -38,13 +38,8 @@ import {
   type CurrencyTotals,
   type OpenHold,
 } from "./report.ts";
-import {
-  accountPages,
-  eventPages,
-  lastEventSequence,
-  newestTransferTimestamp,
-  transferPages,
-} from "./sources.ts";
+import { accountPages, eventPages, lastEventSequence, transferPages } from "./sources.ts";
+import { newestTransferTimestamp } from "../ledger/queries.ts";
 import { LEDGER_EVENTS_MAX } from "../config/limits.ts";
 import { NS_PER_MS } from "../lib/nanoseconds.ts";
 

@@ -2,31 +2,12 @@
 // (through the ledger port only), and the events stream in pages through an ordered consumer
 // (no ack state on the server, removed when idle). Nothing here writes anything.
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
-import { QueryFilterFlags, type Account, type Transfer } from "tigerbeetle-node";
+import type { Account, Transfer } from "tigerbeetle-node";
 import { streamRange } from "../broker/stream-range.ts";
 import type { Ledger } from "../ledger/port.ts";
+import { timestampQuery } from "../ledger/queries.ts";
 import { assert } from "../lib/assert.ts";
 import type { StoredEvent } from "./event-index.ts";
-
-function filter(timestampMin: bigint, timestampMax: bigint, limit: number, flags: number) {
-  return {
-    user_data_128: 0n,
-    user_data_64: 0n,
-    user_data_32: 0,
-    ledger: 0,
-    code: 0,
-    timestamp_min: timestampMin,
-    timestamp_max: timestampMax,
-    limit,
-    flags,
-  };
-}
-
-/** The newest transfer's timestamp, or 0 for an empty ledger: the audit's cut. */
-export async function newestTransferTimestamp(ledger: Ledger): Promise<bigint> {
-  const [newest] = await ledger.queryTransfers(filter(0n, 0n, 1, QueryFilterFlags.reversed));
-  return newest?.timestamp ?? 0n;
-}
 
 /**
  * Transfers with from ≤ timestamp ≤ to, ascending, `pageMax` at a time; with a tag (not 0), only
@@ -41,7 +22,10 @@ export async function* transferPages(
 ): AsyncGenerator<Transfer[]> {
   assert(from > 0n && pageMax > 0, "transferPages: from > 0 and a page size");
   for (let min = from; min <= to;) {
-    const page = await ledger.queryTransfers({ ...filter(min, to, pageMax, 0), user_data_64: tag });
+    const page = await ledger.queryTransfers({
+      ...timestampQuery(min, to, pageMax, 0),
+      user_data_64: tag,
+    });
     if (page.length > 0) yield page;
     const last = page[page.length - 1];
     if (page.length < pageMax || last === undefined) return;
@@ -52,7 +36,7 @@ export async function* transferPages(
 /** Every account, ascending by creation timestamp, `pageMax` at a time. */
 export async function* accountPages(ledger: Ledger, pageMax: number): AsyncGenerator<Account[]> {
   for (let min = 1n; ;) {
-    const page = await ledger.queryAccounts(filter(min, 0n, pageMax, 0));
+    const page = await ledger.queryAccounts(timestampQuery(min, 0n, pageMax, 0));
     if (page.length > 0) yield page;
     const last = page[page.length - 1];
     if (page.length < pageMax || last === undefined) return;

@@ -14,7 +14,7 @@ import { exitCodeOf as cliExitCodeOf, UsageError } from "../cli/exit-code.ts";
 import { connect, ledgerOptionsOf, readChart } from "../service.ts";
 import { isoOfNs, nsOfIso } from "./money-text.ts";
 import { LineSink, Progress } from "./output.ts";
-import { readCut } from "./pages.ts";
+import { newestTransferTimestamp } from "../ledger/queries.ts";
 import { exportJournal, statement, trialBalance, type FinanceDeps } from "./run.ts";
 import { NS_PER_MS } from "../lib/nanoseconds.ts";
 
@@ -173,7 +173,7 @@ async function runExport(args: string[], config: Config): Promise<number> {
     return usageFailure("export", error);
   }
   return withDeps("export", config, parsed.flags, async (deps, sink) => {
-    const cut = await readCut(deps.ledger);
+    const cut = await newestTransferTimestamp(deps.ledger);
     // [from, to): a transfer at exactly --to is the next period's, so consecutive exports never overlap.
     const to = parsed.to === null ? cut : min(parsed.to - 1n, cut);
     const progress = new Progress("billing export", true);
@@ -229,7 +229,7 @@ async function runStatement(args: string[], config: Config): Promise<number> {
     const currency = currencyByCode(deps.chart, parsed.currency);
     if (currency === undefined)
       throw new UsageError(`--currency: ${parsed.currency} is not a configured currency`);
-    const cut = await readCut(deps.ledger);
+    const cut = await newestTransferTimestamp(deps.ledger);
     const result = await statement(
       deps,
       {
@@ -267,7 +267,7 @@ async function runTrialBalance(args: string[], config: Config): Promise<number> 
     return usageFailure("trial-balance", error);
   }
   return withDeps("trial-balance", config, parsed.flags, async (deps, sink) => {
-    const cut = await readCut(deps.ledger);
+    const cut = await newestTransferTimestamp(deps.ledger);
     return trialBalance(
       deps,
       { at: parsed.at, cut, format: parsed.format, instantText: isoOfNs(parsed.at) },

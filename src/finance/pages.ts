@@ -13,32 +13,15 @@ import {
 } from "tigerbeetle-node";
 import { LEDGER_EVENTS_MAX } from "../config/limits.ts";
 import type { Ledger } from "../ledger/port.ts";
+import { timestampQuery } from "../ledger/queries.ts";
 import { assert } from "../lib/assert.ts";
-
-function query(timestampMin: bigint, timestampMax: bigint, limit: number, flags: number) {
-  return {
-    user_data_128: 0n,
-    user_data_64: 0n,
-    user_data_32: 0,
-    ledger: 0,
-    code: 0,
-    timestamp_min: timestampMin,
-    timestamp_max: timestampMax,
-    limit,
-    flags,
-  };
-}
-
-/** The newest transfer's timestamp (0 for an empty ledger): what a tool reads up to. */
-export async function readCut(ledger: Ledger): Promise<bigint> {
-  const [newest] = await ledger.queryTransfers(query(0n, 0n, 1, QueryFilterFlags.reversed));
-  return newest?.timestamp ?? 0n;
-}
 
 /** The transfer just before `timestamp`, or null. */
 export async function transferBefore(ledger: Ledger, timestamp: bigint): Promise<Transfer | null> {
   if (timestamp <= 1n) return null;
-  const [t] = await ledger.queryTransfers(query(0n, timestamp - 1n, 1, QueryFilterFlags.reversed));
+  const [t] = await ledger.queryTransfers(
+    timestampQuery(0n, timestamp - 1n, 1, QueryFilterFlags.reversed),
+  );
   return t ?? null;
 }
 
@@ -66,7 +49,9 @@ export function transferPages(
   to: bigint,
   pageMax: number,
 ): AsyncGenerator<Transfer[]> {
-  return byTimestamp(from, to, pageMax, (min) => ledger.queryTransfers(query(min, to, pageMax, 0)));
+  return byTimestamp(from, to, pageMax, (min) =>
+    ledger.queryTransfers(timestampQuery(min, to, pageMax, 0)),
+  );
 }
 
 /** Every account created at or before `to`, ascending by creation. */
@@ -75,7 +60,9 @@ export function accountPages(
   to: bigint,
   pageMax: number,
 ): AsyncGenerator<Account[]> {
-  return byTimestamp(1n, to, pageMax, (min) => ledger.queryAccounts(query(min, to, pageMax, 0)));
+  return byTimestamp(1n, to, pageMax, (min) =>
+    ledger.queryAccounts(timestampQuery(min, to, pageMax, 0)),
+  );
 }
 
 function accountFilter(
