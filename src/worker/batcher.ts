@@ -1,5 +1,8 @@
 // Turns the consumer's message stream into batches bounded by count and by time: wait as long as
-// needed for the first message, then at most `waitMs` for more, and never more than `max`.
+// needed for the first message, take what is already buffered, and wait for more only while an
+// earlier batch is still with the ledger (the ledger runs one request at a time, so a batch that
+// waits there costs nothing, and one that waits while the ledger is idle only adds latency): until
+// that batch is done, at most `waitMs` after the first message, never more than `max` messages.
 import type { JsMsg } from "@nats-io/jetstream";
 import { unlessAborted } from "../lib/signal.ts";
 
@@ -14,8 +17,16 @@ export class Batcher {
     return this.pending;
   }
 
-  /** Resolves with null when the source has ended or `stop` aborted first. */
-  async take(max: number, waitMs: number, stop: AbortSignal): Promise<JsMsg[] | null> {
+  /**
+   * Resolves with null when the source has ended or `stop` aborted first. `busy` resolves when the
+   * ledger can take this batch (an earlier batch is done with it); null: it can now.
+   */
+  async take(
+    max: number,
+    waitMs: number,
+    stop: AbortSignal,
+    busy: Promise<void> | null = null,
+  ): Promise<JsMsg[] | null> {
     if (this.ended) return null;
     const first = await unlessAborted(this.next(), stop);
     if (first === null) return null;
@@ -26,9 +37,12 @@ export class Batcher {
     }
     const batch = [first.value];
     const deadline = Date.now() + waitMs;
+    let free = busy === null;
+    void busy?.then(() => (free = true));
     while (batch.length < max) {
       const left = deadline - Date.now();
-      const result = left <= 0 ? await this.ready() : await this.within(left);
+      const result =
+        free || left <= 0 ? await this.ready() : await this.within(left, busy as Promise<void>);
       if (result === null) break;
       this.pending = null;
       if (result.done) {
@@ -51,11 +65,12 @@ export class Batcher {
     return result === marker ? null : (result as IteratorResult<JsMsg>);
   }
 
-  private async within(ms: number): Promise<IteratorResult<JsMsg> | null> {
+  /** The next message within `ms`, unless `until` resolves first. */
+  private async within(ms: number, until: Promise<void>): Promise<IteratorResult<JsMsg> | null> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), ms)));
     try {
-      return await Promise.race([this.next(), timeout]);
+      return await Promise.race([this.next(), timeout, until.then(() => null)]);
     } finally {
       clearTimeout(timer);
     }

@@ -380,7 +380,8 @@ async function storeOnce(
  * `drainTimeoutMs`; the messages of those still unfinished are naked, for another worker. At most
  * `pipelineDepth` batches are in hand at once, each anywhere between its ledger work and its last
  * acknowledgement: while one batch waits for the ledger, the next is decoded and sent to it, and
- * an earlier one's events are stored. Batches are independent: the ledger decides every race
+ * an earlier one's events are stored. A batch grows while an earlier one is with the ledger and is
+ * taken as it stands when none is (src/worker/batcher.ts). Batches are independent: the ledger decides every race
  * between them, as it does between processes. A batch that fails (an assertion: never a transient
  * failure, those are naked inside) stops the loop with its error.
  */
@@ -390,6 +391,7 @@ export async function runWorker(
   stop: Promise<void>,
 ): Promise<void> {
   const inFlight = new Map<Promise<void>, ReadonlyArray<JsMsg>>(); // batch → its messages
+  const withLedger = new Set<Promise<void>>(); // batches not done with the ledger yet
   const halt = new AbortController();
   void stop.then(() => halt.abort());
   const failures: unknown[] = []; // batches that failed; the first one's error is thrown
@@ -403,7 +405,12 @@ export async function runWorker(
         await unlessAborted(Promise.race(inFlight.keys()), halt.signal);
       const batch =
         failures.length === 0
-          ? await batcher.take(deps.limits.batchMessagesMax, deps.limits.batchWaitMs, halt.signal)
+          ? await batcher.take(
+              deps.limits.batchMessagesMax,
+              deps.limits.batchWaitMs,
+              halt.signal,
+              withLedger.size > 0 ? Promise.race(withLedger) : null,
+            )
           : null;
       if (failures.length > 0) {
         batch?.forEach((m) => m.nak());
@@ -412,7 +419,15 @@ export async function runWorker(
       if (batch === null) return;
       deps.stats.batches += 1;
       deps.stats.batchSizes.push(batch.length);
-      const settled: Promise<void> = processBatch(deps, batch, halt.signal)
+      const ledgered = processBatch(deps, batch, halt.signal);
+      const ledgerDone: Promise<void> = ledgered
+        .then(
+          () => undefined,
+          () => undefined,
+        )
+        .finally(() => withLedger.delete(ledgerDone));
+      withLedger.add(ledgerDone);
+      const settled: Promise<void> = ledgered
         .then(({ delivered }) => delivered)
         .catch((error: unknown) => {
           failures.push(error);
