@@ -11,7 +11,8 @@
 //   npx tsx bench/run.ts compare   A/B of trees (a proposal against HEAD), interleaved runs:
 //       BENCH_ROOTS="head=/work/main,pipe=/tmp/v-pipe" BENCH_REPS=3 BENCH_COUNT=20000 BENCH_PROCS=1,2
 //       (BENCH_PRELOADED=1: on the 5,000,000-transfer ledger; BENCH_SERVICE_NODE_ARGS: node flags
-//       for the service processes, e.g. "--max-old-space-size=96")
+//       for the service processes, e.g. "--max-old-space-size=96"; one tree's own flags follow its
+//       path: "semi=/work/main --max-semi-space-size=32")
 //
 // Every run starts its own nats-server (test/support/nats-server.ts) and its own ledger file,
 // spawns real `node bin/billing.js start` processes (or the raw pipeline worker for the ceiling),
@@ -164,7 +165,10 @@ function line(r: RunResult): string {
   const threads = r.cpuUsByThread
     ? ` (main ${r.cpuUsByThread.main.toFixed(0)} + engine ${r.cpuUsByThread.busiestOther.toFixed(0)} + rest ${r.cpuUsByThread.rest.toFixed(0)})`
     : "";
-  return `${r.spec.label.padEnd(34)} ${thousands(r.throughput).padStart(7)} cmd/s  ${thousands(r.cpuUsPerCommand).padStart(5)} µs CPU/cmd${threads}  (${r.commands} cmds, ${(r.elapsedMs / 1000).toFixed(1)} s)  ${lat}  rss≤${rss.toFixed(0)} MB  cpu ${JSON.stringify(r.cpu)}  ${status}`;
+  const batches = r.batchMessages
+    ? `  batches ${r.batchMessages.batches} of median ${r.batchMessages.median} (mean ${r.batchMessages.mean.toFixed(1)})`
+    : "";
+  return `${r.spec.label.padEnd(34)} ${thousands(r.throughput).padStart(7)} cmd/s  ${thousands(r.cpuUsPerCommand).padStart(5)} µs CPU/cmd${threads}  (${r.commands} cmds, ${(r.elapsedMs / 1000).toFixed(1)} s)${batches}  ${lat}  rss≤${rss.toFixed(0)} MB  cpu ${JSON.stringify(r.cpu)}  ${status}`;
 }
 
 /** BENCH_ONLY=group,group: run only these groups (e.g. to redo some runs and merge them with BENCH_MERGE); "open-*": every group with that prefix. */
@@ -464,6 +468,8 @@ async function runProfile(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "billing-prof-"));
   const count = Number(process.env["PROFILE_COUNT"] ?? 50_000);
   const batch = Number(process.env["PROFILE_BATCH"] ?? BATCH);
+  // PROFILE_RATE: an open loop at this many commands per second instead of a burst.
+  const rate = Number(process.env["PROFILE_RATE"] ?? 0);
   const out: string[] = ["# CPU profile of one service process", ""];
   for (const pipeline of ["service", "raw"] as const) {
     const profDir = join(dir, pipeline);
@@ -475,7 +481,10 @@ async function runProfile(): Promise<void> {
         {
           pipeline,
           batch,
-          load: { kind: "burst", window: PUBLISH_WINDOW },
+          load:
+            rate > 0
+              ? { kind: "open", ratePerS: rate, durationS: count / rate }
+              : { kind: "burst", window: PUBLISH_WINDOW },
           count,
           cpuProfDir: profDir,
           ...(root ? { root } : {}),
@@ -490,12 +499,12 @@ async function runProfile(): Promise<void> {
     out.push(
       profileMarkdown(
         summary,
-        `${pipeline === "service" ? "Service" : "Raw pipeline"}: ${thousands(count)} commands, batch ${batch}, ${thousands(r.throughput)} cmd/s`,
+        `${pipeline === "service" ? "Service" : "Raw pipeline"}: ${thousands(count)} commands${rate > 0 ? ` offered at ${thousands(rate)}/s` : ""}, batch ${batch}, ${thousands(r.throughput)} cmd/s`,
       ),
     );
   }
   out.push(
-    `Reproduce: \`npx tsx bench/run.ts profile\` (PROFILE_COUNT, PROFILE_BATCH to vary). Machine: ${JSON.stringify(describeMachine())}`,
+    `Reproduce: \`npx tsx bench/run.ts profile\` (PROFILE_COUNT, PROFILE_BATCH, PROFILE_RATE to vary). Machine: ${JSON.stringify(describeMachine())}`,
     "",
   );
   const target = resolve(RESULTS_DIR, process.env["PROFILE_OUT"] ?? "e2e-profile.md");
@@ -510,7 +519,12 @@ async function runCompare(): Promise<void> {
   const roots = (process.env["BENCH_ROOTS"] ?? "")
     .split(",")
     .filter((x) => x.includes("="))
-    .map((x) => x.split("=") as [string, string]);
+    .map((x) => {
+      // name=path, or name=path followed by node flags for its service processes
+      const [name, value] = x.split(/=(.*)/s) as [string, string];
+      const [path, ...nodeArgs] = value.split(" ").filter(Boolean);
+      return [name, path as string, nodeArgs] as const;
+    });
   if (roots.length === 0) throw new Error("BENCH_ROOTS=name=path,name=path is required");
   const reps = Number(process.env["BENCH_REPS"] ?? 3);
   const count = Number(process.env["BENCH_COUNT"] ?? 20_000);
@@ -526,7 +540,7 @@ async function runCompare(): Promise<void> {
   const figures = new Map<string, number[]>();
   for (let rep = 0; rep < reps; rep += 1) {
     for (const p of procs) {
-      for (const [name, root] of roots) {
+      for (const [name, root, nodeArgs] of roots) {
         const load =
           rate > 0
             ? ({ kind: "open", ratePerS: rate, durationS: count / rate } as const)
@@ -541,6 +555,7 @@ async function runCompare(): Promise<void> {
               load,
               count,
               root,
+              ...(nodeArgs.length > 0 ? { nodeArgs } : {}),
               ids,
               ...(ledgerFrom ? { ledgerFrom } : {}),
             },

@@ -110,6 +110,7 @@ export type ServiceOptions = {
   cpuProfDir?: string;
   logLevel?: string;
   root?: string;
+  nodeArgs?: string[];
 };
 
 /** `node bin/billing.js start` with the run's config, ready when it logged "service started". */
@@ -120,6 +121,7 @@ export function spawnService(o: ServiceOptions): Promise<Proc> {
     args: [
       ...prof,
       ...(process.env["BENCH_SERVICE_NODE_ARGS"] ?? "").split(" ").filter(Boolean),
+      ...(o.nodeArgs ?? []),
       join(o.root ?? SERVICE_ROOT, "bin/billing.js"),
       "start",
     ],

@@ -24,7 +24,7 @@ import {
   type RssSeries,
 } from "./cluster.ts";
 import { closedLoop, Collector, publishBurst, publishOpenLoop } from "./load.ts";
-import { summarize, type Percentiles } from "./stats.ts";
+import { median, summarize, type Percentiles } from "./stats.ts";
 import { topologyOf } from "./topology.ts";
 import { readBalances, verifyRun, type Balance, type Verification } from "./verify.ts";
 import { claimDeployment, spaceOf } from "../../src/deployment.ts";
@@ -55,6 +55,8 @@ export type RunSpec = {
   cpuProfDir?: string;
   /** The tree whose bin/billing.js (and raw worker) run; default SERVICE_ROOT. */
   root?: string;
+  /** Node flags for the service processes (after BENCH_SERVICE_NODE_ARGS). */
+  nodeArgs?: string[];
   /** Extra config merged over the run's config (deep-merged by the service's loader). */
   config?: Record<string, unknown>;
   /** One nats-server with R1 streams (default), or three clustered nodes with every stream R3. */
@@ -86,12 +88,25 @@ export type RunResult = {
    * libuv). Absent for raw runs and in older results.
    */
   cpuUsByThread?: { main: number; busiestOther: number; rest: number };
+  /** Messages per batch from the services' "batch settled" log lines (median, mean); absent for raw runs. */
+  batchMessages?: { median: number; mean: number; batches: number };
   /** CPU time of the pipeline's processes per command (µs): what a command costs, whatever else runs on the machine. */
   cpuUsPerCommand: number;
   mix: Record<CommandName, number>;
   verification: Verification | null;
   publisherLagMaxMs?: number;
 };
+
+/** The `messages` of every "batch settled" line in a service's log (pino JSON lines). */
+function batchSizesIn(log: string): number[] {
+  const sizes: number[] = [];
+  for (const text of log.split("\n")) {
+    if (!text.includes('"batch settled"')) continue;
+    const messages = (JSON.parse(text) as { messages?: unknown }).messages;
+    if (typeof messages === "number") sizes.push(messages);
+  }
+  return sizes;
+}
 
 /** Enough to finish any sane run; a run slower than this is reported as failed, not awaited forever. */
 function deadlineMs(count: number): number {
@@ -247,6 +262,7 @@ export async function runOne(spec: RunSpec): Promise<RunResult> {
             index,
             ...(spec.cpuProfDir ? { cpuProfDir: spec.cpuProfDir } : {}),
             ...(spec.root ? { root: spec.root } : {}),
+            ...(spec.nodeArgs ? { nodeArgs: spec.nodeArgs } : {}),
           }),
         ),
       )),
@@ -334,10 +350,18 @@ export async function runOne(spec: RunSpec): Promise<RunResult> {
     result.latency = summarize(result.latencySorted);
     result.mix = workload.mix();
     collector.close();
+    const sizes: number[] = [];
     for (const p of procs.splice(0)) {
       const code = await p.stop();
       if (code !== 0) throw new Error(`${p.name} exited with ${code}:\n${p.log().slice(-3000)}`);
+      if (spec.pipeline === "service") sizes.push(...batchSizesIn(p.log()));
     }
+    if (sizes.length > 0)
+      result.batchMessages = {
+        median: median(sizes),
+        mean: sizes.reduce((a, b) => a + b, 0) / sizes.length,
+        batches: sizes.length,
+      };
     if (spec.pipeline === "service") {
       const streams = {
         commands: config.streams.commands,
