@@ -438,7 +438,7 @@ async function run(
       // what is not closed by then goes with the process (messages not acked are redelivered).
       const closing = (async () => {
         // Hand buffered, untouched messages back at once rather than after ack_wait.
-        for (const m of await batcher.drainBuffered()) m.nak();
+        for (const m of batcher.drainBuffered()) m.nak();
         await messages.close();
         await Promise.all([
           sweeper.stop(),

@@ -67,7 +67,7 @@ async function main(): Promise<void> {
     );
     for (const m of batch) m.ack();
   }
-  for (const m of await batcher.drainBuffered()) m.nak();
+  for (const m of batcher.drainBuffered()) m.nak();
   await messages.close().catch(() => undefined);
   await broker.close();
 }

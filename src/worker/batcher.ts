@@ -3,23 +3,45 @@
 // earlier batch is still with the ledger (the ledger runs one request at a time, so a batch that
 // waits there costs nothing, and one that waits while the ledger is idle only adds latency): until
 // that batch is done, at most `waitMs` after the first message, never more than `max` messages.
+//
+// One loop moves messages from the source into a plain array as they arrive (the source's own
+// pull window bounds them, as it bounded its own buffer); a batch then costs one timer and one
+// promise, not a timer and a race per message (bench: ~1.5 KB of garbage per message before).
 import type { JsMsg } from "@nats-io/jetstream";
+import { assert } from "../lib/assert.ts";
 import { unlessAborted } from "../lib/signal.ts";
 
 export class Batcher {
-  private pending: Promise<IteratorResult<JsMsg>> | null = null;
+  private readonly buffered: JsMsg[] = [];
   private ended = false;
+  /** The source's failure, thrown by take() once what arrived before it is handed over. */
+  private failure: { error: unknown } | null = null;
+  /** Called on every arrival and at the end; set only while a take() waits. */
+  private wake: (() => void) | null = null;
 
-  constructor(private readonly source: AsyncIterator<JsMsg>) {}
+  constructor(source: AsyncIterator<JsMsg>) {
+    void this.pump(source);
+  }
 
-  private next(): Promise<IteratorResult<JsMsg>> {
-    this.pending ??= this.source.next();
-    return this.pending;
+  private async pump(source: AsyncIterator<JsMsg>): Promise<void> {
+    try {
+      for (;;) {
+        const result = await source.next();
+        if (result.done === true) break;
+        this.buffered.push(result.value);
+        this.wake?.();
+      }
+    } catch (error) {
+      this.failure = { error };
+    }
+    this.ended = true;
+    this.wake?.();
   }
 
   /**
-   * Resolves with null when the source has ended or `stop` aborted first. `busy` resolves when the
-   * ledger can take this batch (an earlier batch is done with it); null: it can now.
+   * Resolves with null when the source has ended or `stop` aborted first; throws the source's
+   * failure. `busy` resolves when the ledger can take this batch (an earlier batch is done with
+   * it); null: it can now.
    */
   async take(
     max: number,
@@ -27,63 +49,48 @@ export class Batcher {
     stop: AbortSignal,
     busy: Promise<void> | null = null,
   ): Promise<JsMsg[] | null> {
-    if (this.ended) return null;
-    const first = await unlessAborted(this.next(), stop);
-    if (first === null) return null;
-    this.pending = null;
-    if (first.done) {
-      this.ended = true;
+    assert(this.wake === null, "one take() at a time");
+    if (this.buffered.length === 0 && !this.ended) {
+      const arrived = await unlessAborted(
+        this.until(() => this.buffered.length > 0),
+        stop,
+      );
+      if (arrived === null) {
+        this.wake = null;
+        return null;
+      }
+    }
+    if (this.buffered.length === 0) {
+      if (this.failure !== null) throw this.failure.error;
       return null;
     }
-    const batch = [first.value];
-    const deadline = Date.now() + waitMs;
-    let free = busy === null;
-    void busy?.then(() => (free = true));
-    while (batch.length < max) {
-      const left = deadline - Date.now();
-      const result =
-        free || left <= 0 ? await this.ready() : await this.within(left, busy as Promise<void>);
-      if (result === null) break;
-      this.pending = null;
-      if (result.done) {
-        this.ended = true;
-        break;
+    if (this.buffered.length < max && !this.ended) {
+      if (busy !== null && waitMs > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)));
+        await Promise.race([this.until(() => this.buffered.length >= max), late, busy]);
+        clearTimeout(timer);
+        this.wake = null;
       }
-      batch.push(result.value);
+      // What reached the process in this turn of the event loop joins (setImmediate runs after it).
+      await new Promise((resolve) => setImmediate(resolve));
     }
-    return batch;
+    return this.buffered.splice(0, max);
   }
 
-  /** A message already buffered, without waiting for the network. */
-  private async ready(): Promise<IteratorResult<JsMsg> | null> {
-    const marker = Symbol("later");
-    // setImmediate runs after every pending microtask, so a buffered message wins the race.
-    const result = await Promise.race([
-      this.next(),
-      new Promise<symbol>((resolve) => setImmediate(() => resolve(marker))),
-    ]);
-    return result === marker ? null : (result as IteratorResult<JsMsg>);
-  }
-
-  /** The next message within `ms`, unless `until` resolves first. */
-  private async within(ms: number, until: Promise<void>): Promise<IteratorResult<JsMsg> | null> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), ms)));
-    try {
-      return await Promise.race([this.next(), timeout, until.then(() => null)]);
-    } finally {
-      clearTimeout(timer);
-    }
+  /** Resolves once `done()` holds after an arrival, or the source ended. */
+  private until(done: () => boolean): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.wake = () => {
+        if (!done() && !this.ended) return;
+        this.wake = null;
+        resolve();
+      };
+    });
   }
 
   /** Messages buffered but not taken, for a prompt nak at shutdown. */
-  async drainBuffered(): Promise<JsMsg[]> {
-    const left: JsMsg[] = [];
-    for (;;) {
-      const r = await this.ready();
-      if (r === null || r.done) return left;
-      this.pending = null;
-      left.push(r.value);
-    }
+  drainBuffered(): JsMsg[] {
+    return this.buffered.splice(0);
   }
 }

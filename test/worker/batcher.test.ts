@@ -113,6 +113,19 @@ describe("Batcher", () => {
     expect(await batcher.take(100, FOREVER_MS, stop, null)).toBeNull();
   }, 5_000);
 
+  it("hands over what arrived before the source failed, then throws its error", async () => {
+    let calls = 0;
+    const failing: AsyncIterator<JsMsg> = {
+      next: () =>
+        calls++ === 0
+          ? Promise.resolve({ done: false, value: { subject: "a" } as unknown as JsMsg })
+          : Promise.reject(new Error("subscription gone")),
+    };
+    const batcher = new Batcher(failing);
+    expect(subjects(await batcher.take(100, FOREVER_MS, stop, null))).toEqual(["a"]);
+    await expect(batcher.take(100, FOREVER_MS, stop, null)).rejects.toThrow("subscription gone");
+  }, 5_000);
+
   it("answers null when stopped before the first message", async () => {
     const s = source();
     const halt = new AbortController();
