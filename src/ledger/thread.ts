@@ -16,7 +16,6 @@ import { assert, AssertionError } from "../lib/assert.ts";
 import { clientOf, LedgerBusyError, type RequestName } from "./embedded.ts";
 import { LEDGER_EVENTS_MAX } from "../config/limits.ts";
 import { LedgerFileError } from "./schema.ts";
-import { buffersOf, packInput, unpackAnswer, type Packed } from "./wire.ts";
 
 export interface ThreadOptions {
   path: string;
@@ -35,8 +34,7 @@ export type Answer =
 
 /**
  * What crosses to the engine's thread: the requests made in one turn of the caller's event loop
- * (at most LEDGER_EVENTS_MAX, one message instead of one each), or the order to close. Records
- * cross packed both ways (src/ledger/wire.ts), their buffers handed over, not copied.
+ * (at most LEDGER_EVENTS_MAX, one message instead of one each), or the order to close.
  */
 export type ThreadRequest =
   | { kind: "requests"; requests: Array<{ id: number; name: RequestName; input: unknown }> }
@@ -144,7 +142,7 @@ export async function openThreadedLedger(options: ThreadOptions): Promise<Client
 class ThreadClient {
   private readonly pending = new Map<
     number,
-    { name: RequestName; resolve: (value: unknown) => void; reject: (error: Error) => void }
+    { resolve: (value: unknown) => void; reject: (error: Error) => void }
   >();
   private nextId = 0;
   /** Requests made in this turn of the event loop, posted together at its end. */
@@ -181,10 +179,10 @@ class ThreadClient {
     if (this.lost !== null) return Promise.reject(this.lost);
     const id = this.nextId++;
     const answer = new Promise<unknown>((resolve, reject) =>
-      this.pending.set(id, { name, resolve, reject }),
+      this.pending.set(id, { resolve, reject }),
     );
     if (this.pending.size === 1) this.worker.ref();
-    this.outbox.push({ id, name, input: packInput(name, input) });
+    this.outbox.push({ id, name, input });
     if (this.outbox.length === 1) queueMicrotask(() => this.post());
     else if (this.outbox.length === LEDGER_EVENTS_MAX) this.post();
     return answer;
@@ -194,10 +192,7 @@ class ThreadClient {
     if (this.outbox.length === 0 || this.closed || this.lost !== null) return;
     const requests = this.outbox;
     this.outbox = [];
-    this.worker.postMessage(
-      { kind: "requests", requests } satisfies ThreadRequest,
-      buffersOf(requests.map((r) => r.input)),
-    );
+    this.worker.postMessage({ kind: "requests", requests } satisfies ThreadRequest);
   }
 
   private settle(reply: ThreadReply): void {
@@ -206,7 +201,7 @@ class ThreadClient {
       const waiter = this.pending.get(answer.id);
       if (waiter === undefined) continue; // rejected already by destroy()
       this.pending.delete(answer.id);
-      if (answer.ok) waiter.resolve(unpackAnswer(waiter.name, answer.value as Packed));
+      if (answer.ok) waiter.resolve(answer.value);
       else waiter.reject(fromWire(answer.error));
     }
     if (this.pending.size === 0) this.worker.unref();
