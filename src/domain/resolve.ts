@@ -273,13 +273,12 @@ function verdictOfPlan(
   const { op } = plan;
   const main = legs[0];
   assert(main !== undefined, "a plan has a first leg");
-  if (legs.every((l) => l.status === S.created)) {
-    out.verdicts.set(op.id, {
-      kind: "applied",
-      replay: false,
-      timestamps: legs.map((l) => l.timestamp),
-      hold: plan.hold,
-    });
+  if (legs.every(isCreated)) {
+    // A loop, not legs.map: map's result is a holey array once V8 optimizes this function and a
+    // packed one before, so its readers (applied-facts) saw two array maps and were deoptimized.
+    const timestamps: bigint[] = [];
+    for (const l of legs) timestamps.push(l.timestamp);
+    out.verdicts.set(op.id, { kind: "applied", replay: false, timestamps, hold: plan.hold });
     return;
   }
   const type = op.decoded.type;
@@ -328,6 +327,10 @@ function verdictOfPlan(
     return;
   }
   out.markers.push(rejection(chart, op, op.id, reason, REASON_DETAIL[reason], false));
+}
+
+function isCreated(leg: CreateTransferResult): boolean {
+  return leg.status === S.created;
 }
 
 function isExistsWithDifferent(status: number): boolean {

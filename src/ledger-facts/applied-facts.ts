@@ -21,6 +21,14 @@ export type AppliedFacts = {
 
 type Touch = { account: bigint; userId: string | null; currency: string };
 
+function userTouch(chart: Chart, currency: Currency, userId: string): Touch {
+  return {
+    account: userAccountId(chart.space, currency.ledger, userId),
+    userId,
+    currency: currency.code,
+  };
+}
+
 function touches(chart: Chart, a: Applied): { touches: Touch[]; fields: CommandFields } {
   const d = a.op.decoded;
   // A command a limit rejects today may have been applied under a larger limit: it has its command.
@@ -31,25 +39,12 @@ function touches(chart: Chart, a: Applied): { touches: Touch[]; fields: CommandF
     case "debit":
     case "hold": {
       const { currency, fields } = decidedIn(chart, a, c.currency, d.fields);
-      return {
-        touches: [
-          {
-            account: userAccountId(chart.space, currency.ledger, c.userId),
-            userId: c.userId,
-            currency: currency.code,
-          },
-        ],
-        fields,
-      };
+      return { touches: [userTouch(chart, currency, c.userId)], fields };
     }
     case "transfer": {
       const { currency, fields } = decidedIn(chart, a, c.currency, d.fields);
       return {
-        touches: [c.fromUserId, c.toUserId].map((u) => ({
-          account: userAccountId(chart.space, currency.ledger, u),
-          userId: u,
-          currency: currency.code,
-        })),
+        touches: [userTouch(chart, currency, c.fromUserId), userTouch(chart, currency, c.toUserId)],
         fields,
       };
     }
@@ -118,7 +113,7 @@ async function history(
     ranges.length > 0 && HISTORY_READ_ROWS_MAX <= LEDGER_EVENTS_MAX,
     "a history read has a range and a valid limit",
   );
-  ranges.sort((a, b) => (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0));
+  ranges.sort(byLo);
   const to = (ranges[ranges.length - 1] as Range).hi;
   const rows: AccountBalance[] = [];
   for (let open = 0, kept = 0, min = (ranges[0] as Range).lo; ;) {
@@ -147,6 +142,20 @@ async function history(
   }
 }
 
+function byLo(a: Range, b: Range): number {
+  return a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0;
+}
+
+/** The account's history rows inside the ranges, under `account` in `rows`. */
+async function historyInto(
+  rows: Map<bigint, AccountBalance[]>,
+  ledger: Ledger,
+  account: bigint,
+  ranges: Range[],
+): Promise<void> {
+  rows.set(account, await history(ledger, account, ranges));
+}
+
 /** The last row at or before `hi` and at or after `lo`. */
 function rowIn(
   rows: ReadonlyArray<AccountBalance>,
@@ -167,10 +176,15 @@ export async function appliedFacts(
   names: NameBook,
   applied: ReadonlyArray<Applied>,
 ): Promise<Map<bigint, AppliedFacts>> {
-  const plans = applied.map((a) => ({ a, ...touches(chart, a) }));
-  const unnamed = plans.flatMap((p) =>
-    p.touches.filter((t) => t.userId === null).map((t) => t.account),
-  );
+  // Loops, not closures made per batch: those lose their optimized code at every full GC and are
+  // compiled again (V8 keeps that code only while a closure holding it lives).
+  const plans: Array<{ a: Applied; touches: Touch[]; fields: CommandFields }> = [];
+  const unnamed: bigint[] = [];
+  for (const a of applied) {
+    const t = touches(chart, a);
+    plans.push({ a, touches: t.touches, fields: t.fields });
+    for (const touch of t.touches) if (touch.userId === null) unnamed.push(touch.account);
+  }
   const ranges = new Map<bigint, Range[]>();
   for (const p of plans) {
     const ts = p.a.verdict.timestamps;
@@ -184,18 +198,18 @@ export async function appliedFacts(
   // Every read at once, the names' lookup among them: the TigerBeetle client sends one request and
   // queues the rest, packing those of one operation into one message (see readLimit).
   const rows = new Map<bigint, AccountBalance[]>();
-  const [named] = await Promise.all([
+  const naming =
     unnamed.length > 0
       ? names.resolve(ledger, unnamed)
-      : Promise.resolve(new Map<bigint, string>()),
-    ...[...ranges].map(async ([account, r]) =>
-      rows.set(account, await history(ledger, account, r)),
-    ),
-  ]);
+      : Promise.resolve(new Map<bigint, string>());
+  const reads: Promise<void>[] = [];
+  for (const [account, r] of ranges) reads.push(historyInto(rows, ledger, account, r));
+  const [named] = await Promise.all([naming, ...reads]);
   const out = new Map<bigint, AppliedFacts>();
   for (const p of plans) {
     const ts = p.a.verdict.timestamps;
-    const balances = p.touches.map((t): BalanceLine => {
+    const balances: BalanceLine[] = [];
+    for (const t of p.touches) {
       const row = rowIn(rows.get(t.account) ?? [], ts[0] as bigint, ts[ts.length - 1] as bigint);
       assert(
         row !== undefined,
@@ -203,8 +217,8 @@ export async function appliedFacts(
       );
       const userId = t.userId ?? named.get(t.account);
       assert(userId !== undefined, "every touched account has a userId");
-      return { userId, currency: t.currency, ...userBalance(row) };
-    });
+      balances.push({ userId, currency: t.currency, ...userBalance(row) });
+    }
     const userId = p.touches[0]?.userId === null ? balances[0]?.userId : undefined;
     const fields = userId === undefined ? p.fields : { userId, ...p.fields };
     out.set(p.a.op.id, { fields, balances, ledgerTimestamp: ts[0] as bigint });

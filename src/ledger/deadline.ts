@@ -78,6 +78,22 @@ type Operation = Exclude<keyof Ledger, "destroy">;
 type In<O extends Operation> = Parameters<Ledger[O]>[0];
 type Out<O extends Operation> = ReturnType<Ledger[O]>;
 
+/**
+ * Each operation's call, made once: a closure made per request loses its optimized code at every
+ * full GC and is compiled again (V8 keeps that code only while a closure holding it lives).
+ */
+const CALLS = {
+  createAccounts: (c: Client, batch: In<"createAccounts">) => c.createAccounts(batch),
+  createTransfers: (c: Client, batch: In<"createTransfers">) => c.createTransfers(batch),
+  lookupAccounts: (c: Client, batch: In<"lookupAccounts">) => c.lookupAccounts(batch),
+  lookupTransfers: (c: Client, batch: In<"lookupTransfers">) => c.lookupTransfers(batch),
+  getAccountTransfers: (c: Client, filter: In<"getAccountTransfers">) =>
+    c.getAccountTransfers(filter),
+  getAccountBalances: (c: Client, filter: In<"getAccountBalances">) => c.getAccountBalances(filter),
+  queryAccounts: (c: Client, filter: In<"queryAccounts">) => c.queryAccounts(filter),
+  queryTransfers: (c: Client, filter: In<"queryTransfers">) => c.queryTransfers(filter),
+} satisfies { [O in Operation]: (c: Client, input: In<O>) => Out<O> };
+
 export class DeadlineLedger implements Ledger {
   private current: Client | null;
   private destroyed = false;
@@ -99,28 +115,28 @@ export class DeadlineLedger implements Ledger {
   }
 
   createAccounts(batch: In<"createAccounts">): Out<"createAccounts"> {
-    return this.bounded("createAccounts", (c) => c.createAccounts(batch));
+    return this.bounded("createAccounts", CALLS.createAccounts, batch);
   }
   createTransfers(batch: In<"createTransfers">): Out<"createTransfers"> {
-    return this.bounded("createTransfers", (c) => c.createTransfers(batch));
+    return this.bounded("createTransfers", CALLS.createTransfers, batch);
   }
   lookupAccounts(batch: In<"lookupAccounts">): Out<"lookupAccounts"> {
-    return this.bounded("lookupAccounts", (c) => c.lookupAccounts(batch));
+    return this.bounded("lookupAccounts", CALLS.lookupAccounts, batch);
   }
   lookupTransfers(batch: In<"lookupTransfers">): Out<"lookupTransfers"> {
-    return this.bounded("lookupTransfers", (c) => c.lookupTransfers(batch));
+    return this.bounded("lookupTransfers", CALLS.lookupTransfers, batch);
   }
   getAccountTransfers(filter: In<"getAccountTransfers">): Out<"getAccountTransfers"> {
-    return this.bounded("getAccountTransfers", (c) => c.getAccountTransfers(filter));
+    return this.bounded("getAccountTransfers", CALLS.getAccountTransfers, filter);
   }
   getAccountBalances(filter: In<"getAccountBalances">): Out<"getAccountBalances"> {
-    return this.bounded("getAccountBalances", (c) => c.getAccountBalances(filter));
+    return this.bounded("getAccountBalances", CALLS.getAccountBalances, filter);
   }
   queryAccounts(filter: In<"queryAccounts">): Out<"queryAccounts"> {
-    return this.bounded("queryAccounts", (c) => c.queryAccounts(filter));
+    return this.bounded("queryAccounts", CALLS.queryAccounts, filter);
   }
   queryTransfers(filter: In<"queryTransfers">): Out<"queryTransfers"> {
-    return this.bounded("queryTransfers", (c) => c.queryTransfers(filter));
+    return this.bounded("queryTransfers", CALLS.queryTransfers, filter);
   }
 
   destroy(): void {
@@ -144,7 +160,11 @@ export class DeadlineLedger implements Ledger {
     this.onReplaced?.(reason, this.options.what);
   }
 
-  private bounded<T>(operation: Operation, call: (client: Client) => Promise<T>): Promise<T> {
+  private bounded<I, T>(
+    operation: Operation,
+    call: (client: Client, input: I) => Promise<T>,
+    input: I,
+  ): Promise<T> {
     let client: Client;
     try {
       client = this.client();
@@ -161,7 +181,7 @@ export class DeadlineLedger implements Ledger {
         );
         this.retire(client, "timeout");
       }, timeoutMs);
-      call(client).then(
+      call(client, input).then(
         (value) => {
           clearTimeout(timer);
           resolve(value);

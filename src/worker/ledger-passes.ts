@@ -1,6 +1,6 @@
 // The ledger side of a batch: passes of lookup → decide → create → verdicts of the results until every operation
 // has a verdict (or is left for redelivery). Decisions are the domain's; this file only does I/O.
-import type { Transfer } from "tigerbeetle-node";
+import type { Account, Transfer } from "tigerbeetle-node";
 import type { Chart } from "../domain/accounts.ts";
 import { userAccounts } from "../domain/accounts.ts";
 import { touchedUsers } from "../domain/plan.ts";
@@ -39,14 +39,7 @@ export async function resolveOperations(
     const retry: Operation[] = [...decision.retry];
     const markers = [...decision.markers];
     if (decision.plans.length > 0) {
-      await registry.ensure(
-        decision.plans
-          .flatMap((p) =>
-            p.op.decoded.kind === "command" ? touchedUsers(p.op.decoded.command) : [],
-          )
-          .flatMap((u) => userAccounts(chart.space, u.ledger, u.userId)),
-        ledger,
-      );
+      await registry.ensure(accountsOfPlans(chart, decision.plans), ledger);
       const results = await ledger.createTransfers(planRequest(decision.plans));
       const judged = verdictsOfPlans(chart, decision.plans, results);
       for (const [id, v] of judged.verdicts) verdicts.set(id, v);
@@ -65,4 +58,18 @@ export async function resolveOperations(
     open = retry;
   }
   return verdicts;
+}
+
+/**
+ * The user accounts the plans touch, in plan order. A loop, not closures made per pass: those lose
+ * their optimized code at every full GC and are compiled again.
+ */
+function accountsOfPlans(chart: Chart, plans: ReadonlyArray<{ op: Operation }>): Account[] {
+  const accounts: Account[] = [];
+  for (const p of plans) {
+    if (p.op.decoded.kind !== "command") continue;
+    for (const u of touchedUsers(p.op.decoded.command))
+      accounts.push(...userAccounts(chart.space, u.ledger, u.userId));
+  }
+  return accounts;
 }

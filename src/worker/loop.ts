@@ -178,10 +178,10 @@ export async function processBatch(
   if (deps.log.isLevelEnabled("debug"))
     deps.log.debug({ seqs: msgs.map((m) => m.info.streamSequence) }, "batch received");
   try {
-    const items: Item[] = msgs.map((m) => ({
-      m,
-      decoded: decodeMessage(m.subject, m.data, deps.chart, deps.limits),
-    }));
+    // Loops, not closures made per batch: those lose their optimized code at every full GC.
+    const items: Item[] = [];
+    for (const m of msgs)
+      items.push({ m, decoded: decodeMessage(m.subject, m.data, deps.chart, deps.limits) });
     const leaders = new Map<bigint, Operation>();
     for (const item of items) {
       const op = operationOf(item);
@@ -205,17 +205,20 @@ export async function processBatch(
       stopHeartbeat();
       return { delivered: Promise.resolve() };
     }
-    const settlements = items.map((item) => {
+    const settlements: Settlement[] = [];
+    for (const item of items) {
       const id = item.decoded.kind === "malformed" ? null : item.decoded.operationId;
       const leader = id === null ? undefined : leaders.get(id);
-      return settlementOf(
-        deps,
-        item,
-        leader,
-        id === null ? undefined : resolved.verdicts.get(id),
-        id === null ? undefined : resolved.events.get(id),
+      settlements.push(
+        settlementOf(
+          deps,
+          item,
+          leader,
+          id === null ? undefined : resolved.verdicts.get(id),
+          id === null ? undefined : resolved.events.get(id),
+        ),
       );
-    });
+    }
     const ledgered = Date.now();
     const delivered = storeAndSettle(deps, items, settlements, ledgered, stop)
       .then(() => {
@@ -256,7 +259,10 @@ async function storeAndSettle(
 ): Promise<void> {
   const { limits, stats, log } = deps;
   const unstored: Unstored = { events: [], letters: [] };
-  settlements.forEach((s, i) => {
+  // Loops, not forEach closures: a closure made per batch loses its optimized code at every full
+  // GC and is compiled again (V8 keeps that code only while a closure holding it lives).
+  for (let i = 0; i < settlements.length; i += 1) {
+    const s = settlements[i] as Settlement;
     const m = (items[i] as Item).m;
     if (s.kind === "ack" && s.event) unstored.events.push(s.event);
     if (s.kind === "dead") {
@@ -268,7 +274,7 @@ async function storeAndSettle(
       };
       unstored.letters.push({ source, reason: s.reason, error: s.error });
     }
-  });
+  }
   const published = unstored.events.length;
   if (!(await storeDecided(deps, unstored, decidedAtMs, stop))) {
     log.warn(
@@ -280,7 +286,8 @@ async function storeAndSettle(
     return;
   }
   stats.eventsPublished += published;
-  settlements.forEach((s, i) => {
+  for (let i = 0; i < settlements.length; i += 1) {
+    const s = settlements[i] as Settlement;
     const { m, decoded } = items[i] as Item;
     if (s.kind === "ack") m.ack();
     else if (s.kind === "dead") m.term();
@@ -300,7 +307,7 @@ async function storeAndSettle(
         "message settled",
       );
     }
-  });
+  }
 }
 
 /**
