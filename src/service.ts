@@ -378,7 +378,7 @@ async function run(
   };
   let requestStop = (): void => undefined;
   const stopSignal = new Promise<void>((resolve) => (requestStop = resolve));
-  const batcher = new Batcher(messages);
+  const batcher = new Batcher(messages, config.worker.batchMessagesMax);
   const sweeper = new ExpirySweeper({
     ledger,
     js: broker.js,

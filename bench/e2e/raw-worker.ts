@@ -48,7 +48,7 @@ async function main(): Promise<void> {
     max_messages: config.worker.batchMessagesMax,
     expires: 30_000,
   });
-  const batcher = new Batcher(messages[Symbol.asyncIterator]());
+  const batcher = new Batcher(messages[Symbol.asyncIterator](), config.worker.batchMessagesMax);
   const payload = new TextEncoder().encode(
     JSON.stringify({ event: "raw", pad: "x".repeat(EVENT_BYTES - 24) }),
   );

@@ -4,8 +4,10 @@
 // waits there costs nothing, and one that waits while the ledger is idle only adds latency): until
 // that batch is done, at most `waitMs` after the first message, never more than `max` messages.
 //
-// One loop moves messages from the source into a plain array as they arrive (the source's own
-// pull window bounds them, as it bounded its own buffer); a batch then costs one timer and one
+// One loop moves messages from the source into a plain array as they arrive, and stops reading
+// while the array holds `bufferMax` of them: nats.js's consume() sends its next pull request only
+// when its iterator is read, so this keeps the backpressure it had (messages waiting here are not
+// leased by a batch's heartbeat, and ack wait runs for them). A batch then costs one timer and one
 // promise, not a timer and a race per message (bench: ~1.5 KB of garbage per message before).
 import type { JsMsg } from "@nats-io/jetstream";
 import { assert } from "../lib/assert.ts";
@@ -18,14 +20,22 @@ export class Batcher {
   private failure: { error: unknown } | null = null;
   /** Called on every arrival and at the end; set only while a take() waits. */
   private wake: (() => void) | null = null;
+  /** Called when messages leave the array; set only while the pump waits for room. */
+  private room: (() => void) | null = null;
 
-  constructor(source: AsyncIterator<JsMsg>) {
+  constructor(
+    source: AsyncIterator<JsMsg>,
+    private readonly bufferMax: number,
+  ) {
+    assert(Number.isSafeInteger(bufferMax) && bufferMax > 0, "bufferMax is a positive integer");
     void this.pump(source);
   }
 
   private async pump(source: AsyncIterator<JsMsg>): Promise<void> {
     try {
       for (;;) {
+        if (this.buffered.length >= this.bufferMax)
+          await new Promise<void>((resolve) => (this.room = resolve));
         const result = await source.next();
         if (result.done === true) break;
         this.buffered.push(result.value);
@@ -50,6 +60,7 @@ export class Batcher {
     busy: Promise<void> | null = null,
   ): Promise<JsMsg[] | null> {
     assert(this.wake === null, "one take() at a time");
+    assert(max <= this.bufferMax, "a batch fits in the buffer");
     if (this.buffered.length === 0 && !this.ended) {
       const arrived = await unlessAborted(
         this.until(() => this.buffered.length > 0),
@@ -75,7 +86,14 @@ export class Batcher {
       // What reached the process in this turn of the event loop joins (setImmediate runs after it).
       await new Promise((resolve) => setImmediate(resolve));
     }
-    return this.buffered.splice(0, max);
+    return this.handOver(max);
+  }
+
+  private handOver(count: number): JsMsg[] {
+    const batch = this.buffered.splice(0, count);
+    this.room?.();
+    this.room = null;
+    return batch;
   }
 
   /** Resolves once `done()` holds after an arrival, or the source ended. */
@@ -91,6 +109,6 @@ export class Batcher {
 
   /** Messages buffered but not taken, for a prompt nak at shutdown. */
   drainBuffered(): JsMsg[] {
-    return this.buffered.splice(0);
+    return this.handOver(this.buffered.length);
   }
 }

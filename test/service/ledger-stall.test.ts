@@ -137,7 +137,11 @@ describe("service – a ledger that stops answering", () => {
       let stop = (): void => undefined;
       const stopped = new Promise<void>((resolve) => (stop = resolve));
       const started = Date.now();
-      const running = runWorker(deps, new Batcher(messages[Symbol.asyncIterator]()), stopped);
+      const running = runWorker(
+        deps,
+        new Batcher(messages[Symbol.asyncIterator](), w.batchMessagesMax),
+        stopped,
+      );
       await client.send("credit", { userId: "stalled", amount: "100" }, { wait: false });
       // Naked after the deadline, redelivered, naked again: never held for ever.
       await waitFor("two naks", async () => stats.naks >= 2, 20_000, 20);

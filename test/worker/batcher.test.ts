@@ -52,13 +52,13 @@ describe("Batcher", () => {
   it("takes what is buffered at once when no earlier batch is with the ledger", async () => {
     const s = source();
     s.push("a", "b", "c");
-    const batch = await new Batcher(s.iterator).take(100, FOREVER_MS, stop, null);
+    const batch = await new Batcher(s.iterator, 100).take(100, FOREVER_MS, stop, null);
     expect(subjects(batch)).toEqual(["a", "b", "c"]);
   }, 5_000);
 
   it("waits for the first message however long, then takes it alone when the ledger is idle", async () => {
     const s = source();
-    const taking = new Batcher(s.iterator).take(100, FOREVER_MS, stop, null);
+    const taking = new Batcher(s.iterator, 100).take(100, FOREVER_MS, stop, null);
     await turns(5);
     s.push("late");
     expect(subjects(await taking)).toEqual(["late"]);
@@ -67,7 +67,7 @@ describe("Batcher", () => {
   it("grows a batch while an earlier one is with the ledger and closes it when that one is done", async () => {
     const s = source();
     const ledger = deferred();
-    const batcher = new Batcher(s.iterator);
+    const batcher = new Batcher(s.iterator, 100);
     let taken: JsMsg[] | null | undefined;
     const taking = batcher.take(100, FOREVER_MS, stop, ledger.promise).then((b) => (taken = b));
     s.push("a");
@@ -88,14 +88,14 @@ describe("Batcher", () => {
     const s = source();
     s.push("a");
     const never = new Promise<void>(() => undefined);
-    const batch = await new Batcher(s.iterator).take(100, 20, stop, never);
+    const batch = await new Batcher(s.iterator, 100).take(100, 20, stop, never);
     expect(subjects(batch)).toEqual(["a"]);
   }, 5_000);
 
   it("never takes more than the count bound; the rest waits for the next batch", async () => {
     const s = source();
     s.push("a", "b", "c", "d", "e");
-    const batcher = new Batcher(s.iterator);
+    const batcher = new Batcher(s.iterator, 100);
     const never = new Promise<void>(() => undefined);
     expect(subjects(await batcher.take(3, FOREVER_MS, stop, never))).toEqual(["a", "b", "c"]);
     expect(subjects(await batcher.take(3, FOREVER_MS, stop, null))).toEqual(["d", "e"]);
@@ -103,7 +103,7 @@ describe("Batcher", () => {
 
   it("hands over what it holds when the source ends, then null", async () => {
     const s = source();
-    const batcher = new Batcher(s.iterator);
+    const batcher = new Batcher(s.iterator, 100);
     const ledger = deferred();
     const taking = batcher.take(100, FOREVER_MS, stop, ledger.promise);
     s.push("a");
@@ -111,6 +111,29 @@ describe("Batcher", () => {
     s.end();
     expect(subjects(await taking)).toEqual(["a"]);
     expect(await batcher.take(100, FOREVER_MS, stop, null)).toBeNull();
+  }, 5_000);
+
+  it("stops reading the source while a full batch waits, and reads on once it is taken", async () => {
+    const s = source();
+    let reads = 0;
+    const counted: AsyncIterator<JsMsg> = {
+      next: () => {
+        reads += 1;
+        return s.iterator.next();
+      },
+    };
+    s.push("a", "b", "c", "d", "e", "f", "g");
+    const batcher = new Batcher(counted, 3);
+    await turns(5);
+    // Three in hand and the read that found the buffer full not made: consume() pulls again
+    // only when its iterator is read, so the broker is not asked for more than a batch ahead.
+    expect(reads).toBe(3);
+    expect(subjects(await batcher.take(3, FOREVER_MS, stop, null))).toEqual(["a", "b", "c"]);
+    await turns(5);
+    expect(reads).toBe(6);
+    expect(subjects(batcher.drainBuffered())).toEqual(["d", "e", "f"]);
+    await turns(5);
+    expect(subjects(await batcher.take(3, FOREVER_MS, stop, null))).toEqual(["g"]);
   }, 5_000);
 
   it("hands over what arrived before the source failed, then throws its error", async () => {
@@ -121,7 +144,7 @@ describe("Batcher", () => {
           ? Promise.resolve({ done: false, value: { subject: "a" } as unknown as JsMsg })
           : Promise.reject(new Error("subscription gone")),
     };
-    const batcher = new Batcher(failing);
+    const batcher = new Batcher(failing, 100);
     expect(subjects(await batcher.take(100, FOREVER_MS, stop, null))).toEqual(["a"]);
     await expect(batcher.take(100, FOREVER_MS, stop, null)).rejects.toThrow("subscription gone");
   }, 5_000);
@@ -129,7 +152,7 @@ describe("Batcher", () => {
   it("answers null when stopped before the first message", async () => {
     const s = source();
     const halt = new AbortController();
-    const taking = new Batcher(s.iterator).take(100, FOREVER_MS, halt.signal, null);
+    const taking = new Batcher(s.iterator, 100).take(100, FOREVER_MS, halt.signal, null);
     halt.abort();
     expect(await taking).toBeNull();
   }, 5_000);
