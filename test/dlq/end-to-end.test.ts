@@ -76,7 +76,11 @@ it("dlq – a command the worker keeps naking reaches max deliveries and is dead
   const messages = await consumer.consume({ max_messages: w.batchMessagesMax, expires: 30_000 });
   let requestStop = (): void => undefined;
   const stopSignal = new Promise<void>((resolve) => (requestStop = resolve));
-  const worker = runWorker(deps, new Batcher(messages[Symbol.asyncIterator](), w.batchMessagesMax), stopSignal);
+  const worker = runWorker(
+    deps,
+    new Batcher(messages[Symbol.asyncIterator](), w.batchMessagesMax),
+    stopSignal,
+  );
   const processorLog = memoryLog();
   const metrics = createMetricsRegistry();
   const processor = startAdvisoryProcessor({

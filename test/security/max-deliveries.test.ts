@@ -119,7 +119,11 @@ it("service role – a restart's stream updates and a max-deliveries dead letter
     const messages = await consumer.consume({ max_messages: w.batchMessagesMax, expires: 30_000 });
     let requestStop = (): void => undefined;
     const stopSignal = new Promise<void>((resolve) => (requestStop = resolve));
-    const worker = runWorker(deps, new Batcher(messages[Symbol.asyncIterator](), w.batchMessagesMax), stopSignal);
+    const worker = runWorker(
+      deps,
+      new Batcher(messages[Symbol.asyncIterator](), w.batchMessagesMax),
+      stopSignal,
+    );
     const processor = startAdvisoryProcessor({ js: broker.js, jsm: broker.jsm, config, log });
     try {
       const sent = await client.credit({
@@ -182,7 +186,11 @@ it("service role – publishing a decided command again at max deliveries (for i
     const messages = await consumer.consume({ max_messages: w.batchMessagesMax, expires: 30_000 });
     let requestStop = (): void => undefined;
     const stopSignal = new Promise<void>((resolve) => (requestStop = resolve));
-    const worker = runWorker(deps, new Batcher(messages[Symbol.asyncIterator](), w.batchMessagesMax), stopSignal);
+    const worker = runWorker(
+      deps,
+      new Batcher(messages[Symbol.asyncIterator](), w.batchMessagesMax),
+      stopSignal,
+    );
     let sent: { streamSequence: number };
     try {
       sent = await client.credit(
