@@ -131,11 +131,19 @@ function inspect(db: Database.Database, file: string): "empty" | "ledger" {
   let appId: number;
   let names: string[];
   try {
-    appId = db.pragma("application_id", { simple: true }) as number;
-    names = db
-      .prepare("SELECT name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name")
-      .pluck()
-      .all() as string[];
+    // One read transaction, so both come from one snapshot: read apart, another process's
+    // creation could commit between them (header before it, schema after it), and a new ledger
+    // would look like a foreign database (bench, 2026-12-08: two services started together).
+    db.exec("BEGIN");
+    try {
+      appId = db.pragma("application_id", { simple: true }) as number;
+      names = db
+        .prepare("SELECT name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name")
+        .pluck()
+        .all() as string[];
+    } finally {
+      db.exec("COMMIT");
+    }
   } catch (error) {
     if (isBusy(error)) throw error;
     throw new LedgerFileError(
