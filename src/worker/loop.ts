@@ -229,6 +229,7 @@ export async function processBatch(
             operations: leaders.size,
             ledgerRequests: counted.total,
             ms: now - started,
+            firstAgeMs: started - Math.floor((msgs[0] as JsMsg).info.timestampNanos / 1e6),
             decodeMs: decoded - started,
             ledgerMs: ledgered - decoded,
             publishMs: now - ledgered,

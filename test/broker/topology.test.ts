@@ -16,6 +16,7 @@ import {
 } from "@nats-io/jetstream";
 import { startNats, type NatsServer } from "../support/nats-server.ts";
 import {
+  consumerConfig,
   ensureTopology,
   maxDeliveriesAdvisorySubject,
   consumerMaxWaiting,
@@ -84,7 +85,6 @@ test("broker – topology creates every stream and the consumer with the configu
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     replay_policy: ReplayPolicy.Instant,
-    filter_subject: "billing.cmd.>",
     ack_wait: nanos(30_000),
     max_deliver: 5,
     max_ack_pending: 1_000,
@@ -92,6 +92,7 @@ test("broker – topology creates every stream and the consumer with the configu
     max_batch: 256,
   });
   expect(c.deliver_subject ?? "").toBe(""); // a pull consumer
+  expect(c.filter_subject ?? "").toBe(""); // unfiltered: see consumerConfig
 });
 
 test("broker – topology is idempotent: twice, then three processes at once, then a changed limit", async () => {
@@ -139,6 +140,50 @@ test("broker – topology is idempotent: twice, then three processes at once, th
     ack_wait: nanos(45_000),
   });
   expect((await broker.jsm.streams.info("IDEM_CMD")).config.duplicate_window).toBe(nanos(60_000));
+});
+
+test("broker – topology drops the old billing.cmd.> filter of an existing consumer in place, keeping its position", async () => {
+  // Consumers made before the filter was dropped (consumerConfig) carry it; on nats-server 2.9.10
+  // a filtered consumer with a deep backlog delivers at a crawl after any consumer info.
+  const t = testTopology({
+    commandsStream: "IDEM_CMD",
+    eventsStream: "IDEM_EVT",
+    dlqStream: "IDEM_DLQ",
+    advisoriesStream: "IDEM_ADV",
+    deploymentStream: "IDEM_DEP",
+    consumer: "filtered",
+  });
+  await broker.jsm.consumers.add("IDEM_CMD", {
+    ...consumerConfig(t),
+    filter_subject: "billing.cmd.>",
+  });
+  const first = (await broker.jsm.streams.info("IDEM_CMD")).state.last_seq + 1;
+  for (const id of ["op-f1", "op-f2", "op-f3"])
+    await broker.js.publish("billing.cmd.credit", encode("{}"), { msgID: id });
+  const before = await broker.js.consumers.get("IDEM_CMD", "filtered");
+  const head: number[] = [];
+  for await (const m of await before.fetch({ max_messages: first + 1, expires: 5_000 })) {
+    head.push(m.info.streamSequence);
+    await m.ackAck();
+  }
+  expect(head.at(-1)).toBe(first + 1);
+
+  await ensureTopology(broker.jsm, t);
+
+  const info = await broker.jsm.consumers.info("IDEM_CMD", "filtered");
+  expect(info.config.filter_subject ?? "").toBe("");
+  expect(info.ack_floor.stream_seq).toBe(first + 1);
+  expect(info.num_pending).toBe(1);
+  const after = await broker.js.consumers.get("IDEM_CMD", "filtered");
+  const next: number[] = [];
+  for await (const m of await after.fetch({ max_messages: 1, expires: 5_000 })) {
+    next.push(m.info.streamSequence);
+    m.ack();
+  }
+  expect(next).toEqual([first + 2]);
+  // The next test counts the stream's messages: leave it as this test found it.
+  for (let seq = first; seq <= first + 2; seq++)
+    await broker.jsm.streams.deleteMessage("IDEM_CMD", seq, false);
 });
 
 test("broker – topology refuses an existing consumer whose immutable ack policy differs", async () => {
