@@ -237,6 +237,11 @@ export async function runOne(spec: RunSpec): Promise<RunResult> {
     const js = jetstream(nc, { timeout: 30_000 });
     const jsm = await jetstreamManager(nc);
     await ensureTopology(jsm, topologyOf(config));
+    // The services make the commands consumer with their own tree's code: an A/B between trees
+    // whose consumer differs must not hand one tree's consumer to the other (on nats-server 2.9.10
+    // a consumer made without a filter and updated to a wildcard filter delivers nothing).
+    if (spec.pipeline === "service")
+      await jsm.consumers.delete(config.streams.commands, config.consumer.name);
     // A copied ledger already belongs to the preloaded deployment: its fresh streams say so first.
     if (spec.ledgerFrom !== undefined)
       await claimDeployment({ js, stream: config.streams.deployment }, PRELOAD_DEPLOYMENT.id);
