@@ -38,6 +38,18 @@ afterAll(async () => {
   await server?.stop();
 });
 
+/** The second topology of this file: its own stream names (the subjects stay the contract's). */
+function idemTopology(overrides: Parameters<typeof testTopology>[0] = {}) {
+  return testTopology({
+    commandsStream: "IDEM_CMD",
+    eventsStream: "IDEM_EVT",
+    dlqStream: "IDEM_DLQ",
+    advisoriesStream: "IDEM_ADV",
+    deploymentStream: "IDEM_DEP",
+    ...overrides,
+  });
+}
+
 test("broker – topology creates every stream and the consumer with the configured options", async () => {
   const t = testTopology({ eventsMaxAgeMs: 30 * 24 * 3_600_000, dlqMaxAgeMs: 3_600_000 });
   await ensureTopology(broker.jsm, t);
@@ -96,13 +108,7 @@ test("broker – topology creates every stream and the consumer with the configu
 });
 
 test("broker – topology is idempotent: twice, then three processes at once, then a changed limit", async () => {
-  const t = testTopology({
-    commandsStream: "IDEM_CMD",
-    eventsStream: "IDEM_EVT",
-    dlqStream: "IDEM_DLQ",
-    advisoriesStream: "IDEM_ADV",
-    deploymentStream: "IDEM_DEP",
-  });
+  const t = idemTopology();
   // Subjects are fixed by the contract, so this second topology needs the first one's streams gone.
   for (const s of ["BILLING_COMMANDS", "BILLING_DLQ", "BILLING_ADVISORIES", "BILLING_DEPLOYMENT"])
     await broker.jsm.streams.delete(s);
@@ -145,12 +151,7 @@ test("broker – topology is idempotent: twice, then three processes at once, th
 test("broker – topology drops the old billing.cmd.> filter of an existing consumer in place, keeping its position", async () => {
   // Consumers made before the filter was dropped (consumerConfig) carry it; on nats-server 2.9.10
   // a filtered consumer with a deep backlog delivers at a crawl after any consumer info.
-  const t = testTopology({
-    commandsStream: "IDEM_CMD",
-    eventsStream: "IDEM_EVT",
-    dlqStream: "IDEM_DLQ",
-    advisoriesStream: "IDEM_ADV",
-    deploymentStream: "IDEM_DEP",
+  const t = idemTopology({
     consumer: "filtered",
   });
   await broker.jsm.consumers.add("IDEM_CMD", {
@@ -187,12 +188,7 @@ test("broker – topology drops the old billing.cmd.> filter of an existing cons
 });
 
 test("broker – topology refuses an existing consumer whose immutable ack policy differs", async () => {
-  const t = testTopology({
-    commandsStream: "IDEM_CMD",
-    eventsStream: "IDEM_EVT",
-    dlqStream: "IDEM_DLQ",
-    advisoriesStream: "IDEM_ADV",
-    deploymentStream: "IDEM_DEP",
+  const t = idemTopology({
     consumer: "legacy",
   });
   await broker.jsm.consumers.add("IDEM_CMD", {
@@ -220,12 +216,7 @@ test("broker – topology refuses a duplicate window longer than a stream's max 
 });
 
 test("broker – a command that exhausts max_deliver leaves its advisory in the advisories stream", async () => {
-  const t = testTopology({
-    commandsStream: "IDEM_CMD",
-    eventsStream: "IDEM_EVT",
-    dlqStream: "IDEM_DLQ",
-    advisoriesStream: "IDEM_ADV",
-    deploymentStream: "IDEM_DEP",
+  const t = idemTopology({
     consumer: "poison",
     maxDeliver: 2,
   });
