@@ -175,7 +175,9 @@ export function consumerConfig(t: Topology): ConsumerConfig {
     // info`) taken while the backlog is deep it loses the count and scans again for every message
     // it delivers: delivery fell to ~300 messages/s per process with 14,000 waiting (bench/broker/
     // filtered-consumer.ts). An existing consumer created with the filter is updated in place
-    // (2.9.10 allows it; position and acknowledgements are kept).
+    // (2.9.10 allows it; position and acknowledgements are kept). Never the other way: 2.9.10
+    // delivers nothing from a consumer made without a filter and given a wildcard one later, which
+    // is what a process of an older version does at its start (docs/operations.md).
     ack_wait: nanos(t.ackWaitMs),
     max_deliver: t.maxDeliver,
     max_ack_pending: t.maxAckPending,
