@@ -26,6 +26,8 @@ export class Batcher {
   private room: (() => void) | null = null;
   /** A take() is under way: the pump reads on, up to bufferMax. */
   private taking = false;
+  /** drainBuffered() was called: the pump reads on to the source's end and naks what arrives. */
+  private draining = false;
 
   constructor(
     source: AsyncIterator<JsMsg>,
@@ -38,10 +40,14 @@ export class Batcher {
   private async pump(source: AsyncIterator<JsMsg>): Promise<void> {
     try {
       for (;;) {
-        while (this.buffered.length >= (this.taking ? this.bufferMax : 1))
+        while (!this.draining && this.buffered.length >= (this.taking ? this.bufferMax : 1))
           await new Promise<void>((resolve) => (this.room = resolve));
         const result = await source.next();
         if (result.done === true) break;
+        if (this.draining) {
+          result.value.nak();
+          continue;
+        }
         this.buffered.push(result.value);
         this.wake?.();
       }
@@ -131,8 +137,12 @@ export class Batcher {
     });
   }
 
-  /** Messages buffered but not taken, for a prompt nak at shutdown. */
+  /**
+   * Messages buffered but not taken, for a prompt nak at shutdown. From then on the pump reads the
+   * source to its end (closing a consume() waits for that) and naks whatever still arrives.
+   */
   drainBuffered(): JsMsg[] {
+    this.draining = true;
     return this.handOver(this.buffered.length);
   }
 }

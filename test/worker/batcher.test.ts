@@ -131,10 +131,35 @@ describe("Batcher", () => {
     expect(subjects(await batcher.take(3, FOREVER_MS, stop, null))).toEqual(["a", "b", "c"]);
     await turns(5);
     expect(reads).toBe(4);
-    expect(subjects(batcher.drainBuffered())).toEqual(["d"]);
+    expect(subjects(await batcher.take(3, FOREVER_MS, stop, null))).toEqual(["d", "e", "f"]);
     await turns(5);
-    expect(reads).toBe(5);
-    expect(subjects(await batcher.take(3, FOREVER_MS, stop, null))).toEqual(["e", "f", "g"]);
+    expect(reads).toBe(7);
+    expect(subjects(await batcher.take(3, FOREVER_MS, stop, null))).toEqual(["g"]);
+  }, 5_000);
+
+  it("after drainBuffered reads the source to its end and naks what still arrives", async () => {
+    const s = source();
+    const naked: string[] = [];
+    const counted: AsyncIterator<JsMsg> = {
+      next: () =>
+        s.iterator.next().then((r) => {
+          if (r.done !== true)
+            (r.value as { nak?: () => void }).nak = () => naked.push(r.value.subject);
+          return r;
+        }),
+    };
+    s.push("a", "b");
+    const batcher = new Batcher(counted, 100);
+    await turns(5);
+    expect(subjects(batcher.drainBuffered())).toEqual(["a"]);
+    await turns(5);
+    s.push("c");
+    await turns(5);
+    s.end();
+    await turns(5);
+    // Closing a consume() waits for its iterator to be read to the end: nothing may stop the read.
+    expect(naked).toEqual(["b", "c"]);
+    expect(await batcher.take(100, FOREVER_MS, stop, null)).toBeNull();
   }, 5_000);
 
   it("hands over what arrived before the source failed, then throws its error", async () => {
